@@ -1,0 +1,65 @@
+import { GatewayError, type Issue } from '../errors.js';
+import type { Standard } from '../standards/index.js';
+import type { Clock } from './jwt.js';
+import type { Check } from './types.js';
+
+type Json = Record<string, unknown>;
+
+/** Extensions of the resource with the given URL. */
+export function extensionsWithUrl(resource: Json, url: string): unknown[] {
+  const ext = resource.extension;
+  return Array.isArray(ext) ? ext.filter((e) => typeof e === 'object' && e !== null && (e as Json).url === url) : [];
+}
+
+/** Every `reference` string in the resource outside `contained`, with its FHIRPath. */
+function* references(node: unknown, path: string): Generator<[string, string]> {
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) yield* references(node[i], `${path}[${i}]`);
+  } else if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) {
+      if (k === 'contained' && path === 'Appointment') continue;
+      if (k === 'reference' && typeof v === 'string') yield [v, `${path}.reference`];
+      else yield* references(v, `${path}.${k}`);
+    }
+  }
+}
+
+/**
+ * The business rules that need only the submitted body (ruling 9 first bullet; the gp-connect
+ * rulings: reason extension, forbidden elements, relative references, past start). They run
+ * before the provider is contacted, so a request that fails them costs no provider read.
+ */
+export function createCancelRequestCheck(standard: Standard, clock: Clock): Check {
+  const rules = standard.cancel;
+  return {
+    name: 'cancel-request',
+    family: 'businessRules',
+    needs: ['resource'],
+    run(ctx) {
+      const r = ctx.resource!;
+      const issues: Issue[] = [];
+      if (r.status !== 'cancelled') issues.push({ diagnostics: 'status must be cancelled', expression: 'Appointment.status' });
+      if (rules.reasonRequired) {
+        const reasons = extensionsWithUrl(r, rules.reasonExtensionUrl);
+        if (reasons.length === 0) issues.push({ diagnostics: 'the cancellation reason extension is required', expression: 'Appointment.extension' });
+        else if (reasons.some((e) => typeof (e as Json).valueString !== 'string' || ((e as Json).valueString as string).trim() === '')) {
+          // GP Connect §d: an empty reason is INVALID_PARAMETER (tested by NHS's provider suite).
+          throw new GatewayError('PARAMETER_INVALID', { diagnostics: 'the cancellation reason must not be empty', expression: 'Appointment.extension.valueString' });
+        }
+      }
+      for (const el of rules.forbiddenElements) {
+        if (r[el] !== undefined) issues.push({ diagnostics: `${el} must not be present on cancel`, expression: `Appointment.${el}` });
+      }
+      if (rules.relativeReferencesOnly) {
+        for (const [ref, path] of references(r, 'Appointment')) {
+          if (/^[a-z][a-z0-9+.-]*:/i.test(ref)) issues.push({ diagnostics: 'references must be relative', expression: path });
+        }
+      }
+      if (rules.rejectPastStart && typeof r.start === 'string') {
+        const start = Date.parse(r.start);
+        if (Number.isFinite(start) && start < clock.now()) issues.push({ diagnostics: 'an appointment in the past cannot be cancelled', expression: 'Appointment.start' });
+      }
+      if (issues.length) throw new GatewayError('BUSINESS_RULE', issues);
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import { header } from '../context.js';
+import { GatewayError } from '../errors.js';
+import type { Standard } from '../standards/index.js';
+import type { Check } from './types.js';
+
+/** W/"v" or "v"; v is an opaque version id without quotes or control characters. */
+const ETAG = /^(?:W\/)?"([\x21\x23-\x7e]{1,64})"$/;
+
+export function parseIfMatch(value: string): string | undefined {
+  return ETAG.exec(value.trim())?.[1];
+}
+
+/** Ruling 4: missing -> 412 (nhs-booking; GP Connect allows it); malformed -> 400. */
+export function createIfMatchCheck(standard: Standard): Check {
+  return {
+    name: 'if-match',
+    family: 'ifMatch',
+    run(ctx) {
+      const raw = ctx.request.headers['if-match'];
+      if (Array.isArray(raw)) throw new GatewayError('IF_MATCH_INVALID', { diagnostics: 'If-Match appears more than once', expression: 'http.If-Match' });
+      const v = header(ctx.request, 'if-match');
+      if (v === undefined || v === '') {
+        if (standard.ifMatchRequired) throw new GatewayError('IF_MATCH_MISSING', { diagnostics: 'If-Match is required on update', expression: 'http.If-Match' });
+        return;
+      }
+      const version = parseIfMatch(v);
+      if (version === undefined) throw new GatewayError('IF_MATCH_INVALID', { diagnostics: 'If-Match must be W/"<versionId>"', expression: 'http.If-Match' });
+      ctx.ifMatchVersion = version;
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config.js';
+import { GatewayError } from '../errors.js';
+import { checkClaims, type ClaimRules } from '../identity/claims.js';
+import { createSignedVerifier, decodeUnsigned, readBearer, type Result, type TokenFailure } from '../identity/token.js';
+import type { Standard } from '../standards/index.js';
+import type { Check } from './types.js';
+
+export interface Clock { now(): number /* ms since epoch */ }
+export const systemClock: Clock = { now: () => Date.now() };
+
+function fail(f: TokenFailure): never {
+  // Diagnostics name the claim, never its value or the token (ruling 3).
+  const code = f.invalidResource ? 'JWT_CLAIM_RESOURCE_INVALID' : 'JWT_INVALID';
+  throw new GatewayError(code, { diagnostics: `JWT ${f.claim}: ${f.reason}`, expression: `jwt.${f.claim}` });
+}
+
+/**
+ * Ruling 3: the bearer token, unsigned (alg none) by default or signed (JWKS, allow-list), then
+ * every claim, with the scope of the interaction chosen by the Spine-header check. Never in report
+ * mode: identity is not negotiable.
+ */
+export function createJwtCheck(config: Readonly<Config>, standard: Standard, clock: Clock = systemClock): Check {
+  const j = config.jwt;
+  let decode: (token: string) => Result<Record<string, unknown>> | Promise<Result<Record<string, unknown>>>;
+  if (j.mode === 'signed') {
+    const jwks = j.jwksFile ? (JSON.parse(readFileSync(j.jwksFile, 'utf8')) as { keys: unknown[] }) : new URL(j.jwksUrl!);
+    decode = createSignedVerifier({
+      jwks, algorithms: j.algorithms, issuer: j.issuer, audience: j.audience,
+      clockToleranceSeconds: j.clockSkewSeconds, now: () => clock.now(),
+    });
+  } else {
+    decode = decodeUnsigned;
+  }
+  const baseRules: Omit<ClaimRules, 'requiredScope'> = {
+    audience: j.audience,
+    requirePractitioner: standard.jwt.requirePractitioner,
+    validateEmbeddedResources: standard.jwt.validateEmbeddedResources,
+    clockSkewSeconds: j.clockSkewSeconds,
+    maxFutureIatSeconds: j.maxFutureIatSeconds,
+    lifetimeSeconds: 300,
+  };
+  const rulesByScope = new Map<string, ClaimRules>();
+  const rulesFor = (scope: string) => {
+    let r = rulesByScope.get(scope);
+    if (!r) rulesByScope.set(scope, (r = { ...baseRules, requiredScope: scope }));
+    return r;
+  };
+  return {
+    name: 'jwt',
+    family: null,
+    async run(ctx) {
+      const bearer = readBearer(ctx.request.headers.authorization, j.maxTokenBytes);
+      if (!bearer.ok) fail(bearer.failure);
+      const decoded = await decode(bearer.value);
+      if (!decoded.ok) fail(decoded.failure);
+      const claims = checkClaims(decoded.value, rulesFor(ctx.interaction.scope), Math.floor(clock.now() / 1000));
+      if (!claims.ok) fail(claims.failure);
+      ctx.requester = claims.value;
+    },
+  };
+}

@@ -1,0 +1,49 @@
+import type { Config } from '../config.js';
+import type { RequestContext } from '../context.js';
+import { GatewayError } from '../errors.js';
+import type { Check } from './types.js';
+
+/** UUID, either case (TKW's validator wants lowercase; SSP-generated ids are uppercase GUIDs). */
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const ASID = /^[0-9]{1,20}$/;
+
+/**
+ * Ruling 2: Ssp-TraceID (UUID), Ssp-From/Ssp-To (ASIDs, Ssp-To ours), Ssp-InteractionID naming an
+ * enabled interaction of the route. The interaction chosen here decides scope and handling.
+ */
+export function createSpineHeadersCheck(config: Readonly<Config>): Check {
+  const asids = new Set(config.spine.providerAsids);
+  const single = (ctx: RequestContext, name: string): string | undefined => {
+    const v = ctx.request.headers[name];
+    if (Array.isArray(v)) throw new GatewayError('SPINE_HEADER_INVALID', { diagnostics: `${name} appears more than once`, expression: `http.${name}` });
+    return v;
+  };
+  return {
+    name: 'spine-headers',
+    family: 'spineHeaders',
+    run(ctx) {
+      const trace = single(ctx, 'ssp-traceid');
+      if (trace && UUID.test(trace)) ctx.traceId = trace;
+      const problems: string[] = [];
+      if (!trace) problems.push('Ssp-TraceID is missing');
+      else if (!UUID.test(trace)) problems.push('Ssp-TraceID is not a UUID');
+      const from = single(ctx, 'ssp-from');
+      if (!from) problems.push('Ssp-From is missing');
+      else if (!ASID.test(from)) problems.push('Ssp-From is not an ASID');
+      const to = single(ctx, 'ssp-to');
+      if (!to) problems.push('Ssp-To is missing');
+      else if (!ASID.test(to)) problems.push('Ssp-To is not an ASID');
+      else if (!asids.has(to)) problems.push('Ssp-To is not this provider\'s ASID');
+      const interaction = single(ctx, 'ssp-interactionid');
+      if (!interaction) problems.push('Ssp-InteractionID is missing');
+      if (problems.length) {
+        throw new GatewayError('SPINE_HEADER_INVALID', problems.map((d) => ({ diagnostics: d, expression: `http.${d.split(' ')[0]}` })));
+      }
+      const chosen = ctx.candidates.find((i) => i.id === interaction);
+      if (!chosen) {
+        throw new GatewayError('INTERACTION_MISMATCH', { diagnostics: 'Ssp-InteractionID does not match the requested operation', expression: 'http.Ssp-InteractionID' });
+      }
+      ctx.interaction = chosen;
+    },
+  };
+}

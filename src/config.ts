@@ -1,0 +1,194 @@
+import { Ajv } from 'ajv';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { isAbsolute, join, dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { configDir } from './paths.js';
+
+/**
+ * Configuration: one YAML or JSON file, environment overrides for what a Kubernetes deployment
+ * sets, validated once against config/config.schema.json with every problem reported at once,
+ * then frozen. Nothing reads process.env after this (style habit 6).
+ */
+
+export type CheckMode = 'enforce' | 'report';
+export type ReportFamily = 'spineHeaders' | 'ifMatch' | 'mediaType' | 'body' | 'profile' | 'version' | 'businessRules';
+
+export interface Config {
+  standard: 'nhs-booking' | 'gp-connect';
+  listen: { host: string; port: number };
+  admin: { host: string; port: number };
+  basePath: string;
+  publicBaseUrl: string;
+  tls: {
+    cert: string; key: string; clientCa: string; crl?: string;
+    minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string;
+    allowedClients?: { subjects: string[]; sans: string[] };
+    handshakeTimeoutMs: number; watch: boolean;
+  };
+  upstream: { url: string; ca?: string; cert?: string; key?: string; timeoutMs: number; maxSockets: number };
+  spine: { providerAsids: string[] };
+  jwt: {
+    mode: 'unsigned' | 'signed'; audience?: string; clockSkewSeconds: number; maxFutureIatSeconds: number;
+    maxTokenBytes: number; jwksFile?: string; jwksUrl?: string; algorithms: string[]; issuer?: string;
+  };
+  limits: {
+    maxBodyBytes: number; maxJsonDepth: number; maxHeaderBytes: number; headersTimeoutMs: number;
+    requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number;
+  };
+  interactions: { amend: boolean };
+  report: Record<ReportFamily, CheckMode>;
+  log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent' };
+  audit: { destination: string };
+  shutdown: { drainTimeoutMs: number };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Environment variable -> config path. Values are strings; numbers are converted by path. */
+export const ENV_OVERRIDES: ReadonlyArray<readonly [string, string]> = [
+  ['GATEWAY_STANDARD', 'standard'],
+  ['GATEWAY_LISTEN_HOST', 'listen.host'],
+  ['GATEWAY_PORT', 'listen.port'],
+  ['GATEWAY_ADMIN_HOST', 'admin.host'],
+  ['GATEWAY_ADMIN_PORT', 'admin.port'],
+  ['GATEWAY_PUBLIC_BASE_URL', 'publicBaseUrl'],
+  ['GATEWAY_TLS_CERT', 'tls.cert'],
+  ['GATEWAY_TLS_KEY', 'tls.key'],
+  ['GATEWAY_TLS_CLIENT_CA', 'tls.clientCa'],
+  ['GATEWAY_TLS_CRL', 'tls.crl'],
+  ['GATEWAY_UPSTREAM_URL', 'upstream.url'],
+  ['GATEWAY_UPSTREAM_TIMEOUT_MS', 'upstream.timeoutMs'],
+  ['GATEWAY_PROVIDER_ASID', 'spine.providerAsids'],
+  ['GATEWAY_JWT_AUDIENCE', 'jwt.audience'],
+  ['GATEWAY_AUDIT_DESTINATION', 'audit.destination'],
+  ['GATEWAY_LOG_LEVEL', 'log.level'],
+];
+
+const NUMERIC = new Set(['listen.port', 'admin.port', 'upstream.timeoutMs']);
+
+const schema = JSON.parse(readFileSync(join(configDir, 'config.schema.json'), 'utf8')) as object;
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const validateSchema = ajv.compile(schema);
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = obj;
+  for (const p of parts.slice(0, -1)) {
+    if (typeof node[p] !== 'object' || node[p] === null) node[p] = {};
+    node = node[p] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+export function applyEnv(raw: Record<string, unknown>, env: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  for (const [name, path] of ENV_OVERRIDES) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    if (NUMERIC.has(path)) {
+      const n = Number(v);
+      if (!Number.isInteger(n)) problems.push(`${name}: must be an integer`);
+      else setPath(raw, path, n);
+    } else if (path === 'spine.providerAsids') {
+      setPath(raw, path, v.split(',').map((s) => s.trim()).filter(Boolean));
+    } else {
+      setPath(raw, path, v);
+    }
+  }
+  return problems;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+/** Parse a config file's text by its extension (YAML is a superset of JSON). */
+export function parseConfigText(text: string, file: string): Record<string, unknown> {
+  const data: unknown = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  if (data === null || data === undefined) return {};
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ConfigError([`${file}: the top level must be a mapping`]);
+  return data as Record<string, unknown>;
+}
+
+/**
+ * Validate a raw configuration (already merged with env). Relative file paths are resolved
+ * against `baseDir` (the config file's folder). Returns the frozen Config or throws ConfigError
+ * listing every problem.
+ */
+export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: string; checkFiles?: boolean } = {}): Readonly<Config> {
+  const data = structuredClone(raw);
+  const problems: string[] = [];
+  if (!validateSchema(data)) {
+    for (const e of validateSchema.errors ?? []) {
+      const at = e.instancePath ? e.instancePath.slice(1).replaceAll('/', '.') : '(root)';
+      const extra = e.keyword === 'additionalProperties' ? ` '${String((e.params as { additionalProperty?: string }).additionalProperty)}'` : '';
+      const allowed = e.keyword === 'enum' ? ` (${((e.params as { allowedValues?: unknown[] }).allowedValues ?? []).join(', ')})` : '';
+      problems.push(`${at}: ${e.message ?? 'invalid'}${extra}${allowed}`);
+    }
+    throw new ConfigError(problems);
+  }
+  const c = data as unknown as Config;
+  const base = opts.baseDir ?? process.cwd();
+  const abs = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : resolve(base, p));
+  c.tls.cert = abs(c.tls.cert)!;
+  c.tls.key = abs(c.tls.key)!;
+  c.tls.clientCa = abs(c.tls.clientCa)!;
+  if (c.tls.crl) c.tls.crl = abs(c.tls.crl);
+  if (c.upstream.ca) c.upstream.ca = abs(c.upstream.ca);
+  if (c.upstream.cert) c.upstream.cert = abs(c.upstream.cert);
+  if (c.upstream.key) c.upstream.key = abs(c.upstream.key);
+  if (c.jwt.jwksFile) c.jwt.jwksFile = abs(c.jwt.jwksFile);
+  c.publicBaseUrl = c.publicBaseUrl.replace(/\/+$/, '');
+  c.upstream.url = c.upstream.url.replace(/\/+$/, '');
+
+  // Rules the schema cannot say.
+  if (c.jwt.mode === 'signed' && !c.jwt.jwksFile && !c.jwt.jwksUrl) problems.push('jwt: signed mode needs jwksFile or jwksUrl');
+  if (c.jwt.mode === 'unsigned' && (c.jwt.jwksFile || c.jwt.jwksUrl)) problems.push('jwt: jwksFile/jwksUrl given but mode is unsigned');
+  if (Boolean(c.upstream.cert) !== Boolean(c.upstream.key)) problems.push('upstream: cert and key must be given together');
+  if (c.upstream.url.startsWith('http:') && (c.upstream.ca || c.upstream.cert)) problems.push('upstream: ca/cert/key need an https url');
+  if (c.interactions.amend && c.standard !== 'gp-connect') problems.push('interactions.amend: only the gp-connect standard has an amend interaction');
+  if (c.limits.headersTimeoutMs > c.limits.requestTimeoutMs) problems.push('limits.headersTimeoutMs: must not exceed limits.requestTimeoutMs');
+  if (opts.checkFiles !== false) {
+    const files: Array<[string, string | undefined]> = [
+      ['tls.cert', c.tls.cert], ['tls.key', c.tls.key], ['tls.clientCa', c.tls.clientCa], ['tls.crl', c.tls.crl],
+      ['upstream.ca', c.upstream.ca], ['upstream.cert', c.upstream.cert], ['upstream.key', c.upstream.key], ['jwt.jwksFile', c.jwt.jwksFile],
+    ];
+    for (const [name, file] of files) {
+      if (!file) continue;
+      try { accessSync(file, constants.R_OK); } catch { problems.push(`${name}: cannot read ${file}`); }
+    }
+    if (c.audit.destination !== 'stdout' && c.audit.destination !== 'stderr' && c.audit.destination !== 'none') {
+      c.audit.destination = abs(c.audit.destination)!;
+      try { accessSync(dirname(c.audit.destination), constants.W_OK); } catch { problems.push(`audit.destination: cannot write in ${dirname(c.audit.destination)}`); }
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return deepFreeze(c);
+}
+
+/** Read a file, apply env overrides, validate. */
+export function loadConfig(file: string, env: Record<string, string | undefined> = process.env): Readonly<Config> {
+  let text: string;
+  try { text = readFileSync(file, 'utf8'); } catch (e) { throw new ConfigError([`${file}: ${(e as Error).message}`]); }
+  let raw: Record<string, unknown>;
+  try { raw = parseConfigText(text, file); } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError([`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`]);
+  }
+  const envProblems = applyEnv(raw, env);
+  try {
+    return buildConfig(raw, { baseDir: dirname(resolve(file)) });
+  } catch (e) {
+    if (e instanceof ConfigError && envProblems.length) throw new ConfigError([...envProblems, ...e.problems]);
+    throw e;
+  }
+}

@@ -1,0 +1,72 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ReportFamily } from './config.js';
+import type { ErrorCode } from './errors.js';
+import type { Requester } from './identity/claims.js';
+import type { Interaction } from './standards/index.js';
+
+/** The read-only view of a request that checks read (style habit 3): no raw req/res. */
+export interface RequestView {
+  readonly method: string;
+  /** Path below the configured FHIR base path, without the query string. */
+  readonly path: string;
+  readonly headers: Readonly<IncomingHttpHeaders>;
+}
+
+export interface CurrentAppointment {
+  readonly resource: Record<string, unknown>;
+  /** From ETag, else meta.versionId (ruling 8). */
+  readonly version: string;
+}
+
+/** What the checks learn and hand on; each field is written by one check. */
+export interface RequestContext {
+  readonly request: RequestView;
+  /** Candidate interactions of the matched route (same method and path). */
+  readonly candidates: readonly Interaction[];
+  /** Logical id from the path, when the route has one. */
+  readonly resourceId: string | undefined;
+  /** Ssp-TraceID when well formed; for logs and audit. */
+  traceId: string | undefined;
+  /** The interaction chosen by Ssp-InteractionID (spine-headers check); first candidate until then. */
+  interaction: Interaction;
+  /** Who is calling (JWT check). Never the token itself. */
+  requester: Requester | undefined;
+  /** The version named by If-Match; undefined when absent (allowed by GP Connect). */
+  ifMatchVersion: string | undefined;
+  /** The request body exactly as received (body check). */
+  rawBody: Buffer | undefined;
+  /** The parsed Appointment (body check). */
+  resource: Record<string, unknown> | undefined;
+  /** The stored appointment (current check). */
+  current: CurrentAppointment | undefined;
+  /** Paths that made a diff rejection, for the audit trail. */
+  differingPaths: string[] | undefined;
+  /** Report mode: checks that failed but were only reported. */
+  readonly wouldReject: Array<{ family: ReportFamily; code: ErrorCode }>;
+  /** Milliseconds per check, for the per-stage profile and metrics. */
+  readonly timings: Record<string, number>;
+}
+
+export function createContext(request: RequestView, candidates: readonly Interaction[], resourceId: string | undefined): RequestContext {
+  return {
+    request,
+    candidates,
+    resourceId,
+    traceId: undefined,
+    interaction: candidates[0]!,
+    requester: undefined,
+    ifMatchVersion: undefined,
+    rawBody: undefined,
+    resource: undefined,
+    current: undefined,
+    differingPaths: undefined,
+    wouldReject: [],
+    timings: {},
+  };
+}
+
+/** First value of a header (duplicates of single-valued headers are rejected by the checks). */
+export function header(view: RequestView, name: string): string | undefined {
+  const v = view.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

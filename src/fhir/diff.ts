@@ -1,0 +1,280 @@
+/**
+ * Pure structural diff of two FHIR JSON resources, for the business rules of
+ * ../shared/spec/README.md ruling 9: "any difference between the stored and the submitted
+ * appointment other than the cancellation" is reported, one issue per differing element.
+ *
+ * Semantics (ruling 9, "comparison is of JSON values"):
+ * - object key order is irrelevant; a key present on one side only is one `added`/`removed`
+ *   at that key (we do not descend into it). A key whose value is `undefined` counts as absent,
+ *   as in `JSON.stringify` (only reachable for in-process objects, never for parsed JSON).
+ * - primitives compare exactly: strings by code units (`Z` vs `+00:00` differ, no trimming),
+ *   no coercion (`1` vs `"1"` differ), numbers by value (`1` and `1.0` are one JSON number).
+ * - a type change (object / array / primitive / null) is one `changed` at that node.
+ * - arrays are compared element by element; the longer side's extra indexes are `added` /
+ *   `removed`. The top-level `contained` array is the exception: entries are matched by `id`
+ *   (FHIR references them as `#id`, so their position carries no meaning), unless an entry on
+ *   either side lacks a string id or an id repeats, in which case that array is compared by index.
+ *
+ * Never throws, never recurses without bound: descent stops at MAX_DEPTH, below which an
+ * iterative equality check decides and a single `changed` is reported.
+ */
+
+export type DiffKind = 'added' | 'removed' | 'changed';
+export interface Difference {
+  path: string;
+  kind: DiffKind;
+}
+
+export interface DiffOptions {
+  /** First path segment; default the `resourceType` of `before`, else `Resource`. */
+  root?: string;
+  /** Stop after this many differences (the first ones in path order); default 100, minimum 1. */
+  maxDifferences?: number;
+}
+
+/** Deeper nodes are compared as a whole (iteratively), bounding both recursion and path length. */
+const MAX_DEPTH = 256;
+const DEFAULT_MAX_DIFFERENCES = 100;
+/** FHIRPath identifier (FHIRPath N1 §"Identifiers"): element names such as `_birthDate` qualify. */
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
+type JsonObject = Record<string, unknown>;
+
+/** A path segment: an object key, an array index, or a `contained` entry matched by id. */
+type Segment = string | number | { readonly where: string };
+
+function isObject(v: unknown): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Present = own property with a defined value (JSON.stringify drops `undefined`). */
+function present(o: JsonObject, k: string): boolean {
+  return hasOwn.call(o, k) && o[k] !== undefined;
+}
+
+/** Primitive equality: `===`, except that NaN equals NaN (not JSON, but keeps equality reflexive). */
+function primitiveEqual(a: unknown, b: unknown): boolean {
+  return a === b || (a !== a && b !== b);
+}
+
+/** Deep JSON equality with the same semantics (key order irrelevant, arrays ordered, contained not special). */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  try {
+    return jsonEqualIterative(a, b);
+  } catch {
+    // Only non-JSON inputs (throwing getters, revoked proxies) get here; "not equal" fails closed.
+    return false;
+  }
+}
+
+/** Explicit work stack instead of recursion: safe at any nesting depth. */
+function jsonEqualIterative(a0: unknown, b0: unknown): boolean {
+  const left: unknown[] = [a0];
+  const right: unknown[] = [b0];
+  while (left.length > 0) {
+    const a = left.pop();
+    const b = right.pop();
+    if (a === b) continue; // same primitive or same reference (JSON trees are acyclic)
+    if (Array.isArray(a)) {
+      if (!Array.isArray(b) || a.length !== b.length) return false;
+      for (let i = 0; i < a.length; i++) {
+        left.push(a[i]);
+        right.push(b[i]);
+      }
+    } else if (isObject(a)) {
+      if (!isObject(b)) return false;
+      let countA = 0;
+      for (const k of Object.keys(a)) {
+        const va = a[k];
+        if (va === undefined) continue;
+        countA++;
+        if (!present(b, k)) return false;
+        left.push(va);
+        right.push(b[k]);
+      }
+      let countB = 0;
+      for (const k of Object.keys(b)) if (b[k] !== undefined) countB++;
+      if (countA !== countB) return false;
+    } else if (!primitiveEqual(a, b)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Differences between the stored resource `before` and the submitted `after`. */
+export function diffResources(before: unknown, after: unknown, options?: DiffOptions): Difference[] {
+  let root = 'Resource';
+  try {
+    root = rootOf(before, options);
+    const max = maxOf(options);
+    const walker = new Walker(root, max);
+    walker.walk(before, after, 0, true);
+    return walker.out;
+  } catch {
+    // Unreachable for JSON input; for exotic objects, report the whole resource rather than
+    // let a throw (or an empty list) be read as "no difference".
+    return [{ path: root, kind: 'changed' }];
+  }
+}
+
+function rootOf(before: unknown, options: DiffOptions | undefined): string {
+  if (options && typeof options.root === 'string') return options.root;
+  if (isObject(before)) {
+    const rt = before['resourceType'];
+    // A non-identifier resourceType would make every path unparseable; the stored resource has
+    // passed the provider, but we do not trust it to shape our diagnostics.
+    if (typeof rt === 'string' && IDENTIFIER.test(rt)) return rt;
+  }
+  return 'Resource';
+}
+
+function maxOf(options: DiffOptions | undefined): number {
+  const m = options?.maxDifferences;
+  if (typeof m !== 'number' || Number.isNaN(m)) return DEFAULT_MAX_DIFFERENCES;
+  // At least 1: a cap of 0 would turn a real difference into "no difference".
+  return Math.max(1, Math.floor(m));
+}
+
+function renderSegment(s: Segment): string {
+  if (typeof s === 'number') return '[' + s + ']';
+  if (typeof s === 'string') return IDENTIFIER.test(s) ? '.' + s : '[' + JSON.stringify(s) + ']';
+  return ".where(id='" + escapeFhirPathString(s.where) + "')";
+}
+
+/** FHIRPath string literal escaping: `\` and `'`, plus control characters as \uXXXX. */
+function escapeFhirPathString(s: string): string {
+  return s.replace(/[\\'\u0000-\u001f\u007f]/g, (c) => {
+    if (c === '\\') return '\\\\';
+    if (c === "'") return "\\'";
+    return '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0');
+  });
+}
+
+/**
+ * Depth-first walk in path order (keys by code unit order, indexes ascending, contained ids by
+ * code unit order), so the results come out sorted and stopping at `max` keeps the first ones.
+ * The current path lives in one mutable segment stack; strings are built only when reporting.
+ */
+class Walker {
+  readonly out: Difference[] = [];
+  private readonly segs: Segment[] = [];
+
+  constructor(
+    private readonly root: string,
+    private readonly max: number,
+  ) {}
+
+  private full(): boolean {
+    return this.out.length >= this.max;
+  }
+
+  private report(kind: DiffKind, last?: Segment): void {
+    let path = this.root;
+    for (const s of this.segs) path += renderSegment(s);
+    if (last !== undefined) path += renderSegment(last);
+    this.out.push({ path, kind });
+  }
+
+  walk(a: unknown, b: unknown, depth: number, isRoot: boolean): void {
+    if (a === b) return;
+    const aArr = Array.isArray(a);
+    const bArr = Array.isArray(b);
+    const aObj = !aArr && isObject(a);
+    const bObj = !bArr && isObject(b);
+    if ((aArr && bArr) || (aObj && bObj)) {
+      if (depth >= MAX_DEPTH) {
+        if (!jsonEqualIterative(a, b)) this.report('changed');
+        return;
+      }
+      if (aArr) this.walkArray(a as unknown[], b as unknown[], depth);
+      else this.walkObject(a as JsonObject, b as JsonObject, depth, isRoot);
+      return;
+    }
+    if (aArr || bArr || aObj || bObj || !primitiveEqual(a, b)) this.report('changed');
+  }
+
+  private walkObject(a: JsonObject, b: JsonObject, depth: number, isRoot: boolean): void {
+    const keys = Object.keys(a);
+    for (const k of Object.keys(b)) if (!hasOwn.call(a, k)) keys.push(k);
+    keys.sort();
+    for (const k of keys) {
+      if (this.full()) return;
+      const pa = present(a, k);
+      const pb = present(b, k);
+      if (pa && pb) {
+        const va = a[k];
+        const vb = b[k];
+        if (va === vb) continue;
+        if (isRoot && k === 'contained' && Array.isArray(va) && Array.isArray(vb)) {
+          const ia = idIndex(va);
+          const ib = ia && idIndex(vb);
+          if (ia && ib) {
+            this.segs.push(k);
+            this.walkContainedById(ia, ib, depth + 1);
+            this.segs.pop();
+            continue;
+          }
+        }
+        this.segs.push(k);
+        this.walk(va, vb, depth + 1, false);
+        this.segs.pop();
+      } else if (pa) {
+        this.report('removed', k);
+      } else if (pb) {
+        this.report('added', k);
+      }
+    }
+  }
+
+  private walkArray(a: unknown[], b: unknown[], depth: number): void {
+    const common = Math.min(a.length, b.length);
+    for (let i = 0; i < common; i++) {
+      if (this.full()) return;
+      this.segs.push(i);
+      this.walk(a[i], b[i], depth + 1, false);
+      this.segs.pop();
+    }
+    for (let i = common; i < a.length; i++) {
+      if (this.full()) return;
+      this.report('removed', i);
+    }
+    for (let i = common; i < b.length; i++) {
+      if (this.full()) return;
+      this.report('added', i);
+    }
+  }
+
+  private walkContainedById(a: Map<string, unknown>, b: Map<string, unknown>, depth: number): void {
+    const ids = [...a.keys()];
+    for (const id of b.keys()) if (!a.has(id)) ids.push(id);
+    ids.sort();
+    for (const id of ids) {
+      if (this.full()) return;
+      const seg = { where: id };
+      if (a.has(id) && b.has(id)) {
+        this.segs.push(seg);
+        this.walk(a.get(id), b.get(id), depth + 1, false);
+        this.segs.pop();
+      } else if (a.has(id)) {
+        this.report('removed', seg);
+      } else {
+        this.report('added', seg);
+      }
+    }
+  }
+}
+
+/** id → entry, or undefined when matching by id is not possible (missing/non-string/duplicate id). */
+function idIndex(entries: unknown[]): Map<string, unknown> | undefined {
+  const m = new Map<string, unknown>();
+  for (const e of entries) {
+    if (!isObject(e)) return undefined;
+    const id = e['id'];
+    if (typeof id !== 'string' || m.has(id)) return undefined;
+    m.set(id, e);
+  }
+  return m;
+}

@@ -1,0 +1,241 @@
+/**
+ * The JWT layer, claims side: the rules of ruling 3 (`../shared/spec/README.md`) and the claim tables
+ * of `nhs-booking-2.0.1.md` §b and `gp-connect-1.2.7.md` §b, applied to an already decoded payload.
+ *
+ * Checks run in a fixed order and the first failure is returned, naming the claim at fault. Failure
+ * reasons are fixed strings: they never echo a claim value (CONTRIBUTING; ruling 19).
+ */
+import type { Result, TokenFailure } from './token.js';
+
+export interface ClaimRules {
+  /** e.g. 'patient/appointment.write' (nhs-booking cancel) or 'patient/*.write' (gp-connect cancel). */
+  requiredScope: string;
+  /** When set, `aud` must equal it exactly. */
+  audience?: string;
+  /** nhs-booking: false (optional, but complete if present); gp-connect: true. */
+  requirePractitioner: boolean;
+  /** gp-connect: an unknown property or wrong resourceType in device/org/practitioner → invalidResource. */
+  validateEmbeddedResources: boolean;
+  /** `exp` may be up to this many seconds in the past (default 60). */
+  clockSkewSeconds: number;
+  /** `iat` up to this far in the future is accepted (default 300). */
+  maxFutureIatSeconds: number;
+  /** `exp` must equal `iat` + this exactly (300). */
+  lifetimeSeconds: number;
+}
+
+/** The timing defaults of ruling 3. */
+export const DEFAULT_CLAIM_TIMING = {
+  clockSkewSeconds: 60,
+  maxFutureIatSeconds: 300,
+  lifetimeSeconds: 300,
+} as const satisfies Pick<ClaimRules, 'clockSkewSeconds' | 'maxFutureIatSeconds' | 'lifetimeSeconds'>;
+
+/** What later stages and the audit log need about the caller (ruling 19) — never the token. */
+export interface Requester {
+  odsCode: string;
+  organisationName?: string;
+  sdsUserId?: string;
+  sdsRoleProfileId?: string;
+  practitionerId?: string;
+  deviceId?: string;
+  deviceModel?: string;
+}
+
+export const ODS_ORGANIZATION_CODE = 'https://fhir.nhs.uk/Id/ods-organization-code';
+export const SDS_USER_ID = 'https://fhir.nhs.uk/Id/sds-user-id';
+export const SDS_ROLE_PROFILE_ID = 'https://fhir.nhs.uk/Id/sds-role-profile-id';
+
+/** TKW's pattern (nhs-booking §b), anchored on both alternatives: 12 digits, or `UNK` without a smartcard. */
+const SDS_ID = /^(?:[0-9]{12}|UNK)$/;
+
+/**
+ * Top-level elements of the STU3 (3.0.1) resources, for gp-connect §b "must be a valid STU3 resource"
+ * (unknown property → 422). `primitive` lists the elements that may also appear as `_name` (FHIR JSON
+ * primitive extensions).
+ */
+const RESOURCE_BASE = ['resourceType', 'id', 'meta', 'implicitRules', 'language', 'text', 'contained', 'extension', 'modifierExtension'];
+const STU3_ELEMENTS: Record<'Device' | 'Organization' | 'Practitioner', { all: Set<string>; primitive: Set<string> }> = {
+  Device: define(
+    ['identifier', 'udi', 'status', 'type', 'lotNumber', 'manufacturer', 'manufactureDate', 'expirationDate', 'model', 'version', 'patient', 'owner', 'contact', 'location', 'url', 'note', 'safety'],
+    ['status', 'lotNumber', 'manufacturer', 'manufactureDate', 'expirationDate', 'model', 'version', 'url'],
+  ),
+  Organization: define(
+    ['identifier', 'active', 'type', 'name', 'alias', 'telecom', 'address', 'partOf', 'contact', 'endpoint'],
+    ['active', 'name', 'alias'],
+  ),
+  Practitioner: define(
+    ['identifier', 'active', 'name', 'telecom', 'address', 'gender', 'birthDate', 'photo', 'qualification', 'communication'],
+    ['active', 'gender', 'birthDate'],
+  ),
+};
+
+function define(elements: string[], primitives: string[]): { all: Set<string>; primitive: Set<string> } {
+  return {
+    all: new Set([...RESOURCE_BASE, ...elements]),
+    primitive: new Set(['id', 'implicitRules', 'language', ...primitives]),
+  };
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isNonEmptyString(v: unknown): v is string {
+  return typeof v === 'string' && v.trim() !== '';
+}
+
+/** JWT NumericDate as the standards use it: an integer number of seconds (a string "1469436987" is refused). */
+function isSeconds(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+class ClaimError {
+  constructor(readonly failure: TokenFailure) {}
+}
+
+function reject(claim: string, reason: string, invalidResource = false): never {
+  throw new ClaimError(invalidResource ? { claim, reason, invalidResource: true } : { claim, reason });
+}
+
+/** `identifier[]` entries with the given system; each must be an object. */
+function identifiersWithSystem(identifier: unknown, system: string): Json[] {
+  if (!Array.isArray(identifier)) return [];
+  return identifier.filter((i): i is Json => isObject(i) && i['system'] === system);
+}
+
+/**
+ * The embedded-resource checks shared by the three claims: an object, the right `resourceType`, and
+ * (gp-connect) no property outside the STU3 element list. A wrong `resourceType` is an invalid
+ * resource (422) only under `validateEmbeddedResources` (gp-connect README ruling); otherwise a plain
+ * failure.
+ */
+function embeddedResource(
+  payload: Json,
+  claim: string,
+  resourceType: keyof typeof STU3_ELEMENTS,
+  rules: ClaimRules,
+): Json {
+  const value = payload[claim];
+  if (value === undefined) reject(claim, 'missing');
+  if (!isObject(value)) reject(claim, 'not a JSON object');
+  if (value['resourceType'] !== resourceType) {
+    reject(`${claim}.resourceType`, `must be ${resourceType}`, rules.validateEmbeddedResources);
+  }
+  if (rules.validateEmbeddedResources) {
+    const { all, primitive } = STU3_ELEMENTS[resourceType];
+    for (const key of Object.keys(value)) {
+      const known = all.has(key) || (key.startsWith('_') && primitive.has(key.slice(1)));
+      // The property name is not echoed: it is caller-controlled text.
+      if (!known) reject(claim, `property not defined for STU3 ${resourceType}`, true);
+    }
+  }
+  return value;
+}
+
+function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester {
+  // Registered claims (nhs-booking §b "Mandatory claims"; gp-connect §b claim table).
+  for (const claim of ['iss', 'sub', 'aud'] as const) {
+    if (payload[claim] === undefined) reject(claim, 'missing');
+    if (!isNonEmptyString(payload[claim])) reject(claim, 'must be a non-empty string');
+  }
+  const sub = payload['sub'] as string;
+  if (rules.audience !== undefined && payload['aud'] !== rules.audience) {
+    reject('aud', 'does not match the configured audience');
+  }
+
+  const exp = payload['exp'];
+  const iat = payload['iat'];
+  if (exp === undefined) reject('exp', 'missing');
+  if (!isSeconds(exp)) reject('exp', 'must be an integer number of seconds');
+  if (iat === undefined) reject('iat', 'missing');
+  if (!isSeconds(iat)) reject('iat', 'must be an integer number of seconds');
+  // TKW and the GP Connect tests: exp - iat must be exactly 300 (299, 301, -1 all refused).
+  if (exp - iat !== rules.lifetimeSeconds) reject('exp', `must equal iat + ${rules.lifetimeSeconds}`);
+  // Ruling 3: exp not passed, allowing the configured clock skew.
+  if (exp + rules.clockSkewSeconds < nowSeconds) reject('exp', 'token expired');
+  // Ruling 3 / gp-connect §b: an iat ahead of our clock is tolerated (tests send +200 s), up to a bound.
+  if (iat > nowSeconds + rules.maxFutureIatSeconds) reject('iat', 'issued too far in the future');
+
+  if (payload['reason_for_request'] === undefined) reject('reason_for_request', 'missing');
+  if (payload['reason_for_request'] !== 'directcare') reject('reason_for_request', 'must be directcare');
+  if (payload['requested_scope'] === undefined) reject('requested_scope', 'missing');
+  // Exact match: a read scope on a write interaction (or the reverse) is refused (gp-connect §b).
+  if (payload['requested_scope'] !== rules.requiredScope) {
+    reject('requested_scope', 'not the scope of this interaction');
+  }
+
+  // requesting_device: identifier {system, value}, model, version (TKW; GP Connect demonstrator).
+  const device = embeddedResource(payload, 'requesting_device', 'Device', rules);
+  const deviceIdentifier = Array.isArray(device['identifier'])
+    ? device['identifier'].find((i): i is Json => isObject(i) && isNonEmptyString(i['system']) && isNonEmptyString(i['value']))
+    : undefined;
+  if (deviceIdentifier === undefined) reject('requesting_device.identifier', 'needs an identifier with system and value');
+  if (!isNonEmptyString(device['model'])) reject('requesting_device.model', 'must be a non-empty string');
+  if (!isNonEmptyString(device['version'])) reject('requesting_device.version', 'must be a non-empty string');
+
+  // requesting_organization: name and the ODS code of the originating organisation.
+  const organization = embeddedResource(payload, 'requesting_organization', 'Organization', rules);
+  if (!isNonEmptyString(organization['name'])) reject('requesting_organization.name', 'must be a non-empty string');
+  const ods = identifiersWithSystem(organization['identifier'], ODS_ORGANIZATION_CODE);
+  // Exactly one: two ODS codes would leave the audit record's requester ambiguous.
+  if (ods.length !== 1 || !isNonEmptyString(ods[0]?.['value'])) {
+    reject('requesting_organization.identifier', 'needs exactly one ODS organisation code');
+  }
+  const odsCode = ods[0]?.['value'] as string;
+
+  const requester: Requester = {
+    odsCode,
+    organisationName: organization['name'],
+    deviceId: deviceIdentifier['value'] as string,
+    deviceModel: device['model'],
+  };
+
+  // requesting_practitioner: optional in booking since Dec 2020, mandatory in GP Connect; complete when present.
+  if (payload['requesting_practitioner'] === undefined) {
+    if (rules.requirePractitioner) reject('requesting_practitioner', 'missing');
+  } else {
+    const practitioner = embeddedResource(payload, 'requesting_practitioner', 'Practitioner', rules);
+    const id = practitioner['id'];
+    if (!isNonEmptyString(id)) reject('requesting_practitioner.id', 'must be a non-empty string');
+    if (id !== sub) reject('sub', 'must equal requesting_practitioner.id');
+
+    const names = practitioner['name'];
+    const name0 = Array.isArray(names) ? names[0] : undefined;
+    const given = isObject(name0) ? name0['given'] : undefined;
+    if (!isObject(name0) || !isNonEmptyString(name0['family']) || !Array.isArray(given) || !isNonEmptyString(given[0])) {
+      reject('requesting_practitioner.name', 'needs family and given name');
+    }
+
+    const userIds = identifiersWithSystem(practitioner['identifier'], SDS_USER_ID);
+    if (userIds.length !== 1 || typeof userIds[0]?.['value'] !== 'string' || !SDS_ID.test(userIds[0]['value'])) {
+      reject('requesting_practitioner.identifier.sds-user-id', 'needs exactly one SDS user id of 12 digits or UNK');
+    }
+    // Role profile: GP Connect tolerates it absent; when present it must be well formed (TKW).
+    const roleIds = identifiersWithSystem(practitioner['identifier'], SDS_ROLE_PROFILE_ID);
+    if (roleIds.length > 1 || (roleIds.length === 1 && (typeof roleIds[0]?.['value'] !== 'string' || !SDS_ID.test(roleIds[0]['value'])))) {
+      reject('requesting_practitioner.identifier.sds-role-profile-id', 'must be one SDS role profile id of 12 digits or UNK');
+    }
+
+    requester.practitionerId = id;
+    requester.sdsUserId = userIds[0]?.['value'] as string;
+    if (roleIds.length === 1) requester.sdsRoleProfileId = roleIds[0]?.['value'] as string;
+  }
+
+  // 0.x claim, removed in 1.0; the GP Connect demonstrator refuses it in 1.x (gp-connect §b).
+  if (payload['requested_record'] !== undefined) reject('requested_record', 'not allowed');
+
+  return requester;
+}
+
+export function checkClaims(payload: Record<string, unknown>, rules: ClaimRules, nowSeconds: number): Result<Requester> {
+  if (!isObject(payload)) return { ok: false, failure: { claim: 'payload', reason: 'not a JSON object' } };
+  try {
+    return { ok: true, value: check(payload, rules, nowSeconds) };
+  } catch (err) {
+    if (err instanceof ClaimError) return { ok: false, failure: err.failure };
+    throw err;
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * The JWT layer, token side: getting the bearer token out of `Authorization`, decoding the unsigned
+ * (`alg: none`) tokens both standards define, and — as a configuration option — verifying signed
+ * tokens with `jose` (ruling 3 of `../shared/spec/README.md`). Claim rules live in `claims.ts`.
+ *
+ * Pure: no I/O (a remote JWKS is fetched by `jose` only when a deployment configures one), no throwing
+ * for bad input, and no failure reason ever echoes the token or a claim value (CONTRIBUTING; ruling 19).
+ */
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+} from 'jose';
+
+export interface TokenFailure {
+  /** The claim or part at fault, e.g. 'authorization', 'header.alg', 'exp', 'requesting_device.identifier'. */
+  claim: string;
+  /** Short and fixed; never contains the token or a claim value. */
+  reason: string;
+  /** GP Connect: an embedded Device/Organization/Practitioner that is not a valid STU3 resource (→ 422). */
+  invalidResource?: boolean;
+}
+
+export type Result<T> = { ok: true; value: T } | { ok: false; failure: TokenFailure };
+
+function fail<T>(claim: string, reason: string): Result<T> {
+  return { ok: false, failure: { claim, reason } };
+}
+
+const BEARER_PREFIX = /^bearer +/i;
+
+/**
+ * `Authorization` header -> token. Missing, not `Bearer <token>`, or a token longer than `maxBytes`
+ * fail. The size check (ruling 3: tokens over 8 KiB → 403 without decoding) comes before anything
+ * looks inside the token.
+ */
+export function readBearer(header: string | string[] | undefined, maxBytes: number): Result<string> {
+  let value: string | undefined;
+  if (Array.isArray(header)) {
+    // Two Authorization headers: which one would the provider use? Refuse rather than guess.
+    if (header.length > 1) return fail('authorization', 'more than one Authorization header');
+    value = header[0];
+  } else {
+    value = header;
+  }
+  if (value === undefined || value.trim() === '') return fail('authorization', 'missing');
+  // Only the scheme is inspected (a bounded prefix) before the size check.
+  const prefix = BEARER_PREFIX.exec(value.slice(0, 64));
+  if (prefix === null) return fail('authorization', 'not a Bearer token');
+  const token = value.slice(prefix[0].length).trim();
+  if (Buffer.byteLength(token, 'utf8') > maxBytes) return fail('authorization', 'token too large');
+  if (token === '') return fail('authorization', 'empty Bearer token');
+  if (/\s/.test(token)) return fail('authorization', 'not a Bearer token');
+  return { ok: true, value: token };
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Strict base64url (RFC 7515 §2, no padding): only the url-safe alphabet, a possible length, and
+ * canonical trailing bits (re-encoding gives back the same text) — GP Connect §b: `=`, `+`, `/` rejected.
+ */
+function decodeBase64url(segment: string): Buffer | undefined {
+  if (!BASE64URL.test(segment) || segment.length % 4 === 1) return undefined;
+  const bytes = Buffer.from(segment, 'base64url');
+  if (bytes.toString('base64url') !== segment) return undefined;
+  return bytes;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeJsonObject(segment: string): Record<string, unknown> | 'base64' | 'json' {
+  const bytes = decodeBase64url(segment);
+  if (bytes === undefined) return 'base64';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(utf8.decode(bytes));
+  } catch {
+    return 'json';
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'json';
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * Unsigned mode (both standards: nhs-booking §b, gp-connect §b "Structure"): `header.payload.` with an
+ * empty signature, header exactly `{"alg":"none","typ":"JWT"}` and no other parameter, JSON object
+ * payload. A signed token (non-empty third segment) is refused here: this mode cannot verify it, and
+ * accepting it unverified would let a signed-looking token bypass the signed mode.
+ */
+export function decodeUnsigned(token: string): Result<Record<string, unknown>> {
+  const parts = token.split('.');
+  if (parts.length !== 3) return fail('token', 'not a JWT of three dot-separated parts');
+  const [headerPart = '', payloadPart = '', signaturePart = ''] = parts;
+  if (signaturePart !== '') return fail('signature', 'signature must be empty for an unsigned token');
+  if (headerPart === '') return fail('header', 'empty header');
+  if (payloadPart === '') return fail('payload', 'empty payload');
+
+  const header = decodeJsonObject(headerPart);
+  if (header === 'base64') return fail('header', 'not base64url');
+  if (header === 'json') return fail('header', 'not a JSON object');
+  const payload = decodeJsonObject(payloadPart);
+  if (payload === 'base64') return fail('payload', 'not base64url');
+  if (payload === 'json') return fail('payload', 'not a JSON object');
+
+  if (!Object.hasOwn(header, 'alg')) return fail('header.alg', 'missing');
+  if (header['alg'] !== 'none') return fail('header.alg', 'must be none');
+  if (!Object.hasOwn(header, 'typ')) return fail('header.typ', 'missing');
+  if (header['typ'] !== 'JWT') return fail('header.typ', 'must be JWT');
+  // GP Connect demonstrator: any extra header key is refused (gp-connect §b).
+  if (Object.keys(header).length !== 2) return fail('header', 'unexpected header parameter');
+
+  return { ok: true, value: payload };
+}
+
+export interface SignedVerifierOptions {
+  jwks: { keys: unknown[] } | URL;
+  algorithms: string[];
+  issuer?: string;
+  audience?: string;
+  clockToleranceSeconds: number;
+  /** Injected clock, milliseconds since the epoch. */
+  now: () => number;
+}
+
+/**
+ * Signed mode (ruling 3: "a configuration option for deployments that sign"). Configuration errors
+ * (an empty allow-list, `none` in it, an unusable JWKS) throw at creation; bad tokens never throw.
+ *
+ * Algorithm confusion: the allow-list is checked against the header before `jose` is called, and
+ * `jose` key sets only select a key whose type fits the algorithm (and refuse HS* outright), so an
+ * HS256 token "signed" with an RSA public key's bytes is refused even when HS256 is allowed.
+ */
+export function createSignedVerifier(
+  opts: SignedVerifierOptions,
+): (token: string) => Promise<Result<Record<string, unknown>>> {
+  const algorithms = [...opts.algorithms];
+  if (algorithms.length === 0) throw new TypeError('signed JWT mode needs at least one algorithm');
+  if (algorithms.some((a) => a.toLowerCase() === 'none')) {
+    throw new TypeError('signed JWT mode never accepts alg none');
+  }
+  const keys: JWTVerifyGetKey =
+    opts.jwks instanceof URL
+      ? createRemoteJWKSet(opts.jwks)
+      : createLocalJWKSet(opts.jwks as unknown as JSONWebKeySet);
+
+  return async (token: string) => {
+    let alg: unknown;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      return fail('header', 'not a JWS compact serialization');
+    }
+    if (typeof alg !== 'string' || !algorithms.includes(alg)) return fail('header.alg', 'algorithm not allowed');
+
+    try {
+      const { payload } = await jwtVerify(token, keys, {
+        algorithms,
+        clockTolerance: opts.clockToleranceSeconds,
+        currentDate: new Date(opts.now()),
+        ...(opts.issuer !== undefined ? { issuer: opts.issuer } : {}),
+        ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
+      });
+      return { ok: true, value: payload as Record<string, unknown> };
+    } catch (err) {
+      return mapJoseError(err);
+    }
+  };
+}
+
+/** `jose` error -> failure with a fixed reason (jose's messages are not passed on). */
+function mapJoseError(err: unknown): Result<never> {
+  const code = (err as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return fail('exp', 'token expired');
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED': {
+      const claim = (err as { claim?: unknown }).claim;
+      const known = ['iss', 'aud', 'nbf', 'iat', 'exp', 'sub', 'jti', 'typ'];
+      return fail(typeof claim === 'string' && known.includes(claim) ? claim : 'payload', 'claim check failed');
+    }
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+    case 'ERR_JOSE_NOT_SUPPORTED':
+      return fail('header.alg', 'algorithm not allowed');
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return fail('signature', 'signature verification failed');
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+    case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+      return fail('header.kid', 'no single matching key');
+    case 'ERR_JWKS_TIMEOUT':
+    case 'ERR_JWKS_INVALID':
+      return fail('jwks', 'key set unavailable');
+    case 'ERR_JWS_INVALID':
+      return fail('token', 'invalid JWS');
+    case 'ERR_JWT_INVALID':
+      return fail('payload', 'invalid JWT claims set');
+    default:
+      // Not a jose verdict on the token (e.g. the remote JWKS could not be fetched).
+      if (typeof code === 'string' && code.startsWith('ERR_J')) return fail('token', 'verification failed');
+      return fail('jwks', 'key set unavailable');
+  }
+}

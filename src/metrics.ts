@@ -1,0 +1,27 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every Prometheus metric of the gateway, in one place (issue 7). One registry per gateway. */
+export function createMetrics() {
+  const registry = new Registry();
+  const p = 'cancel_gateway_';
+  collectDefaultMetrics({ register: registry, prefix: p });
+  const latency = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+  return {
+    registry,
+    requests: new Counter({ name: `${p}requests_total`, help: 'Requests answered, by route, interaction, outcome (forwarded, rejected, error) and status.', labelNames: ['route', 'interaction', 'outcome', 'status'], registers: [registry] }),
+    rejections: new Counter({ name: `${p}rejections_total`, help: 'Requests rejected by the gateway, by catalogue code.', labelNames: ['code'], registers: [registry] }),
+    wouldReject: new Counter({ name: `${p}would_reject_total`, help: 'Report mode: checks that failed but were only reported, by family and catalogue code.', labelNames: ['family', 'code'], registers: [registry] }),
+    gatewayDuration: new Histogram({ name: `${p}gateway_duration_seconds`, help: 'Time spent in the gateway itself per request (total minus provider time), by route.', labelNames: ['route'], buckets: latency, registers: [registry] }),
+    upstreamDuration: new Histogram({ name: `${p}upstream_duration_seconds`, help: 'Time waiting for the provider, by call (read = current appointment, forward).', labelNames: ['call'], buckets: latency, registers: [registry] }),
+    stageDuration: new Histogram({ name: `${p}stage_duration_seconds`, help: 'Time per pipeline stage (check).', labelNames: ['stage'], buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1], registers: [registry] }),
+    upstreamErrors: new Counter({ name: `${p}upstream_errors_total`, help: 'Failed provider calls, by kind (refused, timeout, reset, protocol, status, redirect, too-large, other).', labelNames: ['kind'], registers: [registry] }),
+    inFlight: new Gauge({ name: `${p}in_flight_requests`, help: 'Requests being handled now.', registers: [registry] }),
+    tlsFailures: new Counter({ name: `${p}tls_handshake_failures_total`, help: 'Refused or failed TLS handshakes, by reason.', labelNames: ['reason'], registers: [registry] }),
+    certExpiry: new Gauge({ name: `${p}certificate_expiry_seconds`, help: 'Seconds until the certificate expires, by role (server, client-ca) and subject.', labelNames: ['role', 'subject'], registers: [registry] }),
+    reloads: new Counter({ name: `${p}reloads_total`, help: 'Certificate material reloads, by result (success, failure).', labelNames: ['kind', 'result'], registers: [registry] }),
+    contractBreaches: new Counter({ name: `${p}provider_contract_breaches_total`, help: 'Provider success answers that break the cancel contract (returned anyway), by reason.', labelNames: ['reason'], registers: [registry] }),
+    draining: new Gauge({ name: `${p}draining`, help: '1 while the gateway drains for shutdown.', registers: [registry] }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

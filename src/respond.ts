@@ -1,0 +1,40 @@
+import type { ServerResponse } from 'node:http';
+import { CATALOGUE, type ErrorMapping, type GatewayError } from './errors.js';
+import { buildOperationOutcome } from './fhir/operation-outcome.js';
+import type { Standard } from './standards/index.js';
+
+export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+
+/** The status, FHIR issue type and Spine code of an error under a standard. */
+export function mappingFor(err: GatewayError, standard: Standard): ErrorMapping {
+  const base = CATALOGUE[err.code];
+  const o = standard.errorOverrides[err.code] ?? {};
+  return {
+    status: err.statusOverride ?? o.status ?? base.status,
+    issue: o.issue ?? base.issue,
+    spine: o.spine ?? base.spine,
+  };
+}
+
+/**
+ * Write a gateway-made error (ruling 14): OperationOutcome, FHIR JSON, no-store, and
+ * X-Correlation-ID echoing X-Request-ID. Safe to call when the answer has already started: then
+ * the connection is cut instead, so the client never mistakes a half answer for a whole one.
+ */
+export function sendError(res: ServerResponse, err: GatewayError, standard: Standard, requestId?: string, close = false): number {
+  const mapping = mappingFor(err, standard);
+  if (res.headersSent || res.writableEnded || res.destroyed) {
+    res.destroy();
+    return mapping.status;
+  }
+  const body = JSON.stringify(buildOperationOutcome(mapping, err.issues, standard.operationOutcomeProfile));
+  for (const h of res.getHeaderNames()) res.removeHeader(h);
+  res.statusCode = mapping.status;
+  res.setHeader('Content-Type', FHIR_JSON);
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  if (requestId) res.setHeader('X-Correlation-ID', requestId);
+  if (close) res.setHeader('Connection', 'close');
+  res.end(body);
+  return mapping.status;
+}

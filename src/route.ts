@@ -1,0 +1,39 @@
+import type { Interaction, Standard } from './standards/index.js';
+
+/** FHIR logical id (STU3: [A-Za-z0-9\-\.]{1,64}). */
+const ID = '([A-Za-z0-9.-]{1,64})';
+
+interface CompiledRoute { pattern: RegExp; interactions: Interaction[] }
+
+export type RouteResult =
+  | { ok: true; candidates: Interaction[]; id: string | undefined }
+  | { ok: false; code: 'ROUTE_NOT_FOUND' | 'METHOD_NOT_ALLOWED'; allowed?: string[] };
+
+/**
+ * Build the router of a standard once (ruling 13): interactions grouped by path template.
+ * Amend is left out unless enabled, so a PUT naming it is an interaction mismatch (400).
+ */
+export function createRouter(standard: Standard, opts: { amend: boolean }): (method: string, path: string) => RouteResult {
+  const byPath = new Map<string, CompiledRoute>();
+  for (const i of standard.interactions) {
+    if (i.optional === 'amend' && !opts.amend) continue;
+    let r = byPath.get(i.path);
+    if (!r) {
+      const src = i.path.split('/').map((seg) => (seg === '{id}' ? ID : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
+      r = { pattern: new RegExp(`^${src}$`), interactions: [] };
+      byPath.set(i.path, r);
+    }
+    r.interactions.push(i);
+  }
+  const routes = [...byPath.values()];
+  return (method, path) => {
+    for (const r of routes) {
+      const m = r.pattern.exec(path);
+      if (!m) continue;
+      const candidates = r.interactions.filter((i) => i.method === method);
+      if (!candidates.length) return { ok: false, code: 'METHOD_NOT_ALLOWED', allowed: [...new Set(r.interactions.map((i) => i.method))] };
+      return { ok: true, candidates, id: m[1] };
+    }
+    return { ok: false, code: 'ROUTE_NOT_FOUND' };
+  };
+}

@@ -1,0 +1,272 @@
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { createCheckPlan } from './checks/index.js';
+import { systemClock, type Clock } from './checks/jwt.js';
+import type { Config } from './config.js';
+import { CATALOGUE, GatewayError, type ErrorCode } from './errors.js';
+import { buildOperationOutcome } from './fhir/operation-outcome.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createAuditSink, type AuditSink } from './ops/audit.js';
+import { createPipeline } from './pipeline.js';
+import { createForwarder } from './proxy/forward.js';
+import { createUpstream } from './proxy/upstream.js';
+import { sendError, mappingFor } from './respond.js';
+import { createRouter } from './route.js';
+import { STANDARDS } from './standards/index.js';
+import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material.js';
+
+export interface GatewayDeps {
+  clock?: Clock;
+  logger?: Logger;
+  audit?: AuditSink;
+}
+
+export interface Gateway {
+  readonly config: Readonly<Config>;
+  readonly metrics: Metrics;
+  /** Bound ports once listening (useful with port 0). */
+  readonly port: number;
+  readonly adminPort: number;
+  listen(): Promise<void>;
+  /** Reload TLS material now (also triggered by file changes). Returns false and keeps the old material on failure. */
+  reloadTls(): boolean;
+  /** Readiness off, stop accepting, let in-flight requests finish up to the deadline, then close. */
+  shutdown(deadlineMs?: number): Promise<void>;
+  /** Close at once (tests). */
+  close(): Promise<void>;
+}
+
+/** Why a TLS handshake failed, as a small closed set of metric labels. */
+export function handshakeFailureReason(err: Error & { code?: string }): string {
+  const text = `${err.code ?? ''} ${err.message}`.toLowerCase();
+  if (text.includes('did not return a certificate') || text.includes('peer_did_not_return')) return 'no-certificate';
+  if (text.includes('revoked')) return 'revoked';
+  if (text.includes('expired')) return 'expired';
+  if (text.includes('not yet valid')) return 'not-yet-valid';
+  if (text.includes('unknown ca') || text.includes('unable to get') || text.includes('self-signed') || text.includes('self signed') || text.includes('certificate verify failed')) return 'untrusted';
+  if (text.includes('unsupported protocol') || text.includes('wrong version') || text.includes('version too low') || text.includes('protocol version')) return 'protocol-version';
+  if (text.includes('no shared cipher') || text.includes('no_shared_cipher') || text.includes('no ciphers')) return 'cipher';
+  if (text.includes('timeout') || text.includes('timed out')) return 'timeout';
+  if (text.includes('econnreset') || text.includes('socket hang up')) return 'reset';
+  if (text.includes('usage') || text.includes('purpose')) return 'key-usage';
+  return 'other';
+}
+
+function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string): string {
+  const m = CATALOGUE[code];
+  const body = JSON.stringify(buildOperationOutcome(m, [{ diagnostics }], profile));
+  const reason = http.STATUS_CODES[m.status] ?? 'Error';
+  return `HTTP/1.1 ${m.status} ${reason}\r\nContent-Type: application/fhir+json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}): Gateway {
+  const standard = STANDARDS[config.standard];
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger ?? createLogger(config.log.level);
+  const audit = deps.audit ?? createAuditSink(config.audit.destination);
+  const metrics = createMetrics();
+  const upstream = createUpstream(config);
+  let upstreamOkAt = 0;
+  const plan = createCheckPlan(config, standard, {
+    upstream,
+    clock,
+    hooks: {
+      onUpstreamFailure: (kind) => metrics.upstreamErrors.inc({ kind }),
+      onUpstreamTime: () => {},
+    },
+  });
+  const forwarder = createForwarder(config, standard, upstream, { logger, metrics });
+  const router = createRouter(standard, { amend: config.interactions.amend });
+  const pipeline = createPipeline({ config, standard, plan, router, forwarder, logger, metrics, audit });
+
+  let material: TlsMaterial = loadTlsMaterial(config.tls);
+  const setExpiry = (m: TlsMaterial) => {
+    metrics.certExpiry.reset();
+    for (const c of m.certificates) metrics.certExpiry.set({ role: c.role, subject: c.subject }, Math.round((c.notAfter - clock.now()) / 1000));
+  };
+  setExpiry(material);
+
+  const allowed = config.tls.allowedClients;
+  const allowListOn = Boolean(allowed && (allowed.subjects.length || allowed.sans.length));
+  const clientAllowed = (socket: TLSSocket): boolean => {
+    if (!allowListOn) return true;
+    const cert = socket.getPeerCertificate();
+    const cn = cert?.subject?.CN;
+    const cns = Array.isArray(cn) ? cn : cn ? [cn] : [];
+    if (cns.some((c) => allowed!.subjects.includes(c))) return true;
+    const sans = (cert?.subjectaltname ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4));
+    return sans.some((s) => allowed!.sans.includes(s));
+  };
+
+  let draining = false;
+  const active = new Set<http.ServerResponse>();
+  const server = https.createServer({
+    ...material.options,
+    requestCert: true,
+    rejectUnauthorized: true,
+    handshakeTimeout: config.tls.handshakeTimeoutMs,
+    maxHeaderSize: config.limits.maxHeaderBytes,
+    requestTimeout: config.limits.requestTimeoutMs,
+    headersTimeout: config.limits.headersTimeoutMs,
+    keepAliveTimeout: config.limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
+  } as https.ServerOptions);
+  server.maxConnections = config.limits.maxConnections;
+
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (draining) res.setHeader('Connection', 'close');
+    active.add(res);
+    res.on('close', () => active.delete(res));
+    if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
+    if (!clientAllowed(req.socket as TLSSocket)) {
+      const err = new GatewayError('CLIENT_NOT_ALLOWED', 'The client certificate is not allowed to call this gateway');
+      sendError(res, err, standard, undefined);
+      metrics.rejections.inc({ code: err.code });
+      metrics.requests.inc({ route: 'none', interaction: 'none', outcome: 'rejected', status: String(mappingFor(err, standard).status) });
+      return;
+    }
+    pipeline.handle(req, res).catch((e: unknown) => {
+      logger.error('unhandled pipeline failure', { error: (e as Error)?.message });
+      if (!res.headersSent) sendError(res, new GatewayError('INTERNAL_ERROR', 'Unexpected internal error'), standard);
+      else res.destroy();
+    });
+  });
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: net.Socket) => {
+    const reason = handshakeFailureReason(err);
+    metrics.tlsFailures.inc({ reason });
+    logger.debug('tls handshake refused', { reason });
+    socket.destroy();
+  });
+  server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {
+    // Ruling 16: malformed framing (CL+TE, conflicting Content-Length) -> 400 and close;
+    // oversized headers -> 431; timeouts and resets -> just close.
+    const code = err.code ?? '';
+    if (!socket.writable || code === 'ECONNRESET' || code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
+      socket.destroy();
+      return;
+    }
+    const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
+    metrics.rejections.inc({ code: which });
+    socket.end(rawErrorResponse(which, which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed', standard.operationOutcomeProfile));
+  });
+  server.on('error', (e) => logger.error('listener error', { error: e.message }));
+
+  const reloadTls = (): boolean => {
+    try {
+      const next = loadTlsMaterial(config.tls);
+      server.setSecureContext({ ...next.options });
+      material = next;
+      setExpiry(material);
+      metrics.reloads.inc({ kind: 'tls', result: 'success' });
+      logger.info('tls material reloaded');
+      return true;
+    } catch (e) {
+      metrics.reloads.inc({ kind: 'tls', result: 'failure' });
+      logger.error('tls reload failed; keeping the previous material', { error: (e as Error).message });
+      return false;
+    }
+  };
+  const unwatch = config.tls.watch ? watchTlsFiles(config.tls, reloadTls) : () => {};
+
+  // Readiness: provider reachable recently (a TCP connect every 5 s).
+  const probeUpstream = () => {
+    const port = Number(upstream.base.port) || (upstream.base.protocol === 'https:' ? 443 : 80);
+    const s = net.connect({ host: upstream.base.hostname, port });
+    s.setTimeout(2000);
+    s.once('connect', () => {
+      upstreamOkAt = Date.now();
+      s.destroy();
+    });
+    s.once('timeout', () => s.destroy());
+    s.once('error', () => s.destroy());
+  };
+  let probeTimer: NodeJS.Timeout | undefined;
+
+  const admin = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET' }).end();
+      return;
+    }
+    if (path === '/metrics') {
+      metrics.registry.metrics().then(
+        (text) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text),
+        () => res.writeHead(500).end(),
+      );
+    } else if (path === '/healthz') {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
+    } else if (path === '/readyz') {
+      const checks = {
+        tls: Boolean(material),
+        config: true,
+        upstream: Date.now() - upstreamOkAt < 15_000,
+        draining,
+      };
+      const ready = checks.tls && checks.config && checks.upstream && !checks.draining;
+      res.writeHead(ready ? 200 : 503, { 'Content-Type': 'application/json' }).end(JSON.stringify({ ready, ...checks }));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+
+  const gw: Gateway = {
+    config,
+    metrics,
+    get port() {
+      return (server.address() as net.AddressInfo | null)?.port ?? 0;
+    },
+    get adminPort() {
+      return (admin.address() as net.AddressInfo | null)?.port ?? 0;
+    },
+    async listen() {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.listen.port, config.listen.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      await new Promise<void>((resolve, reject) => {
+        admin.once('error', reject);
+        admin.listen(config.admin.port, config.admin.host, () => {
+          admin.off('error', reject);
+          resolve();
+        });
+      });
+      probeUpstream();
+      probeTimer = setInterval(probeUpstream, 5000);
+      probeTimer.unref();
+    },
+    reloadTls,
+    async shutdown(deadlineMs = config.shutdown.drainTimeoutMs) {
+      draining = true;
+      metrics.draining.set(1);
+      logger.info('draining', { deadlineMs });
+      // In-flight answers close their connection when done, so server.close() can complete.
+      for (const res of active) if (!res.headersSent) res.setHeader('Connection', 'close');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
+      await Promise.race([closed, deadline]);
+      server.closeAllConnections();
+      await gw.close();
+    },
+    async close() {
+      unwatch();
+      clearInterval(probeTimer);
+      server.closeAllConnections();
+      await Promise.all([
+        new Promise<void>((r) => (server.listening ? server.close(() => r()) : r())),
+        new Promise<void>((r) => (admin.listening ? admin.close(() => r()) : r())),
+      ]);
+      admin.closeAllConnections();
+      forwarder.close();
+      upstream.close();
+      await audit.close();
+    },
+  };
+  return gw;
+}

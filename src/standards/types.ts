@@ -1,0 +1,60 @@
+import type { ErrorCode, ErrorMapping } from '../errors.js';
+import type { ProfileName } from '../fhir/profile.js';
+
+/**
+ * Everything that differs between the standards we serve, as data (issue 5). Checks read the
+ * selected Standard; none of them branches on its name.
+ */
+
+/** What the gateway does with an interaction once identity checks have passed. */
+export type InteractionKind =
+  /** The cancel decision (rulings 4-12): validated, diffed, serialized, then forwarded. */
+  | 'cancel'
+  /** Forwarded untouched after TLS, Spine headers and JWT (ruling 13). */
+  | 'passthrough';
+
+export interface Interaction {
+  /** Short name used in logs, metrics and the audit trail. */
+  name: string;
+  /** The Ssp-InteractionID value. */
+  id: string;
+  method: 'GET' | 'PUT' | 'POST';
+  /** Path under the FHIR base, with `{id}` segments for logical ids, e.g. `/Appointment/{id}`. */
+  path: string;
+  /** The JWT `requested_scope` this interaction requires. */
+  scope: string;
+  kind: InteractionKind;
+  /** Off unless the configuration enables it (GP Connect amend). */
+  optional?: 'amend';
+  /** Read responses get ETag from meta.versionId when the provider omits it (ruling 13). */
+  addEtagFromBody?: boolean;
+}
+
+export interface CancelRules {
+  /** The cancellation-reason extension URL that may be added on cancel. */
+  reasonExtensionUrl: string;
+  /** GP Connect: the reason extension must be present and non-empty. */
+  reasonRequired: boolean;
+  /** Elements that must not be present in a cancel body (GP Connect §d). */
+  forbiddenElements: readonly string[];
+  /** GP Connect: a `start` before now is refused. */
+  rejectPastStart: boolean;
+  /** GP Connect: every reference must be relative (`Type/id` or `#id`). */
+  relativeReferencesOnly: boolean;
+}
+
+export interface Standard {
+  name: 'nhs-booking' | 'gp-connect';
+  title: string;
+  interactions: readonly Interaction[];
+  profile: ProfileName;
+  operationOutcomeProfile: string;
+  /** Per-code changes to the catalogue's default (nhs-booking) mapping. */
+  errorOverrides: Partial<Record<ErrorCode, Partial<ErrorMapping>>>;
+  /** nhs-booking: a missing If-Match is 412; GP Connect: allowed, the stored version is used. */
+  ifMatchRequired: boolean;
+  jwt: { requirePractitioner: boolean; validateEmbeddedResources: boolean };
+  cancel: CancelRules;
+  /** GP Connect: `Cache-Control: no-store` on every response, success included. */
+  noStoreOnEveryResponse: boolean;
+}

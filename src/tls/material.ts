@@ -1,0 +1,71 @@
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { dirname } from 'node:path';
+import type { SecureContextOptions } from 'node:tls';
+import type { Config } from '../config.js';
+
+export interface TlsMaterial {
+  options: SecureContextOptions;
+  /** For the expiry metric. */
+  certificates: Array<{ role: 'server' | 'client-ca'; subject: string; notAfter: number }>;
+}
+
+function splitPem(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+/**
+ * Read the server certificate and key, the client CA bundle and the optional CRL (ruling 15).
+ * Throws with a plain message when a file is unreadable or not what it should be, so a failed
+ * reload keeps the old material.
+ */
+export function loadTlsMaterial(tls: Readonly<Config['tls']>): TlsMaterial {
+  const cert = readFileSync(tls.cert, 'utf8');
+  const key = readFileSync(tls.key, 'utf8');
+  const ca = readFileSync(tls.clientCa, 'utf8');
+  const crl = tls.crl ? readFileSync(tls.crl, 'utf8') : undefined;
+  const serverCerts = splitPem(cert);
+  const caCerts = splitPem(ca);
+  if (!serverCerts.length) throw new Error('tls.cert holds no PEM certificate');
+  if (!caCerts.length) throw new Error('tls.clientCa holds no PEM certificate');
+  const leaf = new X509Certificate(serverCerts[0]!);
+  // Refuse a key that does not belong to the certificate before handing it to OpenSSL.
+  if (!leaf.checkPrivateKey(createPrivateKey(key))) throw new Error('tls.key does not match tls.cert');
+  const certificates: TlsMaterial['certificates'] = [
+    { role: 'server', subject: leaf.subject.replace(/\n/g, ', '), notAfter: Date.parse(leaf.validTo) },
+    ...caCerts.map((p) => {
+      const c = new X509Certificate(p);
+      return { role: 'client-ca' as const, subject: c.subject.replace(/\n/g, ', '), notAfter: Date.parse(c.validTo) };
+    }),
+  ];
+  return {
+    options: { cert, key, ca, ...(crl ? { crl } : {}), minVersion: tls.minVersion, ciphers: tls.ciphers, honorCipherOrder: true },
+    certificates,
+  };
+}
+
+/**
+ * Watch the folders of the TLS files (Kubernetes swaps secrets by replacing a symlink, which a
+ * watch on the file itself would miss) and call `onChange` once per burst of events.
+ */
+export function watchTlsFiles(tls: Readonly<Config['tls']>, onChange: () => void, debounceMs = 200): () => void {
+  const dirs = new Set([tls.cert, tls.key, tls.clientCa, tls.crl].filter((f): f is string => Boolean(f)).map((f) => dirname(f)));
+  let timer: NodeJS.Timeout | undefined;
+  const watchers: FSWatcher[] = [];
+  for (const d of dirs) {
+    try {
+      const w = watch(d, { persistent: false }, () => {
+        clearTimeout(timer);
+        timer = setTimeout(onChange, debounceMs);
+      });
+      w.on('error', () => {});
+      watchers.push(w);
+    } catch {
+      // A folder we cannot watch: reloads then need a restart; the caller logs it.
+    }
+  }
+  return () => {
+    clearTimeout(timer);
+    for (const w of watchers) w.close();
+  };
+}

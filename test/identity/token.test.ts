@@ -1,0 +1,192 @@
+import t from 'tap';
+import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
+import { createSignedVerifier, decodeUnsigned, readBearer } from '../../src/identity/token.js';
+import { unsignedToken, validClaims } from '../helpers/tokens.js';
+
+const NOW_S = 1_700_000_000;
+const NOW_MS = NOW_S * 1000;
+const MAX = 8192;
+const SCOPE = 'patient/appointment.write';
+const payload = validClaims({ standard: 'nhs-booking', scope: SCOPE, nowSeconds: NOW_S });
+const good = unsignedToken(payload);
+
+/** A tap subtest (the type of `t` inside `t.test(name, async (t) => …)`). */
+type Asserts = Parameters<Parameters<typeof t.test>[0]>[0];
+
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
+
+t.test('readBearer', async (t) => {
+  t.same(readBearer(`Bearer ${good}`, MAX), { ok: true, value: good });
+  t.same(readBearer(`bearer ${good}`, MAX), { ok: true, value: good }, 'scheme is case-insensitive (RFC 6750)');
+  t.same(readBearer([`Bearer ${good}`], MAX), { ok: true, value: good });
+
+  const exact = 'a'.repeat(MAX);
+  t.same(readBearer(`Bearer ${exact}`, MAX), { ok: true, value: exact }, 'exactly maxBytes is accepted');
+
+  const cases: Array<[string, string | string[] | undefined, string]> = [
+    ['missing', undefined, 'missing'],
+    ['empty', '', 'missing'],
+    ['blank', '   ', 'missing'],
+    ['Basic scheme', `Basic ${good}`, 'not a Bearer token'],
+    ['no scheme', good, 'not a Bearer token'],
+    ['scheme only', 'Bearer', 'not a Bearer token'],
+    ['empty token', 'Bearer ', 'empty Bearer token'],
+    ['two tokens', `Bearer ${good} ${good}`, 'not a Bearer token'],
+    ['two headers', [`Bearer ${good}`, `Bearer ${good}`], 'more than one Authorization header'],
+    ['oversized', `Bearer ${'a'.repeat(MAX + 1)}`, 'token too large'],
+    // Garbage that would fail decoding: the size check must answer first, without decoding.
+    ['oversized non-base64url', `Bearer ${'%'.repeat(MAX + 1)}`, 'token too large'],
+    ['oversized multi-byte', `Bearer ${'é'.repeat(MAX / 2 + 1)}`, 'token too large'],
+  ];
+  for (const [name, header, reason] of cases) {
+    const r = readBearer(header, MAX);
+    t.same(r, { ok: false, failure: { claim: 'authorization', reason } }, name);
+  }
+});
+
+t.test('decodeUnsigned accepts the standard unsigned form', async (t) => {
+  const r = decodeUnsigned(good);
+  t.same(r, { ok: true, value: payload });
+});
+
+t.test('decodeUnsigned failures', async (t) => {
+  const [h, p] = good.split('.') as [string, string];
+  const cases: Array<[string, string, string]> = [
+    ['two segments, no trailing dot', `${h}.${p}`, 'token'],
+    ['four segments', `${h}.${p}..`, 'token'],
+    ['single segment', h, 'token'],
+    ['empty string', '', 'token'],
+    ['signed: 3rd segment non-empty', `${h}.${p}.c2lnbmF0dXJl`, 'signature'],
+    ['empty header', `.${p}.`, 'header'],
+    ['empty payload', `${h}..`, 'payload'],
+    ['padding = in header', `${b64('{"alg":"none","typ":"JWT"}')}=.${p}.`, 'header'],
+    ['padding = in payload', `${h}.${p}==.`, 'payload'],
+    ['+ (standard base64) in payload', `${h}.${p.replace(/[-_]/g, '+')}+.`, 'payload'],
+    ['/ (standard base64) in header', `${h}/.${p}.`, 'header'],
+    ['not base64url at all', `${h}.%%%%.`, 'payload'],
+    ['impossible base64 length (4n+1)', `${h}.${p + 'A'.repeat((1 - (p.length % 4) + 4) % 4)}.`, 'payload'],
+    ['non-canonical trailing bits', `${h}.${b64('{}').slice(0, -1)}z.`, 'payload'],
+    ['header not JSON', `${b64('alg none')}.${p}.`, 'header'],
+    ['header JSON array', `${b64('["none"]')}.${p}.`, 'header'],
+    ['payload not JSON', `${h}.${b64('{"iss":')}.`, 'payload'],
+    ['payload JSON string', `${h}.${b64('"x"')}.`, 'payload'],
+    ['payload JSON null', `${h}.${b64('null')}.`, 'payload'],
+    ['payload JSON array', `${h}.${b64('[]')}.`, 'payload'],
+    ['payload invalid UTF-8', `${h}.${Buffer.from([0x7b, 0xff, 0x7d]).toString('base64url')}.`, 'payload'],
+    ['alg HS256', unsignedToken(payload, { alg: 'HS256', typ: 'JWT' }), 'header.alg'],
+    ['alg RS256', unsignedToken(payload, { alg: 'RS256', typ: 'JWT' }), 'header.alg'],
+    ['alg NONE (case)', unsignedToken(payload, { alg: 'NONE', typ: 'JWT' }), 'header.alg'],
+    ['alg missing', unsignedToken(payload, { typ: 'JWT' }), 'header.alg'],
+    ['typ missing', unsignedToken(payload, { alg: 'none' }), 'header.typ'],
+    ['typ lower-case', unsignedToken(payload, { alg: 'none', typ: 'jwt' }), 'header.typ'],
+    ['typ JWS', unsignedToken(payload, { alg: 'none', typ: 'JOSE' }), 'header.typ'],
+    ['extra header key kid', unsignedToken(payload, { alg: 'none', typ: 'JWT', kid: 'k1' }), 'header'],
+    ['extra header key cty', unsignedToken(payload, { alg: 'none', typ: 'JWT', cty: 'JWT' }), 'header'],
+  ];
+  for (const [name, token, claim] of cases) {
+    const r = decodeUnsigned(token);
+    t.equal(r.ok, false, `${name}: rejected`);
+    if (!r.ok) {
+      t.equal(r.failure.claim, claim, `${name}: claim`);
+      if (token.length >= 8) t.notOk(r.failure.reason.includes(token.slice(0, 8)), `${name}: reason does not echo the token`);
+    }
+  }
+});
+
+t.test('signed mode', async (t) => {
+  const { publicKey, privateKey } = await generateKeyPair('RS256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+  const jwks = { keys: [jwk] };
+  const ISS = 'https://issuer.example.nhs.uk/';
+  const AUD = 'https://gateway.example.nhs.uk/STU3/1';
+  const claims = { ...payload, iss: ISS, aud: AUD, iat: NOW_S, exp: NOW_S + 300 };
+
+  const verify = createSignedVerifier({
+    jwks,
+    algorithms: ['RS256'],
+    issuer: ISS,
+    audience: AUD,
+    clockToleranceSeconds: 60,
+    now: () => NOW_MS,
+  });
+  const sign = (body: Record<string, unknown>, key = privateKey, kid = 'k1') =>
+    new SignJWT(body).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid }).sign(key);
+
+  await t.test('good RS256 token', async (t) => {
+    const r = await verify(await sign(claims));
+    t.ok(r.ok);
+    if (r.ok) {
+      t.equal(r.value['iss'], ISS);
+      t.equal(r.value['requested_scope'], SCOPE);
+      t.same(r.value['requesting_organization'], payload['requesting_organization']);
+    }
+  });
+
+  const expectFailure = async (t: Asserts, token: string, claim: string, v = verify) => {
+    const r = await v(token);
+    t.equal(r.ok, false, 'rejected');
+    if (!r.ok) {
+      t.equal(r.failure.claim, claim, 'claim');
+      if (token.length >= 8) t.notOk(r.failure.reason.includes(token.slice(0, 8)), 'reason does not echo the token');
+    }
+  };
+
+  await t.test('alg none rejected', async (t) => {
+    await expectFailure(t, unsignedToken(claims), 'header.alg');
+    // Even with a (bogus) signature segment appended.
+    await expectFailure(t, unsignedToken(claims) + 'c2ln', 'header.alg');
+  });
+
+  await t.test('alg confusion: HS256 signed with the RSA public key PEM bytes', async (t) => {
+    const pem = await exportSPKI(publicKey);
+    const forged = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: 'k1' })
+      .sign(new TextEncoder().encode(pem));
+    await expectFailure(t, forged, 'header.alg');
+    // Even a deployment that (unwisely) allows HS256 too must not verify it with the RSA key.
+    const lax = createSignedVerifier({ jwks, algorithms: ['RS256', 'HS256'], clockToleranceSeconds: 60, now: () => NOW_MS });
+    const r = await lax(forged);
+    t.equal(r.ok, false, 'HS256 allowed: still rejected');
+    t.equal(!r.ok && r.failure.claim, 'header.alg', 'a JWKS never yields an HMAC key (jose: not supported)');
+    const forgedNoKid = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .sign(new TextEncoder().encode(pem));
+    t.equal((await lax(forgedNoKid)).ok, false, 'HS256 allowed, no kid: still rejected');
+  });
+
+  await t.test('wrong issuer', async (t) => {
+    await expectFailure(t, await sign({ ...claims, iss: 'https://other.example/' }), 'iss');
+  });
+
+  await t.test('wrong audience', async (t) => {
+    await expectFailure(t, await sign({ ...claims, aud: 'https://other.example/STU3/1' }), 'aud');
+  });
+
+  await t.test('expired beyond tolerance rejected, within tolerance accepted', async (t) => {
+    await expectFailure(t, await sign({ ...claims, iat: NOW_S - 361, exp: NOW_S - 61 }), 'exp');
+    const r = await verify(await sign({ ...claims, iat: NOW_S - 350, exp: NOW_S - 50 }));
+    t.ok(r.ok, 'within 60 s tolerance');
+  });
+
+  await t.test('signed by another key', async (t) => {
+    const other = await generateKeyPair('RS256');
+    await expectFailure(t, await sign(claims, other.privateKey), 'signature');
+    await expectFailure(t, await sign(claims, other.privateKey, 'unknown-kid'), 'header.kid');
+  });
+
+  await t.test('tampered payload', async (t) => {
+    const [h, , s] = (await sign(claims)).split('.') as [string, string, string];
+    const tampered = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: 'someone-else' })).toString('base64url')}.${s}`;
+    await expectFailure(t, tampered, 'signature');
+  });
+
+  await t.test('garbage', async (t) => {
+    await expectFailure(t, 'not-a-jwt', 'header');
+    await expectFailure(t, '', 'header');
+  });
+
+  await t.test('configuration errors throw at creation', async (t) => {
+    t.throws(() => createSignedVerifier({ jwks, algorithms: [], clockToleranceSeconds: 0, now: () => NOW_MS }));
+    t.throws(() => createSignedVerifier({ jwks, algorithms: ['RS256', 'none'], clockToleranceSeconds: 0, now: () => NOW_MS }));
+  });
+});
