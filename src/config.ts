@@ -185,10 +185,13 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
     throw new ConfigError([`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`]);
   }
   const envProblems = applyEnv(raw, env);
+  let built: Readonly<Config>;
   try {
-    return buildConfig(raw, { baseDir: dirname(resolve(file)) });
+    built = buildConfig(raw, { baseDir: dirname(resolve(file)) });
   } catch (e) {
     if (e instanceof ConfigError && envProblems.length) throw new ConfigError([...envProblems, ...e.problems]);
     throw e;
   }
+  if (envProblems.length) throw new ConfigError(envProblems);
+  return built;
 }

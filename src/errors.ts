@@ -140,10 +140,6 @@ export const CATALOGUE = {
     status: 431, issue: 'too-long', spine: 'BAD_REQUEST',
     meaning: 'The request header block is over the limit (ruling 16).',
   },
-  SHUTTING_DOWN: {
-    status: 503, issue: 'transient', spine: 'INTERNAL_SERVER_ERROR',
-    meaning: 'The gateway is draining for shutdown; retry on another instance.',
-  },
   INTERNAL_ERROR: {
     status: 500, issue: 'exception', spine: 'INTERNAL_SERVER_ERROR',
     meaning: 'An unexpected fault in the gateway; nothing was forwarded.',

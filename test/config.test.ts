@@ -1,0 +1,107 @@
+import t from 'tap';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildConfig, loadConfig, ConfigError, ENV_OVERRIDES } from '../src/config.js';
+import { packageRoot } from '../src/paths.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'gw-config-'));
+for (const f of ['cert.pem', 'key.pem', 'ca.pem']) writeFileSync(join(dir, f), 'x');
+
+const minimal = () => ({
+  publicBaseUrl: 'https://gw.example/STU3/1',
+  tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), clientCa: join(dir, 'ca.pem') },
+  upstream: { url: 'http://127.0.0.1:8080' },
+  spine: { providerAsids: ['918999198738'] },
+});
+
+t.test('defaults are applied and the result is frozen', async (t) => {
+  const c = buildConfig(minimal());
+  t.equal(c.standard, 'nhs-booking');
+  t.same(c.listen, { host: '0.0.0.0', port: 8443 });
+  t.equal(c.tls.minVersion, 'TLSv1.2');
+  t.equal(c.tls.ciphers, 'AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH');
+  t.equal(c.jwt.mode, 'unsigned');
+  t.equal(c.jwt.clockSkewSeconds, 60);
+  t.equal(c.jwt.maxTokenBytes, 8192);
+  t.equal(c.limits.maxBodyBytes, 1048576);
+  t.equal(c.limits.maxJsonDepth, 64);
+  t.equal(c.limits.maxHeaderBytes, 16384);
+  t.equal(c.limits.headersTimeoutMs, 10000);
+  t.equal(c.limits.requestTimeoutMs, 30000);
+  t.equal(c.upstream.timeoutMs, 10000);
+  t.equal(c.shutdown.drainTimeoutMs, 30000);
+  t.equal(c.report.profile, 'enforce');
+  t.ok(Object.isFrozen(c) && Object.isFrozen(c.tls), 'frozen');
+});
+
+t.test('a bad configuration lists every problem at once, with paths', async (t) => {
+  const bad = {
+    ...minimal(),
+    standard: 'hl7',
+    listen: { port: 70000 },
+    upstream: { url: 'ftp://x' },
+    spine: { providerAsids: [] },
+    surprise: true,
+    jwt: { mode: 'maybe' },
+  };
+  const e = t.throws(() => buildConfig(bad)) as unknown as ConfigError;
+  t.ok(e instanceof ConfigError);
+  const text = e.problems.join('\n');
+  for (const p of ['standard', 'listen.port', 'upstream.url', 'spine.providerAsids', "'surprise'", 'jwt.mode']) t.match(text, p, `names ${p}`);
+  t.ok(e.problems.length >= 6, `${e.problems.length} problems`);
+});
+
+t.test('missing required keys and unreadable files are reported', async (t) => {
+  const e1 = t.throws(() => buildConfig({})) as unknown as ConfigError;
+  t.match(e1.problems.join('\n'), /tls/);
+  t.match(e1.problems.join('\n'), /upstream/);
+  const c = minimal();
+  c.tls.cert = join(dir, 'nope.pem');
+  const e2 = t.throws(() => buildConfig(c)) as unknown as ConfigError;
+  t.match(e2.problems.join('\n'), /tls\.cert: cannot read/);
+});
+
+t.test('rules the schema cannot say', async (t) => {
+  const signed = { ...minimal(), jwt: { mode: 'signed' } };
+  t.match((t.throws(() => buildConfig(signed)) as unknown as ConfigError).problems.join(), /jwksFile or jwksUrl/);
+  const amend = { ...minimal(), interactions: { amend: true } };
+  t.match((t.throws(() => buildConfig(amend)) as unknown as ConfigError).problems.join(), /interactions.amend/);
+  t.doesNotThrow(() => buildConfig({ ...minimal(), standard: 'gp-connect', interactions: { amend: true } }));
+});
+
+t.test('file + environment overrides', async (t) => {
+  const file = join(dir, 'gw.yaml');
+  writeFileSync(file, `publicBaseUrl: https://gw.example\ntls: { cert: cert.pem, key: key.pem, clientCa: ca.pem }\nupstream: { url: "http://127.0.0.1:1" }\nspine: { providerAsids: ["1"] }\n`);
+  const c = loadConfig(file, { GATEWAY_PORT: '9443', GATEWAY_UPSTREAM_URL: 'http://provider:8080/fhir', GATEWAY_PROVIDER_ASID: '111,222', GATEWAY_STANDARD: 'gp-connect' });
+  t.equal(c.listen.port, 9443);
+  t.equal(c.upstream.url, 'http://provider:8080/fhir');
+  t.same(c.spine.providerAsids, ['111', '222']);
+  t.equal(c.standard, 'gp-connect');
+  t.equal(c.tls.cert, join(dir, 'cert.pem'), 'relative paths resolve against the file');
+  const e = t.throws(() => loadConfig(file, { GATEWAY_PORT: 'abc' })) as unknown as ConfigError;
+  t.match(e.problems.join(), /GATEWAY_PORT/);
+  writeFileSync(join(dir, 'broken.yaml'), 'a: [1,\n');
+  t.throws(() => loadConfig(join(dir, 'broken.yaml')), ConfigError);
+});
+
+t.test('README documents every key and every environment override', async (t) => {
+  const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
+  const schema = JSON.parse(readFileSync(join(packageRoot, 'config/config.schema.json'), 'utf8'));
+  const keys: string[] = [];
+  const walk = (o: any, prefix: string) => {
+    for (const [k, v] of Object.entries<any>(o.properties ?? {})) {
+      const key = prefix ? `${prefix}.${k}` : k;
+      if (v.type === 'object' && v.properties) walk(v, key);
+      else keys.push(key);
+    }
+  };
+  walk(schema, '');
+  for (const k of keys) t.ok(readme.includes(`\`${k}\``), `README documents ${k}`);
+  for (const [name] of ENV_OVERRIDES) t.ok(readme.includes(name), `README documents ${name}`);
+});
+
+t.test('the example configuration is valid apart from its file paths', async (t) => {
+  const e = t.throws(() => loadConfig(join(packageRoot, 'config/example.yaml'), {})) as unknown as ConfigError;
+  t.ok(e.problems.every((p) => /cannot read/.test(p)), e.problems.join('; '));
+});
