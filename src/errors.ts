@@ -161,14 +161,17 @@ export class GatewayError extends Error {
   readonly issues: readonly Issue[];
   /** Only UPSTREAM_ERROR: the provider's status, kept on the answer (ruling 11). */
   readonly statusOverride: number | undefined;
+  /** Extra response headers (405's Allow). */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
-  constructor(code: ErrorCode, issues: string | Issue | readonly Issue[], opts?: { status?: number; cause?: unknown }) {
+  constructor(code: ErrorCode, issues: string | Issue | readonly Issue[], opts?: { status?: number; cause?: unknown; headers?: Record<string, string> }) {
     const list: Issue[] = typeof issues === 'string' ? [{ diagnostics: issues }] : Array.isArray(issues) ? [...(issues as Issue[])] : [issues as Issue];
     super(list[0]?.diagnostics ?? code, opts?.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'GatewayError';
     this.code = code;
     this.issues = list.length ? list : [{ diagnostics: CATALOGUE[code].meaning }];
     this.statusOverride = opts?.status;
+    this.headers = opts?.headers;
   }
 }
 

@@ -119,8 +119,8 @@ export function createPipeline(deps: PipelineDeps) {
         const below = fullPath.startsWith(basePath + '/') || basePath === '' ? fullPath.slice(basePath.length) : undefined;
         const route = below === undefined ? ({ ok: false, code: 'ROUTE_NOT_FOUND' } as const) : router(req.method ?? '', below);
         if (!route.ok) {
-          if (route.code === 'METHOD_NOT_ALLOWED' && route.allowed) res.setHeader('Allow', route.allowed.join(', '));
-          throw new GatewayError(route.code, route.code === 'ROUTE_NOT_FOUND' ? 'No interaction is served at this path' : 'This method is not allowed at this path');
+          if (route.code === 'ROUTE_NOT_FOUND') throw new GatewayError(route.code, 'No interaction is served at this path');
+          throw new GatewayError(route.code, 'This method is not allowed at this path', { headers: { Allow: (route.allowed ?? []).join(', ') } });
         }
         ctx = createContext({ method: req.method!, path: below!, headers: req.headers }, route.candidates, route.id);
         const io = bodyReader(req);

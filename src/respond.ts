@@ -34,6 +34,7 @@ export function sendError(res: ServerResponse, err: GatewayError, standard: Stan
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Length', Buffer.byteLength(body));
   if (requestId) res.setHeader('X-Correlation-ID', requestId);
+  for (const [k, v] of Object.entries(err.headers ?? {})) res.setHeader(k, v);
   if (close) res.setHeader('Connection', 'close');
   res.end(body);
   return mapping.status;

@@ -55,6 +55,29 @@ export function handshakeFailureReason(err: Error & { code?: string }): string {
   return 'other';
 }
 
+/** OpenSSL verification error code -> metric label. */
+export function certificateFailureReason(code: string): string {
+  switch (code) {
+    case 'CERT_HAS_EXPIRED': return 'expired';
+    case 'CERT_NOT_YET_VALID': return 'not-yet-valid';
+    case 'CERT_REVOKED': return 'revoked';
+    case 'INVALID_PURPOSE': return 'key-usage';
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'CERT_SIGNATURE_FAILURE':
+      return 'untrusted';
+    case 'UNABLE_TO_GET_CRL':
+    case 'CRL_HAS_EXPIRED':
+    case 'CRL_NOT_YET_VALID':
+    case 'CRL_SIGNATURE_FAILURE':
+      return 'crl';
+    default: return 'other';
+  }
+}
+
 function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string): string {
   const m = CATALOGUE[code];
   const body = JSON.stringify(buildOperationOutcome(m, [{ diagnostics }], profile));
@@ -106,7 +129,10 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
   const server = https.createServer({
     ...material.options,
     requestCert: true,
-    rejectUnauthorized: true,
+    // Verification still happens in OpenSSL; we refuse unauthorized peers ourselves on
+    // 'secureConnection' (below), before any byte of HTTP is read, because only then does Node
+    // tell us why (expired, revoked, untrusted...) for the handshake-failure metric.
+    rejectUnauthorized: false,
     handshakeTimeout: config.tls.handshakeTimeoutMs,
     maxHeaderSize: config.limits.maxHeaderBytes,
     requestTimeout: config.limits.requestTimeoutMs,
@@ -117,6 +143,11 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
   server.maxConnections = config.limits.maxConnections;
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // Defence in depth: an unauthorized peer is destroyed on secureConnection already.
+    if (!(req.socket as TLSSocket).authorized) {
+      req.socket.destroy();
+      return;
+    }
     if (draining) res.setHeader('Connection', 'close');
     active.add(res);
     res.on('close', () => active.delete(res));
@@ -133,6 +164,14 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
       if (!res.headersSent) sendError(res, new GatewayError('INTERNAL_ERROR', 'Unexpected internal error'), standard);
       else res.destroy();
     });
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    if (socket.authorized) return;
+    const hasCert = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
+    const reason = hasCert ? certificateFailureReason(String(socket.authorizationError ?? '')) : 'no-certificate';
+    metrics.tlsFailures.inc({ reason });
+    logger.debug('client certificate refused', { reason });
+    socket.destroy();
   });
   server.on('tlsClientError', (err: Error & { code?: string }, socket: net.Socket) => {
     const reason = handshakeFailureReason(err);
