@@ -22,6 +22,8 @@ export interface GatewayDeps {
   clock?: Clock;
   logger?: Logger;
   audit?: AuditSink;
+  /** How often readiness re-checks that the provider accepts connections (default 5 s). */
+  upstreamProbeIntervalMs?: number;
 }
 
 export interface Gateway {
@@ -219,10 +221,17 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
       upstreamOkAt = Date.now();
       s.destroy();
     });
-    s.once('timeout', () => s.destroy());
-    s.once('error', () => s.destroy());
+    s.once('timeout', () => {
+      upstreamOkAt = 0;
+      s.destroy();
+    });
+    s.once('error', () => {
+      upstreamOkAt = 0;
+      s.destroy();
+    });
   };
   let probeTimer: NodeJS.Timeout | undefined;
+  const probeInterval = deps.upstreamProbeIntervalMs ?? 5000;
 
   const admin = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -241,7 +250,7 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
       const checks = {
         tls: Boolean(material),
         config: true,
-        upstream: Date.now() - upstreamOkAt < 15_000,
+        upstream: Date.now() - upstreamOkAt < probeInterval * 3,
         draining,
       };
       const ready = checks.tls && checks.config && checks.upstream && !checks.draining;
@@ -276,7 +285,7 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
         });
       });
       probeUpstream();
-      probeTimer = setInterval(probeUpstream, 5000);
+      probeTimer = setInterval(probeUpstream, probeInterval);
       probeTimer.unref();
     },
     reloadTls,

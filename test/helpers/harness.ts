@@ -62,7 +62,7 @@ export interface Reply { status: number; headers: IncomingHttpHeaders; body: Buf
 
 export type StandardName = 'nhs-booking' | 'gp-connect';
 
-export async function startHarness(opts: { standard?: StandardName; config?: Record<string, unknown>; provider?: Parameters<typeof startDemoProvider>[0]; basePath?: string } = {}): Promise<Harness> {
+export async function startHarness(opts: { standard?: StandardName; config?: Record<string, unknown>; provider?: Parameters<typeof startDemoProvider>[0]; basePath?: string; upstreamProbeIntervalMs?: number } = {}): Promise<Harness> {
   const standard = opts.standard ?? 'nhs-booking';
   const p = pki();
   const provider = await startDemoProvider({ seed: standard, ...opts.provider });
@@ -84,7 +84,7 @@ export async function startHarness(opts: { standard?: StandardName; config?: Rec
   const clock = { now: () => Date.now() };
   const logger = createLogger('debug', { write: (s: string) => logs.push(s) });
   const sink: AuditSink = { write: (r) => void audit.push(r), close: async () => {} };
-  const gateway = createGateway(config, { logger, audit: sink, clock });
+  const gateway = createGateway(config, { logger, audit: sink, clock, upstreamProbeIntervalMs: opts.upstreamProbeIntervalMs });
   await gateway.listen();
   const request = (o: RequestOptions) => send(gateway.port, o);
   return {

@@ -1,0 +1,79 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { packageRoot } from '../../src/paths.js';
+import { startDemoProvider } from '../../demo/provider/server.js';
+import { adminGet } from '../helpers/admin.js';
+import { identityHeaders, pki, PROVIDER_ASID, send } from '../helpers/harness.js';
+
+/**
+ * Issue 7 item 6: SIGTERM to the real process during a slow provider answer. Readiness turns
+ * false at once, new connections are refused, the in-flight cancel completes, then the process
+ * exits 0. Runs the built gateway (`npm test` builds it first, in `pretest`).
+ */
+const main = join(packageRoot, 'dist/src/main.js');
+t.ok(existsSync(main), 'dist is built (npm test runs tsc in pretest)');
+
+t.test('SIGTERM during a slow upstream request lets it complete', async (t) => {
+  const provider = await startDemoProvider({ seed: 'nhs-booking' });
+  t.teardown(() => provider.close());
+  const p = pki();
+  const dir = mkdtempSync(join(tmpdir(), 'gw-shutdown-'));
+  const configFile = join(dir, 'gateway.yaml');
+  writeFileSync(configFile, [
+    'listen: { host: 127.0.0.1, port: 0 }',
+    'admin: { host: 127.0.0.1, port: 0 }',
+    'basePath: /STU3/1',
+    'publicBaseUrl: https://gateway.example.nhs.uk/STU3/1',
+    `tls: { cert: ${p.files.serverCert}, key: ${p.files.serverKey}, clientCa: ${p.files.ca} }`,
+    `upstream: { url: "${provider.url}", timeoutMs: 5000 }`,
+    `spine: { providerAsids: ["${PROVIDER_ASID}"] }`,
+    'audit: { destination: none }',
+    'shutdown: { drainTimeoutMs: 5000 }',
+  ].join('\n'));
+  const child = spawn(process.execPath, [main, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.teardown(() => void child.kill('SIGKILL'));
+  const lines = createInterface({ input: child.stdout });
+  const ready = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
+    lines.on('line', (l) => {
+      try {
+        const j = JSON.parse(l);
+        if (j.msg === 'ready') resolve(j);
+      } catch { /* not a log line */ }
+    });
+    child.on('exit', () => reject(new Error('gateway exited before ready')));
+  });
+  const admin = { gateway: { adminPort: ready.adminPort } } as const;
+  t.equal((await adminGet(admin as never, '/healthz')).status, 200);
+
+  // Read, then a cancel whose forward the provider answers slowly.
+  const read = await send(ready.port, { method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(read.status, 200);
+  const body = { ...read.json, status: 'cancelled' };
+  provider.fault('slow', { method: 'PUT', delayMs: 1200 });
+  const cancel = send(ready.port, {
+    method: 'PUT', path: '/STU3/1/Appointment/appt-1', body: JSON.stringify(body),
+    headers: { ...identityHeaders('nhs-booking', 'cancel'), 'If-Match': String(read.headers.etag), 'Content-Type': 'application/fhir+json' },
+  });
+  // Wait until the PUT is at the provider, then signal.
+  for (let i = 0; i < 100 && !provider.requests.some((r) => r.method === 'PUT'); i++) await new Promise((r) => setTimeout(r, 20));
+  t.ok(provider.requests.some((r) => r.method === 'PUT'), 'the cancel is in flight at the provider');
+  child.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 100));
+  const readyz = await adminGet(admin as never, '/readyz');
+  t.equal(readyz.status, 503, 'readiness fails at once');
+  t.equal(JSON.parse(readyz.body).draining, true);
+  const refused = await send(ready.port, { method: 'GET', path: '/STU3/1/Appointment/appt-2', headers: identityHeaders('nhs-booking', 'read') }).then(
+    (r) => `answered ${r.status}`,
+    (e: NodeJS.ErrnoException) => e.code ?? 'error',
+  );
+  t.equal(refused, 'ECONNREFUSED', 'new connections are refused');
+  const done = await cancel;
+  t.equal(done.status, 200, 'the in-flight cancel completed');
+  t.equal(done.json?.status, 'cancelled');
+  t.equal(await exited, 0, 'then the process exits 0');
+});
