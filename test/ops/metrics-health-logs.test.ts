@@ -137,3 +137,12 @@ t.test('audit trail: one append-only JSON line per cancel decision, in a file', 
 });
 
 void pki;
+
+t.test('README documents every metric the gateway registers', async (t) => {
+  const { readFileSync: read } = await import('node:fs');
+  const { packageRoot } = await import('../../src/paths.js');
+  const readme = read(join(packageRoot, 'README.md'), 'utf8');
+  const names = (await h.gateway.metrics.registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => !/_(process|nodejs)_/.test(n));
+  t.ok(names.length >= 12);
+  for (const n of names) t.ok(readme.includes(`\`${n}\``), `README documents ${n}`);
+});
