@@ -10,6 +10,24 @@ export interface RequestView {
   /** Path below the configured FHIR base path, without the query string. */
   readonly path: string;
   readonly headers: Readonly<IncomingHttpHeaders>;
+  /**
+   * Names of headers sent more than once. Node joins most duplicates with ", " and keeps only the
+   * first Authorization, so single-valued headers are checked against the raw list (ruling 2-4:
+   * a duplicated identity or version header is refused rather than guessed).
+   */
+  readonly repeated: ReadonlySet<string>;
+}
+
+/** Lower-case names that occur more than once in a raw header list. */
+export function repeatedHeaders(rawHeaders: readonly string[]): ReadonlySet<string> {
+  const seen = new Set<string>();
+  const repeated = new Set<string>();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const n = rawHeaders[i]!.toLowerCase();
+    if (seen.has(n)) repeated.add(n);
+    else seen.add(n);
+  }
+  return repeated;
 }
 
 export interface CurrentAppointment {
@@ -47,9 +65,11 @@ export interface RequestContext {
   readonly timings: Record<string, number>;
 }
 
-export function createContext(request: RequestView, candidates: readonly Interaction[], resourceId: string | undefined): RequestContext {
+const NONE: ReadonlySet<string> = new Set();
+
+export function createContext(request: Omit<RequestView, 'repeated'> & { repeated?: ReadonlySet<string> }, candidates: readonly Interaction[], resourceId: string | undefined): RequestContext {
   return {
-    request,
+    request: { ...request, repeated: request.repeated ?? NONE },
     candidates,
     resourceId,
     traceId: undefined,

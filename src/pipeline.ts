@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CheckPlan, Check, CheckIO } from './checks/index.js';
 import type { Config } from './config.js';
-import { createContext, type RequestContext } from './context.js';
+import { createContext, repeatedHeaders, type RequestContext } from './context.js';
 import { GatewayError, isGatewayError, type ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -122,7 +122,7 @@ export function createPipeline(deps: PipelineDeps) {
           if (route.code === 'ROUTE_NOT_FOUND') throw new GatewayError(route.code, 'No interaction is served at this path');
           throw new GatewayError(route.code, 'This method is not allowed at this path', { headers: { Allow: (route.allowed ?? []).join(', ') } });
         }
-        ctx = createContext({ method: req.method!, path: below!, headers: req.headers }, route.candidates, route.id);
+        ctx = createContext({ method: req.method!, path: below!, headers: req.headers, repeated: repeatedHeaders(req.rawHeaders) }, route.candidates, route.id);
         const io = bodyReader(req);
         await runChecks(plan.identity, ctx, io);
         if (ctx.interaction.kind === 'cancel') {

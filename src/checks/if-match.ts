@@ -17,7 +17,7 @@ export function createIfMatchCheck(standard: Standard): Check {
     family: 'ifMatch',
     run(ctx) {
       const raw = ctx.request.headers['if-match'];
-      if (Array.isArray(raw)) throw new GatewayError('IF_MATCH_INVALID', { diagnostics: 'If-Match appears more than once', expression: 'http.If-Match' });
+      if (Array.isArray(raw) || ctx.request.repeated.has('if-match')) throw new GatewayError('IF_MATCH_INVALID', { diagnostics: 'If-Match appears more than once', expression: 'http.If-Match' });
       const v = header(ctx.request, 'if-match');
       if (v === undefined || v === '') {
         if (standard.ifMatchRequired) throw new GatewayError('IF_MATCH_MISSING', { diagnostics: 'If-Match is required on update', expression: 'http.If-Match' });

@@ -50,6 +50,7 @@ export function createJwtCheck(config: Readonly<Config>, standard: Standard, clo
     name: 'jwt',
     family: null,
     async run(ctx) {
+      if (ctx.request.repeated.has('authorization')) fail({ claim: 'authorization', reason: 'more than one Authorization header' });
       const bearer = readBearer(ctx.request.headers.authorization, j.maxTokenBytes);
       if (!bearer.ok) fail(bearer.failure);
       const decoded = await decode(bearer.value);

@@ -22,7 +22,7 @@ export function createMediaTypeCheck(): Check {
     name: 'media-type',
     family: 'mediaType',
     run(ctx) {
-      if (!isAcceptedMediaType(header(ctx.request, 'content-type'))) {
+      if (ctx.request.repeated.has('content-type') || !isAcceptedMediaType(header(ctx.request, 'content-type'))) {
         throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'Content-Type must be application/fhir+json', expression: 'http.Content-Type' });
       }
     },

@@ -6,6 +6,7 @@ import type { Check } from './types.js';
 /** UUID, either case (TKW's validator wants lowercase; SSP-generated ids are uppercase GUIDs). */
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const ASID = /^[0-9]{1,20}$/;
+const CANONICAL: Record<string, string> = { 'ssp-traceid': 'Ssp-TraceID', 'ssp-from': 'Ssp-From', 'ssp-to': 'Ssp-To', 'ssp-interactionid': 'Ssp-InteractionID' };
 
 /**
  * Ruling 2: Ssp-TraceID (UUID), Ssp-From/Ssp-To (ASIDs, Ssp-To ours), Ssp-InteractionID naming an
@@ -15,7 +16,10 @@ export function createSpineHeadersCheck(config: Readonly<Config>): Check {
   const asids = new Set(config.spine.providerAsids);
   const single = (ctx: RequestContext, name: string): string | undefined => {
     const v = ctx.request.headers[name];
-    if (Array.isArray(v)) throw new GatewayError('SPINE_HEADER_INVALID', { diagnostics: `${name} appears more than once`, expression: `http.${name}` });
+    if (Array.isArray(v) || ctx.request.repeated.has(name)) {
+      const display = CANONICAL[name] ?? name;
+      throw new GatewayError('SPINE_HEADER_INVALID', { diagnostics: `${display} appears more than once`, expression: `http.${display}` });
+    }
     return v;
   };
   return {

@@ -14,10 +14,21 @@ import { classify, type Upstream } from './upstream.js';
 /** RFC 7230 §6.1 hop-by-hop headers, never passed on in either direction (ruling 11). */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade'];
 
+/**
+ * Headers a client may not turn into hop-by-hop ones by naming them in `Connection`: the provider
+ * must see exactly the identity, version and framing the gateway checked.
+ */
+const PROTECTED = new Set(['authorization', 'if-match', 'content-length', 'content-type', 'transfer-encoding', 'host', 'x-request-id', 'ssp-traceid', 'ssp-from', 'ssp-to', 'ssp-interactionid']);
+
 function hopByHop(headers: IncomingHttpHeaders): Set<string> {
   const names = new Set(HOP_BY_HOP);
   const conn = headers.connection;
-  if (typeof conn === 'string') for (const n of conn.split(',')) names.add(n.trim().toLowerCase());
+  if (typeof conn === 'string') {
+    for (const n of conn.split(',')) {
+      const name = n.trim().toLowerCase();
+      if (name && !PROTECTED.has(name)) names.add(name);
+    }
+  }
   return names;
 }
 
@@ -66,7 +77,6 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
   // A safety net only: every web() call passes its own error callback.
   proxy.on('error', (err) => logger.error('proxy error without a handler', { error: String((err as Error)?.message ?? err) }));
   proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
-    for (const name of hopByHop(req.headers)) if (name !== 'connection') proxyReq.removeHeader(name);
     pending.get(req)?.setProxyReq(proxyReq);
   });
   proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
@@ -152,6 +162,9 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
               if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
               proxyRes.pipe(res);
               proxyRes.on('end', () => finish({ status, upstreamMs: upstreamMs() }));
+              // A provider answer cut short must not look complete to the client.
+              proxyRes.on('aborted', () => res.destroy());
+              proxyRes.on('error', () => res.destroy());
               return;
             }
             const bodyBuf = await readAll(proxyRes);
@@ -219,6 +232,10 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
         };
 
         pending.set(req, { ctx, onResponse: (r) => void onResponse(r), setProxyReq: (r) => (proxyReq = r) });
+        // Hop-by-hop headers end here (ruling 11). http-proxy-3 copies req.headers when it builds
+        // the provider request, so removing them now is deterministic; the keep-alive agent sets
+        // its own Connection header.
+        for (const name of hopByHop(req.headers)) delete req.headers[name];
         // The provider sees the path below our base path, on its own base (http-proxy-3 prepends it).
         const below = (req.url ?? '/').slice(basePath.length) || '/';
         req.url = below;

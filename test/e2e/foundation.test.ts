@@ -61,13 +61,15 @@ t.test('the forwarded body is byte-identical; hop-by-hop headers are dropped', a
   // Odd but valid formatting that a re-serializing proxy would change.
   const body = Buffer.from(`{ "resourceType" :"Appointment",\n\t${String(req.body).slice(1).replace('"status":"cancelled"', '"status" : "cancelled"')}`.replace('\t"resourceType":"Appointment",', '\t'));
   const bytes = Buffer.from(JSON.stringify(JSON.parse(body.toString())) === JSON.stringify(JSON.parse(String(req.body))) ? body : Buffer.from(String(req.body)));
-  const r = await h.request({ ...req, body: bytes, headers: { ...req.headers, Connection: 'keep-alive, X-Hop', 'X-Hop': 'secret', 'X-Custom': 'kept' } });
+  const r = await h.request({ ...req, body: bytes, headers: { ...req.headers, Connection: 'keep-alive, X-Hop, If-Match, Authorization', 'X-Hop': 'secret', 'X-Custom': 'kept' } });
   t.equal(r.status, 200, r.body.toString().slice(0, 300));
   const put = h.provider.requests.filter((x) => x.method === 'PUT').at(-1)!;
   t.ok(put.body.equals(bytes), 'the provider received exactly the bytes sent');
   t.notOk(put.headers['x-hop'], 'a header named in Connection is not forwarded');
   t.equal(put.headers['x-custom'], 'kept', 'end-to-end headers are forwarded');
-  t.equal(put.headers['if-match'], req.headers!['If-Match'], 'If-Match forwarded unchanged');
+  t.equal(put.headers['if-match'], req.headers!['If-Match'], 'If-Match forwarded unchanged, even when named in Connection');
+  t.equal(put.headers.authorization, req.headers!.Authorization, 'Authorization too');
+  t.notOk(put.headers['keep-alive'], 'Keep-Alive is not forwarded');
 });
 
 t.test('provider down -> 500 OperationOutcome, nothing hangs', async (t) => {
@@ -89,3 +91,19 @@ t.test('the upstream never sees a PUT rejected before forwarding', async (t) => 
 });
 
 void send;
+
+t.test('a repeated single-valued header is refused, not guessed (Node keeps only the first Authorization)', async (t) => {
+  const req = await cancelRequest(h, 'nhs-booking', h.provider.store.ids()[2]!);
+  const before = h.provider.requests.length;
+  const auth = req.headers!.Authorization as string;
+  const cases: Array<[string, string[], number, string]> = [
+    ['Authorization', [auth, 'Bearer garbage'], 403, 'ACCESS DENIED'],
+    ['If-Match', [req.headers!['If-Match'] as string, 'W/"9"'], 400, 'MISSING_OR_INVALID_HEADER'],
+    ['Ssp-InteractionID', [req.headers!['Ssp-InteractionID'] as string, req.headers!['Ssp-InteractionID'] as string], 400, 'MISSING_OR_INVALID_HEADER'],
+    ['Content-Type', ['application/fhir+json', 'text/plain'], 415, 'UNSUPPORTED_MEDIA_TYPE'],
+  ];
+  for (const [name, values, status, spine] of cases) {
+    assertOutcome(t, await h.request({ ...req, headers: { ...req.headers, [name]: values } }), status, spine);
+  }
+  t.equal(h.provider.requests.length, before, 'nothing reached the provider');
+});
