@@ -42,7 +42,8 @@ export async function runDemo(run: (config: Readonly<Config>, onReady: (gw: Gate
       `-H "Ssp-TraceID: $(node -p 'crypto.randomUUID()')" -H 'Ssp-From: 200000000359' -H 'Ssp-To: 918999198738' -H 'Ssp-InteractionID: ${interaction}'`;
     const base = `https://localhost:${gw.port}/STU3/1`;
     const addReason = standard === 'gp-connect'
-      ? `a.extension=[...(a.extension||[]),{url:'${std.cancel.reasonExtensionUrl}',valueString:'Patient request'}];`
+      // Double quotes: this JS is pasted inside the single-quoted `node -e '...'` below.
+      ? `a.extension=[...(a.extension||[]),{url:"${std.cancel.reasonExtensionUrl}",valueString:"Patient request"}];`
       : '';
     process.stdout.write(`
 cancel-gateway demo (${std.title}) is running.

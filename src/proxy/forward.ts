@@ -205,7 +205,12 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
               // A write the provider accepted must reach the client: breaches are logged and
               // counted, never turned into errors (style habit 11, ruling 12).
               const breaches: string[] = [];
-              if (!parsed || typeof parsed !== 'object') breaches.push('body-not-json');
+              // GP Connect §f: `Prefer: return=minimal` asks for an empty 200 body.
+              const minimal = /return=minimal/i.test(String(req.headers.prefer ?? '')) && bodyBuf.length === 0;
+              if (minimal) versionAfter = ETAG_VERSION.exec(String(proxyRes.headers.etag ?? ''))?.[1];
+              if (minimal) {
+                if (!versionAfter) breaches.push('no-version');
+              } else if (!parsed || typeof parsed !== 'object') breaches.push('body-not-json');
               else {
                 if ((parsed as { status?: unknown }).status !== 'cancelled') breaches.push('status-not-cancelled');
                 if (!versionAfter) breaches.push('no-version');
