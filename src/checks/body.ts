@@ -3,7 +3,10 @@ import { GatewayError } from '../errors.js';
 import { parseStrictJson } from '../fhir/strict-json.js';
 import type { Check } from './types.js';
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+// ignoreBOM: true keeps a leading U+FEFF in the text, so the strict parser refuses it (400): a
+// decoder that silently skipped it would forward bytes a BOM-unaware provider reads as not JSON
+// (ruling 6: not JSON -> 400; the gateway and the provider must see the same document).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Ruling 6: size (413), strict JSON (400: duplicate keys, prototype keys, depth), an object with
@@ -17,6 +20,9 @@ export function createBodyCheck(config: Readonly<Config>): Check {
     async run(ctx, io) {
       const raw = await io.readBody(maxBodyBytes);
       ctx.rawBody = raw;
+      // RFC 8259 §8.1: no byte order mark. Refused rather than skipped, so the gateway and the
+      // provider cannot read the same bytes differently (ruling 6).
+      if (raw[0] === 0xef && raw[1] === 0xbb && raw[2] === 0xbf) throw new GatewayError('BODY_INVALID', 'The body starts with a byte order mark');
       let text: string;
       try {
         text = utf8.decode(raw);

@@ -27,7 +27,8 @@ function withoutAllowed(r: Json, dropExtension: ((e: unknown) => boolean) | unde
 }
 
 /**
- * Ruling 9: the stored appointment must not be cancelled already, and the submitted one may differ
+ * Ruling 9: the submitted status must be cancelled, the stored appointment must not be cancelled
+ * already, and the submitted one may differ
  * from it only by status, server meta and an *added* cancellation-reason extension; every other
  * difference is one issue with its path (422 business-rule).
  */
@@ -42,6 +43,7 @@ export function createCancelDiffCheck(standard: Standard): Check {
       const stored = ctx.current!.resource;
       const submitted = ctx.resource!;
       const issues: Issue[] = [];
+      if (submitted.status !== 'cancelled') issues.push({ diagnostics: 'status must be cancelled', expression: 'Appointment.status' });
       if (stored.status === 'cancelled') issues.push({ diagnostics: 'the appointment is already cancelled', expression: 'Appointment.status' });
       // The reason may be added, never changed or removed: when the stored copy has one, it stays
       // in both copies and any change shows in the diff.

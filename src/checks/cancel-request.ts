@@ -25,9 +25,10 @@ function* references(node: unknown, path: string): Generator<[string, string]> {
 }
 
 /**
- * The business rules that need only the submitted body (ruling 9 first bullet; the gp-connect
- * rulings: reason extension, forbidden elements, relative references, past start). They run
- * before the provider is contacted, so a request that fails them costs no provider read.
+ * The business rules that need only the submitted body (the gp-connect rulings: reason extension,
+ * forbidden elements, relative references, past start). They run before the provider is
+ * contacted, so a request that fails them costs no provider read. The status rule of ruling 9 is
+ * not here: ruling 1 puts business rules after the version check (a stale If-Match is 409 first).
  */
 export function createCancelRequestCheck(standard: Standard, clock: Clock): Check {
   const rules = standard.cancel;
@@ -38,7 +39,6 @@ export function createCancelRequestCheck(standard: Standard, clock: Clock): Chec
     run(ctx) {
       const r = ctx.resource!;
       const issues: Issue[] = [];
-      if (r.status !== 'cancelled') issues.push({ diagnostics: 'status must be cancelled', expression: 'Appointment.status' });
       if (rules.reasonRequired) {
         const reasons = extensionsWithUrl(r, rules.reasonExtensionUrl);
         if (reasons.length === 0) issues.push({ diagnostics: 'the cancellation reason extension is required', expression: 'Appointment.extension' });

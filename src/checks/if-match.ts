@@ -21,10 +21,13 @@ export function createIfMatchCheck(standard: Standard): Check {
       const v = header(ctx.request, 'if-match');
       if (v === undefined || v === '') {
         if (standard.ifMatchRequired) throw new GatewayError('IF_MATCH_MISSING', { diagnostics: 'If-Match is required on update', expression: 'http.If-Match' });
+        // An empty If-Match is not "no If-Match": it would be forwarded as received (gp-connect
+        // ruling) and a provider may read it as a version that matches nothing (ruling 4: malformed).
+        if (v === '') throw new GatewayError('IF_MATCH_INVALID', { diagnostics: 'If-Match is empty', expression: 'http.If-Match' });
         return;
       }
       const version = parseIfMatch(v);
-      if (version === undefined) throw new GatewayError('IF_MATCH_INVALID', { diagnostics: 'If-Match must be W/"<versionId>"', expression: 'http.If-Match' });
+      if (version === undefined) throw new GatewayError('IF_MATCH_INVALID', { diagnostics: 'If-Match must be W/"<versionId>" or "<versionId>"', expression: 'http.If-Match' });
       ctx.ifMatchVersion = version;
     },
   };

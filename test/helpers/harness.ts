@@ -78,8 +78,12 @@ export async function startHarness(opts: { standard?: StandardName; config?: Rec
     upstream: { url: provider.url, timeoutMs: 2000 },
     spine: { providerAsids: [PROVIDER_ASID] },
     log: { level: 'debug' },
-    ...opts.config,
   };
+  // One level deep: { upstream: { timeoutMs } } keeps the provider URL.
+  for (const [k, v] of Object.entries(opts.config ?? {})) {
+    const base = raw[k];
+    raw[k] = v && typeof v === 'object' && !Array.isArray(v) && base && typeof base === 'object' ? { ...(base as object), ...(v as object) } : v;
+  }
   const config = buildConfig(raw);
   const clock = { now: () => Date.now() };
   const logger = createLogger('debug', { write: (s: string) => logs.push(s) });
