@@ -10,7 +10,7 @@ t.teardown(() => h.close());
 
 /** A fresh booked appointment, copied from a seeded one. */
 function fresh(id: string): string {
-  const r = structuredClone(h.provider.store.read('appt-1')!.resource) as Record<string, unknown>;
+  const r = structuredClone(h.provider.store.read('appt-1')!.resource);
   r.id = id;
   h.provider.store.create(r, id);
   return id;
