@@ -1,0 +1,43 @@
+# syntax=docker/dockerfile:1
+# cancel-gateway container image.
+#   docker build -t cancel-gateway:0.1.0 .
+#   docker run --read-only -v "$PWD/config.yaml:/etc/cancel-gateway/config.yaml:ro" \
+#     -v "$PWD/tls:/etc/cancel-gateway/tls:ro" ... -p 8443:8443 cancel-gateway:0.1.0
+# The build stage runs only what CI runs (npm ci, which compiles with `prepare` = tsc), then drops
+# the devDependencies. The runtime stage holds package.json, the production node_modules, dist/
+# and config/ (JSON Schemas and profiles, found through src/paths.ts), all owned by root and
+# read-only for the non-root user the gateway runs as.
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json ./
+COPY config ./config
+COPY src ./src
+COPY demo ./demo
+RUN npm ci --no-audit --no-fund \
+ && npm prune --omit=dev --no-audit --no-fund
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production
+WORKDIR /app
+# uid/gid 10001: the chart's runAsUser/runAsGroup/fsGroup.
+RUN groupadd --system --gid 10001 gateway \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin gateway
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/config ./config
+USER 10001:10001
+# mTLS listener and admin listener (/healthz, /readyz, /metrics): config listen.port, admin.port.
+EXPOSE 8443 9090
+# Nothing is written at run time: the root filesystem may be read-only (an emptyDir at /tmp is
+# optional). The slim image has no curl, so the health check is node itself; set
+# GATEWAY_ADMIN_PORT when the configuration moves the admin port.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "require('node:http').get({host:'127.0.0.1',port:Number(process.env.GATEWAY_ADMIN_PORT)||9090,path:'/healthz',timeout:3000},(r)=>{r.resume();process.exit(r.statusCode===200?0:1)}).on('error',()=>process.exit(1)).on('timeout',function(){this.destroy();process.exit(1)})"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "dist/src/main.js"]
+CMD ["--config", "/etc/cancel-gateway/config.yaml"]

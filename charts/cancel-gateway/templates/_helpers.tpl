@@ -1,0 +1,320 @@
+{{/*
+Names, labels, the rendered gateway configuration, and the sidecar templates.
+
+Every helper that needs the chart's values takes a dict (dict "v" <gateway values> "top" <root
+context>) so the same code serves this chart (v = .Values) and a vendor's chart that has this one
+as a dependency (v = .Values.cancel-gateway, where Helm merges this chart's defaults). The public
+sidecar entry points at the end take the vendor's root context and pick the values themselves.
+*/}}
+
+{{/* Mount folders: one per Secret, so each Secret swap is one folder change the gateway sees. */}}
+{{- define "cancel-gateway.dir" -}}/etc/cancel-gateway{{- end -}}
+
+{{- define "cancel-gateway.name" -}}
+{{- default "cancel-gateway" .v.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Not derived from .Chart.Name: from a vendor's chart, .Chart is the vendor's chart. */}}
+{{- define "cancel-gateway.fullname" -}}
+{{- if .v.fullnameOverride -}}
+{{- .v.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default "cancel-gateway" .v.nameOverride -}}
+{{- if contains $name .top.Release.Name -}}
+{{- .top.Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .top.Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cancel-gateway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "cancel-gateway.name" . }}
+app.kubernetes.io/instance: {{ .top.Release.Name }}
+{{- end -}}
+
+{{- define "cancel-gateway.labels" -}}
+helm.sh/chart: {{ printf "cancel-gateway-%s" .top.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "cancel-gateway.selectorLabels" . }}
+app.kubernetes.io/version: {{ .v.image.tag | quote }}
+app.kubernetes.io/component: gateway
+app.kubernetes.io/managed-by: {{ .top.Release.Service }}
+{{- end -}}
+
+{{- define "cancel-gateway.serviceAccountName" -}}
+{{- if .v.serviceAccount.create -}}
+{{- default (include "cancel-gateway.fullname" .) .v.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .v.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "cancel-gateway.image" -}}
+{{- if .v.image.digest -}}
+{{- printf "%s@%s" .v.image.repository .v.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .v.image.repository (required "image.tag or image.digest is required" .v.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The pods the Service / ServiceMonitor / NetworkPolicy select: ours, or the vendor's. */}}
+{{- define "cancel-gateway.podSelector" -}}
+{{- if eq .v.mode "sidecar" -}}
+{{- toYaml .v.sidecar.podSelector -}}
+{{- else -}}
+{{- include "cancel-gateway.selectorLabels" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The gateway configuration file (config.yaml), from .v.config plus the file paths of the mounted
+Secrets. Validated by the gateway at start-up (and by the chart tests with the gateway's own
+buildConfig). Keys are sorted by toYaml.
+*/}}
+{{- define "cancel-gateway.configYaml" -}}
+{{- $v := .v -}}
+{{- $dir := include "cancel-gateway.dir" . -}}
+{{- $c := deepCopy (default dict $v.config) -}}
+{{- range $owned := list "cert" "key" "clientCa" "crl" -}}
+{{- if hasKey (default dict $c.tls) $owned -}}
+{{- fail (printf "config.tls.%s is set by the chart from tls.* Secrets; remove it from config" $owned) -}}
+{{- end -}}
+{{- end -}}
+{{- range $owned := list "ca" "cert" "key" -}}
+{{- if hasKey (default dict $c.upstream) $owned -}}
+{{- fail (printf "config.upstream.%s is set by the chart from upstreamTls.* Secrets; remove it from config" $owned) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasKey (default dict $c.jwt) "jwksFile" -}}
+{{- fail "config.jwt.jwksFile is set by the chart from jwks.configMap; remove it from config" -}}
+{{- end -}}
+{{- $_ := required "config.publicBaseUrl is required (the public FHIR base URL consumers use)" $c.publicBaseUrl -}}
+{{- $upstream := deepCopy (default dict $c.upstream) -}}
+{{- $_ := required "config.upstream.url is required (the provider's FHIR base URL)" $upstream.url -}}
+{{- $spine := default dict $c.spine -}}
+{{- $_ := required "config.spine.providerAsids is required (the ASID(s) Ssp-To must equal)" $spine.providerAsids -}}
+{{- /* The gateway's own admin.host default (127.0.0.1) would hide the probes from the kubelet. */ -}}
+{{- $admin := deepCopy (default dict $c.admin) -}}
+{{- if not $admin.host -}}{{- $_ := set $admin "host" "0.0.0.0" -}}{{- end -}}
+{{- $_ := set $c "admin" $admin -}}
+{{- $tls := deepCopy (default dict $c.tls) -}}
+{{- $_ := set $tls "cert" (printf "%s/tls/%s" $dir $v.tls.server.certKey) -}}
+{{- $_ := set $tls "key" (printf "%s/tls/%s" $dir $v.tls.server.keyKey) -}}
+{{- $_ := required "tls.server.secretName is required (the Secret with the server certificate and key)" $v.tls.server.secretName -}}
+{{- $_ := set $tls "clientCa" (printf "%s/client-ca/%s" $dir $v.tls.clientCa.key) -}}
+{{- $_ := required "tls.clientCa.secretName is required (the Secret with the client CA bundle)" $v.tls.clientCa.secretName -}}
+{{- if $v.tls.crl.secretName -}}
+{{- $_ := set $tls "crl" (printf "%s/crl/%s" $dir $v.tls.crl.key) -}}
+{{- end -}}
+{{- $_ := set $c "tls" $tls -}}
+{{- if $v.upstreamTls.ca.secretName -}}
+{{- $_ := set $upstream "ca" (printf "%s/upstream-ca/%s" $dir $v.upstreamTls.ca.key) -}}
+{{- end -}}
+{{- if $v.upstreamTls.client.secretName -}}
+{{- $_ := set $upstream "cert" (printf "%s/upstream-client/%s" $dir $v.upstreamTls.client.certKey) -}}
+{{- $_ := set $upstream "key" (printf "%s/upstream-client/%s" $dir $v.upstreamTls.client.keyKey) -}}
+{{- end -}}
+{{- $_ := set $c "upstream" $upstream -}}
+{{- if $v.jwks.configMap -}}
+{{- $jwt := deepCopy (default dict $c.jwt) -}}
+{{- $_ := set $jwt "jwksFile" (printf "%s/jwks/%s" $dir $v.jwks.key) -}}
+{{- $_ := set $c "jwt" $jwt -}}
+{{- end -}}
+{{- toYaml $c -}}
+{{- end -}}
+
+{{- define "cancel-gateway.configChecksum" -}}
+{{- include "cancel-gateway.configYaml" . | sha256sum -}}
+{{- end -}}
+
+{{- define "cancel-gateway.secretMode" -}}
+{{- if not (kindIs "invalid" .v.tls.defaultMode) -}}
+{{- .v.tls.defaultMode | int -}}
+{{- else if eq .v.mode "sidecar" -}}
+292
+{{- else -}}
+288
+{{- end -}}
+{{- end -}}
+
+{{- define "cancel-gateway.terminationGracePeriodSeconds" -}}
+{{- if .v.terminationGracePeriodSeconds -}}
+{{- .v.terminationGracePeriodSeconds | int -}}
+{{- else -}}
+{{- $shutdown := default dict .v.config.shutdown -}}
+{{- $drainMs := default 30000 $shutdown.drainTimeoutMs | int -}}
+{{- add (div $drainMs 1000) 10 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The gateway container (one list item), for the Deployment and for a vendor's pod. */}}
+{{- define "cancel-gateway.container" -}}
+{{- $v := .v -}}
+{{- $dir := include "cancel-gateway.dir" . -}}
+{{- $listen := default dict $v.config.listen -}}
+{{- $admin := default dict $v.config.admin -}}
+- name: cancel-gateway
+  image: {{ include "cancel-gateway.image" . | quote }}
+  imagePullPolicy: {{ $v.image.pullPolicy }}
+  {{- if and (eq $v.mode "sidecar") $v.sidecar.native }}
+  {{- if semverCompare "<1.29.0-0" .top.Capabilities.KubeVersion.Version }}
+  {{- fail (printf "sidecar.native needs Kubernetes >= 1.29 (native sidecar containers); this cluster is %s" .top.Capabilities.KubeVersion.Version) }}
+  {{- end }}
+  # Native sidecar: an init container that keeps running alongside the pod's containers.
+  restartPolicy: Always
+  {{- end }}
+  args: ["--config", "{{ $dir }}/config/config.yaml"]
+  {{- with $v.extraEnv }}
+  env:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  ports:
+    - name: gateway-tls
+      containerPort: {{ default 8443 $listen.port }}
+      protocol: TCP
+    - name: gateway-admin
+      containerPort: {{ default 9090 $admin.port }}
+      protocol: TCP
+  startupProbe:
+    httpGet:
+      path: /healthz
+      port: gateway-admin
+    {{- toYaml $v.probes.startup | nindent 4 }}
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: gateway-admin
+    {{- toYaml $v.probes.liveness | nindent 4 }}
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: gateway-admin
+    {{- toYaml $v.probes.readiness | nindent 4 }}
+  {{- with $v.lifecycle }}
+  lifecycle:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $v.resources }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $v.securityContext | nindent 4 }}
+  volumeMounts:
+    - name: cancel-gateway-config
+      mountPath: {{ $dir }}/config
+      readOnly: true
+    - name: cancel-gateway-tls
+      mountPath: {{ $dir }}/tls
+      readOnly: true
+    - name: cancel-gateway-client-ca
+      mountPath: {{ $dir }}/client-ca
+      readOnly: true
+    {{- if $v.tls.crl.secretName }}
+    - name: cancel-gateway-crl
+      mountPath: {{ $dir }}/crl
+      readOnly: true
+    {{- end }}
+    {{- if $v.upstreamTls.ca.secretName }}
+    - name: cancel-gateway-upstream-ca
+      mountPath: {{ $dir }}/upstream-ca
+      readOnly: true
+    {{- end }}
+    {{- if $v.upstreamTls.client.secretName }}
+    - name: cancel-gateway-upstream-client
+      mountPath: {{ $dir }}/upstream-client
+      readOnly: true
+    {{- end }}
+    {{- if $v.jwks.configMap }}
+    - name: cancel-gateway-jwks
+      mountPath: {{ $dir }}/jwks
+      readOnly: true
+    {{- end }}
+    {{- if $v.tmpVolume.enabled }}
+    - name: cancel-gateway-tmp
+      mountPath: /tmp
+    {{- end }}
+{{- end -}}
+
+{{/* The gateway's volumes (list items), for the Deployment and for a vendor's pod. */}}
+{{- define "cancel-gateway.volumes" -}}
+{{- $v := .v -}}
+{{- $mode := include "cancel-gateway.secretMode" . | int -}}
+- name: cancel-gateway-config
+  configMap:
+    name: {{ include "cancel-gateway.fullname" . }}
+- name: cancel-gateway-tls
+  secret:
+    secretName: {{ required "tls.server.secretName is required" $v.tls.server.secretName }}
+    defaultMode: {{ $mode }}
+- name: cancel-gateway-client-ca
+  secret:
+    secretName: {{ required "tls.clientCa.secretName is required" $v.tls.clientCa.secretName }}
+    defaultMode: {{ $mode }}
+{{- if $v.tls.crl.secretName }}
+- name: cancel-gateway-crl
+  secret:
+    secretName: {{ $v.tls.crl.secretName }}
+    defaultMode: {{ $mode }}
+{{- end }}
+{{- if $v.upstreamTls.ca.secretName }}
+- name: cancel-gateway-upstream-ca
+  secret:
+    secretName: {{ $v.upstreamTls.ca.secretName }}
+    defaultMode: {{ $mode }}
+{{- end }}
+{{- if $v.upstreamTls.client.secretName }}
+- name: cancel-gateway-upstream-client
+  secret:
+    secretName: {{ $v.upstreamTls.client.secretName }}
+    defaultMode: {{ $mode }}
+{{- end }}
+{{- if $v.jwks.configMap }}
+- name: cancel-gateway-jwks
+  configMap:
+    name: {{ $v.jwks.configMap }}
+{{- end }}
+{{- if $v.tmpVolume.enabled }}
+- name: cancel-gateway-tmp
+  emptyDir:
+    sizeLimit: {{ $v.tmpVolume.sizeLimit }}
+{{- end }}
+{{- end -}}
+
+{{/* ===== Public entry points for a vendor's chart (pass the root context: "."). ===== */}}
+
+{{/*
+The gateway container, one list item. Include it under `containers:`, or under `initContainers:`
+when cancel-gateway.sidecar.native is true (it then carries restartPolicy: Always):
+  {{- include "cancel-gateway.sidecar.container" . | nindent 8 }}
+*/}}
+{{- define "cancel-gateway.sidecar.container" -}}
+{{- $v := .Values -}}
+{{- if hasKey .Values "cancel-gateway" -}}{{- $v = index .Values "cancel-gateway" -}}{{- end -}}
+{{- if ne $v.mode "sidecar" -}}{{- fail "the cancel-gateway sidecar templates need cancel-gateway.mode: sidecar" -}}{{- end -}}
+{{- include "cancel-gateway.container" (dict "v" $v "top" .) -}}
+{{- end -}}
+
+{{/* The gateway's volumes, list items for the pod's `volumes:`. */}}
+{{- define "cancel-gateway.sidecar.volumes" -}}
+{{- $v := .Values -}}
+{{- if hasKey .Values "cancel-gateway" -}}{{- $v = index .Values "cancel-gateway" -}}{{- end -}}
+{{- if ne $v.mode "sidecar" -}}{{- fail "the cancel-gateway sidecar templates need cancel-gateway.mode: sidecar" -}}{{- end -}}
+{{- include "cancel-gateway.volumes" (dict "v" $v "top" .) -}}
+{{- end -}}
+
+{{/* Pod-template annotations: a checksum of the gateway configuration, so a change rolls the pods. */}}
+{{- define "cancel-gateway.sidecar.annotations" -}}
+{{- $v := .Values -}}
+{{- if hasKey .Values "cancel-gateway" -}}{{- $v = index .Values "cancel-gateway" -}}{{- end -}}
+{{- if ne $v.mode "sidecar" -}}{{- fail "the cancel-gateway sidecar templates need cancel-gateway.mode: sidecar" -}}{{- end -}}
+checksum/cancel-gateway-config: {{ include "cancel-gateway.configChecksum" (dict "v" $v "top" .) }}
+{{- end -}}
+
+{{/* "true" when the container belongs under initContainers (native sidecar), else "". */}}
+{{- define "cancel-gateway.sidecar.native" -}}
+{{- $v := .Values -}}
+{{- if hasKey .Values "cancel-gateway" -}}{{- $v = index .Values "cancel-gateway" -}}{{- end -}}
+{{- if ne $v.mode "sidecar" -}}{{- fail "the cancel-gateway sidecar templates need cancel-gateway.mode: sidecar" -}}{{- end -}}
+{{- if $v.sidecar.native -}}true{{- end -}}
+{{- end -}}
