@@ -154,6 +154,14 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             const isCancelOk = ctx.interaction.kind === 'cancel' && status === 200;
             const wantsEtag = ctx.interaction.addEtagFromBody === true && status === 200 && !proxyRes.headers.etag;
             const isError = status >= 400;
+            if (ctx.interaction.kind === 'cancel' && status >= 300 && status < 400) {
+              // Out of contract for a cancel (ruling 17's "never followed"): not passed on either,
+              // since its Location names the provider, which clients must not reach around us.
+              proxyRes.resume();
+              metrics.upstreamErrors.inc({ kind: 'redirect' });
+              fail(new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answered the cancel with a redirect'));
+              return;
+            }
             res.on('close', () => finish({ status, upstreamMs: upstreamMs() }));
             if (!isCancelOk && !wantsEtag && !isError) {
               // Stream untouched (search bundles may be large).
@@ -198,9 +206,11 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
                   const t = Date.parse(meta.lastUpdated);
                   if (Number.isFinite(t)) res.setHeader('Last-Modified', new Date(t).toUTCString());
                 }
-                res.setHeader('Location', publicLocation(proxyRes.headers.location, ctx.resourceId!));
               }
             }
+            // Ruling 12: a cancel's 200 carries the public Location even with an empty body
+            // (Prefer: return=minimal) or one that is not JSON (a breach, still returned).
+            if (isCancelOk) res.setHeader('Location', publicLocation(proxyRes.headers.location, ctx.resourceId!));
             if (isCancelOk) {
               // A write the provider accepted must reach the client: breaches are logged and
               // counted, never turned into errors (style habit 11, ruling 12).

@@ -1,0 +1,237 @@
+/**
+ * Issue 8 item 2: HTTP abuse over raw TLS sockets (the harness client certificate, raw bytes):
+ * smuggling framings (ruling 16: 400 and the connection closed, nothing reaches the provider),
+ * oversized headers (431 or closed), slow headers and slow bodies (closed at the configured limits,
+ * nothing forwarded), idle connections and a slowloris trickle (a normal request is still served),
+ * clients that go away mid-body or mid-response (the gateway keeps serving, no half PUT upstream),
+ * HTTP/1.0 (answered, then closed) and pipelining (answers in order).
+ */
+import t from 'tap';
+import { CATALOGUE } from '../../src/errors.js';
+import { cancelRequest, identityHeaders, readThrough, startHarness, type Harness } from '../helpers/harness.js';
+import { catalogueCodes, eventually, parseResponses, rawTls, type RawConnection } from './support.js';
+
+const HEADERS_TIMEOUT = 300;
+const REQUEST_TIMEOUT = 600;
+
+const h = await startHarness({ config: { limits: { headersTimeoutMs: HEADERS_TIMEOUT, requestTimeoutMs: REQUEST_TIMEOUT } } });
+t.teardown(() => h.close());
+const ids = h.provider.store.ids();
+
+/** A raw HTTP request: request line, headers (one line per value), blank line, body. */
+function raw(method: string, path: string, headers: Record<string, string | string[] | undefined>, body = '', version = '1.1'): string {
+  const lines = [`${method} ${path} HTTP/${version}`, 'Host: localhost'];
+  for (const [k, v] of Object.entries(headers)) for (const x of v === undefined ? [] : Array.isArray(v) ? v : [v]) lines.push(`${k}: ${x}`);
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+const readHeaders = () => identityHeaders('nhs-booking', 'read');
+const providerCount = () => h.provider.requests.length;
+
+async function connect(): Promise<RawConnection> {
+  return rawTls(h.gateway.port);
+}
+
+/** A normal read through a fresh connection: the gateway still serves. */
+async function stillServes(t: { equal: Function }, label: string): Promise<void> {
+  const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${ids[4]}`, headers: readHeaders() });
+  t.equal(r.status, 200, `${label}: a normal read is still served`);
+}
+
+t.test('request smuggling framings: 400 REQUEST_MALFORMED, connection closed, the provider sees nothing', async (t) => {
+  const cancel = await cancelRequest(h, 'nhs-booking', ids[0]!);
+  const body = String(cancel.body);
+  // A second request hidden after the first one's framing: it must never be answered or forwarded.
+  const smuggled = raw('GET', `/STU3/1/Appointment/${ids[1]}`, readHeaders());
+  const headers = { ...cancel.headers } as Record<string, string>;
+  const cases: Array<[string, Record<string, string | string[]>, string]> = [
+    ['Content-Length with Transfer-Encoding', { 'Content-Length': String(body.length), 'Transfer-Encoding': 'chunked' }, `0\r\n\r\n${smuggled}`],
+    ['Transfer-Encoding then Content-Length', { 'Transfer-Encoding': 'chunked', 'Content-Length': '5' }, `0\r\n\r\n${smuggled}`],
+    ['two different Content-Lengths', { 'Content-Length': [String(body.length), '5'] }, body + smuggled],
+    ['a Content-Length list', { 'Content-Length': `${body.length}, 5` }, body + smuggled],
+    ['a negative Content-Length', { 'Content-Length': '-1' }, body],
+    ['chunked not last in Transfer-Encoding', { 'Transfer-Encoding': 'chunked, identity' }, `0\r\n\r\n${smuggled}`],
+  ];
+  for (const [name, framing, payload] of cases) {
+    const before = providerCount();
+    const c = await connect();
+    c.socket.write(raw('PUT', `/STU3/1/Appointment/${ids[0]}`, { ...headers, ...framing }, payload));
+    t.ok(await c.closed(3000), `${name}: the connection is closed`);
+    const answers = parseResponses(c.received());
+    t.equal(answers.length, 1, `${name}: exactly one answer (the smuggled request is not answered)`);
+    t.equal(answers[0]?.status, 400, `${name}: 400`);
+    const oo = JSON.parse(answers[0]?.body || '{}');
+    t.ok(catalogueCodes('nhs-booking', 400, oo).includes('REQUEST_MALFORMED'), `${name}: a REQUEST_MALFORMED OperationOutcome`);
+    t.equal(oo.issue?.[0]?.code, CATALOGUE.REQUEST_MALFORMED.issue);
+    t.equal(answers[0]?.headers['connection'], 'close', `${name}: Connection: close`);
+    t.equal(providerCount(), before, `${name}: the provider saw nothing`);
+  }
+  t.equal(h.provider.store.currentVersion(ids[0]!), '1', 'the appointment is untouched');
+  await stillServes(t, 'after smuggling attempts');
+});
+
+t.test('oversized header block (> 16 KiB): 431 HEADERS_TOO_LARGE or closed, nothing forwarded', async (t) => {
+  for (const [name, extra] of [
+    ['one huge header', { 'X-Big': 'a'.repeat(17 * 1024) }],
+    ['many headers', Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`X-H${i}`, 'b'.repeat(50)]))],
+  ] as const) {
+    const before = providerCount();
+    const c = await connect();
+    c.socket.write(raw('GET', `/STU3/1/Appointment/${ids[0]}`, { ...readHeaders(), ...extra }));
+    t.ok(await c.closed(3000), `${name}: the connection is closed`);
+    const answers = parseResponses(c.received());
+    if (answers.length) {
+      t.equal(answers[0]!.status, 431, `${name}: 431`);
+      t.ok(catalogueCodes('nhs-booking', 431, JSON.parse(answers[0]!.body)).includes('HEADERS_TOO_LARGE'), `${name}: a HEADERS_TOO_LARGE OperationOutcome`);
+    } else t.pass(`${name}: closed without an answer`);
+    t.equal(providerCount(), before, `${name}: the provider saw nothing`);
+  }
+  await stillServes(t, 'after oversized headers');
+});
+
+t.test(`slow headers: closed once headersTimeoutMs (${HEADERS_TIMEOUT} ms) has passed, nothing forwarded`, async (t) => {
+  const before = providerCount();
+  const c = await connect();
+  const start = Date.now();
+  const full = raw('GET', `/STU3/1/Appointment/${ids[0]}`, readHeaders());
+  c.socket.write(full.slice(0, 60)); // request line and part of the headers
+  t.ok(await c.closed(HEADERS_TIMEOUT * 10), 'the connection is closed');
+  const waited = Date.now() - start;
+  t.ok(waited >= HEADERS_TIMEOUT - 50, `not before the limit (${waited} ms)`);
+  t.equal(parseResponses(c.received()).filter((r) => r.status === 200).length, 0, 'no 200 answer');
+  t.equal(providerCount(), before, 'the provider saw nothing');
+  await stillServes(t, 'after slow headers');
+});
+
+t.test(`slow body: closed (or 408) once requestTimeoutMs (${REQUEST_TIMEOUT} ms) has passed, nothing forwarded`, async (t) => {
+  const cancel = await cancelRequest(h, 'nhs-booking', ids[1]!);
+  const body = String(cancel.body);
+  const before = providerCount();
+  const c = await connect();
+  const start = Date.now();
+  c.socket.write(raw('PUT', `/STU3/1/Appointment/${ids[1]}`, { ...cancel.headers, 'Content-Length': String(body.length) } as Record<string, string>));
+  // Trickle 10 bytes every 100 ms: the whole body would take far longer than the limit.
+  let sent = 0;
+  const timer = setInterval(() => {
+    if (c.socket.destroyed || sent >= body.length - 10) return;
+    c.socket.write(body.slice(sent, sent + 10));
+    sent += 10;
+  }, 100);
+  const closed = await c.closed(REQUEST_TIMEOUT * 10);
+  clearInterval(timer);
+  const waited = Date.now() - start;
+  const answers = parseResponses(c.received());
+  t.ok(closed || answers[0]?.status === 408, `closed or 408 (after ${waited} ms, ${sent} of ${body.length} bytes sent)`);
+  t.ok(waited >= REQUEST_TIMEOUT - 50, 'not before the limit');
+  t.ok(sent < body.length, 'the body never completed');
+  t.notOk(answers.some((r) => r.status === 200), 'no 200 answer');
+  t.equal(providerCount(), before, 'the provider saw nothing (not even the read)');
+  t.equal(h.provider.store.currentVersion(ids[1]!), '1', 'the appointment is untouched');
+  await stillServes(t, 'after a slow body');
+});
+
+t.test('slowloris: connections trickling header bytes are closed at the limit while normal requests are served', async (t) => {
+  const before = providerCount();
+  const conns = await Promise.all(Array.from({ length: 40 }, () => connect()));
+  const line = raw('GET', `/STU3/1/Appointment/${ids[0]}`, readHeaders());
+  let i = 0;
+  const timer = setInterval(() => {
+    i++;
+    for (const c of conns) if (!c.socket.destroyed && i < line.length - 4) c.socket.write(line[i]!);
+  }, 50);
+  conns.forEach((c) => c.socket.write(line[0]!));
+  await stillServes(t, 'while 40 connections trickle headers');
+  const allClosed = await Promise.all(conns.map((c) => c.closed(HEADERS_TIMEOUT * 10)));
+  clearInterval(timer);
+  t.ok(allClosed.every(Boolean), 'every trickling connection was closed by the gateway');
+  t.equal(providerCount(), before + 1, 'the provider saw only the normal read');
+});
+
+t.test('200 idle TLS connections do not prevent a normal request (and are reaped at the headers timeout)', async (t) => {
+  // A harness with the default (10 s) header timeout, so that all 200 stay open during the request.
+  const patient = await startHarness();
+  t.teardown(() => patient.close());
+  const idle: RawConnection[] = [];
+  for (let i = 0; i < 200; i += 20) idle.push(...(await Promise.all(Array.from({ length: 20 }, () => rawTls(patient.gateway.port)))));
+  const started = Date.now();
+  const r = await patient.request({ method: 'GET', path: `/STU3/1/Appointment/${ids[0]}`, headers: readHeaders() });
+  t.equal(r.status, 200, `a normal read is served with 200 idle connections open (${Date.now() - started} ms)`);
+  t.equal(idle.filter((c) => !c.socket.destroyed).length, 200, 'all 200 idle connections were still open');
+  for (const c of idle) c.socket.destroy();
+
+  // With the short limits, idle connections are closed by the gateway (slowloris cannot hold them).
+  const reaped = await Promise.all(Array.from({ length: 50 }, () => connect()));
+  await stillServes(t, 'with 50 idle connections on the short-limit gateway');
+  const closed = await Promise.all(reaped.map((c) => c.closed(HEADERS_TIMEOUT * 10)));
+  t.ok(closed.every(Boolean), 'idle connections are closed by the gateway within the limit');
+});
+
+t.test('a client that aborts mid-body: no PUT upstream, the gateway keeps serving', async (t) => {
+  for (const framing of ['content-length', 'chunked'] as const) {
+    const id = ids[2]!;
+    const cancel = await cancelRequest(h, 'nhs-booking', id);
+    const body = String(cancel.body);
+    const half = body.slice(0, Math.floor(body.length / 2));
+    const puts = h.provider.requests.filter((r) => r.method === 'PUT').length;
+    const c = await connect();
+    const headers = { ...cancel.headers, ...(framing === 'chunked' ? { 'Transfer-Encoding': 'chunked' } : { 'Content-Length': String(body.length) }) } as Record<string, string>;
+    c.socket.write(raw('PUT', `/STU3/1/Appointment/${id}`, headers, framing === 'chunked' ? `${half.length.toString(16)}\r\n${half}\r\n` : half));
+    await new Promise((r) => setTimeout(r, 50));
+    c.socket.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    t.equal(h.provider.requests.filter((r) => r.method === 'PUT').length, puts, `${framing}: the provider never got a PUT for the half body`);
+    t.equal(h.provider.store.currentVersion(id), '1', `${framing}: the appointment is untouched`);
+    await stillServes(t, `${framing}: after a client abort mid-body`);
+  }
+  // And the same appointment can still be cancelled by a whole request.
+  const ok = await h.request(await cancelRequest(h, 'nhs-booking', ids[2]!));
+  t.equal(ok.status, 200, 'a complete cancel of that appointment then succeeds');
+});
+
+t.test('a client that aborts mid-response: the gateway keeps serving', async (t) => {
+  // A read (a search bundle, the largest answer) and a cancel, each cut after the first byte.
+  const before = providerCount();
+  const c1 = await connect();
+  c1.socket.write(raw('GET', '/STU3/1/Appointment', identityHeaders('nhs-booking', 'search')));
+  t.ok(await c1.bytes(1), 'the answer started');
+  c1.socket.destroy();
+  await stillServes(t, 'after an abort mid-read');
+
+  const id = ids[3]!;
+  const cancel = await cancelRequest(h, 'nhs-booking', id);
+  const puts = h.provider.requests.filter((r) => r.method === 'PUT').length;
+  const c2 = await connect();
+  c2.socket.write(raw('PUT', `/STU3/1/Appointment/${id}`, { ...cancel.headers, 'Content-Length': String(Buffer.byteLength(String(cancel.body))) } as Record<string, string>, String(cancel.body)));
+  t.ok(await c2.bytes(1), 'the cancel answer started');
+  c2.socket.destroy();
+  await stillServes(t, 'after an abort mid-cancel-answer');
+  t.equal(h.provider.requests.filter((r) => r.method === 'PUT').length, puts + 1, 'the complete cancel was forwarded exactly once');
+  const history = h.provider.store.history(id);
+  t.equal(history.length, 2, 'stored once');
+  t.equal(history[1]?.resource['status'], 'cancelled');
+  t.ok(providerCount() > before, 'the provider was used');
+});
+
+t.test('HTTP/1.0: a read is answered 200 and the connection closed', async (t) => {
+  const c = await connect();
+  c.socket.write(raw('GET', `/STU3/1/Appointment/${ids[0]}`, readHeaders(), '', '1.0'));
+  t.ok(await c.closed(3000), 'the connection is closed after the answer');
+  const answers = parseResponses(c.received());
+  t.equal(answers.length, 1);
+  t.equal(answers[0]?.status, 200);
+  t.equal(JSON.parse(answers[0]?.body || '{}').id, ids[0], 'the appointment');
+});
+
+t.test('pipelining: two reads in one packet on one socket get two answers, in order', async (t) => {
+  const before = providerCount();
+  const c = await connect();
+  c.socket.write(raw('GET', `/STU3/1/Appointment/${ids[0]}`, readHeaders()) + raw('GET', `/STU3/1/Appointment/${ids[4]}`, readHeaders()));
+  t.ok(await eventually(() => parseResponses(c.received()).length >= 2, 3000), 'two answers');
+  const answers = parseResponses(c.received());
+  t.same(answers.map((a) => a.status), [200, 200]);
+  t.same(answers.map((a) => JSON.parse(a.body).id), [ids[0], ids[4]], 'in request order');
+  t.notOk(c.socket.destroyed, 'the connection stays open (keep-alive)');
+  c.socket.destroy();
+  t.equal(providerCount(), before + 2);
+  const { etag } = await readThrough(h, 'nhs-booking', ids[0]!);
+  t.ok(etag, 'still serving');
+});
