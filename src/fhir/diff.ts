@@ -199,7 +199,7 @@ class Walker {
   private walkObject(a: JsonObject, b: JsonObject, depth: number, isRoot: boolean): void {
     const keys = Object.keys(a);
     for (const k of Object.keys(b)) if (!hasOwn.call(a, k)) keys.push(k);
-    keys.sort();
+    sortKeys(keys);
     for (const k of keys) {
       if (this.full()) return;
       const pa = present(a, k);
@@ -264,6 +264,27 @@ class Walker {
         this.report('added', seg);
       }
     }
+  }
+}
+
+/**
+ * `keys.sort()` (code unit order) in place. Element objects are small, and the engine's sort
+ * allocates work space on every call: an insertion sort for them cut the diff's garbage per cancel
+ * (issue 6 profile). Keys are distinct, so stability does not matter.
+ */
+function sortKeys(keys: string[]): void {
+  if (keys.length > 24) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    while (j >= 0 && keys[j]! > k) {
+      keys[j + 1] = keys[j]!;
+      j--;
+    }
+    keys[j + 1] = k;
   }
 }
 

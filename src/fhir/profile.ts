@@ -178,8 +178,29 @@ function toIssue(root: unknown, e: ErrorObject): ProfileIssue | null {
 }
 
 interface RefSite {
-  expression: string;
+  at: WalkFrame;
   reference: string;
+}
+
+/**
+ * A node of the invariant walk. Its path is rendered only when a reference or an issue needs it:
+ * building a string for every element made the walk the gateway's largest allocator per cancel
+ * (issue 6 profile).
+ */
+interface WalkFrame {
+  node: unknown;
+  parent: WalkFrame | undefined;
+  /** Array index, or the raw element name (made safe when rendered). */
+  seg: number | string;
+  inContained: boolean;
+}
+
+function pathOf(f: WalkFrame): string {
+  let path = '';
+  for (let cur: WalkFrame | undefined = f; cur.parent !== undefined; cur = cur.parent) {
+    path = (typeof cur.seg === 'number' ? `[${cur.seg}]` : `.${safeName(cur.seg)}`) + path;
+  }
+  return ROOT + path;
 }
 
 /**
@@ -212,22 +233,22 @@ function checkInvariants(res: Obj, profile: ProfileName): ProfileIssue[] {
   // --- walk: every `reference` string (dom-3, ref-1), every extension (ext-1) outside contained
   const refs: RefSite[] = [];
   const seen = new WeakSet<object>();
-  const stack: { node: unknown; path: string; inContained: boolean }[] = [{ node: res, path: ROOT, inContained: false }];
+  const stack: WalkFrame[] = [{ node: res, parent: undefined, seg: '', inContained: false }];
   let budget = MAX_WALK_NODES;
   while (stack.length > 0 && budget-- > 0) {
-    const { node, path, inContained } = stack.pop()!;
+    const frame = stack.pop()!;
+    const { node, inContained } = frame;
     if (typeof node !== 'object' || node === null || seen.has(node)) continue;
     seen.add(node);
     if (Array.isArray(node)) {
-      for (let i = node.length - 1; i >= 0; i--) stack.push({ node: node[i], path: `${path}[${i}]`, inContained });
+      for (let i = node.length - 1; i >= 0; i--) stack.push({ node: node[i], parent: frame, seg: i, inContained });
       continue;
     }
     const o = node as Obj;
     const ref = own(o, 'reference');
-    if (typeof ref === 'string') refs.push({ expression: `${path}.reference`, reference: ref });
+    if (typeof ref === 'string') refs.push({ at: frame, reference: ref });
     for (const key of Object.keys(o)) {
       const child = o[key];
-      const childPath = `${path}.${safeName(key)}`;
       if (!inContained && (key === 'extension' || key === 'modifierExtension') && Array.isArray(child)) {
         child.forEach((ext, i) => {
           if (!isObj(ext)) return;
@@ -235,18 +256,18 @@ function checkInvariants(res: Obj, profile: ProfileName): ProfileIssue[] {
           const nested = own(ext, 'extension');
           const hasNested = Array.isArray(nested) && nested.length > 0;
           if (values.length > 1) {
-            issues.push({ expression: `${childPath}[${i}]`, diagnostics: 'an extension has at most one value[x]' });
+            issues.push({ expression: `${pathOf(frame)}.${safeName(key)}[${i}]`, diagnostics: 'an extension has at most one value[x]' });
           }
           if (hasNested === values.length > 0) {
             issues.push({
-              expression: `${childPath}[${i}]`,
+              expression: `${pathOf(frame)}.${safeName(key)}[${i}]`,
               diagnostics: 'ext-1: an extension must have either extensions or a value[x], not both',
             });
           }
         });
       }
       if (typeof child === 'object' && child !== null) {
-        stack.push({ node: child, path: childPath, inContained: inContained || (path === ROOT && key === 'contained') });
+        stack.push({ node: child, parent: frame, seg: key, inContained: inContained || (frame.parent === undefined && key === 'contained') });
       }
     }
   }
@@ -265,7 +286,7 @@ function checkInvariants(res: Obj, profile: ProfileName): ProfileIssue[] {
   for (const r of refs) {
     if (r.reference.startsWith('#') && !containedIds.has(r.reference.slice(1))) {
       issues.push({
-        expression: r.expression,
+        expression: `${pathOf(r.at)}.reference`,
         diagnostics: 'ref-1: local reference does not resolve to a contained resource',
       });
     }

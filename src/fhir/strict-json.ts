@@ -24,7 +24,7 @@ export function parseStrictJson(text: string, maxDepth: number): StrictJsonResul
 
 type Frame =
   | { kind: 'array'; value: unknown[] }
-  | { kind: 'object'; value: Record<string, unknown>; keys: Set<string>; key: string };
+  | { kind: 'object'; value: Record<string, unknown>; key: string };
 
 function parse(s: string, maxDepth: number): unknown {
   let i = 0;
@@ -105,7 +105,7 @@ function parse(s: string, maxDepth: number): unknown {
     if (c === '{' || c === '[') {
       if (stack.length >= maxDepth) throw new Fail(`nesting deeper than ${maxDepth}`, i);
       i++;
-      if (c === '{') stack.push({ kind: 'object', value: {}, keys: new Set(), key: '' });
+      if (c === '{') stack.push({ kind: 'object', value: {}, key: '' });
       else stack.push({ kind: 'array', value: [] });
       return true;
     }
@@ -129,8 +129,10 @@ function parse(s: string, maxDepth: number): unknown {
     const keyAt = i;
     const key = readString();
     if (FORBIDDEN_KEYS.has(key)) throw new Fail(`forbidden key '${key}'`, keyAt);
-    if (top.keys.has(key)) throw new Fail(`duplicate key '${key}'`, keyAt);
-    top.keys.add(key);
+    // Every earlier member is already an own property of the object being built (a value is
+    // emitted before the next key is read), so the object itself is the set of keys seen: no Set
+    // per object (issue 6 profile). Forbidden keys never get here, so no prototype setter runs.
+    if (Object.prototype.hasOwnProperty.call(top.value, key)) throw new Fail(`duplicate key '${key}'`, keyAt);
     top.key = key;
     ws();
     if (s[i] !== ':') throw new Fail("expected ':'", i);

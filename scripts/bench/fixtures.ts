@@ -1,0 +1,106 @@
+/**
+ * What the bench sends and what its upstream answers: one realistic NHS Booking appointment (the
+ * demo provider's seed, itself the NHS Booking 2.0.1 sample), cancel bodies and unsigned JWTs.
+ * Everything per request is string splicing of pre-serialised parts, so the load generator and the
+ * upstream stay cheap and the measured process does the work.
+ */
+import { seedAppointments } from '../../demo/provider/seed/index.js';
+import { STANDARDS } from '../../src/standards/index.js';
+
+export const PROVIDER_ASID = '918999198738';
+export const CONSUMER_ASID = '200000000359';
+export const BASE_PATH = '/STU3/1';
+export const LAST_UPDATED = '2024-01-01T09:00:00.000+00:00';
+
+const ID_MARK = '\u0001ID\u0001';
+const nhs = STANDARDS['nhs-booking'];
+export const CANCEL_INTERACTION = nhs.interactions.find((i) => i.name === 'cancel')!;
+const READ_INTERACTION = nhs.interactions.find((i) => i.name === 'read')!;
+
+function appointment(status: string, versionId: string, mutate?: (r: Record<string, unknown>) => void): Record<string, unknown> {
+  const r = seedAppointments('nhs-booking')[0] as unknown as Record<string, unknown>;
+  r.id = ID_MARK;
+  r.status = status;
+  r.meta = { ...(r.meta as object), versionId, lastUpdated: LAST_UPDATED };
+  mutate?.(r);
+  return r;
+}
+
+/** A JSON text with the id spliced in: [before, after]. */
+function splitOnId(value: unknown): [string, string] {
+  const text = JSON.stringify(value);
+  const at = text.indexOf(JSON.stringify(ID_MARK));
+  if (at < 0 || text.indexOf(JSON.stringify(ID_MARK), at + 1) >= 0) throw new Error('id marker must appear exactly once');
+  return [text.slice(0, at) + '"', text.slice(at + JSON.stringify(ID_MARK).length - 1)];
+}
+
+export type RequestKind = 'valid' | 'bad-scope' | 'bad-diff';
+
+const parts = {
+  stored: splitOnId(appointment('booked', '1')),
+  updated: splitOnId(appointment('cancelled', '2')),
+  valid: splitOnId(appointment('cancelled', '1')),
+  // A cancel that also changes the description: passes the profile, fails the diff (422).
+  'bad-diff': splitOnId(appointment('cancelled', '1', (r) => (r.description = 'Changed while cancelling'))),
+};
+
+/** The provider's stored appointment (GET answer), version 1. */
+export const storedBody = (id: string): string => parts.stored[0] + id + parts.stored[1];
+/** The provider's answer to the cancel (PUT answer), version 2. */
+export const updatedBody = (id: string): string => parts.updated[0] + id + parts.updated[1];
+/** The consumer's cancel body. */
+export function cancelBody(kind: RequestKind, id: string): string {
+  const p = kind === 'bad-diff' ? parts['bad-diff'] : parts.valid;
+  return p[0] + id + p[1];
+}
+
+/** The NHS Booking example payload (test/fixtures/jwt/booking-payload.json) with fresh times. */
+function claims(scope: string, iat: number, device: string): Record<string, unknown> {
+  return {
+    iss: 'https://consumersupplier.thirdparty.nhs.uk/',
+    sub: '10019',
+    aud: 'https://providersupplier.thirdparty.nhs.uk/STU3/1',
+    exp: iat + 300,
+    iat,
+    reason_for_request: 'directcare',
+    requested_scope: scope,
+    requesting_device: {
+      resourceType: 'Device',
+      identifier: [{ system: 'https://consumersupplier.com/Id/device-identifier', value: device }],
+      model: 'Consumer product name',
+      version: '5.3.0',
+    },
+    requesting_organization: {
+      resourceType: 'Organization',
+      identifier: [{ system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: 'A1001' }],
+      name: 'Test Hospital',
+    },
+    requesting_practitioner: {
+      resourceType: 'Practitioner',
+      id: '10019',
+      identifier: [
+        { system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '111222333444' },
+        { system: 'https://fhir.nhs.uk/Id/sds-role-profile-id', value: '444555666777' },
+        { system: 'https://consumersupplier.com/Id/user-guid', value: '98ed4f78-814d-4266-8d5b-cde742f3093c' },
+      ],
+      name: [{ family: 'Jones', given: ['Claire'], prefix: ['Dr'] }],
+    },
+  };
+}
+
+const b64 = (o: object) => Buffer.from(JSON.stringify(o), 'utf8').toString('base64url');
+const HEADER = b64({ alg: 'none', typ: 'JWT' });
+
+/**
+ * `count` distinct unsigned tokens (each names another device), issued now: valid for 300 s + the
+ * gateway's 60 s skew, far longer than one measurement. 'bad-scope' carries the read scope on the
+ * cancel interaction (403).
+ */
+export function tokens(kind: RequestKind, count: number, nowSeconds = Math.floor(Date.now() / 1000)): string[] {
+  const scope = kind === 'bad-scope' ? READ_INTERACTION.scope : CANCEL_INTERACTION.scope;
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) out.push(`${HEADER}.${b64(claims(scope, nowSeconds, `CONS-APP-${i}`))}.`);
+  return out;
+}
+
+export const EXPECTED_STATUS: Record<RequestKind, number> = { valid: 200, 'bad-scope': 403, 'bad-diff': 422 };
