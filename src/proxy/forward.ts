@@ -11,8 +11,12 @@ import { sendError } from '../respond.js';
 import type { Standard } from '../standards/index.js';
 import { classify, type Upstream } from './upstream.js';
 
-/** RFC 7230 §6.1 hop-by-hop headers, never passed on in either direction (ruling 11). */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade'];
+/**
+ * RFC 7230 §6.1 hop-by-hop headers, never passed on in either direction (ruling 11). Framing
+ * (Transfer-Encoding) is each hop's own: Node frames what we send, so a provider's chunked answer
+ * that we buffer goes out with a Content-Length.
+ */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 
 /**
  * Headers a client may not turn into hop-by-hop ones by naming them in `Connection`: the provider
