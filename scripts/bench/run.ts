@@ -45,7 +45,8 @@ const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '16,64').split(',').map(Nu
 const SPINE_CIPHERS = 'AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH';
 const DEADLINE_MS = 20 * 60_000;
 const ONLY = process.env.BENCH_SCENARIOS ? new Set(process.env.BENCH_SCENARIOS.split(',')) : undefined;
-const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// The gateway runs with the flags of the image's ENTRYPOINT and `npm start` (Dockerfile).
+const GATEWAY_NODE_ARGS = ['--max-semi-space-size=4', ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
 
 type Scenario = 'A' | 'B' | 'C' | 'D' | 'E1' | 'E2' | 'N';
 const DESCRIPTION: Record<Scenario, string> = {
@@ -177,8 +178,8 @@ function gatewayConfig(port: number, adminPort: number): string {
     tls: { cert: files.cert, key: files.key, clientCa: files.ca },
     upstream: { url: upstreamUrl },
     spine: { providerAsids: [PROVIDER_ASID] },
-    log: { level: 'info' },
-    audit: { destination: 'stdout' },
+    log: { level: (process.env.BENCH_GATEWAY_LOG_LEVEL ?? 'info') as 'info' },
+    audit: { destination: process.env.BENCH_GATEWAY_AUDIT ?? 'stdout' },
   }, null, 2));
   return file;
 }
