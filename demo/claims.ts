@@ -11,8 +11,11 @@ export function unsignedToken(payload: object, header: object = { alg: 'none', t
   return `${b64url(header)}.${b64url(payload)}.`;
 }
 
-/** A claim set that passes the gateway's claim rules for `scope` at `nowSeconds` (iat = now, exp = iat + 300). */
-export function demoClaims(scope: string, nowSeconds: number): Record<string, unknown> {
+/**
+ * A claim set that passes the gateway's claim rules for `scope` at `nowSeconds` (iat = now,
+ * exp = iat + 300). `deviceId` lets a load generator issue distinct tokens.
+ */
+export function demoClaims(scope: string, nowSeconds: number, deviceId = 'CONS-APP-4'): Record<string, unknown> {
   return {
     iss: 'https://consumersupplier.thirdparty.nhs.uk/',
     sub: '10019',
@@ -23,7 +26,7 @@ export function demoClaims(scope: string, nowSeconds: number): Record<string, un
     requested_scope: scope,
     requesting_device: {
       resourceType: 'Device',
-      identifier: [{ system: 'https://consumersupplier.com/Id/device-identifier', value: 'CONS-APP-4' }],
+      identifier: [{ system: 'https://consumersupplier.com/Id/device-identifier', value: deviceId }],
       model: 'Consumer product name',
       version: '5.3.0',
     },

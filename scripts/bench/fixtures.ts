@@ -4,6 +4,7 @@
  * Everything per request is string splicing of pre-serialised parts, so the load generator and the
  * upstream stay cheap and the measured process does the work.
  */
+import { demoClaims, unsignedToken } from '../../demo/claims.js';
 import { seedAppointments } from '../../demo/provider/seed/index.js';
 import { STANDARDS } from '../../src/standards/index.js';
 
@@ -54,42 +55,9 @@ export function cancelBody(kind: RequestKind, id: string): string {
   return p[0] + id + p[1];
 }
 
-/** The NHS Booking example payload (test/fixtures/jwt/booking-payload.json) with fresh times. */
-function claims(scope: string, iat: number, device: string): Record<string, unknown> {
-  return {
-    iss: 'https://consumersupplier.thirdparty.nhs.uk/',
-    sub: '10019',
-    aud: 'https://providersupplier.thirdparty.nhs.uk/STU3/1',
-    exp: iat + 300,
-    iat,
-    reason_for_request: 'directcare',
-    requested_scope: scope,
-    requesting_device: {
-      resourceType: 'Device',
-      identifier: [{ system: 'https://consumersupplier.com/Id/device-identifier', value: device }],
-      model: 'Consumer product name',
-      version: '5.3.0',
-    },
-    requesting_organization: {
-      resourceType: 'Organization',
-      identifier: [{ system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: 'A1001' }],
-      name: 'Test Hospital',
-    },
-    requesting_practitioner: {
-      resourceType: 'Practitioner',
-      id: '10019',
-      identifier: [
-        { system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '111222333444' },
-        { system: 'https://fhir.nhs.uk/Id/sds-role-profile-id', value: '444555666777' },
-        { system: 'https://consumersupplier.com/Id/user-guid', value: '98ed4f78-814d-4266-8d5b-cde742f3093c' },
-      ],
-      name: [{ family: 'Jones', given: ['Claire'], prefix: ['Dr'] }],
-    },
-  };
-}
+/** The demo consumer's claims (demo/claims.ts) with fresh times and a device id per token. */
+const claims = (scope: string, iat: number, device: string) => demoClaims(scope, iat, device);
 
-const b64 = (o: object) => Buffer.from(JSON.stringify(o), 'utf8').toString('base64url');
-const HEADER = b64({ alg: 'none', typ: 'JWT' });
 
 /**
  * `count` distinct unsigned tokens (each names another device), issued now: valid for 300 s + the
@@ -99,7 +67,7 @@ const HEADER = b64({ alg: 'none', typ: 'JWT' });
 export function tokens(kind: RequestKind, count: number, nowSeconds = Math.floor(Date.now() / 1000)): string[] {
   const scope = kind === 'bad-scope' ? READ_INTERACTION.scope : CANCEL_INTERACTION.scope;
   const out: string[] = [];
-  for (let i = 0; i < count; i++) out.push(`${HEADER}.${b64(claims(scope, nowSeconds, `CONS-APP-${i}`))}.`);
+  for (let i = 0; i < count; i++) out.push(unsignedToken(claims(scope, nowSeconds, `CONS-APP-${i}`)));
   return out;
 }
 

@@ -100,14 +100,15 @@ export async function startHarness(opts: { standard?: StandardName; config?: Rec
   };
 }
 
-export function send(port: number, o: RequestOptions): Promise<Reply> {
+/** One request over mTLS; a fresh connection unless a keep-alive `agent` (with its own TLS options) is given. */
+export function send(port: number, o: RequestOptions, agent?: https.Agent): Promise<Reply> {
   const p = pki();
   const cert = o.cert === undefined ? p.client : o.cert;
+  const tls = agent ? { agent } : { ca: p.ca.cert, ...(cert ? { cert: cert.cert, key: cert.key } : {}), agent: false as const };
   return new Promise((resolve, reject) => {
     const req = https.request({
       host: '127.0.0.1', port, method: o.method, path: o.path, servername: 'localhost',
-      ca: p.ca.cert, ...(cert ? { cert: cert.cert, key: cert.key } : {}),
-      headers: o.headers as Record<string, string>, agent: false,
+      ...tls, headers: o.headers as Record<string, string>,
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import { CATALOGUE, type ErrorCode } from '../../src/errors.js';
 import { STANDARDS } from '../../src/standards/index.js';
 import type { Pem } from '../../demo/certs.js';
-import { pki, type Reply, type RequestOptions, type StandardName } from '../helpers/harness.js';
+import { pki, send, type Reply, type RequestOptions, type StandardName } from '../helpers/harness.js';
 
 /** Many requests over a few keep-alive sockets (a TLS handshake per request would cost ~5 ms). */
 export function keepAliveClient(port: number, opts: { maxSockets?: number } = {}) {
@@ -16,23 +16,7 @@ export function keepAliveClient(port: number, opts: { maxSockets?: number } = {}
   const agent = new https.Agent({
     keepAlive: true, maxSockets: opts.maxSockets ?? 4, ca: p.ca.cert, cert: p.client.cert, key: p.client.key, servername: 'localhost',
   });
-  const request = (o: RequestOptions): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const req = https.request({ host: '127.0.0.1', port, method: o.method, path: o.path, headers: o.headers as Record<string, string>, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks);
-          let json: unknown;
-          try { json = body.length ? JSON.parse(body.toString('utf8')) : undefined; } catch { json = undefined; }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-        });
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.setTimeout(10_000, () => req.destroy(new Error('client timeout')));
-      req.end(o.body);
-    });
+  const request = (o: RequestOptions): Promise<Reply> => send(port, o, agent);
   return { agent, request, close: () => agent.destroy() };
 }
 
