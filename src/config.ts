@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import { isAbsolute, join, dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { configDir } from './paths.js';
@@ -157,6 +158,12 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   if (c.upstream.url.startsWith('http:') && (c.upstream.ca || c.upstream.cert)) problems.push('upstream: ca/cert/key need an https url');
   if (c.interactions.amend && c.standard !== 'gp-connect') problems.push('interactions.amend: only the gp-connect standard has an amend interaction');
   if (c.limits.headersTimeoutMs > c.limits.requestTimeoutMs) problems.push('limits.headersTimeoutMs: must not exceed limits.requestTimeoutMs');
+  // What the schema's patterns let through but would stop the gateway at start-up.
+  for (const [name, url] of [['upstream.url', c.upstream.url], ['publicBaseUrl', c.publicBaseUrl]] as const) {
+    try { new URL(url); } catch { problems.push(`${name}: not a valid URL`); }
+  }
+  try { createSecureContext({ ciphers: c.tls.ciphers, minVersion: c.tls.minVersion }); } catch (e) { problems.push(`tls.ciphers: ${(e as Error).message}`); }
+  if (c.listen.port !== 0 && c.listen.port === c.admin.port) problems.push('admin.port: must differ from listen.port');
   if (opts.checkFiles !== false) {
     const files: Array<[string, string | undefined]> = [
       ['tls.cert', c.tls.cert], ['tls.key', c.tls.key], ['tls.clientCa', c.tls.clientCa], ['tls.crl', c.tls.crl],
@@ -168,7 +175,9 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
     }
     if (c.audit.destination !== 'stdout' && c.audit.destination !== 'stderr' && c.audit.destination !== 'none') {
       c.audit.destination = abs(c.audit.destination)!;
-      try { accessSync(dirname(c.audit.destination), constants.W_OK); } catch { problems.push(`audit.destination: cannot write in ${dirname(c.audit.destination)}`); }
+      // Open it for append as the gateway will (this creates it): a folder or a read-only file
+      // is refused now rather than at the first cancel.
+      try { closeSync(openSync(c.audit.destination, 'a', 0o640)); } catch (e) { problems.push(`audit.destination: cannot append to ${c.audit.destination} (${(e as NodeJS.ErrnoException).code ?? 'error'})`); }
     }
   }
   if (problems.length) throw new ConfigError(problems);

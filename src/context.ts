@@ -9,6 +9,8 @@ export interface RequestView {
   readonly method: string;
   /** Path below the configured FHIR base path, without the query string. */
   readonly path: string;
+  /** The raw query string without '?', '' when none. */
+  readonly query?: string;
   readonly headers: Readonly<IncomingHttpHeaders>;
   /**
    * Names of headers sent more than once. Node joins most duplicates with ", " and keeps only the

@@ -5,9 +5,18 @@ export function createMetrics() {
   const registry = new Registry();
   const p = 'cancel_gateway_';
   collectDefaultMetrics({ register: registry, prefix: p });
+  const beforeScrape: Array<() => void> = [];
   const latency = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
   return {
     registry,
+    /** Run `fn` before every scrape (values that depend on the time of the scrape). */
+    onScrape(fn: () => void) {
+      beforeScrape.push(fn);
+    },
+    async scrape(): Promise<string> {
+      for (const fn of beforeScrape) fn();
+      return registry.metrics();
+    },
     requests: new Counter({ name: `${p}requests_total`, help: 'Requests answered, by route, interaction, outcome (forwarded, rejected, error) and status.', labelNames: ['route', 'interaction', 'outcome', 'status'], registers: [registry] }),
     rejections: new Counter({ name: `${p}rejections_total`, help: 'Requests rejected by the gateway, by catalogue code.', labelNames: ['code'], registers: [registry] }),
     wouldReject: new Counter({ name: `${p}would_reject_total`, help: 'Report mode: checks that failed but were only reported, by family and catalogue code.', labelNames: ['family', 'code'], registers: [registry] }),

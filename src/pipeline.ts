@@ -6,7 +6,7 @@ import { GatewayError, isGatewayError, type ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { AuditSink } from './ops/audit.js';
-import type { Forwarder, ForwardResult } from './proxy/forward.js';
+import { CLIENT_CLOSED, type Forwarder, type ForwardResult } from './proxy/forward.js';
 import { KeyedSerializer } from './proxy/serialize.js';
 import { sendError, mappingFor } from './respond.js';
 import type { RouteResult } from './route.js';
@@ -21,6 +21,10 @@ export interface PipelineDeps {
   logger: Logger;
   metrics: Metrics;
   audit: AuditSink;
+  /** The client certificate allow-list (ruling 1: part of the TLS step, before the route). */
+  clientAllowed: (req: IncomingMessage) => boolean;
+  /** While draining, every answer closes its connection. */
+  draining: () => boolean;
 }
 
 /** X-Request-ID is echoed as X-Correlation-ID only when it is a sane token. */
@@ -74,7 +78,7 @@ export function bodyReader(req: IncomingMessage): CheckIO {
  * 500 INTERNAL_ERROR and nothing is forwarded (fail closed).
  */
 export function createPipeline(deps: PipelineDeps) {
-  const { config, standard, plan, router, forwarder, logger, metrics, audit } = deps;
+  const { config, standard, plan, router, forwarder, logger, metrics, audit, clientAllowed, draining } = deps;
   const serializer = new KeyedSerializer();
   const basePath = config.basePath;
 
@@ -122,11 +126,14 @@ export function createPipeline(deps: PipelineDeps) {
       try {
         const below = fullPath.startsWith(basePath + '/') || basePath === '' ? fullPath.slice(basePath.length) : undefined;
         const route = below === undefined ? ({ ok: false, code: 'ROUTE_NOT_FOUND' } as const) : router(req.method ?? '', below);
+        // The route is known first only so that a refused cancel is still audited.
+        if (route.ok) ctx = createContext({ method: req.method!, path: below!, query: q === -1 ? '' : url.slice(q + 1), headers: req.headers, repeated: repeatedHeaders(req.rawHeaders) }, route.candidates, route.id);
+        if (!clientAllowed(req)) throw new GatewayError('CLIENT_NOT_ALLOWED', 'The client certificate is not allowed to call this gateway');
         if (!route.ok) {
           if (route.code === 'ROUTE_NOT_FOUND') throw new GatewayError(route.code, 'No interaction is served at this path');
           throw new GatewayError(route.code, 'This method is not allowed at this path', { headers: { Allow: (route.allowed ?? []).join(', ') } });
         }
-        ctx = createContext({ method: req.method!, path: below!, headers: req.headers, repeated: repeatedHeaders(req.rawHeaders) }, route.candidates, route.id);
+        ctx = ctx!; // route.ok: built above
         const io = bodyReader(req);
         await runChecks(plan.identity, ctx, io);
         if (ctx.interaction.kind === 'cancel') {
@@ -142,7 +149,8 @@ export function createPipeline(deps: PipelineDeps) {
           result = await forwarder.forward(req, res, ctx, undefined, requestId);
         }
         status = result.status;
-        outcome = 'forwarded';
+        // 499: the client left before the answer; what the provider did is unknown.
+        outcome = status === CLIENT_CLOSED ? 'error' : 'forwarded';
       } catch (e) {
         let err: GatewayError;
         if (isGatewayError(e)) err = e;
@@ -153,7 +161,7 @@ export function createPipeline(deps: PipelineDeps) {
         }
         code = err.code;
         // A body we did not read leaves the connection in an unknown state: close it.
-        const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED';
+        const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || draining();
         status = sendError(res, err, standard, requestId, close);
         if (mappingFor(err, standard).status >= 500 && err.code !== 'INTERNAL_ERROR') outcome = 'error';
         metrics.rejections.inc({ code: err.code });

@@ -1,7 +1,10 @@
 import type { Interaction, Standard } from './standards/index.js';
 
-/** FHIR logical id (STU3: [A-Za-z0-9\-\.]{1,64}). */
-const ID = '([A-Za-z0-9.-]{1,64})';
+/**
+ * FHIR logical id (STU3: [A-Za-z0-9\-\.]{1,64}), except `.` and `..`: URL resolution turns those
+ * into other paths at the provider (ruling 13: anything not configured is 404).
+ */
+const ID = '((?!\\.\\.?(?:/|$))[A-Za-z0-9.-]{1,64})';
 
 interface CompiledRoute { pattern: RegExp; interactions: Interaction[] }
 

@@ -13,7 +13,7 @@ import { createAuditSink, type AuditSink } from './ops/audit.js';
 import { createPipeline } from './pipeline.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstream } from './proxy/upstream.js';
-import { sendError, mappingFor } from './respond.js';
+import { sendError } from './respond.js';
 import { createRouter } from './route.js';
 import { STANDARDS } from './standards/index.js';
 import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material.js';
@@ -105,13 +105,15 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
   });
   const forwarder = createForwarder(config, standard, upstream, { logger, metrics });
   const router = createRouter(standard, { amend: config.interactions.amend });
-  const pipeline = createPipeline({ config, standard, plan, router, forwarder, logger, metrics, audit });
+  const pipeline = createPipeline({ config, standard, plan, router, forwarder, logger, metrics, audit, clientAllowed: (req) => clientAllowed(req.socket as TLSSocket), draining: () => draining });
 
   let material: TlsMaterial = loadTlsMaterial(config.tls);
+  // Seconds left are computed at each scrape (an alert on "< 7 days" must see time pass).
   const setExpiry = (m: TlsMaterial) => {
     metrics.certExpiry.reset();
     for (const c of m.certificates) metrics.certExpiry.set({ role: c.role, subject: c.subject }, Math.round((c.notAfter - clock.now()) / 1000));
   };
+  metrics.onScrape(() => setExpiry(material));
   setExpiry(material);
 
   const allowed = config.tls.allowedClients;
@@ -154,13 +156,6 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
     active.add(res);
     res.on('close', () => active.delete(res));
     if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
-    if (!clientAllowed(req.socket as TLSSocket)) {
-      const err = new GatewayError('CLIENT_NOT_ALLOWED', 'The client certificate is not allowed to call this gateway');
-      sendError(res, err, standard, undefined);
-      metrics.rejections.inc({ code: err.code });
-      metrics.requests.inc({ route: 'none', interaction: 'none', outcome: 'rejected', status: String(mappingFor(err, standard).status) });
-      return;
-    }
     pipeline.handle(req, res).catch((e: unknown) => {
       logger.error('unhandled pipeline failure', { error: (e as Error)?.message });
       if (!res.headersSent) sendError(res, new GatewayError('INTERNAL_ERROR', 'Unexpected internal error'), standard);
@@ -215,7 +210,8 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
   // Readiness: provider reachable recently (a TCP connect every 5 s).
   const probeUpstream = () => {
     const port = Number(upstream.base.port) || (upstream.base.protocol === 'https:' ? 443 : 80);
-    const s = net.connect({ host: upstream.base.hostname, port });
+    // URL keeps the brackets of an IPv6 literal ([::1]); net.connect wants the bare address.
+    const s = net.connect({ host: upstream.base.hostname.replace(/^\[|\]$/g, ''), port });
     s.setTimeout(2000);
     s.once('connect', () => {
       upstreamOkAt = Date.now();
@@ -240,7 +236,7 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
       return;
     }
     if (path === '/metrics') {
-      metrics.registry.metrics().then(
+      metrics.scrape().then(
         (text) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text),
         () => res.writeHead(500).end(),
       );

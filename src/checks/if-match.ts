@@ -19,13 +19,13 @@ export function createIfMatchCheck(standard: Standard): Check {
       const raw = ctx.request.headers['if-match'];
       if (Array.isArray(raw) || ctx.request.repeated.has('if-match')) throw new GatewayError('IF_MATCH_INVALID', { diagnostics: 'If-Match appears more than once', expression: 'http.If-Match' });
       const v = header(ctx.request, 'if-match');
-      if (v === undefined || v === '') {
+      if (v === undefined) {
         if (standard.ifMatchRequired) throw new GatewayError('IF_MATCH_MISSING', { diagnostics: 'If-Match is required on update', expression: 'http.If-Match' });
-        // An empty If-Match is not "no If-Match": it would be forwarded as received (gp-connect
-        // ruling) and a provider may read it as a version that matches nothing (ruling 4: malformed).
-        if (v === '') throw new GatewayError('IF_MATCH_INVALID', { diagnostics: 'If-Match is empty', expression: 'http.If-Match' });
         return;
       }
+      // An empty If-Match is not "no If-Match" (ruling 4: only a missing one is 412): it is
+      // malformed, and a provider may read it as a version that matches nothing.
+      if (v.trim() === '') throw new GatewayError('IF_MATCH_INVALID', { diagnostics: 'If-Match is empty', expression: 'http.If-Match' });
       const version = parseIfMatch(v);
       if (version === undefined) throw new GatewayError('IF_MATCH_INVALID', { diagnostics: 'If-Match must be W/"<versionId>" or "<versionId>"', expression: 'http.If-Match' });
       ctx.ifMatchVersion = version;

@@ -17,11 +17,30 @@ export function isAcceptedMediaType(value: string | undefined): boolean {
   return true;
 }
 
+/**
+ * A cancel's URL may carry only FHIR's `_format` (JSON): any other parameter (`_method=DELETE`,
+ * `_format=xml`, ...) could make the provider do something the gateway did not check.
+ */
+export function isAcceptedCancelQuery(query: string): boolean {
+  if (query === '') return true;
+  for (const part of query.split('&')) {
+    const [k, v = ''] = part.split('=');
+    if (k !== '_format') return false;
+    let value: string;
+    try { value = decodeURIComponent(v.replace(/\+/g, ' ')).trim().toLowerCase(); } catch { return false; }
+    if (!['json', 'application/json', 'application/fhir+json', 'application/json+fhir'].includes(value)) return false;
+  }
+  return true;
+}
+
 export function createMediaTypeCheck(): Check {
   return {
     name: 'media-type',
     family: 'mediaType',
     run(ctx) {
+      if (!isAcceptedCancelQuery(ctx.request.query ?? '')) {
+        throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'Only _format=json may be given on an update', expression: 'http.query' });
+      }
       if (ctx.request.repeated.has('content-type') || !isAcceptedMediaType(header(ctx.request, 'content-type'))) {
         throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'Content-Type must be application/fhir+json', expression: 'http.Content-Type' });
       }

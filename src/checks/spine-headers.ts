@@ -40,14 +40,16 @@ export function createSpineHeadersCheck(config: Readonly<Config>): Check {
       else if (!asids.has(to)) problems.push('Ssp-To is not this provider\'s ASID');
       const interaction = single(ctx, 'ssp-interactionid');
       if (!interaction) problems.push('Ssp-InteractionID is missing');
+      // Chosen before any header problem is thrown, so that in report mode a request goes on as
+      // the interaction it names (an amend stays an amend).
+      const chosen = ctx.candidates.find((i) => i.id === interaction);
+      if (chosen) ctx.interaction = chosen;
       if (problems.length) {
         throw new GatewayError('SPINE_HEADER_INVALID', problems.map((d) => ({ diagnostics: d, expression: `http.${d.split(' ')[0]}` })));
       }
-      const chosen = ctx.candidates.find((i) => i.id === interaction);
       if (!chosen) {
         throw new GatewayError('INTERACTION_MISMATCH', { diagnostics: 'Ssp-InteractionID does not match the requested operation', expression: 'http.Ssp-InteractionID' });
       }
-      ctx.interaction = chosen;
     },
   };
 }

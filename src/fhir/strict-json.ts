@@ -132,7 +132,7 @@ function parse(s: string, maxDepth: number): unknown {
     // Every earlier member is already an own property of the object being built (a value is
     // emitted before the next key is read), so the object itself is the set of keys seen: no Set
     // per object (issue 6 profile). Forbidden keys never get here, so no prototype setter runs.
-    if (Object.prototype.hasOwnProperty.call(top.value, key)) throw new Fail(`duplicate key '${key}'`, keyAt);
+    if (Object.prototype.hasOwnProperty.call(top.value, key)) throw new Fail('duplicate key', keyAt); // the key itself is body data: not echoed (ruling 14)
     top.key = key;
     ws();
     if (s[i] !== ':') throw new Fail("expected ':'", i);

@@ -30,8 +30,16 @@ export function createAuditSink(destination: string): AuditSink {
     return { write: (r) => void out.write(JSON.stringify({ audit: true, ...r }) + '\n'), close: async () => {} };
   }
   const stream: WriteStream = createWriteStream(destination, { flags: 'a', mode: 0o640 });
+  // A full disk or a removed folder must not crash the gateway: report it on stderr, keep serving.
+  let failed = false;
+  stream.on('error', (e) => {
+    if (!failed) process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'audit write failed', error: e.message }) + '\n');
+    failed = true;
+  });
   return {
-    write: (r) => void stream.write(JSON.stringify(r) + '\n'),
+    write: (r) => {
+      if (!stream.destroyed && !stream.writableEnded) stream.write(JSON.stringify(r) + '\n');
+    },
     close: () => new Promise((resolve) => stream.end(resolve)),
   };
 }

@@ -55,6 +55,9 @@ function codeForProviderStatus(status: number): ErrorCode {
 
 const ETAG_VERSION = /^(?:W\/)?"([^"]+)"$/;
 
+/** Status recorded (never sent) when the client closed the connection before the answer (nginx's 499). */
+export const CLIENT_CLOSED = 499;
+
 export interface Forwarder {
   /**
    * Forward the request (with `body`, the exact bytes received, when the gateway read it) and
@@ -147,10 +150,27 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
         };
         const upstreamMs = () => performance.now() - started;
         // The whole provider exchange has one deadline; proxyTimeout only covers socket idleness.
+        // The promise settles here whatever http-proxy-3 does next (it stays silent when the client
+        // is gone, and emits no proxyReq for `Expect: 100-continue`), so the per-appointment lock
+        // of ruling 10 is always released.
         const timer = setTimeout(() => {
           timedOut = true;
           proxyReq?.destroy();
+          if (settled) return;
+          metrics.upstreamErrors.inc({ kind: 'timeout' });
+          if (res.headersSent) {
+            res.destroy();
+            finish({ status: res.statusCode, upstreamMs: upstreamMs() });
+          } else {
+            fail(new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider did not answer in time'));
+          }
         }, config.upstream.timeoutMs);
+        // The client hung up before the answer: http-proxy-3 aborts the provider request and calls
+        // no callback (web-incoming: ECONNRESET on a destroyed client socket). Settle as 499 (the
+        // outcome at the provider is unknown), so the decision, the audit record and the lock go on.
+        res.once('close', () => {
+          if (!settled && !res.writableFinished) finish({ status: CLIENT_CLOSED, upstreamMs: upstreamMs() });
+        });
 
         const onResponse = async (proxyRes: IncomingMessage) => {
           try {
@@ -272,7 +292,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
               return;
             }
             if (req.destroyed && !res.writable) {
-              finish({ status: 499, upstreamMs: upstreamMs() });
+              finish({ status: CLIENT_CLOSED, upstreamMs: upstreamMs() });
               return;
             }
             metrics.upstreamErrors.inc({ kind });

@@ -24,6 +24,8 @@ export function loadTlsMaterial(tls: Readonly<Config['tls']>): TlsMaterial {
   const key = readFileSync(tls.key, 'utf8');
   const ca = readFileSync(tls.clientCa, 'utf8');
   const crl = tls.crl ? readFileSync(tls.crl, 'utf8') : undefined;
+  const crlBlocks = crl ? crl.match(/-----BEGIN X509 CRL-----[\s\S]+?-----END X509 CRL-----/g) ?? [] : [];
+  if (crl && !crlBlocks.length) throw new Error('tls.crl holds no PEM CRL');
   const serverCerts = splitPem(cert);
   const caCerts = splitPem(ca);
   if (!serverCerts.length) throw new Error('tls.cert holds no PEM certificate');
@@ -39,7 +41,9 @@ export function loadTlsMaterial(tls: Readonly<Config['tls']>): TlsMaterial {
     }),
   ];
   return {
-    options: { cert, key, ca, ...(crl ? { crl } : {}), minVersion: tls.minVersion, ciphers: tls.ciphers, honorCipherOrder: true },
+    // Node reads only the first CRL of a PEM string; a bundle (one CRL per CA of the chain, which
+    // OpenSSL's CRL checking needs) is passed as an array.
+    options: { cert, key, ca, ...(crlBlocks.length ? { crl: crlBlocks } : {}), minVersion: tls.minVersion, ciphers: tls.ciphers, honorCipherOrder: true },
     certificates,
   };
 }

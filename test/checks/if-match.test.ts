@@ -74,7 +74,8 @@ t.test('the check: missing, empty, malformed, duplicated, valid (nhs-booking)', 
   const check = createIfMatchCheck(STANDARDS['nhs-booking']);
   t.equal(check.family, 'ifMatch');
   t.equal(codeOf(() => void check.run(ctxWith({}), { readBody: async () => Buffer.alloc(0) })), 'IF_MATCH_MISSING');
-  t.equal(codeOf(() => void check.run(ctxWith({ 'if-match': '' }), { readBody: async () => Buffer.alloc(0) })), 'IF_MATCH_MISSING');
+  // Ruling 4: only a missing header is 412; an empty one is malformed (400).
+  t.equal(codeOf(() => void check.run(ctxWith({ 'if-match': '' }), { readBody: async () => Buffer.alloc(0) })), 'IF_MATCH_INVALID');
   t.equal(codeOf(() => void check.run(ctxWith({ 'if-match': 'W/1' }), { readBody: async () => Buffer.alloc(0) })), 'IF_MATCH_INVALID');
   t.equal(codeOf(() => void check.run(ctxWith({ 'if-match': ['W/"1"', 'W/"1"'] }), { readBody: async () => Buffer.alloc(0) })), 'IF_MATCH_INVALID');
   // Sent twice with the same value: Node keeps one, the raw header list shows two (ruling 4: refused).

@@ -62,10 +62,10 @@ t.test('strict JSON refuses duplicates of inherited names and accepts them once'
     const once = parseStrictJson(`{"${k}":1,"x":{"${k}":2}}`, 10);
     t.ok(once.ok, `${k} once per object is accepted`);
     const twice = parseStrictJson(`{"a":0,"${k}":1,"${k}":2}`, 10);
-    t.match(twice, { ok: false, reason: new RegExp(`duplicate key '${k}'`) }, `${k} twice is refused`);
+    t.match(twice, { ok: false, reason: /^duplicate key$/ }, `${k} twice is refused`);
     const nested = parseStrictJson(`{"${k}":{"${k}":1,"${k}":[2]}}`, 10);
     t.match(nested, { ok: false, reason: /duplicate key/ }, `${k} twice in a nested object is refused`);
   }
   const after = parseStrictJson('{"a":{"b":1},"a":2}', 10);
-  t.match(after, { ok: false, reason: /duplicate key 'a'/ }, 'a duplicate after a container value is refused');
+  t.match(after, { ok: false, reason: /^duplicate key$/ }, 'a duplicate after a container value is refused');
 });
