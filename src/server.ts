@@ -244,7 +244,8 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
     } else if (path === '/readyz') {
       const checks = {
-        tls: Boolean(material),
+        // The served certificate is within its validity (a failed reload keeps an old one).
+        tls: material.certificates.some((c) => c.role === 'server' && c.notAfter > clock.now()),
         config: true,
         upstream: Date.now() - upstreamOkAt < probeInterval * 3,
         draining,

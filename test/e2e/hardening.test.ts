@@ -163,3 +163,15 @@ t.test('an IPv6-literal provider URL is probed for readiness', async (t) => {
   await new Promise((r) => setTimeout(r, 300));
   t.equal((await adminGet(h, '/readyz')).status, 200);
 });
+
+t.test('readiness fails once the served server certificate has expired', async (t) => {
+  const h = await startHarness({ upstreamProbeIntervalMs: 100 });
+  t.teardown(() => h.close());
+  t.equal((await adminGet(h, '/readyz')).status, 200);
+  const now = h.clock.now;
+  h.clock.now = () => now() + 400 * 86400_000;
+  const r = await adminGet(h, '/readyz');
+  h.clock.now = now;
+  t.equal(r.status, 503);
+  t.equal(JSON.parse(r.body).tls, false);
+});
