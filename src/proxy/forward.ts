@@ -200,6 +200,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
               return;
             }
             const bodyBuf = await readAll(proxyRes);
+            if (settled) return; // the deadline passed while reading: the 500 is already on its way
             const ms = upstreamMs();
             let parsed: unknown;
             try {
@@ -258,6 +259,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             res.end(bodyBuf);
             finish({ status, versionAfter, upstreamMs: ms });
           } catch (e) {
+            if (settled) return; // already answered (deadline): leave that answer alone
             // The provider cut its answer short: nothing usable reached us.
             metrics.upstreamErrors.inc({ kind: 'reset' });
             if (!res.headersSent) {

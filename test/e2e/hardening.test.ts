@@ -175,3 +175,17 @@ t.test('readiness fails once the served server certificate has expired', async (
   t.equal(r.status, 503);
   t.equal(JSON.parse(r.body).tls, false);
 });
+
+t.test('a provider answer that outlasts the deadline mid-body gets one clean 500', async (t) => {
+  const h = await startHarness({ config: { upstream: { timeoutMs: 400 } } });
+  t.teardown(() => h.close());
+  const req = await cancelRequest(h, 'nhs-booking', 'appt-3');
+  // The demo provider's 'hang' fault sends nothing; 'slow' answers after the deadline.
+  const undo = h.provider.fault('slow', { method: 'PUT', delayMs: 900 });
+  const r = await h.request(req);
+  undo();
+  assertOutcome(t, r, 500, 'INTERNAL_SERVER_ERROR');
+  t.equal(seen(h.provider, 'PUT', 'appt-3'), 1, 'one PUT, never retried');
+  await new Promise((res) => setTimeout(res, 700));
+  t.equal((await h.request({ method: 'GET', path: '/STU3/1/Appointment/appt-3', headers: identityHeaders('nhs-booking', 'read') })).status, 200, 'still serving');
+});
