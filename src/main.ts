@@ -15,7 +15,7 @@ const USAGE = `usage:
   cancel-gateway check-config --config FILE   validate a configuration file and exit
 environment overrides: see README "Configuration"`;
 
-async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => void): Promise<void> {
+async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => void, configFile?: string): Promise<void> {
   const logger = createLogger(config.log.level);
   const t0 = performance.now();
   const gw = createGateway(config, { logger });
@@ -32,6 +32,19 @@ async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => v
       () => process.exit(1),
     );
   };
+  // SIGHUP: re-read the configuration file; a bad or restart-only change keeps the current one.
+  if (configFile) {
+    process.on('SIGHUP', () => {
+      try {
+        gw.reloadConfig(loadConfig(configFile));
+      } catch (e) {
+        gw.metrics.reloads.inc({ kind: 'config', result: 'failure' });
+        logger.error('configuration reload failed; keeping the current configuration', {
+          problems: e instanceof ConfigError ? e.problems : [(e as Error).message],
+        });
+      }
+    });
+  }
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }
@@ -87,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  await runGateway(config);
+  await runGateway(config, undefined, configFile);
   return -1; // keep running
 }
 

@@ -25,6 +25,8 @@ export interface PipelineDeps {
   clientAllowed: (req: IncomingMessage) => boolean;
   /** While draining, every answer closes its connection. */
   draining: () => boolean;
+  /** Shared across configuration reloads, so ruling 10 holds while two pipelines overlap. */
+  serializer?: KeyedSerializer;
 }
 
 /** X-Request-ID is echoed as X-Correlation-ID only when it is a sane token. */
@@ -79,7 +81,7 @@ export function bodyReader(req: IncomingMessage): CheckIO {
  */
 export function createPipeline(deps: PipelineDeps) {
   const { config, standard, plan, router, forwarder, logger, metrics, audit, clientAllowed, draining } = deps;
-  const serializer = new KeyedSerializer();
+  const serializer = deps.serializer ?? new KeyedSerializer();
   const basePath = config.basePath;
 
   async function runChecks(checks: readonly Check[], ctx: RequestContext, io: CheckIO): Promise<void> {

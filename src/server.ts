@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAuditSink, type AuditSink } from './ops/audit.js';
 import { createPipeline } from './pipeline.js';
+import { KeyedSerializer } from './proxy/serialize.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstream } from './proxy/upstream.js';
 import { sendError } from './respond.js';
@@ -35,6 +36,8 @@ export interface Gateway {
   listen(): Promise<void>;
   /** Reload TLS material now (also triggered by file changes). Returns false and keeps the old material on failure. */
   reloadTls(): boolean;
+  /** Apply a new, already validated configuration (SIGHUP). False, and nothing changes, when it touches restart-only settings. */
+  reloadConfig(next: Readonly<Config>): boolean;
   /** Readiness off, stop accepting, let in-flight requests finish up to the deadline, then close. */
   shutdown(deadlineMs?: number): Promise<void>;
   /** Close at once (tests). */
@@ -87,25 +90,42 @@ function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string)
   return `HTTP/1.1 ${m.status} ${reason}\r\nContent-Type: application/fhir+json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
-export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}): Gateway {
-  const standard = STANDARDS[config.standard];
+/**
+ * Configuration a reload cannot change in a running process (listeners, TLS files, server limits,
+ * log and audit sinks): a reload that changes any of them is refused and needs a restart.
+ */
+function restartOnly(c: Readonly<Config>): string {
+  const { maxBodyBytes: _b, maxJsonDepth: _d, ...serverLimits } = c.limits;
+  return JSON.stringify([c.listen, c.admin, c.tls, serverLimits, c.log, c.audit, c.shutdown]);
+}
+
+export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps = {}): Gateway {
+  const config = initialConfig; // listener-level settings; checks read `handling.config`
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(config.log.level);
   const audit = deps.audit ?? createAuditSink(config.audit.destination);
   const metrics = createMetrics();
-  const upstream = createUpstream(config);
   let upstreamOkAt = 0;
-  const plan = createCheckPlan(config, standard, {
-    upstream,
-    clock,
-    hooks: {
-      onUpstreamFailure: (kind) => metrics.upstreamErrors.inc({ kind }),
-      onUpstreamTime: () => {},
-    },
-  });
-  const forwarder = createForwarder(config, standard, upstream, { logger, metrics });
-  const router = createRouter(standard, { amend: config.interactions.amend });
-  const pipeline = createPipeline({ config, standard, plan, router, forwarder, logger, metrics, audit, clientAllowed: (req) => clientAllowed(req.socket as TLSSocket), draining: () => draining });
+  const serializer = new KeyedSerializer();
+
+  /** Everything a request is handled with, built from one configuration; swapped on reload. */
+  const buildHandling = (cfg: Readonly<Config>) => {
+    const standard = STANDARDS[cfg.standard];
+    const upstream = createUpstream(cfg);
+    const plan = createCheckPlan(cfg, standard, {
+      upstream,
+      clock,
+      hooks: { onUpstreamFailure: (kind) => metrics.upstreamErrors.inc({ kind }) },
+    });
+    const forwarder = createForwarder(cfg, standard, upstream, { logger, metrics });
+    const router = createRouter(standard, { amend: cfg.interactions.amend });
+    const pipeline = createPipeline({
+      config: cfg, standard, plan, router, forwarder, logger, metrics, audit, serializer,
+      clientAllowed: (req) => clientAllowed(req.socket as TLSSocket), draining: () => draining,
+    });
+    return { config: cfg, standard, upstream, forwarder, pipeline };
+  };
+  let handling = buildHandling(config);
 
   let material: TlsMaterial = loadTlsMaterial(config.tls);
   // Seconds left are computed at each scrape (an alert on "< 7 days" must see time pass).
@@ -155,10 +175,11 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
     if (draining) res.setHeader('Connection', 'close');
     active.add(res);
     res.on('close', () => active.delete(res));
-    if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
-    pipeline.handle(req, res).catch((e: unknown) => {
+    const h = handling;
+    if (h.standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
+    h.pipeline.handle(req, res).catch((e: unknown) => {
       logger.error('unhandled pipeline failure', { error: (e as Error)?.message });
-      if (!res.headersSent) sendError(res, new GatewayError('INTERNAL_ERROR', 'Unexpected internal error'), standard);
+      if (!res.headersSent) sendError(res, new GatewayError('INTERNAL_ERROR', 'Unexpected internal error'), h.standard);
       else res.destroy();
     });
   });
@@ -186,7 +207,7 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
     }
     const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
     metrics.rejections.inc({ code: which });
-    socket.end(rawErrorResponse(which, which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed', standard.operationOutcomeProfile));
+    socket.end(rawErrorResponse(which, which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed', handling.standard.operationOutcomeProfile));
   });
   server.on('error', (e) => logger.error('listener error', { error: e.message }));
 
@@ -209,6 +230,7 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
 
   // Readiness: provider reachable recently (a TCP connect every 5 s).
   const probeUpstream = () => {
+    const { upstream } = handling;
     const port = Number(upstream.base.port) || (upstream.base.protocol === 'https:' ? 443 : 80);
     // URL keeps the brackets of an IPv6 literal ([::1]); net.connect wants the bare address.
     const s = net.connect({ host: upstream.base.hostname.replace(/^\[|\]$/g, ''), port });
@@ -257,9 +279,39 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
     }
   });
 
+  /** Issue 7: apply a new configuration to requests that start from now on. */
+  const reloadConfig = (next: Readonly<Config>): boolean => {
+    if (restartOnly(next) !== restartOnly(handling.config)) {
+      metrics.reloads.inc({ kind: 'config', result: 'failure' });
+      logger.error('configuration reload refused: listeners, TLS files, server limits, log, audit or shutdown changed (restart needed); keeping the current configuration');
+      return false;
+    }
+    let fresh;
+    try {
+      fresh = buildHandling(next);
+    } catch (e) {
+      metrics.reloads.inc({ kind: 'config', result: 'failure' });
+      logger.error('configuration reload failed; keeping the current configuration', { error: (e as Error).message });
+      return false;
+    }
+    const old = handling;
+    handling = fresh;
+    // In-flight requests finish on the old pipeline; its provider connections close after them.
+    setTimeout(() => {
+      old.forwarder.close();
+      old.upstream.close();
+    }, old.config.upstream.timeoutMs * 2 + 1000).unref();
+    metrics.reloads.inc({ kind: 'config', result: 'success' });
+    logger.info('configuration reloaded', { standard: next.standard });
+    return true;
+  };
+
   const gw: Gateway = {
-    config,
+    get config() {
+      return handling.config;
+    },
     metrics,
+    reloadConfig,
     get port() {
       return (server.address() as net.AddressInfo | null)?.port ?? 0;
     },
@@ -308,8 +360,8 @@ export function createGateway(config: Readonly<Config>, deps: GatewayDeps = {}):
         new Promise<void>((r) => (admin.listening ? admin.close(() => r()) : r())),
       ]);
       admin.closeAllConnections();
-      forwarder.close();
-      upstream.close();
+      handling.forwarder.close();
+      handling.upstream.close();
       await audit.close();
     },
   };
