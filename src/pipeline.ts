@@ -8,7 +8,7 @@ import type { Metrics } from './metrics.js';
 import type { AuditSink } from './ops/audit.js';
 import { CLIENT_CLOSED, type Forwarder, type ForwardResult } from './proxy/forward.js';
 import { KeyedSerializer } from './proxy/serialize.js';
-import { sendError, mappingFor } from './respond.js';
+import { sendError } from './respond.js';
 import type { RouteResult } from './route.js';
 import type { Standard } from './standards/index.js';
 
@@ -165,7 +165,7 @@ export function createPipeline(deps: PipelineDeps) {
         // A body we did not read leaves the connection in an unknown state: close it.
         const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || draining();
         status = sendError(res, err, standard, requestId, close);
-        if (mappingFor(err, standard).status >= 500 && err.code !== 'INTERNAL_ERROR') outcome = 'error';
+        if (status >= 500) outcome = 'error';
         metrics.rejections.inc({ code: err.code });
       } finally {
         metrics.inFlight.dec();

@@ -11,8 +11,6 @@ const PASSED_ON = ['authorization', 'ssp-traceid', 'ssp-from', 'ssp-to', 'x-requ
 export interface CurrentCheckHooks {
   /** Called with the failure kind when the provider read fails (metrics). */
   onUpstreamFailure?(kind: string): void;
-  /** Called with the duration of the provider read (metrics). */
-  onUpstreamTime?(ms: number): void;
 }
 
 /**
@@ -35,14 +33,12 @@ export function createCurrentCheck(standard: Standard, upstream: Upstream, hooks
         const v = header(ctx.request, h);
         if (v !== undefined) headers[h] = v;
       }
-      const started = performance.now();
+      // The read's duration is this stage's timing (pipeline), reported as upstream read time.
       let res;
       try {
         res = await upstream.get(`Appointment/${encodeURIComponent(ctx.resourceId!)}`, headers);
       } catch (e) {
         throw unavailable('The provider could not be reached to read the current appointment', classify(e));
-      } finally {
-        hooks.onUpstreamTime?.(performance.now() - started);
       }
       if (res.status === 404) throw new GatewayError('RECORD_NOT_FOUND', { diagnostics: 'No appointment with this id', expression: 'Appointment.id' });
       if (res.status !== 200) throw unavailable(`The provider answered the read with status ${res.status}`, res.status >= 300 && res.status < 400 ? 'redirect' : 'status');

@@ -258,7 +258,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             }
             res.end(bodyBuf);
             finish({ status, versionAfter, upstreamMs: ms });
-          } catch (e) {
+          } catch {
             if (settled) return; // already answered (deadline): leave that answer alone
             // The provider cut its answer short: nothing usable reached us.
             metrics.upstreamErrors.inc({ kind: 'reset' });
@@ -268,7 +268,6 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
               res.destroy();
               finish({ status: res.statusCode, upstreamMs: upstreamMs() });
             }
-            void e;
           }
         };
 
