@@ -26,7 +26,7 @@ export interface Config {
     allowedClients?: { subjects: string[]; sans: string[] };
     handshakeTimeoutMs: number; watch: boolean;
   };
-  upstream: { url: string; ca?: string; cert?: string; key?: string; timeoutMs: number; maxSockets: number };
+  upstream: { url: string; ca?: string; cert?: string; key?: string; timeoutMs: number; bodyTimeoutMs: number; maxSockets: number; writeConnections: number; maxAnswerBytes: number };
   spine: { providerAsids: string[] };
   jwt: {
     mode: 'unsigned' | 'signed'; audience?: string; clockSkewSeconds: number; maxFutureIatSeconds: number;

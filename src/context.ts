@@ -32,12 +32,6 @@ export function repeatedHeaders(rawHeaders: readonly string[]): ReadonlySet<stri
   return repeated;
 }
 
-export interface CurrentAppointment {
-  readonly resource: Record<string, unknown>;
-  /** From ETag, else meta.versionId (ruling 8). */
-  readonly version: string;
-}
-
 /** What the checks learn and hand on; each field is written by one check. */
 export interface RequestContext {
   readonly request: RequestView;
@@ -57,10 +51,6 @@ export interface RequestContext {
   rawBody: Buffer | undefined;
   /** The parsed Appointment (body check). */
   resource: Record<string, unknown> | undefined;
-  /** The stored appointment (current check). */
-  current: CurrentAppointment | undefined;
-  /** Paths that made a diff rejection, for the audit trail. */
-  differingPaths: string[] | undefined;
   /** Report mode: checks that failed but were only reported. */
   readonly wouldReject: Array<{ family: ReportFamily; code: ErrorCode }>;
   /** Milliseconds per check, for the per-stage profile and metrics. */
@@ -71,7 +61,8 @@ const NONE: ReadonlySet<string> = new Set();
 
 export function createContext(request: Omit<RequestView, 'repeated'> & { repeated?: ReadonlySet<string> }, candidates: readonly Interaction[], resourceId: string | undefined): RequestContext {
   return {
-    request: { ...request, repeated: request.repeated ?? NONE },
+    // A frozen copy: checks read the request, never change what is forwarded (issue 12 item 3).
+    request: Object.freeze({ ...request, headers: Object.freeze({ ...request.headers }), repeated: request.repeated ?? NONE }),
     candidates,
     resourceId,
     traceId: undefined,
@@ -80,8 +71,6 @@ export function createContext(request: Omit<RequestView, 'repeated'> & { repeate
     ifMatchVersion: undefined,
     rawBody: undefined,
     resource: undefined,
-    current: undefined,
-    differingPaths: undefined,
     wouldReject: [],
     timings: {},
   };

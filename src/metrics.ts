@@ -29,6 +29,7 @@ export function createMetrics() {
     certExpiry: new Gauge({ name: `${p}certificate_expiry_seconds`, help: 'Seconds until the certificate expires, by role (server, client-ca) and subject.', labelNames: ['role', 'subject'], registers: [registry] }),
     reloads: new Counter({ name: `${p}reloads_total`, help: 'Certificate material reloads, by result (success, failure).', labelNames: ['kind', 'result'], registers: [registry] }),
     contractBreaches: new Counter({ name: `${p}provider_contract_breaches_total`, help: 'Provider success answers that break the cancel contract (returned anyway), by reason.', labelNames: ['reason'], registers: [registry] }),
+    storeErrors: new Counter({ name: `${p}store_errors_total`, help: 'State store failures, by kind (keep, link, lock-timeout, lock-store, ...).', labelNames: ['kind'], registers: [registry] }),
     draining: new Gauge({ name: `${p}draining`, help: '1 while the gateway drains for shutdown.', registers: [registry] }),
   };
 }

@@ -2,22 +2,28 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CheckPlan, Check, CheckIO } from './checks/index.js';
 import type { Config } from './config.js';
 import { createContext, repeatedHeaders, type RequestContext } from './context.js';
+import type { WriteRequest, WriteTrail, WriteTransaction } from './cancel/transaction.js';
+import type { ClientAnswer } from './cancel/answer.js';
+import { forwardingHeaders, FORWARDED_REQUEST_HEADERS, pick, READ_HEADERS } from './edge/forward-headers.js';
+import { readBounded } from './edge/read-body.js';
 import { GatewayError, isGatewayError, type ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { AuditSink } from './ops/audit.js';
 import { CLIENT_CLOSED, type Forwarder, type ForwardResult } from './proxy/forward.js';
-import { KeyedSerializer } from './proxy/serialize.js';
 import { sendError } from './respond.js';
 import type { RouteResult } from './route.js';
-import type { Standard } from './standards/index.js';
+import { isGuarded, type Standard } from './standards/index.js';
 
 export interface PipelineDeps {
   config: Readonly<Config>;
   standard: Standard;
   plan: CheckPlan;
   router: (method: string, path: string) => RouteResult;
+  /** Passthrough interactions (read, search, metadata): streamed by http-proxy-3. */
   forwarder: Forwarder;
+  /** Cancel and amend: the provider half, behind the ports. */
+  transaction: WriteTransaction;
   logger: Logger;
   metrics: Metrics;
   audit: AuditSink;
@@ -25,8 +31,6 @@ export interface PipelineDeps {
   clientAllowed: (req: IncomingMessage) => boolean;
   /** While draining, every answer closes its connection. */
   draining: () => boolean;
-  /** Shared across configuration reloads, so ruling 10 holds while two pipelines overlap. */
-  serializer?: KeyedSerializer;
 }
 
 /** X-Request-ID is echoed as X-Correlation-ID only when it is a sane token. */
@@ -34,64 +38,34 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Read the body up to `limit` bytes (413 beyond, checked on Content-Length first). */
 export function bodyReader(req: IncomingMessage): CheckIO {
-  return {
-    readBody(limit) {
-      const declared = Number(req.headers['content-length']);
-      if (Number.isFinite(declared) && declared > limit) return Promise.reject(new GatewayError('BODY_TOO_LARGE', `The body is over ${limit} bytes`));
-      return new Promise<Buffer>((resolve, reject) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        const onData = (c: Buffer) => {
-          size += c.length;
-          if (size > limit) {
-            cleanup();
-            reject(new GatewayError('BODY_TOO_LARGE', `The body is over ${limit} bytes`));
-            return;
-          }
-          chunks.push(c);
-        };
-        const onEnd = () => {
-          cleanup();
-          resolve(Buffer.concat(chunks, size));
-        };
-        const onAbort = () => {
-          cleanup();
-          reject(new GatewayError('REQUEST_MALFORMED', 'The request body was cut short'));
-        };
-        const cleanup = () => {
-          req.off('data', onData);
-          req.off('end', onEnd);
-          req.off('aborted', onAbort);
-          req.off('error', onAbort);
-        };
-        req.on('data', onData);
-        req.on('end', onEnd);
-        req.on('aborted', onAbort);
-        req.on('error', onAbort);
-      });
-    },
-  };
+  return { readBody: (limit) => readBounded(req, limit) };
+}
+
+interface Outcome {
+  status: number;
+  outcome: 'forwarded' | 'rejected' | 'error';
+  code?: ErrorCode;
+  forwardMs?: number;
 }
 
 /**
- * Runs the checks in the plan's order, times them, applies report mode, serializes cancels per
- * appointment, forwards, and writes one decision log line, metrics and (cancel route) one audit
- * record per request. Every thrown GatewayError becomes an OperationOutcome; anything else is a
- * 500 INTERNAL_ERROR and nothing is forwarded (fail closed).
+ * The order of a request, in one place: route -> identity checks -> (cancel, amend) the checks
+ * that need only the request, then the write transaction; (others) the passthrough forward.
+ * Every thrown GatewayError becomes an OperationOutcome; anything else is a 500 INTERNAL_ERROR
+ * and nothing is forwarded (fail closed). One decision log line, metrics and (guarded routes)
+ * one audit record per request.
  */
 export function createPipeline(deps: PipelineDeps) {
-  const { config, standard, plan, router, forwarder, logger, metrics, audit, clientAllowed, draining } = deps;
-  const serializer = deps.serializer ?? new KeyedSerializer();
+  const { config, standard, plan, router, forwarder, transaction, logger, metrics, audit, clientAllowed, draining } = deps;
   const basePath = config.basePath;
 
   async function runChecks(checks: readonly Check[], ctx: RequestContext, io: CheckIO): Promise<void> {
     for (const check of checks) {
       if (check.needs?.some((n) => ctx[n] === undefined)) continue; // an earlier report-mode failure
+      if (check.only && !check.only.includes(ctx.interaction.kind)) continue;
       const t0 = performance.now();
       try {
-        // Only the checks that do I/O return a promise: awaiting the others' undefined suspended
-        // the request once per check, and the stage timings counted whatever ran in between
-        // (issue 6 profile).
+        // Only the checks that do I/O return a promise (issue 6 profile: awaiting undefined costs).
         const pending = check.run(ctx, io);
         if (pending) await pending;
       } catch (e) {
@@ -110,110 +84,131 @@ export function createPipeline(deps: PipelineDeps) {
     }
   }
 
+  function writeRequest(req: IncomingMessage, ctx: RequestContext, body: Buffer): WriteRequest {
+    const view = ctx.request;
+    const readHeaders = pick(view, READ_HEADERS, { accept: 'application/fhir+json' });
+    const readInteraction = standard.interactions.find((i) => i.name === 'read');
+    if (readInteraction) readHeaders['ssp-interactionid'] = readInteraction.id;
+    const writeHeaders = forwardingHeaders(req, pick(view, FORWARDED_REQUEST_HEADERS));
+    const r = ctx.requester;
+    return {
+      id: ctx.resourceId!,
+      kind: ctx.interaction.kind as 'cancel' | 'amend',
+      ifMatch: ctx.ifMatchVersion,
+      submitted: ctx.resource,
+      body,
+      readHeaders,
+      writeHeaders,
+      preferMinimal: /return=minimal/i.test(String(view.headers.prefer ?? '')),
+      decision: { traceId: ctx.traceId, interaction: ctx.interaction.name, requester: r ? { odsCode: r.odsCode, sdsUserId: r.sdsUserId, deviceId: r.deviceId } : undefined },
+    };
+  }
+
+  function sendAnswer(res: ServerResponse, answer: ClientAnswer, requestId: string | undefined): void {
+    if (res.destroyed || res.writableEnded) return; // the client left; the decision is still logged
+    res.statusCode = answer.status;
+    for (const [k, v] of Object.entries(answer.headers)) res.setHeader(k, v);
+    res.setHeader('Content-Length', answer.body.length);
+    if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
+    if (requestId && !res.hasHeader('x-correlation-id')) res.setHeader('X-Correlation-ID', requestId);
+    if (draining()) res.setHeader('Connection', 'close');
+    res.end(answer.body);
+  }
+
+  async function guarded(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, io: CheckIO, trail: WriteTrail, requestId: string | undefined): Promise<Outcome> {
+    await runChecks(plan.beforeProvider, ctx, io);
+    // Report mode may have let a bodiless request through; read it now so it can be forwarded.
+    const body = ctx.rawBody ?? (await io.readBody(config.limits.maxBodyBytes));
+    const answer = await transaction.run(writeRequest(req, ctx, body), trail);
+    const clientGone = res.destroyed || (req.socket?.destroyed ?? false);
+    sendAnswer(res, answer, requestId);
+    // 499: the client left before the answer (nginx's convention); the provider's side is done.
+    return { status: clientGone ? CLIENT_CLOSED : answer.status, outcome: clientGone ? 'error' : 'forwarded', forwardMs: trail.writeMs };
+  }
+
+  function fail(e: unknown, res: ServerResponse, ctx: RequestContext | undefined, requestId: string | undefined): Outcome {
+    let err: GatewayError;
+    let outcome: Outcome['outcome'] = 'rejected';
+    if (isGatewayError(e)) err = e;
+    else {
+      logger.error('internal error', { traceId: ctx?.traceId, error: (e as Error)?.message ?? String(e) });
+      err = new GatewayError('INTERNAL_ERROR', 'Unexpected internal error; the request was not forwarded');
+    }
+    // A body we did not read leaves the connection in an unknown state: close it.
+    const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || draining();
+    const status = sendError(res, err, standard, requestId, close);
+    if (status >= 500) outcome = 'error';
+    metrics.rejections.inc({ code: err.code });
+    return { status, outcome, code: err.code };
+  }
+
+  function route(req: IncomingMessage): { ctx?: RequestContext; result: RouteResult } {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const fullPath = q === -1 ? url : url.slice(0, q);
+    const below = fullPath.startsWith(basePath + '/') || basePath === '' ? fullPath.slice(basePath.length) : undefined;
+    const result = below === undefined ? ({ ok: false, code: 'ROUTE_NOT_FOUND' } as const) : router(req.method ?? '', below);
+    // The route is known first only so that a refused cancel is still audited.
+    const ctx = result.ok ? createContext({ method: req.method!, path: below!, query: q === -1 ? '' : url.slice(q + 1), headers: req.headers, repeated: repeatedHeaders(req.rawHeaders) }, result.candidates, result.id) : undefined;
+    return { ctx, result };
+  }
+
   return {
-    serializer,
     async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
       const started = performance.now();
       metrics.inFlight.inc();
       const rid = req.headers['x-request-id'];
       const requestId = typeof rid === 'string' && REQUEST_ID.test(rid) ? rid : undefined;
-      const url = req.url ?? '/';
-      const q = url.indexOf('?');
-      const fullPath = q === -1 ? url : url.slice(0, q);
-      let ctx: RequestContext | undefined;
-      let status = 500;
-      let code: ErrorCode | undefined;
-      let outcome: 'forwarded' | 'rejected' | 'error' = 'rejected';
-      let result: ForwardResult | undefined;
+      const { ctx, result: routed } = route(req);
+      const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [] };
+      let out: Outcome;
+      let fwd: ForwardResult | undefined;
       try {
-        const below = fullPath.startsWith(basePath + '/') || basePath === '' ? fullPath.slice(basePath.length) : undefined;
-        const route = below === undefined ? ({ ok: false, code: 'ROUTE_NOT_FOUND' } as const) : router(req.method ?? '', below);
-        // The route is known first only so that a refused cancel is still audited.
-        if (route.ok) ctx = createContext({ method: req.method!, path: below!, query: q === -1 ? '' : url.slice(q + 1), headers: req.headers, repeated: repeatedHeaders(req.rawHeaders) }, route.candidates, route.id);
         if (!clientAllowed(req)) throw new GatewayError('CLIENT_NOT_ALLOWED', 'The client certificate is not allowed to call this gateway');
-        if (!route.ok) {
-          if (route.code === 'ROUTE_NOT_FOUND') throw new GatewayError(route.code, 'No interaction is served at this path');
-          throw new GatewayError(route.code, 'This method is not allowed at this path', { headers: { Allow: (route.allowed ?? []).join(', ') } });
+        if (!routed.ok) {
+          if (routed.code === 'ROUTE_NOT_FOUND') throw new GatewayError(routed.code, 'No interaction is served at this path');
+          throw new GatewayError(routed.code, 'This method is not allowed at this path', { headers: { Allow: (routed.allowed ?? []).join(', ') } });
         }
-        ctx = ctx!; // route.ok: built above
         const io = bodyReader(req);
-        await runChecks(plan.identity, ctx, io);
-        if (ctx.interaction.kind === 'cancel') {
-          const c = ctx;
-          await runChecks(plan.cancelBeforeProvider, c, io);
-          // Report mode may have let a bodiless request through; read it now so it can be forwarded.
-          if (!c.rawBody) c.rawBody = await io.readBody(config.limits.maxBodyBytes);
-          result = await serializer.run(c.resourceId!, async () => {
-            await runChecks(plan.cancelWithProvider, c, io);
-            return forwarder.forward(req, res, c, c.rawBody, requestId);
-          });
-        } else {
-          result = await forwarder.forward(req, res, ctx, undefined, requestId);
-        }
-        status = result.status;
-        // 499: the client left before the answer; what the provider did is unknown.
-        outcome = status === CLIENT_CLOSED ? 'error' : 'forwarded';
-      } catch (e) {
-        let err: GatewayError;
-        if (isGatewayError(e)) err = e;
+        await runChecks(plan.identity, ctx!, io);
+        if (isGuarded(ctx!.interaction)) out = await guarded(req, res, ctx!, io, trail, requestId);
         else {
-          logger.error('internal error', { traceId: ctx?.traceId, error: (e as Error)?.message ?? String(e) });
-          err = new GatewayError('INTERNAL_ERROR', 'Unexpected internal error; the request was not forwarded');
-          outcome = 'error';
+          fwd = await forwarder.forward(req, res, ctx!, requestId);
+          out = { status: fwd.status, outcome: fwd.status === CLIENT_CLOSED ? 'error' : 'forwarded', forwardMs: fwd.upstreamMs };
         }
-        code = err.code;
-        // A body we did not read leaves the connection in an unknown state: close it.
-        const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || draining();
-        status = sendError(res, err, standard, requestId, close);
-        if (status >= 500) outcome = 'error';
-        metrics.rejections.inc({ code: err.code });
+      } catch (e) {
+        out = fail(e, res, ctx, requestId);
       } finally {
         metrics.inFlight.dec();
       }
-      const totalMs = performance.now() - started;
-      const upstreamMs = (result?.upstreamMs ?? 0) + (ctx?.timings.current ?? 0);
-      const route = ctx ? (ctx.interaction.kind === 'cancel' ? 'cancel' : 'passthrough') : 'none';
-      const interaction = ctx?.interaction.name ?? 'none';
-      metrics.requests.inc({ route, interaction, outcome, status: String(status) });
-      metrics.gatewayDuration.observe({ route }, Math.max(0, totalMs - upstreamMs) / 1000);
-      if (result) metrics.upstreamDuration.observe({ call: 'forward' }, result.upstreamMs / 1000);
-      if (ctx?.timings.current !== undefined) metrics.upstreamDuration.observe({ call: 'read' }, ctx.timings.current / 1000);
-      const requester = ctx?.requester
-        ? { odsCode: ctx.requester.odsCode, sdsUserId: ctx.requester.sdsUserId, practitionerId: ctx.requester.practitionerId, deviceId: ctx.requester.deviceId }
-        : undefined;
-      logger.info('decision', {
-        traceId: ctx?.traceId,
-        requestId,
-        method: req.method,
-        route,
-        interaction,
-        appointmentId: ctx?.resourceId,
-        ods: requester?.odsCode,
-        outcome,
-        status,
-        code,
-        wouldReject: ctx?.wouldReject.length ? ctx.wouldReject : undefined,
-        ms: Math.round(totalMs * 1000) / 1000,
-        upstreamMs: Math.round(upstreamMs * 1000) / 1000,
-        stages: ctx?.timings,
-      });
-      if (ctx?.interaction.kind === 'cancel') {
-        audit.write({
-          time: new Date().toISOString(),
-          traceId: ctx.traceId,
-          requestId,
-          appointmentId: ctx.resourceId,
-          interaction: ctx.interaction.id,
-          outcome,
-          status,
-          code,
-          requester,
-          versionBefore: ctx.current?.version ?? ctx.ifMatchVersion,
-          versionAfter: result?.versionAfter,
-          differingPaths: ctx.differingPaths,
-          wouldReject: ctx.wouldReject.length ? ctx.wouldReject : undefined,
-        });
-      }
+      record(req, ctx, trail, out, performance.now() - started, requestId);
     },
   };
+
+  /** One decision log line, the request metrics and, on a guarded route, one audit record (ruling 19). */
+  function record(req: IncomingMessage, ctx: RequestContext | undefined, trail: WriteTrail, out: Outcome, totalMs: number, requestId: string | undefined): void {
+    const upstreamMs = (out.forwardMs ?? 0) + (trail.readMs ?? 0);
+    const guardedRoute = ctx !== undefined && isGuarded(ctx.interaction);
+    const route = ctx ? (guardedRoute ? 'cancel' : 'passthrough') : 'none';
+    const interaction = ctx?.interaction.name ?? 'none';
+    metrics.requests.inc({ route, interaction, outcome: out.outcome, status: String(out.status) });
+    metrics.gatewayDuration.observe({ route }, Math.max(0, totalMs - upstreamMs) / 1000);
+    if (!guardedRoute && out.forwardMs !== undefined) metrics.upstreamDuration.observe({ call: 'forward' }, out.forwardMs / 1000);
+    const requester = ctx?.requester
+      ? { odsCode: ctx.requester.odsCode, sdsUserId: ctx.requester.sdsUserId, practitionerId: ctx.requester.practitionerId, deviceId: ctx.requester.deviceId }
+      : undefined;
+    const wouldReject = trail.wouldReject.length ? trail.wouldReject : undefined;
+    logger.info('decision', {
+      traceId: ctx?.traceId, requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId, ods: requester?.odsCode,
+      outcome: out.outcome, status: out.status, code: out.code, wouldReject,
+      ms: Math.round(totalMs * 1000) / 1000, upstreamMs: Math.round(upstreamMs * 1000) / 1000, stages: ctx?.timings,
+    });
+    if (!guardedRoute) return;
+    audit.write({
+      time: new Date().toISOString(), traceId: ctx.traceId, requestId, appointmentId: ctx.resourceId, interaction: ctx.interaction.id,
+      outcome: out.outcome, status: out.status, code: out.code, requester,
+      versionBefore: trail.versionBefore ?? ctx.ifMatchVersion, versionAfter: trail.versionAfter,
+      differingPaths: trail.differingPaths, wouldReject,
+    });
+  }
 }

@@ -2,21 +2,15 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { createCheckPlan } from './checks/index.js';
-import { systemClock, type Clock } from './checks/jwt.js';
+import { createHandling, createLongLived, type Shared } from './compose.js';
+import { systemClock, type Clock } from './ports/clock.js';
 import type { Config } from './config.js';
 import { CATALOGUE, GatewayError, type ErrorCode } from './errors.js';
 import { buildOperationOutcome } from './fhir/operation-outcome.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAuditSink, type AuditSink } from './ops/audit.js';
-import { createPipeline } from './pipeline.js';
-import { KeyedSerializer } from './proxy/serialize.js';
-import { createForwarder } from './proxy/forward.js';
-import { createUpstream } from './proxy/upstream.js';
 import { sendError } from './respond.js';
-import { createRouter } from './route.js';
-import { STANDARDS } from './standards/index.js';
 import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material.js';
 
 export interface GatewayDeps {
@@ -106,25 +100,11 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const audit = deps.audit ?? createAuditSink(config.audit.destination);
   const metrics = createMetrics();
   let upstreamOkAt = 0;
-  const serializer = new KeyedSerializer();
-
-  /** Everything a request is handled with, built from one configuration; swapped on reload. */
-  const buildHandling = (cfg: Readonly<Config>) => {
-    const standard = STANDARDS[cfg.standard];
-    const upstream = createUpstream(cfg);
-    const plan = createCheckPlan(cfg, standard, {
-      upstream,
-      clock,
-      hooks: { onUpstreamFailure: (kind) => metrics.upstreamErrors.inc({ kind }) },
-    });
-    const forwarder = createForwarder(cfg, standard, upstream, { logger, metrics });
-    const router = createRouter(standard, { amend: cfg.interactions.amend });
-    const pipeline = createPipeline({
-      config: cfg, standard, plan, router, forwarder, logger, metrics, audit, serializer,
-      clientAllowed: (req) => clientAllowed(req.socket as TLSSocket), draining: () => draining,
-    });
-    return { config: cfg, standard, upstream, forwarder, pipeline };
+  const shared: Shared = {
+    ...createLongLived(config, clock), clock, logger, metrics, audit,
+    clientAllowed: (req) => clientAllowed(req.socket as TLSSocket), draining: () => draining,
   };
+  const buildHandling = (cfg: Readonly<Config>) => createHandling(cfg, shared);
   let handling = buildHandling(config);
 
   let material: TlsMaterial = loadTlsMaterial(config.tls);
@@ -297,10 +277,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     const old = handling;
     handling = fresh;
     // In-flight requests finish on the old pipeline; its provider connections close after them.
-    setTimeout(() => {
-      old.forwarder.close();
-      old.upstream.close();
-    }, old.config.upstream.timeoutMs * 2 + 1000).unref();
+    setTimeout(() => old.close(), old.config.upstream.timeoutMs * 2 + 1000).unref();
     metrics.reloads.inc({ kind: 'config', result: 'success' });
     logger.info('configuration reloaded', { standard: next.standard });
     return true;
@@ -360,8 +337,8 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
         new Promise<void>((r) => (admin.listening ? admin.close(() => r()) : r())),
       ]);
       admin.closeAllConnections();
-      handling.forwarder.close();
-      handling.upstream.close();
+      handling.close();
+      await Promise.all([shared.lock.close(), shared.vault.close()]);
       await audit.close();
     },
   };

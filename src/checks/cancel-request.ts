@@ -1,6 +1,7 @@
 import { GatewayError, type Issue } from '../errors.js';
+import { parseInstant } from '../fhir/instant.js';
 import type { Standard } from '../standards/index.js';
-import type { Clock } from './jwt.js';
+import type { Clock } from '../ports/clock.js';
 import type { Check } from './types.js';
 
 type Json = Record<string, unknown>;
@@ -36,6 +37,7 @@ export function createCancelRequestCheck(standard: Standard, clock: Clock): Chec
     name: 'cancel-request',
     family: 'businessRules',
     needs: ['resource'],
+    only: ['cancel'],
     run(ctx) {
       const r = ctx.resource!;
       const issues: Issue[] = [];
@@ -56,8 +58,8 @@ export function createCancelRequestCheck(standard: Standard, clock: Clock): Chec
         }
       }
       if (rules.rejectPastStart && typeof r.start === 'string') {
-        const start = Date.parse(r.start);
-        if (Number.isFinite(start) && start < clock.now()) issues.push({ diagnostics: 'an appointment in the past cannot be cancelled', expression: 'Appointment.start' });
+        const start = parseInstant(r.start);
+        if (start !== undefined && start < clock.now()) issues.push({ diagnostics: 'an appointment in the past cannot be cancelled', expression: 'Appointment.start' });
       }
       if (issues.length) throw new GatewayError('BUSINESS_RULE', issues);
     },

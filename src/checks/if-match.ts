@@ -1,14 +1,11 @@
 import { header } from '../context.js';
 import { GatewayError } from '../errors.js';
+import { parseEntityTag } from '../http/entity-tag.js';
 import type { Standard } from '../standards/index.js';
 import type { Check } from './types.js';
 
-/** W/"v" or "v"; v is an opaque version id without quotes or control characters. */
-const ETAG = /^(?:W\/)?"([\x21\x23-\x7e]{1,64})"$/;
-
-export function parseIfMatch(value: string): string | undefined {
-  return ETAG.exec(value.trim())?.[1];
-}
+/** Kept for callers of the old name: the one entity-tag grammar is src/http/entity-tag.ts. */
+export const parseIfMatch = parseEntityTag;
 
 /** Ruling 4: missing -> 412 (nhs-booking; GP Connect allows it); malformed -> 400. */
 export function createIfMatchCheck(standard: Standard): Check {

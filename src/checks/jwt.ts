@@ -6,8 +6,8 @@ import { createSignedVerifier, decodeUnsigned, readBearer, type Result, type Tok
 import type { Standard } from '../standards/index.js';
 import type { Check } from './types.js';
 
-export interface Clock { now(): number /* ms since epoch */ }
-export const systemClock: Clock = { now: () => Date.now() };
+import { systemClock, type Clock } from '../ports/clock.js';
+export { systemClock, type Clock };
 
 function fail(f: TokenFailure): never {
   // Diagnostics name the claim, never its value or the token (ruling 3).

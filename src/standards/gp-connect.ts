@@ -13,7 +13,7 @@ export const gpConnect: Standard = {
   title: 'GP Connect 1.2.7',
   interactions: [
     { name: 'cancel', id: `${NS}:cancel:appointment-1`, method: 'PUT', path: '/Appointment/{id}', scope: 'patient/*.write', kind: 'cancel' },
-    { name: 'amend', id: `${NS}:update:appointment-1`, method: 'PUT', path: '/Appointment/{id}', scope: 'patient/*.write', kind: 'passthrough', optional: 'amend' },
+    { name: 'amend', id: `${NS}:update:appointment-1`, method: 'PUT', path: '/Appointment/{id}', scope: 'patient/*.write', kind: 'amend', optional: 'amend' },
     { name: 'read', id: `${NS}:read:appointment-1`, method: 'GET', path: '/Appointment/{id}', scope: 'patient/*.read', kind: 'passthrough', addEtagFromBody: true },
     { name: 'search', id: `${NS}:search:patient_appointments-1`, method: 'GET', path: '/Patient/{id}/Appointment', scope: 'patient/*.read', kind: 'passthrough' },
     { name: 'book', id: `${NS}:create:appointment-1`, method: 'POST', path: '/Appointment', scope: 'patient/*.write', kind: 'passthrough' },
@@ -41,6 +41,23 @@ export const gpConnect: Standard = {
     forbiddenElements: ['reason', 'specialty', 'appointmentType', 'indication', 'supportingInformation', 'incomingReferral'],
     rejectPastStart: true,
     relativeReferencesOnly: true,
+  },
+  changeSets: {
+    cancel: {
+      mayChange: ['status', 'meta.versionId', 'meta.lastUpdated'],
+      mayAddExtension: 'https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-AppointmentCancellationReason-1',
+      submittedStatus: 'cancelled',
+      storedNotCancelled: true,
+      // Checked on the submitted body before the provider is contacted (cancel-request).
+      storedStartInFuture: false,
+    },
+    // Ruling 27 / gp-connect-1.2.7.md amend: only description and comment may be amended.
+    amend: {
+      mayChange: ['description', 'comment', 'meta.versionId', 'meta.lastUpdated'],
+      submittedStatus: 'unchanged',
+      storedNotCancelled: true,
+      storedStartInFuture: true,
+    },
   },
   noStoreOnEveryResponse: true,
 };

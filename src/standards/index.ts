@@ -8,3 +8,4 @@ export const STANDARDS: Readonly<Record<Standard['name'], Standard>> = {
 };
 
 export type { Standard, Interaction, CancelRules } from './types.js';
+export { isGuarded, type ChangeSet, type InteractionKind } from './types.js';

@@ -31,5 +31,14 @@ export const nhsBooking: Standard = {
     rejectPastStart: false,
     relativeReferencesOnly: false,
   },
+  changeSets: {
+    cancel: {
+      mayChange: ['status', 'meta.versionId', 'meta.lastUpdated'],
+      mayAddExtension: 'https://fhir.hl7.org.uk/STU3/StructureDefinition/Extension-CareConnect-AppointmentCancellationReason-1',
+      submittedStatus: 'cancelled',
+      storedNotCancelled: true,
+      storedStartInFuture: false,
+    },
+  },
   noStoreOnEveryResponse: false,
 };

@@ -10,8 +10,32 @@ import type { ProfileName } from '../fhir/profile.js';
 export type InteractionKind =
   /** The cancel decision (rulings 4-12): validated, diffed, serialized, then forwarded. */
   | 'cancel'
+  /** GP Connect amend (ruling 27): the same decision as cancel with the amend change set. */
+  | 'amend'
   /** Forwarded untouched after TLS, Spine headers and JWT (ruling 13). */
   | 'passthrough';
+
+/** Cancel and amend: checked, diffed against the stored version, serialized, then written. */
+export function isGuarded(i: Interaction): i is Interaction & { kind: 'cancel' | 'amend' } {
+  return i.kind !== 'passthrough';
+}
+
+/**
+ * What a guarded change may change, as data (issue 16, rulings 9 and 27). The diff engine, the
+ * order of checks, the lock, the vault and the audit trail are the same for every change set.
+ */
+export interface ChangeSet {
+  /** Elements that may differ: top-level names, or `meta.<name>` for server-managed meta. */
+  mayChange: readonly string[];
+  /** An extension (by URL) that may be added once, never changed or removed. */
+  mayAddExtension?: string;
+  /** The submitted status: a fixed code, or `unchanged` (equal to the stored one). */
+  submittedStatus: 'cancelled' | 'unchanged';
+  /** The stored appointment must not be cancelled already. */
+  storedNotCancelled: boolean;
+  /** The stored appointment must start in the future. */
+  storedStartInFuture: boolean;
+}
 
 export interface Interaction {
   /** Short name used in logs, metrics and the audit trail. */
@@ -55,6 +79,8 @@ export interface Standard {
   ifMatchRequired: boolean;
   jwt: { requirePractitioner: boolean; validateEmbeddedResources: boolean };
   cancel: CancelRules;
+  /** Allowed change sets per guarded interaction kind. */
+  changeSets: { cancel: ChangeSet; amend?: ChangeSet };
   /** GP Connect: `Cache-Control: no-store` on every response, success included. */
   noStoreOnEveryResponse: boolean;
 }

@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { buildConfig, type Config } from '../../src/config.js';
 import { createGateway, type Gateway } from '../../src/server.js';
 import { createLogger } from '../../src/log.js';
+import { systemClock } from '../../src/ports/clock.js';
 import type { AuditRecord, AuditSink } from '../../src/ops/audit.js';
 import { STANDARDS } from '../../src/standards/index.js';
 import { createCa, issueCertificate, type CertAuthority, type Pem } from '../../demo/certs.js';
@@ -44,7 +45,7 @@ export interface Harness {
   logs: string[];
   audit: AuditRecord[];
   /** Clock the gateway sees (ms); tests may move it. */
-  clock: { now(): number };
+  clock: { now(): number; setTimer(fn: () => void, ms: number): () => void };
   request(opts: RequestOptions): Promise<Reply>;
   close(): Promise<void>;
 }
@@ -85,7 +86,7 @@ export async function startHarness(opts: { standard?: StandardName; config?: Rec
     raw[k] = v && typeof v === 'object' && !Array.isArray(v) && base && typeof base === 'object' ? { ...(base as object), ...(v as object) } : v;
   }
   const config = buildConfig(raw);
-  const clock = { now: () => Date.now() };
+  const clock = { now: () => Date.now(), setTimer: systemClock.setTimer };
   const logger = createLogger('debug', { write: (s: string) => logs.push(s) });
   const sink: AuditSink = { write: (r) => void audit.push(r), close: async () => {} };
   const gateway = createGateway(config, { logger, audit: sink, clock, upstreamProbeIntervalMs: opts.upstreamProbeIntervalMs });

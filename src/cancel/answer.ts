@@ -1,0 +1,109 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { GatewayError, type ErrorCode } from '../errors.js';
+import { isOperationOutcome } from '../fhir/operation-outcome.js';
+import { parseEntityTag } from '../http/entity-tag.js';
+import type { Codec } from '../ports/codec.js';
+import type { ProviderAnswer } from '../ports/provider.js';
+import { codecFor } from './read-current.js';
+
+/** What the client receives for a write the provider answered (before the edge adds its own headers). */
+export interface ClientAnswer {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+  versionAfter?: string;
+  lastUpdated?: string;
+  /** Contract breaches of ruling 12 (logged and counted by the transaction). */
+  breaches: string[];
+}
+
+export interface AnswerContext {
+  id: string;
+  kind: 'cancel' | 'amend';
+  versionBefore: string;
+  preferMinimal: boolean;
+  publicBaseUrl: string;
+}
+
+/**
+ * Hop-by-hop (RFC 7230 §6.1) and what the gateway sets itself; `set-cookie` is the provider's
+ * business with its own clients, never ours (ruling 25).
+ */
+const NOT_PASSED_BACK = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'location']);
+
+/** A provider error status without an OperationOutcome gets ours, keeping the status (ruling 11). */
+export function codeForProviderStatus(status: number): ErrorCode {
+  if (status >= 500) return 'UPSTREAM_ERROR';
+  const byStatus: Record<number, ErrorCode> = {
+    400: 'BODY_INVALID', 403: 'JWT_INVALID', 404: 'RECORD_NOT_FOUND', 409: 'VERSION_CONFLICT',
+    412: 'IF_MATCH_MISSING', 413: 'BODY_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 422: 'BUSINESS_RULE',
+  };
+  return byStatus[status] ?? 'REQUEST_MALFORMED';
+}
+
+function passedBack(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined || NOT_PASSED_BACK.has(k)) continue;
+    out[k] = v;
+  }
+  const conn = headers.connection;
+  if (typeof conn === 'string') for (const n of conn.split(',')) delete out[n.trim().toLowerCase()];
+  return out;
+}
+
+/** Ruling 12: Location absolute on the public base URL, keeping a `/_history/{vid}` form. */
+export function publicLocation(location: string | undefined, id: string, publicBase: string): string {
+  const m = location ? /Appointment\/([A-Za-z0-9.-]{1,64})(\/_history\/([A-Za-z0-9.-]{1,64}))?\/?$/.exec(location) : null;
+  if (m && m[1] === id) return `${publicBase}/Appointment/${id}${m[2] ?? ''}`;
+  return `${publicBase}/Appointment/${encodeURIComponent(id)}`;
+}
+
+const MAY_HAVE_APPLIED = 'the write may have been applied by the provider; read the appointment before retrying';
+
+/**
+ * The provider's answer to a forwarded write, as the client gets it (rulings 11, 12, 26). A
+ * redirect or a 2xx naming another resource is never passed on (500, the write may have been
+ * applied); an error without an OperationOutcome gets the gateway's, same status; a success is
+ * returned unchanged with Location, ETag and Last-Modified repaired, its breaches listed.
+ */
+export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, codecs: readonly Codec[]): ClientAnswer {
+  const { status } = answer;
+  if (status >= 300 && status < 400) {
+    throw new GatewayError('UPSTREAM_UNAVAILABLE', `The provider answered the write with a redirect; ${MAY_HAVE_APPLIED}`);
+  }
+  const codec = codecFor(answer.headers['content-type'], codecs);
+  const decoded = answer.body.length ? codec.decode(answer.body, { maxDepth: 64, maxNodes: 200_000 }) : undefined;
+  const resource = decoded?.ok ? decoded.resource : undefined;
+  if (status >= 400) {
+    if (!isOperationOutcome(resource)) throw new GatewayError(codeForProviderStatus(status), `The provider answered with status ${status}`, { status });
+    return { status, headers: passedBack(answer.headers), body: answer.body, breaches: [] };
+  }
+  if (resource && (resource.resourceType !== 'Appointment' || resource.id !== ctx.id)) {
+    throw Object.assign(new GatewayError('UPSTREAM_UNAVAILABLE', `The provider's answer names another resource; ${MAY_HAVE_APPLIED}`), { breach: 'other-resource' });
+  }
+  const headers = passedBack(answer.headers);
+  const meta = resource?.meta as { versionId?: unknown; lastUpdated?: unknown } | undefined;
+  const etagVersion = typeof answer.headers.etag === 'string' ? parseEntityTag(answer.headers.etag) : undefined;
+  const metaVersion = typeof meta?.versionId === 'string' ? meta.versionId : undefined;
+  const versionAfter = metaVersion ?? etagVersion;
+  const lastUpdated = typeof meta?.lastUpdated === 'string' ? meta.lastUpdated : undefined;
+  if (metaVersion && headers.etag === undefined) headers.etag = `W/"${metaVersion}"`;
+  if (headers['last-modified'] === undefined && lastUpdated) {
+    const t = Date.parse(lastUpdated);
+    if (Number.isFinite(t)) headers['last-modified'] = new Date(t).toUTCString();
+  }
+  // Every Location leads to a route the gateway serves (rulings 12 and 22).
+  headers.location = publicLocation(typeof answer.headers.location === 'string' ? answer.headers.location : undefined, ctx.id, ctx.publicBaseUrl);
+  const breaches: string[] = [];
+  const minimal = ctx.preferMinimal && answer.body.length === 0;
+  if (minimal) {
+    if (!versionAfter) breaches.push('no-version');
+  } else if (!resource) breaches.push('body-not-json');
+  else {
+    if (ctx.kind === 'cancel' && resource.status !== 'cancelled') breaches.push('status-not-cancelled');
+    if (!versionAfter) breaches.push('no-version');
+    else if (versionAfter === ctx.versionBefore) breaches.push('version-unchanged');
+  }
+  return { status, headers, body: answer.body, versionAfter, lastUpdated, breaches };
+}

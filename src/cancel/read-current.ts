@@ -1,0 +1,45 @@
+import { GatewayError } from '../errors.js';
+import { parseEntityTag } from '../http/entity-tag.js';
+import type { Codec } from '../ports/codec.js';
+import type { ProviderAnswer } from '../ports/provider.js';
+
+export interface CurrentVersion {
+  readonly resource: Record<string, unknown>;
+  /** From ETag, else meta.versionId (ruling 8). */
+  readonly version: string;
+  /** The bytes as served, for the vault. */
+  readonly body: Buffer;
+  readonly mediaType: string;
+  readonly lastUpdated: string | undefined;
+}
+
+/** Pick the codec for a provider answer by its Content-Type; JSON when absent or unknown. */
+export function codecFor(contentType: unknown, codecs: readonly Codec[]): Codec {
+  const type = String(contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return codecs.find((c) => c.mediaTypes.includes(type)) ?? codecs.find((c) => c.format === 'json')!;
+}
+
+const LIMITS = { maxDepth: 64, maxNodes: 200_000 };
+
+/**
+ * Rulings 8 and 17: only 200 (use it) and 404 (-> 404) are meaningful; any other status, a
+ * redirect, or a body that is not this appointment with a version -> 500, counted by kind.
+ */
+export function currentFromAnswer(id: string, answer: ProviderAnswer, codecs: readonly Codec[], onFailure: (kind: string) => void): CurrentVersion {
+  const unavailable = (diagnostics: string, kind: string) => {
+    onFailure(kind);
+    return new GatewayError('UPSTREAM_UNAVAILABLE', diagnostics);
+  };
+  if (answer.status === 404) throw new GatewayError('RECORD_NOT_FOUND', { diagnostics: 'No appointment with this id', expression: 'Appointment.id' });
+  if (answer.status !== 200) throw unavailable(`The provider answered the read with status ${answer.status}`, answer.status >= 300 && answer.status < 400 ? 'redirect' : 'status');
+  const codec = codecFor(answer.headers['content-type'], codecs);
+  const decoded = codec.decode(answer.body, LIMITS);
+  if (!decoded.ok) throw unavailable(`The provider answered the read with a body that is not FHIR ${codec.format.toUpperCase()}`, 'protocol');
+  const r = decoded.resource;
+  if (r.resourceType !== 'Appointment' || r.id !== id) throw unavailable('The provider answered the read with another resource', 'protocol');
+  const etag = answer.headers.etag;
+  const meta = r.meta as { versionId?: unknown; lastUpdated?: unknown } | undefined;
+  const version = (typeof etag === 'string' ? parseEntityTag(etag) : undefined) ?? (typeof meta?.versionId === 'string' ? meta.versionId : undefined);
+  if (!version) throw unavailable('The provider answered the read with no version', 'protocol');
+  return { resource: r, version, body: answer.body, mediaType: codec.contentType, lastUpdated: typeof meta?.lastUpdated === 'string' ? meta.lastUpdated : undefined };
+}

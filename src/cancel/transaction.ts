@@ -1,0 +1,202 @@
+import { createHash } from 'node:crypto';
+import type { ReportFamily } from '../config.js';
+import { GatewayError, isGatewayError, type ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Clock } from '../ports/clock.js';
+import type { Codec } from '../ports/codec.js';
+import { LockUnavailable, type LockPort } from '../ports/lock.js';
+import { ProviderFailure, type ExchangeOptions, type ProviderPort } from '../ports/provider.js';
+import type { Decision, VaultPort } from '../ports/vault.js';
+import type { ChangeSet } from '../standards/types.js';
+import { answerFromWrite, type ClientAnswer } from './answer.js';
+import { changeIssues } from './change-rules.js';
+import { currentFromAnswer, type CurrentVersion } from './read-current.js';
+
+/** A guarded write (cancel or amend) that passed every check that needs only the request. */
+export interface WriteRequest {
+  id: string;
+  kind: 'cancel' | 'amend';
+  /** The version If-Match named; undefined when absent (GP Connect allows it). */
+  ifMatch: string | undefined;
+  /** The submitted resource, decoded from `body`. */
+  submitted: Record<string, unknown> | undefined;
+  /** The exact bytes received: what the provider gets. */
+  body: Buffer;
+  /** Headers for the provider's read (identity, tracing; the read interaction id). */
+  readHeaders: Record<string, string>;
+  /** Headers for the provider's write, built from the allow-list by the edge. */
+  writeHeaders: Record<string, string>;
+  preferMinimal: boolean;
+  decision: Decision;
+}
+
+/** What the transaction learnt, for the decision log and the audit record (written by the caller). */
+export interface WriteTrail {
+  versionBefore?: string;
+  versionAfter?: string;
+  differingPaths?: string[];
+  readMs?: number;
+  writeMs?: number;
+  /** Report mode: rules that failed but were only reported. */
+  wouldReject: Array<{ family: ReportFamily; code: ErrorCode }>;
+}
+
+export interface TransactionDeps {
+  provider: ProviderPort;
+  lock: LockPort;
+  vault: VaultPort;
+  clock: Clock;
+  codecs: readonly Codec[];
+  changeSets: { cancel: ChangeSet; amend?: ChangeSet };
+  logger: Logger;
+  metrics: Metrics;
+  publicBaseUrl: string;
+  /** Report mode per family (issue 7): version and businessRules may be report-only. */
+  report: Readonly<Record<ReportFamily, 'enforce' | 'report'>>;
+  timeouts: { upstreamMs: number; bodyMs: number; lockWaitMs: number; maxAnswerBytes: number };
+}
+
+/**
+ * The provider half of a guarded write, in order (issue 12, rulings 8-12 and 22-26):
+ *   hold the appointment's lock -> read the current version -> version check -> change rules and
+ *   diff -> keep the pre-image -> write to the provider -> link the new version -> the answer.
+ * The lock is held until the provider's side of the write is over (ruling 23), whatever the
+ * client does. Failures before the write are GatewayErrors (nothing forwarded); after the provider
+ * accepted the write, problems are logged and counted, never turned into a failure (ruling 12).
+ */
+export function createWriteTransaction(deps: TransactionDeps) {
+  const { provider, lock, vault, clock, codecs, logger, metrics } = deps;
+  const exchange: ExchangeOptions = { deadlineMs: deps.timeouts.upstreamMs, bodyDeadlineMs: deps.timeouts.bodyMs, maxBytes: deps.timeouts.maxAnswerBytes };
+
+  /** Report mode: a failing rule of a report-only family is recorded and the write goes on. */
+  function enforce(req: WriteRequest, trail: WriteTrail, family: ReportFamily, rule: () => void): void {
+    try {
+      rule();
+    } catch (e) {
+      if (!isGatewayError(e) || deps.report[family] !== 'report') throw e;
+      trail.wouldReject.push({ family, code: e.code });
+      metrics.wouldReject.inc({ family, code: e.code });
+      logger.warn('would reject (report mode)', { traceId: req.decision.traceId, check: family, code: e.code });
+    }
+  }
+
+  async function readCurrent(req: WriteRequest, trail: WriteTrail): Promise<CurrentVersion> {
+    let answer;
+    try {
+      answer = await provider.read(`Appointment/${encodeURIComponent(req.id)}`, req.readHeaders, exchange);
+    } catch (e) {
+      const kind = e instanceof ProviderFailure ? e.kind : 'other';
+      metrics.upstreamErrors.inc({ kind });
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', kind === 'timeout' ? 'The provider did not answer the read in time' : 'The provider could not be reached to read the current appointment');
+    }
+    trail.readMs = answer.ms;
+    metrics.upstreamDuration.observe({ call: 'read' }, answer.ms / 1000);
+    return currentFromAnswer(req.id, answer, codecs, (kind) => metrics.upstreamErrors.inc({ kind }));
+  }
+
+  function decide(req: WriteRequest, current: CurrentVersion, trail: WriteTrail): void {
+    enforce(req, trail, 'version', () => {
+      if (req.ifMatch !== undefined && req.ifMatch !== current.version) {
+        throw new GatewayError('VERSION_CONFLICT', { diagnostics: 'If-Match does not name the current version of the appointment', expression: 'http.If-Match' });
+      }
+    });
+    const set = deps.changeSets[req.kind];
+    if (!set) throw new GatewayError('INTERACTION_MISMATCH', 'This change is not enabled');
+    if (!req.submitted) return; // report mode let an unreadable body through: nothing to compare
+    enforce(req, trail, 'businessRules', () => {
+      const { issues, paths } = changeIssues(set, current.resource, req.submitted!, clock.now());
+      if (issues.length) {
+        trail.differingPaths = paths;
+        throw new GatewayError('BUSINESS_RULE', issues);
+      }
+    });
+  }
+
+  async function keepPreImage(req: WriteRequest, current: CurrentVersion): Promise<string> {
+    try {
+      return await vault.keep({
+        preImage: {
+          appointmentId: req.id, versionId: current.version, body: current.body, mediaType: current.mediaType,
+          sha256: createHash('sha256').update(current.body).digest('hex'), readAt: clock.now(), lastUpdated: current.lastUpdated,
+        },
+        decision: req.decision,
+      });
+    } catch (e) {
+      metrics.storeErrors?.inc({ kind: 'keep' });
+      logger.error('the pre-image could not be kept; nothing forwarded', { traceId: req.decision.traceId, error: (e as Error)?.name });
+      throw new GatewayError('INTERNAL_ERROR', 'The previous version could not be kept, so the change was not forwarded');
+    }
+  }
+
+  async function write(req: WriteRequest, trail: WriteTrail) {
+    try {
+      const answer = await provider.write(`Appointment/${encodeURIComponent(req.id)}`, req.body, req.writeHeaders, exchange);
+      trail.writeMs = answer.ms;
+      metrics.upstreamDuration.observe({ call: 'forward' }, answer.ms / 1000);
+      return answer;
+    } catch (e) {
+      const f = e instanceof ProviderFailure ? e : new ProviderFailure('other', String(e), undefined, true);
+      metrics.upstreamErrors.inc({ kind: f.kind });
+      const when = f.kind === 'timeout' ? 'did not answer in time' : f.kind === 'slow-body' ? 'sent its answer too slowly' : f.kind === 'too-large' ? 'sent an answer over the size limit' : 'could not be reached or cut the exchange short';
+      const applied = f.mayHaveApplied || f.statusSeen === 200 ? '; the write may have been applied by the provider: read the appointment before retrying' : '';
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', `The provider ${when}${applied}`);
+    }
+  }
+
+  /** After the provider's success: link the new version; a failure is logged and counted only. */
+  async function linkNewVersion(req: WriteRequest, keptId: string, answer: ClientAnswer): Promise<void> {
+    if (!answer.versionAfter) return;
+    try {
+      await vault.link(keptId, { versionId: answer.versionAfter, lastUpdated: answer.lastUpdated, body: answer.body.length ? answer.body : undefined, mediaType: String(answer.headers['content-type'] ?? ''), at: clock.now() });
+    } catch (e) {
+      metrics.storeErrors?.inc({ kind: 'link' });
+      logger.error('the new version could not be linked in the vault (reconcile later)', { traceId: req.decision.traceId, appointmentId: req.id, error: (e as Error)?.name });
+    }
+  }
+
+  async function run(req: WriteRequest, trail: WriteTrail): Promise<ClientAnswer> {
+    try {
+      return await lock.hold(req.id, { waitMs: deps.timeouts.lockWaitMs }, async () => {
+        const current = await readCurrent(req, trail);
+        trail.versionBefore = current.version;
+        decide(req, current, trail);
+        const keptId = await keepPreImage(req, current);
+        const providerAnswer = await write(req, trail);
+        let answer: ClientAnswer;
+        try {
+          answer = answerFromWrite({ id: req.id, kind: req.kind, versionBefore: current.version, preferMinimal: req.preferMinimal, publicBaseUrl: deps.publicBaseUrl }, providerAnswer, codecs);
+        } catch (e) {
+          const breach = (e as { breach?: string }).breach;
+          if (breach) reportBreaches(req, [breach]);
+          else if (isGatewayError(e) && e.code === 'UPSTREAM_UNAVAILABLE') metrics.upstreamErrors.inc({ kind: 'redirect' });
+          else if (isGatewayError(e)) metrics.upstreamErrors.inc({ kind: 'status' });
+          throw e;
+        }
+        trail.versionAfter = answer.versionAfter;
+        if (answer.status < 300) {
+          reportBreaches(req, answer.breaches);
+          await linkNewVersion(req, keptId, answer);
+        }
+        return answer;
+      });
+    } catch (e) {
+      if (e instanceof LockUnavailable) {
+        metrics.storeErrors?.inc({ kind: `lock-${e.reason}` });
+        throw new GatewayError('INTERNAL_ERROR', e.reason === 'timeout' ? 'The appointment is being changed by another request; try again' : 'The lock store is unavailable; nothing was forwarded');
+      }
+      throw e;
+    }
+  }
+
+  function reportBreaches(req: WriteRequest, breaches: readonly string[]): void {
+    for (const b of breaches) {
+      metrics.contractBreaches.inc({ reason: b });
+      logger.warn('provider answer breaks the contract', { traceId: req.decision.traceId, appointmentId: req.id, reason: b });
+    }
+  }
+
+  return { run };
+}
+
+export type WriteTransaction = ReturnType<typeof createWriteTransaction>;
