@@ -160,7 +160,7 @@ export function createPipeline(deps: PipelineDeps) {
       const rid = req.headers['x-request-id'];
       const requestId = typeof rid === 'string' && REQUEST_ID.test(rid) ? rid : undefined;
       const { ctx, result: routed } = route(req);
-      const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [] };
+      const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [], timings: ctx?.timings };
       let out: Outcome;
       let fwd: ForwardResult | undefined;
       try {

@@ -40,6 +40,8 @@ export interface WriteTrail {
   writeMs?: number;
   /** Report mode: rules that failed but were only reported. */
   wouldReject: Array<{ family: ReportFamily; code: ErrorCode }>;
+  /** Milliseconds per stage (current, version, diff, keep, forward), for the log line. */
+  timings?: Record<string, number>;
 }
 
 export interface TransactionDeps {
@@ -96,6 +98,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
   }
 
   function decide(req: WriteRequest, current: CurrentVersion, trail: WriteTrail): void {
+    const t0 = performance.now();
     enforce(req, trail, 'version', () => {
       if (req.ifMatch !== undefined && req.ifMatch !== current.version) {
         throw new GatewayError('VERSION_CONFLICT', { diagnostics: 'If-Match does not name the current version of the appointment', expression: 'http.If-Match' });
@@ -103,14 +106,20 @@ export function createWriteTransaction(deps: TransactionDeps) {
     });
     const set = deps.changeSets[req.kind];
     if (!set) throw new GatewayError('INTERACTION_MISMATCH', 'This change is not enabled');
+    timed(trail, 'version', t0, undefined);
     if (!req.submitted) return; // report mode let an unreadable body through: nothing to compare
-    enforce(req, trail, 'businessRules', () => {
+    const t1 = performance.now();
+    try {
+      enforce(req, trail, 'businessRules', () => {
       const { issues, paths } = changeIssues(set, current.resource, req.submitted!, clock.now());
       if (issues.length) {
         trail.differingPaths = paths;
         throw new GatewayError('BUSINESS_RULE', issues);
       }
-    });
+      });
+    } finally {
+      timed(trail, 'diff', t1, undefined);
+    }
   }
 
   async function keepPreImage(req: WriteRequest, current: CurrentVersion): Promise<string> {
@@ -155,13 +164,24 @@ export function createWriteTransaction(deps: TransactionDeps) {
     }
   }
 
+  /** Time a stage into the trail and the stage histogram (the per-stage profile of issue 6). */
+  function timed<T>(trail: WriteTrail, stage: string, t0: number, value: T): T {
+    const ms = performance.now() - t0;
+    if (trail.timings) trail.timings[stage] = ms;
+    metrics.stageDuration.observe({ stage }, ms / 1000);
+    return value;
+  }
+
   async function run(req: WriteRequest, trail: WriteTrail): Promise<ClientAnswer> {
     try {
       return await lock.hold(req.id, { waitMs: deps.timeouts.lockWaitMs }, async () => {
-        const current = await readCurrent(req, trail);
+        let t0 = performance.now();
+        const current = timed(trail, 'current', t0, await readCurrent(req, trail));
         trail.versionBefore = current.version;
+        t0 = performance.now();
         decide(req, current, trail);
-        const keptId = await keepPreImage(req, current);
+        t0 = performance.now();
+        const keptId = timed(trail, 'keep', t0, await keepPreImage(req, current));
         const providerAnswer = await write(req, trail);
         let answer: ClientAnswer;
         try {

@@ -9,7 +9,7 @@ import { STANDARDS } from '../../src/standards/index.js';
 import { createCa, createCrl, issueCertificate } from '../../demo/certs.js';
 import { assertOutcome } from '../helpers/assert.js';
 import { adminGet, sample } from '../helpers/admin.js';
-import { cancelRequest, identityHeaders, pki, seen, startHarness } from '../helpers/harness.js';
+import { amendRequest, cancelRequest, identityHeaders, pki, seen, startHarness } from '../helpers/harness.js';
 
 /** Regression tests for defects found in review; each names what it guards. */
 
@@ -141,13 +141,12 @@ t.test('configuration that would stop the gateway at start-up is refused by chec
 t.test('report mode keeps the interaction the request names (gp-connect amend)', async (t) => {
   const h = await startHarness({ standard: 'gp-connect', config: { interactions: { amend: true }, report: { spineHeaders: 'report' } } });
   t.teardown(() => h.close());
-  const req = await cancelRequest(h, 'gp-connect', '1001', (r) => (r.comment = 'amended'));
-  const amend = STANDARDS['gp-connect'].interactions.find((i) => i.name === 'amend')!;
-  const headers: Record<string, string> = { ...(req.headers as Record<string, string>), 'Ssp-InteractionID': amend.id };
+  const req = await amendRequest(h, '1001', (r) => (r.comment = 'amended'));
+  const headers: Record<string, string> = { ...(req.headers as Record<string, string>) };
   delete headers['Ssp-TraceID'];
   const puts = seen(h.provider, 'PUT', '1001');
   const r = await h.request({ ...req, headers });
-  t.equal(r.status, 200, 'forwarded as an amend, not judged as a cancel');
+  t.equal(r.status, 200, 'judged and forwarded as an amend (ruling 27), not as a cancel');
   t.equal(seen(h.provider, 'PUT', '1001'), puts + 1);
 });
 

@@ -164,6 +164,19 @@ export async function cancelRequest(h: Harness, standard: StandardName, id: stri
   };
 }
 
+/** An amend (GP Connect, ruling 27) of the stored appointment: status kept, then `mutate`. */
+export async function amendRequest(h: Harness, id: string, mutate?: (r: any) => void): Promise<RequestOptions> {
+  const { resource, etag } = await readThrough(h, 'gp-connect', id);
+  mutate?.(resource);
+  const amend = STANDARDS['gp-connect'].interactions.find((i) => i.name === 'amend')!;
+  return {
+    method: 'PUT',
+    path: `/STU3/1/Appointment/${id}`,
+    headers: { ...identityHeaders('gp-connect', 'cancel'), 'Ssp-InteractionID': amend.id, 'If-Match': etag, 'Content-Type': 'application/fhir+json; charset=utf-8' },
+    body: JSON.stringify(resource),
+  };
+}
+
 /** Requests the provider received for a method/path (the recording upstream). */
 export function seen(provider: DemoProvider, method: string, pathPart: string): number {
   return provider.requests.filter((r) => r.method === method && r.url.includes(pathPart)).length;
