@@ -41,6 +41,7 @@ export interface Config {
   log: { level: 'debug' | 'info' | 'warn' | 'error' | 'silent' };
   audit: { destination: string };
   shutdown: { drainTimeoutMs: number };
+  readiness: { requireProvider: boolean; intervalMs: number };
 }
 
 export class ConfigError extends Error {

@@ -7,6 +7,8 @@ import { systemClock, type Clock } from './ports/clock.js';
 import type { Config } from './config.js';
 import { CATALOGUE, GatewayError, type ErrorCode } from './errors.js';
 import { buildOperationOutcome } from './fhir/operation-outcome.js';
+import { createAdminServer } from './edge/admin.js';
+import { createReadiness } from './edge/readiness.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createAuditSink, type AuditSink } from './ops/audit.js';
@@ -36,6 +38,8 @@ export interface Gateway {
   shutdown(deadlineMs?: number): Promise<void>;
   /** Close at once (tests). */
   close(): Promise<void>;
+  /** Run the readiness probes now (tests move time instead of sleeping). */
+  probeNow(): Promise<void>;
 }
 
 /** Why a TLS handshake failed, as a small closed set of metric labels. */
@@ -99,7 +103,6 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const logger = deps.logger ?? createLogger(config.log.level);
   const audit = deps.audit ?? createAuditSink(config.audit.destination);
   const metrics = createMetrics();
-  let upstreamOkAt = 0;
   const shared: Shared = {
     ...createLongLived(config, clock), clock, logger, metrics, audit,
     clientAllowed: (req) => clientAllowed(req.socket as TLSSocket), draining: () => draining,
@@ -208,56 +211,24 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   };
   const unwatch = config.tls.watch ? watchTlsFiles(config.tls, reloadTls) : () => {};
 
-  // Readiness: provider reachable recently (a TCP connect every 5 s).
-  const probeUpstream = () => {
-    const { upstream } = handling;
-    const port = Number(upstream.base.port) || (upstream.base.protocol === 'https:' ? 443 : 80);
-    // URL keeps the brackets of an IPv6 literal ([::1]); net.connect wants the bare address.
-    const s = net.connect({ host: upstream.base.hostname.replace(/^\[|\]$/g, ''), port });
-    s.setTimeout(2000);
-    s.once('connect', () => {
-      upstreamOkAt = Date.now();
-      s.destroy();
-    });
-    s.once('timeout', () => {
-      upstreamOkAt = 0;
-      s.destroy();
-    });
-    s.once('error', () => {
-      upstreamOkAt = 0;
-      s.destroy();
-    });
-  };
-  let probeTimer: NodeJS.Timeout | undefined;
-  const probeInterval = deps.upstreamProbeIntervalMs ?? 5000;
-
-  const admin = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { Allow: 'GET' }).end();
-      return;
-    }
-    if (path === '/metrics') {
-      metrics.scrape().then(
-        (text) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text),
-        () => res.writeHead(500).end(),
-      );
-    } else if (path === '/healthz') {
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"status":"ok"}');
-    } else if (path === '/readyz') {
-      const checks = {
-        // The served certificate is within its validity (a failed reload keeps an old one).
-        tls: material.certificates.some((c) => c.role === 'server' && c.notAfter > clock.now()),
-        config: true,
-        upstream: Date.now() - upstreamOkAt < probeInterval * 3,
-        draining,
-      };
-      const ready = checks.tls && checks.config && checks.upstream && !checks.draining;
-      res.writeHead(ready ? 200 : 503, { 'Content-Type': 'application/json' }).end(JSON.stringify({ ready, ...checks }));
-    } else {
-      res.writeHead(404).end();
-    }
+  // Readiness (issue 19 item 5): this gateway can serve — its certificate, its store, not
+  // draining; the provider is reported, and counts only when configured to.
+  const readiness = createReadiness({
+    clock, logger, intervalMs: deps.upstreamProbeIntervalMs ?? config.readiness.intervalMs, draining: () => draining,
+    probes: {
+      upstream: { ping: () => handling.provider.ping(), required: config.readiness.requireProvider },
+      store: { ping: () => Promise.all([shared.lock.ping(), shared.vault.ping()]).then(() => undefined), required: true },
+    },
+    checks: {
+      // The served certificate is within its validity (a failed reload keeps an old one).
+      tls: () => material.certificates.some((c) => c.role === 'server' && c.notAfter > clock.now()),
+      config: () => true,
+    },
+    onResult: (name, ok) => {
+      if (name === 'upstream') metrics.providerUp.set(ok ? 1 : 0);
+    },
   });
+  const admin = createAdminServer(metrics, readiness);
 
   /** Issue 7: apply a new configuration to requests that start from now on. */
   const reloadConfig = (next: Readonly<Config>): boolean => {
@@ -310,11 +281,10 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
           resolve();
         });
       });
-      probeUpstream();
-      probeTimer = setInterval(probeUpstream, probeInterval);
-      probeTimer.unref();
+      await readiness.start();
     },
     reloadTls,
+    probeNow: () => readiness.probeNow(),
     async shutdown(deadlineMs = config.shutdown.drainTimeoutMs) {
       draining = true;
       metrics.draining.set(1);
@@ -330,7 +300,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     },
     async close() {
       unwatch();
-      clearInterval(probeTimer);
+      readiness.stop();
       server.closeAllConnections();
       await Promise.all([
         new Promise<void>((r) => (server.listening ? server.close(() => r()) : r())),

@@ -56,17 +56,28 @@ t.test('healthz and readyz', async (t) => {
   t.equal((await adminGet(h, '/healthz')).status, 200);
   const ready = await adminGet(h, '/readyz');
   t.equal(ready.status, 200, ready.body);
-  t.same(JSON.parse(ready.body), { ready: true, tls: true, config: true, upstream: true, draining: false });
+  t.same(JSON.parse(ready.body), { ready: true, draining: false, tls: true, config: true, upstream: true, store: true });
   t.equal((await adminGet(h, '/nope')).status, 404);
 
-  const h2 = await startHarness({ upstreamProbeIntervalMs: 100 });
+  // Issue 19 item 5: the provider down is reported (field, metric), not a readiness failure...
+  const h2 = await startHarness();
   t.equal((await adminGet(h2, '/readyz')).status, 200);
   await h2.provider.close();
-  await new Promise((r) => setTimeout(r, 400));
+  await h2.gateway.probeNow();
   const down = await adminGet(h2, '/readyz');
-  t.equal(down.status, 503, 'not ready when the provider refuses connections');
-  t.equal(JSON.parse(down.body).upstream, false);
+  t.equal(down.status, 200, 'still ready: a provider redeploy must not empty the Service');
+  t.equal(JSON.parse(down.body).upstream, false, 'reported in the body');
+  t.match(await (await adminGet(h2, '/metrics')).body, /cancel_gateway_provider_up 0/, 'and as a metric');
   await h2.gateway.close();
+
+  // ...unless configured to count.
+  const h3 = await startHarness({ config: { readiness: { requireProvider: true } } });
+  t.equal((await adminGet(h3, '/readyz')).status, 200);
+  await h3.provider.close();
+  await h3.gateway.probeNow();
+  const down3 = await adminGet(h3, '/readyz');
+  t.equal(down3.status, 503, 'readiness.requireProvider: not ready while the provider refuses connections');
+  await h3.gateway.close();
 });
 
 t.test('logs and audit never carry patient data, bodies or tokens', async (t) => {

@@ -1,0 +1,223 @@
+/**
+ * The provider half of a guarded write (src/cancel/transaction.ts) on in-memory adapters, no
+ * sockets: every outcome (200, 404, 409, 422, 500), report mode, the vault's keep and link, and the
+ * race of two writes with the same If-Match (ruling 10/23).
+ */
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { jsonCodec } from '../../src/adapters/codec-json.js';
+import { createMemoryLock } from '../../src/adapters/lock-memory.js';
+import { createNoVault } from '../../src/adapters/vault-none.js';
+import { createWriteTransaction, type WriteRequest, type WriteTrail } from '../../src/cancel/transaction.js';
+import { buildConfig } from '../../src/config.js';
+import { GatewayError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
+import { ManualClock } from '../../src/ports/clock.js';
+import { ProviderFailure, type ProviderAnswer, type ProviderPort } from '../../src/ports/provider.js';
+import type { KeepEntry, VaultPort } from '../../src/ports/vault.js';
+import { STANDARDS } from '../../src/standards/index.js';
+
+type Json = Record<string, any>;
+const NHS = STANDARDS['nhs-booking'];
+const GPC = STANDARDS['gp-connect'];
+const fixture: Json = JSON.parse(readFileSync(new URL('../fixtures/nhs-booking/appointment.json', import.meta.url), 'utf8'));
+const ID = 'appt-1';
+
+function storedAppointment(): Json {
+  const r = structuredClone(fixture);
+  r.id = ID;
+  r.status = 'booked';
+  r.start = '2030-01-01T10:00:00Z';
+  r.end = '2030-01-01T10:30:00Z';
+  r.meta = { ...r.meta, versionId: '1', lastUpdated: '2029-01-01T10:00:00.000Z' };
+  return r;
+}
+
+/** A provider in memory: version-aware like the demo, recording every call. */
+function memoryProvider(opts: { readStatus?: number; writeAnswer?: (body: Json) => ProviderAnswer | Promise<ProviderAnswer>; readFailure?: ProviderFailure; writeFailure?: ProviderFailure } = {}) {
+  let current = storedAppointment();
+  const calls: Array<{ op: 'read' | 'write'; body?: Buffer }> = [];
+  const json = (status: number, body: unknown, headers: Record<string, string> = {}): ProviderAnswer => ({ status, headers: { 'content-type': 'application/fhir+json', ...headers }, body: Buffer.from(JSON.stringify(body)), ms: 1 });
+  const port: ProviderPort = {
+    async read() {
+      calls.push({ op: 'read' });
+      if (opts.readFailure) throw opts.readFailure;
+      if (opts.readStatus && opts.readStatus !== 200) return json(opts.readStatus, { resourceType: 'OperationOutcome' });
+      return json(200, current, { etag: `W/"${current.meta.versionId}"` });
+    },
+    async write(_path, body) {
+      calls.push({ op: 'write', body });
+      if (opts.writeFailure) throw opts.writeFailure;
+      const next = JSON.parse(body.toString());
+      next.meta = { ...next.meta, versionId: String(Number(current.meta.versionId) + 1), lastUpdated: '2029-06-01T10:00:00.000Z' };
+      if (opts.writeAnswer) return opts.writeAnswer(next);
+      current = next;
+      return json(200, next, { location: `http://provider.internal/Appointment/${ID}/_history/${next.meta.versionId}` });
+    },
+    ping: async () => {},
+    close: async () => {},
+  };
+  return { port, calls, get current() { return current; } };
+}
+
+function recordingVault(fail?: { keep?: boolean; link?: boolean }): VaultPort & { kept: KeepEntry[]; links: string[] } {
+  const base = createNoVault();
+  const kept: KeepEntry[] = [];
+  const links: string[] = [];
+  return {
+    ...base, kept, links,
+    async keep(e) {
+      if (fail?.keep) throw new Error('disk full');
+      kept.push(e);
+      return `k${kept.length}`;
+    },
+    async link(id, after) {
+      if (fail?.link) throw new Error('gone');
+      links.push(`${id}->${after.versionId}`);
+    },
+  };
+}
+
+function setup(o: { standard?: typeof NHS; provider?: ReturnType<typeof memoryProvider>; vault?: ReturnType<typeof recordingVault>; report?: Partial<Record<string, 'report' | 'enforce'>> } = {}) {
+  const standard = o.standard ?? NHS;
+  const provider = o.provider ?? memoryProvider();
+  const vault = o.vault ?? recordingVault();
+  const clock = new ManualClock(Date.UTC(2029, 5, 1));
+  const config = buildConfig({ publicBaseUrl: 'https://gw.example/STU3/1', tls: { cert: 'x', key: 'x', clientCa: 'x' }, upstream: { url: 'http://127.0.0.1:9' }, spine: { providerAsids: ['1'] }, report: o.report ?? {} }, { checkFiles: false });
+  const metrics = createMetrics();
+  const tx = createWriteTransaction({
+    provider: provider.port, lock: createMemoryLock(clock), vault, clock, codecs: [jsonCodec], changeSets: standard.changeSets,
+    logger: createLogger('silent'), metrics, publicBaseUrl: 'https://gw.example/STU3/1', report: config.report,
+    timeouts: { upstreamMs: 1000, bodyMs: 1000, lockWaitMs: 5000, maxAnswerBytes: 1 << 20 },
+  });
+  return { tx, provider, vault, metrics, clock };
+}
+
+function request(mutate?: (r: Json) => void, over: Partial<WriteRequest> = {}): WriteRequest {
+  const r = storedAppointment();
+  r.status = 'cancelled';
+  mutate?.(r);
+  const body = Buffer.from(JSON.stringify(r));
+  return { id: ID, kind: 'cancel', ifMatch: '1', submitted: r, body, readHeaders: {}, writeHeaders: {}, preferMinimal: false, decision: { interaction: 'cancel', traceId: 't' }, ...over };
+}
+
+async function outcome(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    return e instanceof GatewayError ? e.code : `thrown ${String(e)}`;
+  }
+}
+
+const trail = (): WriteTrail => ({ wouldReject: [], timings: {} });
+
+t.test('200: read, keep the pre-image, write the exact bytes, link, answer with Location/ETag/Last-Modified', async (t) => {
+  const s = setup();
+  const req = request();
+  const tr = trail();
+  const a = await s.tx.run(req, tr);
+  t.equal(a.status, 200);
+  t.equal(a.headers.location, `https://gw.example/STU3/1/Appointment/${ID}/_history/2`, 'the provider Location made public');
+  t.equal(a.headers.etag, 'W/"2"');
+  t.equal(a.headers['last-modified'], new Date('2029-06-01T10:00:00.000Z').toUTCString());
+  t.same(s.provider.calls.map((c) => c.op), ['read', 'write'], 'one read, then one write');
+  t.ok(s.provider.calls[1]!.body!.equals(req.body), 'the bytes received are the bytes written');
+  t.equal(s.vault.kept.length, 1, 'the pre-image was kept before the write');
+  t.equal(s.vault.kept[0]!.preImage.versionId, '1');
+  t.match(s.vault.kept[0]!.preImage.sha256, /^[0-9a-f]{64}$/);
+  t.same(s.vault.links, ['k1->2'], 'the new version is linked to it');
+  t.equal(tr.versionBefore, '1');
+  t.equal(tr.versionAfter, '2');
+  for (const stage of ['current', 'version', 'diff', 'keep']) t.type(tr.timings![stage], 'number', `stage ${stage} timed`);
+});
+
+t.test('404 from the provider read -> RECORD_NOT_FOUND, nothing written', async (t) => {
+  const s = setup({ provider: memoryProvider({ readStatus: 404 }) });
+  t.equal(await outcome(s.tx.run(request(), trail())), 'RECORD_NOT_FOUND');
+  t.same(s.provider.calls.map((c) => c.op), ['read']);
+  t.equal(s.vault.kept.length, 0);
+});
+
+t.test('stale If-Match -> VERSION_CONFLICT before any rule; nothing kept or written', async (t) => {
+  const s = setup();
+  t.equal(await outcome(s.tx.run(request((r) => (r.comment = 'changed'), { ifMatch: '0' }), trail())), 'VERSION_CONFLICT');
+  t.same(s.provider.calls.map((c) => c.op), ['read']);
+  t.equal(s.vault.kept.length, 0);
+});
+
+t.test('a difference beyond the cancellation -> BUSINESS_RULE with its path recorded', async (t) => {
+  const s = setup();
+  const tr = trail();
+  t.equal(await outcome(s.tx.run(request((r) => (r.description = 'other')), tr)), 'BUSINESS_RULE');
+  t.same(tr.differingPaths, ['Appointment.description']);
+  t.same(s.provider.calls.map((c) => c.op), ['read']);
+});
+
+t.test('500s: read failure, keep failure (nothing forwarded), write failure (may have been applied), redirect', async (t) => {
+  const r1 = setup({ provider: memoryProvider({ readFailure: new ProviderFailure('timeout', 'deadline') }) });
+  t.equal(await outcome(r1.tx.run(request(), trail())), 'UPSTREAM_UNAVAILABLE', 'read timeout');
+
+  const r2 = setup({ vault: recordingVault({ keep: true }) });
+  t.equal(await outcome(r2.tx.run(request(), trail())), 'INTERNAL_ERROR', 'keep failed');
+  t.same(r2.provider.calls.map((c) => c.op), ['read'], 'no pre-image, no write (ruling 22)');
+
+  const r3 = setup({ provider: memoryProvider({ writeFailure: new ProviderFailure('slow-body', 'late', 200, true) }) });
+  const e3 = (await r3.tx.run(request(), trail()).catch((e) => e)) as GatewayError;
+  t.equal(e3.code, 'UPSTREAM_UNAVAILABLE');
+  t.match(e3.issues[0]!.diagnostics, /may have been applied/, 'a slow 200 says the write may have been applied (ruling 24)');
+
+  const r4 = setup({ provider: memoryProvider({ writeAnswer: () => ({ status: 302, headers: { location: 'http://x/' }, body: Buffer.alloc(0), ms: 1 }) }) });
+  t.equal(await outcome(r4.tx.run(request(), trail())), 'UPSTREAM_UNAVAILABLE', 'redirect never passed on');
+});
+
+t.test('a provider 200 naming another appointment is never passed on (ruling 26)', async (t) => {
+  const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: {}, body: Buffer.from(JSON.stringify({ ...next, id: 'someone-else' })), ms: 1 }) }) });
+  const e = (await s.tx.run(request(), trail()).catch((x) => x)) as GatewayError;
+  t.equal(e.code, 'UPSTREAM_UNAVAILABLE');
+  t.match(e.issues[0]!.diagnostics, /may have been applied/);
+  const text = await s.metrics.registry.metrics();
+  t.match(text, /provider_contract_breaches_total\{reason="other-resource"\} 1/);
+});
+
+t.test('a link failure after the provider accepted is logged and counted, never a failure', async (t) => {
+  const s = setup({ vault: recordingVault({ link: true }) });
+  const a = await s.tx.run(request(), trail());
+  t.equal(a.status, 200);
+  t.match(await s.metrics.registry.metrics(), /store_errors_total\{kind="link"\} 1/);
+});
+
+t.test('report mode: version and business rules reported, the write goes on', async (t) => {
+  const s = setup({ report: { version: 'report', businessRules: 'report' } });
+  const tr = trail();
+  const a = await s.tx.run(request((r) => (r.description = 'other'), { ifMatch: '0' }), tr);
+  t.equal(a.status, 200);
+  t.same(tr.wouldReject.map((w) => w.code), ['VERSION_CONFLICT', 'BUSINESS_RULE']);
+});
+
+t.test('race: two writes with the same If-Match -> one forwarded, the other 409 (ruling 10)', async (t) => {
+  const s = setup();
+  const results = await Promise.all([outcome(s.tx.run(request(), trail())), outcome(s.tx.run(request(), trail()))]);
+  t.same(results.sort(), ['VERSION_CONFLICT', 'ok']);
+  t.equal(s.provider.calls.filter((c) => c.op === 'write').length, 1);
+});
+
+t.test('amend (GP Connect, ruling 27): description/comment only, stored not cancelled, in the future, status unchanged', async (t) => {
+  const amend = (mutate: (r: Json) => void) => {
+    const r = storedAppointment();
+    mutate(r);
+    return request(undefined, { kind: 'amend', submitted: r, body: Buffer.from(JSON.stringify(r)), decision: { interaction: 'amend' } });
+  };
+  const ok = setup({ standard: GPC });
+  t.equal((await ok.tx.run(amend((r) => { r.comment = 'new'; r.description = 'new'; }), trail())).status, 200, 'comment and description amended');
+  const bad = setup({ standard: GPC });
+  const tr = trail();
+  t.equal(await outcome(bad.tx.run(amend((r) => { r.comment = 'x'; r.minutesDuration = 5; r.status = 'cancelled'; }), tr)), 'BUSINESS_RULE');
+  t.same(tr.differingPaths, ['Appointment.status', 'Appointment.minutesDuration'], 'status and every other change refused with its path');
+  const past = setup({ standard: GPC });
+  past.clock.advance(10 * 365 * 86400_000);
+  t.equal(await outcome(past.tx.run(amend((r) => (r.comment = 'x')), trail())), 'BUSINESS_RULE', 'an appointment in the past cannot be amended');
+  const nhs = setup();
+  t.equal(await outcome(nhs.tx.run(amend((r) => (r.comment = 'x')), trail())), 'INTERACTION_MISMATCH', 'no amend change set under nhs-booking');
+});
