@@ -280,7 +280,7 @@ t.test('amend shares the path; only the interaction id tells it apart', async (t
     t.equal(contacted, 0);
   });
 
-  t.test('amend enabled -> forwarded untouched', async (t) => {
+  t.test('amend enabled -> guarded (ruling 27), a comment-only amend forwarded unchanged', async (t) => {
     const h2 = await startHarness({ standard: 'gp-connect', config: { interactions: { amend: true } } });
     t.teardown(() => h2.close());
     const req = await amendBody(h2, h2.provider.store.ids()[0]!);
