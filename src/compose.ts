@@ -3,6 +3,7 @@ import { jsonCodec } from './adapters/codec-json.js';
 import { createMemoryLock } from './adapters/lock-memory.js';
 import { createHttpProvider } from './adapters/provider-http.js';
 import { createNoVault } from './adapters/vault-none.js';
+import { createHistoryRead } from './cancel/history.js';
 import { createWriteTransaction } from './cancel/transaction.js';
 import { createCheckPlan } from './checks/index.js';
 import type { Config } from './config.js';
@@ -61,10 +62,14 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared) {
       lockWaitMs: Math.max(DEFAULT_LOCK_WAIT_MS, cfg.upstream.timeoutMs * 3), maxAnswerBytes: cfg.upstream.maxAnswerBytes,
     },
   });
+  const history = createHistoryRead({
+    provider, vault: shared.vault, codecs: shared.codecs,
+    exchange: { deadlineMs: cfg.upstream.timeoutMs, bodyDeadlineMs: cfg.upstream.bodyTimeoutMs, maxBytes: cfg.upstream.maxAnswerBytes },
+  });
   const forwarder = createForwarder(cfg, standard, upstream, { logger: shared.logger, metrics: shared.metrics });
   const pipeline = createPipeline({
     config: cfg, standard, plan: createCheckPlan(cfg, standard, { clock: shared.clock }),
-    router: createRouter(standard, { amend: cfg.interactions.amend }), forwarder, transaction,
+    router: createRouter(standard, { amend: cfg.interactions.amend }), forwarder, transaction, history,
     logger: shared.logger, metrics: shared.metrics, audit: shared.audit, clientAllowed: shared.clientAllowed, draining: shared.draining,
   });
   return {

@@ -4,6 +4,7 @@ import type { Config } from './config.js';
 import { createContext, repeatedHeaders, type RequestContext } from './context.js';
 import type { WriteRequest, WriteTrail, WriteTransaction } from './cancel/transaction.js';
 import type { ClientAnswer } from './cancel/answer.js';
+import type { HistoryRead } from './cancel/history.js';
 import { forwardingHeaders, FORWARDED_REQUEST_HEADERS, pick, READ_HEADERS } from './edge/forward-headers.js';
 import { readBounded } from './edge/read-body.js';
 import { GatewayError, isGatewayError, type ErrorCode } from './errors.js';
@@ -24,6 +25,8 @@ export interface PipelineDeps {
   forwarder: Forwarder;
   /** Cancel and amend: the provider half, behind the ports. */
   transaction: WriteTransaction;
+  /** Version reads, answered from the vault when the provider keeps no history. */
+  history: HistoryRead;
   logger: Logger;
   metrics: Metrics;
   audit: AuditSink;
@@ -56,7 +59,7 @@ interface Outcome {
  * one audit record per request.
  */
 export function createPipeline(deps: PipelineDeps) {
-  const { config, standard, plan, router, forwarder, transaction, logger, metrics, audit, clientAllowed, draining } = deps;
+  const { config, standard, plan, router, forwarder, transaction, history, logger, metrics, audit, clientAllowed, draining } = deps;
   const basePath = config.basePath;
 
   async function runChecks(checks: readonly Check[], ctx: RequestContext, io: CheckIO): Promise<void> {
@@ -172,7 +175,12 @@ export function createPipeline(deps: PipelineDeps) {
         const io = bodyReader(req);
         await runChecks(plan.identity, ctx!, io);
         if (isGuarded(ctx!.interaction)) out = await guarded(req, res, ctx!, io, trail, requestId);
-        else {
+        else if (ctx!.interaction.kind === 'history' && routed.vid) {
+          const t0 = performance.now();
+          const answer = await history(ctx!.resourceId!, routed.vid, pick(ctx!.request, FORWARDED_REQUEST_HEADERS));
+          sendAnswer(res, answer, requestId);
+          out = { status: answer.status, outcome: 'forwarded', forwardMs: performance.now() - t0 };
+        } else {
           fwd = await forwarder.forward(req, res, ctx!, requestId);
           out = { status: fwd.status, outcome: fwd.status === CLIENT_CLOSED ? 'error' : 'forwarded', forwardMs: fwd.upstreamMs };
         }

@@ -9,7 +9,7 @@ const ID = '((?!\\.\\.?(?:/|$))[A-Za-z0-9.-]{1,64})';
 interface CompiledRoute { pattern: RegExp; interactions: Interaction[] }
 
 export type RouteResult =
-  | { ok: true; candidates: Interaction[]; id: string | undefined }
+  | { ok: true; candidates: Interaction[]; id: string | undefined; vid?: string }
   | { ok: false; code: 'ROUTE_NOT_FOUND' | 'METHOD_NOT_ALLOWED'; allowed?: string[] };
 
 /**
@@ -22,7 +22,7 @@ export function createRouter(standard: Standard, opts: { amend: boolean }): (met
     if (i.optional === 'amend' && !opts.amend) continue;
     let r = byPath.get(i.path);
     if (!r) {
-      const src = i.path.split('/').map((seg) => (seg === '{id}' ? ID : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
+      const src = i.path.split('/').map((seg) => (seg === '{id}' || seg === '{vid}' ? ID : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/');
       r = { pattern: new RegExp(`^${src}$`), interactions: [] };
       byPath.set(i.path, r);
     }
@@ -35,7 +35,7 @@ export function createRouter(standard: Standard, opts: { amend: boolean }): (met
       if (!m) continue;
       const candidates = r.interactions.filter((i) => i.method === method);
       if (!candidates.length) return { ok: false, code: 'METHOD_NOT_ALLOWED', allowed: [...new Set(r.interactions.map((i) => i.method))] };
-      return { ok: true, candidates, id: m[1] };
+      return { ok: true, candidates, id: m[1], vid: m[2] };
     }
     return { ok: false, code: 'ROUTE_NOT_FOUND' };
   };

@@ -41,7 +41,7 @@ export function codeForProviderStatus(status: number): ErrorCode {
   return byStatus[status] ?? 'REQUEST_MALFORMED';
 }
 
-function passedBack(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+export function passedBack(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(headers)) {
     if (v === undefined || NOT_PASSED_BACK.has(k)) continue;

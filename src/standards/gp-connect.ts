@@ -15,6 +15,9 @@ export const gpConnect: Standard = {
     { name: 'cancel', id: `${NS}:cancel:appointment-1`, method: 'PUT', path: '/Appointment/{id}', scope: 'patient/*.write', kind: 'cancel' },
     { name: 'amend', id: `${NS}:update:appointment-1`, method: 'PUT', path: '/Appointment/{id}', scope: 'patient/*.write', kind: 'amend', optional: 'amend' },
     { name: 'read', id: `${NS}:read:appointment-1`, method: 'GET', path: '/Appointment/{id}', scope: 'patient/*.read', kind: 'passthrough', addEtagFromBody: true },
+    // Not a GP Connect interaction of its own: served so that a cancel's Location (…/_history/{vid})
+    // leads to a route the gateway serves (ruling 22, issue 19 item 7); the read's id and scope.
+    { name: 'vread', id: `${NS}:read:appointment-1`, method: 'GET', path: '/Appointment/{id}/_history/{vid}', scope: 'patient/*.read', kind: 'history', addEtagFromBody: true },
     { name: 'search', id: `${NS}:search:patient_appointments-1`, method: 'GET', path: '/Patient/{id}/Appointment', scope: 'patient/*.read', kind: 'passthrough' },
     { name: 'book', id: `${NS}:create:appointment-1`, method: 'POST', path: '/Appointment', scope: 'patient/*.write', kind: 'passthrough' },
     { name: 'slot-search', id: `${NS}:search:slot-1`, method: 'GET', path: '/Slot', scope: 'organization/*.read', kind: 'passthrough' },

@@ -12,7 +12,7 @@ export const nhsBooking: Standard = {
   interactions: [
     { name: 'cancel', id: `${NS}:update:appointment`, method: 'PUT', path: '/Appointment/{id}', scope: 'patient/appointment.write', kind: 'cancel' },
     { name: 'read', id: `${NS}:read:appointment`, method: 'GET', path: '/Appointment/{id}', scope: 'patient/appointment.read', kind: 'passthrough', addEtagFromBody: true },
-    { name: 'vread', id: `${NS}:read:appointment`, method: 'GET', path: '/Appointment/{id}/_history/{id}', scope: 'patient/appointment.read', kind: 'passthrough', addEtagFromBody: true },
+    { name: 'vread', id: `${NS}:read:appointment`, method: 'GET', path: '/Appointment/{id}/_history/{vid}', scope: 'patient/appointment.read', kind: 'history', addEtagFromBody: true },
     // §e: the search scope is not stated; the 2021 texts give reads patient/appointment.read.
     { name: 'search', id: `${NS}:search:appointment`, method: 'GET', path: '/Appointment', scope: 'patient/appointment.read', kind: 'passthrough' },
     { name: 'book', id: `${NS}:create:appointment`, method: 'POST', path: '/Appointment', scope: 'patient/appointment.write', kind: 'passthrough' },

@@ -12,12 +12,14 @@ export type InteractionKind =
   | 'cancel'
   /** GP Connect amend (ruling 27): the same decision as cancel with the amend change set. */
   | 'amend'
+  /** A version read: forwarded, answered from the vault when the provider keeps no history (ruling 22). */
+  | 'history'
   /** Forwarded untouched after TLS, Spine headers and JWT (ruling 13). */
   | 'passthrough';
 
 /** Cancel and amend: checked, diffed against the stored version, serialized, then written. */
 export function isGuarded(i: Interaction): i is Interaction & { kind: 'cancel' | 'amend' } {
-  return i.kind !== 'passthrough';
+  return i.kind === 'cancel' || i.kind === 'amend';
 }
 
 /**

@@ -1,0 +1,59 @@
+import { GatewayError } from '../errors.js';
+import { isOperationOutcome } from '../fhir/operation-outcome.js';
+import type { Codec } from '../ports/codec.js';
+import { ProviderFailure, type ExchangeOptions, type ProviderPort } from '../ports/provider.js';
+import type { VaultPort } from '../ports/vault.js';
+import { codeForProviderStatus, passedBack, type ClientAnswer } from './answer.js';
+import { codecFor } from './read-current.js';
+
+/** Provider answers that mean "I keep no such version" rather than "there is no such appointment". */
+const NO_HISTORY = new Set([404, 405, 410, 501]);
+
+/**
+ * A version read (`GET …/Appointment/{id}/_history/{vid}`, ruling 22): forwarded to the provider;
+ * when it cannot answer for a version the vault holds, the gateway answers from the vault with the
+ * stored bytes, ETag and Last-Modified. So every Location a cancel returns leads somewhere.
+ */
+export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPort; codecs: readonly Codec[]; exchange: ExchangeOptions; onVaultAnswer?: () => void }) {
+  return async (id: string, vid: string, headers: Record<string, string>): Promise<ClientAnswer> => {
+    let answer;
+    try {
+      answer = await deps.provider.read(`Appointment/${encodeURIComponent(id)}/_history/${encodeURIComponent(vid)}`, headers, deps.exchange);
+    } catch (e) {
+      const kept = await deps.vault.version(id, vid).catch(() => undefined);
+      if (kept) return fromVault(kept);
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', e instanceof ProviderFailure && e.kind === 'timeout' ? 'The provider did not answer in time' : 'The provider could not be reached');
+    }
+    if (answer.status === 200) {
+      const out = passedBack(answer.headers);
+      if (out.etag === undefined) {
+        const d = codecFor(answer.headers['content-type'], deps.codecs).decode(answer.body, { maxDepth: 64, maxNodes: 200_000 });
+        const v = d.ok ? (d.resource.meta as { versionId?: unknown } | undefined)?.versionId : undefined;
+        if (typeof v === 'string') out.etag = `W/"${v}"`;
+      }
+      return { status: 200, headers: out, body: answer.body, breaches: [] };
+    }
+    if (NO_HISTORY.has(answer.status)) {
+      const kept = await deps.vault.version(id, vid).catch(() => undefined);
+      if (kept) {
+        deps.onVaultAnswer?.();
+        return fromVault(kept);
+      }
+    }
+    if (answer.status >= 300 && answer.status < 400) throw new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answered with a redirect');
+    const d = answer.body.length ? codecFor(answer.headers['content-type'], deps.codecs).decode(answer.body, { maxDepth: 64, maxNodes: 200_000 }) : undefined;
+    if (answer.status >= 400 && !(d?.ok && isOperationOutcome(d.resource))) {
+      throw new GatewayError(codeForProviderStatus(answer.status), `The provider answered with status ${answer.status}`, { status: answer.status });
+    }
+    return { status: answer.status, headers: passedBack(answer.headers), body: answer.body, breaches: [] };
+  };
+
+  function fromVault(kept: { body: Buffer; mediaType: string; versionId: string; lastUpdated?: string }): ClientAnswer {
+    const headers: Record<string, string> = { 'content-type': kept.mediaType || 'application/fhir+json; charset=utf-8', etag: `W/"${kept.versionId}"` };
+    const t = kept.lastUpdated ? Date.parse(kept.lastUpdated) : NaN;
+    if (Number.isFinite(t)) headers['last-modified'] = new Date(t).toUTCString();
+    return { status: 200, headers, body: kept.body, breaches: [] };
+  }
+}
+
+export type HistoryRead = ReturnType<typeof createHistoryRead>;
