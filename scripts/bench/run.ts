@@ -29,7 +29,7 @@ import net from 'node:net';
 import { cpus, loadavg, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCa, issueCertificate } from '../../demo/certs.js';
+import { writeTestPki } from '../../demo/pki.js';
 import { packageRoot } from '../../src/paths.js';
 import { PROVIDER_ASID, type RequestKind } from './fixtures.js';
 import type { RunRequest, RunResult } from './loadgen.js';
@@ -147,15 +147,8 @@ const median = (xs: number[]) => {
 const dir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 log(`bench: material in ${dir}`);
-const ca = createCa({ commonName: 'Bench Spine CA' });
-const serverPem = issueCertificate(ca, { commonName: 'localhost', kind: 'server' });
-const clientPem = issueCertificate(ca, { commonName: 'ssp.bench.nhs.uk', kind: 'client', dnsNames: ['ssp.bench.nhs.uk'] });
-const files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'server.pem'), key: join(dir, 'server-key.pem'), clientCert: join(dir, 'client.pem'), clientKey: join(dir, 'client-key.pem') };
-writeFileSync(files.ca, ca.cert);
-writeFileSync(files.cert, serverPem.cert);
-writeFileSync(files.key, serverPem.key);
-writeFileSync(files.clientCert, clientPem.cert);
-writeFileSync(files.clientKey, clientPem.key);
+const written = writeTestPki(dir, { ca: 'Bench Spine CA', client: 'ssp.bench.nhs.uk' }).files;
+const files = { ca: written.ca, cert: written.serverCert, key: written.serverKey, clientCert: written.clientCert, clientKey: written.clientKey };
 const tlsEnv = JSON.stringify({ cert: files.cert, key: files.key, ca: files.ca, ciphers: SPINE_CIPHERS, clientCert: files.clientCert, clientKey: files.clientKey });
 
 const up = await forkChild('./upstream.js', { BENCH_TLS: tlsEnv });

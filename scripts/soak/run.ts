@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createCa, issueCertificate } from '../../demo/certs.js';
+import { writeTestPki } from '../../demo/pki.js';
 import { startDemoProvider, type DemoProvider } from '../../demo/provider/server.js';
 import { seedAppointments } from '../../demo/provider/seed/index.js';
 import type { Resource } from '../../demo/provider/store.js';
@@ -493,14 +493,9 @@ async function main(): Promise<number> {
 
   try {
     // TLS material (demo/certs.ts), written where the gateway reads it.
-    const ca = createCa({ commonName: 'cancel-gateway soak CA' });
-    const server = issueCertificate(ca, { commonName: 'localhost', kind: 'server' });
-    const client = issueCertificate(ca, { commonName: 'ssp.soak.nhs.uk', kind: 'client', dnsNames: ['ssp.soak.nhs.uk'] });
     const tlsDir = join(dir, 'tls');
     mkdirSync(tlsDir);
-    writeFileSync(join(tlsDir, 'ca.pem'), ca.cert);
-    writeFileSync(join(tlsDir, 'server.pem'), server.cert);
-    writeFileSync(join(tlsDir, 'server-key.pem'), server.key, { mode: 0o600 });
+    const { ca, client } = writeTestPki(tlsDir, { ca: 'cancel-gateway soak CA', client: 'ssp.soak.nhs.uk' });
 
     provider = await startDemoProvider({ seed: 'none', host: '127.0.0.1', port: 0 });
     const t = performance.now();

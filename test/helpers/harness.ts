@@ -10,7 +10,8 @@ import { createLogger } from '../../src/log.js';
 import { systemClock } from '../../src/ports/clock.js';
 import type { AuditRecord, AuditSink } from '../../src/ops/audit.js';
 import { STANDARDS } from '../../src/standards/index.js';
-import { createCa, issueCertificate, type CertAuthority, type Pem } from '../../demo/certs.js';
+import type { CertAuthority, Pem } from '../../demo/certs.js';
+import { writeTestPki } from '../../demo/pki.js';
 import { startDemoProvider, type DemoProvider } from '../../demo/provider/server.js';
 import { unsignedToken, validClaims } from './tokens.js';
 
@@ -24,15 +25,7 @@ let cachedPki: Pki | undefined;
 export function pki(): Pki {
   if (cachedPki) return cachedPki;
   const dir = mkdtempSync(join(tmpdir(), 'gw-pki-'));
-  const ca = createCa({ commonName: 'Test Spine CA' });
-  const server = issueCertificate(ca, { commonName: 'localhost', kind: 'server' });
-  const client = issueCertificate(ca, { commonName: 'ssp.test.nhs.uk', kind: 'client', dnsNames: ['ssp.test.nhs.uk'] });
-  const files = { ca: join(dir, 'ca.pem'), serverCert: join(dir, 'server.pem'), serverKey: join(dir, 'server-key.pem'), clientCert: join(dir, 'client.pem'), clientKey: join(dir, 'client-key.pem') };
-  writeFileSync(files.ca, ca.cert);
-  writeFileSync(files.serverCert, server.cert);
-  writeFileSync(files.serverKey, server.key);
-  writeFileSync(files.clientCert, client.cert);
-  writeFileSync(files.clientKey, client.key);
+  const { ca, server, client, files } = writeTestPki(dir, { ca: 'Test Spine CA', client: 'ssp.test.nhs.uk' });
   cachedPki = { dir, ca, server, client, files };
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   return cachedPki;
