@@ -5,7 +5,6 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig, ConfigError } from '../../src/config.js';
-import { STANDARDS } from '../../src/standards/index.js';
 import { createCa, createCrl, issueCertificate } from '../../demo/certs.js';
 import { assertOutcome } from '../helpers/assert.js';
 import { adminGet, sample } from '../helpers/admin.js';
