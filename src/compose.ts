@@ -14,6 +14,7 @@ import { createPipeline } from './pipeline.js';
 import type { Clock } from './ports/clock.js';
 import type { Codec } from './ports/codec.js';
 import type { LockPort } from './ports/lock.js';
+import type { Tracer } from './ports/tracer.js';
 import type { VaultPort } from './ports/vault.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstream } from './proxy/upstream.js';
@@ -39,6 +40,7 @@ export interface Shared extends LongLived {
   audit: AuditSink;
   clientAllowed: (req: IncomingMessage) => boolean;
   draining: () => boolean;
+  tracer: Tracer;
 }
 
 /** How long a cancel may wait for another cancel of the same appointment (then 500, nothing forwarded). */
@@ -70,7 +72,7 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared) {
   const pipeline = createPipeline({
     config: cfg, standard, plan: createCheckPlan(cfg, standard, { clock: shared.clock }),
     router: createRouter(standard, { amend: cfg.interactions.amend }), forwarder, transaction, history,
-    logger: shared.logger, metrics: shared.metrics, audit: shared.audit, clientAllowed: shared.clientAllowed, draining: shared.draining,
+    logger: shared.logger, metrics: shared.metrics, audit: shared.audit, clientAllowed: shared.clientAllowed, draining: shared.draining, tracer: shared.tracer,
   });
   return {
     config: cfg, standard, upstream, provider, pipeline,

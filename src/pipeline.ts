@@ -15,6 +15,7 @@ import { CLIENT_CLOSED, type Forwarder, type ForwardResult } from './proxy/forwa
 import { sendError } from './respond.js';
 import type { RouteResult } from './route.js';
 import { isGuarded, type Standard } from './standards/index.js';
+import type { TraceSpan, Tracer } from './ports/tracer.js';
 
 export interface PipelineDeps {
   config: Readonly<Config>;
@@ -34,6 +35,8 @@ export interface PipelineDeps {
   clientAllowed: (req: IncomingMessage) => boolean;
   /** While draining, every answer closes its connection. */
   draining: () => boolean;
+  /** Spans for the request, its stages and provider calls (noTracer when tracing is off). */
+  tracer: Tracer;
 }
 
 /** X-Request-ID is echoed as X-Correlation-ID only when it is a sane token. */
@@ -59,18 +62,21 @@ interface Outcome {
  * one audit record per request.
  */
 export function createPipeline(deps: PipelineDeps) {
-  const { config, standard, plan, router, forwarder, transaction, history, logger, metrics, audit, clientAllowed, draining } = deps;
+  const { config, standard, plan, router, forwarder, transaction, history, logger, metrics, audit, clientAllowed, draining, tracer } = deps;
   const basePath = config.basePath;
 
-  async function runChecks(checks: readonly Check[], ctx: RequestContext, io: CheckIO): Promise<void> {
+  async function runChecks(checks: readonly Check[], ctx: RequestContext, io: CheckIO, span: TraceSpan): Promise<void> {
     for (const check of checks) {
       if (check.needs?.some((n) => ctx[n] === undefined)) continue; // an earlier report-mode failure
       if (check.only && !check.only.includes(ctx.interaction.kind)) continue;
       const t0 = performance.now();
+      const stage = span.child(check.name);
+      let failed = true;
       try {
         // Only the checks that do I/O return a promise (issue 6 profile: awaiting undefined costs).
         const pending = check.run(ctx, io);
         if (pending) await pending;
+        failed = false;
       } catch (e) {
         if (isGatewayError(e) && check.family && config.report[check.family] === 'report' && e.code !== 'BODY_TOO_LARGE' && e.code !== 'REQUEST_MALFORMED') {
           ctx.wouldReject.push({ family: check.family, code: e.code });
@@ -80,6 +86,7 @@ export function createPipeline(deps: PipelineDeps) {
         }
         throw e;
       } finally {
+        stage.end(failed);
         const ms = performance.now() - t0;
         ctx.timings[check.name] = ms;
         metrics.stageDuration.observe({ stage: check.name }, ms / 1000);
@@ -87,7 +94,7 @@ export function createPipeline(deps: PipelineDeps) {
     }
   }
 
-  function writeRequest(req: IncomingMessage, ctx: RequestContext, body: Buffer): WriteRequest {
+  function writeRequest(req: IncomingMessage, ctx: RequestContext, body: Buffer, span: TraceSpan): WriteRequest {
     const view = ctx.request;
     const readHeaders = pick(view, READ_HEADERS, { accept: 'application/fhir+json' });
     const readInteraction = standard.interactions.find((i) => i.name === 'read');
@@ -104,6 +111,7 @@ export function createPipeline(deps: PipelineDeps) {
       writeHeaders,
       preferMinimal: /return=minimal/i.test(String(view.headers.prefer ?? '')),
       decision: { traceId: ctx.traceId, interaction: ctx.interaction.name, requester: r ? { odsCode: r.odsCode, sdsUserId: r.sdsUserId, deviceId: r.deviceId } : undefined },
+      span,
     };
   }
 
@@ -118,11 +126,11 @@ export function createPipeline(deps: PipelineDeps) {
     res.end(answer.body);
   }
 
-  async function guarded(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, io: CheckIO, trail: WriteTrail, requestId: string | undefined): Promise<Outcome> {
-    await runChecks(plan.beforeProvider, ctx, io);
+  async function guarded(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, io: CheckIO, trail: WriteTrail, requestId: string | undefined, span: TraceSpan): Promise<Outcome> {
+    await runChecks(plan.beforeProvider, ctx, io, span);
     // Report mode may have let a bodiless request through; read it now so it can be forwarded.
     const body = ctx.rawBody ?? (await io.readBody(config.limits.maxBodyBytes));
-    const answer = await transaction.run(writeRequest(req, ctx, body), trail);
+    const answer = await transaction.run(writeRequest(req, ctx, body, span), trail);
     const clientGone = res.destroyed || (req.socket?.destroyed ?? false);
     sendAnswer(res, answer, requestId);
     // 499: the client left before the answer (nginx's convention); the provider's side is done.
@@ -163,6 +171,8 @@ export function createPipeline(deps: PipelineDeps) {
       const rid = req.headers['x-request-id'];
       const requestId = typeof rid === 'string' && REQUEST_ID.test(rid) ? rid : undefined;
       const { ctx, result: routed } = route(req);
+      const tp = req.headers.traceparent;
+      const span = tracer.startRequest(`${req.method} ${ctx?.interaction.name ?? 'unrouted'}`, typeof tp === 'string' ? tp : undefined, { 'http.method': req.method, 'appointment.id': ctx?.resourceId });
       const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [], timings: ctx?.timings };
       let out: Outcome;
       let fwd: ForwardResult | undefined;
@@ -173,15 +183,18 @@ export function createPipeline(deps: PipelineDeps) {
           throw new GatewayError(routed.code, 'This method is not allowed at this path', { headers: { Allow: (routed.allowed ?? []).join(', ') } });
         }
         const io = bodyReader(req);
-        await runChecks(plan.identity, ctx!, io);
-        if (isGuarded(ctx!.interaction)) out = await guarded(req, res, ctx!, io, trail, requestId);
+        await runChecks(plan.identity, ctx!, io, span);
+        if (isGuarded(ctx!.interaction)) out = await guarded(req, res, ctx!, io, trail, requestId, span);
         else if (ctx!.interaction.kind === 'history' && routed.vid) {
           const t0 = performance.now();
-          const answer = await history(ctx!.resourceId!, routed.vid, pick(ctx!.request, FORWARDED_REQUEST_HEADERS));
+          const headers = pick(ctx!.request, FORWARDED_REQUEST_HEADERS);
+          const tpOut = span.traceparent();
+          if (tpOut) headers.traceparent = tpOut;
+          const answer = await history(ctx!.resourceId!, routed.vid, headers);
           sendAnswer(res, answer, requestId);
           out = { status: answer.status, outcome: 'forwarded', forwardMs: performance.now() - t0 };
         } else {
-          fwd = await forwarder.forward(req, res, ctx!, requestId);
+          fwd = await forwarder.forward(req, res, ctx!, requestId, span.traceparent());
           out = { status: fwd.status, outcome: fwd.status === CLIENT_CLOSED ? 'error' : 'forwarded', forwardMs: fwd.upstreamMs };
         }
       } catch (e) {
@@ -189,6 +202,8 @@ export function createPipeline(deps: PipelineDeps) {
       } finally {
         metrics.inFlight.dec();
       }
+      span.setAttributes({ 'http.status_code': out.status, 'gateway.outcome': out.outcome, 'gateway.code': out.code, 'ssp.trace_id': ctx?.traceId, 'gateway.interaction': ctx?.interaction.name });
+      span.end(out.outcome === 'error');
       record(req, ctx, trail, out, performance.now() - started, requestId);
     },
   };

@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createHandling, createLongLived, type Shared } from './compose.js';
 import { systemClock, type Clock } from './ports/clock.js';
+import { noTracer, type Tracer } from './ports/tracer.js';
 import type { Config } from './config.js';
 import { CATALOGUE, GatewayError, type ErrorCode } from './errors.js';
 import { buildOperationOutcome } from './fhir/operation-outcome.js';
@@ -17,6 +18,8 @@ import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material
 
 export interface GatewayDeps {
   clock?: Clock;
+  /** Tracing (off by default; main.ts builds the OpenTelemetry one when configured). */
+  tracer?: Tracer;
   logger?: Logger;
   audit?: AuditSink;
   /** How often readiness re-checks that the provider accepts connections (default 5 s). */
@@ -104,7 +107,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const audit = deps.audit ?? createAuditSink(config.audit.destination);
   const metrics = createMetrics();
   const shared: Shared = {
-    ...createLongLived(config, clock), clock, logger, metrics, audit,
+    ...createLongLived(config, clock), clock, logger, metrics, audit, tracer: deps.tracer ?? noTracer,
     clientAllowed: (req) => clientAllowed(req.socket as TLSSocket), draining: () => draining,
   };
   const buildHandling = (cfg: Readonly<Config>) => createHandling(cfg, shared);

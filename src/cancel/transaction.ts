@@ -7,6 +7,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Codec } from '../ports/codec.js';
 import { LockUnavailable, type LockPort } from '../ports/lock.js';
 import { ProviderFailure, type ExchangeOptions, type ProviderPort } from '../ports/provider.js';
+import type { TraceSpan } from '../ports/tracer.js';
 import type { Decision, VaultPort } from '../ports/vault.js';
 import type { ChangeSet } from '../standards/types.js';
 import { answerFromWrite, type ClientAnswer } from './answer.js';
@@ -29,6 +30,14 @@ export interface WriteRequest {
   writeHeaders: Record<string, string>;
   preferMinimal: boolean;
   decision: Decision;
+  /** The request's span: provider calls become its children and carry their traceparent. */
+  span?: TraceSpan;
+}
+
+/** The provider sees the gateway's span as its parent (W3C Trace Context). */
+function withTrace(headers: Record<string, string>, span: TraceSpan | undefined): Record<string, string> {
+  const tp = span?.traceparent();
+  return tp ? { ...headers, traceparent: tp } : headers;
 }
 
 /** What the transaction learnt, for the decision log and the audit record (written by the caller). */
@@ -85,9 +94,13 @@ export function createWriteTransaction(deps: TransactionDeps) {
 
   async function readCurrent(req: WriteRequest, trail: WriteTrail): Promise<CurrentVersion> {
     let answer;
+    const span = req.span?.child('provider read', { 'http.method': 'GET' });
     try {
-      answer = await provider.read(`Appointment/${encodeURIComponent(req.id)}`, req.readHeaders, exchange);
+      answer = await provider.read(`Appointment/${encodeURIComponent(req.id)}`, withTrace(req.readHeaders, span), exchange);
+      span?.setAttributes({ 'http.status_code': answer.status });
+      span?.end();
     } catch (e) {
+      span?.end(true);
       const kind = e instanceof ProviderFailure ? e.kind : 'other';
       metrics.upstreamErrors.inc({ kind });
       throw new GatewayError('UPSTREAM_UNAVAILABLE', kind === 'timeout' ? 'The provider did not answer the read in time' : 'The provider could not be reached to read the current appointment');
@@ -139,12 +152,16 @@ export function createWriteTransaction(deps: TransactionDeps) {
   }
 
   async function write(req: WriteRequest, trail: WriteTrail) {
+    const span = req.span?.child('provider write', { 'http.method': 'PUT' });
     try {
-      const answer = await provider.write(`Appointment/${encodeURIComponent(req.id)}`, req.body, req.writeHeaders, exchange);
+      const answer = await provider.write(`Appointment/${encodeURIComponent(req.id)}`, req.body, withTrace(req.writeHeaders, span), exchange);
+      span?.setAttributes({ 'http.status_code': answer.status });
+      span?.end();
       trail.writeMs = answer.ms;
       metrics.upstreamDuration.observe({ call: 'forward' }, answer.ms / 1000);
       return answer;
     } catch (e) {
+      span?.end(true);
       const f = e instanceof ProviderFailure ? e : new ProviderFailure('other', String(e), undefined, true);
       metrics.upstreamErrors.inc({ kind: f.kind });
       const when = f.kind === 'timeout' ? 'did not answer in time' : f.kind === 'slow-body' ? 'sent its answer too slowly' : f.kind === 'too-large' ? 'sent an answer over the size limit' : 'could not be reached or cut the exchange short';

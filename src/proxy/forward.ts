@@ -55,7 +55,7 @@ export interface Forwarder {
    * client. Resolves when the answer is written; rejects with a GatewayError only when nothing
    * has been sent yet (provider unreachable, timed out, reset before answering).
    */
-  forward(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, requestId: string | undefined): Promise<ForwardResult>;
+  forward(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, requestId: string | undefined, traceparent?: string): Promise<ForwardResult>;
   close(): void;
 }
 
@@ -85,13 +85,16 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     proxyTimeout: config.upstream.timeoutMs,
     secure: true,
   });
-  type Pending = { onResponse: (proxyRes: IncomingMessage) => void; setProxyReq: (r: ClientRequest) => void };
+  type Pending = { onResponse: (proxyRes: IncomingMessage) => void; setProxyReq: (r: ClientRequest) => void; traceparent?: string };
   const pending = new WeakMap<IncomingMessage, Pending>();
   // A safety net only: every web() call passes its own error callback.
   proxy.on('error', (err) => logger.error('proxy error without a handler', { error: String((err as Error)?.message ?? err) }));
   proxy.on('proxyReq', (proxyReq: ClientRequest, req: IncomingMessage) => {
     rewriteOutgoing(proxyReq, req);
-    pending.get(req)?.setProxyReq(proxyReq);
+    const p = pending.get(req);
+    // The provider's work becomes a child of the gateway's span (W3C Trace Context).
+    if (p?.traceparent) proxyReq.setHeader('traceparent', p.traceparent);
+    p?.setProxyReq(proxyReq);
   });
   proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
     const p = pending.get(req);
@@ -116,7 +119,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
 
   return {
     close: () => proxy.close(),
-    forward(req, res, ctx, requestId) {
+    forward(req, res, ctx, requestId, traceparent) {
       return new Promise<ForwardResult>((resolve, reject) => {
         const started = performance.now();
         let timedOut = false;
@@ -215,7 +218,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
           }
         };
 
-        pending.set(req, { onResponse: (r) => void onResponse(r), setProxyReq: (r) => (proxyReq = r) });
+        pending.set(req, { onResponse: (r) => void onResponse(r), setProxyReq: (r) => (proxyReq = r), traceparent });
         // The provider sees the path below our base path, on its own base (http-proxy-3 prepends
         // it); passed as `target` options rather than by rewriting req.url.
         const below = (req.url ?? '/').slice(basePath.length) || '/';
