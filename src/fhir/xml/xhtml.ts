@@ -3,7 +3,7 @@
  * same writer serves the decoder (SAX events of the body's div -> string) and the encoder (a JSON
  * div is parsed and rewritten before it is embedded, so a div can never inject markup into the
  * surrounding FHIR XML). Canonical form: attributes in source order with double quotes, text with
- * & < > escaped, `<x/>` kept apart from `<x></x>`; comments dropped.
+ * & < > (and CR) escaped, `<x/>` kept apart from `<x></x>`; comments dropped.
  */
 import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 import { XHTML_NS } from './model.js';
@@ -12,7 +12,8 @@ export class Refusal {
   constructor(readonly reason: string) {}
 }
 
-const escText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+// A carriage return is written as a reference: a literal one would be read back as a line feed.
+const escText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/\r/g, '&#13;');
 
 /** Attribute values: quotes and whitespace as character references, so nothing is normalised away. */
 export const escAttr = (s: string) =>
