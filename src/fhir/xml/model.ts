@@ -35,6 +35,8 @@ export interface ChildInfo {
   readonly context: string;
   /** The element's name without a choice type suffix (valueString -> value): its place in the order. */
   readonly base: string;
+  /** The JSON key of a primitive's id/extension companion: `_` + the element name. */
+  readonly companion: string;
 }
 
 const INTEGER_TYPES = new Set(['integer', 'positiveInt', 'unsignedInt']);
@@ -74,24 +76,28 @@ function resolve(context: string, name: string): ChildInfo | undefined {
     if (type === undefined) continue;
     const base = baseName(ctx, name);
     const repeating = REPEATING.has(path);
-    if (type === 'xhtml') return { path, repeating, kind: 'xhtml', json: 'string', context: '', base };
-    if (type === 'Resource') return { path, repeating, kind: 'resource', json: 'string', context: '', base };
-    if (type === 'BackboneElement' || type === 'Element') return { path, repeating, kind: 'complex', json: 'string', context: DEFINED_ELSEWHERE.get(path) ?? path, base };
-    if (/^[a-z]/.test(type)) return { path, repeating, kind: 'primitive', json: primitiveJson(type), context: '', base };
-    return { path, repeating, kind: 'complex', json: 'string', context: type, base };
+    const companion = `_${name}`;
+    if (type === 'xhtml') return { path, repeating, kind: 'xhtml', json: 'string', context: '', base, companion };
+    if (type === 'Resource') return { path, repeating, kind: 'resource', json: 'string', context: '', base, companion };
+    if (type === 'BackboneElement' || type === 'Element') return { path, repeating, kind: 'complex', json: 'string', context: DEFINED_ELSEWHERE.get(path) ?? path, base, companion };
+    if (/^[a-z]/.test(type)) return { path, repeating, kind: 'primitive', json: primitiveJson(type), context: '', base, companion };
+    return { path, repeating, kind: 'complex', json: 'string', context: type, base, companion };
   }
   return undefined;
 }
 
-const cache = new Map<string, ChildInfo | null>();
+// context -> name -> answer (null: no such element). Two levels, so a lookup builds no string.
+const cache = new Map<string, Map<string, ChildInfo | null>>();
 
 /** What the child element `name` of an element of the given context is, or undefined if FHIR has none. */
 export function childOf(context: string, name: string): ChildInfo | undefined {
-  const key = `${context}\u0000${name}`;
-  let info = cache.get(key);
+  let byName = cache.get(context);
+  if (byName === undefined) cache.set(context, (byName = new Map()));
+  let info = byName.get(name);
   if (info === undefined) {
     info = resolve(context, name) ?? null;
-    cache.set(key, info);
+    // Unknown names are not remembered: a hostile body must not grow the cache without bound.
+    if (info !== null) byName.set(name, info);
   }
   return info ?? undefined;
 }
