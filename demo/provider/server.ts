@@ -6,11 +6,14 @@
  * can be exercised against real sockets.
  *
  * It behaves like a plain version-aware FHIR server and deliberately validates NO business rules
- * (that is the gateway's job): it stores whatever Appointment JSON it is given as the next version.
+ * (that is the gateway's job): it stores whatever Appointment it is given as the next version.
+ * It reads and writes FHIR JSON and FHIR XML (issue 15): an XML body is decoded by the gateway's own
+ * XML codec and stored as the same model; answers are written in the negotiated format (format.ts).
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { answerFormat, bodyFormat, CONTENT_TYPE, decodeBody, encodeBody, type WireFormat } from './format.js';
 import { seedStore, type SeedSet } from './seed/index.js';
 import { AppointmentStore, type Resource, type StoredVersion } from './store.js';
 
@@ -144,9 +147,20 @@ export async function startDemoProvider(opts: DemoProviderOptions = {}): Promise
     timers.add(t);
   };
 
+  // The negotiated answer format of each request (JSON unless it asked for XML).
+  const formats = new WeakMap<http.ServerResponse, WireFormat>();
   const send = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
-    const bytes = Buffer.from(JSON.stringify(body), 'utf8');
-    res.writeHead(status, { 'Content-Type': FHIR_JSON, 'Content-Length': String(bytes.length), ...headers });
+    const format = formats.get(res) ?? 'json';
+    let bytes: Buffer;
+    try {
+      bytes = encodeBody(body, format);
+    } catch {
+      // A stored resource FHIR XML cannot express (e.g. a narrative that is not XHTML).
+      bytes = encodeBody(operationOutcome('INTERNAL_SERVER_ERROR', 'exception', 'The resource cannot be written in this format'), format);
+      status = 500;
+      headers = {};
+    }
+    res.writeHead(status, { 'Content-Type': CONTENT_TYPE[format], 'Content-Length': String(bytes.length), ...headers });
     res.end(bytes);
   };
   const sendOO = (res: http.ServerResponse, status: number, spine: string, code: string, diagnostics: string, headers: Record<string, string> = {}): void =>
@@ -188,7 +202,7 @@ export async function startDemoProvider(opts: DemoProviderOptions = {}): Promise
     software: { name: 'cancel-gateway demo provider' },
     fhirVersion: '3.0.1',
     acceptUnknown: 'no',
-    format: ['application/fhir+json'],
+    format: ['application/fhir+json', 'application/fhir+xml'],
     rest: [
       {
         mode: 'server',
@@ -243,7 +257,7 @@ export async function startDemoProvider(opts: DemoProviderOptions = {}): Promise
         return;
       }
       if (method === 'POST') {
-        const parsed = parseBody(body);
+        const parsed = parseBody(body, bodyFormat(req.headers['content-type']));
         if (!parsed.ok) return sendOO(res, 400, 'BAD_REQUEST', 'invalid', parsed.reason);
         const created = store.create(parsed.resource);
         send(res, 201, created.resource, { ...versionHeaders(created), Location: location(created.id, created.versionId) });
@@ -280,7 +294,7 @@ export async function startDemoProvider(opts: DemoProviderOptions = {}): Promise
           return sendOO(res, 409, 'CONFLICTING_VALUES', 'conflict', 'If-Match does not match the current version');
         }
       }
-      const parsed = parseBody(body);
+      const parsed = parseBody(body, bodyFormat(req.headers['content-type']));
       if (!parsed.ok) return sendOO(res, 400, 'BAD_REQUEST', 'invalid', parsed.reason);
       if (parsed.resource.id !== undefined && parsed.resource.id !== id) {
         return sendOO(res, 400, 'BAD_REQUEST', 'invalid', 'Resource id does not match the URL');
@@ -370,6 +384,7 @@ export async function startDemoProvider(opts: DemoProviderOptions = {}): Promise
       // Recorded before answering, faulted requests included.
       requests.push({ method, url, headers: { ...req.headers }, body });
       const path = url.split('?')[0] ?? '/';
+      formats.set(res, answerFormat(url, { accept: req.headers.accept, 'content-type': req.headers['content-type'] }));
       const f = findFault(method, path);
       const run = (): void => {
         try {
@@ -433,13 +448,10 @@ export async function startDemoProvider(opts: DemoProviderOptions = {}): Promise
   };
 }
 
-function parseBody(body: Buffer): { ok: true; resource: Resource } | { ok: false; reason: string } {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    return { ok: false, reason: 'Body is not JSON' };
-  }
+function parseBody(body: Buffer, format: WireFormat): { ok: true; resource: Resource } | { ok: false; reason: string } {
+  const decoded = decodeBody(body, format);
+  if (!decoded.ok) return decoded;
+  const parsed = decoded.value;
   if (!isAppointmentObject(parsed)) return { ok: false, reason: 'Body is not an Appointment resource' };
   return { ok: true, resource: parsed };
 }

@@ -13,9 +13,10 @@ class Fail {
   constructor(readonly reason: string, readonly offset: number) {}
 }
 
-export function parseStrictJson(text: string, maxDepth: number): StrictJsonResult {
+/** maxNodes bounds the number of values (objects, arrays, strings, numbers, literals); default unbounded. */
+export function parseStrictJson(text: string, maxDepth: number, maxNodes = Infinity): StrictJsonResult {
   try {
-    return { ok: true, value: parse(text, maxDepth) };
+    return { ok: true, value: parse(text, maxDepth, maxNodes) };
   } catch (e) {
     if (e instanceof Fail) return { ok: false, reason: e.reason, offset: e.offset };
     throw e;
@@ -26,8 +27,9 @@ type Frame =
   | { kind: 'array'; value: unknown[] }
   | { kind: 'object'; value: Record<string, unknown>; key: string };
 
-function parse(s: string, maxDepth: number): unknown {
+function parse(s: string, maxDepth: number, maxNodes: number): unknown {
   let i = 0;
+  let nodes = 0;
   const n = s.length;
   const stack: Frame[] = [];
 
@@ -101,6 +103,7 @@ function parse(s: string, maxDepth: number): unknown {
   const valueStart = () => {
     ws();
     if (i >= n) throw new Fail('unexpected end', i);
+    if (++nodes > maxNodes) throw new Fail(`more than ${maxNodes} values`, i);
     const c = s[i];
     if (c === '{' || c === '[') {
       if (stack.length >= maxDepth) throw new Fail(`nesting deeper than ${maxDepth}`, i);

@@ -1,0 +1,45 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { jsonCodec } from '../../src/adapters/codec-json.js';
+import { xmlCodec } from '../../src/adapters/codec-xml.js';
+import type { Codec } from '../../src/ports/codec.js';
+
+const LIMITS = { maxDepth: 64, maxNodes: 100_000 };
+const appointment = JSON.parse(readFileSync(new URL('../fixtures/nhs-booking/appointment.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+
+t.test('both codecs: media types, content type, and bytes -> resource -> bytes -> the same resource', async (t) => {
+  const cases: [Codec, string, string[], string][] = [
+    [jsonCodec, 'json', ['application/fhir+json', 'application/json+fhir', 'application/json'], 'application/fhir+json; charset=utf-8'],
+    [xmlCodec, 'xml', ['application/fhir+xml', 'application/xml+fhir', 'application/xml'], 'application/fhir+xml; charset=utf-8'],
+  ];
+  for (const [codec, format, types, contentType] of cases) {
+    t.equal(codec.format, format);
+    t.same(codec.mediaTypes, types);
+    t.equal(codec.contentType, contentType);
+    t.ok(Object.isFrozen(codec) && Object.isFrozen(codec.mediaTypes), `${format} codec is frozen`);
+    const bytes = codec.encode(appointment);
+    t.ok(Buffer.isBuffer(bytes));
+    t.same(codec.decode(bytes, LIMITS), { ok: true, resource: appointment }, `${format} round trip`);
+  }
+  // The two wire formats carry the same model.
+  t.same(xmlCodec.decode(xmlCodec.encode(appointment), LIMITS), jsonCodec.decode(Buffer.from(JSON.stringify(appointment)), LIMITS));
+});
+
+t.test('JSON codec refusals: BOM, bad UTF-8, not an object, duplicate keys, depth, node count', async (t) => {
+  const refused: [string, Buffer, { maxDepth: number; maxNodes: number }, RegExp][] = [
+    ['BOM', Buffer.from('\ufeff{}', 'utf8'), LIMITS, /byte order mark/],
+    ['bad UTF-8', Buffer.from([0x7b, 0xff, 0x7d]), LIMITS, /UTF-8/],
+    ['array', Buffer.from('[]'), LIMITS, /not a JSON object/],
+    ['duplicate key', Buffer.from('{"a":1,"a":2}'), LIMITS, /duplicate key/],
+    ['depth', Buffer.from('{"a":{"b":{"c":{}}}}'), { maxDepth: 3, maxNodes: 100 }, /nesting deeper/],
+    ['nodes', Buffer.from(JSON.stringify({ a: Array.from({ length: 50 }, () => 1) })), { maxDepth: 64, maxNodes: 40 }, /more than 40 values/],
+  ];
+  for (const [name, bytes, limits, re] of refused) t.match(jsonCodec.decode(bytes, limits), { ok: false, diagnostics: re }, name);
+  t.ok(jsonCodec.decode(Buffer.from(JSON.stringify({ a: Array.from({ length: 50 }, () => 1) })), { maxDepth: 64, maxNodes: 52 }).ok, 'exactly at the node limit');
+});
+
+t.test('XML codec: refusals come back as diagnostics, never as exceptions', async (t) => {
+  t.match(xmlCodec.decode(Buffer.from('<!DOCTYPE x><x/>'), LIMITS), { ok: false, diagnostics: /DOCTYPE/ });
+  t.match(xmlCodec.decode(Buffer.from('{"resourceType":"Appointment"}'), LIMITS), { ok: false, diagnostics: /well-formed/ });
+  t.throws(() => xmlCodec.encode({ resourceType: 'Appointment', colour: 'red' }), { name: 'FhirXmlEncodeError' });
+});
