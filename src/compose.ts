@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { jsonCodec } from './adapters/codec-json.js';
+import { xmlCodec } from './adapters/codec-xml.js';
 import { createMemoryLock } from './adapters/lock-memory.js';
 import { createHttpProvider } from './adapters/provider-http.js';
 import { createNoVault } from './adapters/vault-none.js';
@@ -47,7 +48,7 @@ export interface Shared extends LongLived {
 const DEFAULT_LOCK_WAIT_MS = 30_000;
 
 export function createLongLived(_config: Readonly<Config>, clock: Clock): LongLived {
-  return { lock: createMemoryLock(clock), vault: createNoVault(), codecs: [jsonCodec] };
+  return { lock: createMemoryLock(clock), vault: createNoVault(), codecs: [jsonCodec, xmlCodec] };
 }
 
 /** Everything a request is handled with, built from one configuration; swapped on reload. */
@@ -68,11 +69,11 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared) {
     provider, vault: shared.vault, codecs: shared.codecs,
     exchange: { deadlineMs: cfg.upstream.timeoutMs, bodyDeadlineMs: cfg.upstream.bodyTimeoutMs, maxBytes: cfg.upstream.maxAnswerBytes },
   });
-  const forwarder = createForwarder(cfg, standard, upstream, { logger: shared.logger, metrics: shared.metrics });
+  const forwarder = createForwarder(cfg, standard, upstream, { logger: shared.logger, metrics: shared.metrics, codecs: shared.codecs });
   const pipeline = createPipeline({
-    config: cfg, standard, plan: createCheckPlan(cfg, standard, { clock: shared.clock }),
+    config: cfg, standard, plan: createCheckPlan(cfg, standard, { clock: shared.clock, codecs: shared.codecs }),
     router: createRouter(standard, { amend: cfg.interactions.amend }), forwarder, transaction, history,
-    logger: shared.logger, metrics: shared.metrics, audit: shared.audit, clientAllowed: shared.clientAllowed, draining: shared.draining, tracer: shared.tracer,
+    logger: shared.logger, metrics: shared.metrics, audit: shared.audit, clientAllowed: shared.clientAllowed, draining: shared.draining, tracer: shared.tracer, codecs: shared.codecs,
   });
   return {
     config: cfg, standard, upstream, provider, pipeline,

@@ -16,6 +16,8 @@ import { sendError } from './respond.js';
 import type { RouteResult } from './route.js';
 import { isGuarded, type Standard } from './standards/index.js';
 import type { TraceSpan, Tracer } from './ports/tracer.js';
+import type { Codec } from './ports/codec.js';
+import { negotiate } from './edge/negotiate.js';
 
 export interface PipelineDeps {
   config: Readonly<Config>;
@@ -37,6 +39,8 @@ export interface PipelineDeps {
   draining: () => boolean;
   /** Spans for the request, its stages and provider calls (noTracer when tracing is off). */
   tracer: Tracer;
+  /** Wire formats, for negotiating the format of gateway-made answers (ruling 21). */
+  codecs: readonly Codec[];
 }
 
 /** X-Request-ID is echoed as X-Correlation-ID only when it is a sane token. */
@@ -137,7 +141,7 @@ export function createPipeline(deps: PipelineDeps) {
     return { status: clientGone ? CLIENT_CLOSED : answer.status, outcome: clientGone ? 'error' : 'forwarded', forwardMs: trail.writeMs };
   }
 
-  function fail(e: unknown, res: ServerResponse, ctx: RequestContext | undefined, requestId: string | undefined): Outcome {
+  function fail(e: unknown, req: IncomingMessage, res: ServerResponse, ctx: RequestContext | undefined, requestId: string | undefined): Outcome {
     let err: GatewayError;
     let outcome: Outcome['outcome'] = 'rejected';
     if (isGatewayError(e)) err = e;
@@ -147,7 +151,12 @@ export function createPipeline(deps: PipelineDeps) {
     }
     // A body we did not read leaves the connection in an unknown state: close it.
     const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || draining();
-    const status = sendError(res, err, standard, requestId, close);
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const accept = req.headers.accept;
+    const contentType = req.headers['content-type'];
+    const codec = negotiate(q === -1 ? '' : url.slice(q + 1), typeof accept === 'string' ? accept : undefined, typeof contentType === 'string' ? contentType : undefined, deps.codecs);
+    const status = sendError(res, err, standard, requestId, close, codec);
     if (status >= 500) outcome = 'error';
     metrics.rejections.inc({ code: err.code });
     return { status, outcome, code: err.code };
@@ -198,7 +207,7 @@ export function createPipeline(deps: PipelineDeps) {
           out = { status: fwd.status, outcome: fwd.status === CLIENT_CLOSED ? 'error' : 'forwarded', forwardMs: fwd.upstreamMs };
         }
       } catch (e) {
-        out = fail(e, res, ctx, requestId);
+        out = fail(e, req, res, ctx, requestId);
       } finally {
         metrics.inFlight.dec();
       }

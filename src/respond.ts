@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { CATALOGUE, type ErrorMapping, type GatewayError } from './errors.js';
 import { buildOperationOutcome } from './fhir/operation-outcome.js';
+import type { Codec } from './ports/codec.js';
 import type { Standard } from './standards/index.js';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -21,18 +22,20 @@ export function mappingFor(err: GatewayError, standard: Standard): ErrorMapping 
  * X-Correlation-ID echoing X-Request-ID. Safe to call when the answer has already started: then
  * the connection is cut instead, so the client never mistakes a half answer for a whole one.
  */
-export function sendError(res: ServerResponse, err: GatewayError, standard: Standard, requestId?: string, close = false): number {
+export function sendError(res: ServerResponse, err: GatewayError, standard: Standard, requestId?: string, close = false, codec?: Codec): number {
   const mapping = mappingFor(err, standard);
   if (res.headersSent || res.writableEnded || res.destroyed) {
     res.destroy();
     return mapping.status;
   }
-  const body = JSON.stringify(buildOperationOutcome(mapping, err.issues, standard.operationOutcomeProfile));
+  // Ruling 21: the negotiated format (JSON unless the request asked for XML).
+  const oo = buildOperationOutcome(mapping, err.issues, standard.operationOutcomeProfile) as unknown as Record<string, unknown>;
+  const body = codec ? codec.encode(oo) : Buffer.from(JSON.stringify(oo));
   for (const h of res.getHeaderNames()) res.removeHeader(h);
   res.statusCode = mapping.status;
-  res.setHeader('Content-Type', FHIR_JSON);
+  res.setHeader('Content-Type', codec?.contentType ?? FHIR_JSON);
   res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.setHeader('Content-Length', body.length);
   if (requestId) res.setHeader('X-Correlation-ID', requestId);
   for (const [k, v] of Object.entries(err.headers ?? {})) res.setHeader(k, v);
   if (close) res.setHeader('Connection', 'close');

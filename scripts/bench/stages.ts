@@ -56,7 +56,7 @@ export async function measureStages(iterations: number, warmup: number): Promise
     changeSets: standard.changeSets, logger, metrics, publicBaseUrl: config.publicBaseUrl, report: config.report,
     timeouts: { upstreamMs: 1000, bodyMs: 1000, lockWaitMs: 1000, maxAnswerBytes: 1 << 20 },
   });
-  const plan = createCheckPlan(config, standard, { clock: systemClock });
+  const plan = createCheckPlan(config, standard, { clock: systemClock, codecs: [jsonCodec] });
   const router = createRouter(standard, { amend: false });
   const checks = [...plan.identity, ...plan.beforeProvider];
   const pool = tokens('valid', 256);

@@ -5,6 +5,7 @@ import { createCancelRequestCheck } from './cancel-request.js';
 import { createIfMatchCheck } from './if-match.js';
 import { createJwtCheck } from './jwt.js';
 import type { Clock } from '../ports/clock.js';
+import type { Codec } from '../ports/codec.js';
 import { createMediaTypeCheck } from './media-type.js';
 import { createProfileCheck } from './profile.js';
 import { createSpineHeadersCheck } from './spine-headers.js';
@@ -23,13 +24,13 @@ export interface CheckPlan {
  * current appointment -> version -> diff -> forward. TLS and route are done by the edge before
  * these run; the provider half (current appointment onwards) is src/cancel/transaction.ts.
  */
-export function createCheckPlan(config: Readonly<Config>, standard: Standard, deps: { clock: Clock }): CheckPlan {
+export function createCheckPlan(config: Readonly<Config>, standard: Standard, deps: { clock: Clock; codecs: readonly Codec[] }): CheckPlan {
   return {
     identity: [createSpineHeadersCheck(config), createJwtCheck(config, standard, deps.clock)],
     beforeProvider: [
       createIfMatchCheck(standard),
-      createMediaTypeCheck(),
-      createBodyCheck(config),
+      createMediaTypeCheck(standard),
+      createBodyCheck(config, deps.codecs),
       createProfileCheck(standard),
       createCancelRequestCheck(standard, deps.clock),
     ],

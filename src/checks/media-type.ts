@@ -1,14 +1,16 @@
 import { header } from '../context.js';
 import { GatewayError } from '../errors.js';
+import { formatOfParam } from '../edge/negotiate.js';
+import type { Standard } from '../standards/index.js';
 import type { Check } from './types.js';
 
-const ACCEPTED = new Set(['application/fhir+json', 'application/json+fhir']);
+const JSON_TYPES: readonly string[] = ['application/fhir+json', 'application/json+fhir'];
 
-/** Ruling 5: FHIR JSON media types only (XML is not supported in this version). */
-export function isAcceptedMediaType(value: string | undefined): boolean {
+/** Ruling 5 and 21: FHIR JSON, and FHIR XML in the forms the standard accepts (charset utf-8 only). */
+export function isAcceptedMediaType(value: string | undefined, accepted: readonly string[] = JSON_TYPES): boolean {
   if (!value) return false;
   const [type, ...params] = value.split(';').map((p) => p.trim().toLowerCase());
-  if (!type || !ACCEPTED.has(type)) return false;
+  if (!type || !accepted.includes(type)) return false;
   for (const p of params) {
     if (p === '') continue;
     const [k, v] = p.split('=').map((x) => x?.trim());
@@ -18,31 +20,34 @@ export function isAcceptedMediaType(value: string | undefined): boolean {
 }
 
 /**
- * A cancel's URL may carry only FHIR's `_format` (JSON): any other parameter (`_method=DELETE`,
- * `_format=xml`, ...) could make the provider do something the gateway did not check.
+ * A cancel's URL may carry only FHIR's `_format` (json, xml or their media types; ruling 21): any
+ * other parameter (`_method=DELETE`, ...) or value could make the provider do something the
+ * gateway did not check.
  */
 export function isAcceptedCancelQuery(query: string): boolean {
   if (query === '') return true;
   for (const part of query.split('&')) {
-    const [k, v = ''] = part.split('=');
-    if (k !== '_format') return false;
+    const parts = part.split('=');
+    if (parts.length !== 2 || parts[0] !== '_format') return false;
     let value: string;
-    try { value = decodeURIComponent(v.replace(/\+/g, ' ')).trim().toLowerCase(); } catch { return false; }
-    if (!['json', 'application/json', 'application/fhir+json', 'application/json+fhir'].includes(value)) return false;
+    try { value = decodeURIComponent(parts[1]!.replace(/\+/g, ' ')); } catch { return false; }
+    if (!formatOfParam(value)) return false;
   }
   return true;
 }
 
-export function createMediaTypeCheck(): Check {
+export function createMediaTypeCheck(standard: Pick<Standard, 'requestMediaTypes'> = { requestMediaTypes: JSON_TYPES }): Check {
+  const accepted = standard.requestMediaTypes;
+  const named = accepted.filter((t) => t.startsWith('application/fhir+')).join(' or ');
   return {
     name: 'media-type',
     family: 'mediaType',
     run(ctx) {
       if (!isAcceptedCancelQuery(ctx.request.query ?? '')) {
-        throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'Only _format=json may be given on an update', expression: 'http.query' });
+        throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'Only _format (json or xml) may be given on an update', expression: 'http.query' });
       }
-      if (ctx.request.repeated.has('content-type') || !isAcceptedMediaType(header(ctx.request, 'content-type'))) {
-        throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'Content-Type must be application/fhir+json', expression: 'http.Content-Type' });
+      if (ctx.request.repeated.has('content-type') || !isAcceptedMediaType(header(ctx.request, 'content-type'), accepted)) {
+        throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: `Content-Type must be ${named}`, expression: 'http.Content-Type' });
       }
     },
   };

@@ -6,6 +6,8 @@ import { GatewayError } from '../errors.js';
 import { codeForProviderStatus } from '../cancel/answer.js';
 import { FORWARDED_REQUEST_HEADERS, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
+import { negotiate } from '../edge/negotiate.js';
+import type { Codec } from '../ports/codec.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -74,7 +76,7 @@ function rewriteOutgoing(proxyReq: ClientRequest, req: IncomingMessage): void {
   for (const [k, v] of Object.entries(forwardingHeaders(req, {}))) proxyReq.setHeader(k, v);
 }
 
-export function createForwarder(config: Readonly<Config>, standard: Standard, upstream: Upstream, deps: { logger: Logger; metrics: Metrics }): Forwarder {
+export function createForwarder(config: Readonly<Config>, standard: Standard, upstream: Upstream, deps: { logger: Logger; metrics: Metrics; codecs?: readonly Codec[] }): Forwarder {
   const { logger, metrics } = deps;
   const proxy = createProxyServer({
     target: upstream.base.href,
@@ -192,7 +194,9 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             if (isError && !isOperationOutcome(parsed) && !/xml/i.test(String(proxyRes.headers['content-type'] ?? ''))) {
               metrics.upstreamErrors.inc({ kind: 'status' });
               const err = new GatewayError(codeForProviderStatus(status), `The provider answered with status ${status}`, { status });
-              sendError(res, err, standard, requestId);
+              const q = (req.url ?? '').indexOf('?');
+              const codec = deps.codecs ? negotiate(q === -1 ? '' : req.url!.slice(q + 1), req.headers.accept, req.headers['content-type'], deps.codecs) : undefined;
+              sendError(res, err, standard, requestId, false, codec);
               finish({ status, upstreamMs: ms });
               return;
             }

@@ -36,6 +36,8 @@ export const gpConnect: Standard = {
     VERSION_CONFLICT: { spine: 'FHIR_CONSTRAINT_VIOLATION' },
     PROFILE_INVALID: { issue: 'invalid' },
   },
+  // GP Connect: JSON SHALL, XML SHOULD (application/fhir+xml; the legacy XML name is not GP Connect's).
+  requestMediaTypes: ['application/fhir+json', 'application/json+fhir', 'application/fhir+xml'],
   ifMatchRequired: false,
   jwt: { requirePractitioner: true, validateEmbeddedResources: true },
   cancel: {

@@ -22,6 +22,8 @@ export const nhsBooking: Standard = {
   profile: 'careconnect-appointment-1',
   operationOutcomeProfile: 'https://fhir.nhs.uk/STU3/StructureDefinition/Spine-OperationOutcome-1',
   errorOverrides: {},
+  // Ruling 21: XML too, with the STU3-era legacy name NHS Booking's test tool still sends.
+  requestMediaTypes: ['application/fhir+json', 'application/json+fhir', 'application/fhir+xml', 'application/xml+fhir'],
   ifMatchRequired: true,
   jwt: { requirePractitioner: false, validateEmbeddedResources: false },
   cancel: {

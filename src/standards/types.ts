@@ -77,6 +77,8 @@ export interface Standard {
   operationOutcomeProfile: string;
   /** Per-code changes to the catalogue's default (nhs-booking) mapping. */
   errorOverrides: Partial<Record<ErrorCode, Partial<ErrorMapping>>>;
+  /** Content-Types a cancel or amend body may have (rulings 5 and 21), lower-case, no parameters. */
+  requestMediaTypes: readonly string[];
   /** nhs-booking: a missing If-Match is 412; GP Connect: allowed, the stored version is used. */
   ifMatchRequired: boolean;
   jwt: { requirePractitioner: boolean; validateEmbeddedResources: boolean };

@@ -1,4 +1,4 @@
-/** isAcceptedMediaType (ruling 5): FHIR JSON (with or without charset=utf-8) and the legacy form only. */
+/** isAcceptedMediaType (rulings 5, 21): FHIR JSON and, by standard, FHIR XML; charset utf-8 only. */
 import t from 'tap';
 import { createMediaTypeCheck, isAcceptedMediaType } from '../../src/checks/media-type.js';
 import { createContext } from '../../src/context.js';
@@ -24,8 +24,6 @@ const rejected: Array<string | undefined> = [
   'text/plain',
   'application/json',
   'application/json; charset=utf-8',
-  'application/fhir+xml',
-  'application/xml+fhir',
   'application/xml',
   'text/xml',
   'application/fhir+json; charset=iso-8859-1',
@@ -49,11 +47,14 @@ t.test('accepted', async (t) => {
 
 t.test('rejected', async (t) => {
   for (const v of rejected) t.equal(isAcceptedMediaType(v), false, JSON.stringify(v));
+  for (const v of ['application/fhir+xml', 'application/xml+fhir']) t.equal(isAcceptedMediaType(v), false, `${v}: not a JSON type`);
+  t.equal(isAcceptedMediaType('application/xml+fhir', STANDARDS['gp-connect'].requestMediaTypes), false, 'legacy XML name not under gp-connect');
+  t.equal(isAcceptedMediaType('application/fhir+xml; charset=utf-8', STANDARDS['gp-connect'].requestMediaTypes), true);
 });
 
 t.test('the check throws UNSUPPORTED_MEDIA_TYPE for a rejected type and passes an accepted one', async (t) => {
   const std = STANDARDS['nhs-booking'];
-  const check = createMediaTypeCheck();
+  const check = createMediaTypeCheck(std);
   t.equal(check.family, 'mediaType');
   const io = { readBody: async () => Buffer.alloc(0) };
   const run = (headers: Record<string, string>, repeated: string[] = []) => {
@@ -65,7 +66,9 @@ t.test('the check throws UNSUPPORTED_MEDIA_TYPE for a rejected type and passes a
     }
   };
   t.equal(run({}), 'UNSUPPORTED_MEDIA_TYPE');
-  t.equal(run({ 'content-type': 'application/fhir+xml' }), 'UNSUPPORTED_MEDIA_TYPE');
+  t.equal(run({ 'content-type': 'application/fhir+xml' }), undefined, 'FHIR XML (ruling 21)');
+  t.equal(run({ 'content-type': 'application/xml+fhir' }), undefined, 'the legacy XML name under nhs-booking');
+  t.equal(run({ 'content-type': 'application/xml' }), 'UNSUPPORTED_MEDIA_TYPE');
   t.equal(run({ 'content-type': 'application/fhir+json; charset=utf-8' }), undefined);
   t.equal(run({ 'content-type': 'application/fhir+json' }, ['content-type']), 'UNSUPPORTED_MEDIA_TYPE', 'Content-Type sent twice');
 });

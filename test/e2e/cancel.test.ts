@@ -226,7 +226,7 @@ t.test('400: nesting exactly at the limit is not a body error (it reaches the pr
 t.test('415: unsupported or missing Content-Type; nothing upstream', async (t) => {
   const id = freshAppointment();
   const req = await cancelRequest(h, 'nhs-booking', id);
-  for (const ct of ['text/plain', 'application/json', 'application/fhir+xml', 'application/fhir+json; charset=iso-8859-1', undefined]) {
+  for (const ct of ['text/plain', 'application/json', 'application/x-www-form-urlencoded', 'application/fhir+json; charset=iso-8859-1', undefined]) {
     const { r, up } = await sendCounting(h, withHeader(req, 'Content-Type', ct), id);
     t.test(`Content-Type: ${ct ?? '(none)'}`, async (t) => {
       assertOutcome(t, r, 415, 'UNSUPPORTED_MEDIA_TYPE', { issue: 'not-supported' });

@@ -1,0 +1,59 @@
+import type { Codec } from '../ports/codec.js';
+
+/** `_format` values (FHIR's shorthand and the media types) -> format. */
+const FORMAT_PARAM: Record<string, 'json' | 'xml'> = {
+  json: 'json', 'application/json': 'json', 'application/fhir+json': 'json', 'application/json+fhir': 'json', 'text/json': 'json',
+  xml: 'xml', 'application/xml': 'xml', 'application/fhir+xml': 'xml', 'application/xml+fhir': 'xml', 'text/xml': 'xml',
+};
+
+export function formatOfParam(value: string): 'json' | 'xml' | undefined {
+  return FORMAT_PARAM[value.trim().toLowerCase()];
+}
+
+function formatOfMediaType(value: string): 'json' | 'xml' | undefined {
+  const type = value.split(';')[0]!.trim().toLowerCase();
+  if (type === '*/*' || type === 'application/*') return undefined;
+  return FORMAT_PARAM[type];
+}
+
+/** The `_format` parameter of a query string, if it names a format (the last one wins, as in FHIR servers). */
+export function formatParam(query: string): 'json' | 'xml' | undefined {
+  if (!query) return undefined;
+  let found: 'json' | 'xml' | undefined;
+  for (const part of query.split('&')) {
+    const eq = part.indexOf('=');
+    if (eq === -1 || part.slice(0, eq) !== '_format') continue;
+    let v: string;
+    try {
+      v = decodeURIComponent(part.slice(eq + 1).replace(/\+/g, ' '));
+    } catch {
+      continue;
+    }
+    found = formatOfParam(v) ?? found;
+  }
+  return found;
+}
+
+/** The first acceptable format of an Accept header, by quality then order. */
+function formatOfAccept(accept: string): 'json' | 'xml' | undefined {
+  let best: { f: 'json' | 'xml'; q: number } | undefined;
+  for (const range of accept.split(',').slice(0, 32)) {
+    const [type, ...params] = range.split(';');
+    const f = formatOfMediaType(type ?? '');
+    if (!f) continue;
+    const qp = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const q = qp ? Number(qp.slice(2)) : 1;
+    if (!(q > 0)) continue;
+    if (!best || q > best.q) best = { f, q };
+  }
+  return best?.f;
+}
+
+/**
+ * Ruling 21: the answer's format is `_format`, then `Accept`, then the request's `Content-Type`,
+ * else JSON. Gateway-made OperationOutcomes are written in it.
+ */
+export function negotiate(query: string, accept: string | undefined, contentType: string | undefined, codecs: readonly Codec[]): Codec {
+  const f = formatParam(query) ?? (accept ? formatOfAccept(accept) : undefined) ?? (contentType ? formatOfMediaType(contentType) : undefined) ?? 'json';
+  return codecs.find((c) => c.format === f) ?? codecs.find((c) => c.format === 'json')!;
+}
