@@ -29,6 +29,7 @@ export function createMetrics() {
     certExpiry: new Gauge({ name: `${p}certificate_expiry_seconds`, help: 'Seconds until the certificate expires, by role (server, client-ca) and subject.', labelNames: ['role', 'subject'], registers: [registry] }),
     reloads: new Counter({ name: `${p}reloads_total`, help: 'Certificate material reloads, by result (success, failure).', labelNames: ['kind', 'result'], registers: [registry] }),
     contractBreaches: new Counter({ name: `${p}provider_contract_breaches_total`, help: 'Provider success answers that break the cancel contract (returned anyway), by reason.', labelNames: ['reason'], registers: [registry] }),
+    crlNextUpdate: new Gauge({ name: `${p}crl_next_update_seconds`, help: 'nextUpdate of each CRL of tls.crl (unix seconds), by issuing CA; set at load and reload.', labelNames: ['issuer'], registers: [registry] }),
     draining: new Gauge({ name: `${p}draining`, help: '1 while the gateway drains for shutdown.', registers: [registry] }),
   };
 }
