@@ -106,8 +106,16 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (!configFile) {
-    const { runDemo } = await import('../demo/run.js');
-    await runDemo(runGateway);
+    // The demo is not in the container image (issue 19: only what the gateway needs ships there).
+    const demo = await import('../demo/run.js').catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+      return undefined;
+    });
+    if (!demo) {
+      process.stderr.write(`the embedded demo is not part of this installation: pass --config FILE\n${USAGE}\n`);
+      return 2;
+    }
+    await demo.runDemo(runGateway);
     return -1;
   }
   let config;
