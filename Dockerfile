@@ -48,6 +48,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "require('node:http').get({host:'127.0.0.1',port:Number(process.env.GATEWAY_ADMIN_PORT)||9090,path:'/healthz',timeout:3000},(r)=>{r.resume();process.exit(r.statusCode===200?0:1)}).on('error',()=>process.exit(1)).on('timeout',function(){this.destroy();process.exit(1)})"]
 STOPSIGNAL SIGTERM
 # A 4 MiB young generation keeps peak RSS under 150 MiB at 64 concurrent cancels for the same CPU
-# per request as Node's default 16 MiB (README "Performance"); `npm start` and the bench use it too.
+# per request as Node's default 16 MiB (docs/performance.md); `npm start` and the bench use it too.
 ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/src/main.js"]
 CMD ["--config", "/etc/cancel-gateway/config.yaml"]
