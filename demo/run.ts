@@ -1,5 +1,6 @@
-import { join } from 'node:path';
-import { buildConfig, type Config } from '../src/config.js';
+import { mkdirSync } from 'node:fs';
+import { join, relative, isAbsolute } from 'node:path';
+import { applyEnv, buildConfig, ConfigError, ENV_OVERRIDES, type Config } from '../src/config.js';
 import type { Gateway } from '../src/server.js';
 import { packageRoot } from '../src/paths.js';
 import { STANDARDS } from '../src/standards/index.js';
@@ -7,68 +8,149 @@ import { ensureDevCertificates } from './certs.js';
 import { startDemoProvider } from './provider/server.js';
 
 /**
- * The embedded default of `npm start`: development certificates (generated once into .dev-certs/,
- * git-ignored), the bundled demo provider on a free loopback port, and the gateway in front of it,
- * then ready-to-paste curl commands. GATEWAY_STANDARD=gp-connect shows the second standard.
+ * The embedded default of `npm start`: development certificates, the bundled demo provider on a
+ * free loopback port, and the gateway in front of it, then numbered ready-to-paste commands.
+ * Everything it writes (certificates, the audit file, the files the commands save) goes into one
+ * git-ignored folder, `.demo/`. GATEWAY_STANDARD=gp-connect shows the second standard; it and the
+ * other variables the demo reads are validated like a configuration file (a typo stops it).
  * Nothing here is on the gateway's request path: the provider is just another upstream.
  */
-export async function runDemo(run: (config: Readonly<Config>, onReady: (gw: Gateway) => void) => Promise<void>): Promise<void> {
-  const standard = (process.env.GATEWAY_STANDARD === 'gp-connect' ? 'gp-connect' : 'nhs-booking') as Config['standard'];
-  const certDir = join(packageRoot, '.dev-certs');
-  const certs = ensureDevCertificates(certDir);
-  const provider = await startDemoProvider({ seed: standard, host: '127.0.0.1', port: 0 });
-  const port = Number(process.env.GATEWAY_PORT ?? 8443);
-  const adminPort = Number(process.env.GATEWAY_ADMIN_PORT ?? 9090);
-  const config = buildConfig({
-    standard,
-    listen: { host: '127.0.0.1', port },
-    admin: { host: '127.0.0.1', port: adminPort },
-    basePath: '/STU3/1',
-    publicBaseUrl: `https://localhost:${port}/STU3/1`,
-    tls: { cert: certs.serverCert, key: certs.serverKey, clientCa: certs.caCert },
-    upstream: { url: provider.url },
-    spine: { providerAsids: ['918999198738'] },
-    log: { level: (process.env.GATEWAY_LOG_LEVEL as Config['log']['level']) ?? 'info' },
-    audit: { destination: 'none' },
-  });
-  await run(config, (gw) => {
-    const std = STANDARDS[standard];
-    const read = std.interactions.find((i) => i.name === 'read')!;
-    const cancel = std.interactions.find((i) => i.name === 'cancel')!;
-    const id = provider.store.ids()[0];
-    const rel = (p: string) => p.replace(packageRoot + '/', '');
-    const tls = `--cacert ${rel(certs.caCert)} --cert ${rel(certs.clientCert)} --key ${rel(certs.clientKey)}`;
-    const spine = (interaction: string) =>
-      `-H "Ssp-TraceID: $(node -p 'crypto.randomUUID()')" -H 'Ssp-From: 200000000359' -H 'Ssp-To: 918999198738' -H 'Ssp-InteractionID: ${interaction}'`;
-    const base = `https://localhost:${gw.port}/STU3/1`;
-    const addReason = standard === 'gp-connect'
-      // Double quotes: this JS is pasted inside the single-quoted `node -e '...'` below.
-      ? `a.extension=[...(a.extension||[]),{url:"${std.cancel.reasonExtensionUrl}",valueString:"Patient request"}];`
-      : '';
-    process.stdout.write(`
-cancel-gateway demo (${std.title}) is running.
-  gateway  ${base}   (mTLS: development CA and client certificate in .dev-certs/)
-  admin    http://127.0.0.1:${gw.adminPort}/metrics  /healthz  /readyz
-  provider ${provider.url}   (bundled demo provider, seeded: ${provider.store.ids().join(', ')})
 
-Paste these into another terminal, from this folder:
+/** The environment variables the demo honours (the rest of ENV_OVERRIDES belong to real deployments). */
+const DEMO_ENV = ['GATEWAY_STANDARD', 'GATEWAY_PORT', 'GATEWAY_ADMIN_PORT', 'GATEWAY_LOG_LEVEL'] as const;
+
+export interface DemoOptions {
+  env?: NodeJS.ProcessEnv;
+  /** The demo folder; default `.demo/` in the package root. */
+  dir?: string;
+  out?: { write(s: string): unknown };
+}
+
+/**
+ * The demo's configuration: fixed values plus the demo variables, validated by the gateway's own
+ * schema; a problem names the variable it came from.
+ */
+export function demoConfig(env: NodeJS.ProcessEnv, dir: string, files: { certs: ReturnType<typeof ensureDevCertificates>; providerUrl: string }): Readonly<Config> {
+  const port = Number(env.GATEWAY_PORT ?? 8443);
+  const raw: Record<string, unknown> = {
+    standard: 'nhs-booking',
+    listen: { host: '127.0.0.1', port: 8443 },
+    admin: { host: '127.0.0.1', port: 9090 },
+    basePath: '/STU3/1',
+    publicBaseUrl: `https://localhost:${Number.isInteger(port) ? port : 8443}/STU3/1`,
+    tls: { cert: files.certs.serverCert, key: files.certs.serverKey, clientCa: files.certs.caCert },
+    upstream: { url: files.providerUrl },
+    spine: { providerAsids: ['918999198738'] },
+    log: { level: 'info' },
+    audit: { destination: join(dir, 'audit.jsonl') },
+  };
+  const demoEnv = Object.fromEntries(DEMO_ENV.map((k) => [k, env[k]]));
+  // A schema problem at a path a variable set is reported under the variable's name.
+  const named = (problem: string) => {
+    const hit = ENV_OVERRIDES.find(([name, path]) => demoEnv[name] !== undefined && problem.startsWith(`${path}:`));
+    return hit ? `${hit[0]}=${JSON.stringify(demoEnv[hit[0]])}: ${problem}` : problem;
+  };
+  const envProblems = applyEnv(raw, demoEnv);
+  let config: Readonly<Config>;
+  try {
+    config = buildConfig(raw);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new ConfigError([...envProblems, ...e.problems.map(named)]);
+  }
+  if (envProblems.length) throw new ConfigError(envProblems);
+  return config;
+}
+
+/** The standard the demo will run, checked before anything starts (the provider is seeded by it). */
+export function demoStandard(env: NodeJS.ProcessEnv): Config['standard'] {
+  const s = env.GATEWAY_STANDARD || 'nhs-booking';
+  if (!(s in STANDARDS)) {
+    throw new ConfigError([`GATEWAY_STANDARD=${JSON.stringify(s)}: standard: must be equal to one of the allowed values (${Object.keys(STANDARDS).join(', ')})`]);
+  }
+  return s as Config['standard'];
+}
+
+const shellQuote = (s: string) => (/^[\w./@:=+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The numbered steps, each with commands that work when pasted into a shell. */
+export function demoInstructions(a: {
+  standard: Config['standard']; gatewayPort: number; adminPort: number; providerUrl: string; ids: string[];
+  dir: string; certs: ReturnType<typeof ensureDevCertificates>;
+}): string {
+  const std = STANDARDS[a.standard];
+  const read = std.interactions.find((i) => i.name === 'read')!;
+  const cancel = std.interactions.find((i) => i.name === 'cancel')!;
+  const id = a.ids[0];
+  // Paths relative to the package root (the commands start with a cd there) when they are inside it.
+  const rel = (p: string) => {
+    const r = relative(packageRoot, p);
+    return shellQuote(r && !r.startsWith('..') && !isAbsolute(r) ? r : p);
+  };
+  const d = (f: string) => rel(join(a.dir, f));
+  const tls = `--cacert ${rel(a.certs.caCert)} --cert ${rel(a.certs.clientCert)} --key ${rel(a.certs.clientKey)}`;
+  const spine = (interaction: string) =>
+    `-H "Ssp-TraceID: $(node -p 'crypto.randomUUID()')" -H 'Ssp-From: 200000000359' -H 'Ssp-To: 918999198738' -H 'Ssp-InteractionID: ${interaction}'`;
+  const base = `https://localhost:${a.gatewayPort}/STU3/1`;
+  const addReason = a.standard === 'gp-connect'
+    // Double quotes: this JS is pasted inside the single-quoted `node -e '...'` below.
+    ? `a.extension=[...(a.extension||[]),{url:"${std.cancel.reasonExtensionUrl}",valueString:"Patient request"}];`
+    : '';
+  const cancelCurl = `curl -sS ${tls} ${spine(cancel.id)} \\
+  -H "Authorization: Bearer $(node dist/demo/token.js write ${a.standard})" \\
+  -H "If-Match: $(grep -i '^etag:' ${d('read-headers.txt')} | cut -d' ' -f2 | tr -d '\\r')" \\
+  -H 'Content-Type: application/fhir+json' -X PUT --data-binary @${d('cancel.json')} \\
+  -D - ${base}/Appointment/${id}`;
+  return `
+cancel-gateway demo (${std.title}) is running.
+  gateway  ${base}   (mTLS: development CA and client certificate in ${rel(join(a.dir, 'certs'))}/)
+  admin    http://127.0.0.1:${a.adminPort}/metrics  /healthz  /readyz
+  provider ${a.providerUrl}   (bundled demo provider, seeded: ${a.ids.join(', ')})
+  files    everything the demo writes is in ${rel(a.dir)}/ (git-ignored)
+
+Paste these into another terminal:
+
+cd ${shellQuote(packageRoot)}
 
 # 1. read the appointment (a fresh token each time: tokens live 300 s)
 curl -sS ${tls} ${spine(read.id)} \\
-  -H "Authorization: Bearer $(node dist/demo/token.js read ${standard})" \\
-  -D read-headers.txt -o appointment.json ${base}/Appointment/${id} && cat read-headers.txt
+  -H "Authorization: Bearer $(node dist/demo/token.js read ${a.standard})" \\
+  -D ${d('read-headers.txt')} -o ${d('appointment.json')} ${base}/Appointment/${id} && cat ${d('read-headers.txt')}
 
-# 2. cancel it: the same resource with status "cancelled", If-Match from the ETag
-node -e 'const fs=require("fs");const a=JSON.parse(fs.readFileSync("appointment.json"));a.status="cancelled";${addReason}fs.writeFileSync("cancel.json",JSON.stringify(a))'
-curl -sS ${tls} ${spine(cancel.id)} \\
-  -H "Authorization: Bearer $(node dist/demo/token.js write ${standard})" \\
-  -H "If-Match: $(grep -i '^etag:' read-headers.txt | cut -d' ' -f2 | tr -d '\\r')" \\
-  -H 'Content-Type: application/fhir+json' -X PUT --data-binary @cancel.json \\
-  -D - ${base}/Appointment/${id}
+# 2. cancel it: the same resource with status "cancelled", If-Match from the ETag: 200
+node -e 'const fs=require("fs");const a=JSON.parse(fs.readFileSync(${JSON.stringify(d('appointment.json'))}));a.status="cancelled";${addReason}fs.writeFileSync(${JSON.stringify(d('cancel.json'))},JSON.stringify(a))'
+${cancelCurl}
 
-# 3. send the same cancel again: 409 (stale If-Match) as an OperationOutcome
+# 3. send the same cancel again: its If-Match is no longer current, so 409 (an OperationOutcome)
+${cancelCurl}
+
+# 4. the audit records of these cancels (one JSON line per request on the cancel route)
+tail -n 5 ${d('audit.jsonl')}
 
 Stop with Ctrl-C. GATEWAY_STANDARD=gp-connect npm start runs the GP Connect 1.2.7 rules.
-`);
+`;
+}
+
+export async function runDemo(
+  run: (config: Readonly<Config>, onReady: (gw: Gateway) => void) => Promise<void>,
+  opts: DemoOptions = {},
+): Promise<{ close(): Promise<void> }> {
+  const env = opts.env ?? process.env;
+  const dir = opts.dir ?? join(packageRoot, '.demo');
+  const out = opts.out ?? process.stdout;
+  const standard = demoStandard(env);
+  mkdirSync(dir, { recursive: true });
+  const certs = ensureDevCertificates(join(dir, 'certs'));
+  const provider = await startDemoProvider({ seed: standard, host: '127.0.0.1', port: 0 });
+  let config: Readonly<Config>;
+  try {
+    config = demoConfig(env, dir, { certs, providerUrl: provider.url });
+  } catch (e) {
+    await provider.close();
+    throw e;
+  }
+  await run(config, (gw) => {
+    out.write(demoInstructions({ standard, gatewayPort: gw.port, adminPort: gw.adminPort, providerUrl: provider.url, ids: provider.store.ids(), dir, certs }));
   });
+  return { close: () => provider.close() };
 }

@@ -25,6 +25,7 @@ export interface Config {
     minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string;
     allowedClients?: { subjects: string[]; sans: string[] };
     handshakeTimeoutMs: number; watch: boolean;
+    expiryWarningDays: number; crlWarningHours: number;
   };
   upstream: { url: string; ca?: string; cert?: string; key?: string; timeoutMs: number; bodyTimeoutMs: number; maxSockets: number; writeConnections: number; maxAnswerBytes: number };
   spine: { providerAsids: string[] };

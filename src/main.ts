@@ -3,16 +3,19 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { createGateway, type Gateway } from './server.js';
+import { inspectTls } from './tls/inspect.js';
 
 /**
  * Entry point: load config -> build -> listen; every config problem printed at once, exit 1.
  *   cancel-gateway [--config FILE]          run (no config: the embedded demo)
- *   cancel-gateway check-config --config F  validate a configuration and exit
+ *   cancel-gateway check-config --config F [--warn-days N]  validate a configuration and its TLS material, exit
  */
 
 const USAGE = `usage:
   cancel-gateway [--config FILE]              run the gateway (no --config: the embedded demo)
-  cancel-gateway check-config --config FILE   validate a configuration file and exit
+  cancel-gateway check-config --config FILE [--warn-days N]
+                                              validate a configuration file and every certificate, key and
+                                              CRL it names; warn about expiry within N days (tls.expiryWarningDays)
 environment overrides: see README "Configuration"`;
 
 async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => void, configFile?: string): Promise<void> {
@@ -49,10 +52,23 @@ async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => v
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** check-config's TLS half (issue 19): warnings on stderr, errors listed like config problems. */
+function reportTls(configFile: string, c: Readonly<Config>, warnDays: number | undefined): number {
+  const findings = inspectTls(c, { now: Date.now(), certWarningDays: warnDays ?? c.tls.expiryWarningDays, crlWarningHours: c.tls.crlWarningHours });
+  for (const f of findings) if (f.level === 'warning') process.stderr.write(`${configFile}: warning: ${f.what}: ${f.message}\n`);
+  const errors = findings.filter((f) => f.level === 'error');
+  if (errors.length) {
+    process.stderr.write(`${configFile}: ${errors.length} problem(s)\n${errors.map((f) => `  - ${f.what}: ${f.message}`).join('\n')}\n`);
+    return 1;
+  }
+  process.stdout.write(`${configFile}: valid (standard ${c.standard}, upstream ${c.upstream.url})\n`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+    parsed = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, 'warn-days': { type: 'string' } }, allowPositionals: true });
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n${USAGE}\n`);
     return 2;
@@ -69,10 +85,14 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write('check-config needs --config FILE\n');
       return 2;
     }
+    const warnDays = values['warn-days'] === undefined ? undefined : Number(values['warn-days']);
+    if (warnDays !== undefined && !(Number.isInteger(warnDays) && warnDays >= 0)) {
+      process.stderr.write('--warn-days must be a whole number of days\n');
+      return 2;
+    }
     try {
       const c = loadConfig(configFile);
-      process.stdout.write(`${configFile}: valid (standard ${c.standard}, upstream ${c.upstream.url})\n`);
-      return 0;
+      return reportTls(configFile, c, warnDays);
     } catch (e) {
       if (e instanceof ConfigError) {
         process.stderr.write(`${configFile}: ${e.problems.length} problem(s)\n${e.problems.map((p) => `  - ${p}`).join('\n')}\n`);
@@ -86,8 +106,16 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (!configFile) {
-    const { runDemo } = await import('../demo/run.js');
-    await runDemo(runGateway);
+    // The demo is not in the container image (issue 19: only what the gateway needs ships there).
+    const demo = await import('../demo/run.js').catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ERR_MODULE_NOT_FOUND') throw e;
+      return undefined;
+    });
+    if (!demo) {
+      process.stderr.write(`the embedded demo is not part of this installation: pass --config FILE\n${USAGE}\n`);
+      return 2;
+    }
+    await demo.runDemo(runGateway);
     return -1;
   }
   let config;

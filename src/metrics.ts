@@ -31,6 +31,7 @@ export function createMetrics() {
     contractBreaches: new Counter({ name: `${p}provider_contract_breaches_total`, help: 'Provider success answers that break the cancel contract (returned anyway), by reason.', labelNames: ['reason'], registers: [registry] }),
     storeErrors: new Counter({ name: `${p}store_errors_total`, help: 'State store failures, by kind (keep, link, lock-timeout, lock-store, ...).', labelNames: ['kind'], registers: [registry] }),
     providerUp: new Gauge({ name: `${p}provider_up`, help: '1 when the provider accepted a connection at the last readiness probe, else 0.', registers: [registry] }),
+    crlNextUpdate: new Gauge({ name: `${p}crl_next_update_seconds`, help: 'nextUpdate of each CRL of tls.crl (unix seconds), by issuing CA; set at load and reload.', labelNames: ['issuer'], registers: [registry] }),
     draining: new Gauge({ name: `${p}draining`, help: '1 while the gateway drains for shutdown.', registers: [registry] }),
   };
 }

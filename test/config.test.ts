@@ -21,6 +21,8 @@ t.test('defaults are applied and the result is frozen', async (t) => {
   t.same(c.listen, { host: '0.0.0.0', port: 8443 });
   t.equal(c.tls.minVersion, 'TLSv1.2');
   t.equal(c.tls.ciphers, 'AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH');
+  t.equal(c.tls.expiryWarningDays, 30, 'check-config warns 30 days ahead of a certificate expiry');
+  t.equal(c.tls.crlWarningHours, 48, 'and 48 hours ahead of a CRL nextUpdate');
   t.equal(c.jwt.mode, 'unsigned');
   t.equal(c.jwt.clockSkewSeconds, 60);
   t.equal(c.jwt.maxTokenBytes, 8192);

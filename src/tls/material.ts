@@ -3,11 +3,37 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from '../config.js';
+import { certificateSubjectDer, crlBlocks, parseCrl } from './crl.js';
 
 export interface TlsMaterial {
   options: SecureContextOptions;
   /** For the expiry metric. */
   certificates: Array<{ role: 'server' | 'client-ca'; subject: string; notAfter: number }>;
+  /** For the CRL metric and warning (issue 19): each CRL's issuing CA and nextUpdate (ms). */
+  crls: CrlSummary[];
+}
+
+export interface CrlSummary {
+  /** Subject of the CA of tls.clientCa that issued it, or 'unknown' when none matches. */
+  issuer: string;
+  /** Absent when the CRL has none, or could not be read here (OpenSSL is still the judge). */
+  nextUpdate?: number;
+}
+
+/** Issuer and nextUpdate of each CRL; never throws (check-config reports what does not parse). */
+export function summariseCrls(crlPem: string, caCerts: X509Certificate[]): CrlSummary[] {
+  const subjects = caCerts.map((c) => {
+    try { return { name: c.subject.replace(/\n/g, ', '), der: certificateSubjectDer(c.raw) }; } catch { return undefined; }
+  });
+  return crlBlocks(crlPem).map((der) => {
+    try {
+      const crl = parseCrl(der);
+      const issuer = subjects.find((s) => s?.der.equals(crl.issuerDer))?.name ?? 'unknown';
+      return crl.nextUpdate === undefined ? { issuer } : { issuer, nextUpdate: crl.nextUpdate };
+    } catch {
+      return { issuer: 'unknown' };
+    }
+  });
 }
 
 function splitPem(pem: string): string[] {
@@ -33,18 +59,17 @@ export function loadTlsMaterial(tls: Readonly<Config['tls']>): TlsMaterial {
   const leaf = new X509Certificate(serverCerts[0]!);
   // Refuse a key that does not belong to the certificate before handing it to OpenSSL.
   if (!leaf.checkPrivateKey(createPrivateKey(key))) throw new Error('tls.key does not match tls.cert');
+  const cas = caCerts.map((p) => new X509Certificate(p));
   const certificates: TlsMaterial['certificates'] = [
     { role: 'server', subject: leaf.subject.replace(/\n/g, ', '), notAfter: Date.parse(leaf.validTo) },
-    ...caCerts.map((p) => {
-      const c = new X509Certificate(p);
-      return { role: 'client-ca' as const, subject: c.subject.replace(/\n/g, ', '), notAfter: Date.parse(c.validTo) };
-    }),
+    ...cas.map((c) => ({ role: 'client-ca' as const, subject: c.subject.replace(/\n/g, ', '), notAfter: Date.parse(c.validTo) })),
   ];
   return {
     // Node reads only the first CRL of a PEM string; a bundle (one CRL per CA of the chain, which
     // OpenSSL's CRL checking needs) is passed as an array.
     options: { cert, key, ca, ...(crlBlocks.length ? { crl: crlBlocks } : {}), minVersion: tls.minVersion, ciphers: tls.ciphers, honorCipherOrder: true },
     certificates,
+    crls: crl ? summariseCrls(crl, cas) : [],
   };
 }
 

@@ -1,9 +1,9 @@
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
-import { cpSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import ts from 'typescript';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as toYaml } from 'yaml';
 import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
@@ -11,6 +11,7 @@ import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { buildConfig, parseConfigText, type Config } from '../../src/config.js';
 import { packageRoot } from '../../src/paths.js';
 import { chartCopy, chartDir, helm, parseManifests, template, type Manifest } from './render.js';
@@ -40,6 +41,7 @@ const MODELS: Record<string, { validate(d: Manifest): void; type: [string, strin
   'policy/v1/PodDisruptionBudget': { validate: (d) => new PodDisruptionBudget(d as never).validate(), type: ['kubernetes-models/policy/v1/PodDisruptionBudget', 'IPodDisruptionBudget'] },
   'networking.k8s.io/v1/NetworkPolicy': { validate: (d) => new NetworkPolicy(d as never).validate(), type: ['kubernetes-models/networking.k8s.io/v1/NetworkPolicy', 'INetworkPolicy'] },
   'monitoring.coreos.com/v1/ServiceMonitor': { validate: (d) => new ServiceMonitor(d as never).validate(), type: ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', 'IServiceMonitor'] },
+  'monitoring.coreos.com/v1/PrometheusRule': { validate: (d) => new PrometheusRule(d as never).validate(), type: ['@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule', 'IPrometheusRule'] },
 };
 
 const copy = chartCopy();
@@ -501,6 +503,110 @@ t.test('NOTES.txt renders for every mode', async (t) => {
   t.match(monitored, 'egress only to the provider and DNS');
 });
 
+/** A copy of the test vendor chart whose dependency (or dependencies) on this chart carry aliases. */
+function aliasedHost(name: string, aliases: string[]): string {
+  const dir = join(copy.dir, 'ci', name);
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(copy.hostDir, dir, { recursive: true, filter: (src) => !src.startsWith(join(copy.hostDir, 'charts')) && !src.endsWith('Chart.lock') });
+  const chartYaml = readFileSync(join(dir, 'Chart.yaml'), 'utf8');
+  const dep = /dependencies:\n([\s\S]*)$/.exec(chartYaml)![1]!;
+  writeFileSync(join(dir, 'Chart.yaml'), chartYaml.replace(dep, aliases.map((a) => `${dep.trimEnd()}\n    alias: ${a}\n`).join('')));
+  for (const f of ['values.yaml', join('ci', 'sidecar-values.yaml'), join('ci', 'native-sidecar-values.yaml')]) {
+    const v = parseYaml(readFileSync(join(dir, f), 'utf8'));
+    for (const a of aliases) v[a] = structuredClone(v['cancel-gateway']);
+    delete v['cancel-gateway'];
+    writeFileSync(join(dir, f), toYaml(v));
+  }
+  const built = helm(['dependency', 'build', dir]);
+  if (!built.ok) throw new Error(`helm dependency build (${name}) failed:\n${built.stderr}`);
+  return dir;
+}
+
+t.test('sidecar templates under an alias: the same pod, the same checksum; several aliases must be named', async (t) => {
+  const dir = aliasedHost('sidecar-host-alias', ['gw']);
+  const values = [join(dir, 'ci', 'native-sidecar-values.yaml')];
+  const lint = helm(['lint', dir, '--strict', '--values', join(dir, 'ci', 'sidecar-values.yaml')]);
+  t.ok(lint.ok, `helm lint --strict on the aliased chart${lint.ok ? '' : `:\n${lint.stdout}${lint.stderr}`}`);
+  const r = render(t, 'aliased sidecar', dir, { values, kubeVersion: NATIVE_KUBE });
+  const { checksum } = gatewayConfig(t, r, 'rel-cancel-gateway');
+  const pod = only(t, r, 'Deployment', 'rel-vendor-provider').spec.template;
+  t.same(pod.spec.initContainers.map((c: Manifest) => c.name), ['cancel-gateway'], 'native sidecar read from .Values.gw');
+  t.equal(pod.metadata.annotations['checksum/cancel-gateway-config'], checksum, 'the annotation sums the aliased values');
+  t.ok(pod.spec.volumes.some((v: Manifest) => v.name === 'cancel-gateway-crl'), 'volumes from the aliased values (the CRL Secret)');
+  const standalone = template(dir, { values: [join(dir, 'ci', 'sidecar-values.yaml')], kubeVersion: NATIVE_KUBE, set: ['gw.mode=standalone'] });
+  t.notOk(standalone.ok);
+  t.match(standalone.stderr, /the cancel-gateway sidecar templates need gw\.mode: sidecar/, 'the message names the alias');
+
+  const two = aliasedHost('sidecar-host-two', ['gw', 'gw2']);
+  const r2 = template(two, { values: [join(two, 'ci', 'sidecar-values.yaml')], kubeVersion: NATIVE_KUBE });
+  t.notOk(r2.ok, 'two dependencies on the chart: the templates cannot guess');
+  t.match(r2.stderr, /several cancel-gateway dependencies \(gw, gw2\); name one, e\.g\. include "cancel-gateway\.sidecar\.container" \(dict "top" \. "alias" "gw"\)/);
+  writeFileSync(join(two, 'templates', 'deployment.yaml'), readFileSync(join(two, 'templates', 'deployment.yaml'), 'utf8')
+    .replaceAll('include "cancel-gateway.sidecar.container" .', 'include "cancel-gateway.sidecar.container" (dict "top" . "alias" "gw")')
+    .replaceAll('include "cancel-gateway.sidecar.volumes" .', 'include "cancel-gateway.sidecar.volumes" (dict "top" . "alias" "gw")')
+    .replaceAll('include "cancel-gateway.sidecar.annotations" .', 'include "cancel-gateway.sidecar.annotations" (dict "top" . "alias" "gw")')
+    .replaceAll('include "cancel-gateway.sidecar.native" .', 'include "cancel-gateway.sidecar.native" (dict "top" . "alias" "gw")'));
+  const named = template(two, { values: [join(two, 'ci', 'sidecar-values.yaml')], kubeVersion: NATIVE_KUBE });
+  t.ok(named.ok, `named alias renders: ${named.stderr}`);
+  const containers = parseManifests(named.stdout).find((d) => d.kind === 'Deployment' && d.metadata.name === 'rel-vendor-provider')?.spec.template.spec.containers ?? [];
+  t.same(containers.map((c: Manifest) => c.name), ['provider', 'cancel-gateway']);
+});
+
+t.test('signed JWT mode without a key set is refused at render; with one it renders', async (t) => {
+  const base = [join(ciDir, 'standalone-values.yaml')];
+  const bare = template(chartDir, { values: base, set: ['config.jwt.mode=signed'] });
+  t.notOk(bare.ok, 'no jwks.configMap, no config.jwt.jwksUrl: refused');
+  t.match(bare.stderr, /jwks\.configMap/, 'the message names the missing key set');
+  for (const set of [['jwks.configMap=provider-jwks'], ['config.jwt.jwksUrl=https://keys.example.nhs.uk/jwks.json']]) {
+    const r = render(t, `signed ${set[0]}`, chartDir, { values: base, set: ['config.jwt.mode=signed', ...set] });
+    const { config } = gatewayConfig(t, r, 'rel-cancel-gateway');
+    t.equal(config.jwt.mode, 'signed');
+    t.ok(config.jwt.jwksFile || config.jwt.jwksUrl, `${set[0]}: the gateway gets its key set`);
+  }
+});
+
+t.test('opt-in monitoring: a Grafana dashboard ConfigMap and a PrometheusRule', async (t) => {
+  const base = [join(ciDir, 'standalone-values.yaml')];
+  const off = render(t, 'monitoring off', chartDir, { values: base });
+  t.notOk(kinds(off).includes('PrometheusRule'), 'no PrometheusRule by default');
+  t.equal(off.docs.filter((d) => d.kind === 'ConfigMap').length, 1, 'no dashboard ConfigMap by default');
+  const on = render(t, 'monitoring on', chartDir, { values: base, set: ['monitoring.dashboard.enabled=true', 'monitoring.prometheusRule.enabled=true', 'monitoring.prometheusRule.labels.release=kps'] });
+  const cm = only(t, on, 'ConfigMap', 'rel-cancel-gateway-dashboard');
+  t.equal(cm.metadata.labels.grafana_dashboard, '1', "Grafana's sidecar label");
+  const dashboard = JSON.parse(cm.data['cancel-gateway.json']);
+  t.equal(dashboard.uid, 'cancel-gateway');
+  t.same(dashboard, JSON.parse(readFileSync(join(chartDir, 'dashboards', 'cancel-gateway.json'), 'utf8')), 'the shipped JSON, unchanged');
+  const rule = only(t, on, 'PrometheusRule', 'rel-cancel-gateway');
+  t.equal(rule.metadata.labels.release, 'kps');
+  const alerts = rule.spec.groups.flatMap((g: Manifest) => g.rules.map((r: Manifest) => r.alert));
+  for (const a of ['CancelGatewayCertificateExpiresSoon', 'CancelGatewayCrlNextUpdateSoon', 'CancelGatewayCrlExpired', 'CancelGatewayRefusalSpike', 'CancelGatewayProviderErrors', 'CancelGatewayStoreErrors', 'CancelGatewayEventLoopLag']) {
+    t.ok(alerts.includes(a), `alert ${a}`);
+  }
+  for (const g of rule.spec.groups) for (const r of g.rules) t.match(r.expr, 'namespace="gw"', `${r.alert}: scoped to the release namespace`);
+  const bad = template(chartDir, { values: base, set: ['monitoring.prometheusRule.refusalRatePerSecond=0'] });
+  t.notOk(bad.ok, 'a zero threshold is refused by the schema');
+  const sidecar = render(t, 'monitoring in sidecar mode', chartDir, { values: base, set: ['mode=sidecar', 'monitoring.prometheusRule.enabled=true'] });
+  t.ok(kinds(sidecar).includes('PrometheusRule'), 'rules need no pod selector: sidecar mode has them too');
+});
+
+t.test('every link in values.yaml and NOTES.txt resolves inside the repository', async (t) => {
+  const texts = { 'values.yaml': readFileSync(join(chartDir, 'values.yaml'), 'utf8'), 'NOTES.txt': readFileSync(join(chartDir, 'templates', 'NOTES.txt'), 'utf8') };
+  const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
+  let n = 0;
+  for (const [name, text] of Object.entries(texts)) {
+    for (const m of text.matchAll(/(?<![\w/.-])((?:docs|config|charts)\/[\w./-]+\.(?:md|json|yaml))/g)) {
+      n++;
+      t.ok(existsSync(join(packageRoot, m[1]!)), `${name}: ${m[1]} exists`);
+    }
+    for (const m of text.matchAll(/README "([^"]+)"/g)) {
+      n++;
+      t.match(readme, new RegExp(`^#+ ${m[1]}$`, 'm'), `${name}: README section "${m[1]}" exists`);
+    }
+    t.notMatch(text, /https?:\/\/(?!127\.0\.0\.1|provider\.|\{\{|[\w.-]*example|\.\.\.)/, `${name}: no external links (examples only)`);
+  }
+  t.ok(n >= 3, `links found: ${n}`);
+});
+
 t.test('chart metadata and values schema', async (t) => {
   const chart = parseYaml(readFileSync(join(chartDir, 'Chart.yaml'), 'utf8'));
   t.equal(chart.apiVersion, 'v2');
@@ -514,6 +620,8 @@ t.test('chart metadata and values schema', async (t) => {
   t.equal(values.podDisruptionBudget.enabled, true, 'PDB on by default');
   t.equal(values.serviceMonitor.enabled, false, 'ServiceMonitor opt-in');
   t.equal(values.networkPolicy.enabled, false, 'NetworkPolicy opt-in');
+  t.equal(values.monitoring.dashboard.enabled, false, 'Grafana dashboard opt-in');
+  t.equal(values.monitoring.prometheusRule.enabled, false, 'PrometheusRule opt-in');
   const host = parseYaml(readFileSync(join(ciDir, 'sidecar-host', 'Chart.yaml'), 'utf8'));
   t.same(host.dependencies, [{ name: 'cancel-gateway', version: chart.version, repository: 'file://../..' }], 'the test vendor chart depends on this chart');
 

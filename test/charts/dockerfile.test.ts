@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,12 +38,17 @@ const instructions: Instr[] = [];
 const inStage = (stage: number, op: string) => instructions.filter((i) => i.stage === stage && i.op === op).map((i) => i.args);
 const lastStage = Math.max(...instructions.map((i) => i.stage));
 
-t.test('Dockerfile: two stages on node:20-bookworm-slim; the build runs only npm ci and npm prune --omit=dev', async (t) => {
-  t.ok(instructions.some((i) => i.op === 'ARG' && i.args === 'NODE_IMAGE=node:20-bookworm-slim'), 'Node 20 LTS, Debian bookworm slim');
+t.test('Dockerfile: two stages on node:26-trixie-slim; the build installs the native toolchain, runs npm ci, npm prune --omit=dev and drops the demo', async (t) => {
+  t.ok(instructions.some((i) => i.op === 'ARG' && i.args === 'NODE_IMAGE=node:26-trixie-slim'), 'Node 26 (Active LTS), Debian trixie slim');
+  t.match(pkg.engines.node, /^>=20\./, 'engines still admits Node 20 (the suite runs on 20 and 26)');
   t.same(instructions.filter((i) => i.op === 'FROM').map((i) => i.args), ['${NODE_IMAGE} AS build', '${NODE_IMAGE}']);
   t.equal(lastStage, 1);
   const runs = inStage(0, 'RUN').flatMap((r) => r.split('&&').map((c) => c.trim()));
-  t.same(runs, ['npm ci --no-audit --no-fund', 'npm prune --omit=dev --no-audit --no-fund'], 'plain npm commands that CI already runs');
+  t.same(runs, [
+    'apt-get update', 'apt-get install -y --no-install-recommends python3 make g++', 'rm -rf /var/lib/apt/lists/*',
+    'npm ci --no-audit --no-fund', 'npm prune --omit=dev --no-audit --no-fund', 'rm -rf dist/demo',
+  ], 'the node-gyp toolchain for native modules, then plain npm commands that CI already runs, then the demo goes');
+  t.same(inStage(1, 'RUN').join(' ').match(/apt-get|g\+\+|python3/g), null, 'no compiler in the runtime stage');
   // npm ci runs `prepare` (tsc): every input tsc needs for src/ must be copied.
   const copied = inStage(0, 'COPY').flatMap((c) => c.split(' ').slice(0, -1));
   t.same(copied.sort(), ['config', 'demo', 'package-lock.json', 'package.json', 'src', 'tsconfig.json'].sort());
@@ -82,23 +87,29 @@ t.test('the runtime stage has what dist/ imports: production dependencies and bu
       else if (p.endsWith('.js')) files.push(p);
     }
   };
+  // dist/demo is removed in the build stage: only dist/src ships.
   walk(join(packageRoot, 'dist', 'src'));
-  walk(join(packageRoot, 'dist', 'demo'));
   t.ok(files.some((f) => f.endsWith(join('dist', 'src', 'main.js'))), 'dist/src/main.js is built');
   const bad: string[] = [];
+  const demoRefs: string[] = [];
   const seen = new Set<string>();
   for (const f of files) {
     const text = readFileSync(f, 'utf8');
     // TypeScript's scanner lists static imports, re-exports and import() with literals (ES modules).
     for (const { fileName: spec } of ts.preProcessFile(text, true, false).importedFiles) {
+      if (spec.includes('/demo/')) demoRefs.push(`${relative(packageRoot, f)}: ${spec}`);
       if (spec.startsWith('.') || spec.startsWith('node:')) continue;
       const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!;
       seen.add(name);
       if (!deps.has(name) && !builtins.has(name)) bad.push(`${relative(packageRoot, f)}: ${spec}`);
     }
   }
-  t.ok(['ajv', 'yaml', 'http-proxy-3', 'node-forge'].every((d) => seen.has(d)), 'the scan sees the bare imports (ajv, yaml, http-proxy-3, node-forge)');
+  t.ok(['ajv', 'yaml', 'http-proxy-3', 'prom-client'].every((d) => seen.has(d)), 'the scan sees the bare imports (ajv, yaml, http-proxy-3, prom-client)');
   t.same(bad, [], 'no import of a devDependency or an undeclared package (npm prune --omit=dev removes them)');
+  t.same(demoRefs, [join('dist', 'src', 'main.js') + ': ../demo/run.js'], 'only main.js reaches for the demo (a guarded dynamic import)');
+  t.notOk(seen.has('node-forge'), 'node-forge is not used by the gateway');
+  t.ok(pkg.devDependencies['node-forge'] && !pkg.dependencies['node-forge'], 'node-forge is a devDependency: not in the image');
+  for (const [name] of Object.entries<string>(pkg.dependencies)) t.ok(seen.has(name), `dependency ${name} is imported by the gateway`);
 });
 
 /** Spawn and resolve with the first JSON log line whose msg matches. */
@@ -168,12 +179,20 @@ t.test("the image's command starts the gateway on the chart's rendered configura
     GATEWAY_UPSTREAM_URL: `http://127.0.0.1:${closed}/STU3/1`,
   };
   const entry = ['dist/src/main.js'];
+  // The runtime stage's /app: package.json, config/, dist/ without the demo, node_modules.
+  const app = join(root, 'app');
+  for (const d of ['package.json', 'config', join('dist', 'src')]) cpSync(join(packageRoot, d), join(app, d), { recursive: true });
+  symlinkSync(join(packageRoot, 'node_modules'), join(app, 'node_modules'));
+  t.notOk(existsSync(join(app, 'dist', 'demo')), 'no demo in the image');
+  const noDemo = spawnSync('node', entry, { cwd: app, env, encoding: 'utf8', timeout: 10_000 });
+  t.equal(noDemo.status, 2, 'without --config and without the demo: a usage error, not a crash');
+  t.match(noDemo.stderr, /the embedded demo is not part of this installation: pass --config FILE/);
 
-  const check = spawnSync('node', [...entry, 'check-config', '--config', configFile], { cwd: packageRoot, env, encoding: 'utf8' });
+  const check = spawnSync('node', [...entry, 'check-config', '--config', configFile], { cwd: app, env, encoding: 'utf8' });
   t.equal(check.status, 0, `check-config accepts the rendered configuration with its files: ${check.stderr}`);
   t.match(check.stdout, /valid \(standard nhs-booking/);
 
-  const gw = spawn('node', [...entry, '--config', configFile], { cwd: packageRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const gw = spawn('node', [...entry, '--config', configFile], { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (gw.exitCode === null) gw.kill('SIGKILL');
   });

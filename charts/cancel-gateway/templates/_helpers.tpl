@@ -115,6 +115,10 @@ buildConfig). Keys are sorted by toYaml.
 {{- $_ := set $upstream "key" (printf "%s/upstream-client/%s" $dir $v.upstreamTls.client.keyKey) -}}
 {{- end -}}
 {{- $_ := set $c "upstream" $upstream -}}
+{{- $jwtIn := default dict $c.jwt -}}
+{{- if and (eq (toString $jwtIn.mode) "signed") (not $v.jwks.configMap) (not $jwtIn.jwksUrl) -}}
+{{- fail "config.jwt.mode signed needs a key set: jwks.configMap (a ConfigMap holding the JWKS) or config.jwt.jwksUrl" -}}
+{{- end -}}
 {{- if $v.jwks.configMap -}}
 {{- $jwt := deepCopy (default dict $c.jwt) -}}
 {{- $_ := set $jwt "jwksFile" (printf "%s/jwks/%s" $dir $v.jwks.key) -}}
@@ -284,37 +288,81 @@ buildConfig). Keys are sorted by toYaml.
 {{/* ===== Public entry points for a vendor's chart (pass the root context: "."). ===== */}}
 
 {{/*
+Where this chart's values sit in the vendor's .Values: the key of the dependency, which is its
+alias when the vendor gave it one ("." when called from this chart itself). Found by the shape of
+the values (Helm merges this chart's defaults under that key), so an alias needs nothing more. With
+two dependencies on this chart, name one: (dict "top" . "alias" "gw").
+*/}}
+{{- define "cancel-gateway.sidecar.key" -}}
+{{- $top := . -}}{{- if hasKey . "top" -}}{{- $top = .top -}}{{- end -}}
+{{- if hasKey . "alias" -}}
+{{- if not (kindIs "map" (index $top.Values .alias)) -}}
+{{- fail (printf "cancel-gateway sidecar templates: .Values.%s does not exist; alias must be the dependency's name or alias in Chart.yaml" .alias) -}}
+{{- end -}}
+{{- .alias -}}
+{{- else if and (hasKey $top.Values "mode") (hasKey $top.Values "sidecar") (hasKey $top.Values "upstreamTls") -}}
+.
+{{- else -}}
+{{- $found := list -}}
+{{- range $k, $val := $top.Values -}}
+{{- if and (kindIs "map" $val) (hasKey $val "mode") (hasKey $val "sidecar") (hasKey $val "upstreamTls") -}}
+{{- $found = append $found $k -}}
+{{- end -}}
+{{- end -}}
+{{- if eq (len $found) 1 -}}
+{{- first $found -}}
+{{- else if eq (len $found) 0 -}}
+{{- fail `cancel-gateway sidecar templates: no cancel-gateway values in this chart; list cancel-gateway under dependencies in Chart.yaml (an alias is fine), run helm dependency build, and pass the root context: include "cancel-gateway.sidecar.container" .` -}}
+{{- else -}}
+{{- fail (printf `cancel-gateway sidecar templates: several cancel-gateway dependencies (%s); name one, e.g. include "cancel-gateway.sidecar.container" (dict "top" . "alias" "%s")` (join ", " $found) (first $found)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The gateway values and root context for an entry point, as (dict "v" .. "top" ..), checked for sidecar mode. */}}
+{{- define "cancel-gateway.sidecar.ctx" -}}
+{{- $top := . -}}{{- if hasKey . "top" -}}{{- $top = .top -}}{{- end -}}
+{{- $key := include "cancel-gateway.sidecar.key" . -}}
+{{- $v := $top.Values -}}
+{{- if ne $key "." -}}{{- $v = index $top.Values $key -}}{{- end -}}
+{{- if ne $v.mode "sidecar" -}}
+{{- fail (printf "the cancel-gateway sidecar templates need %smode: sidecar" (ternary "" (printf "%s." $key) (eq $key "."))) -}}
+{{- end -}}
+{{- $key -}}
+{{- end -}}
+
+{{/*
 The gateway container, one list item. Include it under `containers:`, or under `initContainers:`
-when cancel-gateway.sidecar.native is true (it then carries restartPolicy: Always):
+when the sidecar is native (cancel-gateway.sidecar.native "true"; it then carries restartPolicy: Always):
   {{- include "cancel-gateway.sidecar.container" . | nindent 8 }}
 */}}
 {{- define "cancel-gateway.sidecar.container" -}}
-{{- $v := .Values -}}
-{{- if hasKey .Values "cancel-gateway" -}}{{- $v = index .Values "cancel-gateway" -}}{{- end -}}
-{{- if ne $v.mode "sidecar" -}}{{- fail "the cancel-gateway sidecar templates need cancel-gateway.mode: sidecar" -}}{{- end -}}
-{{- include "cancel-gateway.container" (dict "v" $v "top" .) -}}
+{{- $top := . -}}{{- if hasKey . "top" -}}{{- $top = .top -}}{{- end -}}
+{{- $key := include "cancel-gateway.sidecar.ctx" . -}}
+{{- $v := ternary $top.Values (index $top.Values $key) (eq $key ".") -}}
+{{- include "cancel-gateway.container" (dict "v" $v "top" $top) -}}
 {{- end -}}
 
 {{/* The gateway's volumes, list items for the pod's `volumes:`. */}}
 {{- define "cancel-gateway.sidecar.volumes" -}}
-{{- $v := .Values -}}
-{{- if hasKey .Values "cancel-gateway" -}}{{- $v = index .Values "cancel-gateway" -}}{{- end -}}
-{{- if ne $v.mode "sidecar" -}}{{- fail "the cancel-gateway sidecar templates need cancel-gateway.mode: sidecar" -}}{{- end -}}
-{{- include "cancel-gateway.volumes" (dict "v" $v "top" .) -}}
+{{- $top := . -}}{{- if hasKey . "top" -}}{{- $top = .top -}}{{- end -}}
+{{- $key := include "cancel-gateway.sidecar.ctx" . -}}
+{{- $v := ternary $top.Values (index $top.Values $key) (eq $key ".") -}}
+{{- include "cancel-gateway.volumes" (dict "v" $v "top" $top) -}}
 {{- end -}}
 
 {{/* Pod-template annotations: a checksum of the gateway configuration, so a change rolls the pods. */}}
 {{- define "cancel-gateway.sidecar.annotations" -}}
-{{- $v := .Values -}}
-{{- if hasKey .Values "cancel-gateway" -}}{{- $v = index .Values "cancel-gateway" -}}{{- end -}}
-{{- if ne $v.mode "sidecar" -}}{{- fail "the cancel-gateway sidecar templates need cancel-gateway.mode: sidecar" -}}{{- end -}}
-checksum/cancel-gateway-config: {{ include "cancel-gateway.configChecksum" (dict "v" $v "top" .) }}
+{{- $top := . -}}{{- if hasKey . "top" -}}{{- $top = .top -}}{{- end -}}
+{{- $key := include "cancel-gateway.sidecar.ctx" . -}}
+{{- $v := ternary $top.Values (index $top.Values $key) (eq $key ".") -}}
+checksum/cancel-gateway-config: {{ include "cancel-gateway.configChecksum" (dict "v" $v "top" $top) }}
 {{- end -}}
 
 {{/* "true" when the container belongs under initContainers (native sidecar), else "". */}}
 {{- define "cancel-gateway.sidecar.native" -}}
-{{- $v := .Values -}}
-{{- if hasKey .Values "cancel-gateway" -}}{{- $v = index .Values "cancel-gateway" -}}{{- end -}}
-{{- if ne $v.mode "sidecar" -}}{{- fail "the cancel-gateway sidecar templates need cancel-gateway.mode: sidecar" -}}{{- end -}}
+{{- $top := . -}}{{- if hasKey . "top" -}}{{- $top = .top -}}{{- end -}}
+{{- $key := include "cancel-gateway.sidecar.ctx" . -}}
+{{- $v := ternary $top.Values (index $top.Values $key) (eq $key ".") -}}
 {{- if $v.sidecar.native -}}true{{- end -}}
 {{- end -}}

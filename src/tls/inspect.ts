@@ -1,0 +1,191 @@
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import type { Config } from '../config.js';
+import { certificateSubjectDer, crlBlocks, crlSignedBy, parseCrl } from './crl.js';
+import { loadTlsMaterial } from './material.js';
+
+/**
+ * check-config's look at every piece of TLS material (issue 19): what start-up would refuse, and
+ * what start-up accepts but would refuse clients later (an incomplete CA chain, an expired or
+ * foreign CRL) or soon (expiry within the warning window). Pure apart from reading the files.
+ */
+
+export interface Finding {
+  level: 'error' | 'warning';
+  /** Config key of the material, e.g. tls.clientCa. */
+  what: string;
+  message: string;
+}
+
+export interface InspectOptions {
+  now: number;
+  /** Warn about certificates that expire within this many days. */
+  certWarningDays: number;
+  /** Warn about a CRL whose nextUpdate is within this many hours. */
+  crlWarningHours: number;
+}
+
+const DAY = 86_400_000;
+const BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+const name = (c: X509Certificate) => c.subject.replace(/\n/g, ', ');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+class Report {
+  readonly findings: Finding[] = [];
+  error(what: string, message: string) { this.findings.push({ level: 'error', what, message }); }
+  warn(what: string, message: string) { this.findings.push({ level: 'warning', what, message }); }
+}
+
+function read(file: string, what: string, r: Report): string | undefined {
+  try { return readFileSync(file, 'utf8'); } catch (e) {
+    r.error(what, `cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    return undefined;
+  }
+}
+
+/**
+ * Every CERTIFICATE block of a PEM text, parsed. A private key in a file meant for certificates
+ * is an error where the file is a trust store (it has no business there) and a warning otherwise.
+ */
+function certificates(pem: string, what: string, r: Report, keyIsError: boolean): X509Certificate[] {
+  const out: X509Certificate[] = [];
+  let n = 0;
+  for (const m of pem.matchAll(BLOCK)) {
+    const label = m[1]!;
+    if (label === 'CERTIFICATE') {
+      n++;
+      try { out.push(new X509Certificate(m[0])); } catch { r.error(what, `certificate ${n} does not parse (not a valid X.509 certificate)`); }
+    } else if (label.endsWith('PRIVATE KEY')) {
+      (keyIsError ? r.error : r.warn).call(r, what, `holds a private key (${label}); this file should hold only certificates`);
+    }
+  }
+  if (n === 0) r.error(what, 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)');
+  return out;
+}
+
+function validity(c: X509Certificate, what: string, o: InspectOptions, r: Report): void {
+  const from = Date.parse(c.validFrom);
+  const to = Date.parse(c.validTo);
+  if (from > o.now) r.error(what, `${name(c)}: not valid before ${iso(from)}`);
+  if (to <= o.now) r.error(what, `${name(c)}: expired on ${iso(to)}`);
+  else if (to - o.now < o.certWarningDays * DAY) r.warn(what, `${name(c)}: expires on ${iso(to)}, within ${o.certWarningDays} days`);
+}
+
+function privateKey(pem: string, what: string, r: Report): KeyObject | undefined {
+  try { return createPrivateKey(pem); } catch (e) {
+    r.error(what, `does not parse as an unencrypted PEM private key (${(e as Error).message.split('\n')[0]})`);
+    return undefined;
+  }
+}
+
+/** A certificate file (leaf first, then its intermediates in order) and its key. */
+function checkPair(certFile: string, keyFile: string, names: [string, string], o: InspectOptions, r: Report): X509Certificate | undefined {
+  const [certWhat, keyWhat] = names;
+  const certPem = read(certFile, certWhat, r);
+  const keyPem = read(keyFile, keyWhat, r);
+  const chain = certPem === undefined ? [] : certificates(certPem, certWhat, r, false);
+  for (const c of chain) validity(c, certWhat, o, r);
+  for (let i = 0; i + 1 < chain.length; i++) {
+    if (!chain[i]!.checkIssued(chain[i + 1]!) || !chain[i]!.verify(chain[i + 1]!.publicKey)) {
+      r.error(certWhat, `chain out of order or broken: certificate ${i + 1} (${name(chain[i]!)}) is not issued by certificate ${i + 2} (${name(chain[i + 1]!)})`);
+    }
+  }
+  const key = keyPem === undefined ? undefined : privateKey(keyPem, keyWhat, r);
+  const leaf = chain[0];
+  if (leaf && key && !leaf.checkPrivateKey(key)) r.error(keyWhat, `does not match the certificate in ${certWhat} (${name(leaf)})`);
+  return leaf;
+}
+
+/**
+ * A trust bundle: every entry a CA certificate (a self-signed one is accepted where a pinned peer
+ * is allowed), and every CA's issuer present, since OpenSSL needs the chain to end at a
+ * self-signed root it trusts (Node does not enable partial chains).
+ */
+function checkCaBundle(file: string, what: string, o: InspectOptions, r: Report, allowPinnedLeaf: boolean): X509Certificate[] {
+  const pem = read(file, what, r);
+  if (pem === undefined) return [];
+  const cas = certificates(pem, what, r, true);
+  for (const c of cas) {
+    validity(c, what, o, r);
+    const selfSigned = c.checkIssued(c);
+    if (!c.ca && !(allowPinnedLeaf && selfSigned)) r.error(what, `${name(c)}: not a CA certificate (basicConstraints CA:TRUE missing); it cannot issue the certificates it should trust`);
+    if (!selfSigned && !cas.some((p) => p !== c && c.checkIssued(p) && c.verify(p.publicKey))) {
+      r.error(what, `${name(c)}: chain incomplete, its issuer (${c.issuer.replace(/\n/g, ', ')}) is not in the bundle`);
+    }
+  }
+  return cas;
+}
+
+/** The CRL file: each CRL parses, is issued and signed by a CA of the bundle, and is current. */
+function checkCrls(file: string, cas: X509Certificate[], o: InspectOptions, r: Report): void {
+  const what = 'tls.crl';
+  const pem = read(file, what, r);
+  if (pem === undefined) return;
+  const blocks = crlBlocks(pem);
+  if (!blocks.length) return r.error(what, 'holds no PEM CRL (-----BEGIN X509 CRL-----)');
+  const subjects = cas.map((c) => ({ c, der: certificateSubjectDer(c.raw) }));
+  const covered = new Set<X509Certificate>();
+  blocks.forEach((der, i) => {
+    const at = `CRL ${i + 1}`;
+    let crl;
+    try { crl = parseCrl(der); } catch (e) { return r.error(what, `${at} does not parse (${(e as Error).message})`); }
+    const issuers = subjects.filter((s) => s.der.equals(crl.issuerDer)).map((s) => s.c);
+    if (!issuers.length) return r.error(what, `${at} is issued by a CA that is not in tls.clientCa; it can never apply`);
+    const results = issuers.map((c) => crlSignedBy(crl, c.publicKey));
+    const signer = issuers[results.indexOf(true)];
+    const label = `${at} (${name(signer ?? issuers[0]!)})`;
+    if (signer) covered.add(signer);
+    else if (results.includes(undefined)) {
+      covered.add(issuers[results.indexOf(undefined)]!);
+      r.warn(what, `${label}: signature algorithm ${crl.signatureAlgorithm} not checked here`);
+    }
+    else r.error(what, `${label}: signature does not verify with the key of the CA of that name; OpenSSL will reject it and refuse every client`);
+    if (crl.thisUpdate > o.now) r.error(what, `${label}: not valid before ${iso(crl.thisUpdate)}`);
+    if (crl.nextUpdate === undefined) r.warn(what, `${label}: has no nextUpdate`);
+    else if (crl.nextUpdate <= o.now) r.error(what, `${label}: expired (nextUpdate ${iso(crl.nextUpdate)}); every client certificate it covers is refused`);
+    else if (crl.nextUpdate - o.now < o.crlWarningHours * 3_600_000) r.warn(what, `${label}: nextUpdate ${iso(crl.nextUpdate)} is within ${o.crlWarningHours} hours`);
+  });
+  // OpenSSL checks revocation for every certificate of a client's chain: a CA without a CRL
+  // refuses every client that chains through it (UNABLE_TO_GET_CRL).
+  for (const { c } of subjects) {
+    if (!covered.has(c)) r.error(what, `no CRL signed by ${name(c)}; with a CRL configured, clients whose chain includes that CA are refused`);
+  }
+}
+
+/** What start-up does with the same files (material.ts, the listener and the upstream agent). */
+function startupPath(config: Readonly<Config>, r: Report): void {
+  try {
+    createSecureContext(loadTlsMaterial(config.tls).options);
+  } catch (e) {
+    r.error('tls', `start-up would fail: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const u = config.upstream;
+  if (!u.ca && !u.cert) return;
+  try {
+    createSecureContext({
+      ...(u.ca ? { ca: readFileSync(u.ca) } : {}),
+      ...(u.cert && u.key ? { cert: readFileSync(u.cert), key: readFileSync(u.key) } : {}),
+    });
+  } catch (e) {
+    r.error('upstream', `start-up would fail: ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+export function inspectTls(config: Readonly<Config>, o: InspectOptions): Finding[] {
+  const r = new Report();
+  const { tls, upstream } = config;
+  const leaf = checkPair(tls.cert, tls.key, ['tls.cert', 'tls.key'], o, r);
+  if (leaf) {
+    const host = new URL(config.publicBaseUrl).hostname.replace(/^\[|\]$/g, '');
+    const matches = /^[\d.]+$|:/.test(host) ? leaf.checkIP(host) : leaf.checkHost(host);
+    if (!matches) r.warn('tls.cert', `${name(leaf)}: does not name ${host} (publicBaseUrl); clients that check the host name will refuse it`);
+  }
+  const cas = checkCaBundle(tls.clientCa, 'tls.clientCa', o, r, false);
+  if (tls.crl) checkCrls(tls.crl, cas, o, r);
+  if (upstream.ca) checkCaBundle(upstream.ca, 'upstream.ca', o, r, true);
+  if (upstream.cert && upstream.key) checkPair(upstream.cert, upstream.key, ['upstream.cert', 'upstream.key'], o, r);
+  // The start-up path last, and only when nothing above failed: its messages are less precise.
+  if (!r.findings.some((f) => f.level === 'error')) startupPath(config, r);
+  return r.findings;
+}
