@@ -15,6 +15,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createAuditSink, type AuditSink } from './ops/audit.js';
 import { sendError } from './respond.js';
 import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material.js';
+import { reportCrlStatus } from './tls/crl-status.js';
 
 export interface GatewayDeps {
   clock?: Clock;
@@ -121,6 +122,8 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   };
   metrics.onScrape(() => setExpiry(material));
   setExpiry(material);
+  const crlStatus = () => reportCrlStatus(material.crls, { metrics, logger, now: clock.now(), warningHours: config.tls.crlWarningHours });
+  crlStatus();
 
   const allowed = config.tls.allowedClients;
   const allowListOn = Boolean(allowed && (allowed.subjects.length || allowed.sans.length));
@@ -203,6 +206,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       server.setSecureContext({ ...next.options });
       material = next;
       setExpiry(material);
+      crlStatus();
       metrics.reloads.inc({ kind: 'tls', result: 'success' });
       logger.info('tls material reloaded');
       return true;
