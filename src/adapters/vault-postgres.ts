@@ -1,0 +1,170 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { systemClock, type Clock } from '../ports/clock.js';
+import { VaultUnavailable, type HistoryRow, type KeepEntry, type KeptVersion, type LinkAfter, type VaultPort } from '../ports/vault.js';
+import { noStoreMetrics, timed, type StoreMetrics } from '../store/metrics.js';
+import { createPool, describePgError, migratePostgres, poolConfig, withClient, type PostgresConnection } from '../store/postgres.js';
+import { HISTORY_SELECT, ORPHAN_DELETE } from '../store/schema.js';
+import { historyWithPreImage, toHistory, toKept, type HistoryDbRow, type VersionDbRow } from '../store/rows.js';
+import { createSealer, type Sealer } from '../store/seal.js';
+
+/**
+ * The shared vault (store kind postgres). Tables are created and migrated at start-up under an
+ * advisory lock (src/store/postgres.ts). `keep` is one transaction and resolves after COMMIT;
+ * every operation is bounded by `timeoutMs` on the server (statement_timeout) and on our side
+ * (the whole lease, connecting included), and any failure is a VaultUnavailable: the cancel
+ * transaction then forwards nothing (ruling 22).
+ */
+export interface PostgresVaultOptions extends PostgresConnection {
+  poolSize: number;
+  sealer?: Sealer;
+  clock?: Clock;
+  metrics?: StoreMetrics;
+}
+
+export interface PostgresVault extends VaultPort {
+  readonly pool: pg.Pool;
+}
+
+const VERSION_COLUMNS = 'appointment_id, version_id, sha256, media_type, body, key_id, nonce, read_at, last_updated';
+const UPSERT_VERSION = `INSERT INTO gw_versions (${VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+  ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET read_at = gw_versions.read_at RETURNING id`;
+
+/** Connects, migrates, returns the vault. Rejects with VaultUnavailable when the database cannot be used. */
+export async function createPostgresVault(opts: PostgresVaultOptions): Promise<PostgresVault> {
+  const clock = opts.clock ?? systemClock;
+  const metrics = opts.metrics ?? noStoreMetrics;
+  const sealer = opts.sealer ?? createSealer();
+  const pool = createPool(poolConfig(opts, opts.poolSize, { statement_timeout: opts.timeoutMs }), () => metrics.error('connection'));
+
+  const fail = (e: unknown): VaultUnavailable => {
+    if (e instanceof VaultUnavailable) return e;
+    const d = describePgError(e);
+    metrics.error(d.kind);
+    return new VaultUnavailable(`postgres store: ${d.text}`);
+  };
+  const op = <T>(name: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> =>
+    timed(metrics, name, async () => {
+      try {
+        return await withClient(pool, clock, opts.timeoutMs, fn);
+      } catch (e) {
+        throw fail(e);
+      }
+    });
+  const count = async (c: pg.PoolClient): Promise<void> => {
+    const r = await c.query<{ n: string }>('SELECT count(*) AS n FROM gw_decisions');
+    metrics.rows(Number(r.rows[0]?.n ?? 0));
+  };
+
+  try {
+    // Migration may wait for another replica's; allow it several operation timeouts.
+    await withClient(pool, clock, opts.timeoutMs * 5, async (c) => {
+      await migratePostgres(c);
+      await count(c);
+    });
+  } catch (e) {
+    await pool.end().catch(() => {});
+    throw fail(e);
+  }
+
+  const upsertVersion = async (c: pg.PoolClient, v: KeptVersion): Promise<string> => {
+    const s = sealer.seal(v.body, v.appointmentId, v.versionId);
+    const r = await c.query<{ id: string }>(UPSERT_VERSION, [v.appointmentId, v.versionId, v.sha256, v.mediaType, s.data, s.keyId, s.nonce, v.readAt, v.lastUpdated ?? null]);
+    return r.rows[0]!.id;
+  };
+
+  const inTransaction = async <T>(c: pg.PoolClient, fn: () => Promise<T>): Promise<T> => {
+    await c.query('BEGIN');
+    try {
+      const v = await fn();
+      await c.query('COMMIT');
+      return v;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw e;
+    }
+  };
+
+  return {
+    pool,
+    keep: (entry: KeepEntry) =>
+      op('keep', async (c) => {
+        const id = await inTransaction(c, async () => {
+          const ref = await upsertVersion(c, entry.preImage);
+          const r = entry.decision.requester ?? {};
+          const d = await c.query<{ id: string }>(
+            `INSERT INTO gw_decisions (appointment_id, before_ref, interaction, trace_id, ods_code, sds_user_id, device_id, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+            [entry.preImage.appointmentId, ref, entry.decision.interaction, entry.decision.traceId ?? null, r.odsCode ?? null, r.sdsUserId ?? null, r.deviceId ?? null, clock.now()],
+          );
+          return d.rows[0]!.id;
+        });
+        // The count is a metric only: its failure must not undo a committed keep.
+        await count(c).catch(() => {});
+        return String(id);
+      }),
+    link: (keptId: string, after: LinkAfter) =>
+      op('link', (c) =>
+        inTransaction(c, async () => {
+          const d = await c.query<{ appointment_id: string }>('SELECT appointment_id FROM gw_decisions WHERE id = $1', [keptId]);
+          const appointmentId = d.rows[0]?.appointment_id;
+          if (appointmentId === undefined) throw new VaultUnavailable(`postgres store: no kept entry ${keptId}`);
+          let afterRef: string | null = null;
+          if (after.body) {
+            const v: KeptVersion = { appointmentId, versionId: after.versionId, body: after.body, mediaType: after.mediaType ?? 'application/fhir+json', sha256: sha256(after.body), readAt: after.at };
+            if (after.lastUpdated !== undefined) v.lastUpdated = after.lastUpdated;
+            afterRef = await upsertVersion(c, v);
+          }
+          await c.query('UPDATE gw_decisions SET version_after = $1, after_ref = $2, linked_at = $3 WHERE id = $4', [after.versionId, afterRef, after.at, keptId]);
+        }),
+      ),
+    version: (appointmentId: string, versionId: string) =>
+      op('version', async (c) => {
+        const r = await c.query<VersionDbRow>(`SELECT ${VERSION_COLUMNS} FROM gw_versions WHERE appointment_id = $1 AND version_id = $2 ORDER BY id DESC LIMIT 1`, [appointmentId, versionId]);
+        return r.rows[0] ? toKept(r.rows[0], sealer) : undefined;
+      }),
+    history: (appointmentId: string) =>
+      op('history', async (c): Promise<HistoryRow[]> => {
+        const r = await c.query<HistoryDbRow>(`${HISTORY_SELECT} WHERE d.appointment_id = $1 ORDER BY d.id`, [appointmentId]);
+        return r.rows.map(toHistory);
+      }),
+    all: () => allRows(op, sealer, fail),
+    purge: (beforeMs: number) =>
+      op('purge', async (c) => {
+        const n = await inTransaction(c, async () => {
+          const r = await c.query('DELETE FROM gw_decisions WHERE at < $1', [beforeMs]);
+          await c.query(ORPHAN_DELETE);
+          return r.rowCount ?? 0;
+        });
+        await count(c).catch(() => {});
+        return n;
+      }),
+    ping: () => op('ping', async (c) => void (await c.query('SELECT 1'))),
+    close: () => pool.end(),
+  };
+}
+
+type Op = <T>(name: string, fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
+
+/** Export in pages of 100 by id: each page is its own short query. */
+async function* allRows(op: Op, sealer: Sealer, fail: (e: unknown) => VaultUnavailable) {
+  let last = '0';
+  for (;;) {
+    const rows = await op('export', async (c) => (await c.query<HistoryDbRow>(`${HISTORY_SELECT} WHERE d.id > $1 ORDER BY d.id LIMIT 100`, [last])).rows);
+    if (rows.length === 0) return;
+    for (const r of rows) {
+      let item;
+      try {
+        item = historyWithPreImage(r, sealer);
+      } catch (e) {
+        throw fail(e);
+      }
+      yield item;
+    }
+    last = String(rows[rows.length - 1]!.kept_id);
+  }
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
