@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StoreMetrics } from './store/metrics.js';
 
 /** Every Prometheus metric of the gateway, in one place (issue 7). One registry per gateway. */
 export function createMetrics() {
@@ -30,6 +31,20 @@ export function createMetrics() {
     reloads: new Counter({ name: `${p}reloads_total`, help: 'Certificate material reloads, by result (success, failure).', labelNames: ['kind', 'result'], registers: [registry] }),
     contractBreaches: new Counter({ name: `${p}provider_contract_breaches_total`, help: 'Provider success answers that break the cancel contract (returned anyway), by reason.', labelNames: ['reason'], registers: [registry] }),
     draining: new Gauge({ name: `${p}draining`, help: '1 while the gateway drains for shutdown.', registers: [registry] }),
+    storeDuration: new Histogram({ name: `${p}store_duration_seconds`, help: 'State store operations (keep, link, version, history, purge, ping, export), by operation.', labelNames: ['op'], buckets: latency, registers: [registry] }),
+    storeErrors: new Counter({ name: `${p}store_errors_total`, help: 'State store failures, by kind (timeout, unavailable, sealed, connection, lock-timeout, lock-store, lock-lost).', labelNames: ['kind'], registers: [registry] }),
+    lockWait: new Histogram({ name: `${p}lock_wait_seconds`, help: "Time a cancel waited for its appointment's lock.", buckets: latency, registers: [registry] }),
+    vaultRows: new Gauge({ name: `${p}vault_rows`, help: 'Decisions kept in the vault (as last seen by this process).', registers: [registry] }),
+  };
+}
+
+/** The store adapters' hooks (src/store/metrics.ts) onto these metrics. */
+export function storeMetricsOf(m: Metrics): StoreMetrics {
+  return {
+    duration: (op, seconds) => m.storeDuration.observe({ op }, seconds),
+    error: (kind) => m.storeErrors.inc({ kind }),
+    lockWait: (seconds) => m.lockWait.observe(seconds),
+    rows: (n) => m.vaultRows.set(n),
   };
 }
 
