@@ -100,6 +100,27 @@ export function lockContract(t: Test, s: LockSubject): void {
     await lock.close();
   });
 
+  t.test('many holders over several keys: never two at once on one key, every one runs', async (t) => {
+    const locks = [await s.make(), await s.make()];
+    const running = new Map<string, number>();
+    let overlaps = 0;
+    let ran = 0;
+    await Promise.all(Array.from({ length: 120 }, (_, i) => {
+      const key = `busy-${i % 12}`;
+      return locks[i % 2]!.hold(key, WAIT, async () => {
+        const now = (running.get(key) ?? 0) + 1;
+        running.set(key, now);
+        if (now > 1) overlaps++;
+        await new Promise((r) => setImmediate(r));
+        running.set(key, now - 1);
+        ran++;
+      });
+    }));
+    t.equal(overlaps, 0, 'no overlap on any key');
+    t.equal(ran, 120, 'every holder ran');
+    await Promise.all(locks.map((l) => l.close()));
+  });
+
   if (s.killHolder) {
     const kill = s.killHolder;
     t.test('shared: another process waits for the holder, and a dead holder releases its key', async (t) => {

@@ -79,6 +79,15 @@ export function vaultContract(t: Test, s: VaultSubject): void {
     await o.vault.close();
   });
 
+  t.test('concurrent keeps of one version: every decision kept, one body', async (t) => {
+    const o = await s.open();
+    const ids = await Promise.all(Array.from({ length: 12 }, (_, i) => o.vault.keep(entry('a9', '1', s.clock.now(), { traceId: `c${i}` }))));
+    t.equal(new Set(ids).size, 12, 'twelve distinct kept ids');
+    t.equal((await o.vault.history('a9')).length, 12);
+    t.equal((await o.rawVersions()).length, 1);
+    await o.vault.close();
+  });
+
   t.test('link records the new version, and its body when given', async (t) => {
     const { vault } = await s.open();
     const k1 = await vault.keep(entry('a3', '1', s.clock.now()));
