@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,7 +76,8 @@ async function waitReady(url: string, ms: number): Promise<void> {
   throw new Error(`PostgreSQL did not become ready: ${(last as Error)?.message}`);
 }
 
-export async function startPostgres(): Promise<PgCluster> {
+/** `ssl`: serve TLS with this certificate and key (PEM); plain connections are still accepted. */
+export async function startPostgres(o: { ssl?: { cert: string; key: string } } = {}): Promise<PgCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-pg-'));
   const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
@@ -85,7 +86,15 @@ export async function startPostgres(): Promise<PgCluster> {
   asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']);
   const port = await freePort();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+  let options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+  if (o.ssl) {
+    // PostgreSQL refuses a key file readable by others, or not owned by its user.
+    for (const [name, pem] of [['server.crt', o.ssl.cert], ['server.key', o.ssl.key]] as const) {
+      writeFileSync(join(dir, name), pem, { mode: 0o600 });
+      chownSync(join(dir, name), uid, gid);
+    }
+    options += ` -c ssl=on -c ssl_cert_file=${join(dir, 'server.crt')} -c ssl_key_file=${join(dir, 'server.key')}`;
+  }
   let running = false;
   const start = async (): Promise<void> => {
     asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', options, '-W', 'start']);
