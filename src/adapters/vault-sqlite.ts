@@ -63,8 +63,10 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
     throw unavailable(metrics, e);
   }
   const q = prepare(db);
+  // The rows gauge: counted at open and after a purge, incremented by keeps (count(*) scans).
   const count = (): number => (q.count.get() as { n: number }).n;
-  metrics.rows(count());
+  let rows = count();
+  metrics.rows(rows);
 
   /** Runs a synchronous step as an async store operation: timed, failures → VaultUnavailable. */
   const op = <T>(name: string, fn: () => T): Promise<T> =>
@@ -111,7 +113,7 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
     keep: (entry) =>
       op('keep', () => {
         const id = keepTx.immediate(entry, clock.now());
-        metrics.rows(count());
+        metrics.rows(++rows);
         return String(id);
       }),
     link: (keptId, after) => op('link', () => linkTx.immediate(keptId, after)),
@@ -125,7 +127,8 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
     purge: (beforeMs) =>
       op('purge', () => {
         const n = purgeTx.immediate(beforeMs);
-        metrics.rows(count());
+        rows = count();
+        metrics.rows(rows);
         return n;
       }),
     ping: () => op('ping', () => void q.ping.get()),

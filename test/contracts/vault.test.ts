@@ -64,6 +64,26 @@ t.test('sqlite', async (t) => {
     await t.rejects(v.keep(entry('x', '1', clock.now())), VaultUnavailable, 'closed: VaultUnavailable');
   });
 
+  t.test('metrics hooks: latency by operation, rows kept, errors by kind', async (t) => {
+    const seen = { ops: new Set<string>(), rows: [] as number[], errors: [] as string[] };
+    const metrics = { duration: (op: string) => void seen.ops.add(op), error: (k: string) => void seen.errors.push(k), lockWait() {}, rows: (n: number) => void seen.rows.push(n) };
+    const path = join(dir, 'metrics.db');
+    const v = createSqliteVault({ path, timeoutMs, clock, metrics });
+    await v.keep(entry('m', '1', clock.now()));
+    await v.keep(entry('m', '2', clock.now()));
+    await v.history('m');
+    await v.purge(clock.now() + 1);
+    t.same([...seen.ops].sort(), ['history', 'keep', 'purge']);
+    t.same(seen.rows, [0, 1, 2, 0], 'rows at open, after each keep, after the purge');
+    const blocker = new Database(path);
+    blocker.exec('BEGIN IMMEDIATE');
+    await t.rejects(v.keep(entry('m', '3', clock.now())), VaultUnavailable);
+    blocker.exec('ROLLBACK');
+    blocker.close();
+    t.same(seen.errors, ['timeout'], 'a busy store counts as a timeout');
+    await v.close();
+  });
+
   t.test('schema version recorded once; reopening does not migrate again', async (t) => {
     const path = join(dir, 'schema.db');
     await createSqliteVault({ path, timeoutMs, clock }).close();
