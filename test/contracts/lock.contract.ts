@@ -34,16 +34,21 @@ export function deferred<T = void>() {
 const WAIT = { waitMs: 60_000 };
 
 export function lockContract(t: Test, s: LockSubject): void {
-  t.test('one holder of a key at a time, in arrival order', async (t) => {
+  t.test('one holder of a key at a time: a second holder waits until the first is done', async (t) => {
     const lock = await s.make();
     const events: string[] = [];
     const gateA = deferred();
+    const aHolds = deferred();
     const a = lock.hold('appt-1', WAIT, async () => {
       events.push('a start');
+      aHolds.resolve();
       await gateA.promise;
       events.push('a end');
       return 'a';
     });
+    // A shared lock makes no promise about two holders that arrive together (their connections
+    // race to the database), so b comes once a holds the key.
+    await aHolds.promise;
     const b = lock.hold('appt-1', WAIT, async () => {
       events.push('b start');
       return 'b';
@@ -59,7 +64,9 @@ export function lockContract(t: Test, s: LockSubject): void {
   t.test('holders of different keys do not wait for each other', async (t) => {
     const lock = await s.make();
     const gate = deferred();
-    const a = lock.hold('appt-1', WAIT, () => gate.promise);
+    const aHolds = deferred();
+    const a = lock.hold('appt-1', WAIT, async () => { aHolds.resolve(); await gate.promise; });
+    await aHolds.promise;
     const b = await lock.hold('appt-2', WAIT, async () => 'b ran');
     t.equal(b, 'b ran', 'appt-2 ran while appt-1 was held');
     gate.resolve();
@@ -77,7 +84,9 @@ export function lockContract(t: Test, s: LockSubject): void {
   t.test('waiting longer than waitMs: LockUnavailable(timeout), fn never runs, the queue goes on', async (t) => {
     const lock = await s.make();
     const gate = deferred();
-    const a = lock.hold('appt-4', WAIT, () => gate.promise);
+    const aHolds = deferred();
+    const a = lock.hold('appt-4', WAIT, async () => { aHolds.resolve(); await gate.promise; });
+    await aHolds.promise;
     let ran = false;
     const b = lock.hold('appt-4', { waitMs: s.waitMs }, async () => { ran = true; });
     const c = lock.hold('appt-4', WAIT, async () => 'c ran');

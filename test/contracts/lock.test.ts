@@ -21,6 +21,12 @@ t.test('memory', async (t) => {
     waitMs: 250,
     expireWait: () => clock.advance(250),
   });
+  t.test('holders of one key run in arrival order (first come, first served)', async (t) => {
+    const lock = createMemoryLock({ clock });
+    const order: number[] = [];
+    await Promise.all([0, 1, 2, 3, 4].map((i) => lock.hold('fifo', { waitMs: 10 }, async () => { await tick(); order.push(i); })));
+    t.same(order, [0, 1, 2, 3, 4]);
+  });
   t.test('keys with nobody waiting hold no memory', async (t) => {
     const lock = createMemoryLock({ clock });
     await Promise.all([1, 2, 3].map((i) => lock.hold(`k${i % 2}`, { waitMs: 10 }, async () => { await tick(); })));
