@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { systemClock, type Clock } from '../ports/clock.js';
-import { VaultUnavailable, type HistoryRow, type KeepEntry, type KeptVersion, type LinkAfter, type VaultPort } from '../ports/vault.js';
+import { VaultUnavailable, type HistoryRow, type KeepEntry, type LinkAfter, type VaultPort } from '../ports/vault.js';
 import { noStoreMetrics, timed, type StoreMetrics } from '../store/metrics.js';
 import { createPool, describePgError, migratePostgres, poolConfig, withClient, type PostgresConnection } from '../store/postgres.js';
 import { HISTORY_SELECT, ORPHAN_DELETE } from '../store/schema.js';
@@ -34,16 +34,14 @@ const UPSERT_VERSION = `INSERT INTO gw_versions (${VERSION_COLUMNS}) VALUES ($1,
 export async function createPostgresVault(opts: PostgresVaultOptions): Promise<PostgresVault> {
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? noStoreMetrics;
-  const sealer = opts.sealer ?? createSealer();
   const pool = createPool(poolConfig(opts, opts.poolSize, { statement_timeout: opts.timeoutMs }), () => metrics.error('connection'));
-
   const fail = (e: unknown): VaultUnavailable => {
     if (e instanceof VaultUnavailable) return e;
     const d = describePgError(e);
     metrics.error(d.kind);
     return new VaultUnavailable(`postgres store: ${d.text}`);
   };
-  const op = <T>(name: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> =>
+  const op: Op = (name, fn) =>
     timed(metrics, name, async () => {
       try {
         return await withClient(pool, clock, opts.timeoutMs, fn);
@@ -51,102 +49,113 @@ export async function createPostgresVault(opts: PostgresVaultOptions): Promise<P
         throw fail(e);
       }
     });
-  // The rows gauge: counted at start-up and after a purge, incremented by keeps (a count per keep
-  // would scan the table). Other replicas' keeps are not seen until the next count.
-  let rows = 0;
-  const count = async (c: pg.PoolClient): Promise<void> => {
-    const r = await c.query<{ n: string }>('SELECT count(*) AS n FROM gw_decisions');
-    rows = Number(r.rows[0]?.n ?? 0);
-    metrics.rows(rows);
-  };
-
+  const ctx: Ctx = { op, fail, sealer: opts.sealer ?? createSealer(), clock, metrics, rows: 0 };
   try {
     // Migration may wait for another replica's; allow it several operation timeouts.
     await withClient(pool, clock, opts.timeoutMs * 5, async (c) => {
       await migratePostgres(c);
-      await count(c);
+      await count(ctx, c);
     });
   } catch (e) {
     await pool.end().catch(() => {});
     throw fail(e);
   }
-
-  const upsertVersion = async (c: pg.PoolClient, v: KeptVersion): Promise<string> => {
-    const s = sealer.seal(v.body, v.appointmentId, v.versionId);
-    const r = await c.query<{ id: string }>(UPSERT_VERSION, [v.appointmentId, v.versionId, v.sha256, v.mediaType, s.data, s.keyId, s.nonce, v.readAt, v.lastUpdated ?? null]);
-    return r.rows[0]!.id;
-  };
-
-  const inTransaction = async <T>(c: pg.PoolClient, fn: () => Promise<T>): Promise<T> => {
-    await c.query('BEGIN');
-    try {
-      const v = await fn();
-      await c.query('COMMIT');
-      return v;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw e;
-    }
-  };
-
   return {
     pool,
-    keep: (entry: KeepEntry) =>
-      op('keep', async (c) => {
-        // One statement, so one round trip and its own transaction: the body (deduplicated) and
-        // the decision commit together or not at all.
-        const p = entry.preImage;
-        const sealed = sealer.seal(p.body, p.appointmentId, p.versionId);
-        const r = entry.decision.requester ?? {};
-        const d = await c.query<{ id: string }>(
-          `WITH v AS (${UPSERT_VERSION})
-           INSERT INTO gw_decisions (appointment_id, before_ref, interaction, trace_id, ods_code, sds_user_id, device_id, at)
-           SELECT $1, v.id, $10, $11, $12, $13, $14, $15 FROM v RETURNING id`,
-          [p.appointmentId, p.versionId, p.sha256, p.mediaType, sealed.data, sealed.keyId, sealed.nonce, p.readAt, p.lastUpdated ?? null,
-            entry.decision.interaction, entry.decision.traceId ?? null, r.odsCode ?? null, r.sdsUserId ?? null, r.deviceId ?? null, clock.now()],
-        );
-        metrics.rows(++rows);
-        return String(d.rows[0]!.id);
-      }),
-    link: (keptId: string, after: LinkAfter) =>
-      op('link', (c) =>
-        inTransaction(c, async () => {
-          const d = await c.query<{ appointment_id: string }>('SELECT appointment_id FROM gw_decisions WHERE id = $1', [keptId]);
-          const appointmentId = d.rows[0]?.appointment_id;
-          if (appointmentId === undefined) throw new VaultUnavailable(`postgres store: no kept entry ${keptId}`);
-          let afterRef: string | null = null;
-          if (after.body) {
-            const v: KeptVersion = { appointmentId, versionId: after.versionId, body: after.body, mediaType: after.mediaType ?? 'application/fhir+json', sha256: sha256(after.body), readAt: after.at };
-            if (after.lastUpdated !== undefined) v.lastUpdated = after.lastUpdated;
-            afterRef = await upsertVersion(c, v);
-          }
-          await c.query('UPDATE gw_decisions SET version_after = $1, after_ref = $2, linked_at = $3 WHERE id = $4', [after.versionId, afterRef, after.at, keptId]);
-        }),
-      ),
-    version: (appointmentId: string, versionId: string) =>
+    keep: (entry) => keep(ctx, entry),
+    link: (keptId, after) => link(ctx, keptId, after),
+    version: (appointmentId, versionId) =>
       op('version', async (c) => {
         const r = await c.query<VersionDbRow>(`SELECT ${VERSION_COLUMNS} FROM gw_versions WHERE appointment_id = $1 AND version_id = $2 ORDER BY id DESC LIMIT 1`, [appointmentId, versionId]);
-        return r.rows[0] ? toKept(r.rows[0], sealer) : undefined;
+        return r.rows[0] ? toKept(r.rows[0], ctx.sealer) : undefined;
       }),
-    history: (appointmentId: string) =>
+    history: (appointmentId) =>
       op('history', async (c): Promise<HistoryRow[]> => {
         const r = await c.query<HistoryDbRow>(`${HISTORY_SELECT} WHERE d.appointment_id = $1 ORDER BY d.id`, [appointmentId]);
         return r.rows.map(toHistory);
       }),
-    all: () => allRows(op, sealer, fail),
-    purge: (beforeMs: number) =>
-      op('purge', async (c) => {
-        const n = await inTransaction(c, async () => {
-          const r = await c.query('DELETE FROM gw_decisions WHERE at < $1', [beforeMs]);
-          await c.query(ORPHAN_DELETE);
-          return r.rowCount ?? 0;
-        });
-        await count(c).catch(() => {});
-        return n;
-      }),
+    all: () => allRows(op, ctx.sealer, fail),
+    purge: (beforeMs) => purge(ctx, beforeMs),
     ping: () => op('ping', async (c) => void (await c.query('SELECT 1'))),
     close: () => pool.end(),
   };
+}
+
+interface Ctx {
+  op: Op;
+  fail: (e: unknown) => VaultUnavailable;
+  sealer: Sealer;
+  clock: Clock;
+  metrics: StoreMetrics;
+  /** The rows gauge: counted at start-up and after a purge, incremented by keeps (a count per
+   * keep would scan the table). Other replicas' keeps are not seen until the next count. */
+  rows: number;
+}
+
+async function count(ctx: Ctx, c: pg.PoolClient): Promise<void> {
+  const r = await c.query<{ n: string }>('SELECT count(*) AS n FROM gw_decisions');
+  ctx.rows = Number(r.rows[0]?.n ?? 0);
+  ctx.metrics.rows(ctx.rows);
+}
+
+/** One statement, so one round trip and its own transaction: the body (deduplicated) and the
+ * decision commit together or not at all; resolves after the commit. */
+function keep(ctx: Ctx, entry: KeepEntry): Promise<string> {
+  return ctx.op('keep', async (c) => {
+    const p = entry.preImage;
+    const sealed = ctx.sealer.seal(p.body, p.appointmentId, p.versionId);
+    const r = entry.decision.requester ?? {};
+    const d = await c.query<{ id: string }>(
+      `WITH v AS (${UPSERT_VERSION})
+       INSERT INTO gw_decisions (appointment_id, before_ref, interaction, trace_id, ods_code, sds_user_id, device_id, at)
+       SELECT $1, v.id, $10, $11, $12, $13, $14, $15 FROM v RETURNING id`,
+      [p.appointmentId, p.versionId, p.sha256, p.mediaType, sealed.data, sealed.keyId, sealed.nonce, p.readAt, p.lastUpdated ?? null,
+        entry.decision.interaction, entry.decision.traceId ?? null, r.odsCode ?? null, r.sdsUserId ?? null, r.deviceId ?? null, ctx.clock.now()],
+    );
+    ctx.metrics.rows(++ctx.rows);
+    return String(d.rows[0]!.id);
+  });
+}
+
+function link(ctx: Ctx, keptId: string, after: LinkAfter): Promise<void> {
+  return ctx.op('link', (c) =>
+    inTransaction(c, async () => {
+      const d = await c.query<{ appointment_id: string }>('SELECT appointment_id FROM gw_decisions WHERE id = $1', [keptId]);
+      const appointmentId = d.rows[0]?.appointment_id;
+      if (appointmentId === undefined) throw new VaultUnavailable(`postgres store: no kept entry ${keptId}`);
+      let afterRef: string | null = null;
+      if (after.body) {
+        const s = ctx.sealer.seal(after.body, appointmentId, after.versionId);
+        const r = await c.query<{ id: string }>(UPSERT_VERSION, [appointmentId, after.versionId, sha256(after.body), after.mediaType ?? 'application/fhir+json', s.data, s.keyId, s.nonce, after.at, after.lastUpdated ?? null]);
+        afterRef = r.rows[0]!.id;
+      }
+      await c.query('UPDATE gw_decisions SET version_after = $1, after_ref = $2, linked_at = $3 WHERE id = $4', [after.versionId, afterRef, after.at, keptId]);
+    }),
+  );
+}
+
+function purge(ctx: Ctx, beforeMs: number): Promise<number> {
+  return ctx.op('purge', async (c) => {
+    const n = await inTransaction(c, async () => {
+      const r = await c.query('DELETE FROM gw_decisions WHERE at < $1', [beforeMs]);
+      await c.query(ORPHAN_DELETE);
+      return r.rowCount ?? 0;
+    });
+    await count(ctx, c).catch(() => {});
+    return n;
+  });
+}
+
+async function inTransaction<T>(c: pg.PoolClient, fn: () => Promise<T>): Promise<T> {
+  await c.query('BEGIN');
+  try {
+    const v = await fn();
+    await c.query('COMMIT');
+    return v;
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => {});
+    throw e;
+  }
 }
 
 type Op = <T>(name: string, fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;

@@ -52,19 +52,12 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
   const sealer = opts.sealer ?? createSealer();
   let db: BetterSqlite3.Database;
   try {
-    const fresh = !existsSync(opts.path);
-    mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
-    db = new Database(opts.path, { timeout: opts.timeoutMs });
-    // The file holds patient data: readable by the gateway's user only.
-    if (fresh) chmodSync(opts.path, 0o600);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.pragma('foreign_keys = ON');
-    migrateSqlite(db);
+    db = openDatabase(opts.path, opts.timeoutMs);
   } catch (e) {
     throw unavailable(metrics, e);
   }
   const q = prepare(db);
+  const tx = transactions(db, q, sealer);
   // The rows gauge: counted at open and after a purge, incremented by keeps (count(*) scans).
   const count = (): number => (q.count.get() as { n: number }).n;
   let rows = count();
@@ -81,40 +74,13 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
       }
     });
 
-  const keepTx = db.transaction((entry: KeepEntry, at: number): number => {
-    const p = entry.preImage;
-    const sealed = sealer.seal(p.body, p.appointmentId, p.versionId);
-    const v = q.upsertVersion.get(p.appointmentId, p.versionId, p.sha256, p.mediaType, sealed.data, sealed.keyId, sealed.nonce, p.readAt, p.lastUpdated ?? null) as { id: number };
-    const r = entry.decision.requester ?? {};
-    const info = q.insertDecision.run(p.appointmentId, v.id, entry.decision.interaction, entry.decision.traceId ?? null, r.odsCode ?? null, r.sdsUserId ?? null, r.deviceId ?? null, at);
-    return Number(info.lastInsertRowid);
-  });
-
-  const linkTx = db.transaction((keptId: string, after: LinkAfter): void => {
-    const d = q.decision.get(keptId) as { appointment_id: string } | undefined;
-    if (!d) throw new VaultUnavailable(`sqlite store: no kept entry ${keptId}`);
-    let afterRef: number | null = null;
-    if (after.body) {
-      const sha = sha256(after.body);
-      const sealed = sealer.seal(after.body, d.appointment_id, after.versionId);
-      afterRef = (q.upsertVersion.get(d.appointment_id, after.versionId, sha, after.mediaType ?? 'application/fhir+json', sealed.data, sealed.keyId, sealed.nonce, after.at, after.lastUpdated ?? null) as { id: number }).id;
-    }
-    q.link.run(after.versionId, afterRef, after.at, keptId);
-  });
-
-  const purgeTx = db.transaction((beforeMs: number): number => {
-    const gone = q.purgeDecisions.run(beforeMs).changes;
-    q.purgeOrphans.run();
-    return gone;
-  });
-
   return {
     get db() {
       return db;
     },
     keep: (entry) =>
       op('keep', () => {
-        const id = keepTx.immediate(entry, clock.now());
+        const id = tx.keep.immediate(entry, clock.now());
         metrics.rows(++rows);
         return String(id);
       }),
@@ -125,7 +91,7 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
       op('link', () => {
         db.pragma('synchronous = NORMAL');
         try {
-          linkTx.immediate(keptId, after);
+          tx.link.immediate(keptId, after);
         } finally {
           db.pragma('synchronous = FULL');
         }
@@ -139,7 +105,7 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
     all: () => allRows(db, q, sealer, metrics),
     purge: (beforeMs) =>
       op('purge', () => {
-        const n = purgeTx.immediate(beforeMs);
+        const n = tx.purge.immediate(beforeMs);
         rows = count();
         metrics.rows(rows);
         return n;
@@ -149,6 +115,55 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
       if (db.open) db.close();
     },
   };
+}
+
+/** Creates (0600: it holds patient data) or opens the file, WAL + FULL, migrated. */
+function openDatabase(path: string, timeoutMs: number): BetterSqlite3.Database {
+  const fresh = !existsSync(path);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const db = new Database(path, { timeout: timeoutMs });
+  try {
+    if (fresh) chmodSync(path, 0o600);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrateSqlite(db);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+/** The write transactions (run with .immediate: the write lock is taken up front). */
+function transactions(db: BetterSqlite3.Database, q: ReturnType<typeof prepare>, sealer: Sealer) {
+  const keep = db.transaction((entry: KeepEntry, at: number): number => {
+    const p = entry.preImage;
+    const sealed = sealer.seal(p.body, p.appointmentId, p.versionId);
+    const v = q.upsertVersion.get(p.appointmentId, p.versionId, p.sha256, p.mediaType, sealed.data, sealed.keyId, sealed.nonce, p.readAt, p.lastUpdated ?? null) as { id: number };
+    const r = entry.decision.requester ?? {};
+    const info = q.insertDecision.run(p.appointmentId, v.id, entry.decision.interaction, entry.decision.traceId ?? null, r.odsCode ?? null, r.sdsUserId ?? null, r.deviceId ?? null, at);
+    return Number(info.lastInsertRowid);
+  });
+
+  const link = db.transaction((keptId: string, after: LinkAfter): void => {
+    const d = q.decision.get(keptId) as { appointment_id: string } | undefined;
+    if (!d) throw new VaultUnavailable(`sqlite store: no kept entry ${keptId}`);
+    let afterRef: number | null = null;
+    if (after.body) {
+      const sha = sha256(after.body);
+      const sealed = sealer.seal(after.body, d.appointment_id, after.versionId);
+      afterRef = (q.upsertVersion.get(d.appointment_id, after.versionId, sha, after.mediaType ?? 'application/fhir+json', sealed.data, sealed.keyId, sealed.nonce, after.at, after.lastUpdated ?? null) as { id: number }).id;
+    }
+    q.link.run(after.versionId, afterRef, after.at, keptId);
+  });
+
+  const purge = db.transaction((beforeMs: number): number => {
+    const gone = q.purgeDecisions.run(beforeMs).changes;
+    q.purgeOrphans.run();
+    return gone;
+  });
+  return { keep, link, purge };
 }
 
 function prepare(db: BetterSqlite3.Database) {
