@@ -48,7 +48,7 @@ export interface Shared extends LongLived {
 const DEFAULT_LOCK_WAIT_MS = 30_000;
 
 export function createLongLived(_config: Readonly<Config>, clock: Clock): LongLived {
-  return { lock: createMemoryLock(clock), vault: createNoVault(), codecs: [jsonCodec, xmlCodec] };
+  return { lock: createMemoryLock({ clock }), vault: createNoVault(), codecs: [jsonCodec, xmlCodec] };
 }
 
 /** Everything a request is handled with, built from one configuration; swapped on reload. */

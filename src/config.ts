@@ -43,6 +43,22 @@ export interface Config {
   audit: { destination: string };
   shutdown: { drainTimeoutMs: number };
   readiness: { requireProvider: boolean; intervalMs: number };
+  store: StoreConfig;
+}
+
+/** The state store (issue 18, rulings 22 and 23); docs/store.md. */
+export interface StoreConfig {
+  kind: 'memory' | 'sqlite' | 'postgres';
+  path?: string;
+  url?: string;
+  poolSize: number;
+  lockPoolSize: number;
+  tls?: { ca?: string; rejectUnauthorized: boolean };
+  timeoutMs: number;
+  lockWaitMs: number;
+  retentionDays?: number;
+  encryptionKeyFile?: string;
+  decryptionKeyFiles: string[];
 }
 
 export class ConfigError extends Error {
@@ -70,6 +86,7 @@ export const ENV_OVERRIDES: ReadonlyArray<readonly [string, string]> = [
   ['GATEWAY_JWT_AUDIENCE', 'jwt.audience'],
   ['GATEWAY_AUDIT_DESTINATION', 'audit.destination'],
   ['GATEWAY_LOG_LEVEL', 'log.level'],
+  ['GATEWAY_STORE_URL', 'store.url'],
 ];
 
 const NUMERIC = new Set(['listen.port', 'admin.port', 'upstream.timeoutMs']);
@@ -150,6 +167,10 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   if (c.upstream.cert) c.upstream.cert = abs(c.upstream.cert);
   if (c.upstream.key) c.upstream.key = abs(c.upstream.key);
   if (c.jwt.jwksFile) c.jwt.jwksFile = abs(c.jwt.jwksFile);
+  if (c.store.path) c.store.path = abs(c.store.path);
+  if (c.store.tls?.ca) c.store.tls.ca = abs(c.store.tls.ca);
+  if (c.store.encryptionKeyFile) c.store.encryptionKeyFile = abs(c.store.encryptionKeyFile);
+  c.store.decryptionKeyFiles = c.store.decryptionKeyFiles.map((f) => abs(f)!);
   c.publicBaseUrl = c.publicBaseUrl.replace(/\/+$/, '');
   c.upstream.url = c.upstream.url.replace(/\/+$/, '');
 
@@ -165,11 +186,14 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
     try { new URL(url); } catch { problems.push(`${name}: not a valid URL`); }
   }
   try { createSecureContext({ ciphers: c.tls.ciphers, minVersion: c.tls.minVersion }); } catch (e) { problems.push(`tls.ciphers: ${(e as Error).message}`); }
+  problems.push(...storeRules(c.store));
   if (c.listen.port !== 0 && c.listen.port === c.admin.port) problems.push('admin.port: must differ from listen.port');
   if (opts.checkFiles !== false) {
     const files: Array<[string, string | undefined]> = [
       ['tls.cert', c.tls.cert], ['tls.key', c.tls.key], ['tls.clientCa', c.tls.clientCa], ['tls.crl', c.tls.crl],
       ['upstream.ca', c.upstream.ca], ['upstream.cert', c.upstream.cert], ['upstream.key', c.upstream.key], ['jwt.jwksFile', c.jwt.jwksFile],
+      ['store.tls.ca', c.store.tls?.ca], ['store.encryptionKeyFile', c.store.encryptionKeyFile],
+      ...c.store.decryptionKeyFiles.map((f, i): [string, string] => [`store.decryptionKeyFiles.${i}`, f]),
     ];
     for (const [name, file] of files) {
       if (!file) continue;
@@ -184,6 +208,20 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   }
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze(c);
+}
+
+/** What the store schema cannot say. Never echoes store.url: it may carry a password. */
+function storeRules(s: StoreConfig): string[] {
+  const problems: string[] = [];
+  if (s.kind === 'sqlite' && !s.path) problems.push('store.path: the sqlite store needs a file path');
+  if (s.kind === 'postgres' && !s.url) problems.push('store.url: the postgres store needs a URL (or GATEWAY_STORE_URL)');
+  if (s.kind !== 'postgres' && s.tls) problems.push('store.tls: only the postgres store uses TLS');
+  if (s.kind === 'postgres' && s.url) {
+    try { new URL(s.url); } catch { problems.push('store.url: not a valid URL'); }
+  }
+  if (s.kind === 'memory' && (s.encryptionKeyFile || s.retentionDays !== undefined)) problems.push('store: the memory store keeps no versions; encryptionKeyFile and retentionDays need sqlite or postgres');
+  if (s.decryptionKeyFiles.length && !s.encryptionKeyFile) problems.push('store.decryptionKeyFiles: needs store.encryptionKeyFile (the current key)');
+  return problems;
 }
 
 /** Read a file, apply env overrides, validate. */

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { StoreMetrics } from './store/metrics.js';
 
 /** Every Prometheus metric of the gateway, in one place (issue 7). One registry per gateway. */
 export function createMetrics() {
@@ -29,10 +30,23 @@ export function createMetrics() {
     certExpiry: new Gauge({ name: `${p}certificate_expiry_seconds`, help: 'Seconds until the certificate expires, by role (server, client-ca) and subject.', labelNames: ['role', 'subject'], registers: [registry] }),
     reloads: new Counter({ name: `${p}reloads_total`, help: 'Certificate material reloads, by result (success, failure).', labelNames: ['kind', 'result'], registers: [registry] }),
     contractBreaches: new Counter({ name: `${p}provider_contract_breaches_total`, help: 'Provider success answers that break the cancel contract (returned anyway), by reason.', labelNames: ['reason'], registers: [registry] }),
-    storeErrors: new Counter({ name: `${p}store_errors_total`, help: 'State store failures, by kind (keep, link, lock-timeout, lock-store, ...).', labelNames: ['kind'], registers: [registry] }),
     providerUp: new Gauge({ name: `${p}provider_up`, help: '1 when the provider accepted a connection at the last readiness probe, else 0.', registers: [registry] }),
     crlNextUpdate: new Gauge({ name: `${p}crl_next_update_seconds`, help: 'nextUpdate of each CRL of tls.crl (unix seconds), by issuing CA; set at load and reload.', labelNames: ['issuer'], registers: [registry] }),
     draining: new Gauge({ name: `${p}draining`, help: '1 while the gateway drains for shutdown.', registers: [registry] }),
+    storeDuration: new Histogram({ name: `${p}store_duration_seconds`, help: 'State store operations (keep, link, version, history, purge, ping, export), by operation.', labelNames: ['op'], buckets: latency, registers: [registry] }),
+    storeErrors: new Counter({ name: `${p}store_errors_total`, help: 'State store failures, by kind (keep, link, timeout, unavailable, sealed, connection, lock-timeout, lock-store, lock-lost).', labelNames: ['kind'], registers: [registry] }),
+    lockWait: new Histogram({ name: `${p}lock_wait_seconds`, help: "Time a cancel waited for its appointment's lock.", buckets: latency, registers: [registry] }),
+    vaultRows: new Gauge({ name: `${p}vault_rows`, help: 'Decisions kept in the vault (as last seen by this process).', registers: [registry] }),
+  };
+}
+
+/** The store adapters' hooks (src/store/metrics.ts) onto these metrics. */
+export function storeMetricsOf(m: Metrics): StoreMetrics {
+  return {
+    duration: (op, seconds) => m.storeDuration.observe({ op }, seconds),
+    error: (kind) => m.storeErrors.inc({ kind }),
+    lockWait: (seconds) => m.lockWait.observe(seconds),
+    rows: (n) => m.vaultRows.set(n),
   };
 }
 

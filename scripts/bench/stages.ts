@@ -52,7 +52,7 @@ export async function measureStages(iterations: number, warmup: number): Promise
   const logger = createLogger('silent');
   const metrics = createMetrics();
   const transaction = createWriteTransaction({
-    provider, lock: createMemoryLock(systemClock), vault: createNoVault(), clock: systemClock, codecs: [jsonCodec],
+    provider, lock: createMemoryLock({ clock: systemClock }), vault: createNoVault(), clock: systemClock, codecs: [jsonCodec],
     changeSets: standard.changeSets, logger, metrics, publicBaseUrl: config.publicBaseUrl, report: config.report,
     timeouts: { upstreamMs: 1000, bodyMs: 1000, lockWaitMs: 1000, maxAnswerBytes: 1 << 20 },
   });

@@ -1,16 +1,19 @@
 import type { VaultPort } from '../ports/vault.js';
 
-/** No vault (store.kind memory): nothing is kept; keep() succeeds at once. */
+/**
+ * No vault (store kind memory): nothing is kept, so nothing can be served from it or restored.
+ * `keep` succeeds without storing — the explicit opt-out of issue 18, for tests and for
+ * deployments whose provider keeps its own history.
+ */
 export function createNoVault(): VaultPort {
-  let n = 0;
   return {
-    keep: () => Promise.resolve(`none-${++n}`),
-    link: () => Promise.resolve(),
-    version: () => Promise.resolve(undefined),
-    history: () => Promise.resolve([]),
+    keep: async () => '',
+    link: async () => {},
+    version: async () => undefined,
+    history: async () => [],
     all: async function* () {},
-    purge: () => Promise.resolve(0),
-    ping: () => Promise.resolve(),
-    close: () => Promise.resolve(),
+    purge: async () => 0,
+    ping: async () => {},
+    close: async () => {},
   };
 }

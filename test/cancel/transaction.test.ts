@@ -87,7 +87,7 @@ function setup(o: { standard?: typeof NHS; provider?: ReturnType<typeof memoryPr
   const config = buildConfig({ publicBaseUrl: 'https://gw.example/STU3/1', tls: { cert: 'x', key: 'x', clientCa: 'x' }, upstream: { url: 'http://127.0.0.1:9' }, spine: { providerAsids: ['1'] }, report: o.report ?? {} }, { checkFiles: false });
   const metrics = createMetrics();
   const tx = createWriteTransaction({
-    provider: provider.port, lock: createMemoryLock(clock), vault, clock, codecs: [jsonCodec], changeSets: standard.changeSets,
+    provider: provider.port, lock: createMemoryLock({ clock }), vault, clock, codecs: [jsonCodec], changeSets: standard.changeSets,
     logger: createLogger('silent'), metrics, publicBaseUrl: 'https://gw.example/STU3/1', report: config.report,
     timeouts: { upstreamMs: 1000, bodyMs: 1000, lockWaitMs: 5000, maxAnswerBytes: 1 << 20 },
   });

@@ -12,7 +12,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBu
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
-import { buildConfig, parseConfigText, type Config } from '../../src/config.js';
+import { applyEnv, buildConfig, parseConfigText, type Config } from '../../src/config.js';
 import { packageRoot } from '../../src/paths.js';
 import { chartCopy, chartDir, helm, parseManifests, template, type Manifest } from './render.js';
 
@@ -97,7 +97,10 @@ function gatewayConfig(tt: Test, r: Rendered, cmName: string): { config: Readonl
   let config: Readonly<Config> | undefined;
   let problems = '';
   try {
-    config = buildConfig(parseConfigText(text, 'config.yaml'), { checkFiles: false });
+    const raw = parseConfigText(text, 'config.yaml');
+    // The PostgreSQL URL reaches the gateway from a Secret as GATEWAY_STORE_URL (test/charts/store.test.ts).
+    applyEnv(raw, (raw.store as { kind?: string } | undefined)?.kind === 'postgres' ? { GATEWAY_STORE_URL: 'postgres://from-the-secret/db' } : {});
+    config = buildConfig(raw, { checkFiles: false });
   } catch (e) {
     problems = (e as Error).message;
   }
@@ -170,6 +173,9 @@ function checkGatewayPod(tt: Test, label: string, podSpec: Manifest, e: PodExpec
     if (m.mountPath === '/tmp') {
       tt.ok(v?.emptyDir, `${label}: /tmp is an emptyDir`);
       tt.notOk(m.readOnly, `${label}: /tmp is writable`);
+    } else if (m.mountPath === '/var/lib/cancel-gateway') {
+      tt.ok(v?.emptyDir || v?.persistentVolumeClaim, `${label}: the sqlite store folder is an emptyDir or a PVC`);
+      tt.notOk(m.readOnly, `${label}: the sqlite store folder is writable`);
     } else {
       tt.equal(m.readOnly, true, `${label}: ${m.mountPath} is mounted read-only`);
     }
@@ -430,7 +436,7 @@ t.test('the chart itself in sidecar mode renders no workload', async (t) => {
   const sm = template(chartDir, { values: [join(ciDir, 'standalone-values.yaml')], set: ['mode=sidecar', 'serviceMonitor.enabled=true'] });
   t.notOk(sm.ok);
   t.match(sm.stderr, /serviceMonitor in sidecar mode needs sidecar\.podSelector/);
-  const host = template(copy.hostDir, { values: [join(copy.hostDir, 'ci', 'sidecar-values.yaml')], set: ['cancel-gateway.mode=standalone'] });
+  const host = template(copy.hostDir, { values: [join(copy.hostDir, 'ci', 'sidecar-values.yaml')], set: ['cancel-gateway.mode=standalone', 'cancel-gateway.store.postgres.urlSecret.name=db'] });
   t.notOk(host.ok, 'the sidecar templates refuse a standalone configuration');
   t.match(host.stderr, /need cancel-gateway\.mode: sidecar/);
 });
@@ -629,7 +635,8 @@ t.test('chart metadata and values schema', async (t) => {
   // sets (so a key added to config/config.schema.json must be added here too).
   const gw = JSON.parse(readFileSync(join(packageRoot, 'config', 'config.schema.json'), 'utf8'));
   const vs = JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8'));
-  const chartOwned = new Set(['tls.cert', 'tls.key', 'tls.clientCa', 'tls.crl', 'upstream.ca', 'upstream.cert', 'upstream.key', 'jwt.jwksFile']);
+  const chartOwned = new Set(['tls.cert', 'tls.key', 'tls.clientCa', 'tls.crl', 'upstream.ca', 'upstream.cert', 'upstream.key', 'jwt.jwksFile',
+    'store.kind', 'store.path', 'store.url', 'store.encryptionKeyFile', 'store.decryptionKeyFiles']);
   const cfg = vs.properties.config;
   for (const [top, s] of Object.entries<Manifest>(gw.properties)) {
     const mine = cfg.properties[top];

@@ -156,7 +156,8 @@ t.test("the image's command starts the gateway on the chart's rendered configura
   // The pod's file layout in a temporary root: the ConfigMap and the Secrets, each in its folder.
   const root = mkdtempSync(join(tmpdir(), 'gw-image-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
-  const r = template(chartDir, { values: [join(chartDir, 'ci', 'standalone-values.yaml')] });
+  // One replica with the in-process store: this test has no PostgreSQL (the store's own tests do).
+  const r = template(chartDir, { values: [join(chartDir, 'ci', 'standalone-values.yaml')], set: ['replicaCount=1', 'store.kind=memory'] });
   t.ok(r.ok, r.stderr);
   const cm = parseManifests(r.stdout).find((d) => d.kind === 'ConfigMap');
   const text = String(cm?.data?.['config.yaml'] ?? '').replaceAll('/etc/cancel-gateway/', `${root}/etc/cancel-gateway/`);

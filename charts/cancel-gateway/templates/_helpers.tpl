@@ -124,6 +124,10 @@ buildConfig). Keys are sorted by toYaml.
 {{- $_ := set $jwt "jwksFile" (printf "%s/jwks/%s" $dir $v.jwks.key) -}}
 {{- $_ := set $c "jwt" $jwt -}}
 {{- end -}}
+{{- if hasKey (default dict (default dict $c.store).tls) "ca" -}}
+{{- fail "config.store.tls.ca is set by the chart from store.postgres.caSecret; remove it from config" -}}
+{{- end -}}
+{{- $_ := set $c "store" (include "cancel-gateway.store.config" . | fromYaml) -}}
 {{- toYaml $c -}}
 {{- end -}}
 
@@ -168,9 +172,15 @@ buildConfig). Keys are sorted by toYaml.
   restartPolicy: Always
   {{- end }}
   args: ["--config", "{{ $dir }}/config/config.yaml"]
-  {{- with $v.extraEnv }}
+  {{- $storeEnv := include "cancel-gateway.store.env" . }}
+  {{- if or $storeEnv $v.extraEnv }}
   env:
+    {{- with $storeEnv }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- with $v.extraEnv }}
     {{- toYaml . | nindent 4 }}
+    {{- end }}
   {{- end }}
   ports:
     - name: gateway-tls
@@ -238,6 +248,9 @@ buildConfig). Keys are sorted by toYaml.
     - name: cancel-gateway-tmp
       mountPath: /tmp
     {{- end }}
+    {{- with (include "cancel-gateway.store.volumeMounts" . | trim) }}
+    {{- . | nindent 4 }}
+    {{- end }}
 {{- end -}}
 
 {{/* The gateway's volumes (list items), for the Deployment and for a vendor's pod. */}}
@@ -283,6 +296,7 @@ buildConfig). Keys are sorted by toYaml.
   emptyDir:
     sizeLimit: {{ $v.tmpVolume.sizeLimit }}
 {{- end }}
+{{- include "cancel-gateway.store.volumes" . }}
 {{- end -}}
 
 {{/* ===== Public entry points for a vendor's chart (pass the root context: "."). ===== */}}

@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type pg from 'pg';
+import { systemClock, type Clock } from '../ports/clock.js';
+import { LockUnavailable, type LockPort } from '../ports/lock.js';
+import { noStoreMetrics, type StoreMetrics } from '../store/metrics.js';
+import { createPool, DeadlineExceeded, poolConfig, withClient, type PostgresConnection } from '../store/postgres.js';
+
+/**
+ * The lock shared by every replica (ruling 23): a PostgreSQL session-level advisory lock keyed by
+ * a 64-bit hash of the appointment id, taken on a connection leased for the whole hold and
+ * released on that same connection when `fn` settles. The lock lives with the session: a gateway
+ * that dies (or loses its connection) releases it with its connection; no lease outlives its
+ * holder. Waiting is bounded by the server (`lock_timeout`), so no polling.
+ *
+ * Not exactly once: if the connection is lost while `fn` runs (a forward in flight), the database
+ * has already released the lock and another replica may start; this adapter counts it
+ * (error kind lock-lost) — docs/store.md.
+ *
+ * Locks get their own pool (`lockPoolSize`): holders keep a connection through the provider
+ * exchange, and must never starve the vault's pool they need inside the hold.
+ */
+export interface PostgresLockOptions extends PostgresConnection {
+  lockPoolSize: number;
+  clock?: Clock;
+  metrics?: StoreMetrics;
+}
+
+export interface PostgresLock extends LockPort {
+  readonly pool: pg.Pool;
+}
+
+/** The advisory key: a signed 64-bit integer, as a decimal string (our own digits, safe to inline). */
+export function advisoryKey(appointmentId: string): string {
+  return createHash('sha256').update('cancel-gateway appointment\0').update(appointmentId, 'utf8').digest().readBigInt64BE(0).toString();
+}
+
+export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
+  const clock = opts.clock ?? systemClock;
+  const metrics = opts.metrics ?? noStoreMetrics;
+  const pool = createPool(poolConfig(opts, opts.lockPoolSize), () => metrics.error('connection'));
+
+  /** Leases a connection within timeoutMs; a full pool is a busy lock (timeout), anything else the store. */
+  async function lease(): Promise<pg.PoolClient> {
+    const full = pool.totalCount >= opts.lockPoolSize && pool.idleCount === 0;
+    try {
+      return await connectWithin(pool, clock, opts.timeoutMs);
+    } catch (e) {
+      const busy = full && e instanceof DeadlineExceeded;
+      metrics.error(busy ? 'lock-timeout' : 'lock-store');
+      throw new LockUnavailable(busy ? 'timeout' : 'store', busy ? 'no lock connection free in time' : `postgres lock: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  /** Takes the advisory lock on `c` within `ms` (server-enforced). False: someone else holds it. */
+  async function acquire(c: pg.PoolClient, key: string, ms: number): Promise<boolean> {
+    if (ms < 1) {
+      const r = await guarded(c, `SELECT pg_try_advisory_lock(${key}) AS ok`, opts.timeoutMs);
+      return r.rows[0]?.ok === true;
+    }
+    try {
+      await guarded(c, `SET lock_timeout = ${Math.ceil(ms)}; SELECT pg_advisory_lock(${key})`, ms + opts.timeoutMs);
+      return true;
+    } catch (e) {
+      if ((e as { code?: string }).code === '55P03') return false; // lock_not_available
+      throw e;
+    }
+  }
+
+  async function hold<T>(appointmentId: string, o: { waitMs: number }, fn: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    const startedAt = clock.now();
+    const key = advisoryKey(appointmentId);
+    const c = await lease();
+    let lost: Error | undefined;
+    const onError = (e: Error): void => {
+      if (!lost) metrics.error('lock-lost');
+      lost = e;
+    };
+    c.on('error', onError);
+    const giveBack = (destroy: Error | undefined): void => {
+      c.removeListener('error', onError);
+      c.on('error', () => {});
+      c.release(destroy);
+    };
+    try {
+      const got = await acquire(c, key, o.waitMs - (clock.now() - startedAt));
+      if (!got) {
+        giveBack(undefined);
+        metrics.error('lock-timeout');
+        throw new LockUnavailable('timeout', `waited ${o.waitMs} ms for the appointment lock`);
+      }
+    } catch (e) {
+      if (e instanceof LockUnavailable) throw e;
+      giveBack(e as Error);
+      metrics.error('lock-store');
+      throw new LockUnavailable('store', `postgres lock: ${(e as { code?: string }).code ?? (e as Error).message.split('\n')[0]}`);
+    }
+    metrics.lockWait((performance.now() - started) / 1000);
+    try {
+      return await fn();
+    } finally {
+      await release(c, key, () => lost).then(giveBack);
+    }
+  }
+
+  /** Unlocks on the holding session; when that fails the session is ended, which unlocks too. */
+  async function release(c: pg.PoolClient, key: string, lost: () => Error | undefined): Promise<Error | undefined> {
+    if (lost()) return lost();
+    try {
+      const r = await guarded(c, `SELECT pg_advisory_unlock(${key}) AS ok`, opts.timeoutMs);
+      return r.rows[0]?.ok === true ? undefined : new Error('advisory lock was not held');
+    } catch (e) {
+      return e as Error;
+    }
+  }
+
+  /** One query bounded on our side too (a database that stopped answering). */
+  function guarded(c: pg.PoolClient, sql: string, ms: number): Promise<pg.QueryResult<{ ok: boolean }>> {
+    return new Promise((resolve, reject) => {
+      const cancel = clock.setTimer(() => reject(new DeadlineExceeded()), ms);
+      c.query<{ ok: boolean }>(sql).then(
+        (r) => (cancel(), resolve(r)),
+        (e: Error) => (cancel(), reject(e)),
+      );
+    });
+  }
+
+  return {
+    pool,
+    hold,
+    async ping() {
+      try {
+        await withClient(pool, clock, opts.timeoutMs, (c) => c.query('SELECT 1'));
+      } catch (e) {
+        metrics.error('lock-store');
+        throw new LockUnavailable('store', `postgres lock: ${(e as Error).message.split('\n')[0]}`);
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** pool.connect() bounded by `ms` on `clock`; a connection that arrives too late goes back. */
+function connectWithin(pool: pg.Pool, clock: Clock, ms: number): Promise<pg.PoolClient> {
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const cancel = clock.setTimer(() => {
+      late = true;
+      reject(new DeadlineExceeded());
+    }, ms);
+    pool.connect().then(
+      (c) => {
+        if (late) return c.release();
+        cancel();
+        resolve(c);
+      },
+      (e: Error) => {
+        cancel();
+        reject(e);
+      },
+    );
+  });
+}

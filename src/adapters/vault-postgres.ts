@@ -1,0 +1,184 @@
+import { createHash } from 'node:crypto';
+import type pg from 'pg';
+import { systemClock, type Clock } from '../ports/clock.js';
+import { VaultUnavailable, type HistoryRow, type KeepEntry, type LinkAfter, type VaultPort } from '../ports/vault.js';
+import { noStoreMetrics, timed, type StoreMetrics } from '../store/metrics.js';
+import { createPool, describePgError, migratePostgres, poolConfig, withClient, type PostgresConnection } from '../store/postgres.js';
+import { HISTORY_SELECT, ORPHAN_DELETE } from '../store/schema.js';
+import { historyWithPreImage, toHistory, toKept, type HistoryDbRow, type VersionDbRow } from '../store/rows.js';
+import { createSealer, type Sealer } from '../store/seal.js';
+
+/**
+ * The shared vault (store kind postgres). Tables are created and migrated at start-up under an
+ * advisory lock (src/store/postgres.ts). `keep` is one transaction and resolves after COMMIT;
+ * every operation is bounded by `timeoutMs` on the server (statement_timeout) and on our side
+ * (the whole lease, connecting included), and any failure is a VaultUnavailable: the cancel
+ * transaction then forwards nothing (ruling 22).
+ */
+export interface PostgresVaultOptions extends PostgresConnection {
+  poolSize: number;
+  sealer?: Sealer;
+  clock?: Clock;
+  metrics?: StoreMetrics;
+}
+
+export interface PostgresVault extends VaultPort {
+  readonly pool: pg.Pool;
+}
+
+const VERSION_COLUMNS = 'appointment_id, version_id, sha256, media_type, body, key_id, nonce, read_at, last_updated';
+const UPSERT_VERSION = `INSERT INTO gw_versions (${VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+  ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET read_at = gw_versions.read_at RETURNING id`;
+
+/** Connects, migrates, returns the vault. Rejects with VaultUnavailable when the database cannot be used. */
+export async function createPostgresVault(opts: PostgresVaultOptions): Promise<PostgresVault> {
+  const clock = opts.clock ?? systemClock;
+  const metrics = opts.metrics ?? noStoreMetrics;
+  const pool = createPool(poolConfig(opts, opts.poolSize, { statement_timeout: opts.timeoutMs }), () => metrics.error('connection'));
+  const fail = (e: unknown): VaultUnavailable => {
+    if (e instanceof VaultUnavailable) return e;
+    const d = describePgError(e);
+    metrics.error(d.kind);
+    return new VaultUnavailable(`postgres store: ${d.text}`);
+  };
+  const op: Op = (name, fn) =>
+    timed(metrics, name, async () => {
+      try {
+        return await withClient(pool, clock, opts.timeoutMs, fn);
+      } catch (e) {
+        throw fail(e);
+      }
+    });
+  const ctx: Ctx = { op, fail, sealer: opts.sealer ?? createSealer(), clock, metrics, rows: 0 };
+  try {
+    // Migration may wait for another replica's; allow it several operation timeouts.
+    await withClient(pool, clock, opts.timeoutMs * 5, async (c) => {
+      await migratePostgres(c);
+      await count(ctx, c);
+    });
+  } catch (e) {
+    await pool.end().catch(() => {});
+    throw fail(e);
+  }
+  return {
+    pool,
+    keep: (entry) => keep(ctx, entry),
+    link: (keptId, after) => link(ctx, keptId, after),
+    version: (appointmentId, versionId) =>
+      op('version', async (c) => {
+        const r = await c.query<VersionDbRow>(`SELECT ${VERSION_COLUMNS} FROM gw_versions WHERE appointment_id = $1 AND version_id = $2 ORDER BY id DESC LIMIT 1`, [appointmentId, versionId]);
+        return r.rows[0] ? toKept(r.rows[0], ctx.sealer) : undefined;
+      }),
+    history: (appointmentId) =>
+      op('history', async (c): Promise<HistoryRow[]> => {
+        const r = await c.query<HistoryDbRow>(`${HISTORY_SELECT} WHERE d.appointment_id = $1 ORDER BY d.id`, [appointmentId]);
+        return r.rows.map(toHistory);
+      }),
+    all: () => allRows(op, ctx.sealer, fail),
+    purge: (beforeMs) => purge(ctx, beforeMs),
+    ping: () => op('ping', async (c) => void (await c.query('SELECT 1'))),
+    close: () => pool.end(),
+  };
+}
+
+interface Ctx {
+  op: Op;
+  fail: (e: unknown) => VaultUnavailable;
+  sealer: Sealer;
+  clock: Clock;
+  metrics: StoreMetrics;
+  /** The rows gauge: counted at start-up and after a purge, incremented by keeps (a count per
+   * keep would scan the table). Other replicas' keeps are not seen until the next count. */
+  rows: number;
+}
+
+async function count(ctx: Ctx, c: pg.PoolClient): Promise<void> {
+  const r = await c.query<{ n: string }>('SELECT count(*) AS n FROM gw_decisions');
+  ctx.rows = Number(r.rows[0]?.n ?? 0);
+  ctx.metrics.rows(ctx.rows);
+}
+
+/** One statement, so one round trip and its own transaction: the body (deduplicated) and the
+ * decision commit together or not at all; resolves after the commit. */
+function keep(ctx: Ctx, entry: KeepEntry): Promise<string> {
+  return ctx.op('keep', async (c) => {
+    const p = entry.preImage;
+    const sealed = ctx.sealer.seal(p.body, p.appointmentId, p.versionId);
+    const r = entry.decision.requester ?? {};
+    const d = await c.query<{ id: string }>(
+      `WITH v AS (${UPSERT_VERSION})
+       INSERT INTO gw_decisions (appointment_id, before_ref, interaction, trace_id, ods_code, sds_user_id, device_id, at)
+       SELECT $1, v.id, $10, $11, $12, $13, $14, $15 FROM v RETURNING id`,
+      [p.appointmentId, p.versionId, p.sha256, p.mediaType, sealed.data, sealed.keyId, sealed.nonce, p.readAt, p.lastUpdated ?? null,
+        entry.decision.interaction, entry.decision.traceId ?? null, r.odsCode ?? null, r.sdsUserId ?? null, r.deviceId ?? null, ctx.clock.now()],
+    );
+    ctx.metrics.rows(++ctx.rows);
+    return String(d.rows[0]!.id);
+  });
+}
+
+function link(ctx: Ctx, keptId: string, after: LinkAfter): Promise<void> {
+  return ctx.op('link', (c) =>
+    inTransaction(c, async () => {
+      const d = await c.query<{ appointment_id: string }>('SELECT appointment_id FROM gw_decisions WHERE id = $1', [keptId]);
+      const appointmentId = d.rows[0]?.appointment_id;
+      if (appointmentId === undefined) throw new VaultUnavailable(`postgres store: no kept entry ${keptId}`);
+      let afterRef: string | null = null;
+      if (after.body) {
+        const s = ctx.sealer.seal(after.body, appointmentId, after.versionId);
+        const r = await c.query<{ id: string }>(UPSERT_VERSION, [appointmentId, after.versionId, sha256(after.body), after.mediaType ?? 'application/fhir+json', s.data, s.keyId, s.nonce, after.at, after.lastUpdated ?? null]);
+        afterRef = r.rows[0]!.id;
+      }
+      await c.query('UPDATE gw_decisions SET version_after = $1, after_ref = $2, linked_at = $3 WHERE id = $4', [after.versionId, afterRef, after.at, keptId]);
+    }),
+  );
+}
+
+function purge(ctx: Ctx, beforeMs: number): Promise<number> {
+  return ctx.op('purge', async (c) => {
+    const n = await inTransaction(c, async () => {
+      const r = await c.query('DELETE FROM gw_decisions WHERE at < $1', [beforeMs]);
+      await c.query(ORPHAN_DELETE);
+      return r.rowCount ?? 0;
+    });
+    await count(ctx, c).catch(() => {});
+    return n;
+  });
+}
+
+async function inTransaction<T>(c: pg.PoolClient, fn: () => Promise<T>): Promise<T> {
+  await c.query('BEGIN');
+  try {
+    const v = await fn();
+    await c.query('COMMIT');
+    return v;
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => {});
+    throw e;
+  }
+}
+
+type Op = <T>(name: string, fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
+
+/** Export in pages of 100 by id: each page is its own short query. */
+async function* allRows(op: Op, sealer: Sealer, fail: (e: unknown) => VaultUnavailable) {
+  let last = '0';
+  for (;;) {
+    const rows = await op('export', async (c) => (await c.query<HistoryDbRow>(`${HISTORY_SELECT} WHERE d.id > $1 ORDER BY d.id LIMIT 100`, [last])).rows);
+    if (rows.length === 0) return;
+    for (const r of rows) {
+      let item;
+      try {
+        item = historyWithPreImage(r, sealer);
+      } catch (e) {
+        throw fail(e);
+      }
+      yield item;
+    }
+    last = String(rows[rows.length - 1]!.kept_id);
+  }
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}

@@ -1,0 +1,216 @@
+import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { systemClock, type Clock } from '../ports/clock.js';
+import { VaultUnavailable, type HistoryRow, type KeepEntry, type KeptVersion, type LinkAfter, type VaultPort } from '../ports/vault.js';
+import { noStoreMetrics, timed, type StoreMetrics } from '../store/metrics.js';
+import { HISTORY_SELECT, ORPHAN_DELETE } from '../store/schema.js';
+import { createSealer, type Sealer } from '../store/seal.js';
+import { historyWithPreImage, toHistory, toKept, type HistoryDbRow, type VersionDbRow } from '../store/rows.js';
+import { migrateSqlite } from '../store/sqlite-migrate.js';
+
+/**
+ * The embedded vault (store kind sqlite): one file, one gateway process.
+ *
+ * Durability: WAL with synchronous=FULL. Under WAL, NORMAL makes a commit durable against a crash
+ * of the process but not of the machine (the WAL is synced only at checkpoints), and ruling 22
+ * forwards a cancel only after its pre-image is durable; FULL syncs the WAL at each commit — one
+ * fsync per cancel (the link after the 200 rides on the next one), still far below the
+ * provider's own latency. The fsync runs on the event loop (about 4 ms on this machine's disk):
+ * it bounds one process to a few hundred cancels a second, far above what a provider takes.
+ *
+ * better-sqlite3 is synchronous: each operation is a short statement on the event loop. A writer
+ * in another process (the `vault purge` command) can make us wait up to `timeoutMs` (busy
+ * timeout); longer, and the operation fails with VaultUnavailable (fail closed).
+ */
+export interface SqliteVaultOptions {
+  path: string;
+  timeoutMs: number;
+  sealer?: Sealer;
+  clock?: Clock;
+  metrics?: StoreMetrics;
+}
+
+export interface SqliteVault extends VaultPort {
+  /** The open database (tests read the raw tables through it). */
+  readonly db: BetterSqlite3.Database;
+}
+
+function unavailable(metrics: StoreMetrics, e: unknown): VaultUnavailable {
+  if (e instanceof VaultUnavailable) return e;
+  const code = (e as { code?: string }).code ?? (e as Error).name;
+  metrics.error(code === 'SQLITE_BUSY' ? 'timeout' : code === 'SealError' ? 'sealed' : 'unavailable');
+  return new VaultUnavailable(`sqlite store: ${code}${code === 'SealError' ? `: ${(e as Error).message}` : ''}`);
+}
+
+/** Opens (creating and migrating when needed) the vault file. Throws VaultUnavailable. */
+export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
+  const clock = opts.clock ?? systemClock;
+  const metrics = opts.metrics ?? noStoreMetrics;
+  const sealer = opts.sealer ?? createSealer();
+  let db: BetterSqlite3.Database;
+  try {
+    db = openDatabase(opts.path, opts.timeoutMs);
+  } catch (e) {
+    throw unavailable(metrics, e);
+  }
+  const q = prepare(db);
+  const tx = transactions(db, q, sealer);
+  // The rows gauge: counted at open and after a purge, incremented by keeps (count(*) scans).
+  const count = (): number => (q.count.get() as { n: number }).n;
+  let rows = count();
+  metrics.rows(rows);
+
+  /** Runs a synchronous step as an async store operation: timed, failures → VaultUnavailable. */
+  const op = <T>(name: string, fn: () => T): Promise<T> =>
+    timed(metrics, name, () => {
+      if (!db.open) throw new VaultUnavailable('sqlite store: closed');
+      try {
+        return fn();
+      } catch (e) {
+        throw unavailable(metrics, e);
+      }
+    });
+
+  return {
+    get db() {
+      return db;
+    },
+    keep: (entry) =>
+      op('keep', () => {
+        const id = tx.keep.immediate(entry, clock.now());
+        metrics.rows(++rows);
+        return String(id);
+      }),
+    // The link is best effort (after the provider's success; ruling 22): committed without its own
+    // fsync, it becomes durable with the next keep's (or the next checkpoint). Saves one fsync
+    // per cancel; a power cut right after it can lose the link, never a pre-image.
+    link: (keptId, after) =>
+      op('link', () => {
+        db.pragma('synchronous = NORMAL');
+        try {
+          tx.link.immediate(keptId, after);
+        } finally {
+          db.pragma('synchronous = FULL');
+        }
+      }),
+    version: (appointmentId, versionId) =>
+      op('version', (): KeptVersion | undefined => {
+        const row = q.version.get(appointmentId, versionId) as VersionDbRow | undefined;
+        return row ? toKept(row, sealer) : undefined;
+      }),
+    history: (appointmentId) => op('history', (): HistoryRow[] => (q.history.all(appointmentId) as HistoryDbRow[]).map(toHistory)),
+    all: () => allRows(db, q, sealer, metrics),
+    purge: (beforeMs) =>
+      op('purge', () => {
+        const n = tx.purge.immediate(beforeMs);
+        rows = count();
+        metrics.rows(rows);
+        return n;
+      }),
+    ping: () => op('ping', () => void q.ping.get()),
+    async close() {
+      if (db.open) db.close();
+    },
+  };
+}
+
+/** Creates (0600: it holds patient data) or opens the file, WAL + FULL, migrated. */
+function openDatabase(path: string, timeoutMs: number): BetterSqlite3.Database {
+  const fresh = !existsSync(path);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const db = new Database(path, { timeout: timeoutMs });
+  try {
+    if (fresh) chmodSync(path, 0o600);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrateSqlite(db);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+/** The write transactions (run with .immediate: the write lock is taken up front). */
+function transactions(db: BetterSqlite3.Database, q: ReturnType<typeof prepare>, sealer: Sealer) {
+  const keep = db.transaction((entry: KeepEntry, at: number): number => {
+    const p = entry.preImage;
+    const sealed = sealer.seal(p.body, p.appointmentId, p.versionId);
+    const v = q.upsertVersion.get(p.appointmentId, p.versionId, p.sha256, p.mediaType, sealed.data, sealed.keyId, sealed.nonce, p.readAt, p.lastUpdated ?? null) as { id: number };
+    const r = entry.decision.requester ?? {};
+    const info = q.insertDecision.run(p.appointmentId, v.id, entry.decision.interaction, entry.decision.traceId ?? null, r.odsCode ?? null, r.sdsUserId ?? null, r.deviceId ?? null, at);
+    return Number(info.lastInsertRowid);
+  });
+
+  const link = db.transaction((keptId: string, after: LinkAfter): void => {
+    const d = q.decision.get(keptId) as { appointment_id: string } | undefined;
+    if (!d) throw new VaultUnavailable(`sqlite store: no kept entry ${keptId}`);
+    let afterRef: number | null = null;
+    if (after.body) {
+      const sha = sha256(after.body);
+      const sealed = sealer.seal(after.body, d.appointment_id, after.versionId);
+      afterRef = (q.upsertVersion.get(d.appointment_id, after.versionId, sha, after.mediaType ?? 'application/fhir+json', sealed.data, sealed.keyId, sealed.nonce, after.at, after.lastUpdated ?? null) as { id: number }).id;
+    }
+    q.link.run(after.versionId, afterRef, after.at, keptId);
+  });
+
+  const purge = db.transaction((beforeMs: number): number => {
+    const gone = q.purgeDecisions.run(beforeMs).changes;
+    q.purgeOrphans.run();
+    return gone;
+  });
+  return { keep, link, purge };
+}
+
+function prepare(db: BetterSqlite3.Database) {
+  return {
+    count: db.prepare('SELECT count(*) AS n FROM gw_decisions'),
+    ping: db.prepare('SELECT 1'),
+    upsertVersion: db.prepare(`INSERT INTO gw_versions (appointment_id, version_id, sha256, media_type, body, key_id, nonce, read_at, last_updated)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET read_at = read_at RETURNING id`),
+    insertDecision: db.prepare(`INSERT INTO gw_decisions (appointment_id, before_ref, interaction, trace_id, ods_code, sds_user_id, device_id, at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    decision: db.prepare('SELECT appointment_id FROM gw_decisions WHERE id = ?'),
+    link: db.prepare('UPDATE gw_decisions SET version_after = ?, after_ref = ?, linked_at = ? WHERE id = ?'),
+    version: db.prepare(`SELECT appointment_id, version_id, sha256, media_type, body, key_id, nonce, read_at, last_updated
+      FROM gw_versions WHERE appointment_id = ? AND version_id = ? ORDER BY id DESC LIMIT 1`),
+    history: db.prepare(`${HISTORY_SELECT} WHERE d.appointment_id = ? ORDER BY d.id`),
+    allAfter: db.prepare(`${HISTORY_SELECT} WHERE d.id > ? ORDER BY d.id LIMIT 100`),
+    purgeDecisions: db.prepare('DELETE FROM gw_decisions WHERE at < ?'),
+    purgeOrphans: db.prepare(ORPHAN_DELETE),
+  };
+}
+
+/** Export in pages by id, so a long export never holds a read transaction open. */
+async function* allRows(db: BetterSqlite3.Database, q: ReturnType<typeof prepare>, sealer: Sealer, metrics: StoreMetrics) {
+  let last = 0;
+  for (;;) {
+    let rows: HistoryDbRow[];
+    try {
+      if (!db.open) throw new VaultUnavailable('sqlite store: closed');
+      rows = q.allAfter.all(last) as HistoryDbRow[];
+    } catch (e) {
+      throw unavailable(metrics, e);
+    }
+    if (rows.length === 0) return;
+    for (const r of rows) {
+      let item;
+      try {
+        item = historyWithPreImage(r, sealer);
+      } catch (e) {
+        throw unavailable(metrics, e);
+      }
+      yield item;
+    }
+    last = Number(rows[rows.length - 1]!.kept_id);
+  }
+}
+
+function sha256(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}

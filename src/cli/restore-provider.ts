@@ -1,0 +1,74 @@
+import http from 'node:http';
+import https from 'node:https';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config.js';
+import { STANDARDS } from '../standards/index.js';
+
+/**
+ * The provider as `vault restore` needs it: read the current appointment, write a kept version
+ * back. Injectable (tests use a recording server; the lead may swap in the provider port).
+ */
+export interface ProviderReply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface RestoreProvider {
+  read(appointmentId: string): Promise<ProviderReply>;
+  write(appointmentId: string, body: Buffer, o: { contentType: string; ifMatch: string }): Promise<ProviderReply>;
+}
+
+export interface RestoreProviderOptions {
+  /** Ssp-From: the ASID the operator's requests come from (a provider may check it). */
+  fromAsid?: string;
+  /** A bearer token for providers that require one (read from a file: never on the command line). */
+  token?: string;
+}
+
+/**
+ * Over node:http(s) with config.upstream (url, ca, cert, key, timeoutMs). Sends what a Spine
+ * provider expects of a consumer: Ssp-TraceID (fresh), Ssp-To (the first configured provider
+ * ASID), Ssp-InteractionID (the standard's read / update interaction), Ssp-From and
+ * Authorization when given. No redirect is followed; one attempt, never retried.
+ */
+export function createRestoreProvider(config: Readonly<Config>, o: RestoreProviderOptions = {}): RestoreProvider {
+  const base = new URL(config.upstream.url + '/');
+  const isHttps = base.protocol === 'https:';
+  const tls = isHttps
+    ? {
+        ...(config.upstream.ca ? { ca: readFileSync(config.upstream.ca) } : {}),
+        ...(config.upstream.cert ? { cert: readFileSync(config.upstream.cert) } : {}),
+        ...(config.upstream.key ? { key: readFileSync(config.upstream.key) } : {}),
+      }
+    : {};
+  const std = STANDARDS[config.standard];
+  const interaction = (name: string): string => std.interactions.find((i) => i.name === name)?.id ?? '';
+  const headers = (name: string): Record<string, string> => ({
+    Accept: 'application/fhir+json',
+    'Ssp-TraceID': randomUUID(),
+    'Ssp-To': config.spine.providerAsids[0] ?? '',
+    'Ssp-InteractionID': interaction(name),
+    ...(o.fromAsid ? { 'Ssp-From': o.fromAsid } : {}),
+    ...(o.token ? { Authorization: `Bearer ${o.token}` } : {}),
+  });
+  const exchange = (method: string, id: string, h: Record<string, string>, body?: Buffer): Promise<ProviderReply> =>
+    new Promise((resolve, reject) => {
+      const url = new URL(`Appointment/${encodeURIComponent(id)}`, base);
+      const req = (isHttps ? https : http).request(url, { method, headers: body ? { ...h, 'Content-Length': String(body.length) } : h, ...tls });
+      req.setTimeout(config.upstream.timeoutMs, () => req.destroy(new Error(`provider did not answer within ${config.upstream.timeoutMs} ms`)));
+      req.on('error', reject);
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      });
+      req.end(body);
+    });
+  return {
+    read: (id) => exchange('GET', id, headers('read')),
+    write: (id, body, w) => exchange('PUT', id, { ...headers('cancel'), 'Content-Type': w.contentType, 'If-Match': w.ifMatch }, body),
+  };
+}

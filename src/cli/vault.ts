@@ -1,0 +1,258 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import type { Readable } from 'node:stream';
+import type { Config } from '../config.js';
+import { diffResources } from '../fhir/diff.js';
+import { createAuditSink, type AuditSink } from '../ops/audit.js';
+import { systemClock, type Clock } from '../ports/clock.js';
+import type { KeptVersion, VaultPort } from '../ports/vault.js';
+import { openStore } from '../store/open.js';
+import { createRestoreProvider, type ProviderReply, type RestoreProvider } from './restore-provider.js';
+
+/**
+ * The operator's `vault` commands (issue 18 item 4), on the gateway's configuration file:
+ *   vault history <id>                      what is kept for an appointment, oldest first
+ *   vault show <id> <vid>                   the kept bytes of one version, on stdout
+ *   vault export                            every kept entry as JSON lines (body in base64)
+ *   vault purge --older-than <days>         delete entries kept before then
+ *   vault restore <id> --to <vid> [--yes] [--from-asid A] [--token-file F]
+ * Exit 0 on success, 1 on a failure or refusal, 2 on a usage error.
+ */
+export interface VaultIo {
+  stdout: { write(s: string | Uint8Array): unknown };
+  stderr: { write(s: string): unknown };
+  stdin: Readable;
+  provider?: RestoreProvider;
+  clock?: Clock;
+  audit?: AuditSink;
+}
+
+export const VAULT_USAGE = `usage:
+  cancel-gateway vault history <id> --config FILE
+  cancel-gateway vault show <id> <vid> --config FILE
+  cancel-gateway vault export --config FILE
+  cancel-gateway vault purge --older-than <days> --config FILE
+  cancel-gateway vault restore <id> --to <vid> [--yes] [--from-asid ASID] [--token-file FILE] --config FILE`;
+
+const DAY = 86_400_000;
+
+class Refused extends Error {}
+
+export async function runVaultCommand(argv: string[], config: Readonly<Config>, io: VaultIo): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (e) {
+    io.stderr.write(`${(e as Error).message}\n${VAULT_USAGE}\n`);
+    return 2;
+  }
+  if (config.store.kind === 'memory') {
+    io.stderr.write('store.kind is memory: no versions are kept (configure sqlite or postgres)\n');
+    return 1;
+  }
+  let store;
+  try {
+    store = await openStore(config.store, { lock: false });
+  } catch (e) {
+    io.stderr.write(`cannot open the store: ${(e as Error).message}\n`);
+    return 1;
+  }
+  try {
+    return await dispatch(args, store.vault, config, io);
+  } catch (e) {
+    io.stderr.write(`${e instanceof Refused ? '' : 'failed: '}${(e as Error).message}\n`);
+    return 1;
+  } finally {
+    await store.close();
+  }
+}
+
+function parse(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      to: { type: 'string' },
+      yes: { type: 'boolean', short: 'y' },
+      'older-than': { type: 'string' },
+      'from-asid': { type: 'string' },
+      'token-file': { type: 'string' },
+      config: { type: 'string', short: 'c' },
+    },
+    allowPositionals: true,
+  });
+  const [command, ...rest] = positionals;
+  const need = (n: number) => {
+    if (rest.length !== n) throw new Error(`vault ${command ?? ''}: expected ${n} argument(s)`);
+  };
+  switch (command) {
+    case 'history': need(1); break;
+    case 'show': need(2); break;
+    case 'export': need(0); break;
+    case 'purge':
+      need(0);
+      if (!values['older-than'] || !/^\d+$/.test(values['older-than'])) throw new Error('vault purge: --older-than <days> (a whole number) is required');
+      break;
+    case 'restore':
+      need(1);
+      if (!values.to) throw new Error('vault restore: --to <vid> is required');
+      break;
+    default:
+      throw new Error(`unknown vault command ${JSON.stringify(command ?? '')}`);
+  }
+  return { command: command!, rest, values };
+}
+
+async function dispatch(a: ReturnType<typeof parse>, vault: VaultPort, config: Readonly<Config>, io: VaultIo): Promise<number> {
+  const clock = io.clock ?? systemClock;
+  switch (a.command) {
+    case 'history': {
+      const rows = await vault.history(a.rest[0]!);
+      if (rows.length === 0) io.stderr.write('nothing kept for this appointment\n');
+      for (const r of rows) {
+        io.stdout.write(`${r.keptId}\t${new Date(r.at).toISOString()}\t${r.interaction}\t${r.versionBefore} -> ${r.versionAfter ?? '?'}\t${r.traceId ?? '-'}\tsha256:${r.sha256.slice(0, 12)}\n`);
+      }
+      return 0;
+    }
+    case 'show': {
+      const v = await vault.version(a.rest[0]!, a.rest[1]!);
+      if (!v) throw new Refused('no such version kept');
+      io.stdout.write(v.body);
+      return 0;
+    }
+    case 'export': {
+      for await (const r of vault.all()) {
+        const { preImage, ...row } = r;
+        io.stdout.write(JSON.stringify({ ...row, mediaType: preImage.mediaType, readAt: preImage.readAt, lastUpdated: preImage.lastUpdated, bodyBase64: preImage.body.toString('base64') }) + '\n');
+      }
+      return 0;
+    }
+    case 'purge': {
+      const days = Number(a.values['older-than']);
+      const n = await vault.purge(clock.now() - days * DAY);
+      io.stdout.write(`purged ${n} kept entr${n === 1 ? 'y' : 'ies'} older than ${days} day(s)\n`);
+      return 0;
+    }
+    default:
+      return restore(a.rest[0]!, a.values.to!, a.values, vault, config, io);
+  }
+}
+
+/** The version a provider answer carries: ETag (W/"v" or "v"), else meta.versionId. */
+export function versionOf(r: ProviderReply): string | undefined {
+  const etag = r.headers.etag;
+  const m = typeof etag === 'string' ? /^(?:W\/)?"([^"]+)"$/.exec(etag.trim()) : null;
+  if (m) return m[1];
+  const json = parseJson(r.body) as { meta?: { versionId?: unknown } } | undefined;
+  return typeof json?.meta?.versionId === 'string' ? json.meta.versionId : undefined;
+}
+
+function parseJson(b: Buffer): unknown {
+  try {
+    return JSON.parse(b.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+function lastUpdatedOf(b: Buffer): string | undefined {
+  const v = (parseJson(b) as { meta?: { lastUpdated?: unknown } } | undefined)?.meta?.lastUpdated;
+  return typeof v === 'string' ? v : undefined;
+}
+
+async function confirm(io: VaultIo, question: string): Promise<boolean> {
+  io.stderr.write(question);
+  const rl = createInterface({ input: io.stdin, terminal: false });
+  try {
+    for await (const line of rl) return /^(y|yes)$/i.test(line.trim());
+    return false;
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * An operator's undo (issue 18 item 4): the kept version is written back over the provider's
+ * current one, with the current version as If-Match (a change in between gets the provider's
+ * 409, nothing overwritten). This bypasses the cancel-only rule on purpose, so it shows what will
+ * change (element paths only, never values), asks, and is recorded like a cancel: the current
+ * version is kept as a pre-image (interaction `restore`) before the write, linked after it, and
+ * audited.
+ */
+async function restore(id: string, vid: string, values: Record<string, string | boolean | undefined>, vault: VaultPort, config: Readonly<Config>, io: VaultIo): Promise<number> {
+  const clock = io.clock ?? systemClock;
+  const stored = await vault.version(id, vid);
+  if (!stored) throw new Refused('no such version kept');
+  const tokenFile = values['token-file'];
+  const provider = io.provider ?? createRestoreProvider(config, {
+    ...(typeof values['from-asid'] === 'string' ? { fromAsid: values['from-asid'] } : {}),
+    ...(typeof tokenFile === 'string' ? { token: readFileSync(tokenFile, 'utf8').trim() } : {}),
+  });
+  const current = await provider.read(id);
+  if (current.status !== 200) throw new Refused(`the provider answered ${current.status} to the read of the current appointment; nothing restored`);
+  const currentVersion = versionOf(current);
+  if (!currentVersion) throw new Refused('the provider gave no version (ETag or meta.versionId) for the current appointment; nothing restored');
+  if (currentVersion === vid) {
+    io.stdout.write(`version ${vid} is already the current one; nothing to do\n`);
+    return 0;
+  }
+  showDiff(io, id, currentVersion, stored, current.body);
+  if (values.yes !== true && !(await confirm(io, `write version ${vid} back over version ${currentVersion}? [y/N] `))) {
+    io.stderr.write('not confirmed; nothing restored\n');
+    return 1;
+  }
+  const traceId = randomUUID();
+  const keptId = await vault.keep({
+    preImage: {
+      appointmentId: id, versionId: currentVersion, body: current.body,
+      mediaType: String(current.headers['content-type'] ?? 'application/fhir+json'),
+      sha256: createHash('sha256').update(current.body).digest('hex'), readAt: clock.now(),
+      ...(lastUpdatedOf(current.body) ? { lastUpdated: lastUpdatedOf(current.body)! } : {}),
+    },
+    decision: { traceId, interaction: 'restore', requester: { deviceId: 'cancel-gateway-vault-cli' } },
+  });
+  const answer = await provider.write(id, stored.body, { contentType: stored.mediaType, ifMatch: `W/"${currentVersion}"` });
+  const newVersion = answer.status === 200 ? versionOf(answer) : undefined;
+  await record(io, config, { traceId, id, status: answer.status, before: currentVersion, after: newVersion, ok: answer.status === 200 });
+  if (answer.status !== 200) {
+    io.stderr.write(`the provider answered ${answer.status}; nothing restored${answer.status === 409 ? ' (the appointment changed meanwhile: run it again)' : ''}\n`);
+    return 1;
+  }
+  if (newVersion) {
+    // After the provider's success: a failure to link is reported, never turned into a failure.
+    await vault.link(keptId, { versionId: newVersion, body: answer.body, mediaType: String(answer.headers['content-type'] ?? stored.mediaType), at: clock.now(), ...(lastUpdatedOf(answer.body) ? { lastUpdated: lastUpdatedOf(answer.body)! } : {}) })
+      .catch((e: Error) => io.stderr.write(`warning: restored, but the vault could not link the new version: ${e.message}\n`));
+  }
+  io.stdout.write(`restored: appointment ${id} now holds the content of version ${vid} as version ${newVersion ?? '(not given by the provider)'}\n`);
+  return 0;
+}
+
+function showDiff(io: VaultIo, id: string, currentVersion: string, stored: KeptVersion, currentBody: Buffer): void {
+  io.stdout.write(`Appointment/${id}: current version ${currentVersion}; kept version ${stored.versionId} read ${new Date(stored.readAt).toISOString()}\n`);
+  const before = parseJson(currentBody);
+  const after = parseJson(stored.body);
+  if (before === undefined || after === undefined) {
+    io.stdout.write(stored.body.equals(currentBody) ? 'the bytes are identical\n' : 'not JSON: the bytes differ (no element diff)\n');
+    return;
+  }
+  const diffs = diffResources(before, after, { maxDifferences: 50 }).filter((d) => !/^[A-Za-z]+\.meta\.(versionId|lastUpdated)$/.test(d.path));
+  io.stdout.write(diffs.length ? `writing it back changes ${diffs.length} element(s):\n` : 'no element differs apart from meta\n');
+  for (const d of diffs) io.stdout.write(`  ${d.kind.padEnd(7)} ${d.path}\n`);
+}
+
+async function record(io: VaultIo, config: Readonly<Config>, r: { traceId: string; id: string; status: number; before: string; after: string | undefined; ok: boolean }): Promise<void> {
+  const sink = io.audit ?? createAuditSink(config.audit.destination);
+  sink.write({
+    time: new Date((io.clock ?? systemClock).now()).toISOString(),
+    traceId: r.traceId,
+    appointmentId: r.id,
+    interaction: 'restore',
+    outcome: r.ok ? 'forwarded' : 'error',
+    status: r.status,
+    requester: { deviceId: 'cancel-gateway-vault-cli' },
+    versionBefore: r.before,
+    ...(r.after ? { versionAfter: r.after } : {}),
+  });
+  if (!io.audit) await sink.close();
+}

@@ -1,0 +1,104 @@
+/**
+ * The chart's `store` values (issue 18 item 8), rendered by the real helm: standalone takes the
+ * PostgreSQL URL and the encryption key from Secrets; sidecar mode keeps a sqlite file on an
+ * emptyDir (or a PersistentVolumeClaim); more than one replica needs PostgreSQL.
+ */
+import t from 'tap';
+import { join } from 'node:path';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { applyEnv, buildConfig, parseConfigText } from '../../src/config.js';
+import { chartCopy, chartDir, parseManifests, template, type Manifest, type RenderOptions } from './render.js';
+
+const ci = join(chartDir, 'ci');
+const copy = chartCopy();
+
+function render(chart: string, o: RenderOptions): Manifest[] {
+  const r = template(chart, o);
+  if (!r.ok) throw new Error(`helm template failed:\n${r.stderr}`);
+  return parseManifests(r.stdout);
+}
+
+function pod(docs: Manifest[], name: string): { spec: Manifest; container: Manifest; strategy?: Manifest } {
+  const dep = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === name)!;
+  new Deployment(dep as never).validate();
+  const spec = dep.spec.template.spec;
+  const container = [...(spec.containers ?? []), ...(spec.initContainers ?? [])].find((c: Manifest) => c.name === 'cancel-gateway');
+  return { spec, container, strategy: dep.spec.strategy };
+}
+
+/** The gateway configuration as the pod sees it: the ConfigMap plus the container's env. */
+function gatewayConfig(docs: Manifest[], container: Manifest) {
+  const raw = parseConfigText(docs.find((d) => d.kind === 'ConfigMap')!.data['config.yaml'], 'config.yaml');
+  const env: Record<string, string> = {};
+  for (const e of container.env ?? []) if (e.valueFrom?.secretKeyRef) env[e.name] = 'postgres://gw:from-secret@db:5432/gw';
+  applyEnv(raw, env);
+  return buildConfig(raw, { checkFiles: false });
+}
+
+const mountOf = (c: Manifest, path: string) => (c.volumeMounts ?? []).find((m: Manifest) => m.mountPath === path);
+const volumeOf = (spec: Manifest, name: string) => (spec.volumes ?? []).find((v: Manifest) => v.name === name);
+
+t.test('standalone: PostgreSQL by default, URL from a Secret, key and CA mounted read-only', async (t) => {
+  const docs = render(chartDir, { values: [join(ci, 'standalone-gp-connect-values.yaml')] });
+  const { spec, container, strategy } = pod(docs, 'gpc-gateway');
+  const url = (container.env ?? []).find((e: Manifest) => e.name === 'GATEWAY_STORE_URL');
+  t.same(url?.valueFrom, { secretKeyRef: { name: 'gpc-store', key: 'database-url' } }, 'GATEWAY_STORE_URL from the Secret');
+  const c = gatewayConfig(docs, container);
+  t.equal(c.store.kind, 'postgres');
+  t.equal(c.store.url, 'postgres://gw:from-secret@db:5432/gw', 'the URL reaches the gateway through the env override');
+  t.equal(c.store.encryptionKeyFile, '/etc/cancel-gateway/store-key/current.key');
+  t.same(c.store.decryptionKeyFiles, ['/etc/cancel-gateway/store-key/2025.key'], 'the previous key, from the same Secret');
+  t.equal(c.store.tls?.ca, '/etc/cancel-gateway/store-ca/ca.crt');
+  t.same([c.store.timeoutMs, c.store.lockWaitMs, c.store.poolSize, c.store.lockPoolSize, c.store.retentionDays], [1500, 8000, 8, 24, 90], 'tunables from config.store');
+  t.equal(mountOf(container, '/etc/cancel-gateway/store-key')?.readOnly, true);
+  t.equal(volumeOf(spec, mountOf(container, '/etc/cancel-gateway/store-key').name)?.secret?.secretName, 'gpc-store-keys');
+  t.equal(volumeOf(spec, mountOf(container, '/etc/cancel-gateway/store-ca').name)?.secret?.secretName, 'gpc-store-ca');
+  t.notOk(mountOf(container, '/var/lib/cancel-gateway'), 'no sqlite folder');
+  t.equal(strategy?.type, 'RollingUpdate');
+  const text = JSON.stringify(docs);
+  t.notMatch(text, /from-secret/, 'the URL itself is never in a manifest');
+});
+
+t.test('sidecar: sqlite on an emptyDir by default, writable, in the vendor pod', async (t) => {
+  const docs = render(copy.hostDir, { values: [join(copy.hostDir, 'ci', 'sidecar-values.yaml')] });
+  const { spec, container } = pod(docs, 'rel-vendor-provider');
+  const c = gatewayConfig(docs, container);
+  t.equal(c.store.kind, 'sqlite');
+  t.equal(c.store.path, '/var/lib/cancel-gateway/vault.db');
+  const m = mountOf(container, '/var/lib/cancel-gateway');
+  t.ok(m && !m.readOnly, 'the folder is writable (WAL files beside the database)');
+  t.same(volumeOf(spec, m.name)?.emptyDir, { sizeLimit: '1Gi' });
+  t.equal(container.env, undefined, 'no store URL');
+});
+
+t.test('sqlite on an existing PersistentVolumeClaim, one replica, Recreate', async (t) => {
+  const docs = render(chartDir, { values: [join(ci, 'networkpolicy-servicemonitor-values.yaml')] });
+  const { spec, container, strategy } = pod(docs, 'rel-cancel-gateway');
+  t.same(volumeOf(spec, mountOf(container, '/var/lib/cancel-gateway').name)?.persistentVolumeClaim, { claimName: 'cancel-gateway-vault' });
+  t.same(strategy, { type: 'Recreate' }, 'the old pod closes the file before the new one opens it');
+  t.equal(gatewayConfig(docs, container).store.kind, 'sqlite');
+});
+
+t.test('memory: no store volume, no URL', async (t) => {
+  const docs = render(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: ['replicaCount=1', 'store.kind=memory'] });
+  const { container } = pod(docs, 'rel-cancel-gateway');
+  t.equal(gatewayConfig(docs, container).store.kind, 'memory');
+  t.notOk((container.volumeMounts ?? []).some((m: Manifest) => /store/.test(m.name)));
+});
+
+t.test('refusals: several replicas without PostgreSQL; PostgreSQL without its URL Secret; a chart-owned key in config', async (t) => {
+  for (const kind of ['sqlite', 'memory']) {
+    const r = template(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: [`store.kind=${kind}`] });
+    t.notOk(r.ok, `replicaCount 2 with ${kind} is refused`);
+    t.match(r.stderr, new RegExp(`replicaCount 2 needs store.kind postgres: with ${kind}`));
+  }
+  t.ok(template(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: ['store.kind=sqlite', 'replicaCount=1'] }).ok, 'one replica with sqlite renders');
+  const noUrl = template(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: ['store.postgres.urlSecret.name='] });
+  t.notOk(noUrl.ok);
+  t.match(noUrl.stderr, /store.kind postgres needs store.postgres.urlSecret.name/);
+  const owned = template(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: ['config.store.url=postgres://x/y'] });
+  t.notOk(owned.ok, 'config.store.url is not a value (the URL comes from a Secret)');
+  const ca = template(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: ['config.store.tls.ca=/x'] });
+  t.notOk(ca.ok);
+  t.match(ca.stderr, /config.store.tls.ca is set by the chart/);
+});
