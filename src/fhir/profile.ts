@@ -52,6 +52,7 @@ interface Overlay {
   rows: { p: string; min: number; max: number }[];
   metaProfile: string;
   containedRequired: Record<string, string[]>;
+  emptyReasonLeftToCancelRule?: { urls: string[] };
 }
 
 class Stop extends Error {}
@@ -106,7 +107,7 @@ export function createProfileValidator(profile: ProfileName): ProfileValidator {
     }
     const out = w.issues.slice();
     if (w.extra > 0) {
-      out.push({ expression: ROOT, diagnostics: `and ${w.extra > MAX_COUNTED ? `more than ${MAX_COUNTED}` : w.extra + 1} more profile issues not listed` });
+      out.push({ expression: ROOT, diagnostics: `and ${w.extra > MAX_COUNTED ? `more than ${MAX_COUNTED}` : w.extra} more profile issues not listed` });
     }
     return out;
   };
@@ -187,15 +188,19 @@ function localReferences(w: Walk): void {
   }
 }
 
-function visitObject(ctx: Ctx, w: Walk, o: Obj, node: TypeNode, at: Where): void {
+function visitObject(ctx: Ctx, w: Walk, o: Obj, node: TypeNode, at: Where, primitiveValue = false): void {
   if (at.depth > MAX_DEPTH) {
     w.issue('nested too deeply');
     return;
   }
   const keys = Object.keys(o);
-  if (keys.length === 0 || (!node.isResource && keys.every((k) => k === 'id'))) w.issue('ele-1: an element must have a value or children');
+  // ele-1: a value, or children other than id (a primitive's companion is part of the primitive)
+  if (!primitiveValue && (keys.length === 0 || (!node.isResource && keys.every((k) => k === 'id')))) {
+    w.issue('ele-1: an element must have a value or children');
+  }
   for (const key of keys) {
     if (node.isResource && key === 'resourceType') continue;
+    if (node.isResource && key === 'contained' && at.resource !== o) continue; // nested: dom-2 of the container
     if (key.charCodeAt(0) === 95 /* _ */) {
       companion(ctx, w, o, key, node, at);
       continue;
@@ -208,6 +213,13 @@ function visitObject(ctx: Ctx, w: Walk, o: Obj, node: TypeNode, at: Where): void
     w.path.push(key);
     property(ctx, w, o, def, o[key], at);
     w.path.pop();
+  }
+  if (node.choices) {
+    for (const [group, names] of node.choices) {
+      let n = 0;
+      for (const k of names) if (hasOwn(o, k) || hasOwn(o, '_' + k)) n++;
+      if (n > 1) w.issue(`${group}: only one of its types may be present (max 1)`);
+    }
   }
   for (const req of node.required) {
     if (!req.names.some((n) => hasOwn(o, n) || hasOwn(o, '_' + n))) {
@@ -235,12 +247,12 @@ function companion(ctx: Ctx, w: Walk, o: Obj, key: string, node: TypeNode, at: W
       v.forEach((item, i) => {
         if (item === null) return;
         w.path.push(i);
-        if (isObj(item)) visitObject(ctx, w, item, el, sub);
+        if (isObj(item)) visitObject(ctx, w, item, el, sub, Array.isArray(main) && main[i] !== null && main[i] !== undefined);
         else w.issue('must be a JSON object or null');
         w.path.pop();
       });
     }
-  } else if (isObj(v)) visitObject(ctx, w, v, el, sub);
+  } else if (isObj(v)) visitObject(ctx, w, v, el, sub, o[def.name] !== undefined && o[def.name] !== null);
   else w.issue('must be a JSON object (the id and extensions of a primitive)');
   w.path.pop();
 }
@@ -257,13 +269,15 @@ function property(ctx: Ctx, w: Walk, o: Obj, def: ElementDef, v: unknown, at: Wh
   }
   if (!Array.isArray(v)) {
     w.issue('must be a JSON array');
+    // still walked, so that its references count for dom-3 and ref-1 as FHIRPath's would
+    if (isObj(v)) value(ctx, w, o, def, v, at, undefined);
     return;
   }
   if (v.length === 0) w.issue('ele-1: an array must not be empty');
   if (def.max > 0 && v.length > def.max) w.issue(`too many items: at most ${def.max}`);
   if (def.min > 1 && v.length < def.min) w.issue(`too few items: at least ${def.min}`);
   const companionArr = o['_' + def.name];
-  const slices = def.type === 'Extension' ? new Map<string, number>() : undefined;
+  const slices = def.slices ? new Map<string, number>() : undefined;
   for (let i = 0; i < v.length; i++) {
     w.path.push(i);
     const item = v[i];
@@ -276,7 +290,6 @@ function property(ctx: Ctx, w: Walk, o: Obj, def: ElementDef, v: unknown, at: Wh
   if (slices && def.slices) {
     for (const [url, s] of def.slices) {
       const n = slices.get(url) ?? 0;
-      if (s.max >= 0 && n > s.max) w.issue(`extension slice ${url.slice(url.lastIndexOf('/') + 1)} is 0..${s.max}: it appears ${n} times`);
       if (n < s.min) w.issue(`extension slice ${url.slice(url.lastIndexOf('/') + 1)} is required`);
     }
   }
@@ -299,7 +312,11 @@ function value(ctx: Ctx, w: Walk, parent: Obj, def: ElementDef, v: unknown, at: 
   if (!node) return;
   if (def.type === 'Extension') node = extension(ctx, w, def, v, at, slices) ?? node;
   const sub: Where = { fhirPath: def.path, typeName: def.type === 'BackboneElement' || def.type === 'Element' ? def.path : def.type, resource: at.resource, depth: at.depth + 1 };
-  visitObject(ctx, w, v, node, sub);
+  let obj: Obj = v;
+  if (def.type === 'Extension' && v['valueString'] === '' && ctx.overlay.emptyReasonLeftToCancelRule?.urls.includes(v['url'] as string)) {
+    obj = { ...v, valueString: 'left to the cancel rule' }; // a copy: the body is never changed
+  }
+  visitObject(ctx, w, obj, node, sub);
   if (def.fixed !== undefined && !deepEqual(v, def.fixed)) w.issue('must equal the fixed value of the profile');
   if (def.pattern !== undefined && !matches(v, def.pattern)) w.issue('must match the pattern of the profile');
   if (def.codes) codedBinding(w, def, v);
@@ -324,7 +341,12 @@ function extension(ctx: Ctx, w: Walk, def: ElementDef, v: Obj, at: Where, slices
   if (typeof url !== 'string') return undefined;
   const modifier = def.name === 'modifierExtension';
   const ext: ExtensionDef | undefined = ctx.model.extensions.get(url);
-  if (slices && def.slices?.has(url)) slices.set(url, (slices.get(url) ?? 0) + 1);
+  const slice = def.slices?.get(url);
+  if (slices && slice) {
+    const n = (slices.get(url) ?? 0) + 1;
+    slices.set(url, n);
+    if (slice.max >= 0 && n > slice.max) w.issue(`extension slice ${url.slice(url.lastIndexOf('/') + 1)} is 0..${slice.max}: it appears more than once`);
+  }
   if (!ext) {
     if (modifier) w.issue('unknown modifier extension: the gateway cannot understand it (must-understand)');
     return undefined;
@@ -421,10 +443,9 @@ function contained(ctx: Ctx, w: Walk, v: Obj, at: Where): void {
   for (const r of required) if (!hasOwn(v, r)) w.issue('required element is missing (contained resources, config/profiles/overlays.json)', r);
   visitObject(ctx, w, v, node, { fhirPath: rt, typeName: rt, resource: at.resource, depth: at.depth + 1 });
   for (const c of node.constraints) {
-    if (c.key.startsWith('dom-')) {
-      // a contained resource has no contained (dom-2 on its container): these hold unless it does
-      if (!hasOwn(v, 'contained')) continue;
-    }
+    // dom-1..4 speak of a resource's own contained resources; a contained resource may have none
+    // (its container's dom-2 reports them), so they are not evaluated inside it
+    if (c.key.startsWith('dom-')) continue;
     constraint(w, c, v, node, at.resource);
   }
 }

@@ -63,6 +63,8 @@ export interface TypeNode {
   required: { label: string; names: string[] }[];
   constraints: Constraint[];
   isResource: boolean;
+  /** choice groups with more than one JSON name: at most one may be present */
+  choices?: Map<string, string[]>;
 }
 export interface ExtensionDef {
   url: string;
@@ -226,7 +228,13 @@ export class Model {
       }
       if (row.min > 0) node.required.push({ label: group ?? leaf, names: expanded.map(([n]) => n) });
     }
-    // a renamed choice with min 0 still leaves its group optional; a required group counts once
+    for (const d of node.elements.values()) {
+      if (!d.choice) continue;
+      const group = (node.choices ??= new Map()).get(d.choice) ?? [];
+      group.push(d.name);
+      node.choices.set(d.choice, group);
+    }
+    for (const [g, names] of node.choices ?? []) if (names.length < 2) node.choices!.delete(g);
     return node;
   }
 
