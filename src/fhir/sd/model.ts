@@ -211,7 +211,7 @@ export class Model {
           max: row.max,
           array,
           type: type === '' && row.p.endsWith('.extension') ? 'Extension' : type,
-          constraints: constraintsOf(row),
+          constraints: this.withTypeConstraints(constraintsOf(row), type),
           modifier: row.mod === 1,
         };
         if (targets && !targets.split('|').includes('Resource')) def.targets = new Set(targets.split('|'));
@@ -236,6 +236,14 @@ export class Model {
     }
     for (const [g, names] of node.choices ?? []) if (names.length < 2) node.choices!.delete(g);
     return node;
+  }
+
+  /** A datatype's own constraints (per-1 of Period, ref-1 of Reference) hold wherever it is used. */
+  private withTypeConstraints(own: Constraint[], type: string): Constraint[] {
+    const t = this.base.types[type];
+    if (!t || t.kind !== 'complex-type') return own;
+    const extra = constraintsOf(t.rows.find((r) => r.p === '')).filter((c) => !own.some((o) => o.key === c.key));
+    return extra.length ? [...own, ...extra] : own;
   }
 
   private childNode(def: ElementDef, rows: Row[], baseRows: Row[], relPath: string, pathRoot: string): (() => TypeNode) | undefined {
