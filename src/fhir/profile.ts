@@ -183,7 +183,7 @@ function metaProfile(ctx: Ctx, w: Walk, res: Obj): void {
 /** ref-1 with exact paths, and the target type of each local reference. */
 function localReferences(w: Walk): void {
   for (const r of w.references) {
-    if (!r.ref.startsWith('#')) continue;
+    if (!r.ref.startsWith('#') || r.ref === '#') continue; // '#': the container itself
     if (!w.containedTypes.has(r.ref.slice(1))) w.add(r.at, 'ref-1: local reference does not resolve to a contained resource');
   }
 }

@@ -43,7 +43,12 @@ export const FAST_PATHS: Record<string, FastPath> = {
   },
   'app-1': (o) => has(o, 'type') || has(o, 'actor'),
   'app-2': (o) => has(o, 'start') === has(o, 'end'),
-  'app-3': (o) => (has(o, 'start') && has(o, 'end')) || o['status'] === 'proposed' || o['status'] === 'cancelled',
+  'app-3': (o) => {
+    if (has(o, 'start') && has(o, 'end')) return true;
+    // no status: the engine's answer is empty, not false (status 1..1 is reported on its own)
+    if (typeof o['status'] !== 'string') return undefined;
+    return o['status'] === 'proposed' || o['status'] === 'cancelled';
+  },
   'dom-1': (o) => list(o['contained']).every((c) => !isObj(c) || !has(c, 'text')),
   'dom-2': (o) => list(o['contained']).every((c) => !isObj(c) || !has(c, 'contained')),
   'dom-4': (o) =>
@@ -57,7 +62,8 @@ export const FAST_PATHS: Record<string, FastPath> = {
   },
   'ref-1': (o, resource) => {
     const ref = o['reference'];
-    if (typeof ref !== 'string' || !ref.startsWith('#')) return true;
+    // '#' alone names the container (the engine's substring(1) is empty, so the constraint holds)
+    if (typeof ref !== 'string' || !ref.startsWith('#') || ref === '#') return true;
     const id = ref.slice(1);
     return list(resource['contained']).some((c) => isObj(c) && c['id'] === id);
   },

@@ -24,9 +24,11 @@ export function compileConstraint(fpBase: string, expression: string): Compiled 
 }
 
 /**
- * True when the constraint holds. The result is read as HL7's reference validator reads it: one
- * boolean is its value, an empty result is false, several items are true; an engine error is
- * false (fail closed).
+ * True when the constraint holds: it is violated only when the engine answers `false`. An empty
+ * answer (a Reference with no `reference` for ref-1, a period whose ends have different
+ * precisions for per-1) is not a violation: FHIR says a constraint fails when it evaluates to
+ * false, and the gateway is never stricter than FHIR (ruling 20). An engine error is a violation
+ * (fail closed).
  */
 export function holds(fn: Compiled, node: unknown, resource: unknown, rootResource: unknown): boolean {
   let r: unknown[];
@@ -35,6 +37,5 @@ export function holds(fn: Compiled, node: unknown, resource: unknown, rootResour
   } catch {
     return false;
   }
-  if (r.length === 1 && typeof r[0] === 'boolean') return r[0];
-  return r.length > 0;
+  return !(r.length === 1 && r[0] === false);
 }
