@@ -195,7 +195,7 @@ function visitObject(ctx: Ctx, w: Walk, o: Obj, node: TypeNode, at: Where, primi
   }
   const keys = Object.keys(o);
   // ele-1: a value, or children other than id (a primitive's companion is part of the primitive)
-  if (!primitiveValue && (keys.length === 0 || (!node.isResource && keys.every((k) => k === 'id')))) {
+  if (!primitiveValue && !node.isResource && keys.every((k) => k === 'id' || isEmpty(o[k]))) {
     w.issue('ele-1: an element must have a value or children');
   }
   for (const key of keys) {
@@ -273,7 +273,7 @@ function property(ctx: Ctx, w: Walk, o: Obj, def: ElementDef, v: unknown, at: Wh
     if (isObj(v)) value(ctx, w, o, def, v, at, undefined);
     return;
   }
-  if (v.length === 0) w.issue('ele-1: an array must not be empty');
+  if (v.length === 0) w.issue('an array must not be empty (FHIR JSON, ele-1)');
   if (def.max > 0 && v.length > def.max) w.issue(`too many items: at most ${def.max}`);
   if (def.min > 1 && v.length < def.min) w.issue(`too few items: at least ${def.min}`);
   const companionArr = o['_' + def.name];
@@ -425,7 +425,8 @@ function resourceConstraints(ctx: Ctx, w: Walk, res: Obj, node: TypeNode): void 
     } else if (c.key === 'dom-3') {
       const refs = new Set(w.references.map((r) => r.ref));
       contained.forEach((r, i) => {
-        if (isObj(r) && typeof r['id'] === 'string' && !refs.has('#' + r['id'])) w.add(`${ROOT}.contained[${i}]`, `${c.key}: ${c.human}`);
+        // an id that is not a string cannot be referenced (its malformed shape is reported too)
+        if (isObj(r) && r['id'] !== undefined && (typeof r['id'] !== 'string' || !refs.has('#' + r['id']))) w.add(`${ROOT}.contained[${i}]`, `${c.key}: ${c.human}`);
       });
     } else constraint(w, c, res, node, res);
   }
@@ -448,6 +449,11 @@ function contained(ctx: Ctx, w: Walk, v: Obj, at: Where): void {
     if (c.key.startsWith('dom-')) continue;
     constraint(w, c, v, node, at.resource);
   }
+}
+
+/** No value at all, as FHIRPath sees it: null, [], or an array of nulls. */
+function isEmpty(v: unknown): boolean {
+  return v === null || (Array.isArray(v) && v.every((x) => x === null));
 }
 
 function deepEqual(a: unknown, b: unknown): boolean {

@@ -37,7 +37,7 @@ const refs = fc.constantFrom('#a', '#b', '#c', '#', 'Patient/1', 'http://x/Slot/
 const contained = fc.array(
   fc.record({
     resourceType: fc.constantFrom('Patient', 'Slot'),
-    id: opt(ids),
+    id: opt(fc.oneof(ids, ids, fc.constant(7))),
     text: opt(fc.constant({ status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">x</div>' })),
     contained: opt(fc.constant([{ resourceType: 'Basic', id: 'z' }])),
     meta: opt(fc.record({ versionId: opt(fc.constant('1')), lastUpdated: opt(fc.constant('2019-01-01T00:00:00Z')), _versionId: opt(fc.constant({ id: 'v' })) }).map(clean)),

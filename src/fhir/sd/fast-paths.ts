@@ -58,7 +58,7 @@ export const FAST_PATHS: Record<string, FastPath> = {
     if (contained.length === 0) return true;
     const refs = new Set<string>();
     collectReferences(resource, refs);
-    return contained.every((c) => !isObj(c) || typeof c['id'] !== 'string' || refs.has('#' + c['id']));
+    return contained.every((c) => !isObj(c) || c['id'] === undefined || (typeof c['id'] === 'string' && refs.has('#' + c['id'])));
   },
   'ref-1': (o, resource) => {
     const ref = o['reference'];
