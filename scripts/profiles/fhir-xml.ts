@@ -32,7 +32,7 @@ export function xmlToFhirJson(xml: string): J {
     let value: string | undefined;
     for (const a of attrs.matchAll(/([\w:]+)\s*=\s*"([^"]*)"/g)) {
       if (a[1] === 'value') value = decode(a[2]!);
-      else if (a[1] === 'url') obj.url = decode(a[2]!);
+      else if (a[1] === 'url' || a[1] === 'id') obj[a[1]] = decode(a[2]!);
     }
     const parent = stack[stack.length - 1];
     if (!parent) {

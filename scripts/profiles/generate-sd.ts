@@ -143,7 +143,8 @@ function rowsOf(sd: J): Row[] {
   const rows: Row[] = [];
   for (const el of sd.snapshot.element as J[]) {
     // `Extension.valueString:valueString` names a choice type, not a slice
-    const id: string = (el.id ?? el.path).replace(/\.(\w+):\1(?=\.|$)/g, '.$1');
+    // (and so does `Extension.value[x]:valueString`, the same row in another form)
+    const id: string = (el.id ?? el.path).replace(/\.(\w+):\1(?=\.|$)/g, '.$1').replace(/\.(\w+)\[x\]:(\1[A-Z]\w*)(?=\.|$)/g, '.$2');
     const sliceAt = id.indexOf(':');
     if (sliceAt >= 0) {
       if (!el.sliceName || id.indexOf('.', sliceAt) >= 0) continue; // inside a slice
