@@ -1,5 +1,5 @@
 /**
- * The generated StructureDefinition data (src/fhir/sd/*.json) against its sources.
+ * The generated StructureDefinition data (config/profiles/*.json) against its sources.
  * - GPConnect-Appointment-1 1.6.0 is generated from its JSON copy (tkw validator assets); the
  *   XML of gp-connect/ must say the same (paths, cardinalities, types) for every snapshot row.
  * - The profile rows are those of the shared StructureDefinitions (cardinalities, slices).

@@ -14,7 +14,7 @@ import { PRIMITIVES, primitiveProblem, xhtmlProblem } from '../../src/fhir/sd/pr
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 interface Row { p: string; min: number; max: number; t?: string[]; b?: string[]; f?: unknown; pat?: unknown; k?: [string, string, string][]; mod?: 1; sl?: string }
 
-const sd = (f: string): Obj => JSON.parse(readFileSync(join(packageRoot, 'src', 'fhir', 'sd', f), 'utf8')) as Obj;
+const sd = (f: string): Obj => JSON.parse(readFileSync(join(packageRoot, 'config', 'profiles', f), 'utf8')) as Obj;
 const BASE = sd('stu3-base.json').types as Record<string, { kind: string; rows: Row[] }>;
 const PROFILES = sd('profiles.json') as { profiles: Record<string, { rows: Row[] }>; extensions: Record<string, { contextType: string; context: string[]; rows: Row[] }> };
 const OVERLAYS = JSON.parse(readFileSync(join(packageRoot, 'config', 'profiles', 'overlays.json'), 'utf8')) as Obj;

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from '../../paths.js';
+import { profilesDir } from '../../paths.js';
 import { PRIMITIVES } from './primitives.js';
 
 /**
  * The element tree the validator walks, built once from the generated StructureDefinition rows
- * (`stu3-base.json`, `profiles.json`; scripts/profiles/generate-sd.ts). A TypeNode is the set of
+ * (config/profiles/`stu3-base.json`, `profiles.json`; scripts/profiles/generate-sd.ts). A TypeNode is the set of
  * JSON properties an object of that type may carry; choice elements are expanded into their JSON
  * names (`value[x]` -> `valueString`, ...). Profile rows overlay the base rows; the JSON shape
  * (array or not) always comes from the base definition.
@@ -82,7 +82,7 @@ interface ProfileData {
   extensions: Record<string, { contextType: string; context: string[]; rows: Row[] }>;
 }
 
-const sdDir = join(packageRoot, 'src', 'fhir', 'sd');
+const sdDir = profilesDir;
 let baseData: BaseData | undefined;
 let profileData: ProfileData | undefined;
 export function loadBase(): BaseData {
