@@ -195,8 +195,10 @@ function visitObject(ctx: Ctx, w: Walk, o: Obj, node: TypeNode, at: Where, primi
   }
   const keys = Object.keys(o);
   // ele-1: a value, or children other than id (a primitive's companion is part of the primitive)
-  if (!primitiveValue && !node.isResource && keys.every((k) => k === 'id' || isEmpty(o[k]))) {
-    w.issue('ele-1: an element must have a value or children');
+  if (!primitiveValue && !node.isResource) {
+    let content = false;
+    for (let i = 0; i < keys.length && !content; i++) content = keys[i] !== 'id' && !isEmpty(o[keys[i]!]);
+    if (!content) w.issue('ele-1: an element must have a value or children');
   }
   for (const key of keys) {
     if (node.isResource && key === 'resourceType') continue;
@@ -217,12 +219,15 @@ function visitObject(ctx: Ctx, w: Walk, o: Obj, node: TypeNode, at: Where, primi
   if (node.choices) {
     for (const [group, names] of node.choices) {
       let n = 0;
-      for (const k of names) if (hasOwn(o, k) || hasOwn(o, '_' + k)) n++;
+      for (const k of names) if (o[k] !== undefined || o['_' + k] !== undefined) n++;
       if (n > 1) w.issue(`${group}: only one of its types may be present (max 1)`);
     }
   }
+  // (FHIR element names never collide with Object.prototype's, so a plain read is enough)
   for (const req of node.required) {
-    if (!req.names.some((n) => hasOwn(o, n) || hasOwn(o, '_' + n))) {
+    let present = false;
+    for (let i = 0; i < req.names.length && !present; i++) present = o[req.names[i]!] !== undefined || o[req.companions[i]!] !== undefined;
+    if (!present) {
       w.issue(`required element is missing (min 1)`, req.names.length === 1 ? req.names[0] : req.label.replace('[x]', ''));
     }
   }
@@ -276,7 +281,7 @@ function property(ctx: Ctx, w: Walk, o: Obj, def: ElementDef, v: unknown, at: Wh
   if (v.length === 0) w.issue('an array must not be empty (FHIR JSON, ele-1)');
   if (def.max > 0 && v.length > def.max) w.issue(`too many items: at most ${def.max}`);
   if (def.min > 1 && v.length < def.min) w.issue(`too few items: at least ${def.min}`);
-  const companionArr = o['_' + def.name];
+  const companionArr = o[def.companion];
   const slices = def.slices ? new Map<string, number>() : undefined;
   for (let i = 0; i < v.length; i++) {
     w.path.push(i);

@@ -31,6 +31,8 @@ export interface Constraint {
 export interface ElementDef {
   /** JSON property name */
   name: string;
+  /** its primitive companion's name (`_name`) */
+  companion: string;
   /** FHIR path of the definition (for messages and FHIRPath's type lookup) */
   path: string;
   min: number;
@@ -60,7 +62,7 @@ export interface TypeNode {
   fpBase: string;
   elements: Map<string, ElementDef>;
   /** choice groups and single elements with min > 0: JSON names that satisfy each */
-  required: { label: string; names: string[] }[];
+  required: { label: string; names: string[]; companions: string[] }[];
   constraints: Constraint[];
   isResource: boolean;
   /** choice groups with more than one JSON name: at most one may be present */
@@ -206,6 +208,7 @@ export class Model {
         const [type, targets] = typeSpec.split(':') as [string, string | undefined];
         const def: ElementDef = {
           name: jsonName,
+          companion: '_' + jsonName,
           path: `${pathRoot}.${row.p}`,
           min: row.min,
           max: row.max,
@@ -226,7 +229,7 @@ export class Model {
         def.node = this.childNode(def, rows, baseRows, row.p, pathRoot);
         node.elements.set(jsonName, def);
       }
-      if (row.min > 0) node.required.push({ label: group ?? leaf, names: expanded.map(([n]) => n) });
+      if (row.min > 0) node.required.push({ label: group ?? leaf, names: expanded.map(([n]) => n), companions: expanded.map(([n]) => '_' + n) });
     }
     for (const d of node.elements.values()) {
       if (!d.choice) continue;
