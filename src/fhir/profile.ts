@@ -102,8 +102,9 @@ export function createProfileValidator(profile: ProfileName): ProfileValidator {
     try {
       validateRoot(ctx, w, resource, rootNode);
     } catch (e) {
-      if (!(e instanceof Stop) && !(e instanceof RangeError)) throw e;
-      if (e instanceof RangeError) w.issue('the resource could not be validated against the profile');
+      // Stop: the issue budget is spent. Anything else (never seen; a cycle or pathological input
+      // the bounds missed): still an answer, never a throw, and the body is refused (fail closed)
+      if (!(e instanceof Stop)) w.add(ROOT, 'the resource could not be validated against the profile');
     }
     const out = w.issues.slice();
     if (w.extra > 0) {
