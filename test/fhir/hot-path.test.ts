@@ -48,13 +48,14 @@ t.test('profile invariant issues keep their exact element paths', async (t) => {
   // ref-1 deep inside arrays and objects.
   const r = validate({ ...base, participant: [{ actor: { display: 'x' }, status: 'accepted' }, { actor: { reference: '#ghost' }, status: 'accepted' }] });
   t.ok(r.some((i) => i.expression === 'Appointment.participant[1].actor.reference' && /ref-1/.test(i.diagnostics)), 'ref-1 at participant[1].actor.reference');
-  // ext-1 on a nested extension array, under an element whose name needs making safe.
+  // ext-1 on a nested extension array (paths rendered lazily, indexes exact).
+  const r2 = validate({ ...base, participant: [{ actor: { display: 'x' }, status: 'accepted', extension: [{ url: 'https://example.org/x' }] }] });
+  t.ok(r2.some((i) => i.expression === 'Appointment.participant[0].extension[0]' && /ext-1/.test(i.diagnostics)), 'ext-1 path');
+  // Ruling 20: a key that is not a FHIR element name is never echoed; unknown elements are not walked.
   const odd = 'we\u0001ird';
-  const r2 = validate({ ...base, [odd]: [{ extension: [{ url: 'https://example.org/x' }] }] });
-  t.ok(r2.some((i) => i.expression === 'Appointment.we?ird[0].extension[0]' && /ext-1/.test(i.diagnostics)), 'ext-1 path with the name made safe');
-  // A reference at the root renders as the root path.
-  const r3 = validate({ ...base, reference: '#ghost' });
-  t.ok(r3.some((i) => i.expression === 'Appointment.reference' && /ref-1/.test(i.diagnostics)), 'ref-1 at the root');
+  const r3 = validate({ ...base, [odd]: [{ reference: '#ghost' }] });
+  t.ok(r3.some((i) => i.expression === 'Appointment.<unknown>'), 'unsafe key replaced');
+  t.notOk(r3.some((i) => i.expression.includes('\u0001') || i.expression.includes('ghost')), 'never echoed');
 });
 
 t.test('strict JSON refuses duplicates of inherited names and accepts them once', async (t) => {

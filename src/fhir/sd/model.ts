@@ -1,0 +1,271 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { profilesDir } from '../../paths.js';
+import { PRIMITIVES } from './primitives.js';
+
+/**
+ * The element tree the validator walks, built once from the generated StructureDefinition rows
+ * (config/profiles/`stu3-base.json`, `profiles.json`; scripts/profiles/generate-sd.ts). A TypeNode is the set of
+ * JSON properties an object of that type may carry; choice elements are expanded into their JSON
+ * names (`value[x]` -> `valueString`, ...). Profile rows overlay the base rows; the JSON shape
+ * (array or not) always comes from the base definition.
+ */
+
+export interface Row {
+  p: string;
+  min: number;
+  max: number;
+  t?: string[];
+  b?: string[];
+  f?: unknown;
+  pat?: unknown;
+  k?: [string, string, string][];
+  mod?: 1;
+  sl?: string;
+}
+export interface Constraint {
+  key: string;
+  expression: string;
+  human: string;
+}
+export interface ElementDef {
+  /** JSON property name */
+  name: string;
+  /** its primitive companion's name (`_name`) */
+  companion: string;
+  /** FHIR path of the definition (for messages and FHIRPath's type lookup) */
+  path: string;
+  min: number;
+  /** -1 = unbounded */
+  max: number;
+  /** JSON shape: the base definition repeats */
+  array: boolean;
+  type: string;
+  /** Reference targets; undefined = any */
+  targets?: Set<string>;
+  codes?: Set<string>;
+  fixed?: unknown;
+  pattern?: unknown;
+  constraints: Constraint[];
+  modifier: boolean;
+  /** the choice group (`value[x]`) this name belongs to */
+  choice?: string;
+  /** extension slices declared on this element: url -> slice */
+  slices?: Map<string, { min: number; max: number }>;
+  /** children, for complex types (lazy) */
+  node?: () => TypeNode;
+}
+export interface TypeNode {
+  /** type name, or the backbone element path */
+  name: string;
+  /** FHIRPath base for constraints evaluated on an object of this node */
+  fpBase: string;
+  elements: Map<string, ElementDef>;
+  /** choice groups and single elements with min > 0: JSON names that satisfy each */
+  required: { label: string; names: string[]; companions: string[] }[];
+  constraints: Constraint[];
+  isResource: boolean;
+  /** choice groups with more than one JSON name: at most one may be present */
+  choices?: Map<string, string[]>;
+}
+export interface ExtensionDef {
+  url: string;
+  contextType: string;
+  context: string[];
+  modifier: boolean;
+  node: TypeNode;
+}
+
+interface BaseData {
+  types: Record<string, { kind: string; parent?: string; rows: Row[] }>;
+}
+interface ProfileData {
+  profiles: Record<string, { url: string; version: string; rows: Row[] }>;
+  extensions: Record<string, { contextType: string; context: string[]; rows: Row[] }>;
+}
+
+const sdDir = profilesDir;
+let baseData: BaseData | undefined;
+let profileData: ProfileData | undefined;
+export function loadBase(): BaseData {
+  return (baseData ??= JSON.parse(readFileSync(join(sdDir, 'stu3-base.json'), 'utf8')) as BaseData);
+}
+export function loadProfiles(): ProfileData {
+  return (profileData ??= JSON.parse(readFileSync(join(sdDir, 'profiles.json'), 'utf8')) as ProfileData);
+}
+
+const ucFirst = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+const INLINE = new Set(['BackboneElement', 'Element']);
+
+/** Direct children rows of `parent` ('' = root), slice headers apart. */
+function childrenOf(rows: Row[], parent: string): { plain: Row[]; slices: Row[] } {
+  const plain: Row[] = [];
+  const slices: Row[] = [];
+  const prefix = parent === '' ? '' : parent + '.';
+  for (const r of rows) {
+    if (r.p === '' || !r.p.startsWith(prefix)) continue;
+    if (r.p.slice(prefix.length).includes('.')) continue;
+    (r.sl !== undefined ? slices : plain).push(r);
+  }
+  return { plain, slices };
+}
+
+/** `Reference:Patient`, `Reference:Location` -> `Reference:Patient|Location` (one element, several targets) */
+function unionTypes(types: string[]): string {
+  if (types.length <= 1) return types[0] ?? '';
+  const code = types[0]!.split(':')[0]!;
+  const targets = types.flatMap((t) => (t.split(':')[1] ?? 'Resource').split('|'));
+  return `${code}:${[...new Set(targets)].join('|')}`;
+}
+/** `value[x]` with its types -> the JSON names, one per type code (Reference targets merged) */
+function choiceTypes(leaf: string, types: string[]): (readonly [string, string])[] {
+  const byCode = new Map<string, string[]>();
+  for (const t of types) {
+    const code = t.split(':')[0]!;
+    byCode.set(code, [...(byCode.get(code) ?? []), t]);
+  }
+  return [...byCode].map(([code, ts]) => [leaf.slice(0, -3) + ucFirst(code), unionTypes(ts)] as const);
+}
+
+const constraintsOf = (r: Row | undefined): Constraint[] =>
+  (r?.k ?? []).map(([key, expression, human]) => ({ key, expression, human }));
+
+export class Model {
+  private readonly nodes = new Map<string, TypeNode>();
+  readonly base = loadBase();
+  readonly extensions = new Map<string, ExtensionDef>();
+  readonly resourceTypes: Set<string>;
+
+  constructor() {
+    this.resourceTypes = new Set(Object.entries(this.base.types).filter(([, t]) => t.kind === 'resource').map(([n]) => n));
+    this.resourceTypes.delete('Resource');
+    this.resourceTypes.delete('DomainResource');
+    for (const [url, e] of Object.entries(loadProfiles().extensions)) {
+      const root = e.rows.find((r) => r.p === '');
+      this.extensions.set(url, {
+        url,
+        contextType: e.contextType,
+        context: e.context,
+        modifier: root?.mod === 1,
+        node: this.build(`Extension<${url}>`, 'Extension', 'Extension', e.rows, this.base.types['Extension']!.rows, ''),
+      });
+    }
+  }
+
+  /** The node of a base type or resource. */
+  type(name: string): TypeNode {
+    const hit = this.nodes.get(name);
+    if (hit) return hit;
+    const t = this.base.types[name];
+    if (!t) throw new Error(`unknown FHIR type ${name}`);
+    const node = this.build(name, name, name, t.rows, t.rows, '');
+    this.nodes.set(name, node);
+    return node;
+  }
+
+  /** The node of a profile of a resource type. */
+  profile(profileName: string, overlay: { p: string; min: number; max: number }[] = []): TypeNode {
+    const p = loadProfiles().profiles[profileName];
+    if (!p) throw new Error(`unknown profile ${profileName}`);
+    const baseName = 'Appointment';
+    // the standard's own rows (config/profiles/overlays.json) narrow the profile's cardinalities
+    const rows = p.rows.map((r) => {
+      const o = r.sl === undefined ? overlay.find((x) => x.p === r.p) : undefined;
+      return o ? { ...r, min: o.min, max: o.max } : r;
+    });
+    return this.build(`${baseName}<${profileName}>`, baseName, baseName, rows, this.base.types[baseName]!.rows, '');
+  }
+
+  /**
+   * A node from `rows` (a profile's or the base's) under `at`; `baseRows` give the JSON shape.
+   * `fpBase` is the FHIRPath base for constraints of this node.
+   */
+  private build(name: string, fpBase: string, pathRoot: string, rows: Row[], baseRows: Row[], at: string): TypeNode {
+    const rootRow = rows.find((r) => r.p === at);
+    const { plain, slices } = childrenOf(rows, at);
+    const node: TypeNode = {
+      name,
+      fpBase,
+      elements: new Map(),
+      required: [],
+      constraints: at === '' ? constraintsOf(rootRow) : [],
+      isResource: at === '' && this.resourceTypes.has(pathRoot),
+    };
+    for (const row of plain) {
+      const baseRow = baseRows.find((b) => b.p === row.p) ?? baseRows.find((b) => b.p.endsWith('[x]') && row.p.startsWith(b.p.slice(0, -3)));
+      const array = baseRow ? baseRow.max !== 1 : row.max !== 1;
+      const leaf = row.p.slice(at === '' ? 0 : at.length + 1);
+      const types = row.t ?? baseRow?.t ?? [];
+      const isChoice = leaf.endsWith('[x]') || (baseRow !== undefined && baseRow.p.endsWith('[x]'));
+      const group = isChoice ? (leaf.endsWith('[x]') ? leaf : baseRow!.p.slice(baseRow!.p.lastIndexOf('.') + 1)) : undefined;
+      if (group && !leaf.endsWith('[x]')) {
+        // a profile's renamed choice (`valueString`) replaces the whole group
+        for (const [k, d] of node.elements) if (d.choice === group) node.elements.delete(k);
+      }
+      const expanded = leaf.endsWith('[x]') ? choiceTypes(leaf, types) : [[leaf, unionTypes(types)] as const];
+      if (leaf.endsWith('[x]') && [...node.elements.values()].some((d) => d.choice === group)) continue; // already renamed
+      for (const [jsonName, typeSpec] of expanded) {
+        const [type, targets] = typeSpec.split(':') as [string, string | undefined];
+        const def: ElementDef = {
+          name: jsonName,
+          companion: '_' + jsonName,
+          path: `${pathRoot}.${row.p}`,
+          min: row.min,
+          max: row.max,
+          array,
+          type: type === '' && row.p.endsWith('.extension') ? 'Extension' : type,
+          constraints: this.withTypeConstraints(constraintsOf(row), type),
+          modifier: row.mod === 1,
+        };
+        if (targets && !targets.split('|').includes('Resource')) def.targets = new Set(targets.split('|'));
+        if (row.b) def.codes = new Set(row.b);
+        if (row.f !== undefined) def.fixed = row.f;
+        if (row.pat !== undefined) def.pattern = row.pat;
+        if (group) def.choice = group;
+        if (leaf === 'extension' || leaf === 'modifierExtension') {
+          const s = slices.filter((x) => x.p === row.p);
+          if (s.length) def.slices = new Map(s.map((x) => [x.sl!, { min: x.min, max: x.max }]));
+        }
+        def.node = this.childNode(def, rows, baseRows, row.p, pathRoot);
+        node.elements.set(jsonName, def);
+      }
+      if (row.min > 0) node.required.push({ label: group ?? leaf, names: expanded.map(([n]) => n), companions: expanded.map(([n]) => '_' + n) });
+    }
+    for (const d of node.elements.values()) {
+      if (!d.choice) continue;
+      const group = (node.choices ??= new Map()).get(d.choice) ?? [];
+      group.push(d.name);
+      node.choices.set(d.choice, group);
+    }
+    for (const [g, names] of node.choices ?? []) if (names.length < 2) node.choices!.delete(g);
+    return node;
+  }
+
+  /** A datatype's own constraints (per-1 of Period, ref-1 of Reference) hold wherever it is used. */
+  private withTypeConstraints(own: Constraint[], type: string): Constraint[] {
+    const t = this.base.types[type];
+    if (!t || t.kind !== 'complex-type') return own;
+    const extra = constraintsOf(t.rows.find((r) => r.p === '')).filter((c) => !own.some((o) => o.key === c.key));
+    return extra.length ? [...own, ...extra] : own;
+  }
+
+  private childNode(def: ElementDef, rows: Row[], baseRows: Row[], relPath: string, pathRoot: string): (() => TypeNode) | undefined {
+    if (PRIMITIVES.has(def.type) || def.type === 'Resource' || def.type === '') return undefined;
+    const hasOwnRows = rows.some((r) => r.p.startsWith(relPath + '.'));
+    let cached: TypeNode | undefined;
+    if (INLINE.has(def.type)) {
+      // a backbone element: its children are rows of this definition
+      return () => (cached ??= this.build(`${pathRoot}.${relPath}`, `${pathRoot}.${relPath}`, pathRoot, rows, baseRows, relPath));
+    }
+    if (!hasOwnRows) return () => this.type(def.type);
+    // a datatype constrained by the profile: its own rows over the datatype's
+    return () => {
+      if (cached) return cached;
+      const t = this.base.types[def.type]!;
+      const rebased = rows.filter((r) => r.p.startsWith(relPath + '.')).map((r) => ({ ...r, p: r.p.slice(relPath.length + 1) }));
+      const merged = [...t.rows.filter((b) => b.p === '' || !rebased.some((r) => r.p === b.p || (b.p.endsWith('[x]') && r.p.startsWith(b.p.slice(0, -3))))), ...rebased];
+      cached = this.build(`${def.type}<${pathRoot}.${relPath}>`, def.type, def.type, merged, t.rows, '');
+      return cached;
+    };
+  }
+}

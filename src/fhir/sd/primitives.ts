@@ -1,0 +1,117 @@
+/**
+ * FHIR 3.0.1 primitive types in JSON: the JSON type each needs and the regular expression of its
+ * StructureDefinition, plus what a regular expression cannot say (calendar-possible dates, ranges).
+ * Ruling 20: whitespace-only strings are valid `string`s; an instant with second 60 is valid;
+ * `2019-02-30` is not.
+ */
+const DATE_TIME =
+  /^(-?[0-9]{4})(?:-(0[1-9]|1[0-2])(?:-(0[0-9]|[1-2][0-9]|3[0-1])(?:T([01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00)))?)?)?$/;
+const INSTANT =
+  /^(-?[0-9]{4})-(0[1-9]|1[0-2])-(0[0-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
+const DATE = /^(-?[0-9]{4})(?:-(0[1-9]|1[0-2])(?:-(0[0-9]|[1-2][0-9]|3[0-1]))?)?$/;
+const TIME = /^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?$/;
+const CODE = /^[^\s]+(\s[^\s]+)*$/;
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const OID = /^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$/;
+const UUID = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const BASE64 = /^(\s*([0-9a-zA-Z+/=]){4}\s*)+$/;
+/** FHIR's string: `[ \r\n\t\S]+` — any non-empty text, whitespace alone included (ruling 20). */
+const STRING = /^[ \r\n\t\S]+$/;
+const URI = /^\S*$/;
+
+const MAX_STRING = 1024 * 1024;
+
+export const PRIMITIVES = new Set([
+  'boolean', 'integer', 'string', 'decimal', 'uri', 'base64Binary', 'instant', 'date', 'dateTime', 'time',
+  'code', 'oid', 'id', 'markdown', 'unsignedInt', 'positiveInt', 'uuid', 'xhtml',
+]);
+
+function daysIn(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/** The day exists in its month (the regexes allow day 00 and 31 everywhere). */
+function calendarOk(m: RegExpExecArray): boolean {
+  if (m[3] === undefined) return true;
+  const day = Number(m[3]);
+  return day >= 1 && day <= daysIn(Number(m[1]), Number(m[2]));
+}
+
+/** A short reason when `v` is not a valid JSON value of FHIR primitive `type`, else undefined. */
+export function primitiveProblem(type: string, v: unknown): string | undefined {
+  switch (type) {
+    case 'boolean':
+      return typeof v === 'boolean' ? undefined : 'must be a JSON boolean';
+    case 'integer':
+    case 'unsignedInt':
+    case 'positiveInt': {
+      if (typeof v !== 'number' || !Number.isInteger(v)) return `must be a JSON integer (FHIR ${type})`;
+      const min = type === 'integer' ? -2147483648 : type === 'unsignedInt' ? 0 : 1;
+      return v < min || v > 2147483647 ? `out of range for FHIR ${type}` : undefined;
+    }
+    case 'decimal':
+      return typeof v === 'number' && Number.isFinite(v) ? undefined : 'must be a JSON number (FHIR decimal)';
+  }
+  if (typeof v !== 'string') return `must be a JSON string (FHIR ${type})`;
+  if (v.length === 0) return 'must not be empty (ele-1)';
+  if (v.length > MAX_STRING) return 'too long';
+  switch (type) {
+    case 'string':
+    case 'markdown':
+      return STRING.test(v) ? undefined : `invalid FHIR ${type}`;
+    case 'instant': {
+      const m = INSTANT.exec(v);
+      return m && calendarOk(m) ? undefined : 'invalid FHIR instant (a full date and time with seconds and a zone, on a real calendar day)';
+    }
+    case 'dateTime': {
+      const m = DATE_TIME.exec(v);
+      return m && calendarOk(m) ? undefined : 'invalid FHIR dateTime format or calendar date';
+    }
+    case 'date': {
+      const m = DATE.exec(v);
+      return m && calendarOk(m) ? undefined : 'invalid FHIR date format or calendar date';
+    }
+    case 'time':
+      return TIME.test(v) ? undefined : 'invalid FHIR time';
+    case 'code':
+      return CODE.test(v) ? undefined : 'invalid FHIR code';
+    case 'id':
+      return ID.test(v) ? undefined : 'invalid FHIR id';
+    case 'uri':
+      return URI.test(v) ? undefined : 'invalid FHIR uri';
+    case 'oid':
+      return OID.test(v) ? undefined : 'invalid FHIR oid';
+    case 'uuid':
+      return UUID.test(v) ? undefined : 'invalid FHIR uuid';
+    case 'base64Binary':
+      return BASE64.test(v) ? undefined : 'invalid FHIR base64Binary';
+    case 'xhtml':
+      return xhtmlProblem(v);
+  }
+  return undefined;
+}
+
+/**
+ * txt-1/txt-2 (`htmlchecks()`, which no JavaScript FHIRPath engine implements): a `div` element in
+ * the XHTML namespace, no script, no event handlers, with some content. A deliberate, simplified
+ * check (docs/profile-validation.md).
+ */
+export function xhtmlProblem(v: string): string | undefined {
+  const s = v.trim();
+  if (!/^<div[\s>]/.test(s) || !s.endsWith('</div>')) return 'txt-1: the narrative must be an XHTML <div> element';
+  if (!/^<div[^>]*\sxmlns\s*=\s*["']http:\/\/www\.w3\.org\/1999\/xhtml["']/.test(s)) return 'txt-1: the narrative div must be in the XHTML namespace';
+  if (/<\s*(script|form|iframe|object|embed|style|base|link|meta|applet)\b/i.test(s) || /\son[a-z]+\s*=/i.test(s)) {
+    return 'txt-1: the narrative contains active content';
+  }
+  if (!/>[^<\s]|<img\b/i.test(s)) return 'txt-2: the narrative must have some non-whitespace content';
+  return undefined;
+}
+
+/** Epoch milliseconds of a full instant-precision dateTime (second 60 counted as 59.999), else undefined. */
+export function instantMillis(v: string): number | undefined {
+  const m = INSTANT.exec(v);
+  if (!m || !calendarOk(m)) return undefined;
+  const ms = Date.parse(v.replace(/:60(?=[.Z+-])/, ':59'));
+  return Number.isNaN(ms) ? undefined : ms;
+}
