@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
 import { applyEnv, buildConfig, ConfigError, ENV_OVERRIDES, type Config } from '../src/config.js';
 import type { Gateway } from '../src/server.js';
@@ -43,6 +43,10 @@ export function demoConfig(env: NodeJS.ProcessEnv, dir: string, files: { certs: 
     spine: { providerAsids: ['918999198738'] },
     log: { level: 'info' },
     audit: { destination: join(dir, 'audit.jsonl') },
+    // The embedded default keeps every version it cancels (issue 18), in one file.
+    store: { kind: 'sqlite', path: join(dir, 'store', 'vault.sqlite') },
+    // GP Connect's amend is guarded like a cancel (ruling 27); the demo shows it.
+    interactions: { amend: env.GATEWAY_STANDARD === 'gp-connect' },
   };
   const demoEnv = Object.fromEntries(DEMO_ENV.map((k) => [k, env[k]]));
   // A schema problem at a path a variable set is reported under the variable's name.
@@ -59,6 +63,9 @@ export function demoConfig(env: NodeJS.ProcessEnv, dir: string, files: { certs: 
     throw new ConfigError([...envProblems, ...e.problems.map(named)]);
   }
   if (envProblems.length) throw new ConfigError(envProblems);
+  // The same configuration as a file, for the operator commands the demo prints (vault history).
+  mkdirSync(join(dir, 'store'), { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...raw, listen: config.listen, admin: config.admin, standard: config.standard }, null, 2) + '\n');
   return config;
 }
 
@@ -82,6 +89,8 @@ export function demoInstructions(a: {
   const read = std.interactions.find((i) => i.name === 'read')!;
   const cancel = std.interactions.find((i) => i.name === 'cancel')!;
   const id = a.ids[0];
+  const id2 = a.ids[1] ?? id;
+  const id3 = a.ids[2] ?? id;
   // Paths relative to the package root (the commands start with a cd there) when they are inside it.
   const rel = (p: string) => {
     const r = relative(packageRoot, p);
@@ -101,6 +110,31 @@ export function demoInstructions(a: {
   -H "If-Match: $(grep -i '^etag:' ${d('read-headers.txt')} | cut -d' ' -f2 | tr -d '\\r')" \\
   -H 'Content-Type: application/fhir+json' -X PUT --data-binary @${d('cancel.json')} \\
   -D - ${base}/Appointment/${id}`;
+  const xmlReason = a.standard === 'gp-connect'
+    ? `.replace("<status value=\\"booked\\"/>","<extension url=\\"${std.cancel.reasonExtensionUrl}\\"><valueString value=\\"Patient request\\"/></extension><status value=\\"booked\\"/>")`
+    : '';
+  const xmlSteps = `curl -sS ${tls} ${spine(read.id)} \\
+  -H "Authorization: Bearer $(node dist/demo/token.js read ${a.standard})" -H 'Accept: application/fhir+xml' \\
+  -D ${d('read-xml-headers.txt')} -o ${d('appointment.xml')} ${base}/Appointment/${id2} && cat ${d('read-xml-headers.txt')}
+node -e 'const fs=require("fs");fs.writeFileSync(${JSON.stringify(d('cancel.xml'))},fs.readFileSync(${JSON.stringify(d('appointment.xml'))},"utf8")${xmlReason}.replace("<status value=\\"booked\\"/>","<status value=\\"cancelled\\"/>"))'
+curl -sS ${tls} ${spine(cancel.id)} \\
+  -H "Authorization: Bearer $(node dist/demo/token.js write ${a.standard})" \\
+  -H "If-Match: $(grep -i '^etag:' ${d('read-xml-headers.txt')} | cut -d' ' -f2 | tr -d '\\r')" \\
+  -H 'Content-Type: application/fhir+xml' -H 'Accept: application/fhir+xml' -X PUT --data-binary @${d('cancel.xml')} \\
+  -D - ${base}/Appointment/${id2}`;
+  const amend = std.interactions.find((i) => i.name === 'amend');
+  const amendStep = a.standard === 'gp-connect' && amend ? `
+# 7. GP Connect amend, guarded like a cancel: only description and comment may change: 200
+curl -sS ${tls} ${spine(read.id)} \\
+  -H "Authorization: Bearer $(node dist/demo/token.js read ${a.standard})" \\
+  -D ${d('amend-read-headers.txt')} -o ${d('amend.json')} ${base}/Appointment/${id3}
+node -e 'const fs=require("fs");const a=JSON.parse(fs.readFileSync(${JSON.stringify(d('amend.json'))}));a.comment="Please bring your inhaler";fs.writeFileSync(${JSON.stringify(d('amend.json'))},JSON.stringify(a))'
+curl -sS ${tls} ${spine(amend.id)} \\
+  -H "Authorization: Bearer $(node dist/demo/token.js write ${a.standard})" \\
+  -H "If-Match: $(grep -i '^etag:' ${d('amend-read-headers.txt')} | cut -d' ' -f2 | tr -d '\\r')" \\
+  -H 'Content-Type: application/fhir+json' -X PUT --data-binary @${d('amend.json')} \\
+  -D - ${base}/Appointment/${id3}
+` : '';
   return `
 cancel-gateway demo (${std.title}) is running.
   gateway  ${base}   (mTLS: development CA and client certificate in ${rel(join(a.dir, 'certs'))}/)
@@ -127,6 +161,12 @@ ${cancelCurl}
 # 4. the audit records of these cancels (one JSON line per request on the cancel route)
 tail -n 5 ${d('audit.jsonl')}
 
+# 5. every version a cancel replaced is kept by the gateway (the sqlite vault): its history
+node dist/src/main.js vault history ${id} --config ${d('config.json')}
+
+# 6. the same in FHIR XML: read appointment ${id2} as XML, cancel it with an XML body: 200
+${xmlSteps}
+${amendStep}
 Stop with Ctrl-C. GATEWAY_STANDARD=gp-connect npm start runs the GP Connect 1.2.7 rules.
 `;
 }

@@ -1,9 +1,16 @@
 import type { IncomingMessage } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { createMemoryLock } from './adapters/lock-memory.js';
+import { createPostgresLock } from './adapters/lock-postgres.js';
+import { createNoVault } from './adapters/vault-none.js';
+import { createPostgresVault } from './adapters/vault-postgres.js';
+import { createSqliteVault } from './adapters/vault-sqlite.js';
+import type { StoreConfig } from './config.js';
+import { noStoreMetrics, type StoreMetrics } from './store/metrics.js';
+import { sealerFromFiles } from './store/seal.js';
 import { jsonCodec } from './adapters/codec-json.js';
 import { xmlCodec } from './adapters/codec-xml.js';
-import { createMemoryLock } from './adapters/lock-memory.js';
 import { createHttpProvider } from './adapters/provider-http.js';
-import { createNoVault } from './adapters/vault-none.js';
 import { createHistoryRead } from './cancel/history.js';
 import { createWriteTransaction } from './cancel/transaction.js';
 import { createCheckPlan } from './checks/index.js';
@@ -12,11 +19,11 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { AuditSink } from './ops/audit.js';
 import { createPipeline } from './pipeline.js';
-import type { Clock } from './ports/clock.js';
+import { systemClock, type Clock } from './ports/clock.js';
 import type { Codec } from './ports/codec.js';
-import type { LockPort } from './ports/lock.js';
+import { LockUnavailable, type LockPort } from './ports/lock.js';
 import type { Tracer } from './ports/tracer.js';
-import type { VaultPort } from './ports/vault.js';
+import { VaultUnavailable, type VaultPort } from './ports/vault.js';
 import { createForwarder } from './proxy/forward.js';
 import { createUpstream } from './proxy/upstream.js';
 import { createRouter } from './route.js';
@@ -47,8 +54,48 @@ export interface Shared extends LongLived {
 /** How long a cancel may wait for another cancel of the same appointment (then 500, nothing forwarded). */
 const DEFAULT_LOCK_WAIT_MS = 30_000;
 
-export function createLongLived(_config: Readonly<Config>, clock: Clock): LongLived {
-  return { lock: createMemoryLock({ clock }), vault: createNoVault(), codecs: [jsonCodec, xmlCodec] };
+/**
+ * The store a configuration asks for (oauth2-proxy's factory keyed on config): memory = the
+ * in-process lock and no vault; sqlite = the in-process lock and the file vault; postgres = the
+ * shared advisory lock and the shared vault. Used by compose.ts and by the `vault` commands.
+ */
+export interface Store {
+  kind: StoreConfig['kind'];
+  lock: LockPort;
+  vault: VaultPort;
+  close(): Promise<void>;
+}
+
+export interface StoreDeps {
+  clock?: Clock;
+  metrics?: StoreMetrics;
+  /** false: the vault only (the `vault` commands take no locks). Default true. */
+  lock?: boolean;
+}
+
+/** Opens the store; rejects with VaultUnavailable (database), KeyFileError (keys) or Error. */
+export async function openStore(s: Readonly<StoreConfig>, deps: StoreDeps = {}): Promise<Store> {
+  const clock = deps.clock ?? systemClock;
+  const metrics = deps.metrics ?? noStoreMetrics;
+  if (s.kind === 'memory') {
+    const lock = createMemoryLock({ clock, metrics });
+    return { kind: s.kind, lock, vault: createNoVault(), close: () => lock.close() };
+  }
+  const sealer = sealerFromFiles(s.encryptionKeyFile, s.decryptionKeyFiles);
+  if (s.kind === 'sqlite') {
+    const vault = createSqliteVault({ path: s.path!, timeoutMs: s.timeoutMs, sealer, clock, metrics });
+    const lock = createMemoryLock({ clock, metrics });
+    return { kind: s.kind, lock, vault, close: async () => { await lock.close(); await vault.close(); } };
+  }
+  const conn = {
+    url: s.url!,
+    timeoutMs: s.timeoutMs,
+    ...(s.tls ? { tls: { rejectUnauthorized: s.tls.rejectUnauthorized, ...(s.tls.ca ? { ca: readFileSync(s.tls.ca) } : {}) } } : {}),
+  };
+  const vault = await createPostgresVault({ ...conn, poolSize: s.poolSize, sealer, clock, metrics });
+  if (deps.lock === false) return { kind: s.kind, lock: createMemoryLock({ clock }), vault, close: () => vault.close() };
+  const lock = createPostgresLock({ ...conn, lockPoolSize: s.lockPoolSize, clock, metrics });
+  return { kind: s.kind, lock, vault, close: async () => { await lock.close(); await vault.close(); } };
 }
 
 /** Everything a request is handled with, built from one configuration; swapped on reload. */
@@ -62,7 +109,7 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared) {
     publicBaseUrl: cfg.publicBaseUrl, report: cfg.report,
     timeouts: {
       upstreamMs: cfg.upstream.timeoutMs, bodyMs: cfg.upstream.bodyTimeoutMs,
-      lockWaitMs: Math.max(DEFAULT_LOCK_WAIT_MS, cfg.upstream.timeoutMs * 3), maxAnswerBytes: cfg.upstream.maxAnswerBytes,
+      lockWaitMs: cfg.store.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, maxAnswerBytes: cfg.upstream.maxAnswerBytes,
     },
   });
   const history = createHistoryRead({
@@ -86,3 +133,41 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared) {
 }
 
 export type Handling = ReturnType<typeof createHandling>;
+
+/**
+ * The store as the gateway holds it from construction: bound to the opened store at listen()
+ * (sqlite and PostgreSQL open asynchronously). Until then every operation fails closed.
+ */
+export function createLateStore() {
+  let target: Store | undefined;
+  const notOpen = () => new LockUnavailable('store', 'the state store is not open');
+  const lock: LockPort = {
+    hold: (key, opts, fn) => (target ? target.lock.hold(key, opts, fn) : Promise.reject(notOpen())),
+    ping: () => (target ? target.lock.ping() : Promise.reject(notOpen())),
+    close: async () => {},
+  };
+  const vault: VaultPort = {
+    keep: (e) => (target ? target.vault.keep(e) : Promise.reject(new VaultUnavailable('the state store is not open'))),
+    link: (id, a) => (target ? target.vault.link(id, a) : Promise.reject(new VaultUnavailable('the state store is not open'))),
+    version: (id, vid) => (target ? target.vault.version(id, vid) : Promise.resolve(undefined)),
+    history: (id) => (target ? target.vault.history(id) : Promise.resolve([])),
+    all: () => (target ? target.vault.all() : (async function* () {})()),
+    purge: (before) => (target ? target.vault.purge(before) : Promise.resolve(0)),
+    ping: () => (target ? target.vault.ping() : Promise.reject(new VaultUnavailable('the state store is not open'))),
+    close: async () => {},
+  };
+  return {
+    lock,
+    vault,
+    bind(store: Store) {
+      target = store;
+    },
+    get kind() {
+      return target?.kind;
+    },
+    close: () => target?.close() ?? Promise.resolve(),
+  };
+}
+
+/** The wire formats the gateway reads and writes (ruling 21). */
+export const CODECS: readonly Codec[] = [jsonCodec, xmlCodec];

@@ -4,6 +4,8 @@ import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { createGateway, type Gateway } from './server.js';
 import { inspectTls } from './tls/inspect.js';
+import { runVaultCommand, VAULT_USAGE } from './cli/vault.js';
+import { checkStore } from './store/check.js';
 
 /**
  * Entry point: load config -> build -> listen; every config problem printed at once, exit 1.
@@ -16,6 +18,8 @@ const USAGE = `usage:
   cancel-gateway check-config --config FILE [--warn-days N]
                                               validate a configuration file and every certificate, key and
                                               CRL it names; warn about expiry within N days (tls.expiryWarningDays)
+  cancel-gateway vault <history|show|export|purge|restore> … --config FILE
+                                              the kept versions (see \`cancel-gateway vault --help\`)
 environment overrides: see README "Configuration"`;
 
 async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => void, configFile?: string): Promise<void> {
@@ -65,7 +69,30 @@ function reportTls(configFile: string, c: Readonly<Config>, warnDays: number | u
   return 0;
 }
 
+/** `vault …`: the operator's commands on the kept versions (issue 18), on the same configuration. */
+async function runVault(argv: string[]): Promise<number> {
+  const i = argv.indexOf('--config');
+  const file = (i >= 0 ? argv[i + 1] : undefined) ?? process.env.GATEWAY_CONFIG;
+  if (!file || argv.includes('--help') || argv.includes('-h')) {
+    process.stderr.write(`${VAULT_USAGE}
+`);
+    return argv.includes('--help') || argv.includes('-h') ? 0 : 2;
+  }
+  let config;
+  try {
+    config = loadConfig(file);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${file}: ${e.problems.length} problem(s)\n${e.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      return 1;
+    }
+    throw e;
+  }
+  return runVaultCommand(argv, config, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'vault') return runVault(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, 'warn-days': { type: 'string' } }, allowPositionals: true });
@@ -92,7 +119,14 @@ async function main(argv: string[]): Promise<number> {
     }
     try {
       const c = loadConfig(configFile);
-      return reportTls(configFile, c, warnDays);
+      const tlsCode = reportTls(configFile, c, warnDays);
+      // The store is checked as start-up would open it (connects to PostgreSQL, opens sqlite).
+      const storeProblems = await checkStore(c);
+      if (storeProblems.length) {
+        process.stderr.write(`${configFile}: store: ${storeProblems.length} problem(s)\n${storeProblems.map((p) => `  - ${p}`).join('\n')}\n`);
+        return 1;
+      }
+      return tlsCode;
     } catch (e) {
       if (e instanceof ConfigError) {
         process.stderr.write(`${configFile}: ${e.problems.length} problem(s)\n${e.problems.map((p) => `  - ${p}`).join('\n')}\n`);

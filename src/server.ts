@@ -2,7 +2,8 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { createHandling, createLongLived, type Shared } from './compose.js';
+import { CODECS, createHandling, createLateStore, openStore, type Shared, type Store } from './compose.js';
+import { startRetention } from './store/retention.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import { noTracer, type Tracer } from './ports/tracer.js';
 import type { Config } from './config.js';
@@ -11,7 +12,7 @@ import { buildOperationOutcome } from './fhir/operation-outcome.js';
 import { createAdminServer } from './edge/admin.js';
 import { createReadiness } from './edge/readiness.js';
 import { createLogger, type Logger } from './log.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics, storeMetricsOf, type Metrics } from './metrics.js';
 import { createAuditSink, type AuditSink } from './ops/audit.js';
 import { sendError } from './respond.js';
 import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material.js';
@@ -19,6 +20,8 @@ import { reportCrlStatus } from './tls/crl-status.js';
 
 export interface GatewayDeps {
   clock?: Clock;
+  /** An already opened store (tests); default: the one the configuration names, opened at listen(). */
+  store?: Store;
   /** Tracing (off by default; main.ts builds the OpenTelemetry one when configured). */
   tracer?: Tracer;
   logger?: Logger;
@@ -98,7 +101,7 @@ function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string)
  */
 function restartOnly(c: Readonly<Config>): string {
   const { maxBodyBytes: _b, maxJsonDepth: _d, ...serverLimits } = c.limits;
-  return JSON.stringify([c.listen, c.admin, c.tls, serverLimits, c.log, c.audit, c.shutdown]);
+  return JSON.stringify([c.listen, c.admin, c.tls, serverLimits, c.log, c.audit, c.shutdown, c.store]);
 }
 
 export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps = {}): Gateway {
@@ -107,8 +110,11 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const logger = deps.logger ?? createLogger(config.log.level);
   const audit = deps.audit ?? createAuditSink(config.audit.destination);
   const metrics = createMetrics();
+  // The state store (issue 18): opened at listen(); until then every write fails closed.
+  const store = createLateStore();
+  let stopRetention = () => {};
   const shared: Shared = {
-    ...createLongLived(config, clock), clock, logger, metrics, audit, tracer: deps.tracer ?? noTracer,
+    lock: store.lock, vault: store.vault, codecs: CODECS, clock, logger, metrics, audit, tracer: deps.tracer ?? noTracer,
     clientAllowed: (req) => clientAllowed(req.socket as TLSSocket), draining: () => draining,
   };
   const buildHandling = (cfg: Readonly<Config>) => createHandling(cfg, shared);
@@ -274,6 +280,10 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       return (admin.address() as net.AddressInfo | null)?.port ?? 0;
     },
     async listen() {
+      store.bind(deps.store ?? (await openStore(config.store, { clock, metrics: storeMetricsOf(metrics) })));
+      if (config.store.retentionDays !== undefined) {
+        stopRetention = startRetention(store.vault, { retentionDays: config.store.retentionDays, clock, onError: (e) => logger.error('vault retention purge failed', { error: (e as Error)?.name }) });
+      }
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(config.listen.port, config.listen.host, () => {
@@ -315,7 +325,8 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       ]);
       admin.closeAllConnections();
       handling.close();
-      await Promise.all([shared.lock.close(), shared.vault.close()]);
+      stopRetention();
+      await store.close();
       await audit.close();
     },
   };

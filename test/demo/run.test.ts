@@ -73,7 +73,8 @@ t.test('every numbered step prints commands that work when pasted; everything la
     const cd = /^cd .+$/m.exec(text)?.[0];
     t.ok(cd, 'a cd line: the commands work from any terminal');
     const steps = [...text.matchAll(/^# (\d)\. .*\n((?:.+\n)+)/gm)].map((m) => ({ n: Number(m[1]), commands: m[2]! }));
-    t.same(steps.map((s) => s.n), [1, 2, 3, 4], `${standard}: four numbered steps, each with a command`);
+    const expected = standard === 'gp-connect' ? [1, 2, 3, 4, 5, 6, 7] : [1, 2, 3, 4, 5, 6];
+    t.same(steps.map((s) => s.n), expected, `${standard}: numbered steps, each with a command`);
     // Asynchronously: the gateway answering the commands runs in this process.
     const paste = (commands: string) => new Promise<{ stdout: string; stderr: string }>((resolve) => {
       execFile('bash', ['--norc', '--noprofile', '-c', `set -e\n${cd}\n${commands}`], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 },
@@ -83,7 +84,7 @@ t.test('every numbered step prints commands that work when pasted; everything la
 
     const results: Array<{ stdout: string; stderr: string }> = [];
     for (const step of steps) results.push(await paste(step.commands));
-    const [read, cancel, again, audit] = results;
+    const [read, cancel, again, audit, history, xml, amend] = results;
     t.same(status(read!.stdout), [200], `${standard} step 1 reads: ${read!.stderr}`);
     t.same(status(cancel!.stdout), [200], `${standard} step 2 cancels: ${cancel!.stderr}${cancel!.stdout.slice(-400)}`);
     t.same(status(again!.stdout), [409], `${standard} step 3, the same cancel again: 409`);
@@ -91,9 +92,15 @@ t.test('every numbered step prints commands that work when pasted; everything la
     const records = audit!.stdout.trim().split('\n').map((l) => JSON.parse(l) as { status: number; interaction: string });
     t.same(records.map((r) => r.status), [200, 409], `${standard} step 4 shows the audit records of the two cancels`);
 
-    t.same(readdirSync(dir).sort(), ['appointment.json', 'audit.jsonl', 'cancel.json', 'certs', 'read-headers.txt'], 'everything the demo and its commands wrote is in its folder');
+    t.match(history!.stdout, /\b1\b/, `${standard} step 5 lists the kept version: ${history!.stderr}`);
+    t.same(status(xml!.stdout), [200, 200], `${standard} step 6 reads and cancels in XML: ${xml!.stderr}${xml!.stdout.slice(-400)}`);
+    t.match(xml!.stdout, /<Appointment xmlns="http:\/\/hl7.org\/fhir">/, 'the XML answer');
+    if (standard === 'gp-connect') t.same(status(amend!.stdout), [200], `step 7 amends: ${amend!.stderr}${amend!.stdout.slice(-400)}`);
+    const files = ['appointment.json', 'appointment.xml', 'audit.jsonl', 'cancel.json', 'cancel.xml', 'certs', 'config.json', 'read-headers.txt', 'read-xml-headers.txt', 'store'];
+    if (standard === 'gp-connect') files.push('amend-read-headers.txt', 'amend.json');
+    t.same(readdirSync(dir).sort(), files.sort(), 'everything the demo and its commands wrote is in its folder');
     t.ok(existsSync(join(dir, 'certs', 'client.key')));
     t.notMatch(text, /\.dev-certs/, 'no other folder named');
-    t.equal(readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).length, 2);
+    t.equal(readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).length, standard === 'gp-connect' ? 4 : 3);
   }
 });
