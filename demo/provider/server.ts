@@ -36,6 +36,7 @@ export type Fault =
   | 'status-500' /* 500 with an OperationOutcome body */
   | 'status-503-html' /* 503 with an HTML body (not an OperationOutcome) */
   | 'status-504' /* 504 with a plain-text body (not an OperationOutcome) */
+  | 'not-found' /* 404 with an OperationOutcome: e.g. a provider that keeps no history answering a vread */
   | 'empty-200' /* 200, Content-Length: 0 */
   | 'redirect' /* 307 to an absolute URL on this provider under /moved */
   | 'slow'; /* answer normally after delayMs (default 1500 ms) */
@@ -344,6 +345,12 @@ export async function startDemoProvider(opts: DemoProviderOptions = {}): Promise
         const text = Buffer.from('Gateway Timeout\n', 'utf8');
         res.writeHead(504, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(text.length) });
         res.end(text);
+        return;
+      }
+      case 'not-found': {
+        const body = Buffer.from(JSON.stringify(operationOutcome('NO_RECORD_FOUND', 'not-found', 'No such version')), 'utf8');
+        res.writeHead(404, { 'Content-Type': FHIR_JSON, 'Content-Length': String(body.length) });
+        res.end(body);
         return;
       }
       case 'empty-200':

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { systemClock, type Clock } from '../ports/clock.js';
+import { createMemoryLock } from './lock-memory.js';
 import { LockUnavailable, type LockPort } from '../ports/lock.js';
 import { noStoreMetrics, type StoreMetrics } from '../store/metrics.js';
 import { createPool, DeadlineExceeded, poolConfig, withClient, type PostgresConnection } from '../store/postgres.js';
@@ -38,15 +39,21 @@ export function advisoryKey(appointmentId: string): string {
 export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? noStoreMetrics;
-  const pool = createPool(poolConfig(opts, opts.lockPoolSize), () => metrics.error('connection'));
+  // Opening a connection for a lock is part of waiting for it: under a burst PostgreSQL forks one
+  // backend per connection, which takes longer than a single vault operation may.
+  const pool = createPool(poolConfig(opts, opts.lockPoolSize, { connectionTimeoutMillis: Math.max(opts.timeoutMs * 3, 5000) }), () => metrics.error('connection'));
 
-  /** Leases a connection within timeoutMs; a full pool is a busy lock (timeout), anything else the store. */
-  async function lease(): Promise<pg.PoolClient> {
-    const full = pool.totalCount >= opts.lockPoolSize && pool.idleCount === 0;
+  /**
+   * Leases a connection within the caller's wait budget (a full pool means others hold locks: that
+   * is waiting for a lock, not a store failure); a full pool past it is a busy lock (timeout),
+   * anything else the store.
+   */
+  async function lease(waitMs: number): Promise<pg.PoolClient> {
     try {
-      return await connectWithin(pool, clock, opts.timeoutMs);
+      return await connectWithin(pool, clock, Math.max(opts.timeoutMs, waitMs));
     } catch (e) {
-      const busy = full && e instanceof DeadlineExceeded;
+      // Judged when the wait ends: every connection busy holding locks = a busy lock.
+      const busy = e instanceof DeadlineExceeded && pool.totalCount >= opts.lockPoolSize;
       metrics.error(busy ? 'lock-timeout' : 'lock-store');
       throw new LockUnavailable(busy ? 'timeout' : 'store', busy ? 'no lock connection free in time' : `postgres lock: ${(e as Error).message.split('\n')[0]}`);
     }
@@ -67,11 +74,20 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
     }
   }
 
-  async function hold<T>(appointmentId: string, o: { waitMs: number }, fn: () => Promise<T>): Promise<T> {
+  // Waiters of one process queue here first, so only the head of each key's queue holds a
+  // database connection (a burst on one appointment costs one connection, not one per request).
+  const local = createMemoryLock({ clock });
+
+  function hold<T>(appointmentId: string, o: { waitMs: number }, fn: () => Promise<T>): Promise<T> {
+    const startedAt = clock.now();
+    return local.hold(appointmentId, o, () => holdShared(appointmentId, { waitMs: Math.max(0, o.waitMs - (clock.now() - startedAt)) }, fn));
+  }
+
+  async function holdShared<T>(appointmentId: string, o: { waitMs: number }, fn: () => Promise<T>): Promise<T> {
     const started = performance.now();
     const startedAt = clock.now();
     const key = advisoryKey(appointmentId);
-    const c = await lease();
+    const c = await lease(o.waitMs);
     let lost: Error | undefined;
     const onError = (e: Error): void => {
       if (!lost) metrics.error('lock-lost');

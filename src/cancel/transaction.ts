@@ -220,6 +220,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
     } catch (e) {
       if (e instanceof LockUnavailable) {
         metrics.storeErrors?.inc({ kind: `lock-${e.reason}` });
+        logger.error('the appointment lock could not be taken; nothing forwarded', { traceId: req.decision.traceId, reason: e.reason, error: e.message.slice(0, 200) });
         throw new GatewayError('INTERNAL_ERROR', e.reason === 'timeout' ? 'The appointment is being changed by another request; try again' : 'The lock store is unavailable; nothing was forwarded');
       }
       throw e;
