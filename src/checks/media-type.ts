@@ -24,8 +24,9 @@ export function isAcceptedMediaType(value: string | undefined): boolean {
 export function isAcceptedCancelQuery(query: string): boolean {
   if (query === '') return true;
   for (const part of query.split('&')) {
-    const [k, v = ''] = part.split('=');
-    if (k !== '_format') return false;
+    const [k, v = '', ...rest] = part.split('=');
+    // `_format=json=xml`: a second '=' leaves the value to whichever parser reads it (issue 13 item 15).
+    if (k !== '_format' || rest.length > 0) return false;
     let value: string;
     try { value = decodeURIComponent(v.replace(/\+/g, ' ')).trim().toLowerCase(); } catch { return false; }
     if (!['json', 'application/json', 'application/fhir+json', 'application/json+fhir'].includes(value)) return false;
@@ -40,6 +41,11 @@ export function createMediaTypeCheck(): Check {
     run(ctx) {
       if (!isAcceptedCancelQuery(ctx.request.query ?? '')) {
         throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'Only _format=json may be given on an update', expression: 'http.query' });
+      }
+      // Ruling 21: the gateway checks the bytes it reads; a coded body would be checked as one
+      // thing and decoded by the provider as another (issue 13 item 15).
+      if (ctx.request.headers['content-encoding'] !== undefined) {
+        throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'A Content-Encoding is not accepted on an update', expression: 'http.Content-Encoding' });
       }
       if (ctx.request.repeated.has('content-type') || !isAcceptedMediaType(header(ctx.request, 'content-type'))) {
         throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'Content-Type must be application/fhir+json', expression: 'http.Content-Type' });
