@@ -14,6 +14,8 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createAuditSink, type AuditSink } from './ops/audit.js';
 import { sendError } from './respond.js';
 import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material.js';
+import { normaliseSerial, revokedSerials } from './tls/crl.js';
+import { createConnectionBook, createHandshakeGuard } from './edge/connection-guard.js';
 
 export interface GatewayDeps {
   clock?: Clock;
@@ -93,7 +95,7 @@ function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string)
  * log and audit sinks): a reload that changes any of them is refused and needs a restart.
  */
 function restartOnly(c: Readonly<Config>): string {
-  const { maxBodyBytes: _b, maxJsonDepth: _d, ...serverLimits } = c.limits;
+  const { maxBodyBytes: _b, maxJsonDepth: _d, maxJsonNodes: _n, ...serverLimits } = c.limits;
   return JSON.stringify([c.listen, c.admin, c.tls, serverLimits, c.log, c.audit, c.shutdown]);
 }
 
@@ -148,6 +150,12 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
   } as https.ServerOptions);
   server.maxConnections = config.limits.maxConnections;
+  const handshakes = createHandshakeGuard(
+    { total: config.limits.maxPendingHandshakes, perAddress: config.limits.maxPendingHandshakesPerAddress },
+    () => metrics.tlsFailures.inc({ reason: 'handshake-evicted' }),
+  );
+  const connections = createConnectionBook({ maxAgeMs: config.limits.maxConnectionAgeMs, maxRequests: config.limits.maxRequestsPerConnection }, () => clock.now());
+  server.on('connection', (raw: net.Socket) => handshakes.opened(raw));
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     // Defence in depth: an unauthorized peer is destroyed on secureConnection already.
@@ -155,7 +163,8 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       req.socket.destroy();
       return;
     }
-    if (draining) res.setHeader('Connection', 'close');
+    // Item 7: a connection has a maximum age and request count; a retired one closes after this answer.
+    if (connections.started(req.socket as TLSSocket, res) || draining) res.setHeader('Connection', 'close');
     active.add(res);
     res.on('close', () => active.delete(res));
     const h = handling;
@@ -167,6 +176,13 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     });
   });
   server.on('secureConnection', (socket: TLSSocket) => {
+    // Node keeps the raw socket it wrapped as `_parent`: its handshake no longer counts as pending.
+    handshakes.handshaken((socket as unknown as { _parent?: net.Socket })._parent);
+    // Ruling 25 / item 1: the identity checked is that of the connection's only handshake; a
+    // client-initiated TLS 1.2 renegotiation (possibly with another certificate) is an error.
+    socket.disableRenegotiation();
+    socket.on('error', () => socket.destroy());
+    connections.opened(socket);
     if (socket.authorized) return;
     const hasCert = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
     const reason = hasCert ? certificateFailureReason(String(socket.authorizationError ?? '')) : 'no-certificate';
@@ -184,15 +200,34 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     // Ruling 16: malformed framing (CL+TE, conflicting Content-Length) -> 400 and close;
     // oversized headers -> 431; timeouts and resets -> just close.
     const code = err.code ?? '';
-    if (!socket.writable || code === 'ECONNRESET' || code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
+    if (!socket.writable || code === 'ERR_TLS_RENEGOTIATION_DISABLED' || code === 'ECONNRESET' || code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
       socket.destroy();
       return;
     }
     const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
     metrics.rejections.inc({ code: which });
-    socket.end(rawErrorResponse(which, which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed', handling.standard.operationOutcomeProfile));
+    // Item 13: answers on a connection go out in request order — a malformed request pipelined
+    // behind a cancel is answered after the cancel's answer, never instead of it.
+    socket.pause();
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed', handling.standard.operationOutcomeProfile)));
   });
   server.on('error', (e) => logger.error('listener error', { error: e.message }));
+
+  /** Item 7: connections whose certificate the reloaded CRL revokes close after their in-flight answer. */
+  const retireRevoked = (m: TlsMaterial): void => {
+    const crl = (m.options as { crl?: string[] }).crl;
+    if (!crl?.length) return;
+    try {
+      const revoked = revokedSerials(crl.join('\n'));
+      const n = connections.retire((s) => {
+        const serial = s.getPeerCertificate()?.serialNumber;
+        return typeof serial === 'string' && revoked.has(normaliseSerial(serial));
+      });
+      if (n) logger.info('connections with a now-revoked certificate retired', { connections: n });
+    } catch (e) {
+      logger.error('could not read the reloaded CRL to retire open connections', { error: (e as Error).message });
+    }
+  };
 
   const reloadTls = (): boolean => {
     try {
@@ -200,6 +235,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       server.setSecureContext({ ...next.options });
       material = next;
       setExpiry(material);
+      retireRevoked(next);
       metrics.reloads.inc({ kind: 'tls', result: 'success' });
       logger.info('tls material reloaded');
       return true;
