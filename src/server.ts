@@ -11,7 +11,7 @@ import { createAdminServer } from './edge/admin.js';
 import { createReadiness } from './edge/readiness.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createAuditSink, type AuditSink } from './ops/audit.js';
+import { boundedAuditSink, createAuditSink, type AuditSink } from './ops/audit.js';
 import { sendError } from './respond.js';
 import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material.js';
 import { normaliseSerial, revokedSerials } from './tls/crl.js';
@@ -103,7 +103,8 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const config = initialConfig; // listener-level settings; checks read `handling.config`
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(config.log.level);
-  const audit = deps.audit ?? createAuditSink(config.audit.destination);
+  // Item 6: every record, whatever the sink, is cut to a small fixed size.
+  const audit = boundedAuditSink(deps.audit ?? createAuditSink(config.audit.destination));
   const metrics = createMetrics();
   const shared: Shared = {
     ...createLongLived(config, clock), clock, logger, metrics, audit,

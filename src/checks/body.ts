@@ -13,7 +13,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * resourceType Appointment and the URL's id (400). The raw bytes are kept to forward unchanged.
  */
 export function createBodyCheck(config: Readonly<Config>): Check {
-  const { maxBodyBytes, maxJsonDepth } = config.limits;
+  const { maxBodyBytes, maxJsonDepth, maxJsonNodes } = config.limits;
   return {
     name: 'body',
     family: 'body',
@@ -29,7 +29,7 @@ export function createBodyCheck(config: Readonly<Config>): Check {
       } catch {
         throw new GatewayError('BODY_INVALID', 'The body is not valid UTF-8');
       }
-      const parsed = parseStrictJson(text, maxJsonDepth);
+      const parsed = parseStrictJson(text, maxJsonDepth, maxJsonNodes);
       if (!parsed.ok) throw new GatewayError('BODY_INVALID', `The body is not valid JSON: ${parsed.reason} at offset ${parsed.offset}`);
       const v = parsed.value;
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new GatewayError('BODY_INVALID', 'The body is not a JSON object');
