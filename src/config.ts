@@ -156,6 +156,9 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
 
   // Rules the schema cannot say.
   if (c.jwt.mode === 'signed' && !c.jwt.jwksFile && !c.jwt.jwksUrl) problems.push('jwt: signed mode needs jwksFile or jwksUrl');
+  // Issue 13 item 12: a signature proves who signed, not for whom: iss and aud must be pinned.
+  if (c.jwt.mode === 'signed' && !c.jwt.issuer) problems.push('jwt.issuer: required in signed mode');
+  if (c.jwt.mode === 'signed' && !c.jwt.audience) problems.push('jwt.audience: required in signed mode');
   if (c.jwt.mode === 'unsigned' && (c.jwt.jwksFile || c.jwt.jwksUrl)) problems.push('jwt: jwksFile/jwksUrl given but mode is unsigned');
   if (Boolean(c.upstream.cert) !== Boolean(c.upstream.key)) problems.push('upstream: cert and key must be given together');
   if (c.upstream.url.startsWith('http:') && (c.upstream.ca || c.upstream.cert)) problems.push('upstream: ca/cert/key need an https url');
