@@ -9,7 +9,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { startDemoProvider } from '../../demo/provider/server.js';
-import { cancelRequest, pki, startHarness } from '../helpers/harness.js';
+import { cancelRequest, identityHeaders, pki, startHarness } from '../helpers/harness.js';
 
 t.test('item 4: cancel A hangs up after its PUT was forwarded; cancel B with the same If-Match is refused, one PUT reaches the provider', async (t) => {
   const h = await startHarness();
@@ -43,7 +43,7 @@ async function oddProvider(onPut: (res: http.ServerResponse, id: string) => void
     req.resume();
     req.on('end', () => {
       if (req.method === 'PUT') return onPut(res, id);
-      res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"1"' });
+      res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"1"', 'Set-Cookie': 'provider-session=abc; HttpOnly' });
       res.end(stored);
     });
   });
@@ -93,4 +93,13 @@ t.test('item 15: a provider answer over upstream.maxAnswerBytes is not buffered:
   const r = await h.request(await cancelRequest(h, 'nhs-booking', up.id));
   t.equal(r.status, 500);
   t.ok(r.body.length < 8192, 'the oversized answer is not passed on');
+});
+
+t.test('item 8/16: the provider\'s Set-Cookie is not passed on; client X-Forwarded-* and Forwarded are replaced', async (t) => {
+  const up = await oddProvider((res) => res.end());
+  const h = await startHarness({ config: { upstream: { url: up.url } } });
+  t.teardown(async () => { await h.close(); await up.close(); });
+  const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${up.id}`, headers: { ...identityHeaders('nhs-booking', 'read'), 'X-Forwarded-For': '10.9.9.9', Forwarded: 'for=10.9.9.9', 'X-Forwarded-Host': 'evil.example' } });
+  t.equal(r.status, 200);
+  t.notOk('set-cookie' in r.headers, 'no Set-Cookie reaches the client');
 });

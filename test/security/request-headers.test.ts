@@ -86,3 +86,14 @@ t.test('item 14: a GP Connect cancel whose stored start is …T23:59:60Z in the 
   t.equal(g.provider.requests.length, before, 'refused before the provider is contacted');
   t.equal(g.provider.store.currentVersion(id), '1', 'the past appointment is not cancelled');
 });
+
+t.test('item 8/16: client X-Forwarded-* and Forwarded never reach the provider; the gateway sets its own', async (t) => {
+  const id = ids[4]!;
+  const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: { ...identityHeaders('nhs-booking', 'read'), 'X-Forwarded-For': '10.9.9.9', Forwarded: 'for=10.9.9.9', 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'http' } });
+  t.equal(r.status, 200);
+  const seen = h.provider.requests.filter((q) => q.method === 'GET' && q.url.endsWith(id)).at(-1)!;
+  t.equal(seen.headers['x-forwarded-for'], '127.0.0.1', 'X-Forwarded-For is the client address the gateway saw');
+  t.equal(seen.headers['x-forwarded-proto'], 'https');
+  t.notOk('forwarded' in seen.headers, 'no Forwarded');
+  t.not(seen.headers['x-forwarded-host'], 'evil.example');
+});
