@@ -36,6 +36,8 @@ export interface Config {
   limits: {
     maxBodyBytes: number; maxJsonDepth: number; maxHeaderBytes: number; headersTimeoutMs: number;
     requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number;
+    maxJsonNodes: number; maxPendingHandshakes: number; maxPendingHandshakesPerAddress: number;
+    maxConnectionAgeMs: number; maxRequestsPerConnection: number;
   };
   interactions: { amend: boolean };
   report: Record<ReportFamily, CheckMode>;
@@ -176,10 +178,14 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
 
   // Rules the schema cannot say.
   if (c.jwt.mode === 'signed' && !c.jwt.jwksFile && !c.jwt.jwksUrl) problems.push('jwt: signed mode needs jwksFile or jwksUrl');
+  // Issue 13 item 12: a signature proves who signed, not for whom: iss and aud must be pinned.
+  if (c.jwt.mode === 'signed' && !c.jwt.issuer) problems.push('jwt.issuer: required in signed mode');
+  if (c.jwt.mode === 'signed' && !c.jwt.audience) problems.push('jwt.audience: required in signed mode');
   if (c.jwt.mode === 'unsigned' && (c.jwt.jwksFile || c.jwt.jwksUrl)) problems.push('jwt: jwksFile/jwksUrl given but mode is unsigned');
   if (Boolean(c.upstream.cert) !== Boolean(c.upstream.key)) problems.push('upstream: cert and key must be given together');
   if (c.upstream.url.startsWith('http:') && (c.upstream.ca || c.upstream.cert)) problems.push('upstream: ca/cert/key need an https url');
   if (c.interactions.amend && c.standard !== 'gp-connect') problems.push('interactions.amend: only the gp-connect standard has an amend interaction');
+  if (c.limits.maxPendingHandshakes >= c.limits.maxConnections) problems.push('limits.maxPendingHandshakes: must be below limits.maxConnections (authenticated clients need room)');
   if (c.limits.headersTimeoutMs > c.limits.requestTimeoutMs) problems.push('limits.headersTimeoutMs: must not exceed limits.requestTimeoutMs');
   // What the schema's patterns let through but would stop the gateway at start-up.
   for (const [name, url] of [['upstream.url', c.upstream.url], ['publicBaseUrl', c.publicBaseUrl]] as const) {

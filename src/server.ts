@@ -13,10 +13,12 @@ import { createAdminServer } from './edge/admin.js';
 import { createReadiness } from './edge/readiness.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, storeMetricsOf, type Metrics } from './metrics.js';
-import { createAuditSink, type AuditSink } from './ops/audit.js';
+import { boundedAuditSink, createAuditSink, type AuditSink } from './ops/audit.js';
 import { sendError } from './respond.js';
 import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material.js';
 import { reportCrlStatus } from './tls/crl-status.js';
+import { normaliseSerial, revokedSerials } from './tls/crl-serials.js';
+import { createConnectionBook, createHandshakeGuard } from './edge/connection-guard.js';
 
 export interface GatewayDeps {
   clock?: Clock;
@@ -100,15 +102,16 @@ function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string)
  * log and audit sinks): a reload that changes any of them is refused and needs a restart.
  */
 function restartOnly(c: Readonly<Config>): string {
-  const { maxBodyBytes: _b, maxJsonDepth: _d, ...serverLimits } = c.limits;
-  return JSON.stringify([c.listen, c.admin, c.tls, serverLimits, c.log, c.audit, c.shutdown, c.store]);
+  const { maxBodyBytes: _b, maxJsonDepth: _d, maxJsonNodes: _n, ...serverLimits } = c.limits;
+  return JSON.stringify([c.listen, c.admin, c.tls, serverLimits, c.log, c.audit, c.shutdown, c.store, (c as { tracing?: unknown }).tracing]);
 }
 
 export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps = {}): Gateway {
   const config = initialConfig; // listener-level settings; checks read `handling.config`
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(config.log.level);
-  const audit = deps.audit ?? createAuditSink(config.audit.destination);
+  // Item 6: every record, whatever the sink, is cut to a small fixed size.
+  const audit = boundedAuditSink(deps.audit ?? createAuditSink(config.audit.destination));
   const metrics = createMetrics();
   // The state store (issue 18): opened at listen(); until then every write fails closed.
   const store = createLateStore();
@@ -160,6 +163,12 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
   } as https.ServerOptions);
   server.maxConnections = config.limits.maxConnections;
+  const handshakes = createHandshakeGuard(
+    { total: config.limits.maxPendingHandshakes, perAddress: config.limits.maxPendingHandshakesPerAddress },
+    () => metrics.tlsFailures.inc({ reason: 'handshake-evicted' }),
+  );
+  const connections = createConnectionBook({ maxAgeMs: config.limits.maxConnectionAgeMs, maxRequests: config.limits.maxRequestsPerConnection }, () => clock.now());
+  server.on('connection', (raw: net.Socket) => handshakes.opened(raw));
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     // Defence in depth: an unauthorized peer is destroyed on secureConnection already.
@@ -167,7 +176,8 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       req.socket.destroy();
       return;
     }
-    if (draining) res.setHeader('Connection', 'close');
+    // Item 7: a connection has a maximum age and request count; a retired one closes after this answer.
+    if (connections.started(req.socket as TLSSocket, res) || draining) res.setHeader('Connection', 'close');
     active.add(res);
     res.on('close', () => active.delete(res));
     const h = handling;
@@ -179,6 +189,13 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     });
   });
   server.on('secureConnection', (socket: TLSSocket) => {
+    // Node keeps the raw socket it wrapped as `_parent`: its handshake no longer counts as pending.
+    handshakes.handshaken((socket as unknown as { _parent?: net.Socket })._parent);
+    // Ruling 25 / item 1: the identity checked is that of the connection's only handshake; a
+    // client-initiated TLS 1.2 renegotiation (possibly with another certificate) is an error.
+    socket.disableRenegotiation();
+    socket.on('error', () => socket.destroy());
+    connections.opened(socket);
     if (socket.authorized) return;
     const hasCert = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
     const reason = hasCert ? certificateFailureReason(String(socket.authorizationError ?? '')) : 'no-certificate';
@@ -196,15 +213,34 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     // Ruling 16: malformed framing (CL+TE, conflicting Content-Length) -> 400 and close;
     // oversized headers -> 431; timeouts and resets -> just close.
     const code = err.code ?? '';
-    if (!socket.writable || code === 'ECONNRESET' || code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
+    if (!socket.writable || code === 'ERR_TLS_RENEGOTIATION_DISABLED' || code === 'ECONNRESET' || code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
       socket.destroy();
       return;
     }
     const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
     metrics.rejections.inc({ code: which });
-    socket.end(rawErrorResponse(which, which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed', handling.standard.operationOutcomeProfile));
+    // Item 13: answers on a connection go out in request order — a malformed request pipelined
+    // behind a cancel is answered after the cancel's answer, never instead of it.
+    socket.pause();
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed', handling.standard.operationOutcomeProfile)));
   });
   server.on('error', (e) => logger.error('listener error', { error: e.message }));
+
+  /** Item 7: connections whose certificate the reloaded CRL revokes close after their in-flight answer. */
+  const retireRevoked = (m: TlsMaterial): void => {
+    const crl = (m.options as { crl?: string[] }).crl;
+    if (!crl?.length) return;
+    try {
+      const revoked = revokedSerials(crl.join('\n'));
+      const n = connections.retire((s) => {
+        const serial = s.getPeerCertificate()?.serialNumber;
+        return typeof serial === 'string' && revoked.has(normaliseSerial(serial));
+      });
+      if (n) logger.info('connections with a now-revoked certificate retired', { connections: n });
+    } catch (e) {
+      logger.error('could not read the reloaded CRL to retire open connections', { error: (e as Error).message });
+    }
+  };
 
   const reloadTls = (): boolean => {
     try {
@@ -213,6 +249,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       material = next;
       setExpiry(material);
       crlStatus();
+      retireRevoked(next);
       metrics.reloads.inc({ kind: 'tls', result: 'success' });
       logger.info('tls material reloaded');
       return true;

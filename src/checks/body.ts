@@ -18,7 +18,7 @@ function codecFor(contentType: string | undefined, codecs: readonly Codec[]): Co
  */
 export function createBodyCheck(config: Readonly<Config>, codecs: readonly Codec[]): Check {
   const { maxBodyBytes, maxJsonDepth } = config.limits;
-  const limits = { maxDepth: maxJsonDepth, maxNodes: (config.limits as { maxJsonNodes?: number }).maxJsonNodes ?? 100_000 };
+  const limits = { maxDepth: maxJsonDepth, maxNodes: config.limits.maxJsonNodes };
   return {
     name: 'body',
     family: 'body',

@@ -8,6 +8,7 @@ import type { Clock } from '../ports/clock.js';
 import type { Codec } from '../ports/codec.js';
 import { createMediaTypeCheck } from './media-type.js';
 import { createProfileCheck } from './profile.js';
+import { createRequestSemanticsCheck } from './request-semantics.js';
 import { createSpineHeadersCheck } from './spine-headers.js';
 import type { Check } from './types.js';
 
@@ -22,11 +23,12 @@ export interface CheckPlan {
  * The only place the order of checks is written (ruling 1): TLS client certificate -> route ->
  * Spine headers -> JWT -> If-Match -> media type -> body -> profile -> body-only business rules ->
  * current appointment -> version -> diff -> forward. TLS and route are done by the edge before
- * these run; the provider half (current appointment onwards) is src/cancel/transaction.ts.
+ * these run; a request whose headers could change its meaning
+ * (method overrides, look-alike names, a body on a read) is refused first of all (ruling 25); the provider half (current appointment onwards) is src/cancel/transaction.ts.
  */
 export function createCheckPlan(config: Readonly<Config>, standard: Standard, deps: { clock: Clock; codecs: readonly Codec[] }): CheckPlan {
   return {
-    identity: [createSpineHeadersCheck(config), createJwtCheck(config, standard, deps.clock)],
+    identity: [createRequestSemanticsCheck(), createSpineHeadersCheck(config), createJwtCheck(config, standard, deps.clock)],
     beforeProvider: [
       createIfMatchCheck(standard),
       createMediaTypeCheck(standard),

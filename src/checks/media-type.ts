@@ -46,6 +46,11 @@ export function createMediaTypeCheck(standard: Pick<Standard, 'requestMediaTypes
       if (!isAcceptedCancelQuery(ctx.request.query ?? '')) {
         throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'Only _format (json or xml) may be given on an update', expression: 'http.query' });
       }
+      // Ruling 21: the gateway checks the bytes it reads; a coded body would be checked as one
+      // thing and decoded by the provider as another (issue 13 item 15).
+      if (ctx.request.headers['content-encoding'] !== undefined) {
+        throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'A Content-Encoding is not accepted on an update', expression: 'http.Content-Encoding' });
+      }
       if (ctx.request.repeated.has('content-type') || !isAcceptedMediaType(header(ctx.request, 'content-type'), accepted)) {
         throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: `Content-Type must be ${named}`, expression: 'http.Content-Type' });
       }

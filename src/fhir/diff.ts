@@ -8,7 +8,8 @@
  *   at that key (we do not descend into it). A key whose value is `undefined` counts as absent,
  *   as in `JSON.stringify` (only reachable for in-process objects, never for parsed JSON).
  * - primitives compare exactly: strings by code units (`Z` vs `+00:00` differ, no trimming),
- *   no coercion (`1` vs `"1"` differ), numbers by value (`1` and `1.0` are one JSON number).
+ *   no coercion (`1` vs `"1"` differ), numbers by their decimal text as written when parsed by
+ *   ./strict-json.ts (`1.0` and `1.00` differ, ruling 26), else by value.
  * - a type change (object / array / primitive / null) is one `changed` at that node.
  * - arrays are compared element by element; the longer side's extra indexes are `added` /
  *   `removed`. The top-level `contained` array is the exception: entries are matched by `id`
@@ -18,6 +19,8 @@
  * Never throws, never recurses without bound: descent stops at MAX_DEPTH, below which an
  * iterative equality check decides and a single `changed` is reported.
  */
+
+import { numberText } from './strict-json.js';
 
 export type DiffKind = 'added' | 'removed' | 'changed';
 export interface Difference {
@@ -37,6 +40,15 @@ const MAX_DEPTH = 256;
 const DEFAULT_MAX_DIFFERENCES = 100;
 /** FHIRPath identifier (FHIRPath N1 §"Identifiers"): element names such as `_birthDate` qualify. */
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/**
+ * Issue 13 item 6 (ruling 20): a key from the body is echoed only when it could be a FHIR element
+ * name; anything else (a key holding a name and an address, 2 KB of text) becomes a placeholder.
+ */
+const ELEMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** A FHIR id (STU3 `id` datatype); a contained id that is not one is not echoed either. */
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+export const UNKNOWN_SEGMENT = '<unknown>';
+const MAX_PATH = 256;
 
 const hasOwn = Object.prototype.hasOwnProperty;
 
@@ -140,17 +152,8 @@ function maxOf(options: DiffOptions | undefined): number {
 
 function renderSegment(s: Segment): string {
   if (typeof s === 'number') return '[' + s + ']';
-  if (typeof s === 'string') return IDENTIFIER.test(s) ? '.' + s : '[' + JSON.stringify(s) + ']';
-  return ".where(id='" + escapeFhirPathString(s.where) + "')";
-}
-
-/** FHIRPath string literal escaping: `\` and `'`, plus control characters as \uXXXX. */
-function escapeFhirPathString(s: string): string {
-  return s.replace(/[\\'\u0000-\u001f\u007f]/g, (c) => {
-    if (c === '\\') return '\\\\';
-    if (c === "'") return "\\'";
-    return '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0');
-  });
+  if (typeof s === 'string') return ELEMENT_NAME.test(s) ? '.' + s : '.' + UNKNOWN_SEGMENT;
+  return ".where(id='" + (FHIR_ID.test(s.where) ? s.where : UNKNOWN_SEGMENT) + "')";
 }
 
 /**
@@ -175,6 +178,8 @@ class Walker {
     let path = this.root;
     for (const s of this.segs) path += renderSegment(s);
     if (last !== undefined) path += renderSegment(last);
+    // Issue 13 item 6: a path is at most MAX_PATH characters however deep the body nests.
+    if (path.length > MAX_PATH) path = path.slice(0, MAX_PATH - 12) + '.<truncated>';
     this.out.push({ path, kind });
   }
 
@@ -207,7 +212,11 @@ class Walker {
       if (pa && pb) {
         const va = a[k];
         const vb = b[k];
-        if (va === vb) continue;
+        if (va === vb) {
+          // Ruling 26: equal doubles may be different decimals as written (1.0 vs 1.00).
+          if (typeof va === 'number' && numberText(a, k, va) !== numberText(b, k, vb as number)) this.report('changed', k);
+          continue;
+        }
         if (isRoot && k === 'contained' && Array.isArray(va) && Array.isArray(vb)) {
           const ia = idIndex(va);
           const ib = ia && idIndex(vb);
@@ -233,8 +242,13 @@ class Walker {
     const common = Math.min(a.length, b.length);
     for (let i = 0; i < common; i++) {
       if (this.full()) return;
+      const va = a[i];
+      if (typeof va === 'number' && va === b[i] && numberText(a, i, va) !== numberText(b, i, va)) {
+        this.report('changed', i);
+        continue;
+      }
       this.segs.push(i);
-      this.walk(a[i], b[i], depth + 1, false);
+      this.walk(va, b[i], depth + 1, false);
       this.segs.pop();
     }
     for (let i = common; i < a.length; i++) {

@@ -5,6 +5,20 @@
  * and a non-finite number. Iterative, so hostile depth cannot overflow the stack.
  */
 
+/**
+ * Issue 13 item 11 (ruling 26): numbers are compared by their exact decimal text (`1.0` and `1.00`
+ * differ; integers beyond 2^53 differ). A container holding a number whose text is not
+ * `String(Number(text))` carries, under this non-enumerable symbol, a Map from key (object key or
+ * array index as a string) to the text as written. Absent when every number is canonical (cheap).
+ */
+export const RAW_NUMBERS: unique symbol = Symbol('cancel-gateway.rawNumbers');
+
+/** The number at `container[key]` as written in the JSON text. */
+export function numberText(container: object, key: string | number, value: number): string {
+  const m = (container as { [RAW_NUMBERS]?: Map<string, string> })[RAW_NUMBERS];
+  return m?.get(String(key)) ?? String(value);
+}
+
 export type StrictJsonResult = { ok: true; value: unknown } | { ok: false; reason: string; offset: number };
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -13,8 +27,11 @@ class Fail {
   constructor(readonly reason: string, readonly offset: number) {}
 }
 
-/** maxNodes bounds the number of values (objects, arrays, strings, numbers, literals); default unbounded. */
-export function parseStrictJson(text: string, maxDepth: number, maxNodes = Infinity): StrictJsonResult {
+/**
+ * `maxNodes` bounds the number of values (objects, arrays, strings, numbers, literals) so that the
+ * cost of refusing a body stays close to that of a normal one (issue 13 item 3).
+ */
+export function parseStrictJson(text: string, maxDepth: number, maxNodes = Number.POSITIVE_INFINITY): StrictJsonResult {
   try {
     return { ok: true, value: parse(text, maxDepth, maxNodes) };
   } catch (e) {
@@ -30,6 +47,8 @@ type Frame =
 function parse(s: string, maxDepth: number, maxNodes: number): unknown {
   let i = 0;
   let nodes = 0;
+  /** Text of the number just read when it is not canonical, else undefined. */
+  let rawText: string | undefined;
   const n = s.length;
   const stack: Frame[] = [];
 
@@ -75,6 +94,7 @@ function parse(s: string, maxDepth: number, maxNodes: number): unknown {
     const v = Number(m[0]);
     if (!Number.isFinite(v)) throw new Fail('number out of range', i);
     i += m[0].length;
+    if (String(v) !== m[0]) rawText = m[0];
     return v;
   };
 
@@ -95,15 +115,22 @@ function parse(s: string, maxDepth: number, maxNodes: number): unknown {
     if (!top) {
       result = v;
       haveResult = true;
-    } else if (top.kind === 'array') top.value.push(v);
+      return;
+    }
+    const key = top.kind === 'array' ? String(top.value.length) : top.key;
+    if (top.kind === 'array') top.value.push(v);
     else top.value[top.key] = v;
+    if (rawText !== undefined) {
+      keepRaw(top.value, key, rawText);
+      rawText = undefined;
+    }
   };
 
   // Parse one value start; containers push a frame, primitives are emitted.
   const valueStart = () => {
     ws();
     if (i >= n) throw new Fail('unexpected end', i);
-    if (++nodes > maxNodes) throw new Fail(`more than ${maxNodes} values`, i);
+    if (++nodes > maxNodes) throw new Fail(`more than ${maxNodes} JSON values`, i);
     const c = s[i];
     if (c === '{' || c === '[') {
       if (stack.length >= maxDepth) throw new Fail(`nesting deeper than ${maxDepth}`, i);
@@ -190,4 +217,14 @@ function parse(s: string, maxDepth: number, maxNodes: number): unknown {
   ws();
   if (i < n) throw new Fail('trailing data after the JSON value', i);
   return result;
+}
+
+function keepRaw(container: object, key: string, text: string): void {
+  const holder = container as { [RAW_NUMBERS]?: Map<string, string> };
+  let m = holder[RAW_NUMBERS];
+  if (!m) {
+    m = new Map();
+    Object.defineProperty(container, RAW_NUMBERS, { value: m, enumerable: false });
+  }
+  m.set(key, text);
 }

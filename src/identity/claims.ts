@@ -158,6 +158,12 @@ function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester 
   if (exp + rules.clockSkewSeconds < nowSeconds) reject('exp', 'token expired');
   // Ruling 3 / gp-connect §b: an iat ahead of our clock is tolerated (tests send +200 s), up to a bound.
   if (iat > nowSeconds + rules.maxFutureIatSeconds) reject('iat', 'issued too far in the future');
+  // Ruling 26: `nbf`, when present, is honoured (with the same clock skew as `exp`).
+  const nbf = payload['nbf'];
+  if (nbf !== undefined) {
+    if (!isSeconds(nbf)) reject('nbf', 'must be an integer number of seconds');
+    if (nbf > nowSeconds + rules.clockSkewSeconds) reject('nbf', 'token not yet valid');
+  }
 
   if (payload['reason_for_request'] === undefined) reject('reason_for_request', 'missing');
   if (payload['reason_for_request'] !== 'directcare') reject('reason_for_request', 'must be directcare');

@@ -14,6 +14,7 @@ import {
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from 'jose';
+import { parseStrictJson } from '../fhir/strict-json.js';
 
 export interface TokenFailure {
   /** The claim or part at fault, e.g. 'authorization', 'header.alg', 'exp', 'requesting_device.identifier'. */
@@ -72,15 +73,24 @@ function decodeBase64url(segment: string): Buffer | undefined {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function decodeJsonObject(segment: string): Record<string, unknown> | 'base64' | 'json' {
+/** Claims sit at depth 1-3 (requesting_device.identifier[0].value); deeper is not a JWT of ours. */
+const MAX_CLAIM_DEPTH = 16;
+const MAX_CLAIM_NODES = 2000;
+
+function decodeJsonObject(segment: string): Record<string, unknown> | 'base64' | 'json' | 'duplicate' {
   const bytes = decodeBase64url(segment);
   if (bytes === undefined) return 'base64';
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(utf8.decode(bytes));
+    text = utf8.decode(bytes);
   } catch {
     return 'json';
   }
+  // Issue 13 item 12 (ruling 26): the strict parser, as for the body — JSON.parse keeps the last of
+  // duplicate claims, so the gateway and the provider could read different requesters.
+  const strict = parseStrictJson(text, MAX_CLAIM_DEPTH, MAX_CLAIM_NODES);
+  if (!strict.ok) return strict.reason === 'duplicate key' ? 'duplicate' : 'json';
+  const parsed = strict.value;
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return 'json';
   return parsed as Record<string, unknown>;
 }
@@ -102,9 +112,11 @@ export function decodeUnsigned(token: string): Result<Record<string, unknown>> {
   const header = decodeJsonObject(headerPart);
   if (header === 'base64') return fail('header', 'not base64url');
   if (header === 'json') return fail('header', 'not a JSON object');
+  if (header === 'duplicate') return fail('header', 'a parameter appears more than once');
   const payload = decodeJsonObject(payloadPart);
   if (payload === 'base64') return fail('payload', 'not base64url');
   if (payload === 'json') return fail('payload', 'not a JSON object');
+  if (payload === 'duplicate') return fail('payload', 'a claim appears more than once');
 
   if (!Object.hasOwn(header, 'alg')) return fail('header.alg', 'missing');
   if (header['alg'] !== 'none') return fail('header.alg', 'must be none');
@@ -155,6 +167,9 @@ export function createSignedVerifier(
       return fail('header', 'not a JWS compact serialization');
     }
     if (typeof alg !== 'string' || !algorithms.includes(alg)) return fail('header.alg', 'algorithm not allowed');
+    // jose reads the payload with JSON.parse (last duplicate wins): refuse duplicates first.
+    const strict = decodeJsonObject(token.split('.')[1] ?? '');
+    if (strict === 'duplicate') return fail('payload', 'a claim appears more than once');
 
     try {
       const { payload } = await jwtVerify(token, keys, {

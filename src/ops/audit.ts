@@ -22,6 +22,38 @@ export interface AuditSink {
   close(): Promise<void>;
 }
 
+/** Issue 13 item 6: no audit record exceeds this many bytes of JSON, whatever the request held. */
+export const MAX_AUDIT_RECORD_BYTES = 4096;
+const MAX_PATHS = 20;
+const MAX_FIELD = 128;
+
+const clip = (v: string | undefined): string | undefined => (v === undefined || v.length <= MAX_FIELD ? v : v.slice(0, MAX_FIELD - 1) + '…');
+
+/**
+ * A record cut to a small fixed size: strings clipped, at most 20 differing paths plus an
+ * "and N more" entry, and, should it still be too long, the paths replaced by their count.
+ */
+export function boundAuditRecord(r: AuditRecord): AuditRecord {
+  const out: AuditRecord = { ...r, traceId: clip(r.traceId), requestId: clip(r.requestId), appointmentId: clip(r.appointmentId), interaction: clip(r.interaction)!, code: clip(r.code), versionBefore: clip(r.versionBefore), versionAfter: clip(r.versionAfter) };
+  if (r.requester) out.requester = { odsCode: clip(r.requester.odsCode), sdsUserId: clip(r.requester.sdsUserId), practitionerId: clip(r.requester.practitionerId), deviceId: clip(r.requester.deviceId) };
+  if (r.differingPaths) {
+    const paths = r.differingPaths.slice(0, MAX_PATHS).map((p) => clip(p)!);
+    if (r.differingPaths.length > MAX_PATHS) paths.push(`and ${r.differingPaths.length - MAX_PATHS} more`);
+    out.differingPaths = paths;
+  }
+  if (r.wouldReject && r.wouldReject.length > MAX_PATHS) out.wouldReject = r.wouldReject.slice(0, MAX_PATHS);
+  for (const k of Object.keys(out) as Array<keyof AuditRecord>) if (out[k] === undefined) delete out[k];
+  if (Buffer.byteLength(JSON.stringify(out)) > MAX_AUDIT_RECORD_BYTES && out.differingPaths) {
+    out.differingPaths = [`${r.differingPaths!.length} paths (too long to record)`];
+  }
+  return out;
+}
+
+/** Every record through `boundAuditRecord` before it reaches `sink`. */
+export function boundedAuditSink(sink: AuditSink): AuditSink {
+  return { write: (r) => sink.write(boundAuditRecord(r)), close: () => sink.close() };
+}
+
 /** stdout, stderr, none, or an append-only JSON-lines file. */
 export function createAuditSink(destination: string): AuditSink {
   if (destination === 'none') return { write() {}, close: async () => {} };

@@ -1,4 +1,4 @@
-import type { ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { createProxyServer } from 'http-proxy-3';
 import type { Config } from '../config.js';
 import type { RequestContext } from '../context.js';
@@ -69,11 +69,41 @@ const ALLOWED = new Set<string>(FORWARDED_REQUEST_HEADERS);
  * forwarding headers are set by us. `Expect` never reaches the provider (ruling 24).
  */
 function rewriteOutgoing(proxyReq: ClientRequest, req: IncomingMessage): void {
+  // Headers already flushed (a request queued for a socket): ownHeaders() made them ours before.
+  if (proxyReq.headersSent) return;
   for (const name of proxyReq.getHeaderNames()) {
     if (name === 'host' || name === 'content-length' || name === 'transfer-encoding' || name === 'connection') continue;
     if (!ALLOWED.has(name)) proxyReq.removeHeader(name);
   }
   for (const [k, v] of Object.entries(forwardingHeaders(req, {}))) proxyReq.setHeader(k, v);
+}
+
+/**
+ * Issue 13 item 2: http-proxy-3 copies `req.headers` onto the provider request and emits
+ * 'proxyReq' only once a socket is assigned — never for a request carrying `Expect`, and after the
+ * headers are flushed for a request that waited in the pool's queue. So the allow-list is applied
+ * to the headers it copies, before web() is called: the client's own headers were read already
+ * (checks see a frozen copy), and Node has answered any 100-continue itself.
+ */
+function ownHeaders(req: IncomingMessage): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v !== undefined && (ALLOWED.has(k) || k === 'host' || k === 'content-length' || k === 'transfer-encoding')) out[k] = v;
+  }
+  return Object.assign(out, forwardingHeaders(req, {}));
+}
+
+/**
+ * An agent that hands every request to `base` and remembers it: the deadline must be able to
+ * abort a request still waiting in the queue for a socket (ruling 24), before 'proxyReq' exists.
+ */
+function trackingAgent(base: Agent, seen: (r: ClientRequest) => void): Agent {
+  const agent = Object.create(base) as Agent & { addRequest(r: ClientRequest, o: unknown): void };
+  agent.addRequest = (r: ClientRequest, o: unknown) => {
+    seen(r);
+    (base as unknown as { addRequest(r: ClientRequest, o: unknown): void }).addRequest(r, o);
+  };
+  return agent;
 }
 
 export function createForwarder(config: Readonly<Config>, standard: Standard, upstream: Upstream, deps: { logger: Logger; metrics: Metrics; codecs?: readonly Codec[] }): Forwarder {
@@ -95,7 +125,6 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     rewriteOutgoing(proxyReq, req);
     const p = pending.get(req);
     // The provider's work becomes a child of the gateway's span (W3C Trace Context).
-    if (p?.traceparent) proxyReq.setHeader('traceparent', p.traceparent);
     p?.setProxyReq(proxyReq);
   });
   proxy.on('proxyRes', (proxyRes: IncomingMessage, req: IncomingMessage) => {
@@ -229,7 +258,11 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
         const target = new URL(upstream.base.href);
         target.pathname = upstream.base.pathname.replace(/\/$/, '') + below.split('?')[0];
         target.search = below.includes('?') ? below.slice(below.indexOf('?')) : '';
-        proxy.web(req, res, { target: target.href, ignorePath: true }, (err: Error) => {
+        req.headers = ownHeaders(req);
+        // The provider's work becomes a child of the gateway's span (W3C Trace Context).
+        if (traceparent) req.headers.traceparent = traceparent;
+        const agent = trackingAgent(upstream.agent as Agent, (r) => (proxyReq = r));
+        proxy.web(req, res, { target: target.href, ignorePath: true, agent }, (err: Error) => {
           const kind = timedOut ? 'timeout' : classify(err);
           if (settled) return;
           if (res.headersSent) {

@@ -387,7 +387,7 @@ t.test('signed mode (JWKS file, RS256 only)', async (t) => {
   const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
   const jwksFile = join(dir, 'jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: [jwk] }));
-  const hs = await startHarness({ standard: STD, config: { jwt: { mode: 'signed', jwksFile, algorithms: ['RS256'] } } });
+  const hs = await startHarness({ standard: STD, config: { jwt: { mode: 'signed', jwksFile, algorithms: ['RS256'], issuer: 'https://consumersupplier.thirdparty.nhs.uk/', audience: 'https://providersupplier.thirdparty.nhs.uk/STU3/1' } } });
   t.teardown(() => hs.close());
 
   const signedRow = (name: string, status: 200 | 403, claim: string | undefined, sign: (claims: Claims) => Promise<string> | string, mutate?: (c: Claims, now: number) => void): Row => ({

@@ -1,0 +1,46 @@
+import { GatewayError } from '../errors.js';
+import { FORWARDED_REQUEST_HEADERS } from '../edge/forward-headers.js';
+import type { Check } from './types.js';
+
+/** Headers many legacy stacks honour to turn one method into another (ruling 25). */
+const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
+
+/**
+ * Names the gateway checks or forwards: a client sending `Ssp_TraceID` or `If_Match` hopes that a
+ * server behind us folds `_` into `-` (CGI, nginx with underscores_in_headers, some Java stacks) and
+ * reads a value the gateway never saw.
+ */
+const CHECKED = new Set<string>([
+  ...FORWARDED_REQUEST_HEADERS, 'content-length', 'transfer-encoding', 'host', 'expect', 'connection',
+  'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', ...METHOD_OVERRIDES,
+]);
+
+/** Methods whose meaning a body must not change (a read carrying an Appointment, ruling 25). */
+const BODYLESS = new Set(['GET', 'HEAD', 'DELETE']);
+
+/**
+ * Ruling 25 (issue 13 item 8): refuse what could make the provider do something other than what
+ * the gateway checked — method-override headers, a body on GET/HEAD/DELETE, and header names equal
+ * to a checked one with `_` for `-`. Runs first among the identity checks, for every interaction.
+ */
+export function createRequestSemanticsCheck(): Check {
+  const refuse = (diagnostics: string, expression: string): never => {
+    throw new GatewayError('REQUEST_MALFORMED', { diagnostics, expression });
+  };
+  return {
+    name: 'request-semantics',
+    family: null,
+    run(ctx) {
+      const { headers, method } = ctx.request;
+      for (const name of METHOD_OVERRIDES) if (headers[name] !== undefined) refuse('Method-override headers are not accepted', 'http.X-HTTP-Method-Override');
+      for (const name of Object.keys(headers)) {
+        // The name is not echoed: only a fixed label (style habit 15).
+        if (name.includes('_') && CHECKED.has(name.replace(/_/g, '-'))) refuse('A header name uses "_" in place of "-"', 'http.header');
+      }
+      if (BODYLESS.has(method.toUpperCase())) {
+        const length = headers['content-length'];
+        if (headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) refuse(`A ${method.toUpperCase()} request must not carry a body`, 'http.body');
+      }
+    },
+  };
+}

@@ -1,0 +1,112 @@
+import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { ServerResponse } from 'node:http';
+
+/**
+ * Issue 13 item 5: connections that have not finished the TLS handshake are bounded on their own,
+ * in total and per source address, so that idle TCP connections without a certificate cannot fill
+ * `maxConnections`. At a bound the OLDEST pending connection is closed to make room: a real client
+ * finishes its handshake in milliseconds, an idle one never does, so the idle ones are the ones that
+ * go (refusing the newcomer instead would lock a real client out behind the idle ones).
+ */
+export function createHandshakeGuard(limits: { total: number; perAddress: number }, onEvict: () => void) {
+  const pending = new Set<net.Socket>(); // insertion order = age
+  const byAddress = new Map<string, Set<net.Socket>>();
+  const forget = (s: net.Socket) => {
+    if (!pending.delete(s)) return;
+    const key = s.remoteAddress ?? '';
+    const set = byAddress.get(key);
+    set?.delete(s);
+    if (set && set.size === 0) byAddress.delete(key);
+  };
+  const evict = (s: net.Socket | undefined) => {
+    if (!s) return;
+    forget(s);
+    onEvict();
+    s.destroy();
+  };
+  return {
+    /** A raw TCP connection arrived (before TLS). */
+    opened(s: net.Socket): void {
+      const key = s.remoteAddress ?? '';
+      let set = byAddress.get(key);
+      if (set && set.size >= limits.perAddress) evict(set.values().next().value);
+      if (pending.size >= limits.total) evict(pending.values().next().value);
+      set = byAddress.get(key) ?? new Set();
+      byAddress.set(key, set);
+      set.add(s);
+      pending.add(s);
+      s.once('close', () => forget(s));
+    },
+    /** The handshake of the TLS socket wrapping `raw` is over: it no longer counts as pending. */
+    handshaken(raw: net.Socket | undefined): void {
+      if (raw) forget(raw);
+    },
+    get size(): number {
+      return pending.size;
+    },
+  };
+}
+
+interface ConnectionState {
+  readonly openedAt: number;
+  requests: number;
+  /** Answers started on this connection and not yet finished. */
+  inFlight: number;
+  idle: Array<() => void>;
+  /** Close once the in-flight answers are done (a reloaded CRL refuses its certificate). */
+  retire: boolean;
+}
+
+/**
+ * Issue 13 items 7 and 13: per-connection bookkeeping — age, request count, answers in flight —
+ * so that a connection can be retired after its in-flight answer, and a raw error answer can wait
+ * for the answers queued before it (answers go out in request order).
+ */
+export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: number }, now: () => number) {
+  const states = new Map<TLSSocket, ConnectionState>();
+  const settle = (st: ConnectionState) => {
+    if (st.inFlight > 0) return;
+    for (const w of st.idle.splice(0)) w();
+  };
+  return {
+    opened(s: TLSSocket): void {
+      states.set(s, { openedAt: now(), requests: 0, inFlight: 0, idle: [], retire: false });
+      s.once('close', () => {
+        const st = states.get(s);
+        states.delete(s);
+        if (st) { st.inFlight = 0; settle(st); }
+      });
+    },
+    /** A request starts; true when its answer must close the connection (age, count, retired). */
+    started(s: TLSSocket, res: ServerResponse): boolean {
+      const st = states.get(s);
+      if (!st) return false;
+      st.requests += 1;
+      st.inFlight += 1;
+      res.once('close', () => {
+        st.inFlight -= 1;
+        if (st.retire && st.inFlight === 0) s.destroySoon();
+        settle(st);
+      });
+      return st.retire || st.requests >= limits.maxRequests || now() - st.openedAt >= limits.maxAgeMs;
+    },
+    /** Run `fn` once every answer started on `s` has finished (at once when none is in flight). */
+    whenIdle(s: net.Socket, fn: () => void): void {
+      const st = states.get(s as TLSSocket);
+      if (!st || st.inFlight === 0) fn();
+      else st.idle.push(fn);
+    },
+    /** Close every connection `refused` says no to: idle ones now, busy ones after their answers. */
+    retire(refused: (s: TLSSocket) => boolean): number {
+      let n = 0;
+      for (const [s, st] of states) {
+        if (!refused(s)) continue;
+        n += 1;
+        st.retire = true;
+        if (st.inFlight === 0) s.destroy();
+      }
+      return n;
+    },
+  };
+}

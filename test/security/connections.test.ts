@@ -1,0 +1,121 @@
+/**
+ * Issue 13 items 1, 5, 7 and 13 (ruling 25): listener-level attacks over real TLS — a client-initiated
+ * renegotiation, idle connections that never handshake, a certificate revoked while its connection
+ * stays busy, connections without an end, and a malformed request pipelined behind a cancel.
+ */
+import t from 'tap';
+import net from 'node:net';
+import tls from 'node:tls';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCrl, issueCertificate } from '../../demo/certs.js';
+import { cancelRequest, identityHeaders, pki, startHarness } from '../helpers/harness.js';
+import { eventually, parseResponses, rawTls } from '../reliability/support.js';
+
+function raw(method: string, path: string, headers: Record<string, string | string[] | undefined>, body = ''): string {
+  const lines = [`${method} ${path} HTTP/1.1`, 'Host: localhost'];
+  for (const [k, v] of Object.entries(headers)) for (const x of v === undefined ? [] : Array.isArray(v) ? v : [v]) lines.push(`${k}: ${x}`);
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}
+const read = (id: string) => raw('GET', `/STU3/1/Appointment/${id}`, identityHeaders('nhs-booking', 'read'));
+
+t.test('item 1: a client-initiated TLS 1.2 renegotiation is refused and the connection is cut off', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const c = await rawTls(h.gateway.port, { tls: { maxVersion: 'TLSv1.2' } });
+  t.equal(c.socket.getProtocol(), 'TLSv1.2');
+  let renegotiated: string = 'pending';
+  c.socket.renegotiate({ rejectUnauthorized: false }, (err) => { renegotiated = err ? 'error' : 'done'; });
+  // Whatever the client library reports, the server must not carry on with the connection.
+  c.socket.write(read(h.provider.store.ids()[0]!));
+  const closed = await c.closed(2000);
+  t.not(renegotiated, 'done', `the renegotiation never completed (${renegotiated}; connection ${closed ? 'closed' : 'stalled'})`);
+  t.notMatch(c.received().toString('latin1'), /^HTTP\/1\.1 200/m, 'nothing is served after the renegotiation');
+  t.equal(h.provider.requests.filter((r) => r.method === 'GET').length, 0, 'the provider saw nothing');
+});
+
+t.test('item 5: idle TCP connections without a handshake do not lock authenticated clients out', async (t) => {
+  const h = await startHarness({ config: { limits: { maxConnections: 32, maxPendingHandshakes: 8, maxPendingHandshakesPerAddress: 4 } } });
+  t.teardown(() => h.close());
+  const idle: net.Socket[] = [];
+  let closedByServer = 0;
+  await Promise.all(Array.from({ length: 48 }, () => new Promise<void>((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port: h.gateway.port }, () => resolve());
+    s.on('error', () => resolve());
+    s.on('close', () => { closedByServer += 1; resolve(); });
+    idle.push(s);
+  })));
+  t.teardown(() => { for (const s of idle) s.destroy(); });
+  t.ok(await eventually(() => closedByServer >= 48 - 4), `the gateway closed the surplus idle connections (${closedByServer} of 48)`);
+  // More idle connections keep arriving while a real client connects.
+  for (let i = 0; i < 8; i++) idle.push(net.connect({ host: '127.0.0.1', port: h.gateway.port }).on('error', () => {}));
+  for (let i = 0; i < 3; i++) {
+    const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${h.provider.store.ids()[i]}`, headers: identityHeaders('nhs-booking', 'read') });
+    t.equal(r.status, 200, `authenticated read ${i + 1} served`);
+  }
+});
+
+t.test('item 7: a connection answers with Connection: close after limits.maxRequestsPerConnection', async (t) => {
+  const h = await startHarness({ config: { limits: { maxRequestsPerConnection: 3 } } });
+  t.teardown(() => h.close());
+  const c = await rawTls(h.gateway.port);
+  const id = h.provider.store.ids()[0]!;
+  for (let i = 1; i <= 3; i++) {
+    c.socket.write(read(id));
+    t.ok(await eventually(() => parseResponses(c.received()).length >= i), `answer ${i}`);
+  }
+  const answers = parseResponses(c.received());
+  t.same(answers.map((a) => a.status), [200, 200, 200]);
+  t.equal(answers[1]!.headers['connection'], 'keep-alive');
+  t.equal(answers[2]!.headers['connection'], 'close', 'the last allowed request closes the connection');
+  t.ok(await c.closed(3000), 'and the connection is closed');
+});
+
+t.test('item 7: after a CRL reload, a busy connection with a now-revoked certificate closes after its in-flight answer', async (t) => {
+  const p = pki();
+  const dir = mkdtempSync(join(tmpdir(), 'gw-crl-'));
+  const crlFile = join(dir, 'crl.pem');
+  writeFileSync(crlFile, createCrl(p.ca, []));
+  const h = await startHarness({ config: { tls: { crl: crlFile } } });
+  t.teardown(() => h.close());
+  const victim = issueCertificate(p.ca, { commonName: 'revoked-later.test.nhs.uk', kind: 'client', dnsNames: ['revoked-later.test.nhs.uk'] });
+  const other = await rawTls(h.gateway.port);
+  const c = await rawTls(h.gateway.port, { cert: victim });
+  const id = h.provider.store.ids()[0]!;
+  c.socket.write(read(id));
+  t.ok(await eventually(() => parseResponses(c.received()).length === 1), 'served before the revocation');
+  // A slow read is in flight when the CRL is reloaded.
+  const undo = h.provider.fault('slow', { method: 'GET', delayMs: 400 });
+  const seenBefore = h.provider.requests.length;
+  c.socket.write(read(id));
+  t.ok(await eventually(() => h.provider.requests.length > seenBefore), 'the second read reached the provider');
+  writeFileSync(crlFile, createCrl(p.ca, [victim.serialNumber]));
+  t.ok(h.gateway.reloadTls(), 'reloaded');
+  t.notOk(c.socket.destroyed, 'not cut off mid-answer');
+  t.ok(await c.closed(3000), 'closed after the in-flight answer');
+  undo();
+  const answers = parseResponses(c.received());
+  t.same(answers.map((a) => a.status), [200, 200], 'the in-flight answer was delivered');
+  // A connection with a certificate that is still good stays open and served.
+  other.socket.write(read(id));
+  t.ok(await eventually(() => parseResponses(other.received()).length === 1), 'the other connection is still served');
+  t.notOk(other.socket.destroyed);
+  other.socket.destroy();
+});
+
+t.test('item 13: a malformed request pipelined behind a cancel is answered after the cancel, in order', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[0]!;
+  const cancel = await cancelRequest(h, 'nhs-booking', id);
+  const c = await rawTls(h.gateway.port);
+  const body = String(cancel.body);
+  const undo = h.provider.fault('slow', { method: 'PUT', delayMs: 200 });
+  c.socket.write(raw('PUT', cancel.path, { ...cancel.headers as Record<string, string>, 'Content-Length': String(Buffer.byteLength(body)) }, body) + 'NOT A REQUEST\r\n\r\n');
+  t.ok(await c.closed(5000), 'the connection is closed after the malformed request');
+  undo();
+  const answers = parseResponses(c.received());
+  t.same(answers.map((a) => a.status), [200, 400], 'the cancel\'s answer first, then the 400');
+  t.equal(h.provider.store.currentVersion(id), '2', 'the cancel was applied');
+});

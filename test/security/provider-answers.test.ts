@@ -1,0 +1,105 @@
+/**
+ * Issue 13 items 4, 9, 10 and 15 (rulings 23, 24, 26), verified end to end: a client hang-up never
+ * lets a second write of the same version through; a provider 200 naming another resource, or a 200
+ * whose body outlasts its bound, becomes a 500 saying the write may have been applied; a provider
+ * answer larger than upstream.maxAnswerBytes is not buffered without bound.
+ */
+import t from 'tap';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { startDemoProvider } from '../../demo/provider/server.js';
+import { cancelRequest, identityHeaders, pki, startHarness } from '../helpers/harness.js';
+
+t.test('item 4: cancel A hangs up after its PUT was forwarded; cancel B with the same If-Match is refused, one PUT reaches the provider', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[0]!;
+  const a = await cancelRequest(h, 'nhs-booking', id);
+  const b = await cancelRequest(h, 'nhs-booking', id);
+  const undo = h.provider.fault('slow', { method: 'PUT', delayMs: 600 });
+  const p = pki();
+  const req = https.request({ host: '127.0.0.1', port: h.gateway.port, method: 'PUT', path: a.path, servername: 'localhost', agent: false, ca: p.ca.cert, cert: p.client.cert, key: p.client.key, headers: a.headers as Record<string, string> });
+  req.on('error', () => {});
+  req.end(a.body);
+  const puts = () => h.provider.requests.filter((r) => r.method === 'PUT').length;
+  while (puts() === 0) await new Promise((r) => setImmediate(r));
+  req.destroy(); // A hangs up while its PUT is being applied
+  const second = await h.request(b);
+  undo();
+  t.equal(second.status, 409, 'B (same If-Match) gets 409 once A\'s write is over');
+  t.equal(puts(), 1, 'only A\'s PUT reached the provider');
+  t.equal(h.provider.store.currentVersion(id), '2');
+});
+
+/** A provider of our own for answers the demo provider cannot give; GETs serve a real stored appointment. */
+async function oddProvider(onPut: (res: http.ServerResponse, id: string) => void) {
+  const demo = await startDemoProvider({ seed: 'nhs-booking' });
+  const id = demo.store.ids()[0]!;
+  const stored = JSON.stringify(demo.store.read(id)!.resource);
+  await demo.close();
+  const held: http.ServerResponse[] = [];
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.method === 'PUT') return onPut(res, id);
+      res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"1"', 'Set-Cookie': 'provider-session=abc; HttpOnly' });
+      res.end(stored);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    id, stored, held, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => { for (const r of held) r.destroy(); server.closeAllConnections(); await new Promise((r) => server.close(r)); },
+  };
+}
+
+t.test('item 9: a provider 200 naming another appointment is not passed on: 500 "may have been applied", breach counted', async (t) => {
+  const up = await oddProvider((res, id) => {
+    const other = { resourceType: 'Appointment', id: `${id}-other`, status: 'cancelled', meta: { versionId: '2' }, description: 'another patient' };
+    res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"2"' });
+    res.end(JSON.stringify(other));
+  });
+  const h = await startHarness({ config: { upstream: { url: up.url } } });
+  t.teardown(async () => { await h.close(); await up.close(); });
+  const r = await h.request(await cancelRequest(h, 'nhs-booking', up.id));
+  t.equal(r.status, 500);
+  t.notOk(r.body.toString().includes('another patient'), 'the other resource is not passed on');
+  t.match(r.json?.issue?.[0]?.diagnostics, /may have been applied/i);
+  t.ok(h.audit.some((a) => a.appointmentId === up.id && a.status === 500), 'audited');
+});
+
+t.test('item 10: a provider 200 whose body outlasts its bound → 500 "may have been applied"', async (t) => {
+  let held: http.ServerResponse | undefined;
+  const up = await oddProvider((res) => {
+    res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"2"' });
+    res.write('{"resourceType":"Appointment",');
+    held = res;
+  });
+  const h = await startHarness({ config: { upstream: { url: up.url, timeoutMs: 1000, bodyTimeoutMs: 300 } } });
+  t.teardown(async () => { held?.destroy(); await h.close(); await up.close(); });
+  const r = await h.request(await cancelRequest(h, 'nhs-booking', up.id));
+  t.equal(r.status, 500);
+  t.match(r.json?.issue?.[0]?.diagnostics, /may have been applied/i);
+});
+
+t.test('item 15: a provider answer over upstream.maxAnswerBytes is not buffered: 500, the gateway keeps serving', async (t) => {
+  const up = await oddProvider((res) => {
+    res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"2"' });
+    res.end(`{"resourceType":"Appointment","x":"${'a'.repeat(300_000)}"}`);
+  });
+  const h = await startHarness({ config: { upstream: { url: up.url, maxAnswerBytes: 65536 } } });
+  t.teardown(async () => { await h.close(); await up.close(); });
+  const r = await h.request(await cancelRequest(h, 'nhs-booking', up.id));
+  t.equal(r.status, 500);
+  t.ok(r.body.length < 8192, 'the oversized answer is not passed on');
+});
+
+t.test('item 8/16: the provider\'s Set-Cookie is not passed on; client X-Forwarded-* and Forwarded are replaced', async (t) => {
+  const up = await oddProvider((res) => res.end());
+  const h = await startHarness({ config: { upstream: { url: up.url } } });
+  t.teardown(async () => { await h.close(); await up.close(); });
+  const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${up.id}`, headers: { ...identityHeaders('nhs-booking', 'read'), 'X-Forwarded-For': '10.9.9.9', Forwarded: 'for=10.9.9.9', 'X-Forwarded-Host': 'evil.example' } });
+  t.equal(r.status, 200);
+  t.notOk('set-cookie' in r.headers, 'no Set-Cookie reaches the client');
+});

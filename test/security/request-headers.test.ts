@@ -1,0 +1,99 @@
+/**
+ * Issue 13 items 8, 14 and 15 (rulings 21, 25): headers and parameters that change what the
+ * provider would do are refused before anything is forwarded; a leap-second start is in the past.
+ */
+import t from 'tap';
+import { assertOutcome } from '../helpers/assert.js';
+import { cancelRequest, identityHeaders, startHarness } from '../helpers/harness.js';
+
+const h = await startHarness();
+t.teardown(() => h.close());
+const ids = h.provider.store.ids();
+const count = () => h.provider.requests.length;
+
+t.test('item 8: method-override headers on a valid cancel or a read → 400 BAD_REQUEST, nothing forwarded', async (t) => {
+  for (const name of ['X-HTTP-Method-Override', 'X-HTTP-Method', 'X-Method-Override', 'x-http-method-override']) {
+    const cancel = await cancelRequest(h, 'nhs-booking', ids[0]!);
+    const before = count();
+    const r = await h.request({ ...cancel, headers: { ...cancel.headers, [name]: 'DELETE' } });
+    assertOutcome(t, r, 400, 'BAD_REQUEST');
+    t.equal(count(), before, `${name} on a cancel: the provider saw nothing`);
+    const read = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${ids[1]}`, headers: { ...identityHeaders('nhs-booking', 'read'), [name]: 'PUT' } });
+    assertOutcome(t, read, 400, 'BAD_REQUEST');
+    t.equal(count(), before, `${name} on a read: the provider saw nothing`);
+  }
+  t.equal(h.provider.store.currentVersion(ids[0]!), '1', 'the appointment is untouched');
+});
+
+t.test('item 8: a body on GET or DELETE → 400 BAD_REQUEST, nothing forwarded', async (t) => {
+  const cancel = await cancelRequest(h, 'nhs-booking', ids[1]!);
+  const before = count();
+  const read = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${ids[1]}`, headers: { ...identityHeaders('nhs-booking', 'read'), 'Content-Type': 'application/fhir+json', 'Content-Length': String(Buffer.byteLength(String(cancel.body))) }, body: cancel.body });
+  assertOutcome(t, read, 400, 'BAD_REQUEST');
+  t.match(read.json.issue[0].diagnostics, /must not carry a body/);
+  t.equal(count(), before, 'a read with an Appointment body is not forwarded');
+  const del = await h.request({ method: 'DELETE', path: `/STU3/1/Appointment/${ids[1]}`, headers: { ...identityHeaders('nhs-booking', 'read'), 'Content-Length': '2' }, body: '{}' });
+  t.ok(del.status === 400 || del.status === 405, `a DELETE with a body is refused (${del.status})`);
+  t.equal(count(), before, 'nor a DELETE with a body');
+  // A bodiless read still works.
+  const ok = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${ids[1]}`, headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(ok.status, 200);
+});
+
+t.test('item 8: header names equal to a checked header with "_" for "-" → 400, not echoed', async (t) => {
+  for (const name of ['Ssp_TraceID', 'If_Match', 'Ssp_To', 'Content_Type', 'X_Forwarded_For', 'Authorization_']) {
+    const cancel = await cancelRequest(h, 'nhs-booking', ids[2]!);
+    const before = count();
+    const r = await h.request({ ...cancel, headers: { ...cancel.headers, [name]: 'W/"7"' } });
+    if (name === 'Authorization_') {
+      t.equal(r.status, 200, 'a name that is not a look-alike passes (and is not forwarded: allow-list)');
+      t.notOk('authorization_' in (h.provider.requests.at(-1)?.headers ?? {}), 'the unknown header is not forwarded');
+      continue;
+    }
+    assertOutcome(t, r, 400, 'BAD_REQUEST');
+    t.notOk(r.body.toString().includes(name), `${name}: the name is not echoed`);
+    t.equal(count(), before, `${name}: the provider saw nothing`);
+  }
+});
+
+t.test('item 15: _format=json=xml and a Content-Encoding on a cancel → 415', async (t) => {
+  const cancel = await cancelRequest(h, 'nhs-booking', ids[3]!);
+  const before = count();
+  for (const q of ['_format=json=xml', '_format=json=', '_format=application/fhir+json=xml']) {
+    assertOutcome(t, await h.request({ ...cancel, path: `${cancel.path}?${q}` }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  }
+  for (const enc of ['gzip', 'identity', 'deflate, gzip']) {
+    assertOutcome(t, await h.request({ ...cancel, headers: { ...cancel.headers, 'Content-Encoding': enc } }), 415, 'UNSUPPORTED_MEDIA_TYPE', { expression: 'http.Content-Encoding' });
+  }
+  t.equal(count(), before, 'the provider saw nothing');
+  t.equal((await h.request({ ...cancel, path: `${cancel.path}?_format=json` })).status, 200, '_format=json alone still passes');
+});
+
+t.test('item 14: a GP Connect cancel whose stored start is …T23:59:60Z in the past → 422, nothing forwarded', async (t) => {
+  const g = await startHarness({ standard: 'gp-connect' });
+  t.teardown(() => g.close());
+  const source = g.provider.store.read(g.provider.store.ids()[0]!)!;
+  const copy = JSON.parse(JSON.stringify(source.resource));
+  const id = 'leap-second';
+  copy.id = id;
+  copy.start = '2016-12-31T23:59:60Z';
+  copy.end = '2017-01-01T00:10:00Z';
+  g.provider.store.create(copy, id);
+  const cancel = await cancelRequest(g, 'gp-connect', id);
+  const before = g.provider.requests.length;
+  const r = await g.request(cancel);
+  assertOutcome(t, r, 422, 'INVALID_RESOURCE', { expression: 'Appointment.start' });
+  t.equal(g.provider.requests.length, before, 'refused before the provider is contacted');
+  t.equal(g.provider.store.currentVersion(id), '1', 'the past appointment is not cancelled');
+});
+
+t.test('item 8/16: client X-Forwarded-* and Forwarded never reach the provider; the gateway sets its own', async (t) => {
+  const id = ids[4]!;
+  const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: { ...identityHeaders('nhs-booking', 'read'), 'X-Forwarded-For': '10.9.9.9', Forwarded: 'for=10.9.9.9', 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'http' } });
+  t.equal(r.status, 200);
+  const seen = h.provider.requests.filter((q) => q.method === 'GET' && q.url.endsWith(id)).at(-1)!;
+  t.equal(seen.headers['x-forwarded-for'], '127.0.0.1', 'X-Forwarded-For is the client address the gateway saw');
+  t.equal(seen.headers['x-forwarded-proto'], 'https');
+  t.notOk('forwarded' in seen.headers, 'no Forwarded');
+  t.not(seen.headers['x-forwarded-host'], 'evil.example');
+});
