@@ -42,6 +42,7 @@ export interface Config {
   audit: { destination: string };
   shutdown: { drainTimeoutMs: number };
   readiness: { requireProvider: boolean; intervalMs: number };
+  tracing: { enabled: boolean; otlpEndpoint?: string; serviceName: string; sampleRatio: number };
 }
 
 export class ConfigError extends Error {
@@ -69,6 +70,7 @@ export const ENV_OVERRIDES: ReadonlyArray<readonly [string, string]> = [
   ['GATEWAY_JWT_AUDIENCE', 'jwt.audience'],
   ['GATEWAY_AUDIT_DESTINATION', 'audit.destination'],
   ['GATEWAY_LOG_LEVEL', 'log.level'],
+  ['GATEWAY_OTLP_ENDPOINT', 'tracing.otlpEndpoint'],
 ];
 
 const NUMERIC = new Set(['listen.port', 'admin.port', 'upstream.timeoutMs']);
@@ -162,6 +164,9 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   // What the schema's patterns let through but would stop the gateway at start-up.
   for (const [name, url] of [['upstream.url', c.upstream.url], ['publicBaseUrl', c.publicBaseUrl]] as const) {
     try { new URL(url); } catch { problems.push(`${name}: not a valid URL`); }
+  }
+  if (c.tracing.otlpEndpoint) {
+    try { new URL(c.tracing.otlpEndpoint); } catch { problems.push('tracing.otlpEndpoint: not a valid URL'); }
   }
   try { createSecureContext({ ciphers: c.tls.ciphers, minVersion: c.tls.minVersion }); } catch (e) { problems.push(`tls.ciphers: ${(e as Error).message}`); }
   if (c.listen.port !== 0 && c.listen.port === c.admin.port) problems.push('admin.port: must differ from listen.port');
