@@ -1,12 +1,19 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import t from 'tap';
 import { createOtelTracer, type OtelTracer } from '../../src/adapters/tracer-otel.js';
 import { createTracer } from '../../src/compose.js';
 import { applyEnv, buildConfig, ConfigError } from '../../src/config.js';
+import { packageRoot } from '../../src/paths.js';
 import { noTracer } from '../../src/ports/tracer.js';
+import { startDemoProvider } from '../../demo/provider/server.js';
 import type { RecordedRequest } from '../../demo/provider/server.js';
-import { cancelRequest, identityHeaders, pki, PROVIDER_ASID, startHarness, type Harness } from '../helpers/harness.js';
+import { cancelRequest, identityHeaders, pki, PROVIDER_ASID, send, startHarness, type Harness } from '../helpers/harness.js';
 
 /**
  * Tracing (issue 19 item 8) end to end: a real gateway over mTLS, the OpenTelemetry adapter
@@ -230,4 +237,49 @@ t.test('configuration: off by default, an endpoint required when on, the env ove
   const tracer = await createTracer(on);
   t.not(tracer, noTracer, 'on: the OpenTelemetry tracer');
   await tracer.shutdown(); // nothing recorded: nothing sent to the (absent) collector
+});
+
+t.test('the real process: tracing from the file and GATEWAY_OTLP_ENDPOINT, spans exported on SIGTERM', async (t) => {
+  const collector = await startCollector();
+  t.teardown(() => collector.close());
+  const provider = await startDemoProvider({ seed: 'nhs-booking' });
+  t.teardown(() => provider.close());
+  const p = pki();
+  const dir = mkdtempSync(join(tmpdir(), 'gw-tracing-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const configFile = join(dir, 'gateway.yaml');
+  writeFileSync(configFile, [
+    'listen: { host: 127.0.0.1, port: 0 }',
+    'admin: { host: 127.0.0.1, port: 0 }',
+    'basePath: /STU3/1',
+    'publicBaseUrl: https://gateway.example.nhs.uk/STU3/1',
+    `tls: { cert: ${p.files.serverCert}, key: ${p.files.serverKey}, clientCa: ${p.files.ca} }`,
+    `upstream: { url: "${provider.url}" }`,
+    `spine: { providerAsids: ["${PROVIDER_ASID}"] }`,
+    'audit: { destination: none }',
+    'tracing: { enabled: true, serviceName: gw-process }',
+  ].join('\n'));
+  const child = spawn(process.execPath, [join(packageRoot, 'dist/src/main.js'), '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEWAY_OTLP_ENDPOINT: collector.url },
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  t.teardown(() => void child.kill('SIGKILL'));
+  const ready = await new Promise<{ port: number }>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      try {
+        const j = JSON.parse(l);
+        if (j.msg === 'ready') resolve(j);
+      } catch { /* not a log line */ }
+    });
+    child.on('exit', () => reject(new Error('gateway exited before ready')));
+  });
+  const headers: Record<string, string> = { ...identityHeaders('nhs-booking', 'read'), traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01` };
+  t.equal((await send(ready.port, { method: 'GET', path: '/STU3/1/Appointment/appt-1', headers })).status, 200);
+  t.equal(collector.spans.length, 0, 'nothing exported yet (batched)');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'exits 0');
+  const root = collector.spans.find((s) => s.traceId === TRACE_ID && s.parentSpanId === CALLER_SPAN);
+  t.ok(root, 'the request span was exported before exit');
+  t.equal(attr(root!, 'ssp.trace_id'), headers['Ssp-TraceID']);
+  t.ok(collector.resources.some((res) => res.some((a) => a.key === 'service.name' && a.value.stringValue === 'gw-process')), 'service.name from the file');
 });
