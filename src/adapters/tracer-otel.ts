@@ -3,7 +3,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { SpanAttributes, TraceSpan, Tracer } from '../ports/tracer.js';
 
 /**
@@ -25,7 +25,6 @@ export interface OtelTracerOptions {
   sampleRatio: number;
   /** Extra headers on each export (e.g. a collector's credentials). */
   headers?: Record<string, string>;
-  serviceVersion?: string;
 }
 
 export interface OtelTracer extends Tracer {
@@ -63,7 +62,7 @@ function childKind(attributes: SpanAttributes | undefined): SpanKind {
 export function createOtelTracer(opts: OtelTracerOptions): OtelTracer {
   const exporter = new OTLPTraceExporter({ url: opts.otlpEndpoint, headers: opts.headers, timeoutMillis: EXPORT_TIMEOUT_MS });
   const provider = new BasicTracerProvider({
-    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: opts.serviceName, ...(opts.serviceVersion ? { [ATTR_SERVICE_VERSION]: opts.serviceVersion } : {}) }),
+    resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: opts.serviceName }),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(opts.sampleRatio) }),
     spanProcessors: [new BatchSpanProcessor(exporter, { exportTimeoutMillis: EXPORT_TIMEOUT_MS })],
   });
