@@ -46,6 +46,7 @@ export interface Config {
   shutdown: { drainTimeoutMs: number };
   readiness: { requireProvider: boolean; intervalMs: number };
   store: StoreConfig;
+  tracing: { enabled: boolean; otlpEndpoint?: string; serviceName: string; sampleRatio: number };
 }
 
 /** The state store (issue 18, rulings 22 and 23); docs/store.md. */
@@ -89,6 +90,7 @@ export const ENV_OVERRIDES: ReadonlyArray<readonly [string, string]> = [
   ['GATEWAY_AUDIT_DESTINATION', 'audit.destination'],
   ['GATEWAY_LOG_LEVEL', 'log.level'],
   ['GATEWAY_STORE_URL', 'store.url'],
+  ['GATEWAY_OTLP_ENDPOINT', 'tracing.otlpEndpoint'],
 ];
 
 const NUMERIC = new Set(['listen.port', 'admin.port', 'upstream.timeoutMs']);
@@ -190,6 +192,9 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   // What the schema's patterns let through but would stop the gateway at start-up.
   for (const [name, url] of [['upstream.url', c.upstream.url], ['publicBaseUrl', c.publicBaseUrl]] as const) {
     try { new URL(url); } catch { problems.push(`${name}: not a valid URL`); }
+  }
+  if (c.tracing.otlpEndpoint) {
+    try { new URL(c.tracing.otlpEndpoint); } catch { problems.push('tracing.otlpEndpoint: not a valid URL'); }
   }
   try { createSecureContext({ ciphers: c.tls.ciphers, minVersion: c.tls.minVersion }); } catch (e) { problems.push(`tls.ciphers: ${(e as Error).message}`); }
   problems.push(...storeRules(c.store));

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { createTracer } from './compose.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { createGateway, type Gateway } from './server.js';
@@ -25,7 +26,8 @@ environment overrides: see README "Configuration"`;
 async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => void, configFile?: string): Promise<void> {
   const logger = createLogger(config.log.level);
   const t0 = performance.now();
-  const gw = createGateway(config, { logger });
+  const tracer = await createTracer(config);
+  const gw = createGateway(config, { logger, tracer });
   await gw.listen();
   logger.info('ready', { standard: config.standard, port: gw.port, adminPort: gw.adminPort, startupMs: Math.round(performance.now() - t0) });
   onReady?.(gw);
@@ -34,8 +36,10 @@ async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => v
     if (stopping) return;
     stopping = true;
     logger.info('shutdown requested', { signal });
+    // The tracer's last spans (the drained requests') are exported before exit; its own failure
+    // (collector gone) does not change the exit code.
     gw.shutdown().then(
-      () => process.exit(0),
+      () => tracer.shutdown().catch(() => undefined).then(() => process.exit(0)),
       () => process.exit(1),
     );
   };

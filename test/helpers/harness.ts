@@ -8,6 +8,7 @@ import { buildConfig, type Config } from '../../src/config.js';
 import { createGateway, type Gateway } from '../../src/server.js';
 import { createLogger } from '../../src/log.js';
 import { systemClock } from '../../src/ports/clock.js';
+import type { Tracer } from '../../src/ports/tracer.js';
 import type { AuditRecord, AuditSink } from '../../src/ops/audit.js';
 import { STANDARDS } from '../../src/standards/index.js';
 import type { CertAuthority, Pem } from '../../demo/certs.js';
@@ -56,7 +57,7 @@ export interface Reply { status: number; headers: IncomingHttpHeaders; body: Buf
 
 export type StandardName = 'nhs-booking' | 'gp-connect';
 
-export async function startHarness(opts: { standard?: StandardName; config?: Record<string, unknown>; provider?: Parameters<typeof startDemoProvider>[0]; basePath?: string; upstreamProbeIntervalMs?: number } = {}): Promise<Harness> {
+export async function startHarness(opts: { standard?: StandardName; config?: Record<string, unknown>; provider?: Parameters<typeof startDemoProvider>[0]; basePath?: string; upstreamProbeIntervalMs?: number; tracer?: Tracer } = {}): Promise<Harness> {
   const standard = opts.standard ?? 'nhs-booking';
   const p = pki();
   const provider = await startDemoProvider({ seed: standard, ...opts.provider });
@@ -82,7 +83,7 @@ export async function startHarness(opts: { standard?: StandardName; config?: Rec
   const clock = { now: () => Date.now(), setTimer: systemClock.setTimer };
   const logger = createLogger('debug', { write: (s: string) => logs.push(s) });
   const sink: AuditSink = { write: (r) => void audit.push(r), close: async () => {} };
-  const gateway = createGateway(config, { logger, audit: sink, clock, upstreamProbeIntervalMs: opts.upstreamProbeIntervalMs });
+  const gateway = createGateway(config, { logger, audit: sink, clock, upstreamProbeIntervalMs: opts.upstreamProbeIntervalMs, tracer: opts.tracer });
   await gateway.listen();
   const request = (o: RequestOptions) => send(gateway.port, o);
   return {
