@@ -539,7 +539,7 @@ t.test('sidecar templates under an alias: the same pod, the same checksum; sever
   t.same(pod.spec.initContainers.map((c: Manifest) => c.name), ['cancel-gateway'], 'native sidecar read from .Values.gw');
   t.equal(pod.metadata.annotations['checksum/cancel-gateway-config'], checksum, 'the annotation sums the aliased values');
   t.ok(pod.spec.volumes.some((v: Manifest) => v.name === 'cancel-gateway-crl'), 'volumes from the aliased values (the CRL Secret)');
-  const standalone = template(dir, { values: [join(dir, 'ci', 'sidecar-values.yaml')], kubeVersion: NATIVE_KUBE, set: ['gw.mode=standalone'] });
+  const standalone = template(dir, { values: [join(dir, 'ci', 'sidecar-values.yaml')], kubeVersion: NATIVE_KUBE, set: ['gw.mode=standalone', 'gw.store.kind=memory', 'gw.replicaCount=1'] });
   t.notOk(standalone.ok);
   t.match(standalone.stderr, /the cancel-gateway sidecar templates need gw\.mode: sidecar/, 'the message names the alias');
 
@@ -564,7 +564,7 @@ t.test('signed JWT mode without a key set is refused at render; with one it rend
   t.notOk(bare.ok, 'no jwks.configMap, no config.jwt.jwksUrl: refused');
   t.match(bare.stderr, /jwks\.configMap/, 'the message names the missing key set');
   for (const set of [['jwks.configMap=provider-jwks'], ['config.jwt.jwksUrl=https://keys.example.nhs.uk/jwks.json']]) {
-    const r = render(t, `signed ${set[0]}`, chartDir, { values: base, set: ['config.jwt.mode=signed', ...set] });
+    const r = render(t, `signed ${set[0]}`, chartDir, { values: base, set: ['config.jwt.mode=signed', 'config.jwt.issuer=https://spine.example.nhs.uk', 'config.jwt.audience=https://provider.example.nhs.uk', ...set] });
     const { config } = gatewayConfig(t, r, 'rel-cancel-gateway');
     t.equal(config.jwt.mode, 'signed');
     t.ok(config.jwt.jwksFile || config.jwt.jwksUrl, `${set[0]}: the gateway gets its key set`);

@@ -65,7 +65,7 @@ t.test('cancel-route details', async (t) => {
   assertOutcome(t, empty, 400, 'MISSING_OR_INVALID_HEADER', { expression: 'http.If-Match' });
 
   const puts = seen(h.provider, 'PUT', 'appt-2');
-  for (const q of ['_method=DELETE', '_format=xml', 'x=1']) {
+  for (const q of ['_method=DELETE', '_format=text', '_format=json=xml', 'x=1']) {
     assertOutcome(t, await h.request({ ...dup, path: `${dup.path}?${q}` }), 415, 'UNSUPPORTED_MEDIA_TYPE');
   }
   t.equal(seen(h.provider, 'PUT', 'appt-2'), puts, 'nothing forwarded');
