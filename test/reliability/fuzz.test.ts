@@ -17,6 +17,7 @@
  * select a longer run: see docs/reliability.md.
  */
 import t from 'tap';
+import { xmlCodec } from '../../src/adapters/codec-xml.js';
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import type { ErrorCode } from '../../src/errors.js';
@@ -230,8 +231,8 @@ function headerPlanArb(std: StandardName): fc.Arbitrary<HeaderPlan> {
       arbitrary: fc.oneof(
         fc.constantFrom('*', 'W/1', '1', 'W/"1', '"1" "2"', 'w/"1"', 'W/""', 'W/"1", W/"1"', `W/"${'1'.repeat(65)}"`, 'W/"a b"'),
         headerText().filter((s) => !s.includes('"')),
-      // An empty If-Match is missing under nhs-booking (412) and malformed under gp-connect (400).
-      ).map((value): HeaderChoice => (trimmed(value) === '' && std === 'nhs-booking' ? { value, fail: 'IF_MATCH_MISSING' } : { value, fail: 'IF_MATCH_INVALID' })),
+      // An empty If-Match is malformed (400) under both standards: only a missing one is 412 (ruling 4).
+      ).map((value): HeaderChoice => ({ value, fail: 'IF_MATCH_INVALID' })),
     },
     { weight: 1, arbitrary: fc.constant<HeaderChoice>({ value: ['W/"1"', 'W/"1"'], fail: 'IF_MATCH_INVALID' }) },
   );
@@ -239,11 +240,13 @@ function headerPlanArb(std: StandardName): fc.Arbitrary<HeaderPlan> {
   const contentType = fc.oneof(
     { weight: 6, arbitrary: fc.constantFrom<HeaderChoice>({ value: 'application/fhir+json' }, { value: 'application/fhir+json; charset=utf-8' }, { value: 'application/fhir+json;charset=UTF-8' }, { value: 'application/json+fhir' }, { value: 'Application/FHIR+JSON' }) },
     { weight: 1, arbitrary: fc.constant<HeaderChoice>({ fail: 'UNSUPPORTED_MEDIA_TYPE' }) },
+    // Ruling 21: FHIR XML is accepted; these JSON bodies read as XML are not XML (400).
+    { weight: 1, arbitrary: fc.constant<HeaderChoice>({ value: 'application/fhir+xml', fail: 'BODY_INVALID' }) },
     {
       weight: 3,
       arbitrary: fc.oneof(
-        fc.constantFrom('application/json', 'application/fhir+xml', 'application/xml+fhir', 'text/plain', 'application/fhir+json; charset=iso-8859-1', 'application/fhir+json; charset=utf-16', 'application/fhir+json; version=3.0', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'application/fhir+jsonx'),
-        headerText().filter((s) => !fhirJson(s)),
+        fc.constantFrom('application/json', 'application/xml', 'text/plain', 'application/fhir+json; charset=iso-8859-1', 'application/fhir+json; charset=utf-16', 'application/fhir+json; version=3.0', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'application/fhir+jsonx'),
+        headerText().filter((s) => !fhirJson(s) && !/^\s*application\/(fhir\+xml|xml\+fhir)/i.test(s)),
       ).map((value): HeaderChoice => ({ value, fail: 'UNSUPPORTED_MEDIA_TYPE' })),
     },
   );
@@ -667,9 +670,14 @@ function createRunner(h: Harness, std: StandardName): Runner {
         if (puts !== 0) problems.push(`answered ${r.status} but the provider got ${puts} PUT(s)`);
         if (validity === 'valid') problems.push(`a valid cancel was refused: ${r.status} ${r.body.toString().slice(0, 300)}`);
         if (r.status < 300) problems.push(`unexpected success status ${r.status}`);
-        if (r.headers['content-type'] !== 'application/fhir+json; charset=utf-8') problems.push(`content-type ${r.headers['content-type']}`);
+        // Ruling 21: with no Accept, the answer's format follows the request's Content-Type.
+        const sentType = String(headers['Content-Type'] ?? '');
+        const wantXml = !Array.isArray(headers['Content-Type']) && /^\s*(application|text)\/(fhir\+xml|xml\+fhir|xml)\s*(;|$)/i.test(sentType);
+        const ct = wantXml ? 'application/fhir+xml; charset=utf-8' : 'application/fhir+json; charset=utf-8';
+        if (r.headers['content-type'] !== ct) problems.push(`content-type ${r.headers['content-type']} for a request of ${sentType}`);
         if (r.headers['cache-control'] !== 'no-store') problems.push('no Cache-Control: no-store');
-        const codes = catalogueCodes(std, r.status, r.json);
+        const decoded = r.headers['content-type']?.includes('xml') ? xmlCodec.decode(r.body, { maxDepth: 64, maxNodes: 100_000 }) : undefined;
+        const codes = catalogueCodes(std, r.status, decoded ? (decoded.ok ? decoded.resource : undefined) : r.json);
         if (codes.length === 0) problems.push(`not a catalogued OperationOutcome: ${r.status} ${r.body.toString().slice(0, 300)}`);
         else if (expected.size && !codes.some((c) => expected.has(c))) problems.push(`answered ${r.status} ${codes.join('|')}, expected one of ${[...expected].join('|')}: ${r.body.toString().slice(0, 400)}`);
       }
