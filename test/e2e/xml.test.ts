@@ -1,0 +1,135 @@
+/**
+ * Issue 15 / ruling 21: FHIR XML end to end. The status table of a cancel (200, 400, 403, 404, 409,
+ * 412, 415, 422, 500) with XML bodies, under both standards: the same checks in the same order,
+ * gateway-made OperationOutcomes in XML (negotiated), the original XML bytes forwarded, and nothing
+ * of a refused body reaching the provider. Also XXE and billion laughs.
+ */
+import t from 'tap';
+import { xmlCodec } from '../../src/adapters/codec-xml.js';
+import { STANDARDS } from '../../src/standards/index.js';
+import type { Resource } from '../../demo/provider/store.js';
+import { identityHeaders, seen, startHarness, type Harness, type Reply, type RequestOptions, type StandardName } from '../helpers/harness.js';
+
+const XML = 'application/fhir+xml';
+
+/** The OperationOutcome of an XML answer, read back with the gateway's own codec. */
+type Tap = Pick<typeof t, 'equal' | 'match' | 'ok'>;
+function outcome(tt: Tap, r: Reply, status: number, spine: string): void {
+  tt.equal(r.status, status, `status ${status}`);
+  tt.match(String(r.headers['content-type']), /^application\/fhir\+xml; charset=utf-8$/, 'an XML answer');
+  tt.equal(r.headers['cache-control'], 'no-store');
+  const d = xmlCodec.decode(r.body, { maxDepth: 64, maxNodes: 10_000 });
+  tt.ok(d.ok, 'well-formed FHIR XML');
+  const oo = d.ok ? (d.resource as any) : undefined;
+  tt.equal(oo?.resourceType, 'OperationOutcome');
+  tt.equal(oo?.issue?.[0]?.details?.coding?.[0]?.code, spine, `Spine code ${spine}`);
+}
+
+async function xmlCancel(h: Harness, standard: StandardName, id: string, mutate?: (r: any) => void): Promise<RequestOptions> {
+  const read = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: identityHeaders(standard, 'read') });
+  const r = read.json;
+  r.status = 'cancelled';
+  if (standard === 'gp-connect') r.extension = [...(r.extension ?? []), { url: STANDARDS['gp-connect'].cancel.reasonExtensionUrl, valueString: 'Patient request' }];
+  mutate?.(r);
+  return {
+    method: 'PUT', path: `/STU3/1/Appointment/${id}`, body: xmlCodec.encode(r),
+    headers: { ...identityHeaders(standard, 'cancel'), 'If-Match': String(read.headers.etag), 'Content-Type': XML, Accept: XML },
+  };
+}
+
+for (const standard of ['nhs-booking', 'gp-connect'] as const) {
+  t.test(`${standard}: the cancel status table with FHIR XML bodies`, async (t) => {
+    const h = await startHarness({ standard });
+    t.teardown(() => h.close());
+    let n = 0;
+    const fresh = (change?: (r: any) => void) => {
+      const r = structuredClone(h.provider.store.read(h.provider.store.ids()[0]!)!.resource) as any;
+      const id = `xml-${++n}`;
+      r.id = id;
+      r.status = 'booked';
+      r.start = new Date(Date.now() + 86400_000).toISOString().replace(/\.\d+Z$/, 'Z');
+      r.end = new Date(Date.now() + 90000_000).toISOString().replace(/\.\d+Z$/, 'Z');
+      change?.(r);
+      h.provider.store.create(r as Resource, id);
+      return id;
+    };
+    const puts = () => seen(h.provider, 'PUT', '/Appointment/xml-');
+
+    // 200: the XML bytes forwarded unchanged, the answer repaired from an XML body.
+    const okId = fresh();
+    const ok = await xmlCancel(h, standard, okId);
+    const before = puts();
+    const r200 = await h.request(ok);
+    t.equal(r200.status, 200, r200.body.toString().slice(0, 300));
+    t.equal(puts(), before + 1);
+    t.ok(h.provider.requests.filter((x) => x.method === 'PUT').at(-1)!.body.equals(ok.body as Buffer), 'the original XML bytes were forwarded');
+    t.match(String(r200.headers['content-type']), /xml/, 'the provider answered in XML');
+    t.match(String(r200.headers.etag), /^W\/"\d+"$/, 'ETag repaired from the XML body');
+    t.equal(h.provider.store.read(okId)!.resource.status, 'cancelled');
+
+    const cases: Array<[string, () => Promise<RequestOptions>, number, string]> = [
+      ['400 not FHIR XML (no namespace)', async () => ({ ...(await xmlCancel(h, standard, fresh())), body: '<Appointment><id value="x"/></Appointment>' }), 400, 'BAD_REQUEST'],
+      ['400 XXE', async () => {
+        const id = fresh();
+        const req = await xmlCancel(h, standard, id);
+        return { ...req, body: `<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><Appointment xmlns="http://hl7.org/fhir"><id value="${id}"/><comment value="&x;"/></Appointment>` };
+      }, 400, 'BAD_REQUEST'],
+      ['400 billion laughs', async () => {
+        const id = fresh();
+        const req = await xmlCancel(h, standard, id);
+        const ents = Array.from({ length: 9 }, (_, i) => `<!ENTITY l${i + 1} "${`&l${i};`.repeat(10)}">`).join('');
+        return { ...req, body: `<?xml version="1.0"?><!DOCTYPE a [<!ENTITY l0 "lol">${ents}]><Appointment xmlns="http://hl7.org/fhir"><id value="${id}"/><comment value="&l9;"/></Appointment>` };
+      }, 400, 'BAD_REQUEST'],
+      ['403/400 bad token', async () => {
+        const req = await xmlCancel(h, standard, fresh());
+        return { ...req, headers: { ...req.headers, Authorization: 'Bearer nope' } };
+      }, standard === 'gp-connect' ? 400 : 403, standard === 'gp-connect' ? 'BAD_REQUEST' : 'ACCESS DENIED'],
+      ['404 no such appointment', async () => {
+        const id = fresh();
+        const req = await xmlCancel(h, standard, id);
+        return { ...req, path: '/STU3/1/Appointment/no-such', body: (req.body as Buffer).toString().replace(`<id value="${id}"/>`, '<id value="no-such"/>') };
+      }, 404, 'NO_RECORD_FOUND'],
+      ['409 stale If-Match', async () => {
+        const req = await xmlCancel(h, standard, fresh());
+        return { ...req, headers: { ...req.headers, 'If-Match': 'W/"99"' } };
+      }, 409, standard === 'gp-connect' ? 'FHIR_CONSTRAINT_VIOLATION' : 'CONFLICTING_VALUES'],
+      ['415 Content-Encoding', async () => {
+        const req = await xmlCancel(h, standard, fresh());
+        return { ...req, headers: { ...req.headers, 'Content-Encoding': 'gzip' } };
+      }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ['422 a difference beyond the cancellation', async () => xmlCancel(h, standard, fresh(), (r) => (r.minutesDuration = 99)), 422, 'INVALID_RESOURCE'],
+      ['422 profile', async () => xmlCancel(h, standard, fresh(), (r) => (r.participant[0].status = 'not-a-code')), 422, 'INVALID_RESOURCE'],
+    ];
+    if (standard === 'nhs-booking') {
+      cases.push(['412 no If-Match', async () => {
+        const req = await xmlCancel(h, standard, fresh());
+        const headers = { ...(req.headers as Record<string, string>) };
+        delete headers['If-Match'];
+        return { ...req, headers };
+      }, 412, 'MISSING_OR_INVALID_HEADER']);
+    }
+    for (const [name, build, status, spine] of cases) {
+      const req = await build();
+      const p0 = puts();
+      const r = await h.request(req);
+      t.test(name, async (t) => {
+        outcome(t, r, status, spine);
+        t.equal(puts(), p0, 'nothing forwarded');
+      });
+    }
+
+    // 500: the provider down after the checks; the OperationOutcome in XML.
+    const downId = fresh();
+    const down = await xmlCancel(h, standard, downId);
+    const stop = h.provider.fault('status-503-html', { method: 'GET' });
+    const r500 = await h.request(down);
+    stop();
+    outcome(t, r500, 500, 'INTERNAL_SERVER_ERROR');
+
+    // Negotiation: _format beats Accept beats Content-Type.
+    const asJson = await h.request({ ...(await xmlCancel(h, standard, fresh())), headers: { ...(down.headers as Record<string, string>), 'If-Match': 'W/"99"', Accept: 'application/fhir+json' } });
+    t.match(String(asJson.headers['content-type']), /json/, 'Accept: JSON wins over an XML Content-Type');
+    const formatXml = await h.request({ method: 'GET', path: '/STU3/1/Appointment/none?_format=xml', headers: { ...identityHeaders(standard, 'read'), 'Ssp-To': '1' } });
+    t.match(String(formatXml.headers['content-type']), /xml/, '_format=xml on a refused read');
+  });
+}
