@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import { CATALOGUE, GatewayError, type ErrorCode } from './errors.js';
 import { buildOperationOutcome } from './fhir/operation-outcome.js';
 import { createAdminServer } from './edge/admin.js';
+import { createRefusalLog } from './edge/refusal-log.js';
 import { createReadiness } from './edge/readiness.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, storeMetricsOf, type Metrics } from './metrics.js';
@@ -188,6 +189,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       else res.destroy();
     });
   });
+  const refusal = createRefusalLog(logger, clock);
   server.on('secureConnection', (socket: TLSSocket) => {
     // Node keeps the raw socket it wrapped as `_parent`: its handshake no longer counts as pending.
     handshakes.handshaken((socket as unknown as { _parent?: net.Socket })._parent);
@@ -200,13 +202,13 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     const hasCert = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
     const reason = hasCert ? certificateFailureReason(String(socket.authorizationError ?? '')) : 'no-certificate';
     metrics.tlsFailures.inc({ reason });
-    logger.debug('client certificate refused', { reason });
+    refusal(reason, socket.remoteAddress, socket);
     socket.destroy();
   });
   server.on('tlsClientError', (err: Error & { code?: string }, socket: net.Socket) => {
     const reason = handshakeFailureReason(err);
     metrics.tlsFailures.inc({ reason });
-    logger.debug('tls handshake refused', { reason });
+    refusal(reason, socket.remoteAddress);
     socket.destroy();
   });
   server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {
