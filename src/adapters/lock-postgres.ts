@@ -29,6 +29,8 @@ export interface PostgresLockOptions extends PostgresConnection {
 
 export interface PostgresLock extends LockPort {
   readonly pool: pg.Pool;
+  /** Holders of this process queued for a key, ahead of the database (tests: a real condition). */
+  localWaiters(appointmentId: string): number;
 }
 
 /** The advisory key: a signed 64-bit integer, as a decimal string (our own digits, safe to inline). */
@@ -76,11 +78,27 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
 
   // Waiters of one process queue here first, so only the head of each key's queue holds a
   // database connection (a burst on one appointment costs one connection, not one per request).
-  const local = createMemoryLock({ clock });
+  // Its wait runs on real time, as the database's lock_timeout does.
+  const local = createMemoryLock({ clock: systemClock });
+  const queued = new Map<string, number>();
 
   function hold<T>(appointmentId: string, o: { waitMs: number }, fn: () => Promise<T>): Promise<T> {
-    const startedAt = clock.now();
-    return local.hold(appointmentId, o, () => holdShared(appointmentId, { waitMs: Math.max(0, o.waitMs - (clock.now() - startedAt)) }, fn));
+    const startedAt = Date.now();
+    queued.set(appointmentId, (queued.get(appointmentId) ?? 0) + 1);
+    let counted = true;
+    const uncount = () => {
+      if (!counted) return;
+      counted = false;
+      const n = (queued.get(appointmentId) ?? 1) - 1;
+      if (n) queued.set(appointmentId, n);
+      else queued.delete(appointmentId);
+    };
+    return local
+      .hold(appointmentId, o, () => {
+        uncount();
+        return holdShared(appointmentId, { waitMs: Math.max(0, o.waitMs - (Date.now() - startedAt)) }, fn);
+      })
+      .finally(uncount);
   }
 
   async function holdShared<T>(appointmentId: string, o: { waitMs: number }, fn: () => Promise<T>): Promise<T> {
@@ -153,6 +171,8 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
         throw new LockUnavailable('store', `postgres lock: ${(e as Error).message.split('\n')[0]}`);
       }
     },
+    /** Holders of this process waiting for a key (the in-process queue ahead of the database). */
+    localWaiters: (appointmentId: string) => queued.get(appointmentId) ?? 0,
     close: () => pool.end(),
   };
 }

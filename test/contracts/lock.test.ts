@@ -68,14 +68,16 @@ t.test('postgres', async (t) => {
     );
     return r.rows.map((x) => x.pid);
   };
+  let latest: ReturnType<typeof createPostgresLock> | undefined;
   lockContract(t, {
     clock,
-    make: async () => createPostgresLock({ url, lockPoolSize: 4, timeoutMs: 2000, clock }),
-    // A real condition: the database shows a session waiting for this key's advisory lock.
+    make: async () => (latest = createPostgresLock({ url, lockPoolSize: 4, timeoutMs: 2000, clock })),
+    // A real condition: the database shows a session waiting for this key's advisory lock, or (one
+    // process) the holder is queued in-process ahead of the database.
     waiterQueued: async (id) => {
       const until = Date.now() + 10_000;
       while (Date.now() < until) {
-        if ((await waitingFor(id, false)).length > 0) return;
+        if ((latest?.localWaiters(id) ?? 0) > 0 || (await waitingFor(id, false)).length > 0) return;
       }
       throw new Error('no waiter appeared');
     },

@@ -36,7 +36,7 @@ function startGateway(configFile: string): Promise<Gw> {
     const lines = createInterface({ input: proc.stdout! });
     let err = '';
     proc.stderr!.on('data', (c) => (err += String(c)));
-    proc.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${err.slice(0, 500)}`)));
+    proc.once('exit', (code) => { if (code) process.stderr.write(`[gw exit ${code}] ${err.slice(0, 800)}\n`); reject(new Error(`gateway exited ${code}: ${err.slice(0, 500)}`)); });
     lines.on('line', (l) => {
       try {
         const j = JSON.parse(l) as { msg?: string; port?: number; adminPort?: number };
@@ -87,6 +87,8 @@ async function run(): Promise<void> {
     tls: { cert: p.files.serverCert, key: p.files.serverKey, clientCa: p.files.ca, watch: false },
     upstream: { url: provider.url, timeoutMs: 3000 }, spine: { providerAsids: [PROVIDER_ASID] },
     log: { level: 'info' }, audit: { destination: 'none' },
+    // 200 new TLS connections at once from one address: above the default pending-handshake caps.
+    limits: { maxPendingHandshakes: 512, maxPendingHandshakesPerAddress: 512 },
     store: { kind: 'postgres', url, timeoutMs: 1000, lockWaitMs: 5000 },
   }));
   gateways.push(await startGateway(configFile), await startGateway(configFile));
