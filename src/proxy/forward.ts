@@ -106,6 +106,20 @@ function trackingAgent(base: Agent, seen: (r: ClientRequest) => void): Agent {
   return agent;
 }
 
+/**
+ * A request still waiting in the agent's queue for a socket is taken out of it: destroying it is
+ * not enough on every Node version, and a freed socket would then still send it (ruling 24).
+ */
+function dequeue(agent: Agent, r: ClientRequest): void {
+  if (r.socket) return;
+  const queues = (agent as unknown as { requests?: Record<string, ClientRequest[]> }).requests ?? {};
+  for (const [name, list] of Object.entries(queues)) {
+    const i = list.indexOf(r);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) delete queues[name];
+  }
+}
+
 export function createForwarder(config: Readonly<Config>, standard: Standard, upstream: Upstream, deps: { logger: Logger; metrics: Metrics; codecs?: readonly Codec[] }): Forwarder {
   const { logger, metrics } = deps;
   const proxy = createProxyServer({
@@ -175,6 +189,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
         // writing, the status line. It always settles and aborts the provider request.
         const timer = setTimeout(() => {
           timedOut = true;
+          if (proxyReq) dequeue(upstream.agent as Agent, proxyReq);
           proxyReq?.destroy();
           if (settled) return;
           metrics.upstreamErrors.inc({ kind: 'timeout' });
