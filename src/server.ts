@@ -10,6 +10,7 @@ import type { Config } from './config.js';
 import { CATALOGUE, GatewayError, type ErrorCode } from './errors.js';
 import { buildOperationOutcome } from './fhir/operation-outcome.js';
 import { createAdminServer } from './edge/admin.js';
+import { createConfigReload, createTlsReload } from './edge/reload.js';
 import { createRefusalLog } from './edge/refusal-log.js';
 import { createReadiness } from './edge/readiness.js';
 import { createLogger, type Logger } from './log.js';
@@ -96,15 +97,6 @@ function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string)
   const body = JSON.stringify(buildOperationOutcome(m, [{ diagnostics }], profile));
   const reason = http.STATUS_CODES[m.status] ?? 'Error';
   return `HTTP/1.1 ${m.status} ${reason}\r\nContent-Type: application/fhir+json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
-}
-
-/**
- * Configuration a reload cannot change in a running process (listeners, TLS files, server limits,
- * log and audit sinks): a reload that changes any of them is refused and needs a restart.
- */
-function restartOnly(c: Readonly<Config>): string {
-  const { maxBodyBytes: _b, maxJsonDepth: _d, maxJsonNodes: _n, ...serverLimits } = c.limits;
-  return JSON.stringify([c.listen, c.admin, c.tls, serverLimits, c.log, c.audit, c.shutdown, c.store, (c as { tracing?: unknown }).tracing]);
 }
 
 export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps = {}): Gateway {
@@ -244,23 +236,18 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     }
   };
 
-  const reloadTls = (): boolean => {
-    try {
-      const next = loadTlsMaterial(config.tls);
+  const reloadTls = createTlsReload({
+    load: () => loadTlsMaterial(config.tls),
+    apply: (next: TlsMaterial) => {
       server.setSecureContext({ ...next.options });
       material = next;
       setExpiry(material);
       crlStatus();
       retireRevoked(next);
-      metrics.reloads.inc({ kind: 'tls', result: 'success' });
-      logger.info('tls material reloaded');
-      return true;
-    } catch (e) {
-      metrics.reloads.inc({ kind: 'tls', result: 'failure' });
-      logger.error('tls reload failed; keeping the previous material', { error: (e as Error).message });
-      return false;
-    }
-  };
+    },
+    logger,
+    metrics,
+  });
   const unwatch = config.tls.watch ? watchTlsFiles(config.tls, reloadTls) : () => {};
 
   // Readiness (issue 19 item 5): this gateway can serve — its certificate, its store, not
@@ -283,28 +270,8 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const admin = createAdminServer(metrics, readiness);
 
   /** Issue 7: apply a new configuration to requests that start from now on. */
-  const reloadConfig = (next: Readonly<Config>): boolean => {
-    if (restartOnly(next) !== restartOnly(handling.config)) {
-      metrics.reloads.inc({ kind: 'config', result: 'failure' });
-      logger.error('configuration reload refused: listeners, TLS files, server limits, log, audit or shutdown changed (restart needed); keeping the current configuration');
-      return false;
-    }
-    let fresh;
-    try {
-      fresh = buildHandling(next);
-    } catch (e) {
-      metrics.reloads.inc({ kind: 'config', result: 'failure' });
-      logger.error('configuration reload failed; keeping the current configuration', { error: (e as Error).message });
-      return false;
-    }
-    const old = handling;
-    handling = fresh;
-    // In-flight requests finish on the old pipeline; its provider connections close after them.
-    setTimeout(() => old.close(), old.config.upstream.timeoutMs * 2 + 1000).unref();
-    metrics.reloads.inc({ kind: 'config', result: 'success' });
-    logger.info('configuration reloaded', { standard: next.standard });
-    return true;
-  };
+  const reloadConfig = createConfigReload({ current: () => handling, swap: (h) => (handling = h), build: buildHandling, clock, logger, metrics });
+
 
   const gw: Gateway = {
     get config() {
