@@ -8,42 +8,21 @@
  * - a vread the provider cannot answer is answered from the vault; a restore round trip.
  */
 import t from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { openStore } from '../../src/store/open.js';
-import { packageRoot } from '../../src/paths.js';
 import { startDemoProvider, type DemoProvider } from '../../demo/provider/server.js';
 import type { Resource } from '../../demo/provider/store.js';
 import { identityHeaders, PROVIDER_ASID, pki, send, type RequestOptions } from '../helpers/harness.js';
 import { pgMissing, startPostgres, type PgCluster } from '../helpers/postgres.js';
+import { startGateway, type Gw } from '../helpers/gateway-process.js';
 
 const missing = pgMissing();
 if (missing) {
   t.skip(`PostgreSQL store end to end: ${missing}`, async () => {});
 } else {
   await run();
-}
-
-interface Gw { proc: ChildProcess; port: number; adminPort: number }
-
-/** Start a gateway process on a config file; resolves once it logged "ready" (its real ports). */
-function startGateway(configFile: string): Promise<Gw> {
-  const proc = spawn(process.execPath, [join(packageRoot, 'dist/src/main.js'), '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: proc.stdout! });
-    let err = '';
-    proc.stderr!.on('data', (c) => (err += String(c)));
-    proc.once('exit', (code) => { if (code) process.stderr.write(`[gw exit ${code}] ${err.slice(0, 800)}\n`); reject(new Error(`gateway exited ${code}: ${err.slice(0, 500)}`)); });
-    lines.on('line', (l) => {
-      try {
-        const j = JSON.parse(l) as { msg?: string; port?: number; adminPort?: number };
-        if (j.msg === 'ready') resolve({ proc, port: j.port!, adminPort: j.adminPort! });
-      } catch { /* not JSON */ }
-    });
-  });
 }
 
 function appointment(template: Resource, id: string): Resource {
