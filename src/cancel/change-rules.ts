@@ -1,6 +1,7 @@
 import type { Issue } from '../errors.js';
 import { diffResources } from '../fhir/diff.js';
 import { parseInstant } from '../fhir/instant.js';
+import { RAW_NUMBERS } from '../fhir/strict-json.js';
 import type { ChangeSet } from '../standards/types.js';
 
 type Json = Record<string, unknown>;
@@ -11,6 +12,9 @@ const hasUrl = (url: string) => (e: unknown) => isObject(e) && e.url === url;
 /** A shallow copy without what the change set allows to differ. */
 function withoutAllowed(r: Json, set: ChangeSet, dropExtension: ((e: unknown) => boolean) | undefined): Json {
   const copy: Json = { ...r };
+  // The numbers' written text (ruling 26: 1.0 and 1.00 differ) travels with the shallow copy.
+  const raw = (r as { [RAW_NUMBERS]?: unknown })[RAW_NUMBERS];
+  if (raw) Object.defineProperty(copy, RAW_NUMBERS, { value: raw, enumerable: false });
   const metaAllowed: string[] = [];
   for (const name of set.mayChange) {
     if (name.startsWith('meta.')) metaAllowed.push(name.slice(5));

@@ -221,3 +221,13 @@ t.test('amend (GP Connect, ruling 27): description/comment only, stored not canc
   const nhs = setup();
   t.equal(await outcome(nhs.tx.run(amend((r) => (r.comment = 'x')), trail())), 'INTERACTION_MISMATCH', 'no amend change set under nhs-booking');
 });
+
+t.test('numbers are compared by their written text, on the Appointment itself too (ruling 26)', async (t) => {
+  const { parseStrictJson } = await import('../../src/fhir/strict-json.js');
+  const { changeIssues } = await import('../../src/cancel/change-rules.js');
+  const parse = (text: string) => { const r = parseStrictJson(text, 64); if (!r.ok) throw new Error(r.reason); return r.value as Record<string, unknown>; };
+  const before = parse('{"resourceType":"Appointment","id":"a","status":"booked","priority":12345678901234567890}');
+  const after = parse('{"resourceType":"Appointment","id":"a","status":"cancelled","priority":12345678901234567891}');
+  const { paths } = changeIssues(STANDARDS['nhs-booking'].changeSets.cancel, before, after, Date.now());
+  t.same(paths, ['Appointment.priority'], 'a big integer changed in its last digit is a difference');
+});
