@@ -13,11 +13,8 @@ export interface CurrentVersion {
   readonly lastUpdated: string | undefined;
 }
 
-/** Pick the codec for a provider answer by its Content-Type; JSON when absent or unknown. */
-export function codecFor(contentType: unknown, codecs: readonly Codec[]): Codec {
-  const type = String(contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  return codecs.find((c) => c.mediaTypes.includes(type)) ?? codecs.find((c) => c.format === 'json')!;
-}
+export { codecFor } from '../edge/negotiate.js';
+import { codecFor } from '../edge/negotiate.js';
 
 const LIMITS = { maxDepth: 64, maxNodes: 200_000 };
 

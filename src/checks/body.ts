@@ -1,14 +1,10 @@
 import type { Config } from '../config.js';
 import { header } from '../context.js';
 import { GatewayError } from '../errors.js';
+import { codecFor } from '../edge/negotiate.js';
 import type { Codec } from '../ports/codec.js';
 import type { Check } from './types.js';
 
-/** The codec for a request's Content-Type (the media-type check ran before: it is one we read). */
-function codecFor(contentType: string | undefined, codecs: readonly Codec[]): Codec {
-  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  return codecs.find((c) => c.mediaTypes.includes(type)) ?? codecs.find((c) => c.format === 'json')!;
-}
 
 /**
  * Ruling 6 and 21: size (413); the body read by its codec — strict JSON (duplicate and prototype

@@ -57,3 +57,9 @@ export function negotiate(query: string, accept: string | undefined, contentType
   const f = formatParam(query) ?? (accept ? formatOfAccept(accept) : undefined) ?? (contentType ? formatOfMediaType(contentType) : undefined) ?? 'json';
   return codecs.find((c) => c.format === f) ?? codecs.find((c) => c.format === 'json')!;
 }
+
+/** The codec that reads a body of this Content-Type (request or provider answer); JSON when absent or unknown. */
+export function codecFor(contentType: unknown, codecs: readonly Codec[]): Codec {
+  const type = String(contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return codecs.find((c) => c.mediaTypes.includes(type)) ?? codecs.find((c) => c.format === 'json')!;
+}

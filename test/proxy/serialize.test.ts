@@ -1,10 +1,21 @@
 /**
- * KeyedSerializer (ruling 10): one run per key at a time, in arrival order; different keys run
+ * The in-process lock (src/adapters/lock-memory.ts, which replaced KeyedSerializer; ruling 10): one run per key at a time, in arrival order; different keys run
  * concurrently; a failing run releases the key; keys with nothing queued hold no memory.
  */
 import t from 'tap';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KeyedSerializer } from '../../src/proxy/serialize.js';
+import { createMemoryLock } from '../../src/adapters/lock-memory.js';
+
+/** The serializer's shape over the memory lock: run(key, fn) with no wait bound, and size. */
+class KeyedSerializer {
+  private readonly lock = createMemoryLock();
+  get size(): number {
+    return this.lock.size;
+  }
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.lock.hold(key, { waitMs: 3_600_000 }, fn);
+  }
+}
 
 function deferred<T = void>() {
   let resolve!: (v: T) => void;
