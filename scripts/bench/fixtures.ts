@@ -6,6 +6,7 @@
  */
 import { demoClaims, unsignedToken } from '../../demo/claims.js';
 import { seedAppointments } from '../../demo/provider/seed/index.js';
+import { encodeFhirXml } from '../../src/fhir/xml/index.js';
 import { STANDARDS } from '../../src/standards/index.js';
 
 export const PROVIDER_ASID = '918999198738';
@@ -35,12 +36,23 @@ function splitOnId(value: unknown): [string, string] {
   return [text.slice(0, at) + '"', text.slice(at + JSON.stringify(ID_MARK).length - 1)];
 }
 
-export type RequestKind = 'valid' | 'bad-scope' | 'bad-diff';
+/** The same as XML (issue 15): the id marker is a valid FHIR id here, XML has no \u0001. */
+function splitXmlOnId(value: Record<string, unknown>): [string, string] {
+  const mark = 'BENCHIDMARK';
+  const text = encodeFhirXml(JSON.parse(JSON.stringify(value).replace(JSON.stringify(ID_MARK), JSON.stringify(mark))) as Record<string, unknown>);
+  const at = text.indexOf(mark);
+  if (at < 0 || text.indexOf(mark, at + 1) >= 0) throw new Error('id marker must appear exactly once');
+  return [text.slice(0, at), text.slice(at + mark.length)];
+}
+
+/** 'valid-xml': the valid cancel as FHIR XML (application/fhir+xml). */
+export type RequestKind = 'valid' | 'valid-xml' | 'bad-scope' | 'bad-diff';
 
 const parts = {
   stored: splitOnId(appointment('booked', '1')),
   updated: splitOnId(appointment('cancelled', '2')),
   valid: splitOnId(appointment('cancelled', '1')),
+  'valid-xml': splitXmlOnId(appointment('cancelled', '1')),
   // A cancel that also changes the description: passes the profile, fails the diff (422).
   'bad-diff': splitOnId(appointment('cancelled', '1', (r) => (r.description = 'Changed while cancelling'))),
 };
@@ -51,7 +63,7 @@ export const storedBody = (id: string): string => parts.stored[0] + id + parts.s
 export const updatedBody = (id: string): string => parts.updated[0] + id + parts.updated[1];
 /** The consumer's cancel body. */
 export function cancelBody(kind: RequestKind, id: string): string {
-  const p = kind === 'bad-diff' ? parts['bad-diff'] : parts.valid;
+  const p = kind === 'bad-diff' ? parts['bad-diff'] : kind === 'valid-xml' ? parts['valid-xml'] : parts.valid;
   return p[0] + id + p[1];
 }
 
@@ -71,4 +83,8 @@ export function tokens(kind: RequestKind, count: number, nowSeconds = Math.floor
   return out;
 }
 
-export const EXPECTED_STATUS: Record<RequestKind, number> = { valid: 200, 'bad-scope': 403, 'bad-diff': 422 };
+export const EXPECTED_STATUS: Record<RequestKind, number> = { valid: 200, 'valid-xml': 200, 'bad-scope': 403, 'bad-diff': 422 };
+export const CONTENT_TYPE: Record<RequestKind, string> = {
+  valid: 'application/fhir+json; charset=utf-8', 'valid-xml': 'application/fhir+xml; charset=utf-8',
+  'bad-scope': 'application/fhir+json; charset=utf-8', 'bad-diff': 'application/fhir+json; charset=utf-8',
+};

@@ -9,7 +9,7 @@
 import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { BASE_PATH, CANCEL_INTERACTION, CONSUMER_ASID, EXPECTED_STATUS, PROVIDER_ASID, cancelBody, tokens, type RequestKind } from './fixtures.js';
+import { BASE_PATH, CANCEL_INTERACTION, CONSUMER_ASID, CONTENT_TYPE, EXPECTED_STATUS, PROVIDER_ASID, cancelBody, tokens, type RequestKind } from './fixtures.js';
 import { clockTicks, machineTicks, processCpu, processCpuMs, rssKiB } from './procstat.js';
 
 export interface RunRequest {
@@ -77,7 +77,7 @@ async function run(r: RunRequest): Promise<RunResult> {
           agent, host: '127.0.0.1', port: r.port, method: 'PUT', path: `${BASE_PATH}/Appointment/${id}`, servername: 'localhost',
           headers: {
             'Ssp-TraceID': randomUUID(), 'Ssp-From': CONSUMER_ASID, 'Ssp-To': PROVIDER_ASID, 'Ssp-InteractionID': CANCEL_INTERACTION.id,
-            Authorization: `Bearer ${token}`, 'If-Match': 'W/"1"', 'Content-Type': 'application/fhir+json; charset=utf-8',
+            Authorization: `Bearer ${token}`, 'If-Match': 'W/"1"', 'Content-Type': CONTENT_TYPE[r.kind],
             'Content-Length': Buffer.byteLength(body),
           },
         },

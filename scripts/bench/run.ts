@@ -7,6 +7,11 @@
  *   B          a minimal mTLS pass-through proxy (http-proxy-3, the gateway's TLS settings)
  *   C          B + one upstream GET + two JSON parses per request (the least any validating proxy does)
  *   D          the gateway (node dist/src/main.js --config), valid cancels of distinct appointments
+ *              (store.kind memory: no vault)
+ *   DX         D with the cancel body in FHIR XML (issue 15: CPU per request <= 1.5 x D's)
+ *   DS / DP    D on a second / third gateway whose store is SQLite (a file in the bench folder) /
+ *              PostgreSQL (a throwaway cluster, when PostgreSQL 15 is installed and we are root):
+ *              the pre-image kept before each forward (issue 18: <= +15 % / +30 % CPU per cancel)
  *   E1 / E2    the gateway refusing: a token with the read scope (403) / a changed description (422)
  *   N          nginx as an mTLS pass-through with upstream keep-alive, when `nginx` is installed
  * at concurrency 16 and 64, interleaved over several rounds, medians reported. Then the per-stage
@@ -14,7 +19,7 @@
  *
  * Knobs (environment), for longer runs or diagnosis:
  *   BENCH_ROUNDS (3), BENCH_SECONDS (5, measured per run), BENCH_WARMUP_SECONDS (1.5),
- *   BENCH_CONCURRENCY ("16,64"), BENCH_SCENARIOS ("A,B,C,D,E1,E2,N"), BENCH_SKIP_NGINX=1,
+ *   BENCH_CONCURRENCY ("16,64"), BENCH_SCENARIOS ("A,B,C,D,DX,DS,DP,E1,E2,N"), BENCH_SKIP_NGINX=1,
  *   BENCH_SKIP_STARTUP=1, BENCH_QUIET_WAIT_SECONDS (45: the most the whole bench waits for other
  *   workloads to finish), BENCH_GATEWAY_NODE_ARGS (node flags for the gateway under load, e.g.
  *   "--cpu-prof --cpu-prof-dir=/tmp/prof"; it is stopped with SIGTERM at the end, so the profile is
@@ -32,6 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { writeTestPki } from '../../demo/pki.js';
 import { packageRoot } from '../../src/paths.js';
 import { PROVIDER_ASID, type RequestKind } from './fixtures.js';
+import { pgMissing, startPostgres, type PgCluster } from '../postgres-cluster.js';
 import type { RunRequest, RunResult } from './loadgen.js';
 import { childPids, clockTicks, machineTicks, processCpuMs } from './procstat.js';
 import type { StageCpu } from './stages.js';
@@ -48,17 +54,20 @@ const ONLY = process.env.BENCH_SCENARIOS ? new Set(process.env.BENCH_SCENARIOS.s
 // The gateway runs with the flags of the image's ENTRYPOINT and `npm start` (Dockerfile).
 const GATEWAY_NODE_ARGS = ['--max-semi-space-size=4', ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
 
-type Scenario = 'A' | 'B' | 'C' | 'D' | 'E1' | 'E2' | 'N';
+type Scenario = 'A' | 'B' | 'C' | 'D' | 'DX' | 'DS' | 'DP' | 'E1' | 'E2' | 'N';
 const DESCRIPTION: Record<Scenario, string> = {
   A: 'direct to the upstream (mTLS)',
   B: 'minimal mTLS pass-through (http-proxy-3)',
   C: 'B + upstream GET + 2 JSON parses',
   D: 'gateway, valid cancels (200)',
+  DX: 'gateway, valid cancels in FHIR XML (200)',
+  DS: 'gateway + SQLite store, valid cancels (200)',
+  DP: 'gateway + PostgreSQL store, valid cancels (200)',
   E1: 'gateway, bad-scope token (403)',
   E2: 'gateway, changed description (422)',
   N: 'nginx mTLS pass-through, upstream keep-alive',
 };
-const KIND: Record<Scenario, RequestKind> = { A: 'valid', B: 'valid', C: 'valid', D: 'valid', E1: 'bad-scope', E2: 'bad-diff', N: 'valid' };
+const KIND: Record<Scenario, RequestKind> = { A: 'valid', B: 'valid', C: 'valid', D: 'valid', DX: 'valid-xml', DS: 'valid', DP: 'valid', E1: 'bad-scope', E2: 'bad-diff', N: 'valid' };
 
 const started = performance.now();
 const loadavgAtStart = loadavg();
@@ -160,7 +169,7 @@ const procB = await forkChild('./proxies.js', { BENCH_TLS: tlsEnv, BENCH_KIND: '
 const procC = await forkChild('./proxies.js', { BENCH_TLS: tlsEnv, BENCH_KIND: 'C', BENCH_UPSTREAM: upstreamUrl }, PROXY_NODE_ARGS);
 
 const mainJs = join(packageRoot, 'dist', 'src', 'main.js');
-function gatewayConfig(port: number, adminPort: number): string {
+function gatewayConfig(port: number, adminPort: number, store: Record<string, unknown> = { kind: 'memory' }): string {
   const file = join(dir, `gateway-${port}.json`);
   writeFileSync(file, JSON.stringify({
     standard: 'nhs-booking',
@@ -173,6 +182,7 @@ function gatewayConfig(port: number, adminPort: number): string {
     spine: { providerAsids: [PROVIDER_ASID] },
     log: { level: (process.env.BENCH_GATEWAY_LOG_LEVEL ?? 'info') as 'info' },
     audit: { destination: process.env.BENCH_GATEWAY_AUDIT ?? 'stdout' },
+    store,
   }, null, 2));
   return file;
 }
@@ -211,17 +221,41 @@ log('bench: start-up to ready (5 cold starts of node dist/src/main.js --config)'
 const startups: Array<Awaited<ReturnType<typeof startupOnce>>> = [];
 if (process.env.BENCH_SKIP_STARTUP !== '1') for (let i = 0; i < 5; i++) startups.push(await startupOnce());
 
-// ---------------------------------------------------------------- the gateway under load
-const gwPort = await freePort();
-const gwAdminPort = await freePort();
+// ---------------------------------------------------------------- the gateways under load
 const devNull = openSync(process.env.BENCH_GATEWAY_STDOUT || '/dev/null', 'w');
-// Decision log (info) and audit (stdout) stay on, as deployed; they go to /dev/null here.
-const gateway = spawn(process.execPath, [...GATEWAY_NODE_ARGS, mainJs, '--config', gatewayConfig(gwPort, gwAdminPort)], { stdio: ['ignore', devNull, 'inherit'] });
-children.push(gateway);
-// Profiling aid only: a higher priority keeps a busy machine from preempting the gateway mid-sample.
-if (process.env.BENCH_GATEWAY_NICE) setPriority(gateway.pid!, Number(process.env.BENCH_GATEWAY_NICE));
-await waitForPort(gwPort);
-await waitForPort(gwAdminPort);
+const wanted = (s: Scenario) => !ONLY || ONLY.has(s);
+async function startGateway(store?: Record<string, unknown>): Promise<{ port: number; adminPort: number; proc: ChildProcess }> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  // Decision log (info) and audit (stdout) stay on, as deployed; they go to /dev/null here.
+  const proc = spawn(process.execPath, [...GATEWAY_NODE_ARGS, mainJs, '--config', gatewayConfig(port, adminPort, store)], { stdio: ['ignore', devNull, 'inherit'] });
+  children.push(proc);
+  // Profiling aid only: a higher priority keeps a busy machine from preempting the gateway mid-sample.
+  if (process.env.BENCH_GATEWAY_NICE) setPriority(proc.pid!, Number(process.env.BENCH_GATEWAY_NICE));
+  await waitForPort(port);
+  await waitForPort(adminPort);
+  return { port, adminPort, proc };
+}
+const gw = await startGateway();
+const gwAdminPort = gw.adminPort;
+const gateway = gw.proc;
+const gwSqlite = wanted('DS') ? await startGateway({ kind: 'sqlite', path: join(dir, 'store.db') }) : undefined;
+// The PostgreSQL store: a throwaway cluster (fsync off, as in the tests: the bench measures CPU).
+let pgCluster: PgCluster | undefined;
+const pgWhyNot = wanted('DP') ? pgMissing() : 'not asked for';
+if (!pgWhyNot) {
+  pgCluster = await startPostgres();
+  process.on('exit', () => pgCluster?.destroy());
+} else if (wanted('DP')) log(`bench: scenario DP skipped: ${pgWhyNot}`);
+const gwPostgres = pgCluster ? await startGateway({ kind: 'postgres', url: pgCluster.url }) : undefined;
+/** The cluster's processes (postmaster and backends), charged to DP beside the upstream. */
+const postgresPids = (): number[] => {
+  try {
+    return execFileSync('pgrep', ['-u', 'postgres'], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+};
 
 // ---------------------------------------------------------------- nginx, when installed
 let nginx: { port: number; pids: number[]; version: string; master: ChildProcess } | undefined;
@@ -336,9 +370,12 @@ const targets: Record<Scenario, { port: number; pids: number[] } | undefined> = 
   A: { port: upstreamTlsPort, pids: [up.child.pid!] },
   B: { port: procB.msg.port as number, pids: [procB.child.pid!] },
   C: { port: procC.msg.port as number, pids: [procC.child.pid!] },
-  D: { port: gwPort, pids: [gateway.pid!] },
-  E1: { port: gwPort, pids: [gateway.pid!] },
-  E2: { port: gwPort, pids: [gateway.pid!] },
+  D: { port: gw.port, pids: [gateway.pid!] },
+  DX: { port: gw.port, pids: [gateway.pid!] },
+  DS: gwSqlite && { port: gwSqlite.port, pids: [gwSqlite.proc.pid!] },
+  DP: gwPostgres && { port: gwPostgres.port, pids: [gwPostgres.proc.pid!] },
+  E1: { port: gw.port, pids: [gateway.pid!] },
+  E2: { port: gw.port, pids: [gateway.pid!] },
   N: nginx ? { port: nginx.port, pids: nginx.pids } : undefined,
 };
 const scenarios = (Object.keys(targets) as Scenario[]).filter((s) => targets[s] && (!ONLY || ONLY.has(s)));
@@ -385,7 +422,7 @@ for (let round = 1; round <= ROUNDS; round++) {
       const before = scenario === 'D' ? await scrape() : undefined;
       const r = await measure({
         port: t.port, concurrency, warmupMs: WARMUP_MS, durationMs: MEASURE_MS, kind: KIND[scenario],
-        idPrefix: `r${round}${scenario}${concurrency}`, pids: t.pids, otherPids: scenario === 'A' ? [] : [up.child.pid!],
+        idPrefix: `r${round}${scenario}${concurrency}`, pids: t.pids, otherPids: scenario === 'A' ? [] : scenario === 'DP' ? [up.child.pid!, ...postgresPids()] : [up.child.pid!],
       });
       if (before) {
         const after = await scrape();
@@ -532,22 +569,34 @@ const verdict = (target: string, value: number, limit: number, atLeast: boolean)
   target, value, limit,
   pass: Number.isFinite(value) ? (atLeast ? value >= limit : value <= limit) : undefined,
 });
+const cpuOf = (x: Row | undefined, y: Row | undefined) => (x && y ? x.cpuUsPerReq / y.cpuUsPerReq : NaN);
+// Issue 17's targets, at every concurrency; then the XML (issue 15) and store (issue 18) ratios.
 const verdicts = [
-  verdict(`D >= 0.9 x C req/s (c=${c16})`, ratio(row('D', c16), row('C', c16), 'rps'), 0.9, true),
-  verdict(`D p99 <= 1.2 x C p99 (c=${c16})`, ratio(row('D', c16), row('C', c16), 'p99Ms'), 1.2, false),
   ...CONCURRENCY.flatMap((c) => [
+    verdict(`D CPU per request <= 1.5 x C's (c=${c})`, cpuOf(row('D', c), row('C', c)), 1.5, false),
+    verdict(`D >= 0.65 x C req/s (c=${c})`, ratio(row('D', c), row('C', c), 'rps'), 0.65, true),
+    verdict(`D p99 <= 1.5 x C p99 (c=${c})`, ratio(row('D', c), row('C', c), 'p99Ms'), 1.5, false),
     verdict(`E1 (403) >= 3 x D req/s (c=${c})`, ratio(row('E1', c), row('D', c), 'rps'), 3, true),
     verdict(`E2 (422) >= 1.3 x D req/s (c=${c})`, ratio(row('E2', c), row('D', c), 'rps'), 1.3, true),
+    verdict(`DX (XML cancel) CPU per request <= 1.5 x D's (c=${c})`, cpuOf(row('DX', c), row('D', c)), 1.5, false),
+    verdict(`DS (SQLite store) CPU per cancel <= 1.15 x D's (c=${c})`, cpuOf(row('DS', c), row('D', c)), 1.15, false),
+    verdict(`DP (PostgreSQL store) CPU per cancel <= 1.30 x D's (c=${c}; gateway process)`, cpuOf(row('DP', c), row('D', c)), 1.3, false),
   ]),
   verdict('validation CPU (jwt+body+profile+cancel-request+diff) <= 150 us per cancel (in-process CPU)', validationCpuUs, 150, false),
   verdict(`gateway peak RSS <= 150 MiB (c=${c64}, max over D/E runs)`, Number.isFinite(gatewayPeak) ? gatewayPeak : NaN, 150, false),
   verdict('start-up to ready <= 1000 ms (spawn -> ready log line)', startup.readyLineMs, 1000, false),
 ];
 out.push('');
-out.push('targets (issue 6 item 4):');
+out.push('targets (issue 17 item 1, issue 15 item 6, issue 18):');
 const mark = (v: { pass: boolean | undefined }) => (v.pass === undefined ? 'n/a ' : v.pass ? 'PASS' : 'MISS');
 for (const v of verdicts) out.push(`  ${mark(v)}  ${v.target}: ${f(v.value, v.limit < 10 ? 2 : 0)}`);
 out.push(`  info  the same stages as wall time under load (histogram, c=${c16}): ${f(validationWallUs)} us`);
+for (const c of CONCURRENCY) {
+  const dp = row('DP', c);
+  const d = row('D', c);
+  // The database server's CPU is reported, not charged: like the provider's, it is another process.
+  if (dp && d) out.push(`  info  DP with the PostgreSQL server's CPU added (c=${c}): ${f(dp.cpuUsPerReq + dp.upstreamCpuUsPerReq - d.upstreamCpuUsPerReq)} us per cancel, ${f((dp.cpuUsPerReq + dp.upstreamCpuUsPerReq - d.upstreamCpuUsPerReq) / d.cpuUsPerReq, 2)} x D's`);
+}
 const cpuRatio = (a: Row | undefined, b: Row | undefined) => (a && b ? b.cpuUsPerReq / a.cpuUsPerReq : NaN);
 out.push(`  info  CPU per request, C/D (c=${c16}): ${f(cpuRatio(row('D', c16), row('C', c16)), 2)}: the share of C's req/s D could reach with every process on its own core`);
 const noisy = rows.filter((r) => r.foreignCores > 0.2);
@@ -578,15 +627,20 @@ const results = {
   runs,
   wallSeconds: totalS,
 };
-// SIGTERM, so the gateway drains and exits itself (and --cpu-prof, when asked for, writes its file).
-await new Promise<void>((resolve) => {
-  const t = setTimeout(resolve, 10_000);
-  gateway.once('exit', () => {
-    clearTimeout(t);
-    resolve();
-  });
-  gateway.kill('SIGTERM');
-});
+// SIGTERM, so each gateway drains and exits itself (and --cpu-prof, when asked for, writes its file).
+await Promise.all(
+  [gateway, gwSqlite?.proc, gwPostgres?.proc].filter((g): g is ChildProcess => g !== undefined).map(
+    (g) =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 10_000);
+        g.once('exit', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        g.kill('SIGTERM');
+      }),
+  ),
+);
 // nginx: SIGTERM to the master is its fast shutdown; the workers go with it.
 if (nginx) {
   const { master } = nginx;

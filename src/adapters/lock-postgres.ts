@@ -5,7 +5,7 @@ import { systemClock, type Clock } from '../ports/clock.js';
 import { createMemoryLock } from './lock-memory.js';
 import { LockUnavailable, type LockPort } from '../ports/lock.js';
 import { noStoreMetrics, type StoreMetrics } from '../store/metrics.js';
-import { createPool, DeadlineExceeded, poolConfig, withClient, type PostgresConnection } from '../store/postgres.js';
+import { createPool, DeadlineExceeded, poolConfig, quietErrors, withClient, type PostgresConnection } from '../store/postgres.js';
 
 /**
  * The lock shared by every replica (ruling 23): a PostgreSQL session-level advisory lock keyed by
@@ -114,7 +114,7 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
     c.on('error', onError);
     const giveBack = (destroy: Error | undefined): void => {
       c.removeListener('error', onError);
-      c.on('error', () => {});
+      quietErrors(c);
       c.release(destroy);
     };
     try {

@@ -30,6 +30,16 @@ const VERSION_COLUMNS = 'appointment_id, version_id, sha256, media_type, body, k
 const UPSERT_VERSION = `INSERT INTO gw_versions (${VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
   ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET read_at = gw_versions.read_at RETURNING id`;
 
+/**
+ * The link of a kept decision whose appointment this process knows (it kept it): the new version's
+ * body and the decision's update in one statement — one round trip, its own transaction.
+ */
+const LINK_WITH_BODY = `WITH v AS (${UPSERT_VERSION})
+  UPDATE gw_decisions SET version_after = $2, after_ref = (SELECT id FROM v), linked_at = $10 WHERE id = $11 AND appointment_id = $1 RETURNING id`;
+const LINK_WITHOUT_BODY = 'UPDATE gw_decisions SET version_after = $1, after_ref = NULL, linked_at = $2 WHERE id = $3 RETURNING id';
+/** How many kept ids this process remembers the appointment of (a link follows its keep within one request). */
+const REMEMBERED = 4096;
+
 /** Connects, migrates, returns the vault. Rejects with VaultUnavailable when the database cannot be used. */
 export async function createPostgresVault(opts: PostgresVaultOptions): Promise<PostgresVault> {
   const clock = opts.clock ?? systemClock;
@@ -49,7 +59,7 @@ export async function createPostgresVault(opts: PostgresVaultOptions): Promise<P
         throw fail(e);
       }
     });
-  const ctx: Ctx = { op, fail, sealer: opts.sealer ?? createSealer(), clock, metrics, rows: 0 };
+  const ctx: Ctx = { op, fail, sealer: opts.sealer ?? createSealer(), clock, metrics, rows: 0, appointmentOf: new Map() };
   try {
     // Migration may wait for another replica's; allow it several operation timeouts.
     await withClient(pool, clock, opts.timeoutMs * 5, async (c) => {
@@ -87,6 +97,8 @@ interface Ctx {
   sealer: Sealer;
   clock: Clock;
   metrics: StoreMetrics;
+  /** Kept id -> appointment id, for the one-statement link (bounded: oldest forgotten first). */
+  appointmentOf: Map<string, string>;
   /** The rows gauge: counted at start-up and after a purge, incremented by keeps (a count per
    * keep would scan the table). Other replicas' keeps are not seen until the next count. */
   rows: number;
@@ -105,19 +117,45 @@ function keep(ctx: Ctx, entry: KeepEntry): Promise<string> {
     const p = entry.preImage;
     const sealed = ctx.sealer.seal(p.body, p.appointmentId, p.versionId);
     const r = entry.decision.requester ?? {};
-    const d = await c.query<{ id: string }>(
-      `WITH v AS (${UPSERT_VERSION})
-       INSERT INTO gw_decisions (appointment_id, before_ref, interaction, trace_id, ods_code, sds_user_id, device_id, at)
-       SELECT $1, v.id, $10, $11, $12, $13, $14, $15 FROM v RETURNING id`,
-      [p.appointmentId, p.versionId, p.sha256, p.mediaType, sealed.data, sealed.keyId, sealed.nonce, p.readAt, p.lastUpdated ?? null,
+    const d = await c.query<{ id: string }>({
+      name: 'gw_keep',
+      text: KEEP,
+      values: [p.appointmentId, p.versionId, p.sha256, p.mediaType, sealed.data, sealed.keyId, sealed.nonce, p.readAt, p.lastUpdated ?? null,
         entry.decision.interaction, entry.decision.traceId ?? null, r.odsCode ?? null, r.sdsUserId ?? null, r.deviceId ?? null, ctx.clock.now()],
-    );
+    });
     ctx.metrics.rows(++ctx.rows);
-    return String(d.rows[0]!.id);
+    const id = String(d.rows[0]!.id);
+    ctx.appointmentOf.set(id, p.appointmentId);
+    if (ctx.appointmentOf.size > REMEMBERED) ctx.appointmentOf.delete(ctx.appointmentOf.keys().next().value!);
+    return id;
   });
 }
 
+const KEEP = `WITH v AS (${UPSERT_VERSION})
+  INSERT INTO gw_decisions (appointment_id, before_ref, interaction, trace_id, ods_code, sds_user_id, device_id, at)
+  SELECT $1, v.id, $10, $11, $12, $13, $14, $15 FROM v RETURNING id`;
+
 function link(ctx: Ctx, keptId: string, after: LinkAfter): Promise<void> {
+  const appointmentId = ctx.appointmentOf.get(keptId);
+  if (appointmentId === undefined) return linkLooked(ctx, keptId, after);
+  ctx.appointmentOf.delete(keptId);
+  return ctx.op('link', async (c) => {
+    let r: pg.QueryResult;
+    if (after.body) {
+      const s = ctx.sealer.seal(after.body, appointmentId, after.versionId);
+      r = await c.query({
+        name: 'gw_link_body', text: LINK_WITH_BODY,
+        values: [appointmentId, after.versionId, sha256(after.body), after.mediaType ?? 'application/fhir+json', s.data, s.keyId, s.nonce, after.at, after.lastUpdated ?? null, after.at, keptId],
+      });
+    } else {
+      r = await c.query({ name: 'gw_link', text: LINK_WITHOUT_BODY, values: [after.versionId, after.at, keptId] });
+    }
+    if (!r.rowCount) throw new VaultUnavailable(`postgres store: no kept entry ${keptId}`);
+  });
+}
+
+/** The link of a decision kept by another process (or forgotten): looked up, in a transaction. */
+function linkLooked(ctx: Ctx, keptId: string, after: LinkAfter): Promise<void> {
   return ctx.op('link', (c) =>
     inTransaction(c, async () => {
       const d = await c.query<{ appointment_id: string }>('SELECT appointment_id FROM gw_decisions WHERE id = $1', [keptId]);

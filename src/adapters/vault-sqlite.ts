@@ -16,10 +16,15 @@ import { migrateSqlite } from '../store/sqlite-migrate.js';
  *
  * Durability: WAL with synchronous=FULL. Under WAL, NORMAL makes a commit durable against a crash
  * of the process but not of the machine (the WAL is synced only at checkpoints), and ruling 22
- * forwards a cancel only after its pre-image is durable; FULL syncs the WAL at each commit — one
- * fsync per cancel (the link after the 200 rides on the next one), still far below the
- * provider's own latency. The fsync runs on the event loop (about 4 ms on this machine's disk):
- * it bounds one process to a few hundred cancels a second, far above what a provider takes.
+ * forwards a cancel only after its pre-image is durable; FULL syncs the WAL at each commit.
+ *
+ * Group commit: the writes asked for during one turn of the event loop (keeps and links of
+ * concurrent cancels) are committed together in one transaction, each in its own savepoint, with
+ * one fsync; each caller's promise settles only after that commit. One failing write rolls back
+ * its savepoint only; a failed commit fails them all (nothing is forwarded). Under load the fsync
+ * (a few ms, on the event loop) is paid once per batch instead of once per cancel. A batch of
+ * links only commits without its own fsync (ruling 22: the link is best effort after the
+ * provider's 200; it becomes durable with the next keep's commit or checkpoint).
  *
  * better-sqlite3 is synchronous: each operation is a short statement on the event loop. A writer
  * in another process (the `vault purge` command) can make us wait up to `timeoutMs` (busy
@@ -58,6 +63,7 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
   }
   const q = prepare(db);
   const tx = transactions(db, q, sealer);
+  const commit = createGroupCommit(db);
   // The rows gauge: counted at open and after a purge, incremented by keeps (count(*) scans).
   const count = (): number => (q.count.get() as { n: number }).n;
   let rows = count();
@@ -73,29 +79,31 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
         throw unavailable(metrics, e);
       }
     });
+  /** The same for a write that joins the current group commit. */
+  const write = <T>(name: string, durable: boolean, fn: () => T): Promise<T> =>
+    timed(metrics, name, async () => {
+      if (!db.open) throw new VaultUnavailable('sqlite store: closed');
+      try {
+        return await commit(durable, fn);
+      } catch (e) {
+        throw unavailable(metrics, e);
+      }
+    });
 
   return {
     get db() {
       return db;
     },
-    keep: (entry) =>
-      op('keep', () => {
-        const id = tx.keep.immediate(entry, clock.now());
+    keep: (entry) => {
+      const at = clock.now();
+      return write('keep', true, () => tx.keep(entry, at)).then((id) => {
         metrics.rows(++rows);
         return String(id);
-      }),
-    // The link is best effort (after the provider's success; ruling 22): committed without its own
-    // fsync, it becomes durable with the next keep's (or the next checkpoint). Saves one fsync
-    // per cancel; a power cut right after it can lose the link, never a pre-image.
-    link: (keptId, after) =>
-      op('link', () => {
-        db.pragma('synchronous = NORMAL');
-        try {
-          tx.link.immediate(keptId, after);
-        } finally {
-          db.pragma('synchronous = FULL');
-        }
-      }),
+      });
+    },
+    // The link is best effort (after the provider's success; ruling 22): it needs no fsync of its
+    // own; a power cut right after it can lose the link, never a pre-image.
+    link: (keptId, after) => write('link', false, () => tx.link(keptId, after)),
     version: (appointmentId, versionId) =>
       op('version', (): KeptVersion | undefined => {
         const row = q.version.get(appointmentId, versionId) as VersionDbRow | undefined;
@@ -115,6 +123,51 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
       if (db.open) db.close();
     },
   };
+}
+
+/**
+ * Group commit (see the file's comment): `durable` writes make their batch sync the WAL. Runs the
+ * batch at the end of the current turn of the event loop (setImmediate), so every write asked for
+ * during this turn joins it.
+ */
+function createGroupCommit(db: BetterSqlite3.Database): <T>(durable: boolean, fn: () => T) => Promise<T> {
+  type Job = { durable: boolean; fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
+  let queue: Job[] = [];
+  let synchronous: 'FULL' | 'NORMAL' = 'FULL';
+  const setSynchronous = (mode: 'FULL' | 'NORMAL') => {
+    if (mode !== synchronous) db.pragma(`synchronous = ${mode}`);
+    synchronous = mode;
+  };
+  const flush = (): void => {
+    const jobs = queue;
+    queue = [];
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      if (!db.open) throw new VaultUnavailable('sqlite store: closed');
+      setSynchronous(jobs.some((j) => j.durable) ? 'FULL' : 'NORMAL');
+      db.transaction(() => {
+        for (const j of jobs) {
+          try {
+            outcomes.push({ ok: true, value: db.transaction(j.fn)() }); // a savepoint: fails alone
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      }).immediate();
+    } catch (error) {
+      for (const j of jobs) j.reject(error); // the commit failed: none of them is written
+      return;
+    }
+    jobs.forEach((j, i) => {
+      const o = outcomes[i]!;
+      if (o.ok) j.resolve(o.value);
+      else j.reject(o.error);
+    });
+  };
+  return <T>(durable: boolean, fn: () => T) =>
+    new Promise<T>((resolve, reject) => {
+      if (queue.push({ durable, fn, resolve: resolve as (v: unknown) => void, reject }) === 1) setImmediate(flush);
+    });
 }
 
 /** Creates (0600: it holds patient data) or opens the file, WAL + FULL, migrated. */

@@ -43,6 +43,18 @@ export function createPool(cfg: pg.PoolConfig, onError: (e: Error) => void): pg.
   return pool;
 }
 
+const quieted = new WeakSet<pg.PoolClient>();
+/**
+ * Gives a client one no-op 'error' listener for life: a destroyed client may still emit once, and
+ * an unheard 'error' throws. Once per client — pooled clients are leased again and again, and a
+ * listener added per lease piles up (a leak the bench found).
+ */
+export function quietErrors(c: pg.PoolClient): void {
+  if (quieted.has(c)) return;
+  quieted.add(c);
+  c.on('error', () => {});
+}
+
 export class DeadlineExceeded extends Error {
   constructor() {
     super('deadline exceeded');
@@ -68,8 +80,7 @@ export function withClient<T>(pool: pg.Pool, clock: Clock, ms: number, fn: (c: p
       const c = client;
       client = undefined;
       c.removeListener('error', onError);
-      // Keep a listener: a destroyed client may still emit once, and an unheard 'error' throws.
-      c.on('error', () => {});
+      quietErrors(c);
       c.release(err ?? broken);
     };
     const cancel = clock.setTimer(() => {

@@ -84,6 +84,23 @@ t.test('sqlite', async (t) => {
     await v.close();
   });
 
+  t.test('group commit: writes asked for in one turn are committed together; a failing one fails alone', async (t) => {
+    const path = join(dir, 'group.db');
+    const v = createSqliteVault({ path, timeoutMs, clock });
+    const kept = await Promise.all([1, 2, 3, 4, 5].map((i) => v.keep(entry(`g${i}`, '1', clock.now()))));
+    t.equal(new Set(kept).size, 5, 'five decisions, five ids');
+    for (let i = 1; i <= 5; i++) t.equal((await v.history(`g${i}`)).length, 1, `g${i} kept`);
+    // One link to an id that does not exist, beside two good keeps in the same turn.
+    const [a, bad, b] = await Promise.allSettled([v.keep(entry('h1', '1', clock.now())), v.link('999999', { versionId: '2', at: clock.now() }), v.keep(entry('h2', '1', clock.now()))]);
+    t.equal(a.status, 'fulfilled');
+    t.equal(b.status, 'fulfilled');
+    t.equal(bad.status, 'rejected', 'the failing write rolls back its own savepoint only');
+    t.ok(bad.status === 'rejected' && bad.reason instanceof VaultUnavailable);
+    t.equal((await v.history('h1')).length + (await v.history('h2')).length, 2, 'its neighbours are committed');
+    t.equal(v.db.pragma('synchronous', { simple: true }), 2, 'FULL after a batch with keeps');
+    await v.close();
+  });
+
   t.test('schema version recorded once; reopening does not migrate again', async (t) => {
     const path = join(dir, 'schema.db');
     await createSqliteVault({ path, timeoutMs, clock }).close();

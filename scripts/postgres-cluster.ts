@@ -1,0 +1,139 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+
+/**
+ * A throwaway PostgreSQL 15 cluster for the tests and `npm run bench` (issue 18 item 6): initdb into a temporary
+ * folder owned by the `postgres` OS user, started as that user on a free 127.0.0.1 port with its
+ * socket in the same folder, trust authentication; removed at the end. One per test file.
+ *
+ * The binaries are not on PATH (Debian's postgresql-15 package); .ci/run installs the package
+ * when they are missing. `pgMissing()` says why a test cannot run, for `t.skip`.
+ */
+export const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+export function pgMissing(): string | undefined {
+  if (!existsSync(join(PG_BIN, 'initdb'))) return `PostgreSQL 15 is not installed (${PG_BIN}/initdb missing; apt-get install postgresql-15)`;
+  if (process.getuid?.() !== 0) return 'starting a throwaway PostgreSQL cluster needs root (to run it as the postgres user)';
+  const id = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  if (id.status !== 0) return 'there is no postgres OS user';
+  return undefined;
+}
+
+export interface PgCluster {
+  /** postgres://postgres@127.0.0.1:port/postgres */
+  url: string;
+  port: number;
+  /** Stops the server at once (the data stays): "PostgreSQL stopped mid-run". */
+  stop(): void;
+  /** Starts it again on the same port and waits until it accepts connections. */
+  start(): Promise<void>;
+  /** A fresh database in this cluster (one per test keeps tests apart); returns its URL. */
+  createDatabase(name: string): Promise<string>;
+  /** Runs one statement as the superuser on the postgres database. */
+  sql<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+  /** Stops the server and removes the folder. */
+  destroy(): void;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+function asPostgres(cmd: string, args: string[]): void {
+  execFileSync('runuser', ['-u', 'postgres', '--', join(PG_BIN, cmd), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Polls a real connection until the server answers (no fixed sleep); gives up after `ms`. */
+async function waitReady(url: string, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < until) {
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      await c.query('SELECT 1');
+      await c.end();
+      return;
+    } catch (e) {
+      last = e;
+      await c.end().catch(() => {});
+      // Yield to the event loop before the next attempt; the server is starting.
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+  throw new Error(`PostgreSQL did not become ready: ${(last as Error)?.message}`);
+}
+
+/** `ssl`: serve TLS with this certificate and key (PEM); plain connections are still accepted. */
+export async function startPostgres(o: { ssl?: { cert: string; key: string } } = {}): Promise<PgCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-pg-'));
+  const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+  chownSync(dir, uid, gid);
+  const data = join(dir, 'data');
+  asPostgres('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync']);
+  const port = await freePort();
+  const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+  let options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
+  if (o.ssl) {
+    // PostgreSQL refuses a key file readable by others, or not owned by its user.
+    for (const [name, pem] of [['server.crt', o.ssl.cert], ['server.key', o.ssl.key]] as const) {
+      writeFileSync(join(dir, name), pem, { mode: 0o600 });
+      chownSync(join(dir, name), uid, gid);
+    }
+    options += ` -c ssl=on -c ssl_cert_file=${join(dir, 'server.crt')} -c ssl_key_file=${join(dir, 'server.key')}`;
+  }
+  let running = false;
+  const start = async (): Promise<void> => {
+    asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', options, '-W', 'start']);
+    running = true;
+    await waitReady(url, 30_000);
+  };
+  const stop = (): void => {
+    if (!running) return;
+    running = false;
+    try {
+      asPostgres('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+    } catch {
+      // already down
+    }
+  };
+  await start();
+  const sql = async <R extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<pg.QueryResult<R>> => {
+    const c = new pg.Client({ connectionString: url });
+    c.on('error', () => {});
+    await c.connect();
+    try {
+      return await c.query<R>(text, params);
+    } finally {
+      await c.end().catch(() => {});
+    }
+  };
+  return {
+    url,
+    port,
+    stop,
+    start,
+    sql,
+    async createDatabase(name) {
+      await sql(`CREATE DATABASE "${name.replace(/"/g, '')}"`);
+      return `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(name)}`;
+    },
+    destroy() {
+      stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
