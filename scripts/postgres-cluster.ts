@@ -26,6 +26,8 @@ export function pgMissing(): string | undefined {
 export interface PgCluster {
   /** postgres://postgres@127.0.0.1:port/postgres */
   url: string;
+  /** The same server over its Unix socket (in the cluster's folder). */
+  socketUrl: string;
   port: number;
   /** Stops the server at once (the data stays): "PostgreSQL stopped mid-run". */
   stop(): void;
@@ -123,6 +125,7 @@ export async function startPostgres(o: { ssl?: { cert: string; key: string } } =
   };
   return {
     url,
+    socketUrl: `postgres://postgres@localhost/postgres?host=${encodeURIComponent(dir)}&port=${port}`,
     port,
     stop,
     start,

@@ -20,7 +20,7 @@
  * Knobs (environment), for longer runs or diagnosis:
  *   BENCH_ROUNDS (3), BENCH_SECONDS (5, measured per run), BENCH_WARMUP_SECONDS (1.5),
  *   BENCH_CONCURRENCY ("16,64"), BENCH_SCENARIOS ("A,B,C,D,DX,DS,DP,E1,E2,N"), BENCH_SKIP_NGINX=1,
- *   BENCH_SKIP_STARTUP=1, BENCH_QUIET_WAIT_SECONDS (45: the most the whole bench waits for other
+ *   BENCH_SKIP_STARTUP=1, BENCH_PG_SOCKET=1 (DP over PostgreSQL's Unix socket, not loopback TCP), BENCH_QUIET_WAIT_SECONDS (45: the most the whole bench waits for other
  *   workloads to finish), BENCH_GATEWAY_NODE_ARGS (node flags for the gateway under load, e.g.
  *   "--cpu-prof --cpu-prof-dir=/tmp/prof"; it is stopped with SIGTERM at the end, so the profile is
  *   written), BENCH_PROXY_NODE_ARGS (the same for the B and C proxies), BENCH_GATEWAY_NICE (e.g. -15,
@@ -247,7 +247,8 @@ if (!pgWhyNot) {
   pgCluster = await startPostgres();
   process.on('exit', () => pgCluster?.destroy());
 } else if (wanted('DP')) log(`bench: scenario DP skipped: ${pgWhyNot}`);
-const gwPostgres = pgCluster ? await startGateway({ kind: 'postgres', url: pgCluster.url }) : undefined;
+// BENCH_PG_SOCKET=1: the gateway reaches PostgreSQL over its Unix socket instead of loopback TCP.
+const gwPostgres = pgCluster ? await startGateway({ kind: 'postgres', url: process.env.BENCH_PG_SOCKET === '1' ? pgCluster.socketUrl : pgCluster.url }) : undefined;
 /** The cluster's processes (postmaster and backends), charged to DP beside the upstream. */
 const postgresPids = (): number[] => {
   try {
