@@ -1,26 +1,23 @@
 import http from 'node:http';
-import https from 'node:https';
-import net from 'node:net';
+import type net from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { CODECS, createHandling, createLateStore, openStore, type Shared, type Store } from './compose.js';
+import { CODECS, createHandling, createLateStore, openStore, type Handling, type Shared, type Store } from './compose.js';
 import { startRetention } from './store/retention.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import { noTracer, type Tracer } from './ports/tracer.js';
 import type { Config } from './config.js';
-import { CATALOGUE, GatewayError, type ErrorCode } from './errors.js';
-import { buildOperationOutcome } from './fhir/operation-outcome.js';
+import { GatewayError } from './errors.js';
 import { createAdminServer } from './edge/admin.js';
 import { createConfigReload, createTlsReload } from './edge/reload.js';
-import { createRefusalLog } from './edge/refusal-log.js';
 import { createReadiness } from './edge/readiness.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics, storeMetricsOf, type Metrics } from './metrics.js';
 import { boundedAuditSink, createAuditSink, type AuditSink } from './ops/audit.js';
 import { sendError } from './respond.js';
 import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material.js';
-import { reportCrlStatus } from './tls/crl-status.js';
-import { normaliseSerial, revokedSerials } from './tls/crl-serials.js';
-import { createConnectionBook, createHandshakeGuard } from './edge/connection-guard.js';
+import { createTlsStatus } from './tls/status.js';
+import { createClientAllowList } from './tls/allow-list.js';
+import { createTlsListener } from './edge/tls-listener.js';
 
 export interface GatewayDeps {
   clock?: Clock;
@@ -53,51 +50,39 @@ export interface Gateway {
   probeNow(): Promise<void>;
 }
 
-/** Why a TLS handshake failed, as a small closed set of metric labels. */
-export function handshakeFailureReason(err: Error & { code?: string }): string {
-  const text = `${err.code ?? ''} ${err.message}`.toLowerCase();
-  if (text.includes('did not return a certificate') || text.includes('peer_did_not_return')) return 'no-certificate';
-  if (text.includes('revoked')) return 'revoked';
-  if (text.includes('expired')) return 'expired';
-  if (text.includes('not yet valid')) return 'not-yet-valid';
-  if (text.includes('unknown ca') || text.includes('unable to get') || text.includes('self-signed') || text.includes('self signed') || text.includes('certificate verify failed')) return 'untrusted';
-  if (text.includes('unsupported protocol') || text.includes('wrong version') || text.includes('version too low') || text.includes('protocol version')) return 'protocol-version';
-  if (text.includes('no shared cipher') || text.includes('no_shared_cipher') || text.includes('no ciphers')) return 'cipher';
-  if (text.includes('timeout') || text.includes('timed out')) return 'timeout';
-  if (text.includes('econnreset') || text.includes('socket hang up')) return 'reset';
-  if (text.includes('usage') || text.includes('purpose')) return 'key-usage';
-  return 'other';
+export { certificateFailureReason, handshakeFailureReason } from './edge/tls-listener.js';
+
+/** One request through the pipeline of the configuration in force when it arrived. */
+function serve(h: Handling, req: http.IncomingMessage, res: http.ServerResponse, logger: Logger): void {
+  if (h.standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
+  h.pipeline.handle(req, res).catch((e: unknown) => {
+    logger.error('unhandled pipeline failure', { error: (e as Error)?.message });
+    if (!res.headersSent) sendError(res, new GatewayError('INTERNAL_ERROR', 'Unexpected internal error'), h.standard);
+    else res.destroy();
+  });
 }
 
-/** OpenSSL verification error code -> metric label. */
-export function certificateFailureReason(code: string): string {
-  switch (code) {
-    case 'CERT_HAS_EXPIRED': return 'expired';
-    case 'CERT_NOT_YET_VALID': return 'not-yet-valid';
-    case 'CERT_REVOKED': return 'revoked';
-    case 'INVALID_PURPOSE': return 'key-usage';
-    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-    case 'UNABLE_TO_GET_ISSUER_CERT':
-    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
-    case 'SELF_SIGNED_CERT_IN_CHAIN':
-    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-    case 'CERT_SIGNATURE_FAILURE':
-      return 'untrusted';
-    case 'UNABLE_TO_GET_CRL':
-    case 'CRL_HAS_EXPIRED':
-    case 'CRL_NOT_YET_VALID':
-    case 'CRL_SIGNATURE_FAILURE':
-      return 'crl';
-    default: return 'other';
-  }
+function listenOn(server: net.Server, at: { port: number; host: string }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
-function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string): string {
-  const m = CATALOGUE[code];
-  const body = JSON.stringify(buildOperationOutcome(m, [{ diagnostics }], profile));
-  const reason = http.STATUS_CODES[m.status] ?? 'Error';
-  return `HTTP/1.1 ${m.status} ${reason}\r\nContent-Type: application/fhir+json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+/** Stops accepting; in-flight answers close their connection when done; the rest are cut at the deadline. */
+async function drain(server: http.Server, active: ReadonlySet<http.ServerResponse>, deadlineMs: number): Promise<void> {
+  for (const res of active) if (!res.headersSent) res.setHeader('Connection', 'close');
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
+  await Promise.race([closed, deadline]);
+  server.closeAllConnections();
 }
+
+const closeListener = (server: net.Server): Promise<void> => new Promise<void>((r) => (server.listening ? server.close(() => r()) : r()));
 
 export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps = {}): Gateway {
   const config = initialConfig; // listener-level settings; checks read `handling.config`
@@ -116,134 +101,27 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const buildHandling = (cfg: Readonly<Config>) => createHandling(cfg, shared);
   let handling = buildHandling(config);
 
-  let material: TlsMaterial = loadTlsMaterial(config.tls);
-  // Seconds left are computed at each scrape (an alert on "< 7 days" must see time pass).
-  const setExpiry = (m: TlsMaterial) => {
-    metrics.certExpiry.reset();
-    for (const c of m.certificates) metrics.certExpiry.set({ role: c.role, subject: c.subject }, Math.round((c.notAfter - clock.now()) / 1000));
-  };
-  metrics.onScrape(() => setExpiry(material));
-  setExpiry(material);
-  const crlStatus = () => reportCrlStatus(material.crls, { metrics, logger, now: clock.now(), warningHours: config.tls.crlWarningHours });
-  crlStatus();
-
-  const allowed = config.tls.allowedClients;
-  const allowListOn = Boolean(allowed && (allowed.subjects.length || allowed.sans.length));
-  const clientAllowed = (socket: TLSSocket): boolean => {
-    if (!allowListOn) return true;
-    const cert = socket.getPeerCertificate();
-    const cn = cert?.subject?.CN;
-    const cns = Array.isArray(cn) ? cn : cn ? [cn] : [];
-    if (cns.some((c) => allowed!.subjects.includes(c))) return true;
-    const sans = (cert?.subjectaltname ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4));
-    return sans.some((s) => allowed!.sans.includes(s));
-  };
+  const material = loadTlsMaterial(config.tls);
+  const tlsStatus = createTlsStatus(material, { metrics, logger, clock, crlWarningHours: config.tls.crlWarningHours });
+  const clientAllowed = createClientAllowList(config.tls.allowedClients);
 
   let draining = false;
   const active = new Set<http.ServerResponse>();
-  const server = https.createServer({
-    ...material.options,
-    requestCert: true,
-    // Verification still happens in OpenSSL; we refuse unauthorized peers ourselves on
-    // 'secureConnection' (below), before any byte of HTTP is read, because only then does Node
-    // tell us why (expired, revoked, untrusted...) for the handshake-failure metric.
-    rejectUnauthorized: false,
-    handshakeTimeout: config.tls.handshakeTimeoutMs,
-    maxHeaderSize: config.limits.maxHeaderBytes,
-    requestTimeout: config.limits.requestTimeoutMs,
-    headersTimeout: config.limits.headersTimeoutMs,
-    keepAliveTimeout: config.limits.keepAliveTimeoutMs,
-    connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
-  } as https.ServerOptions);
-  server.maxConnections = config.limits.maxConnections;
-  const handshakes = createHandshakeGuard(
-    { total: config.limits.maxPendingHandshakes, perAddress: config.limits.maxPendingHandshakesPerAddress },
-    () => metrics.tlsFailures.inc({ reason: 'handshake-evicted' }),
-  );
-  const connections = createConnectionBook({ maxAgeMs: config.limits.maxConnectionAgeMs, maxRequests: config.limits.maxRequestsPerConnection }, () => clock.now());
-  server.on('connection', (raw: net.Socket) => handshakes.opened(raw));
-
-  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    // Defence in depth: an unauthorized peer is destroyed on secureConnection already.
-    if (!(req.socket as TLSSocket).authorized) {
-      req.socket.destroy();
-      return;
-    }
-    // Item 7: a connection has a maximum age and request count; a retired one closes after this answer.
-    if (connections.started(req.socket as TLSSocket, res) || draining) res.setHeader('Connection', 'close');
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse, retire: boolean): void => {
+    if (retire || draining) res.setHeader('Connection', 'close');
     active.add(res);
     res.on('close', () => active.delete(res));
-    const h = handling;
-    if (h.standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
-    h.pipeline.handle(req, res).catch((e: unknown) => {
-      logger.error('unhandled pipeline failure', { error: (e as Error)?.message });
-      if (!res.headersSent) sendError(res, new GatewayError('INTERNAL_ERROR', 'Unexpected internal error'), h.standard);
-      else res.destroy();
-    });
-  });
-  const refusal = createRefusalLog(logger, clock);
-  server.on('secureConnection', (socket: TLSSocket) => {
-    // Node keeps the raw socket it wrapped as `_parent`: its handshake no longer counts as pending.
-    handshakes.handshaken((socket as unknown as { _parent?: net.Socket })._parent);
-    // Ruling 25 / item 1: the identity checked is that of the connection's only handshake; a
-    // client-initiated TLS 1.2 renegotiation (possibly with another certificate) is an error.
-    socket.disableRenegotiation();
-    socket.on('error', () => socket.destroy());
-    connections.opened(socket);
-    if (socket.authorized) return;
-    const hasCert = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
-    const reason = hasCert ? certificateFailureReason(String(socket.authorizationError ?? '')) : 'no-certificate';
-    metrics.tlsFailures.inc({ reason });
-    refusal(reason, socket.remoteAddress, socket);
-    socket.destroy();
-  });
-  server.on('tlsClientError', (err: Error & { code?: string }, socket: net.Socket) => {
-    const reason = handshakeFailureReason(err);
-    metrics.tlsFailures.inc({ reason });
-    refusal(reason, socket.remoteAddress);
-    socket.destroy();
-  });
-  server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {
-    // Ruling 16: malformed framing (CL+TE, conflicting Content-Length) -> 400 and close;
-    // oversized headers -> 431; timeouts and resets -> just close.
-    const code = err.code ?? '';
-    if (!socket.writable || code === 'ERR_TLS_RENEGOTIATION_DISABLED' || code === 'ECONNRESET' || code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
-      socket.destroy();
-      return;
-    }
-    const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
-    metrics.rejections.inc({ code: which });
-    // Item 13: answers on a connection go out in request order — a malformed request pipelined
-    // behind a cancel is answered after the cancel's answer, never instead of it.
-    socket.pause();
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed', handling.standard.operationOutcomeProfile)));
-  });
-  server.on('error', (e) => logger.error('listener error', { error: e.message }));
-
-  /** Item 7: connections whose certificate the reloaded CRL revokes close after their in-flight answer. */
-  const retireRevoked = (m: TlsMaterial): void => {
-    const crl = (m.options as { crl?: string[] }).crl;
-    if (!crl?.length) return;
-    try {
-      const revoked = revokedSerials(crl.join('\n'));
-      const n = connections.retire((s) => {
-        const serial = s.getPeerCertificate()?.serialNumber;
-        return typeof serial === 'string' && revoked.has(normaliseSerial(serial));
-      });
-      if (n) logger.info('connections with a now-revoked certificate retired', { connections: n });
-    } catch (e) {
-      logger.error('could not read the reloaded CRL to retire open connections', { error: (e as Error).message });
-    }
+    serve(handling, req, res, logger);
   };
-
+  const listener = createTlsListener({
+    config, material, metrics, logger, clock, onRequest, outcomeProfile: () => handling.standard.operationOutcomeProfile,
+  });
+  const server = listener.server;
   const reloadTls = createTlsReload({
     load: () => loadTlsMaterial(config.tls),
     apply: (next: TlsMaterial) => {
-      server.setSecureContext({ ...next.options });
-      material = next;
-      setExpiry(material);
-      crlStatus();
-      retireRevoked(next);
+      listener.apply(next);
+      tlsStatus.update(next);
     },
     logger,
     metrics,
@@ -259,8 +137,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       store: { ping: () => Promise.all([shared.lock.ping(), shared.vault.ping()]).then(() => undefined), required: true },
     },
     checks: {
-      // The served certificate is within its validity (a failed reload keeps an old one).
-      tls: () => material.certificates.some((c) => c.role === 'server' && c.notAfter > clock.now()),
+      tls: tlsStatus.serving,
       config: () => true,
     },
     onResult: (name, ok) => {
@@ -271,7 +148,6 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
 
   /** Issue 7: apply a new configuration to requests that start from now on. */
   const reloadConfig = createConfigReload({ current: () => handling, swap: (h) => (handling = h), build: buildHandling, clock, logger, metrics });
-
 
   const gw: Gateway = {
     get config() {
@@ -290,20 +166,8 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       if (config.store.retentionDays !== undefined) {
         stopRetention = startRetention(store.vault, { retentionDays: config.store.retentionDays, clock, onError: (e) => logger.error('vault retention purge failed', { error: (e as Error)?.name }) });
       }
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.listen.port, config.listen.host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-      await new Promise<void>((resolve, reject) => {
-        admin.once('error', reject);
-        admin.listen(config.admin.port, config.admin.host, () => {
-          admin.off('error', reject);
-          resolve();
-        });
-      });
+      await listenOn(server, config.listen);
+      await listenOn(admin, config.admin);
       await readiness.start();
     },
     reloadTls,
@@ -312,23 +176,14 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       draining = true;
       metrics.draining.set(1);
       logger.info('draining', { deadlineMs });
-      // In-flight answers close their connection when done, so server.close() can complete.
-      for (const res of active) if (!res.headersSent) res.setHeader('Connection', 'close');
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
-      await Promise.race([closed, deadline]);
-      server.closeAllConnections();
+      await drain(server, active, deadlineMs);
       await gw.close();
     },
     async close() {
       unwatch();
       readiness.stop();
       server.closeAllConnections();
-      await Promise.all([
-        new Promise<void>((r) => (server.listening ? server.close(() => r()) : r())),
-        new Promise<void>((r) => (admin.listening ? admin.close(() => r()) : r())),
-      ]);
+      await Promise.all([closeListener(server), closeListener(admin)]);
       admin.closeAllConnections();
       handling.close();
       stopRetention();

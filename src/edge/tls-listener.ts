@@ -1,0 +1,176 @@
+import http from 'node:http';
+import https from 'node:https';
+import type net from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Config } from '../config.js';
+import { CATALOGUE, type ErrorCode } from '../errors.js';
+import { buildOperationOutcome } from '../fhir/operation-outcome.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Clock } from '../ports/clock.js';
+import type { TlsMaterial } from '../tls/material.js';
+import { normaliseSerial, revokedSerials } from '../tls/crl-serials.js';
+import { createConnectionBook, createHandshakeGuard } from './connection-guard.js';
+import { createRefusalLog } from './refusal-log.js';
+
+/**
+ * The mTLS listener and what guards its connections before any request is handled: who may finish
+ * a handshake (and why not, counted and logged), how many may be pending, how old and how busy a
+ * connection may get, malformed HTTP framing, and connections whose certificate a reloaded CRL
+ * revokes. Requests themselves go to `onRequest`.
+ */
+export interface TlsListenerOptions {
+  config: Readonly<Config>;
+  material: TlsMaterial;
+  metrics: Metrics;
+  logger: Logger;
+  clock: Clock;
+  onRequest(req: http.IncomingMessage, res: http.ServerResponse, retire: boolean): void;
+  /** The OperationOutcome profile of the standard in force (for answers written on a raw socket). */
+  outcomeProfile(): string;
+}
+
+export interface TlsListener {
+  readonly server: https.Server;
+  /** New TLS material for new handshakes; connections its CRL revokes close after their answer. */
+  apply(material: TlsMaterial): void;
+}
+
+/** Why a TLS handshake failed, as a small closed set of metric labels. */
+export function handshakeFailureReason(err: Error & { code?: string }): string {
+  const text = `${err.code ?? ''} ${err.message}`.toLowerCase();
+  if (text.includes('did not return a certificate') || text.includes('peer_did_not_return')) return 'no-certificate';
+  if (text.includes('revoked')) return 'revoked';
+  if (text.includes('expired')) return 'expired';
+  if (text.includes('not yet valid')) return 'not-yet-valid';
+  if (text.includes('unknown ca') || text.includes('unable to get') || text.includes('self-signed') || text.includes('self signed') || text.includes('certificate verify failed')) return 'untrusted';
+  if (text.includes('unsupported protocol') || text.includes('wrong version') || text.includes('version too low') || text.includes('protocol version')) return 'protocol-version';
+  if (text.includes('no shared cipher') || text.includes('no_shared_cipher') || text.includes('no ciphers')) return 'cipher';
+  if (text.includes('timeout') || text.includes('timed out')) return 'timeout';
+  if (text.includes('econnreset') || text.includes('socket hang up')) return 'reset';
+  if (text.includes('usage') || text.includes('purpose')) return 'key-usage';
+  return 'other';
+}
+
+/** OpenSSL verification error code -> metric label. */
+export function certificateFailureReason(code: string): string {
+  switch (code) {
+    case 'CERT_HAS_EXPIRED': return 'expired';
+    case 'CERT_NOT_YET_VALID': return 'not-yet-valid';
+    case 'CERT_REVOKED': return 'revoked';
+    case 'INVALID_PURPOSE': return 'key-usage';
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'CERT_SIGNATURE_FAILURE':
+      return 'untrusted';
+    case 'UNABLE_TO_GET_CRL':
+    case 'CRL_HAS_EXPIRED':
+    case 'CRL_NOT_YET_VALID':
+    case 'CRL_SIGNATURE_FAILURE':
+      return 'crl';
+    default: return 'other';
+  }
+}
+
+/** A whole HTTP answer for a socket the HTTP parser gave up on (Connection: close). */
+function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string): string {
+  const m = CATALOGUE[code];
+  const body = JSON.stringify(buildOperationOutcome(m, [{ diagnostics }], profile));
+  const reason = http.STATUS_CODES[m.status] ?? 'Error';
+  return `HTTP/1.1 ${m.status} ${reason}\r\nContent-Type: application/fhir+json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+export function createTlsListener(o: TlsListenerOptions): TlsListener {
+  const { config, metrics, logger, clock } = o;
+  const server = https.createServer({
+    ...o.material.options,
+    requestCert: true,
+    // Verification still happens in OpenSSL; we refuse unauthorized peers ourselves on
+    // 'secureConnection' (below), before any byte of HTTP is read, because only then does Node
+    // tell us why (expired, revoked, untrusted...) for the handshake-failure metric.
+    rejectUnauthorized: false,
+    handshakeTimeout: config.tls.handshakeTimeoutMs,
+    maxHeaderSize: config.limits.maxHeaderBytes,
+    requestTimeout: config.limits.requestTimeoutMs,
+    headersTimeout: config.limits.headersTimeoutMs,
+    keepAliveTimeout: config.limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
+  } as https.ServerOptions);
+  server.maxConnections = config.limits.maxConnections;
+  const handshakes = createHandshakeGuard(
+    { total: config.limits.maxPendingHandshakes, perAddress: config.limits.maxPendingHandshakesPerAddress },
+    () => metrics.tlsFailures.inc({ reason: 'handshake-evicted' }),
+  );
+  const connections = createConnectionBook({ maxAgeMs: config.limits.maxConnectionAgeMs, maxRequests: config.limits.maxRequestsPerConnection }, () => clock.now());
+  const refusal = createRefusalLog(logger, clock);
+  const refuse = (reason: string, socket: net.Socket, tls?: TLSSocket): void => {
+    metrics.tlsFailures.inc({ reason });
+    refusal(reason, socket.remoteAddress, tls);
+    socket.destroy();
+  };
+
+  server.on('connection', (raw: net.Socket) => handshakes.opened(raw));
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // Defence in depth: an unauthorized peer is destroyed on secureConnection already.
+    if (!(req.socket as TLSSocket).authorized) return void req.socket.destroy();
+    // Item 7: a connection has a maximum age and request count; a retired one closes after this answer.
+    o.onRequest(req, res, connections.started(req.socket as TLSSocket, res));
+  });
+  server.on('secureConnection', (socket: TLSSocket) => {
+    // Node keeps the raw socket it wrapped as `_parent`: its handshake no longer counts as pending.
+    handshakes.handshaken((socket as unknown as { _parent?: net.Socket })._parent);
+    // Ruling 25 / item 1: the identity checked is that of the connection's only handshake; a
+    // client-initiated TLS 1.2 renegotiation (possibly with another certificate) is an error.
+    socket.disableRenegotiation();
+    socket.on('error', () => socket.destroy());
+    connections.opened(socket);
+    if (socket.authorized) return;
+    const hasCert = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
+    refuse(hasCert ? certificateFailureReason(String(socket.authorizationError ?? '')) : 'no-certificate', socket, socket);
+  });
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: net.Socket) => refuse(handshakeFailureReason(err), socket));
+  server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {
+    // Ruling 16: malformed framing (CL+TE, conflicting Content-Length) -> 400 and close;
+    // oversized headers -> 431; timeouts and resets -> just close.
+    const code = err.code ?? '';
+    if (!socket.writable || code === 'ERR_TLS_RENEGOTIATION_DISABLED' || code === 'ECONNRESET' || code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
+      socket.destroy();
+      return;
+    }
+    const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
+    metrics.rejections.inc({ code: which });
+    // Item 13: answers on a connection go out in request order — a malformed request pipelined
+    // behind a cancel is answered after the cancel's answer, never instead of it.
+    socket.pause();
+    const diagnostics = which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed';
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeProfile())));
+  });
+  server.on('error', (e) => logger.error('listener error', { error: e.message }));
+
+  /** Item 7: connections whose certificate the reloaded CRL revokes close after their in-flight answer. */
+  const retireRevoked = (m: TlsMaterial): void => {
+    const crl = (m.options as { crl?: string[] }).crl;
+    if (!crl?.length) return;
+    try {
+      const revoked = revokedSerials(crl.join('\n'));
+      const n = connections.retire((s) => {
+        const serial = s.getPeerCertificate()?.serialNumber;
+        return typeof serial === 'string' && revoked.has(normaliseSerial(serial));
+      });
+      if (n) logger.info('connections with a now-revoked certificate retired', { connections: n });
+    } catch (e) {
+      logger.error('could not read the reloaded CRL to retire open connections', { error: (e as Error).message });
+    }
+  };
+
+  return {
+    server,
+    apply(m: TlsMaterial) {
+      server.setSecureContext({ ...m.options });
+      retireRevoked(m);
+    },
+  };
+}

@@ -1,0 +1,18 @@
+import type { TLSSocket } from 'node:tls';
+import type { Config } from '../config.js';
+
+/**
+ * `tls.allowedClients`: beyond a certificate of a trusted CA, the client's subject CN or a DNS
+ * subject alternative name must be listed. No list (or an empty one) allows every trusted client.
+ */
+export function createClientAllowList(allowed: Config['tls']['allowedClients']): (socket: TLSSocket) => boolean {
+  if (!allowed || !(allowed.subjects.length || allowed.sans.length)) return () => true;
+  return (socket) => {
+    const cert = socket.getPeerCertificate();
+    const cn = cert?.subject?.CN;
+    const cns = Array.isArray(cn) ? cn : cn ? [cn] : [];
+    if (cns.some((c) => allowed.subjects.includes(c))) return true;
+    const sans = (cert?.subjectaltname ?? '').split(',').map((s) => s.trim()).filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4));
+    return sans.some((s) => allowed.sans.includes(s));
+  };
+}

@@ -1,0 +1,30 @@
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Clock } from '../ports/clock.js';
+import { reportCrlStatus } from './crl-status.js';
+import type { TlsMaterial } from './material.js';
+
+/**
+ * What the served TLS material says about itself, kept current across reloads: seconds left per
+ * certificate (computed at each scrape: an alert on "< 7 days" must see time pass), the CRLs'
+ * nextUpdate (at load and reload), and whether the server certificate is still valid (readiness).
+ */
+export function createTlsStatus(first: TlsMaterial, o: { metrics: Metrics; logger: Logger; clock: Clock; crlWarningHours: number }) {
+  let material = first;
+  const setExpiry = (): void => {
+    o.metrics.certExpiry.reset();
+    for (const c of material.certificates) o.metrics.certExpiry.set({ role: c.role, subject: c.subject }, Math.round((c.notAfter - o.clock.now()) / 1000));
+  };
+  const update = (m: TlsMaterial): void => {
+    material = m;
+    setExpiry();
+    reportCrlStatus(m.crls, { metrics: o.metrics, logger: o.logger, now: o.clock.now(), warningHours: o.crlWarningHours });
+  };
+  o.metrics.onScrape(setExpiry);
+  update(first);
+  return {
+    update,
+    /** The served certificate is within its validity (a failed reload keeps an old one). */
+    serving: (): boolean => material.certificates.some((c) => c.role === 'server' && c.notAfter > o.clock.now()),
+  };
+}
