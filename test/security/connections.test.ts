@@ -26,11 +26,21 @@ t.test('item 1: a client-initiated TLS 1.2 renegotiation is refused and the conn
   const c = await rawTls(h.gateway.port, { tls: { maxVersion: 'TLSv1.2' } });
   t.equal(c.socket.getProtocol(), 'TLSv1.2');
   let renegotiated: string = 'pending';
+  // The client's own socket may never report 'close' here (its write is held behind the pending
+  // renegotiation); what counts is that the gateway ended the TCP connection: 'end' or a reset.
+  const ended = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 2000);
+    const done = () => { clearTimeout(timer); resolve(true); };
+    c.socket.once('end', done);
+    c.socket.once('close', done);
+    c.socket.once('error', done);
+  });
   c.socket.renegotiate({ rejectUnauthorized: false }, (err) => { renegotiated = err ? 'error' : 'done'; });
   // Whatever the client library reports, the server must not carry on with the connection.
   c.socket.write(read(h.provider.store.ids()[0]!));
-  const closed = await c.closed(2000);
-  t.not(renegotiated, 'done', `the renegotiation never completed (${renegotiated}; connection ${closed ? 'closed' : 'stalled'})`);
+  const closed = await ended;
+  t.not(renegotiated, 'done', `the renegotiation never completed (${renegotiated})`);
+  t.ok(closed, 'the gateway ended the connection (not left stalled)');
   t.notMatch(c.received().toString('latin1'), /^HTTP\/1\.1 200/m, 'nothing is served after the renegotiation');
   t.equal(h.provider.requests.filter((r) => r.method === 'GET').length, 0, 'the provider saw nothing');
 });
