@@ -217,13 +217,7 @@ function visitObject(ctx: Ctx, w: Walk, o: Obj, node: TypeNode, at: Where, primi
     property(ctx, w, o, def, o[key], at);
     w.path.pop();
   }
-  if (node.choices) {
-    for (const [group, names] of node.choices) {
-      let n = 0;
-      for (const k of names) if (o[k] !== undefined || o['_' + k] !== undefined) n++;
-      if (n > 1) w.issue(`${group}: only one of its types may be present (max 1)`);
-    }
-  }
+  if (node.choiceOf) choiceIssues(w, o, keys, node.choiceOf);
   // (FHIR element names never collide with Object.prototype's, so a plain read is enough)
   for (const req of node.required) {
     let present = false;
@@ -232,6 +226,28 @@ function visitObject(ctx: Ctx, w: Walk, o: Obj, node: TypeNode, at: Where, primi
       w.issue(`required element is missing (min 1)`, req.names.length === 1 ? req.names[0] : req.label.replace('[x]', ''));
     }
   }
+}
+
+/**
+ * At most one type of each choice group (value[x]...), a name and its `_name` companion counting
+ * once. Linear in the object's own keys: an Extension's value[x] has some 50 types, and a body of
+ * thousands of small extensions must not cost 50 lookups each (issue 13 item 3).
+ */
+function choiceIssues(w: Walk, o: Obj, keys: readonly string[], choiceOf: ReadonlyMap<string, string>): void {
+  let found: string[] | undefined; // group, name, group, name, ...
+  for (const key of keys) {
+    const name = key.charCodeAt(0) === 95 /* _ */ ? key.slice(1) : key;
+    const group = choiceOf.get(name);
+    if (group !== undefined) (found ??= []).push(group, name);
+  }
+  if (!found || found.length <= 2) return;
+  const names = new Map<string, Set<string>>();
+  for (let i = 0; i < found.length; i += 2) {
+    const set = names.get(found[i]!) ?? new Set<string>();
+    set.add(found[i + 1]!);
+    names.set(found[i]!, set);
+  }
+  for (const [group, set] of names) if (set.size > 1) w.issue(`${group}: only one of its types may be present (max 1)`);
 }
 
 /** `_x`: the id and extensions of primitive `x` (ruling 20), arrays aligned with `x`'s. */

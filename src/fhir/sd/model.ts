@@ -67,6 +67,8 @@ export interface TypeNode {
   isResource: boolean;
   /** choice groups with more than one JSON name: at most one may be present */
   choices?: Map<string, string[]>;
+  /** the same, by JSON name: name -> its choice group (a walk looks up an object's keys, not every type) */
+  choiceOf?: Map<string, string>;
 }
 export interface ExtensionDef {
   url: string;
@@ -238,6 +240,7 @@ export class Model {
       node.choices.set(d.choice, group);
     }
     for (const [g, names] of node.choices ?? []) if (names.length < 2) node.choices!.delete(g);
+    if (node.choices?.size) node.choiceOf = new Map([...node.choices].flatMap(([g, names]) => names.map((n): [string, string] => [n, g])));
     return node;
   }
 
