@@ -20,6 +20,7 @@ import type { Metrics } from './metrics.js';
 import type { AuditSink } from './ops/audit.js';
 import { createPipeline } from './pipeline.js';
 import { systemClock, type Clock } from './ports/clock.js';
+import type { Lane } from './edge/large-body-lane.js';
 import type { Codec } from './ports/codec.js';
 import { LockUnavailable, type LockPort } from './ports/lock.js';
 import { noTracer, type Tracer } from './ports/tracer.js';
@@ -39,6 +40,8 @@ export interface LongLived {
   lock: LockPort;
   vault: VaultPort;
   codecs: readonly Codec[];
+  /** Large bodies are checked one per turn of the event loop (issue 13 item 3), across reloads too. */
+  largeBodies: Lane;
 }
 
 export interface Shared extends LongLived {
@@ -132,6 +135,7 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared) {
     config: cfg, standard, plan: createCheckPlan(cfg, standard, { clock: shared.clock, codecs: shared.codecs }),
     router: createRouter(standard, { amend: cfg.interactions.amend }), forwarder, transaction, history,
     logger: shared.logger, metrics: shared.metrics, audit: shared.audit, clientAllowed: shared.clientAllowed, draining: shared.draining, tracer: shared.tracer, codecs: shared.codecs,
+    largeBodies: shared.largeBodies,
   });
   return {
     config: cfg, standard, upstream, provider, pipeline,

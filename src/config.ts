@@ -36,7 +36,7 @@ export interface Config {
   limits: {
     maxBodyBytes: number; maxJsonDepth: number; maxHeaderBytes: number; headersTimeoutMs: number;
     requestTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number;
-    maxJsonNodes: number; maxPendingHandshakes: number; maxPendingHandshakesPerAddress: number;
+    maxJsonNodes: number; largeBodyBytes: number; maxPendingHandshakes: number; maxPendingHandshakesPerAddress: number;
     maxConnectionAgeMs: number; maxRequestsPerConnection: number;
   };
   interactions: { amend: boolean };

@@ -18,6 +18,7 @@ import { isGuarded, type Standard } from './standards/index.js';
 import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
 import { negotiate } from './edge/negotiate.js';
+import type { Lane } from './edge/large-body-lane.js';
 
 export interface PipelineDeps {
   config: Readonly<Config>;
@@ -41,6 +42,8 @@ export interface PipelineDeps {
   tracer: Tracer;
   /** Wire formats, for negotiating the format of gateway-made answers (ruling 21). */
   codecs: readonly Codec[];
+  /** Bodies over limits.largeBodyBytes are checked one per turn of the event loop (issue 13 item 3). */
+  largeBodies?: Lane;
 }
 
 /** X-Request-ID is echoed as X-Correlation-ID only when it is a sane token. */
@@ -130,8 +133,27 @@ export function createPipeline(deps: PipelineDeps) {
     res.end(answer.body);
   }
 
+  /** The checks before the provider; a large body waits for its turn once it is read. */
+  async function checksBeforeProvider(ctx: RequestContext, io: CheckIO, span: TraceSpan): Promise<void> {
+    const lane = deps.largeBodies;
+    if (!lane) return runChecks(plan.beforeProvider, ctx, io, span);
+    let done: (() => void) | undefined;
+    const inTurn: CheckIO = {
+      readBody: async (limit) => {
+        const body = await io.readBody(limit);
+        if (body.length > config.limits.largeBodyBytes && !done) done = await lane.turn();
+        return body;
+      },
+    };
+    try {
+      await runChecks(plan.beforeProvider, ctx, inTurn, span);
+    } finally {
+      done?.();
+    }
+  }
+
   async function guarded(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, io: CheckIO, trail: WriteTrail, requestId: string | undefined, span: TraceSpan): Promise<Outcome> {
-    await runChecks(plan.beforeProvider, ctx, io, span);
+    await checksBeforeProvider(ctx, io, span);
     // Report mode may have let a bodiless request through; read it now so it can be forwarded.
     const body = ctx.rawBody ?? (await io.readBody(config.limits.maxBodyBytes));
     const answer = await transaction.run(writeRequest(req, ctx, body, span), trail);

@@ -18,6 +18,7 @@ import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material
 import { createTlsStatus } from './tls/status.js';
 import { createClientAllowList } from './tls/allow-list.js';
 import { createTlsListener } from './edge/tls-listener.js';
+import { createLane } from './edge/large-body-lane.js';
 
 export interface GatewayDeps {
   clock?: Clock;
@@ -95,7 +96,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const store = createLateStore();
   let stopRetention = () => {};
   const shared: Shared = {
-    lock: store.lock, vault: store.vault, codecs: CODECS, clock, logger, metrics, audit, tracer: deps.tracer ?? noTracer,
+    lock: store.lock, vault: store.vault, codecs: CODECS, largeBodies: createLane(), clock, logger, metrics, audit, tracer: deps.tracer ?? noTracer,
     clientAllowed: (req) => clientAllowed(req.socket as TLSSocket), draining: () => draining,
   };
   const buildHandling = (cfg: Readonly<Config>) => createHandling(cfg, shared);

@@ -3,16 +3,17 @@
  *
  *   node dist/scripts/bench/starvation.js            (after `npm run build`)
  *
- * One process: a fast upstream (fixtures of ./fixtures.ts), the gateway (createGateway, defaults:
- * limits.maxJsonNodes 5,000), and the clients. Phase 1 (idle): sequential valid cancels on one
+ * The gateway runs in a process of its own (node dist/src/main.js, defaults: limits.maxJsonNodes
+ * 5,000), as deployed; this process holds a fast upstream (fixtures of ./fixtures.ts) and the clients. Phase 1 (idle): sequential valid cancels on one
  * keep-alive connection. Phase 2 (attack): 8 keep-alive connections send, back to back, a body just
  * under the node limit (a contained resource with maxJsonNodes/2 small objects) while the same sequential
  * cancels run and /healthz is polled every 25 ms. Printed: p50/p95 of the cancels in each phase,
- * their ratio, the attack's throughput and /healthz's maximum latency. Clients share the gateway's
- * event loop here, so the figures are pessimistic.
+ * their ratio, the attack's throughput and /healthz's maximum latency. Gateway, clients and upstream
+ * share the machine's cores, so the figures are pessimistic.
  *
  * Knobs: STARVATION_CANCELS (100 per phase), STARVATION_ATTACKERS (8), STARVATION_NODES (the
- * gateway's limits.maxJsonNodes; the attack body follows it).
+ * gateway's limits.maxJsonNodes; the attack body follows it), STARVATION_GATEWAY_NODE_ARGS (e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof": the gateway is stopped with SIGTERM, so it is written).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -23,26 +24,48 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createCa, issueCertificate } from '../../demo/certs.js';
 import { buildConfig } from '../../src/config.js';
-import { createGateway } from '../../src/server.js';
-import { createLogger } from '../../src/log.js';
-import { BASE_PATH, CANCEL_INTERACTION, CONSUMER_ASID, PROVIDER_ASID, cancelBody, storedBody, tokens, updatedBody } from './fixtures.js';
+import { fork, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
+import { packageRoot } from '../../src/paths.js';
+import { BASE_PATH, CANCEL_INTERACTION, CONSUMER_ASID, PROVIDER_ASID, cancelBody, tokens } from './fixtures.js';
 
 const CANCELS = Number(process.env['STARVATION_CANCELS'] ?? 100);
 const ATTACKERS = Number(process.env['STARVATION_ATTACKERS'] ?? 8);
 /** limits.maxJsonNodes for the run (default: the gateway's default). */
 const NODES = process.env['STARVATION_NODES'] ? Number(process.env['STARVATION_NODES']) : undefined;
 
-function upstream(): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
-    const id = (req.url ?? '').split('/').pop() ?? '';
-    req.resume();
-    req.on('end', () => {
-      const put = req.method === 'PUT';
-      res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: put ? 'W/"2"' : 'W/"1"' });
-      res.end(put ? updatedBody(id) : storedBody(id));
+/** The bench's fast upstream (./upstream.ts) in a process of its own: the attack clients here must not slow the provider. */
+function upstream(tlsFiles: { cert: string; key: string; ca: string }): Promise<{ port: number; close(): void }> {
+  const child = fork(fileURLToPath(new URL('./upstream.js', import.meta.url)), [], { env: { ...process.env, BENCH_TLS: JSON.stringify(tlsFiles) }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (m) => resolve({ port: (m as { port: number }).port, close: () => child.kill() }));
+    child.once('exit', (code) => reject(new Error(`upstream exited (${code})`)));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
     });
   });
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
+}
+
+/** Polls until the port accepts TCP connections (the gateway is listening). */
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 2000; i++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+      s.once('error', () => { s.destroy(); resolve(false); });
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`port ${port} did not open`);
 }
 
 const pct = (xs: number[], p: number) => {
@@ -56,16 +79,21 @@ async function main(): Promise<void> {
   const server = issueCertificate(ca, { commonName: 'localhost', kind: 'server' });
   const client = issueCertificate(ca, { commonName: 'bench.client', kind: 'client' });
   for (const [f, v] of [['ca.pem', ca.cert], ['s.pem', server.cert], ['s.key', server.key]] as const) writeFileSync(join(dir, f), v);
-  const up = await upstream();
-  const config = buildConfig({
+  const up = await upstream({ cert: join(dir, 's.pem'), key: join(dir, 's.key'), ca: join(dir, 'ca.pem') });
+  const raw = {
     standard: 'nhs-booking', basePath: BASE_PATH, publicBaseUrl: 'https://gateway.bench.nhs.uk/STU3/1',
-    listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 },
+    listen: { host: '127.0.0.1', port: await freePort() }, admin: { host: '127.0.0.1', port: await freePort() },
     tls: { cert: join(dir, 's.pem'), key: join(dir, 's.key'), clientCa: join(dir, 'ca.pem'), watch: false },
-    upstream: { url: `http://127.0.0.1:${(up.address() as AddressInfo).port}` }, spine: { providerAsids: [PROVIDER_ASID] },
-    log: { level: 'silent' }, audit: { destination: 'none' }, ...(NODES ? { limits: { maxJsonNodes: NODES } } : {}),
-  });
-  const gw = createGateway(config, { logger: createLogger('silent') });
-  await gw.listen();
+    upstream: { url: `http://127.0.0.1:${up.port}` }, spine: { providerAsids: [PROVIDER_ASID] },
+    log: { level: 'warn' }, audit: { destination: 'none' }, ...(NODES ? { limits: { maxJsonNodes: NODES } } : {}),
+  };
+  const config = buildConfig(raw); // the same checks as the gateway's, and its defaults for the figures
+  writeFileSync(join(dir, 'gateway.json'), JSON.stringify(raw));
+  const nodeArgs = (process.env['STARVATION_GATEWAY_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', ...nodeArgs, join(packageRoot, 'dist', 'src', 'main.js'), '--config', join(dir, 'gateway.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const gw = { port: config.listen.port, adminPort: config.admin.port, close: () => new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); }) };
+  await waitForPort(gw.port);
+  await waitForPort(gw.adminPort);
   const pool = tokens('valid', 64);
   let n = 0;
   const agent = (sockets: number) => new https.Agent({ keepAlive: true, maxSockets: sockets, ca: ca.cert, cert: client.cert, key: client.key, servername: 'localhost' });

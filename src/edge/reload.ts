@@ -9,7 +9,7 @@ import type { Clock } from '../ports/clock.js';
  * a restart.
  */
 export function restartOnly(c: Readonly<Config>): string {
-  const { maxBodyBytes: _b, maxJsonDepth: _d, maxJsonNodes: _n, ...serverLimits } = c.limits;
+  const { maxBodyBytes: _b, maxJsonDepth: _d, maxJsonNodes: _n, largeBodyBytes: _l, ...serverLimits } = c.limits;
   return JSON.stringify([c.listen, c.admin, c.tls, serverLimits, c.log, c.audit, c.shutdown, c.store, c.tracing]);
 }
 

@@ -34,7 +34,7 @@ export type ProfileValidator = (resource: unknown) => ProfileIssue[];
 
 export const MAX_ISSUES = 20;
 /** Issues counted (not kept) past the cap before the walk gives up. */
-const MAX_COUNTED = 10_000;
+const MAX_COUNTED = 500;
 const MAX_DEPTH = 96;
 const ROOT = 'Appointment';
 const ELEMENT_NAME = /^_?[A-Za-z][A-Za-z0-9_]{0,63}$/;
