@@ -12,7 +12,8 @@
  * share the machine's cores, so the figures are pessimistic.
  *
  * Knobs: STARVATION_CANCELS (100 per phase), STARVATION_ATTACKERS (8), STARVATION_NODES (the
- * gateway's limits.maxJsonNodes; the attack body follows it), STARVATION_GATEWAY_NODE_ARGS (e.g.
+ * gateway's limits.maxJsonNodes; the attack body follows it), STARVATION_BODY (valid: a body the
+ * profile accepts, refused by the diff), STARVATION_GATEWAY_NODE_ARGS (e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof": the gateway is stopped with SIGTERM, so it is written).
  */
 import http from 'node:http';
@@ -126,7 +127,11 @@ async function main(): Promise<void> {
   // The worst in-limit body: just under limits.maxJsonNodes values, each a small object.
   const worst = (id: string) => {
     const r = JSON.parse(cancelBody('valid', id));
-    r.contained = [{ resourceType: 'Basic', id: 'flood', extension: Array.from({ length: Math.floor(config.limits.maxJsonNodes / 2) - 100 }, () => ({ url: 'x' })) }];
+    // STARVATION_BODY=valid: extensions the profile accepts (walked to the end, then refused by the
+    // diff after the provider's read) instead of ones it refuses (the walk stops at its issue cap).
+    r.contained = process.env['STARVATION_BODY'] === 'valid'
+      ? [{ resourceType: 'Basic', id: 'flood', code: { text: 'x' }, extension: Array.from({ length: Math.floor(config.limits.maxJsonNodes / 3) - 100 }, () => ({ url: 'http://example.org/x', valueString: 'x' })) }]
+      : [{ resourceType: 'Basic', id: 'flood', extension: Array.from({ length: Math.floor(config.limits.maxJsonNodes / 2) - 100 }, () => ({ url: 'x' })) }];
     return JSON.stringify(r);
   };
   const attackBody = worst('attack');
