@@ -266,18 +266,22 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
           }
         };
 
-        pending.set(req, { onResponse: (r) => void onResponse(r), setProxyReq: (r) => (proxyReq = r), traceparent });
+        // http-proxy-3 copies `req.headers` onto the provider request: it is handed a view of the
+        // request whose own `headers` are the gateway's (allow-list and forwarding headers); the
+        // incoming request is never changed (issue 12 item 3). Everything else is the request's.
+        const headers = ownHeaders(req);
+        // The provider's work becomes a child of the gateway's span (W3C Trace Context).
+        if (traceparent) headers.traceparent = traceparent;
+        const outgoing = Object.create(req, { headers: { value: headers, enumerable: true } }) as IncomingMessage;
+        pending.set(outgoing, { onResponse: (r) => void onResponse(r), setProxyReq: (r) => (proxyReq = r), traceparent });
         // The provider sees the path below our base path, on its own base (http-proxy-3 prepends
         // it); passed as `target` options rather than by rewriting req.url.
         const below = (req.url ?? '/').slice(basePath.length) || '/';
         const target = new URL(upstream.base.href);
         target.pathname = upstream.base.pathname.replace(/\/$/, '') + below.split('?')[0];
         target.search = below.includes('?') ? below.slice(below.indexOf('?')) : '';
-        req.headers = ownHeaders(req);
-        // The provider's work becomes a child of the gateway's span (W3C Trace Context).
-        if (traceparent) req.headers.traceparent = traceparent;
         const agent = trackingAgent(upstream.agent as Agent, (r) => (proxyReq = r));
-        proxy.web(req, res, { target: target.href, ignorePath: true, agent }, (err: Error) => {
+        proxy.web(outgoing, res, { target: target.href, ignorePath: true, agent }, (err: Error) => {
           const kind = timedOut ? 'timeout' : classify(err);
           if (settled) return;
           if (res.headersSent) {
