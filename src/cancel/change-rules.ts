@@ -3,10 +3,10 @@ import { diffResources } from '../fhir/diff.js';
 import { parseInstant } from '../fhir/instant.js';
 import { RAW_NUMBERS } from '../fhir/strict-json.js';
 import type { ChangeSet } from '../standards/types.js';
+import { isJsonObject as isObject } from '../fhir/json.js';
 
 type Json = Record<string, unknown>;
 
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 const hasUrl = (url: string) => (e: unknown) => isObject(e) && e.url === url;
 
 /** A shallow copy without what the change set allows to differ. */

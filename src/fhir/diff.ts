@@ -21,6 +21,7 @@
  */
 
 import { numberText } from './strict-json.js';
+import { isJsonObject as isObject } from './json.js';
 
 export type DiffKind = 'added' | 'removed' | 'changed';
 export interface Difference {
@@ -57,9 +58,6 @@ type JsonObject = Record<string, unknown>;
 /** A path segment: an object key, an array index, or a `contained` entry matched by id. */
 type Segment = string | number | { readonly where: string };
 
-function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Present = own property with a defined value (JSON.stringify drops `undefined`). */
 function present(o: JsonObject, k: string): boolean {

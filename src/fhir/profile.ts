@@ -5,6 +5,7 @@ import { compileConstraint, holds } from './sd/fhirpath.js';
 import { FAST_PATHS } from './sd/fast-paths.js';
 import { Model, type Constraint, type ElementDef, type ExtensionDef, type TypeNode } from './sd/model.js';
 import { PRIMITIVES, primitiveProblem } from './sd/primitives.js';
+import { isJsonObject as isObj } from './json.js';
 
 /**
  * Profile validation of a submitted Appointment (README rulings 7 and 20), driven by the
@@ -40,7 +41,6 @@ const ROOT = 'Appointment';
 const ELEMENT_NAME = /^_?[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const hasOwn = (o: Obj, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
 /** A key from the body, as it may appear in an expression. */

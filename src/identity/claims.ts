@@ -6,6 +6,7 @@
  * reasons are fixed strings: they never echo a claim value (CONTRIBUTING; ruling 19).
  */
 import type { Result, TokenFailure } from './token.js';
+import { isJsonObject as isObject } from '../fhir/json.js';
 
 export interface ClaimRules {
   /** e.g. 'patient/appointment.write' (nhs-booking cancel) or 'patient/*.write' (gp-connect cancel). */
@@ -79,9 +80,6 @@ function define(elements: string[], primitives: string[]): { all: Set<string>; p
 
 type Json = Record<string, unknown>;
 
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function isNonEmptyString(v: unknown): v is string {
   return typeof v === 'string' && v.trim() !== '';

@@ -1,4 +1,5 @@
 import { instantMillis } from './primitives.js';
+import { isJsonObject as isObj } from '../json.js';
 
 /**
  * Hand-written equivalents of the hot FHIRPath constraints (issue 14: evaluating FHIRPath for every
@@ -15,7 +16,6 @@ const has = (o: Obj, k: string): boolean => {
   const c = o['_' + k];
   return c !== undefined && c !== null && !(Array.isArray(c) && c.length === 0);
 };
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined ? [] : [v]);
 
 /** Every `reference` string of the Reference elements below `o` (descendants().reference, approximately). */

@@ -8,6 +8,7 @@
  */
 import { childOf, FHIR_NS, isResourceType, orderOf, type ChildInfo } from './model.js';
 import { canonicalDiv, escAttr, Refusal } from './xhtml.js';
+import { isJsonObject as isObject } from '../json.js';
 
 export class FhirXmlEncodeError extends Error {
   override readonly name = 'FhirXmlEncodeError';
@@ -17,7 +18,6 @@ const fail = (message: string): never => {
   throw new FhirXmlEncodeError(message);
 };
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Nesting bound for the narrative div parsed while encoding. */
 const MAX_DIV_DEPTH = 64;
