@@ -1,4 +1,4 @@
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
 import type { Logger } from '../log.js';
 import type { Clock } from '../ports/clock.js';
 
@@ -12,7 +12,7 @@ export function createRefusalLog(logger: Logger, clock: Clock, perSecond = 20) {
   let windowStart = 0;
   let written = 0;
   let suppressed = 0;
-  return (reason: string, peer: string | undefined, socket?: TLSSocket): void => {
+  return (reason: string, peer: string | undefined, cert?: PeerCertificate): void => {
     const now = clock.now();
     if (now - windowStart >= 1000) {
       windowStart = now;
@@ -23,8 +23,7 @@ export function createRefusalLog(logger: Logger, clock: Clock, perSecond = 20) {
       return;
     }
     written++;
-    const cert = socket?.getPeerCertificate();
-    const has = cert && Object.keys(cert).length > 0;
+    const has = cert !== undefined && Object.keys(cert).length > 0;
     const name = (n: Record<string, unknown> | undefined) => (n ? String(n.CN ?? Object.entries(n).map(([k, v]) => `${k}=${String(v)}`).join(',')).slice(0, 200) : undefined);
     logger.warn('tls handshake refused', {
       reason,

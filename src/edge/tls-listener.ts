@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Config } from '../config.js';
 import { CATALOGUE, type ErrorCode } from '../errors.js';
 import { buildOperationOutcome } from '../fhir/operation-outcome.js';
@@ -88,10 +88,12 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   const server = https.createServer({
     ...o.material.options,
     requestCert: true,
-    // Verification still happens in OpenSSL; we refuse unauthorized peers ourselves on
-    // 'secureConnection' (below), before any byte of HTTP is read, because only then does Node
-    // tell us why (expired, revoked, untrusted...) for the handshake-failure metric.
-    rejectUnauthorized: false,
+    // Issue 19 item 4: with rejectUnauthorized, OpenSSL itself refuses a client that sends no
+    // certificate, with the alert that says so (TLS 1.3 certificate_required, TLS 1.2
+    // handshake_failure). A certificate that fails verification is judged by Node after the
+    // handshake and the connection closed without an alert: Node's TLS offers no way to send one.
+    // Why it was refused is `authorizationError` on the socket ('tlsClientError' below).
+    rejectUnauthorized: true,
     handshakeTimeout: config.tls.handshakeTimeoutMs,
     maxHeaderSize: config.limits.maxHeaderBytes,
     requestTimeout: config.limits.requestTimeoutMs,
@@ -106,13 +108,29 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   );
   const connections = createConnectionBook({ maxAgeMs: config.limits.maxConnectionAgeMs, maxRequests: config.limits.maxRequestsPerConnection }, () => clock.now());
   const refusal = createRefusalLog(logger, clock);
-  const refuse = (reason: string, socket: net.Socket, tls?: TLSSocket): void => {
+  const refuse = (reason: string, socket: net.Socket, cert?: PeerCertificate): void => {
     metrics.tlsFailures.inc({ reason });
-    refusal(reason, socket.remoteAddress, tls);
+    refusal(reason, socket.remoteAddress ?? peers.get(socket as TLSSocket), cert);
     socket.destroy();
   };
 
   server.on('connection', (raw: net.Socket) => handshakes.opened(raw));
+  // The refused certificate is logged (subject, issuer, serial, fingerprint), but Node closes a
+  // refused connection before 'secureConnection', and its certificate is gone by
+  // 'tlsClientError'. 'keylog' is the one server event that hands us the TLS socket during the
+  // handshake: its line (key material) is ignored; only a 'secure' listener ahead of Node's own
+  // is added, which keeps the peer's certificate in case Node is about to refuse it.
+  const refusedCerts = new WeakMap<TLSSocket, PeerCertificate>();
+  const peers = new WeakMap<TLSSocket, string | undefined>(); // gone from a destroyed socket
+  server.on('keylog', (_keyMaterial: Buffer, socket: TLSSocket) => {
+    if (peers.has(socket)) return;
+    peers.set(socket, socket.remoteAddress);
+    // Runs before Node's verdict (not known yet here): kept for every handshake, read on refusal.
+    socket.prependOnceListener('secure', () => {
+      const cert = socket.getPeerCertificate();
+      if (cert && Object.keys(cert).length > 0) refusedCerts.set(socket, cert);
+    });
+  });
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     // Defence in depth: an unauthorized peer is destroyed on secureConnection already.
     if (!(req.socket as TLSSocket).authorized) return void req.socket.destroy();
@@ -128,10 +146,17 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     socket.on('error', () => socket.destroy());
     connections.opened(socket);
     if (socket.authorized) return;
-    const hasCert = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
-    refuse(hasCert ? certificateFailureReason(String(socket.authorizationError ?? '')) : 'no-certificate', socket, socket);
+    // Defence in depth: with rejectUnauthorized Node refuses before this event.
+    const cert = socket.getPeerCertificate();
+    const hasCert = Object.keys(cert ?? {}).length > 0;
+    refuse(hasCert ? certificateFailureReason(String(socket.authorizationError ?? '')) : 'no-certificate', socket, hasCert ? cert : undefined);
   });
-  server.on('tlsClientError', (err: Error & { code?: string }, socket: net.Socket) => refuse(handshakeFailureReason(err), socket));
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+    // A certificate refused after the handshake: Node's verdict is on the socket.
+    const verdict = socket.authorizationError;
+    if (verdict) refuse(certificateFailureReason(String((verdict as { code?: string }).code ?? verdict)), socket, refusedCerts.get(socket));
+    else refuse(handshakeFailureReason(err), socket);
+  });
   server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {
     // Ruling 16: malformed framing (CL+TE, conflicting Content-Length) -> 400 and close;
     // oversized headers -> 431; timeouts and resets -> just close.

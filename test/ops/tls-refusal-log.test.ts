@@ -1,15 +1,19 @@
 /**
  * Issue 19 item 4: a refused handshake is diagnosable from the gateway's side — one warn line per
  * refusal with the reason, the peer address and the certificate's subject, issuer, serial and
- * fingerprint; rate-limited.
+ * fingerprint; rate-limited. From the client's side, a missing certificate gets the TLS alert
+ * that names it (a certificate that fails verification is closed without one: Node's TLS judges
+ * it after the handshake and has no way to send an alert).
  */
 import t from 'tap';
+import tls from 'node:tls';
 import { createCa, issueCertificate } from '../../demo/certs.js';
 import { createRefusalLog } from '../../src/edge/refusal-log.js';
 import { createLogger } from '../../src/log.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import { startHarness } from '../helpers/harness.js';
 import { eventually, rawTls } from '../reliability/support.js';
+import { pki } from '../helpers/harness.js';
 
 t.test('an untrusted client certificate: one warn line naming it', async (t) => {
   const h = await startHarness();
@@ -30,6 +34,22 @@ t.test('an untrusted client certificate: one warn line naming it', async (t) => 
   t.equal(line.issuer, 'Some Other CA');
   t.match(line.fingerprint256, /^[0-9A-F:]{95}$/);
   t.ok(line.serial);
+});
+
+t.test('no client certificate: the client receives the TLS alert that says so', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const clientSees = (maxVersion: tls.SecureVersion) =>
+    new Promise<string>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: h.gateway.port, servername: 'localhost', ca: pki().ca.cert, maxVersion });
+      // TLS 1.3: the client's handshake completes first; the alert arrives with its first read.
+      s.on('secureConnect', () => s.write('GET / HTTP/1.1\r\nHost: localhost\r\n\r\n'));
+      s.on('error', (e: Error & { code?: string }) => resolve(String(e.code)));
+      s.on('close', () => resolve('closed without an alert'));
+    });
+  t.equal(await clientSees('TLSv1.3'), 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'TLS 1.3: certificate_required');
+  t.equal(await clientSees('TLSv1.2'), 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', 'TLS 1.2: handshake_failure (its alert for a missing certificate)');
+  t.ok(await eventually(() => h.logs.some((l) => l.includes('tls handshake refused') && l.includes('"no-certificate"'))), 'and the gateway logged it');
 });
 
 t.test('rate-limited: at most N lines a second, the rest counted', async (t) => {
