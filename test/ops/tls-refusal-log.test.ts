@@ -47,8 +47,10 @@ t.test('no client certificate: the client receives the TLS alert that says so', 
       s.on('error', (e: Error & { code?: string }) => resolve(String(e.code)));
       s.on('close', () => resolve('closed without an alert'));
     });
-  t.equal(await clientSees('TLSv1.3'), 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'TLS 1.3: certificate_required');
-  t.equal(await clientSees('TLSv1.2'), 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', 'TLS 1.2: handshake_failure (its alert for a missing certificate)');
+  // The alert, whatever the OpenSSL build calls its code (Node 20: ERR_SSL_SSLV3_ALERT_…,
+  // Node 26: ERR_SSL_SSL/TLS_ALERT_…).
+  t.match(await clientSees('TLSv1.3'), /^ERR_SSL_.*ALERT_CERTIFICATE_REQUIRED$/, 'TLS 1.3: certificate_required');
+  t.match(await clientSees('TLSv1.2'), /^ERR_SSL_.*ALERT_HANDSHAKE_FAILURE$/, 'TLS 1.2: handshake_failure (its alert for a missing certificate)');
   t.ok(await eventually(() => h.logs.some((l) => l.includes('tls handshake refused') && l.includes('"no-certificate"'))), 'and the gateway logged it');
 });
 
