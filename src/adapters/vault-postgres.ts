@@ -30,10 +30,7 @@ const VERSION_COLUMNS = 'appointment_id, version_id, sha256, media_type, body, k
 const UPSERT_VERSION = `INSERT INTO gw_versions (${VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
   ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET read_at = gw_versions.read_at RETURNING id`;
 
-/**
- * The link of a kept decision whose appointment this process knows (it kept it): the new version's
- * body and the decision's update in one statement — one round trip, its own transaction.
- */
+/** The link (see link()): the new version's body and the decision's update in one statement. */
 const LINK_WITH_BODY = `WITH v AS (${UPSERT_VERSION})
   UPDATE gw_decisions SET version_after = $2, after_ref = (SELECT id FROM v), linked_at = $10 WHERE id = $11 AND appointment_id = $1 RETURNING id`;
 const LINK_WITHOUT_BODY = 'UPDATE gw_decisions SET version_after = $1, after_ref = NULL, linked_at = $2 WHERE id = $3 RETURNING id';
@@ -110,6 +107,10 @@ async function count(ctx: Ctx, c: pg.PoolClient): Promise<void> {
   ctx.metrics.rows(ctx.rows);
 }
 
+const KEEP = `WITH v AS (${UPSERT_VERSION})
+  INSERT INTO gw_decisions (appointment_id, before_ref, interaction, trace_id, ods_code, sds_user_id, device_id, at)
+  SELECT $1, v.id, $10, $11, $12, $13, $14, $15 FROM v RETURNING id`;
+
 /** One statement, so one round trip and its own transaction: the body (deduplicated) and the
  * decision commit together or not at all; resolves after the commit. */
 function keep(ctx: Ctx, entry: KeepEntry): Promise<string> {
@@ -131,15 +132,18 @@ function keep(ctx: Ctx, entry: KeepEntry): Promise<string> {
   });
 }
 
-const KEEP = `WITH v AS (${UPSERT_VERSION})
-  INSERT INTO gw_decisions (appointment_id, before_ref, interaction, trace_id, ods_code, sds_user_id, device_id, at)
-  SELECT $1, v.id, $10, $11, $12, $13, $14, $15 FROM v RETURNING id`;
-
+/**
+ * The new version's body and the decision's update in one statement (one round trip, its own
+ * transaction). The appointment is the one this process remembers keeping; for a decision kept by
+ * another process (or forgotten) it is looked up first. The statement matches the decision by id
+ * and appointment, so a wrong pair links nothing and fails.
+ */
 function link(ctx: Ctx, keptId: string, after: LinkAfter): Promise<void> {
-  const appointmentId = ctx.appointmentOf.get(keptId);
-  if (appointmentId === undefined) return linkLooked(ctx, keptId, after);
+  const known = ctx.appointmentOf.get(keptId);
   ctx.appointmentOf.delete(keptId);
   return ctx.op('link', async (c) => {
+    const appointmentId = known ?? (await c.query<{ appointment_id: string }>('SELECT appointment_id FROM gw_decisions WHERE id = $1', [keptId])).rows[0]?.appointment_id;
+    if (appointmentId === undefined) throw new VaultUnavailable(`postgres store: no kept entry ${keptId}`);
     let r: pg.QueryResult;
     if (after.body) {
       const s = ctx.sealer.seal(after.body, appointmentId, after.versionId);
@@ -152,24 +156,6 @@ function link(ctx: Ctx, keptId: string, after: LinkAfter): Promise<void> {
     }
     if (!r.rowCount) throw new VaultUnavailable(`postgres store: no kept entry ${keptId}`);
   });
-}
-
-/** The link of a decision kept by another process (or forgotten): looked up, in a transaction. */
-function linkLooked(ctx: Ctx, keptId: string, after: LinkAfter): Promise<void> {
-  return ctx.op('link', (c) =>
-    inTransaction(c, async () => {
-      const d = await c.query<{ appointment_id: string }>('SELECT appointment_id FROM gw_decisions WHERE id = $1', [keptId]);
-      const appointmentId = d.rows[0]?.appointment_id;
-      if (appointmentId === undefined) throw new VaultUnavailable(`postgres store: no kept entry ${keptId}`);
-      let afterRef: string | null = null;
-      if (after.body) {
-        const s = ctx.sealer.seal(after.body, appointmentId, after.versionId);
-        const r = await c.query<{ id: string }>(UPSERT_VERSION, [appointmentId, after.versionId, sha256(after.body), after.mediaType ?? 'application/fhir+json', s.data, s.keyId, s.nonce, after.at, after.lastUpdated ?? null]);
-        afterRef = r.rows[0]!.id;
-      }
-      await c.query('UPDATE gw_decisions SET version_after = $1, after_ref = $2, linked_at = $3 WHERE id = $4', [after.versionId, afterRef, after.at, keptId]);
-    }),
-  );
 }
 
 function purge(ctx: Ctx, beforeMs: number): Promise<number> {

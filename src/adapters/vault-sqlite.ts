@@ -70,25 +70,17 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
   metrics.rows(rows);
 
   /** Runs a synchronous step as an async store operation: timed, failures → VaultUnavailable. */
-  const op = <T>(name: string, fn: () => T): Promise<T> =>
-    timed(metrics, name, () => {
-      if (!db.open) throw new VaultUnavailable('sqlite store: closed');
-      try {
-        return fn();
-      } catch (e) {
-        throw unavailable(metrics, e);
-      }
-    });
-  /** The same for a write that joins the current group commit. */
-  const write = <T>(name: string, durable: boolean, fn: () => T): Promise<T> =>
+  const op = <T>(name: string, fn: () => T | Promise<T>): Promise<T> =>
     timed(metrics, name, async () => {
       if (!db.open) throw new VaultUnavailable('sqlite store: closed');
       try {
-        return await commit(durable, fn);
+        return await fn();
       } catch (e) {
         throw unavailable(metrics, e);
       }
     });
+  /** A write that joins the current group commit. */
+  const write = <T>(name: string, durable: boolean, fn: () => T): Promise<T> => op(name, () => commit(durable, fn));
 
   return {
     get db() {

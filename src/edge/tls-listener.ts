@@ -120,7 +120,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   // 'tlsClientError'. 'keylog' is the one server event that hands us the TLS socket during the
   // handshake: its line (key material) is ignored; only a 'secure' listener ahead of Node's own
   // is added, which keeps the peer's certificate in case Node is about to refuse it.
-  const refusedCerts = new WeakMap<TLSSocket, PeerCertificate>();
+  const peerCerts = new WeakMap<TLSSocket, PeerCertificate>();
   const peers = new WeakMap<TLSSocket, string | undefined>(); // gone from a destroyed socket
   server.on('keylog', (_keyMaterial: Buffer, socket: TLSSocket) => {
     if (peers.has(socket)) return;
@@ -128,11 +128,11 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // Runs before Node's verdict (not known yet here): kept for every handshake, read on refusal.
     socket.prependOnceListener('secure', () => {
       const cert = socket.getPeerCertificate();
-      if (cert && Object.keys(cert).length > 0) refusedCerts.set(socket, cert);
+      if (cert && Object.keys(cert).length > 0) peerCerts.set(socket, cert);
     });
   });
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-    // Defence in depth: an unauthorized peer is destroyed on secureConnection already.
+    // Defence in depth: Node refuses an unauthorized peer at the handshake (rejectUnauthorized).
     if (!(req.socket as TLSSocket).authorized) return void req.socket.destroy();
     // Item 7: a connection has a maximum age and request count; a retired one closes after this answer.
     o.onRequest(req, res, connections.started(req.socket as TLSSocket, res));
@@ -154,7 +154,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
     // A certificate refused after the handshake: Node's verdict is on the socket.
     const verdict = socket.authorizationError;
-    if (verdict) refuse(certificateFailureReason(String((verdict as { code?: string }).code ?? verdict)), socket, refusedCerts.get(socket));
+    if (verdict) refuse(certificateFailureReason(String((verdict as { code?: string }).code ?? verdict)), socket, peerCerts.get(socket));
     else refuse(handshakeFailureReason(err), socket);
   });
   server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {
