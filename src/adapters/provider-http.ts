@@ -26,6 +26,20 @@ export function failureKind(err: unknown): ProviderFailureKind {
   return 'other';
 }
 
+/** undici's raw header list (name, value, …) as Node's lower-cased record; repeated names become arrays. */
+function headersOf(raw: Buffer[]): ProviderAnswer['headers'] {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    const value = raw[i + 1]!.toString('latin1');
+    const seen = out[name];
+    if (seen === undefined) out[name] = value;
+    else if (Array.isArray(seen)) seen.push(value);
+    else out[name] = [seen, value];
+  }
+  return out as ProviderAnswer['headers'];
+}
+
 /**
  * The provider port over one undici keep-alive pool (issue 17: the read and the cancel write share
  * it; measured cheaper than http.request + http-proxy-3). Every exchange has one deadline that can
@@ -51,39 +65,75 @@ export function createHttpProvider(opts: HttpProviderOptions): ProviderPort {
       : undefined,
   });
 
-  async function exchange(method: 'GET' | 'PUT', path: string, body: Buffer | undefined, headers: Record<string, string>, o: ExchangeOptions): Promise<ProviderAnswer> {
+  /**
+   * One exchange through `pool.dispatch` with a plain handler (issue 17): no body stream, no async
+   * iterator, no AbortSignal, one promise. The handler gets undici's `abort` when the request
+   * reaches a socket; a deadline that passes before that settles at once, and the request is
+   * aborted the moment it would be written, so it never leaves.
+   */
+  function exchange(method: 'GET' | 'PUT', path: string, body: Buffer | undefined, headers: Record<string, string>, o: ExchangeOptions): Promise<ProviderAnswer> {
     const started = performance.now();
-    const abort = new AbortController();
-    let phase: 'head' | 'body' = 'head';
-    let statusSeen: number | undefined;
-    let cancelTimer = clock.setTimer(() => abort.abort(), o.deadlineMs);
-    try {
-      const res = await pool.request({ method, path: base.pathname + path.replace(/^\//, ''), headers, body, signal: abort.signal });
-      statusSeen = res.statusCode;
-      phase = 'body';
-      cancelTimer();
-      cancelTimer = clock.setTimer(() => abort.abort(), o.bodyDeadlineMs);
+    return new Promise<ProviderAnswer>((resolve, reject) => {
+      let abort: ((err: Error) => void) | undefined;
+      let phase: 'head' | 'body' = 'head';
+      let statusSeen: number | undefined;
+      let answerHeaders: ProviderAnswer['headers'] = {};
+      let settled = false;
+      let expired = false;
       const chunks: Buffer[] = [];
       let size = 0;
-      for await (const c of res.body) {
-        size += (c as Buffer).length;
-        if (size > o.maxBytes) {
-          res.body.destroy();
-          throw new ProviderFailure('too-large', `the provider's answer is over ${o.maxBytes} bytes`, statusSeen, method === 'PUT');
-        }
-        chunks.push(c as Buffer);
+      const fail = (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        cancelTimer();
+        if (e instanceof ProviderFailure) return reject(e);
+        const kind: ProviderFailureKind = expired ? (phase === 'body' ? 'slow-body' : 'timeout') : failureKind(e);
+        // A write refused at connect never left; anything later may have reached the provider.
+        const mayHaveApplied = method === 'PUT' && kind !== 'refused';
+        reject(new ProviderFailure(kind, expired ? `the provider did not answer within the deadline (${phase})` : `provider exchange failed (${kind})`, statusSeen, mayHaveApplied));
+      };
+      const expire = () => {
+        expired = true;
+        if (abort) abort(new Error('deadline'));
+        else fail(undefined); // still queued for a connection: it will be aborted before it is written
+      };
+      let cancelTimer = clock.setTimer(expire, o.deadlineMs);
+      try {
+        pool.dispatch({ method, path: base.pathname + path.replace(/^\//, ''), headers, body }, {
+          onConnect(a: (err?: Error) => void) {
+            abort = a;
+            if (expired || settled) a(new Error('deadline'));
+          },
+          onHeaders(status: number, raw: Buffer[]) {
+            statusSeen = status;
+            phase = 'body';
+            answerHeaders = headersOf(raw);
+            cancelTimer();
+            cancelTimer = clock.setTimer(expire, o.bodyDeadlineMs);
+            return true;
+          },
+          onData(chunk: Buffer) {
+            size += chunk.length;
+            if (size > o.maxBytes) {
+              fail(new ProviderFailure('too-large', `the provider's answer is over ${o.maxBytes} bytes`, statusSeen, method === 'PUT'));
+              abort?.(new Error('too large'));
+              return false;
+            }
+            chunks.push(chunk);
+            return true;
+          },
+          onComplete() {
+            if (settled) return;
+            settled = true;
+            cancelTimer();
+            resolve({ status: statusSeen!, headers: answerHeaders, body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), ms: performance.now() - started });
+          },
+          onError: fail,
+        } as unknown as Parameters<Pool['dispatch']>[1]);
+      } catch (e) {
+        fail(e);
       }
-      return { status: res.statusCode, headers: res.headers as ProviderAnswer['headers'], body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), ms: performance.now() - started };
-    } catch (e) {
-      if (e instanceof ProviderFailure) throw e;
-      const aborted = abort.signal.aborted;
-      const kind: ProviderFailureKind = aborted ? (phase === 'body' ? 'slow-body' : 'timeout') : failureKind(e);
-      // A write refused at connect never left; anything later may have reached the provider.
-      const mayHaveApplied = method === 'PUT' && kind !== 'refused';
-      throw new ProviderFailure(kind, aborted ? `the provider did not answer within the deadline (${phase})` : `provider exchange failed (${kind})`, statusSeen, mayHaveApplied);
-    } finally {
-      cancelTimer();
-    }
+    });
   }
 
   return {
