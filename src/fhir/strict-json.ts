@@ -32,12 +32,98 @@ class Fail {
  * cost of refusing a body stays close to that of a normal one (issue 13 item 3).
  */
 export function parseStrictJson(text: string, maxDepth: number, maxNodes = Number.POSITIVE_INFINITY): StrictJsonResult {
+  const fast = nativeWhenPlain(text, maxDepth, maxNodes);
+  if (fast !== NOT_PLAIN) return { ok: true, value: fast };
+  return parseStrictJsonScanning(text, maxDepth, maxNodes);
+}
+
+/** The strict parser alone (what the native fast path must always agree with; tests compare them). */
+export function parseStrictJsonScanning(text: string, maxDepth: number, maxNodes = Number.POSITIVE_INFINITY): StrictJsonResult {
   try {
     return { ok: true, value: parse(text, maxDepth, maxNodes) };
   } catch (e) {
     if (e instanceof Fail) return { ok: false, reason: e.reason, offset: e.offset };
     throw e;
   }
+}
+
+const NOT_PLAIN: unique symbol = Symbol('not plain');
+
+/**
+ * Issue 17: the common body, parsed natively, with the same result the strict parser would give.
+ * Taken only for a text with no backslash (every '"' then opens or closes a string, so what lies
+ * between strings is exactly the JSON structure), whose members outside strings number as many as
+ * the keys JSON.parse kept (no duplicates), whose numbers are all canonical, and whose keys, depth
+ * and node count the strict parser would accept. Anything else — including every refusal — goes
+ * to the strict parser, which alone decides and explains.
+ */
+function nativeWhenPlain(text: string, maxDepth: number, maxNodes: number): unknown {
+  if (text.indexOf('\\') !== -1) return NOT_PLAIN;
+  const members = structureOutsideStrings(text);
+  if (members < 0) return NOT_PLAIN;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return NOT_PLAIN;
+  }
+  const count = { keys: 0, nodes: 0 };
+  if (!plainValue(value, 1, maxDepth, maxNodes, count) || count.keys !== members) return NOT_PLAIN;
+  return value;
+}
+
+/**
+ * Members (':' outside strings) of a backslash-free JSON text, or -1 when a number is not written
+ * canonically (the strict parser keeps its text, RAW_NUMBERS) or a string is not closed.
+ */
+function structureOutsideStrings(s: string): number {
+  let colons = 0;
+  let i = 0;
+  const n = s.length;
+  while (i < n) {
+    const q = s.indexOf('"', i);
+    const end = q === -1 ? n : q;
+    for (let j = i; j < end; j++) {
+      const c = s.charCodeAt(j);
+      if (c === 0x3a) colons++;
+      else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+        let k = j + 1;
+        while (k < end) {
+          const d = s.charCodeAt(k);
+          if (d === 0x2c || d === 0x5d || d === 0x7d || d === 0x20 || d === 0x0a || d === 0x0d || d === 0x09) break;
+          k++;
+        }
+        const token = s.slice(j, k);
+        if (String(Number(token)) !== token) return -1;
+        j = k - 1;
+      }
+    }
+    if (q === -1) break;
+    const close = s.indexOf('"', q + 1);
+    if (close === -1) return -1;
+    i = close + 1;
+  }
+  return colons;
+}
+
+const FAST_PATH_DEPTH = 256;
+
+/** Depth, node count, forbidden keys and finite numbers, as the strict parser checks them. */
+function plainValue(v: unknown, depth: number, maxDepth: number, maxNodes: number, count: { keys: number; nodes: number }): boolean {
+  if (++count.nodes > maxNodes) return false;
+  if (typeof v !== 'object' || v === null) return typeof v !== 'number' || (Number.isFinite(v) && !Object.is(v, -0));
+  // Deeper than the fast path recurses: the iterative strict parser decides.
+  if (depth > maxDepth || depth > FAST_PATH_DEPTH) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (!plainValue(v[i], depth + 1, maxDepth, maxNodes, count)) return false;
+    return true;
+  }
+  for (const key in v) {
+    if (FORBIDDEN_KEYS.has(key)) return false;
+    count.keys++;
+    if (!plainValue((v as Record<string, unknown>)[key], depth + 1, maxDepth, maxNodes, count)) return false;
+  }
+  return true;
 }
 
 type Frame =
