@@ -137,10 +137,15 @@ export function createWriteTransaction(deps: TransactionDeps) {
 
   async function keepPreImage(req: WriteRequest, current: CurrentVersion): Promise<string> {
     try {
+      let sha256: string | undefined;
       return await vault.keep({
         preImage: {
           appointmentId: req.id, versionId: current.version, body: current.body, mediaType: current.mediaType,
-          sha256: createHash('sha256').update(current.body).digest('hex'), readAt: clock.now(), lastUpdated: current.lastUpdated,
+          // Hashed only by a vault that stores it (none with store kind memory).
+          get sha256() {
+            return (sha256 ??= createHash('sha256').update(current.body).digest('hex'));
+          },
+          readAt: clock.now(), lastUpdated: current.lastUpdated,
         },
         decision: req.decision,
       });
