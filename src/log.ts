@@ -19,6 +19,13 @@ export function createLogger(level: Level | 'silent', out: Writable | { write(s:
   const min = ORDER[level];
   const write = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
+    // One serialisation of the caller's fields after our three (issue 17); a caller naming one of
+    // ours gets the merged object, in which its value wins, as before.
+    if (fields === undefined || !('time' in fields || 'level' in fields || 'msg' in fields)) {
+      const rest = fields === undefined ? '{}' : JSON.stringify(fields);
+      out.write(`{"time":"${new Date().toISOString()}","level":"${lvl}","msg":${JSON.stringify(msg)}${rest === '{}' ? '' : ',' + rest.slice(1, -1)}}\n`);
+      return;
+    }
     out.write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }) + '\n');
   };
   return {

@@ -34,6 +34,7 @@ const clip = (v: string | undefined): string | undefined => (v === undefined || 
  * "and N more" entry, and, should it still be too long, the paths replaced by their count.
  */
 export function boundAuditRecord(r: AuditRecord): AuditRecord {
+  if (withinBounds(r)) return r; // the usual record: written as it is, no copy (issue 17)
   const out: AuditRecord = { ...r, traceId: clip(r.traceId), requestId: clip(r.requestId), appointmentId: clip(r.appointmentId), interaction: clip(r.interaction)!, code: clip(r.code), versionBefore: clip(r.versionBefore), versionAfter: clip(r.versionAfter) };
   if (r.requester) out.requester = { odsCode: clip(r.requester.odsCode), sdsUserId: clip(r.requester.sdsUserId), practitionerId: clip(r.requester.practitionerId), deviceId: clip(r.requester.deviceId) };
   if (r.differingPaths) {
@@ -49,6 +50,19 @@ export function boundAuditRecord(r: AuditRecord): AuditRecord {
   return out;
 }
 
+const long = (v: string | undefined): boolean => v !== undefined && v.length > MAX_FIELD;
+
+/** True when `boundAuditRecord` would change nothing that is written. */
+function withinBounds(r: AuditRecord): boolean {
+  if (long(r.traceId) || long(r.requestId) || long(r.appointmentId) || long(r.interaction) || long(r.code) || long(r.versionBefore) || long(r.versionAfter)) return false;
+  const q = r.requester;
+  if (q && (long(q.odsCode) || long(q.sdsUserId) || long(q.practitionerId) || long(q.deviceId))) return false;
+  if (r.wouldReject && r.wouldReject.length > MAX_PATHS) return false;
+  if (!r.differingPaths) return true;
+  if (r.differingPaths.length > MAX_PATHS || r.differingPaths.some(long)) return false;
+  return Buffer.byteLength(JSON.stringify(r)) <= MAX_AUDIT_RECORD_BYTES;
+}
+
 /** Every record through `boundAuditRecord` before it reaches `sink`. */
 export function boundedAuditSink(sink: AuditSink): AuditSink {
   return { write: (r) => sink.write(boundAuditRecord(r)), close: () => sink.close() };
@@ -59,7 +73,12 @@ export function createAuditSink(destination: string): AuditSink {
   if (destination === 'none') return { write() {}, close: async () => {} };
   if (destination === 'stdout' || destination === 'stderr') {
     const out = destination === 'stdout' ? process.stdout : process.stderr;
-    return { write: (r) => void out.write(JSON.stringify({ audit: true, ...r }) + '\n'), close: async () => {} };
+    // `{"audit":true,` and the record's own members: one serialisation, no merged copy (issue 17).
+    const line = (r: AuditRecord): string => {
+      const json = JSON.stringify(r);
+      return json === '{}' ? '{"audit":true}\n' : '{"audit":true,' + json.slice(1) + '\n';
+    };
+    return { write: (r) => void out.write(line(r)), close: async () => {} };
   }
   const stream: WriteStream = createWriteStream(destination, { flags: 'a', mode: 0o640 });
   // A full disk or a removed folder must not crash the gateway: report it on stderr, keep serving.
