@@ -51,14 +51,14 @@ const NOT_PLAIN: unique symbol = Symbol('not plain');
 
 /**
  * Issue 17: the common body, parsed natively, with the same result the strict parser would give.
- * Taken only for a text with no backslash (every '"' then opens or closes a string, so what lies
- * between strings is exactly the JSON structure), whose members outside strings number as many as
+ * Strings are skipped quote to quote (a quote after an odd run of backslashes is inside the
+ * string), so what lies between them is exactly the JSON structure. Taken only for a text whose
+ * members (':' outside strings) number as many as
  * the keys JSON.parse kept (no duplicates), whose numbers are all canonical, and whose keys, depth
  * and node count the strict parser would accept. Anything else — including every refusal — goes
  * to the strict parser, which alone decides and explains.
  */
 function nativeWhenPlain(text: string, maxDepth: number, maxNodes: number): unknown {
-  if (text.indexOf('\\') !== -1) return NOT_PLAIN;
   const members = structureOutsideStrings(text);
   if (members < 0) return NOT_PLAIN;
   let value: unknown;
@@ -73,7 +73,7 @@ function nativeWhenPlain(text: string, maxDepth: number, maxNodes: number): unkn
 }
 
 /**
- * Members (':' outside strings) of a backslash-free JSON text, or -1 when a number is not written
+ * Members (':' outside strings) of a JSON text, or -1 when a number is not written
  * canonically (the strict parser keeps its text, RAW_NUMBERS) or a string is not closed.
  */
 function structureOutsideStrings(s: string): number {
@@ -99,7 +99,7 @@ function structureOutsideStrings(s: string): number {
       }
     }
     if (q === -1) break;
-    const close = s.indexOf('"', q + 1);
+    const close = closingQuote(s, q);
     if (close === -1) return -1;
     i = close + 1;
   }
@@ -107,6 +107,18 @@ function structureOutsideStrings(s: string): number {
 }
 
 const FAST_PATH_DEPTH = 256;
+
+/** The quote that closes the string opened at `open`: the next one not escaped by an odd run of backslashes. */
+function closingQuote(s: string, open: number): number {
+  let at = open;
+  for (;;) {
+    at = s.indexOf('"', at + 1);
+    if (at === -1) return -1;
+    let backslashes = 0;
+    while (s.charCodeAt(at - 1 - backslashes) === 0x5c) backslashes++;
+    if ((backslashes & 1) === 0) return at;
+  }
+}
 
 /** Depth, node count, forbidden keys and finite numbers, as the strict parser checks them. */
 function plainValue(v: unknown, depth: number, maxDepth: number, maxNodes: number, count: { keys: number; nodes: number }): boolean {

@@ -199,14 +199,14 @@ t.test('the native fast path agrees with the scanning parser on every text', asy
     const raw = (v: unknown): unknown => (v && typeof v === 'object' ? [(v as Record<symbol, unknown>)[RAW_NUMBERS], ...Object.values(v).map(raw)] : undefined);
     return JSON.stringify(a.value) === JSON.stringify(b.value) && JSON.stringify(raw(a.value), (_k, v) => (v instanceof Map ? [...v] : v)) === JSON.stringify(raw(b.value), (_k, v) => (v instanceof Map ? [...v] : v));
   };
-  const pieces = ['{', '}', '[', ']', ':', ',', '"a"', '"b"', '"__proto__"', '"constructor"', '1', '-0', '1.0', '1e2', '12345678901234567890', '0.5', 'true', 'null', ' ', '"x:y"', '"1,2"', '"\\u0061"', '"'];
+  const pieces = ['{', '}', '[', ']', ':', ',', '"a"', '"b"', '"__proto__"', '"constructor"', '1', '-0', '1.0', '1e2', '12345678901234567890', '0.5', 'true', 'null', ' ', '"x:y"', '"1,2"', '"\\u0061"', '"', '"\\""', '"x\\\\"', '\\', '"\\u005f_proto__"', '"a\\":1"'];
   fc.assert(
     fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 24 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 30 }), (parts, depth, nodes) => same(parts.join(''), depth, nodes)),
     { numRuns: 20_000 },
   );
   const objects = fc.jsonValue({ maxDepth: 5 }).map((v) => JSON.stringify(v, null, Math.random() < 0.5 ? 0 : 1));
   fc.assert(fc.property(objects, (text) => same(text, 4, 200) && same(text, 64, 100_000)), { numRuns: 3_000 });
-  for (const text of ['{"a":1,"a":1}', '{"a":{"b":1},"c":{"b":2,"b":3}}', '{"__proto__":{}}', '{"n":1.50}', '{"n":-0}', '{"n":1e400}', '{"a":"x:y","b":2}', '{"a" : 1 , "b":[1,2,{"c":"d"}]}']) {
+  for (const text of ['{"a":1,"a":1}', '{"a":{"b":1},"c":{"b":2,"b":3}}', '{"__proto__":{}}', '{"n":1.50}', '{"n":-0}', '{"n":1e400}', '{"a":"x:y","b":2}', '{"a" : 1 , "b":[1,2,{"c":"d"}]}', '{"a":"\\"","\\u0061":1}', '{"d":"<div xmlns=\\"x\\">\\\\</div>","n":2}', '{"\\u005f_proto__":1}']) {
     t.ok(same(text, 64, 1000), text);
   }
 });
