@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { linesTo } from './ops/line-batch.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
@@ -15,8 +16,9 @@ export interface Logger {
  * data are never handed to the logger (a test sends a request with a known NHS number and name
  * and asserts neither appears in any log line). A dependency-free writer keeps start-up fast.
  */
-export function createLogger(level: Level | 'silent', out: Writable | { write(s: string): unknown } = process.stdout): Logger {
+export function createLogger(level: Level | 'silent', to: Writable | { write(s: string): unknown } = process.stdout): Logger {
   const min = ORDER[level];
+  const out = linesTo(to);
   const write = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < min) return;
     // One serialisation of the caller's fields after our three (issue 17); a caller naming one of

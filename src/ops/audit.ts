@@ -1,4 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { linesTo } from './line-batch.js';
 
 /** One audit record per request on the cancel route (ruling 19). No patient data, no token. */
 export interface AuditRecord {
@@ -72,7 +73,7 @@ export function boundedAuditSink(sink: AuditSink): AuditSink {
 export function createAuditSink(destination: string): AuditSink {
   if (destination === 'none') return { write() {}, close: async () => {} };
   if (destination === 'stdout' || destination === 'stderr') {
-    const out = destination === 'stdout' ? process.stdout : process.stderr;
+    const out = linesTo(destination === 'stdout' ? process.stdout : process.stderr);
     // `{"audit":true,` and the record's own members: one serialisation, no merged copy (issue 17).
     const line = (r: AuditRecord): string => {
       const json = JSON.stringify(r);
