@@ -24,53 +24,55 @@ export interface MemoryLock extends LockPort {
 export function createMemoryLock(opts: MemoryLockOptions = {}): MemoryLock {
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? noStoreMetrics;
-  const tails = new Map<string, Promise<void>>();
+  /** Per key held: the turns waiting behind the holder, in arrival order (issue 17: no promise chain). */
+  const queues = new Map<string, Array<() => void>>();
   let closed = false;
 
-  async function hold<T>(key: string, o: { waitMs: number }, fn: () => Promise<T>): Promise<T> {
-    if (closed) throw new LockUnavailable('store', 'lock closed');
-    const previous = tails.get(key);
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const tail = (previous ?? Promise.resolve()).then(() => mine);
-    tails.set(key, tail);
-    const done = (): void => {
-      release();
-      if (tails.get(key) === tail) tails.delete(key);
-    };
-    const started = performance.now();
-    if (previous) {
-      const turn = await waitTurn(previous, o.waitMs);
-      if (!turn) {
-        // Our turn still comes; pass it on then, so the queue behind us keeps its order.
-        void previous.then(done);
-        metrics.error('lock-timeout');
-        throw new LockUnavailable('timeout', `waited ${o.waitMs} ms for the appointment lock`);
-      }
-    }
-    metrics.lockWait((performance.now() - started) / 1000);
-    try {
-      return await fn();
-    } finally {
-      done();
-    }
+  /** The holder is done: the next waiter's turn (one that gave up passes it on at once), or the key is free. */
+  function passOn(key: string): void {
+    const q = queues.get(key)!;
+    const next = q.shift();
+    if (next) next();
+    else queues.delete(key);
   }
 
-  /** True when `previous` settled within `waitMs` by the clock. */
-  function waitTurn(previous: Promise<void>, waitMs: number): Promise<boolean> {
+  /** Resolves true when our turn comes within `waitMs` by the clock; false when we gave up first. */
+  function waitTurn(key: string, q: Array<() => void>, waitMs: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const cancel = clock.setTimer(() => resolve(false), waitMs);
-      void previous.then(() => {
+      let waiting = true;
+      const cancel = clock.setTimer(() => {
+        waiting = false;
+        resolve(false);
+      }, waitMs);
+      q.push(() => {
+        if (!waiting) return passOn(key); // we gave up: our place passes on, the order of the rest unchanged
         cancel();
         resolve(true);
       });
     });
   }
 
+  async function hold<T>(key: string, o: { waitMs: number }, fn: () => Promise<T>): Promise<T> {
+    if (closed) throw new LockUnavailable('store', 'lock closed');
+    const q = queues.get(key);
+    const started = performance.now();
+    if (!q) queues.set(key, []);
+    else if (!(await waitTurn(key, q, o.waitMs))) {
+      metrics.error('lock-timeout');
+      throw new LockUnavailable('timeout', `waited ${o.waitMs} ms for the appointment lock`);
+    }
+    metrics.lockWait((performance.now() - started) / 1000);
+    try {
+      return await fn();
+    } finally {
+      passOn(key);
+    }
+  }
+
   return {
     hold,
     get size() {
-      return tails.size;
+      return queues.size;
     },
     async ping() {
       if (closed) throw new LockUnavailable('store', 'lock closed');
