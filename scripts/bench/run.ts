@@ -28,7 +28,7 @@
  *   /dev/null for the gateway's log lines, e.g. with --trace-gc).
  */
 import { fork, spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { cpus, loadavg, setPriority, tmpdir } from 'node:os';
@@ -41,6 +41,7 @@ import { pgMissing, startPostgres, type PgCluster } from '../postgres-cluster.js
 import type { RunRequest, RunResult } from './loadgen.js';
 import { childPids, clockTicks, machineTicks, processCpuMs } from './procstat.js';
 import type { StageCpu } from './stages.js';
+import { CATEGORIES, cpuSplit } from './cpu-split.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const num = (name: string, dflt: number) => (process.env[name] !== undefined && process.env[name] !== '' ? Number(process.env[name]) : dflt);
@@ -224,11 +225,11 @@ if (process.env.BENCH_SKIP_STARTUP !== '1') for (let i = 0; i < 5; i++) startups
 // ---------------------------------------------------------------- the gateways under load
 const devNull = openSync(process.env.BENCH_GATEWAY_STDOUT || '/dev/null', 'w');
 const wanted = (s: Scenario) => !ONLY || ONLY.has(s);
-async function startGateway(store?: Record<string, unknown>): Promise<{ port: number; adminPort: number; proc: ChildProcess }> {
+async function startGateway(store?: Record<string, unknown>, extraNodeArgs: string[] = []): Promise<{ port: number; adminPort: number; proc: ChildProcess }> {
   const port = await freePort();
   const adminPort = await freePort();
   // Decision log (info) and audit (stdout) stay on, as deployed; they go to /dev/null here.
-  const proc = spawn(process.execPath, [...GATEWAY_NODE_ARGS, mainJs, '--config', gatewayConfig(port, adminPort, store)], { stdio: ['ignore', devNull, 'inherit'] });
+  const proc = spawn(process.execPath, [...GATEWAY_NODE_ARGS, ...extraNodeArgs, mainJs, '--config', gatewayConfig(port, adminPort, store)], { stdio: ['ignore', devNull, 'inherit'] });
   children.push(proc);
   // Profiling aid only: a higher priority keeps a busy machine from preempting the gateway mid-sample.
   if (process.env.BENCH_GATEWAY_NICE) setPriority(proc.pid!, Number(process.env.BENCH_GATEWAY_NICE));
@@ -440,6 +441,38 @@ for (let round = 1; round <= ROUNDS; round++) {
   }
 }
 
+// ---------------------------------------------------------------- where the CPU goes
+// Issue 17 item 3: per gateway scenario, one more run (c=16) against a fresh gateway of the same
+// kind started with --cpu-prof; its profile's busy time split by category. A profiled process is
+// slower, so these runs are not among the measured ones; the shares are applied to the measured
+// CPU per request. BENCH_CPU_SPLIT=0 skips them.
+const split: Partial<Record<Scenario, ReturnType<typeof cpuSplit>>> = {};
+if (process.env.BENCH_CPU_SPLIT !== '0') {
+  const stores: Partial<Record<Scenario, Record<string, unknown> | undefined | false>> = {
+    D: undefined, DX: undefined, DS: { kind: 'sqlite', path: join(dir, 'split.db') },
+    DP: pgCluster ? { kind: 'postgres', url: process.env.BENCH_PG_SOCKET === '1' ? pgCluster.socketUrl : pgCluster.url } : false,
+  };
+  for (const scenario of ['D', 'DX', 'DS', 'DP'] as const) {
+    if (!scenarios.includes(scenario) || stores[scenario] === false) continue;
+    const profDir = join(dir, 'cpu-prof', scenario);
+    mkdirSync(profDir, { recursive: true });
+    log(`bench: CPU profile of ${scenario} (one more run, c=16, profiled gateway)`);
+    const g = await startGateway(stores[scenario] || undefined, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]);
+    await measure({ port: g.port, concurrency: 16, warmupMs: WARMUP_MS, durationMs: MEASURE_MS, kind: KIND[scenario], idPrefix: `prof${scenario}`, pids: [g.proc.pid!], otherPids: [] });
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 15_000);
+      g.proc.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      g.proc.kill('SIGTERM');
+    });
+    const file = readdirSync(profDir).find((n) => n.endsWith('.cpuprofile'));
+    if (file) split[scenario] = cpuSplit(join(profDir, file));
+    else log(`bench: no CPU profile written for ${scenario}`);
+  }
+}
+
 // ---------------------------------------------------------------- summary
 interface Row {
   scenario: Scenario; description: string; concurrency: number; rounds: number;
@@ -549,6 +582,18 @@ for (const k of Object.keys(profiles[`c=${CONCURRENCY[0]}`] ?? {})) {
   out.push(`| ${k} | ${CONCURRENCY.map((c) => f(profiles[`c=${c}`]![k]!, 1)).join(' | ')} | ${k in inProcess ? f(inProcess[k]!, 1) : ''} |`);
 }
 
+if (Object.keys(split).length) {
+  const shown = (Object.keys(split) as Scenario[]);
+  out.push('');
+  out.push(`where a request's CPU goes (c=16): self time of a --cpu-prof run of each gateway scenario, idle and start-up left out, as us per request`);
+  out.push('(the share of the profile times the measured CPU per request of the same scenario; GC threads off the main thread are in "other runtime")');
+  out.push(`| category | ${shown.map((s) => s).join(' | ')} |`);
+  out.push(`|---|${shown.map(() => '---').join('|')}|`);
+  for (const cat of CATEGORIES) {
+    out.push(`| ${cat} | ${shown.map((s) => `${f((split[s]!.shares[cat] ?? 0) * (row(s, 16)?.cpuUsPerReq ?? NaN))} (${f((split[s]!.shares[cat] ?? 0) * 100)}%)`).join(' | ')} |`);
+  }
+}
+
 // Start-up.
 const startup = {
   runs: startups,
@@ -622,6 +667,7 @@ const results = {
   medians: rows,
   ratios,
   stageProfileUs: profiles,
+  cpuSplit: split,
   stageCpu,
   startup,
   targets: verdicts,
