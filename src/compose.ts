@@ -1,10 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { createMemoryLock } from './adapters/lock-memory.js';
-import { createPostgresLock } from './adapters/lock-postgres.js';
 import { createNoVault } from './adapters/vault-none.js';
-import { createPostgresVault } from './adapters/vault-postgres.js';
-import { createSqliteVault } from './adapters/vault-sqlite.js';
 import type { StoreConfig } from './config.js';
 import { noStoreMetrics, type StoreMetrics } from './store/metrics.js';
 import { sealerFromFiles } from './store/seal.js';
@@ -85,7 +82,9 @@ export async function openStore(s: Readonly<StoreConfig>, deps: StoreDeps = {}):
     return { kind: s.kind, lock, vault: createNoVault(), close: () => lock.close() };
   }
   const sealer = sealerFromFiles(s.encryptionKeyFile, s.decryptionKeyFiles);
+  // The database drivers load only for the store that uses them (issue 17: memory at start-up).
   if (s.kind === 'sqlite') {
+    const { createSqliteVault } = await import('./adapters/vault-sqlite.js');
     const vault = createSqliteVault({ path: s.path!, timeoutMs: s.timeoutMs, sealer, clock, metrics });
     const lock = createMemoryLock({ clock, metrics });
     return { kind: s.kind, lock, vault, close: async () => { await lock.close(); await vault.close(); } };
@@ -95,6 +94,7 @@ export async function openStore(s: Readonly<StoreConfig>, deps: StoreDeps = {}):
     timeoutMs: s.timeoutMs,
     ...(s.tls ? { tls: { rejectUnauthorized: s.tls.rejectUnauthorized, ...(s.tls.ca ? { ca: readFileSync(s.tls.ca) } : {}) } } : {}),
   };
+  const [{ createPostgresVault }, { createPostgresLock }] = await Promise.all([import('./adapters/vault-postgres.js'), import('./adapters/lock-postgres.js')]);
   const vault = await createPostgresVault({ ...conn, poolSize: s.poolSize, sealer, clock, metrics });
   if (deps.lock === false) return { kind: s.kind, lock: createMemoryLock({ clock }), vault, close: () => vault.close() };
   const lock = createPostgresLock({ ...conn, lockPoolSize: s.lockPoolSize, clock, metrics });
