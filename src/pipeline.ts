@@ -156,7 +156,9 @@ export function createPipeline(deps: PipelineDeps) {
     await checksBeforeProvider(ctx, io, span);
     // Report mode may have let a bodiless request through; read it now so it can be forwarded.
     const body = ctx.rawBody ?? (await io.readBody(config.limits.maxBodyBytes));
-    const answer = await transaction.run(writeRequest(req, ctx, body, span), trail);
+    const write = writeRequest(req, ctx, body, span);
+    ctx.resource = undefined; // handed to the transaction, which lets it go once decided (issue 17)
+    const answer = await transaction.run(write, trail);
     const clientGone = res.destroyed || (req.socket?.destroyed ?? false);
     sendAnswer(res, answer, requestId);
     // 499: the client left before the answer (nginx's convention); the provider's side is done.

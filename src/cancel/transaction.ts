@@ -194,20 +194,30 @@ export function createWriteTransaction(deps: TransactionDeps) {
     return value;
   }
 
+  /**
+   * Read, decide, keep. The current version and the submitted resource are let go before the
+   * write (issue 17): nothing parsed lives on while the provider answers, so young garbage dies
+   * young instead of being copied and promoted under load.
+   */
+  async function prepare(req: WriteRequest, trail: WriteTrail): Promise<{ keptId: string; versionBefore: string }> {
+    let t0 = performance.now();
+    const current = timed(trail, 'current', t0, await readCurrent(req, trail));
+    trail.versionBefore = current.version;
+    decide(req, current, trail);
+    req.submitted = undefined;
+    t0 = performance.now();
+    const keptId = timed(trail, 'keep', t0, await keepPreImage(req, current));
+    return { keptId, versionBefore: current.version };
+  }
+
   async function run(req: WriteRequest, trail: WriteTrail): Promise<ClientAnswer> {
     try {
       return await lock.hold(req.id, { waitMs: deps.timeouts.lockWaitMs }, async () => {
-        let t0 = performance.now();
-        const current = timed(trail, 'current', t0, await readCurrent(req, trail));
-        trail.versionBefore = current.version;
-        t0 = performance.now();
-        decide(req, current, trail);
-        t0 = performance.now();
-        const keptId = timed(trail, 'keep', t0, await keepPreImage(req, current));
+        const { keptId, versionBefore } = await prepare(req, trail);
         const providerAnswer = await write(req, trail);
         let answer: ClientAnswer;
         try {
-          answer = answerFromWrite({ id: req.id, kind: req.kind, versionBefore: current.version, preferMinimal: req.preferMinimal, publicBaseUrl: deps.publicBaseUrl }, providerAnswer, codecs);
+          answer = answerFromWrite({ id: req.id, kind: req.kind, versionBefore, preferMinimal: req.preferMinimal, publicBaseUrl: deps.publicBaseUrl }, providerAnswer, codecs);
         } catch (e) {
           const breach = (e as { breach?: string }).breach;
           if (breach) reportBreaches(req, [breach]);
