@@ -25,19 +25,28 @@ export function createMemoryLock(opts: MemoryLockOptions = {}): MemoryLock {
   const clock = opts.clock ?? systemClock;
   const metrics = opts.metrics ?? noStoreMetrics;
   /** Per key held: the turns waiting behind the holder, in arrival order (issue 17: no promise chain). */
-  const queues = new Map<string, Array<() => void>>();
+  /** Each waiting turn says whether it took the turn (false: its waiter gave up). */
+  const queues = new Map<string, Array<() => boolean>>();
   let closed = false;
 
-  /** The holder is done: the next waiter's turn (one that gave up passes it on at once), or the key is free. */
+  /**
+   * The holder is done: the turn goes to the next waiter still waiting — those that gave up pass
+   * it on at once, in a loop, so the order of the rest is unchanged — or the key is free.
+   */
   function passOn(key: string): void {
     const q = queues.get(key)!;
-    const next = q.shift();
-    if (next) next();
-    else queues.delete(key);
+    for (;;) {
+      const next = q.shift();
+      if (!next) {
+        queues.delete(key);
+        return;
+      }
+      if (next()) return;
+    }
   }
 
   /** Resolves true when our turn comes within `waitMs` by the clock; false when we gave up first. */
-  function waitTurn(key: string, q: Array<() => void>, waitMs: number): Promise<boolean> {
+  function waitTurn(q: Array<() => boolean>, waitMs: number): Promise<boolean> {
     return new Promise((resolve) => {
       let waiting = true;
       const cancel = clock.setTimer(() => {
@@ -45,9 +54,10 @@ export function createMemoryLock(opts: MemoryLockOptions = {}): MemoryLock {
         resolve(false);
       }, waitMs);
       q.push(() => {
-        if (!waiting) return passOn(key); // we gave up: our place passes on, the order of the rest unchanged
+        if (!waiting) return false;
         cancel();
         resolve(true);
+        return true;
       });
     });
   }
@@ -57,7 +67,7 @@ export function createMemoryLock(opts: MemoryLockOptions = {}): MemoryLock {
     const q = queues.get(key);
     const started = performance.now();
     if (!q) queues.set(key, []);
-    else if (!(await waitTurn(key, q, o.waitMs))) {
+    else if (!(await waitTurn(q, o.waitMs))) {
       metrics.error('lock-timeout');
       throw new LockUnavailable('timeout', `waited ${o.waitMs} ms for the appointment lock`);
     }

@@ -105,6 +105,7 @@ export function createHttpProvider(opts: HttpProviderOptions): ProviderPort {
             if (expired || settled) a(new Error('deadline'));
           },
           onHeaders(status: number, raw: Buffer[]) {
+            if (status < 200) return true; // 1xx (103 Early Hints...): informational, the exchange goes on
             statusSeen = status;
             phase = 'body';
             answerHeaders = headersOf(raw);

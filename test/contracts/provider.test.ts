@@ -116,4 +116,31 @@ for (const [name, make] of adapters) {
     await t.rejects(down.ping(), 'ping rejects when nothing listens');
     await down.close();
   });
+
+  t.test(`${name}: an informational answer (103 Early Hints) is not the answer; the deadline still counts to the final status line`, async (t) => {
+    let held: http.ServerResponse | undefined;
+    const p = await fakeProvider((_req, res) => {
+      res.writeEarlyHints({ link: '</x>; rel=preload' });
+      held = res;
+    });
+    const clock = new ManualClock();
+    const port = make(p.url, clock);
+    t.teardown(async () => { held?.destroy(); await port.close(); await p.close(); });
+    const pending = port.read('Appointment/a1', {}, opts).then((r) => r, (e) => e);
+    await until(() => held !== undefined);
+    held!.writeHead(200, { 'content-type': 'application/fhir+json', etag: 'W/"3"' }).end('{"ok":1}');
+    const r = await pending;
+    t.equal(r.status, 200, 'the final status');
+    t.equal(r.headers.etag, 'W/"3"', 'the final headers');
+    t.equal(r.body.toString(), '{"ok":1}');
+    const slow = await fakeProvider((_req, res) => res.writeEarlyHints({ link: '</y>; rel=preload' }));
+    const port2 = make(slow.url, clock);
+    t.teardown(async () => { await port2.close(); await slow.close(); });
+    const waiting = port2.read('Appointment/a2', {}, opts).then(() => 'answered', (e) => e);
+    await until(() => slow.seen.length === 1);
+    await new Promise((r) => setTimeout(r, 20)); // let the 103 arrive (a real event, not time passing for the port)
+    clock.advance(1000);
+    const e = await waiting;
+    t.equal((e as ProviderFailure).kind, 'timeout', 'still waiting for the status line: timeout, not slow-body');
+  });
 }
