@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { linesTo } from './ops/line-batch.js';
+import { jsonLine, linesTo } from './ops/line-batch.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
@@ -24,8 +24,7 @@ export function createLogger(level: Level | 'silent', to: Writable | { write(s: 
     // One serialisation of the caller's fields after our three (issue 17); a caller naming one of
     // ours gets the merged object, in which its value wins, as before.
     if (fields === undefined || !('time' in fields || 'level' in fields || 'msg' in fields)) {
-      const rest = fields === undefined ? '{}' : JSON.stringify(fields);
-      out.write(`{"time":"${new Date().toISOString()}","level":"${lvl}","msg":${JSON.stringify(msg)}${rest === '{}' ? '' : ',' + rest.slice(1, -1)}}\n`);
+      out.write(jsonLine(`"time":"${new Date().toISOString()}","level":"${lvl}","msg":${JSON.stringify(msg)}`, fields));
       return;
     }
     out.write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...fields }) + '\n');

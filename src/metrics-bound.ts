@@ -144,10 +144,15 @@ export class BoundCounter extends BoundMetric<Cell> {
   }
 
   get(): { name: string; help: string; type: string; aggregator: string; values: MetricValue[] } {
-    const values: MetricValue[] = [];
-    for (const c of this.series.values()) values.push({ labels: c.labels, value: c.value });
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    return cellsOf(this, this.series.values());
   }
+}
+
+/** A counter's or gauge's series as the registry renders them. */
+function cellsOf(m: { name: string; help: string; type: string; aggregator: string }, cells: Iterable<Cell>) {
+  const values: MetricValue[] = [];
+  for (const c of cells) values.push({ labels: c.labels, value: c.value });
+  return { name: m.name, help: m.help, type: m.type, aggregator: m.aggregator, values };
 }
 
 /** A gauge without labels that requests move up and down (in-flight requests). */
@@ -176,6 +181,6 @@ export class BoundGauge extends BoundMetric<Cell> {
   }
 
   get(): { name: string; help: string; type: string; aggregator: string; values: MetricValue[] } {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: [...this.series.values()].map((c) => ({ labels: c.labels, value: c.value })) };
+    return cellsOf(this, this.series.values());
   }
 }

@@ -1,5 +1,5 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { linesTo } from './line-batch.js';
+import { jsonLine, linesTo } from './line-batch.js';
 
 /** One audit record per request on the cancel route (ruling 19). No patient data, no token. */
 export interface AuditRecord {
@@ -74,12 +74,8 @@ export function createAuditSink(destination: string): AuditSink {
   if (destination === 'none') return { write() {}, close: async () => {} };
   if (destination === 'stdout' || destination === 'stderr') {
     const out = linesTo(destination === 'stdout' ? process.stdout : process.stderr);
-    // `{"audit":true,` and the record's own members: one serialisation, no merged copy (issue 17).
-    const line = (r: AuditRecord): string => {
-      const json = JSON.stringify(r);
-      return json === '{}' ? '{"audit":true}\n' : '{"audit":true,' + json.slice(1) + '\n';
-    };
-    return { write: (r) => void out.write(line(r)), close: async () => {} };
+    // `"audit":true` and the record's own members: one serialisation, no merged copy (issue 17).
+    return { write: (r) => void out.write(jsonLine('"audit":true', r)), close: async () => {} };
   }
   const stream: WriteStream = createWriteStream(destination, { flags: 'a', mode: 0o640 });
   // A full disk or a removed folder must not crash the gateway: report it on stderr, keep serving.

@@ -42,3 +42,12 @@ export function batchedLines(out: Sink): Sink {
 export function linesTo(out: Sink): Sink {
   return out === process.stdout || out === process.stderr ? batchedLines(out) : out;
 }
+
+/**
+ * One JSON line: `head` (members already serialised, without braces) followed by the members of
+ * `fields`, in one serialisation of `fields` and no merged copy (issue 17).
+ */
+export function jsonLine(head: string, fields: object | undefined): string {
+  const rest = fields === undefined ? '{}' : JSON.stringify(fields);
+  return rest === '{}' ? `{${head}}\n` : `{${head},${rest.slice(1)}\n`;
+}
