@@ -162,8 +162,8 @@ export function createLateStore() {
     close: async () => {},
   };
   const vault: VaultPort = {
-    keep: (e) => (target ? target.vault.keep(e) : Promise.reject(new VaultUnavailable('the state store is not open'))),
-    link: (id, a) => (target ? target.vault.link(id, a) : Promise.reject(new VaultUnavailable('the state store is not open'))),
+    keep: (e, held) => (target ? target.vault.keep(e, held) : Promise.reject(new VaultUnavailable('the state store is not open'))),
+    link: (id, a, held) => (target ? target.vault.link(id, a, held) : Promise.reject(new VaultUnavailable('the state store is not open'))),
     version: (id, vid) => (target ? target.vault.version(id, vid) : Promise.resolve(undefined)),
     history: (id) => (target ? target.vault.history(id) : Promise.resolve([])),
     all: () => (target ? target.vault.all() : (async function* () {})()),

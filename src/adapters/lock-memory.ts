@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { systemClock, type Clock } from '../ports/clock.js';
-import { LockUnavailable, type LockPort } from '../ports/lock.js';
+import { LockUnavailable, NO_SESSION, type HeldLock, type LockPort } from '../ports/lock.js';
 import { noStoreMetrics, type StoreMetrics } from '../store/metrics.js';
 
 /**
@@ -62,7 +62,7 @@ export function createMemoryLock(opts: MemoryLockOptions = {}): MemoryLock {
     });
   }
 
-  async function hold<T>(key: string, o: { waitMs: number }, fn: () => Promise<T>): Promise<T> {
+  async function hold<T>(key: string, o: { waitMs: number }, fn: (held: HeldLock) => Promise<T>): Promise<T> {
     if (closed) throw new LockUnavailable('store', 'lock closed');
     const q = queues.get(key);
     const started = performance.now();
@@ -73,7 +73,7 @@ export function createMemoryLock(opts: MemoryLockOptions = {}): MemoryLock {
     }
     metrics.lockWait((performance.now() - started) / 1000);
     try {
-      return await fn();
+      return await fn(NO_SESSION);
     } finally {
       passOn(key);
     }

@@ -3,9 +3,9 @@ import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { systemClock, type Clock } from '../ports/clock.js';
 import { createMemoryLock } from './lock-memory.js';
-import { LockUnavailable, type LockPort } from '../ports/lock.js';
+import { LockUnavailable, type HeldLock, type LockPort } from '../ports/lock.js';
 import { noStoreMetrics, type StoreMetrics } from '../store/metrics.js';
-import { createPool, DeadlineExceeded, poolConfig, quietErrors, withClient, type PostgresConnection } from '../store/postgres.js';
+import { createPool, DeadlineExceeded, PostgresLockSession, poolConfig, quietErrors, withClient, type PostgresConnection } from '../store/postgres.js';
 
 /**
  * The lock shared by every replica (ruling 23): a PostgreSQL session-level advisory lock keyed by
@@ -20,6 +20,11 @@ import { createPool, DeadlineExceeded, poolConfig, quietErrors, withClient, type
  *
  * Locks get their own pool (`lockPoolSize`): holders keep a connection through the provider
  * exchange, and must never starve the vault's pool they need inside the hold.
+ *
+ * The holding session is handed to `fn` (a PostgresLockSession in the HeldLock): the vault of the
+ * same database keeps the pre-image on it and releases the lock with the link, in one statement
+ * each (issue 18 item 7). The session has the vault's statement_timeout, lifted only while the lock
+ * is waited for. When the link released the lock, the release here only gives the client back.
  */
 export interface PostgresLockOptions extends PostgresConnection {
   lockPoolSize: number;
@@ -43,7 +48,7 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
   const metrics = opts.metrics ?? noStoreMetrics;
   // Opening a connection for a lock is part of waiting for it: under a burst PostgreSQL forks one
   // backend per connection, which takes longer than a single vault operation may.
-  const pool = createPool(poolConfig(opts, opts.lockPoolSize, { connectionTimeoutMillis: Math.max(opts.timeoutMs * 3, 5000) }), () => metrics.error('connection'));
+  const pool = createPool(poolConfig(opts, opts.lockPoolSize, { connectionTimeoutMillis: Math.max(opts.timeoutMs * 3, 5000), statement_timeout: opts.timeoutMs }), () => metrics.error('connection'));
 
   /**
    * Leases a connection within the caller's wait budget (a full pool means others hold locks: that
@@ -68,7 +73,10 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
       return r.rows[0]?.ok === true;
     }
     try {
-      await guarded(c, `SET lock_timeout = ${Math.ceil(ms)}; SELECT pg_advisory_lock(${key})`, ms + opts.timeoutMs);
+      // One round trip; the statements run in one implicit transaction, so a lock not granted in
+      // time rolls the SETs back to the session's defaults as well.
+      const wait = Math.ceil(ms);
+      await guarded(c, `SET statement_timeout = ${wait + opts.timeoutMs}; SET lock_timeout = ${wait}; SELECT pg_advisory_lock(${key}); SET statement_timeout = ${opts.timeoutMs}; SET lock_timeout = 0`, ms + opts.timeoutMs);
       return true;
     } catch (e) {
       if ((e as { code?: string }).code === '55P03') return false; // lock_not_available
@@ -82,7 +90,7 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
   const local = createMemoryLock({ clock: systemClock });
   const queued = new Map<string, number>();
 
-  function hold<T>(appointmentId: string, o: { waitMs: number }, fn: () => Promise<T>): Promise<T> {
+  function hold<T>(appointmentId: string, o: { waitMs: number }, fn: (held: HeldLock) => Promise<T>): Promise<T> {
     const startedAt = Date.now();
     queued.set(appointmentId, (queued.get(appointmentId) ?? 0) + 1);
     let counted = true;
@@ -101,7 +109,7 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
       .finally(uncount);
   }
 
-  async function holdShared<T>(appointmentId: string, o: { waitMs: number }, fn: () => Promise<T>): Promise<T> {
+  async function holdShared<T>(appointmentId: string, o: { waitMs: number }, fn: (held: HeldLock) => Promise<T>): Promise<T> {
     const started = performance.now();
     const startedAt = clock.now();
     const key = advisoryKey(appointmentId);
@@ -131,16 +139,22 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
       throw new LockUnavailable('store', `postgres lock: ${(e as { code?: string }).code ?? (e as Error).message.split('\n')[0]}`);
     }
     metrics.lockWait((performance.now() - started) / 1000);
+    const session = new PostgresLockSession(c, key, opts.url, () => lost);
     try {
-      return await fn();
+      return await fn({ session });
     } finally {
-      await release(c, key, () => lost).then(giveBack);
+      await release(session).then(giveBack);
     }
   }
 
-  /** Unlocks on the holding session; when that fails the session is ended, which unlocks too. */
-  async function release(c: pg.PoolClient, key: string, lost: () => Error | undefined): Promise<Error | undefined> {
-    if (lost()) return lost();
+  /**
+   * Unlocks on the holding session unless the link already did; when that fails (or a statement
+   * on the session was abandoned) the session is ended, which unlocks too.
+   */
+  async function release(s: PostgresLockSession): Promise<Error | undefined> {
+    const { client: c, key } = s;
+    if (s.lost() || s.broken) return s.lost() ?? s.broken;
+    if (s.unlocked) return undefined;
     try {
       const r = await guarded(c, `SELECT pg_advisory_unlock(${key}) AS ok`, opts.timeoutMs);
       return r.rows[0]?.ok === true ? undefined : new Error('advisory lock was not held');

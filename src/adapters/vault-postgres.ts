@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { systemClock, type Clock } from '../ports/clock.js';
+import type { HeldLock } from '../ports/lock.js';
 import { VaultUnavailable, type HistoryRow, type KeepEntry, type LinkAfter, type VaultPort } from '../ports/vault.js';
 import { noStoreMetrics, timed, type StoreMetrics } from '../store/metrics.js';
-import { createPool, describePgError, migratePostgres, poolConfig, withClient, type PostgresConnection } from '../store/postgres.js';
+import { createPool, describePgError, migratePostgres, onLockSession, poolConfig, PostgresLockSession, withClient, type PostgresConnection } from '../store/postgres.js';
 import { HISTORY_SELECT, ORPHAN_DELETE } from '../store/schema.js';
 import { historyWithPreImage, toHistory, toKept, type HistoryDbRow, type VersionDbRow } from '../store/rows.js';
 import { createSealer, type Sealer } from '../store/seal.js';
@@ -14,6 +15,10 @@ import { createSealer, type Sealer } from '../store/seal.js';
  * every operation is bounded by `timeoutMs` on the server (statement_timeout) and on our side
  * (the whole lease, connecting included), and any failure is a VaultUnavailable: the cancel
  * transaction then forwards nothing (ruling 22).
+ *
+ * Given the HeldLock of a PostgreSQL lock on the same database, `keep` and `link` run on the lock's
+ * session (no lease from this pool), and the link releases the lock in the same statement: a
+ * cancel is three round trips (lock, keep, link and unlock) instead of four (issue 18 item 7).
  */
 export interface PostgresVaultOptions extends PostgresConnection {
   poolSize: number;
@@ -34,6 +39,16 @@ const UPSERT_VERSION = `INSERT INTO gw_versions (${VERSION_COLUMNS}) VALUES ($1,
 const LINK_WITH_BODY = `WITH v AS (${UPSERT_VERSION})
   UPDATE gw_decisions SET version_after = $2, after_ref = (SELECT id FROM v), linked_at = $10 WHERE id = $11 AND appointment_id = $1 RETURNING id`;
 const LINK_WITHOUT_BODY = 'UPDATE gw_decisions SET version_after = $1, after_ref = NULL, linked_at = $2 WHERE id = $3 RETURNING id';
+/**
+ * The same on a lock's session, releasing the lock in the statement: `n` is the decisions linked,
+ * `unlocked` whether the session held the key. A session-level advisory lock is not
+ * transactional, so it is released even if the update fails; the holder then finds it released.
+ */
+const LINK_WITH_BODY_UNLOCK = `WITH v AS (${UPSERT_VERSION}),
+  d AS (UPDATE gw_decisions SET version_after = $2, after_ref = (SELECT id FROM v), linked_at = $10 WHERE id = $11 AND appointment_id = $1 RETURNING id)
+  SELECT (SELECT count(*) FROM d)::int AS n, pg_advisory_unlock($12::bigint) AS unlocked`;
+const LINK_WITHOUT_BODY_UNLOCK = `WITH d AS (${LINK_WITHOUT_BODY})
+  SELECT (SELECT count(*) FROM d)::int AS n, pg_advisory_unlock($4::bigint) AS unlocked`;
 /** How many kept ids this process remembers the appointment of (a link follows its keep within one request). */
 const REMEMBERED = 4096;
 
@@ -48,15 +63,20 @@ export async function createPostgresVault(opts: PostgresVaultOptions): Promise<P
     metrics.error(d.kind);
     return new VaultUnavailable(`postgres store: ${d.text}`);
   };
-  const op: Op = (name, fn) =>
+  const op: Op = (name, fn, session) =>
     timed(metrics, name, async () => {
       try {
-        return await withClient(pool, clock, opts.timeoutMs, fn);
+        return await (session ? onLockSession(session, clock, opts.timeoutMs, fn) : withClient(pool, clock, opts.timeoutMs, fn));
       } catch (e) {
         throw fail(e);
       }
     });
-  const ctx: Ctx = { op, fail, sealer: opts.sealer ?? createSealer(), clock, metrics, rows: 0, appointmentOf: new Map() };
+  /** The lock's session, when it is this database's and still usable. */
+  const sessionOf = (held: HeldLock | undefined): PostgresLockSession | undefined => {
+    const s = held?.session;
+    return s instanceof PostgresLockSession && s.usableFor(opts.url) ? s : undefined;
+  };
+  const ctx: Ctx = { op, fail, sealer: opts.sealer ?? createSealer(), clock, metrics, rows: 0, appointmentOf: new Map(), sessionOf };
   try {
     // Migration may wait for another replica's; allow it several operation timeouts.
     await withClient(pool, clock, opts.timeoutMs * 5, async (c) => {
@@ -69,8 +89,8 @@ export async function createPostgresVault(opts: PostgresVaultOptions): Promise<P
   }
   return {
     pool,
-    keep: (entry) => keep(ctx, entry),
-    link: (keptId, after) => link(ctx, keptId, after),
+    keep: (entry, held) => keep(ctx, entry, held),
+    link: (keptId, after, held) => link(ctx, keptId, after, held),
     version: (appointmentId, versionId) =>
       op('version', async (c) => {
         const r = await c.query<VersionDbRow>(`SELECT ${VERSION_COLUMNS} FROM gw_versions WHERE appointment_id = $1 AND version_id = $2 ORDER BY id DESC LIMIT 1`, [appointmentId, versionId]);
@@ -99,6 +119,7 @@ interface Ctx {
   /** The rows gauge: counted at start-up and after a purge, incremented by keeps (a count per
    * keep would scan the table). Other replicas' keeps are not seen until the next count. */
   rows: number;
+  sessionOf: (held: HeldLock | undefined) => PostgresLockSession | undefined;
 }
 
 async function count(ctx: Ctx, c: pg.PoolClient): Promise<void> {
@@ -113,7 +134,7 @@ const KEEP = `WITH v AS (${UPSERT_VERSION})
 
 /** One statement, so one round trip and its own transaction: the body (deduplicated) and the
  * decision commit together or not at all; resolves after the commit. */
-function keep(ctx: Ctx, entry: KeepEntry): Promise<string> {
+function keep(ctx: Ctx, entry: KeepEntry, held: HeldLock | undefined): Promise<string> {
   return ctx.op('keep', async (c) => {
     const p = entry.preImage;
     const sealed = ctx.sealer.seal(p.body, p.appointmentId, p.versionId);
@@ -129,7 +150,7 @@ function keep(ctx: Ctx, entry: KeepEntry): Promise<string> {
     ctx.appointmentOf.set(id, p.appointmentId);
     if (ctx.appointmentOf.size > REMEMBERED) ctx.appointmentOf.delete(ctx.appointmentOf.keys().next().value!);
     return id;
-  });
+  }, ctx.sessionOf(held));
 }
 
 /**
@@ -138,24 +159,35 @@ function keep(ctx: Ctx, entry: KeepEntry): Promise<string> {
  * another process (or forgotten) it is looked up first. The statement matches the decision by id
  * and appointment, so a wrong pair links nothing and fails.
  */
-function link(ctx: Ctx, keptId: string, after: LinkAfter): Promise<void> {
+function link(ctx: Ctx, keptId: string, after: LinkAfter, held: HeldLock | undefined): Promise<void> {
   const known = ctx.appointmentOf.get(keptId);
   ctx.appointmentOf.delete(keptId);
+  const session = ctx.sessionOf(held);
   return ctx.op('link', async (c) => {
     const appointmentId = known ?? (await c.query<{ appointment_id: string }>('SELECT appointment_id FROM gw_decisions WHERE id = $1', [keptId])).rows[0]?.appointment_id;
     if (appointmentId === undefined) throw new VaultUnavailable(`postgres store: no kept entry ${keptId}`);
-    let r: pg.QueryResult;
+    let linked: number;
     if (after.body) {
       const s = ctx.sealer.seal(after.body, appointmentId, after.versionId);
-      r = await c.query({
-        name: 'gw_link_body', text: LINK_WITH_BODY,
-        values: [appointmentId, after.versionId, sha256(after.body), after.mediaType ?? 'application/fhir+json', s.data, s.keyId, s.nonce, after.at, after.lastUpdated ?? null, after.at, keptId],
-      });
+      const values = [appointmentId, after.versionId, sha256(after.body), after.mediaType ?? 'application/fhir+json', s.data, s.keyId, s.nonce, after.at, after.lastUpdated ?? null, after.at, keptId];
+      linked = session
+        ? unlockedBy(session, await c.query({ name: 'gw_link_body_unlock', text: LINK_WITH_BODY_UNLOCK, values: [...values, session.key] }))
+        : ((await c.query({ name: 'gw_link_body', text: LINK_WITH_BODY, values })).rowCount ?? 0);
     } else {
-      r = await c.query({ name: 'gw_link', text: LINK_WITHOUT_BODY, values: [after.versionId, after.at, keptId] });
+      const values = [after.versionId, after.at, keptId];
+      linked = session
+        ? unlockedBy(session, await c.query({ name: 'gw_link_unlock', text: LINK_WITHOUT_BODY_UNLOCK, values: [...values, session.key] }))
+        : ((await c.query({ name: 'gw_link', text: LINK_WITHOUT_BODY, values })).rowCount ?? 0);
     }
-    if (!r.rowCount) throw new VaultUnavailable(`postgres store: no kept entry ${keptId}`);
-  });
+    if (!linked) throw new VaultUnavailable(`postgres store: no kept entry ${keptId}`);
+  }, session);
+}
+
+/** Records on the session that the statement released its lock; returns the decisions linked. */
+function unlockedBy(session: PostgresLockSession, r: pg.QueryResult<{ n: number; unlocked: boolean }>): number {
+  const row = r.rows[0];
+  if (row?.unlocked === true) session.unlocked = true;
+  return row?.n ?? 0;
 }
 
 function purge(ctx: Ctx, beforeMs: number): Promise<number> {
@@ -182,7 +214,7 @@ async function inTransaction<T>(c: pg.PoolClient, fn: () => Promise<T>): Promise
   }
 }
 
-type Op = <T>(name: string, fn: (c: pg.PoolClient) => Promise<T>) => Promise<T>;
+type Op = <T>(name: string, fn: (c: pg.PoolClient) => Promise<T>, session?: PostgresLockSession) => Promise<T>;
 
 /** Export in pages of 100 by id: each page is its own short query. */
 async function* allRows(op: Op, sealer: Sealer, fail: (e: unknown) => VaultUnavailable) {

@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Codec } from '../ports/codec.js';
-import { LockUnavailable, type LockPort } from '../ports/lock.js';
+import { LockUnavailable, type HeldLock, type LockPort } from '../ports/lock.js';
 import { ProviderFailure, type ExchangeOptions, type ProviderPort } from '../ports/provider.js';
 import type { TraceSpan } from '../ports/tracer.js';
 import type { Decision, VaultPort } from '../ports/vault.js';
@@ -135,7 +135,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
     }
   }
 
-  async function keepPreImage(req: WriteRequest, current: CurrentVersion): Promise<string> {
+  async function keepPreImage(req: WriteRequest, current: CurrentVersion, held: HeldLock): Promise<string> {
     try {
       let sha256: string | undefined;
       return await vault.keep({
@@ -148,7 +148,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
           readAt: clock.now(), lastUpdated: current.lastUpdated,
         },
         decision: req.decision,
-      });
+      }, held);
     } catch (e) {
       metrics.storeErrors?.inc({ kind: 'keep' });
       logger.error('the pre-image could not be kept; nothing forwarded', { traceId: req.decision.traceId, error: (e as Error)?.name });
@@ -176,10 +176,10 @@ export function createWriteTransaction(deps: TransactionDeps) {
   }
 
   /** After the provider's success: link the new version; a failure is logged and counted only. */
-  async function linkNewVersion(req: WriteRequest, keptId: string, answer: ClientAnswer): Promise<void> {
+  async function linkNewVersion(req: WriteRequest, keptId: string, answer: ClientAnswer, held: HeldLock): Promise<void> {
     if (!answer.versionAfter) return;
     try {
-      await vault.link(keptId, { versionId: answer.versionAfter, lastUpdated: answer.lastUpdated, body: answer.body.length ? answer.body : undefined, mediaType: String(answer.headers['content-type'] ?? ''), at: clock.now() });
+      await vault.link(keptId, { versionId: answer.versionAfter, lastUpdated: answer.lastUpdated, body: answer.body.length ? answer.body : undefined, mediaType: String(answer.headers['content-type'] ?? ''), at: clock.now() }, held);
     } catch (e) {
       metrics.storeErrors?.inc({ kind: 'link' });
       logger.error('the new version could not be linked in the vault (reconcile later)', { traceId: req.decision.traceId, appointmentId: req.id, error: (e as Error)?.name });
@@ -199,21 +199,21 @@ export function createWriteTransaction(deps: TransactionDeps) {
    * write (issue 17): nothing parsed lives on while the provider answers, so young garbage dies
    * young instead of being copied and promoted under load.
    */
-  async function prepare(req: WriteRequest, trail: WriteTrail): Promise<{ keptId: string; versionBefore: string }> {
+  async function prepare(req: WriteRequest, trail: WriteTrail, held: HeldLock): Promise<{ keptId: string; versionBefore: string }> {
     let t0 = performance.now();
     const current = timed(trail, 'current', t0, await readCurrent(req, trail));
     trail.versionBefore = current.version;
     decide(req, current, trail);
     req.submitted = undefined;
     t0 = performance.now();
-    const keptId = timed(trail, 'keep', t0, await keepPreImage(req, current));
+    const keptId = timed(trail, 'keep', t0, await keepPreImage(req, current, held));
     return { keptId, versionBefore: current.version };
   }
 
   async function run(req: WriteRequest, trail: WriteTrail): Promise<ClientAnswer> {
     try {
-      return await lock.hold(req.id, { waitMs: deps.timeouts.lockWaitMs }, async () => {
-        const { keptId, versionBefore } = await prepare(req, trail);
+      return await lock.hold(req.id, { waitMs: deps.timeouts.lockWaitMs }, async (held) => {
+        const { keptId, versionBefore } = await prepare(req, trail, held);
         const providerAnswer = await write(req, trail);
         let answer: ClientAnswer;
         try {
@@ -228,7 +228,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
         trail.versionAfter = answer.versionAfter;
         if (answer.status < 300) {
           reportBreaches(req, answer.breaches);
-          await linkNewVersion(req, keptId, answer);
+          await linkNewVersion(req, keptId, answer, held);
         }
         return answer;
       });

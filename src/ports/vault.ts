@@ -1,3 +1,5 @@
+import type { HeldLock } from './lock.js';
+
 /**
  * The kept versions (ruling 22): before a write is forwarded, the provider's current version as
  * read (the pre-image) and the decision are durably kept; after the provider's 200 the new version
@@ -10,6 +12,10 @@
  *   decisions but one copy of the version.
  * - `link(keptId, after)` records the provider's new version for a kept entry. It may fail (it is
  *   after the provider accepted the write); callers log and count, never fail the client.
+ * - Both take, optionally, the `HeldLock` of the appointment's lock (src/ports/lock.ts). A vault
+ *   of the same store may write on the lock's session instead of its own connection; `link` may
+ *   then also release the lock in the same round trip (the provider's side of the write is over
+ *   when it is called). Other vaults ignore it; the result is the same either way.
  * - `version(id, vid)` returns the stored bytes of that version (a pre-image, or a linked new
  *   version when its bytes were given), or undefined.
  * - `history(id)` lists what is known of an appointment, oldest first.
@@ -66,8 +72,8 @@ export interface HistoryRow {
 }
 
 export interface VaultPort {
-  keep(entry: KeepEntry): Promise<string>;
-  link(keptId: string, after: LinkAfter): Promise<void>;
+  keep(entry: KeepEntry, held?: HeldLock): Promise<string>;
+  link(keptId: string, after: LinkAfter, held?: HeldLock): Promise<void>;
   version(appointmentId: string, versionId: string): Promise<KeptVersion | undefined>;
   history(appointmentId: string): Promise<HistoryRow[]>;
   /** Every row, oldest first (export). */
