@@ -15,7 +15,8 @@
  *   E1 / E2    the gateway refusing: a token with the read scope (403) / a changed description (422)
  *   N          nginx as an mTLS pass-through with upstream keep-alive, when `nginx` is installed
  * at concurrency 16 and 64, interleaved over several rounds, medians reported. Then the per-stage
- * profile from the gateway's own histogram, start-up to ready, and the issue's targets.
+ * profile from the gateway's own histogram, start-up to ready, and the issue's targets. With DS
+ * or DP, the store's own CPU per cancel measured in-process (./store-cost.ts), beside the ratios.
  *
  * Knobs (environment), for longer runs or diagnosis:
  *   BENCH_ROUNDS (3), BENCH_SECONDS (5, measured per run), BENCH_WARMUP_SECONDS (1.5),
@@ -41,6 +42,7 @@ import { pgMissing, startPostgres, type PgCluster } from '../postgres-cluster.js
 import type { RunRequest, RunResult } from './loadgen.js';
 import { childPids, clockTicks, machineTicks, processCpuMs } from './procstat.js';
 import type { StageCpu } from './stages.js';
+import type { StoreCost } from './store-cost.js';
 import { CATEGORIES, cpuSplit } from './cpu-split.js';
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
@@ -552,6 +554,29 @@ const stageCpu = await new Promise<StageCpu | undefined>((resolve) => {
   });
   child.once('exit', () => resolve(undefined));
 });
+// The store's own CPU per cancel, in-process (./store-cost.ts): the DS and DP ratios above carry
+// the noise of five processes on two cores; this figure does not (issue 18 item 7).
+let storeCost: StoreCost | undefined;
+if (scenarios.includes('DS') || scenarios.includes('DP')) {
+  log('bench: the store\'s CPU per cancel, in-process (scripts/bench/store-cost.ts)');
+  storeCost = await new Promise<StoreCost | undefined>((resolve) => {
+    const child = fork(here('./store-cost.js'), pgCluster ? [pgCluster.url] : [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(child);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve(undefined);
+    }, 240_000);
+    child.once('message', (m: StoreCost | { type: 'error'; message: string }) => {
+      clearTimeout(timer);
+      if (m.type === 'store-cost') resolve(m);
+      else {
+        log(`bench: store cost measurement failed: ${m.message}`);
+        resolve(undefined);
+      }
+    });
+    child.once('exit', () => resolve(undefined));
+  });
+}
 const STAGES = ['spine-headers', 'jwt', 'if-match', 'media-type', 'body', 'profile', 'cancel-request', 'current', 'version', 'diff'];
 const VALIDATION = ['jwt', 'body', 'profile', 'cancel-request', 'diff'];
 const VALIDATION_KEY = 'validation (jwt+body+profile+cancel-request+diff)';
@@ -647,6 +672,10 @@ for (const c of CONCURRENCY) {
   // The database server's CPU is reported, not charged: like the provider's, it is another process.
   if (dp && d) out.push(`  info  DP with the PostgreSQL server's CPU added (c=${c}): ${f(dp.cpuUsPerReq + dp.upstreamCpuUsPerReq - d.upstreamCpuUsPerReq)} us per cancel, ${f((dp.cpuUsPerReq + dp.upstreamCpuUsPerReq - d.upstreamCpuUsPerReq) / d.cpuUsPerReq, 2)} x D's`);
 }
+for (const [kind, us, limit] of [['sqlite', storeCost?.sqliteUs, 1.15], ['postgres', storeCost?.postgresUs, 1.3]] as const) {
+  const d = row('D', c16);
+  if (us !== undefined && d) out.push(`  info  ${kind} store in-process: ${f(us)} us of CPU per cancel (lock, keep, link; 16 at a time), so D + store = ${f(1 + us / d.cpuUsPerReq, 2)} x D's (c=${c16}; target ${limit})`);
+}
 const cpuRatio = (a: Row | undefined, b: Row | undefined) => (a && b ? b.cpuUsPerReq / a.cpuUsPerReq : NaN);
 out.push(`  info  CPU per request, C/D (c=${c16}): ${f(cpuRatio(row('D', c16), row('C', c16)), 2)}: the share of C's req/s D could reach with every process on its own core`);
 const noisy = rows.filter((r) => r.foreignCores > 0.2);
@@ -673,6 +702,7 @@ const results = {
   stageProfileUs: profiles,
   cpuSplit: split,
   stageCpu,
+  storeCost,
   startup,
   targets: verdicts,
   runs,
