@@ -166,7 +166,12 @@ export class GatewayError extends Error {
 
   constructor(code: ErrorCode, issues: string | Issue | readonly Issue[], opts?: { status?: number; cause?: unknown; headers?: Record<string, string> }) {
     const list: Issue[] = typeof issues === 'string' ? [{ diagnostics: issues }] : Array.isArray(issues) ? [...(issues as Issue[])] : [issues as Issue];
+    // A refusal is an answer, not a fault: no stack trace is captured (nothing reads it, and the
+    // capture was ~2 % of a refusal's CPU in a profile of the 422 scenario, issue 17).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(list[0]?.diagnostics ?? code, opts?.cause === undefined ? undefined : { cause: opts.cause });
+    Error.stackTraceLimit = limit;
     this.name = 'GatewayError';
     this.code = code;
     this.issues = list.length ? list : [{ diagnostics: CATALOGUE[code].meaning }];

@@ -89,3 +89,12 @@ t.test('Spine displays match the CodeSystem v1.6.0', async (t) => {
     t.equal(cs.concepts.find((c) => c.code === code)?.display, display, code);
   }
 });
+
+t.test('a GatewayError is an answer: no stack trace captured, and the limit is left as it was', async (t) => {
+  const before = Error.stackTraceLimit;
+  const e = new GatewayError('BUSINESS_RULE', { diagnostics: 'description changed', expression: 'Appointment.description' });
+  t.equal(e.stack, 'GatewayError: description changed');
+  t.ok(e instanceof Error);
+  t.equal(Error.stackTraceLimit, before);
+  t.match(new Error('a fault').stack, /\n\s+at /, 'other errors keep their stacks');
+});
