@@ -102,6 +102,14 @@ export function lockContract(t: Test, s: LockSubject): void {
     await lock.close();
   });
 
+  t.test('the holder is given a HeldLock to pass on to the vault', async (t) => {
+    const lock = await s.make();
+    const held = await lock.hold('appt-held', WAIT, async (h) => h);
+    t.type(held, 'object');
+    t.not(held, null);
+    await lock.close();
+  });
+
   t.test('a key that is free is taken at once, even with waitMs 0', async (t) => {
     const lock = await s.make();
     t.equal(await lock.hold('appt-5', { waitMs: 0 }, async () => 'ok'), 'ok');
