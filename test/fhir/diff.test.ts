@@ -574,6 +574,23 @@ t.test('property: jsonEqual agrees with canonical JSON text', async (t) => {
   t.pass('500 runs');
 });
 
+t.test('property: no difference exactly when equal (the allocation-free fast path agrees with the walk)', async (t) => {
+  const small = fc.jsonValue({ maxDepth: 3 });
+  const nearly = small.chain((a) => fc.oneof(fc.constant(clone(a)), small).map((b) => [a, b] as const));
+  fc.assert(
+    fc.property(nearly, ([a, b]) => {
+      // `contained` at the root is matched by id, so equality by index is the stricter oracle only without it.
+      const hasContained = typeof a === 'object' && a !== null && !Array.isArray(a) && 'contained' in a;
+      return hasContained || (diffResources(a, b).length === 0) === jsonEqual(a, b);
+    }),
+    { seed: 7, numRuns: 1000 },
+  );
+  const objectWithUndefined = { a: 1, b: undefined } as unknown;
+  t.same(diffResources(objectWithUndefined, { a: 1 }), [], 'a key holding undefined is absent');
+  t.same(diffResources({ a: 1 }, { a: 1, c: undefined }), []);
+  t.same(diffResources({ a: [1, { b: 2 }] }, { a: [1, { b: 3 }] }, { root: 'R' }), [{ path: 'R.a[1].b', kind: 'changed' }]);
+});
+
 // --- single random mutation -----------------------------------------------------------------
 
 type Loc = (string | number)[];
