@@ -14,6 +14,7 @@ import {
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from 'jose';
+import { isUtf8 } from 'node:buffer';
 import { parseStrictJson } from '../fhir/strict-json.js';
 
 export interface TokenFailure {
@@ -64,14 +65,30 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
  * Strict base64url (RFC 7515 §2, no padding): only the url-safe alphabet, a possible length, and
  * canonical trailing bits (re-encoding gives back the same text) — GP Connect §b: `=`, `+`, `/` rejected.
  */
-function decodeBase64url(segment: string): Buffer | undefined {
-  if (!BASE64URL.test(segment) || segment.length % 4 === 1) return undefined;
-  const bytes = Buffer.from(segment, 'base64url');
-  if (bytes.toString('base64url') !== segment) return undefined;
-  return bytes;
+export function decodeBase64url(segment: string): Buffer | undefined {
+  const rest = segment.length % 4;
+  if (!BASE64URL.test(segment) || rest === 1) return undefined;
+  // Canonical: the bits of the last character beyond the final byte are zero (2 characters carry
+  // one byte and 4 spare bits, 3 carry two bytes and 2 spare), which is exactly when re-encoding
+  // gives back the same text — checked without building that text (issue 17).
+  if (rest !== 0 && (sextet(segment.charCodeAt(segment.length - 1)) & (rest === 2 ? 0x0f : 0x03)) !== 0) return undefined;
+  return Buffer.from(segment, 'base64url');
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** The 6-bit value of a base64url character (the alphabet is checked before). */
+function sextet(c: number): number {
+  if (c >= 0x41 && c <= 0x5a) return c - 0x41; // A-Z
+  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26; // a-z
+  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52; // 0-9
+  return c === 0x2d ? 62 : 63; // '-' or '_'
+}
+
+/** UTF-8 text of the bytes, a leading byte order mark dropped (as TextDecoder does), or undefined when not UTF-8. */
+export function utf8Text(bytes: Buffer): string | undefined {
+  if (!isUtf8(bytes)) return undefined;
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  return bytes.toString('utf8', bom);
+}
 
 /** Claims sit at depth 1-3 (requesting_device.identifier[0].value); deeper is not a JWT of ours. */
 const MAX_CLAIM_DEPTH = 16;
@@ -80,12 +97,8 @@ const MAX_CLAIM_NODES = 2000;
 function decodeJsonObject(segment: string): Record<string, unknown> | 'base64' | 'json' | 'duplicate' {
   const bytes = decodeBase64url(segment);
   if (bytes === undefined) return 'base64';
-  let text: string;
-  try {
-    text = utf8.decode(bytes);
-  } catch {
-    return 'json';
-  }
+  const text = utf8Text(bytes);
+  if (text === undefined) return 'json';
   // Issue 13 item 12 (ruling 26): the strict parser, as for the body — JSON.parse keeps the last of
   // duplicate claims, so the gateway and the provider could read different requesters.
   const strict = parseStrictJson(text, MAX_CLAIM_DEPTH, MAX_CLAIM_NODES);

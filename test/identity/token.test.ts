@@ -1,6 +1,7 @@
 import t from 'tap';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
-import { createSignedVerifier, decodeUnsigned, readBearer } from '../../src/identity/token.js';
+import fc from 'fast-check';
+import { createSignedVerifier, decodeBase64url, decodeUnsigned, readBearer, utf8Text } from '../../src/identity/token.js';
 import { unsignedToken, validClaims } from '../helpers/tokens.js';
 
 const NOW_S = 1_700_000_000;
@@ -189,4 +190,32 @@ t.test('signed mode', async (t) => {
     t.throws(() => createSignedVerifier({ jwks, algorithms: [], clockToleranceSeconds: 0, now: () => NOW_MS }));
     t.throws(() => createSignedVerifier({ jwks, algorithms: ['RS256', 'none'], clockToleranceSeconds: 0, now: () => NOW_MS }));
   });
+});
+
+t.test('issue 17: the base64url and UTF-8 shortcuts agree with re-encoding and a fatal TextDecoder', async (t) => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const segment = fc.array(fc.constantFrom(...alphabet), { minLength: 1, maxLength: 12 }).map((a) => a.join(''));
+  fc.assert(
+    fc.property(segment, (s) => {
+      const reference = s.length % 4 !== 1 && Buffer.from(s, 'base64url').toString('base64url') === s;
+      const got = decodeBase64url(s);
+      return (got !== undefined) === reference && (got === undefined || got.equals(Buffer.from(s, 'base64url')));
+    }),
+    { seed: 17, numRuns: 5000 },
+  );
+  t.equal(decodeBase64url('eyJ='), undefined, 'padding refused');
+  t.equal(decodeBase64url('QR'), undefined, 'non-zero spare bits refused');
+  t.same(decodeBase64url('QQ'), Buffer.from('A'));
+  const fatal = new TextDecoder('utf-8', { fatal: true });
+  const reference = (b: Uint8Array): string | undefined => {
+    try {
+      return fatal.decode(b);
+    } catch {
+      return undefined;
+    }
+  };
+  const bytes = fc.oneof(fc.uint8Array({ maxLength: 16 }), fc.string({ unit: 'binary', maxLength: 8 }).map((s) => new TextEncoder().encode(s)));
+  fc.assert(fc.property(bytes, (b) => utf8Text(Buffer.from(b)) === reference(b)), { seed: 17, numRuns: 5000 });
+  t.equal(utf8Text(Buffer.from([0xef, 0xbb, 0xbf, 0x7b, 0x7d])), '{}', 'a leading BOM is dropped, as TextDecoder does');
+  t.equal(utf8Text(Buffer.from([0xed, 0xa0, 0x80])), undefined, 'a surrogate is not UTF-8');
 });
