@@ -194,14 +194,14 @@ function visitObject(ctx: Ctx, w: Walk, o: Obj, node: TypeNode, at: Where, primi
     w.issue('nested too deeply');
     return;
   }
-  const keys = Object.keys(o);
   // ele-1: a value, or children other than id (a primitive's companion is part of the primitive)
   if (!primitiveValue && !node.isResource) {
     let content = false;
-    for (let i = 0; i < keys.length && !content; i++) content = keys[i] !== 'id' && !isEmpty(o[keys[i]!]);
+    for (const k in o) if (k !== 'id' && !isEmpty(o[k])) { content = true; break; }
     if (!content) w.issue('ele-1: an element must have a value or children');
   }
-  for (const key of keys) {
+  // for-in, not Object.keys: no key array per element (issue 17); parsed JSON has only own keys.
+  for (const key in o) {
     if (node.isResource && key === 'resourceType') continue;
     if (node.isResource && key === 'contained' && at.resource !== o) continue; // nested: dom-2 of the container
     if (key.charCodeAt(0) === 95 /* _ */) {
@@ -217,7 +217,7 @@ function visitObject(ctx: Ctx, w: Walk, o: Obj, node: TypeNode, at: Where, primi
     property(ctx, w, o, def, o[key], at);
     w.path.pop();
   }
-  if (node.choiceOf) choiceIssues(w, o, keys, node.choiceOf);
+  if (node.choiceOf) choiceIssues(w, o, Object.keys(o), node.choiceOf);
   // (FHIR element names never collide with Object.prototype's, so a plain read is enough)
   for (const req of node.required) {
     let present = false;
@@ -409,14 +409,14 @@ const RESOURCE_IN_URL = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_his
 function reference(w: Walk, def: ElementDef, v: Obj): void {
   const ref = v['reference'];
   if (typeof ref !== 'string') return;
-  const at = w.here('reference');
-  w.references.push({ at, ref });
+  // The path is built only where it may be reported: a local reference (ref-1) or a wrong target.
+  w.references.push({ at: ref.startsWith('#') ? w.here('reference') : '', ref });
   if (!def.targets) return;
   let type: string | undefined;
   if (ref.startsWith('#')) type = w.containedTypes.get(ref.slice(1));
   else type = RESOURCE_IN_URL.exec(ref)?.[1];
   if (type !== undefined && type !== '' && !def.targets.has(type)) {
-    w.add(at, `reference target type not allowed here (allowed: ${[...def.targets].join(', ')})`);
+    w.add(w.here('reference'), `reference target type not allowed here (allowed: ${[...def.targets].join(', ')})`);
   }
 }
 
