@@ -60,6 +60,18 @@ export function negotiate(query: string, accept: string | undefined, contentType
 
 /** The codec that reads a body of this Content-Type (request or provider answer); JSON when absent or unknown. */
 export function codecFor(contentType: unknown, codecs: readonly Codec[]): Codec {
+  // Three lookups per cancel (body, current version, answer) of a handful of distinct values:
+  // remembered per codec list, at most CODEC_CACHE_SIZE of them (the header is the client's).
+  let known = codecCache.get(codecs);
+  if (!known) codecCache.set(codecs, (known = new Map()));
+  const key = typeof contentType === 'string' ? contentType : undefined;
+  const hit = key === undefined ? undefined : known.get(key);
+  if (hit) return hit;
   const type = String(contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  return codecs.find((c) => c.mediaTypes.includes(type)) ?? codecs.find((c) => c.format === 'json')!;
+  const codec = codecs.find((c) => c.mediaTypes.includes(type)) ?? codecs.find((c) => c.format === 'json')!;
+  if (key !== undefined && known.size < CODEC_CACHE_SIZE) known.set(key, codec);
+  return codec;
 }
+
+const CODEC_CACHE_SIZE = 64;
+const codecCache = new WeakMap<readonly Codec[], Map<string, Codec>>();

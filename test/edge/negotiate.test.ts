@@ -1,0 +1,20 @@
+import t from 'tap';
+import { codecFor } from '../../src/edge/negotiate.js';
+import { jsonCodec } from '../../src/adapters/codec-json.js';
+import { xmlCodec } from '../../src/adapters/codec-xml.js';
+
+t.test('codecFor: by media type, parameters and case ignored, JSON when absent or unknown; the same answer when remembered', async (t) => {
+  const codecs = [jsonCodec, xmlCodec];
+  const cases: Array<[unknown, string]> = [
+    ['application/fhir+xml', 'xml'], ['Application/FHIR+XML; charset=utf-8', 'xml'], ['application/xml+fhir', 'xml'],
+    ['application/fhir+json', 'json'], ['application/json;charset=utf-8', 'json'], ['text/plain', 'json'],
+    [undefined, 'json'], ['', 'json'], [['application/fhir+xml'], 'xml'],
+  ];
+  for (let round = 0; round < 2; round++) {
+    for (const [ct, format] of cases) t.equal(codecFor(ct, codecs).format, format, `${JSON.stringify(ct)} (round ${round + 1})`);
+  }
+  // A client may send any number of distinct values: answers stay right beyond what is remembered.
+  for (let i = 0; i < 200; i++) t.equal(codecFor(`application/fhir+xml; x=${i}`, codecs).format, 'xml');
+  t.equal(codecFor('application/fhir+json; x=199', codecs).format, 'json');
+  t.equal(codecFor('application/fhir+xml', [jsonCodec]).format, 'json', 'another codec list has its own answers');
+});
