@@ -61,7 +61,24 @@ function withinBounds(r: AuditRecord): boolean {
   if (r.wouldReject && r.wouldReject.length > MAX_PATHS) return false;
   if (!r.differingPaths) return true;
   if (r.differingPaths.length > MAX_PATHS || r.differingPaths.some(long)) return false;
-  return Buffer.byteLength(JSON.stringify(r)) <= MAX_AUDIT_RECORD_BYTES;
+  // A refusal's record is serialised once, when written: the exact size is needed only when a
+  // safe upper bound does not already fit (issue 17).
+  return upperBoundBytes(r) <= MAX_AUDIT_RECORD_BYTES || Buffer.byteLength(JSON.stringify(r)) <= MAX_AUDIT_RECORD_BYTES;
+}
+
+/** Names, punctuation and the status of a record, generously: every member present. */
+const RECORD_FRAME_BYTES = 400;
+/** A string's JSON costs at most 6 bytes per UTF-16 unit (`\uXXXX`) plus its quotes and comma. */
+const sized = (v: string | undefined): number => (v === undefined ? 0 : 6 * v.length + 3);
+
+/** At least the byte length of `JSON.stringify(r)`, without building it. */
+export function upperBoundBytes(r: AuditRecord): number {
+  let n = RECORD_FRAME_BYTES + sized(r.time) + sized(r.traceId) + sized(r.requestId) + sized(r.appointmentId) + sized(r.interaction) + sized(r.outcome) + sized(r.code) + sized(r.versionBefore) + sized(r.versionAfter);
+  const q = r.requester;
+  if (q) n += sized(q.odsCode) + sized(q.sdsUserId) + sized(q.practitionerId) + sized(q.deviceId);
+  for (const p of r.differingPaths ?? []) n += sized(p);
+  for (const w of r.wouldReject ?? []) n += 30 + sized(w.family) + sized(w.code);
+  return n;
 }
 
 /** Every record through `boundAuditRecord` before it reaches `sink`. */
