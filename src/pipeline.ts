@@ -19,6 +19,7 @@ import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
 import { negotiate } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
+import type { RequestHead } from './edge/request-head.js';
 
 export interface PipelineDeps {
   config: Readonly<Config>;
@@ -46,8 +47,12 @@ export interface PipelineDeps {
   largeBodies?: Lane;
 }
 
-/** X-Request-ID is echoed as X-Correlation-ID only when it is a sane token. */
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/**
+ * Ruling 14: X-Correlation-ID equals the request's X-Request-ID. Echoed (and logged) when it is
+ * visible ASCII of at most 256 characters — every id scheme in use (UUIDs, base64, paths, URNs);
+ * a longer or non-ASCII value is neither reflected nor logged.
+ */
+const REQUEST_ID = /^[!-~](?:[ -~]{0,254}[!-~])?$/;
 
 /** Read the body up to `limit` bytes (413 beyond, checked on Content-Length first). */
 export function bodyReader(req: IncomingMessage): CheckIO {
@@ -198,6 +203,20 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   return {
+    /**
+     * Ruling 19 for a request Node's parser refused before it became a request (ruling 16): the
+     * answer was written by the listener; this writes its decision line and, when its request line
+     * names a guarded route, its audit record. `head` is undefined when the request line was not
+     * among the bytes the parser held.
+     */
+    refusedFraming(head: RequestHead | undefined, status: number, code: ErrorCode): void {
+      const req = { method: head?.method ?? 'unknown', url: head?.url ?? '', headers: {}, rawHeaders: [] } as unknown as IncomingMessage;
+      const { ctx } = head ? route(req) : { ctx: undefined };
+      if (ctx && head?.traceId) ctx.traceId = head.traceId;
+      const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [], timings: ctx?.timings };
+      record(req, ctx, trail, { status, outcome: 'rejected', code }, 0, undefined);
+    },
+
     async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
       const started = performance.now();
       metrics.inFlight.inc();

@@ -116,6 +116,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   };
   const listener = createTlsListener({
     config, material, metrics, logger, clock, onRequest, outcomeProfile: () => handling.standard.operationOutcomeProfile,
+    onRefusedFraming: (head, status, code) => handling.pipeline.refusedFraming(head, status, code),
   });
   const server = listener.server;
   const reloadTls = createTlsReload({

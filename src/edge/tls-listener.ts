@@ -12,6 +12,7 @@ import type { TlsMaterial } from '../tls/material.js';
 import { normaliseSerial, revokedSerials } from '../tls/crl-serials.js';
 import { createConnectionBook, createHandshakeGuard } from './connection-guard.js';
 import { createRefusalLog } from './refusal-log.js';
+import { requestHeadOf, type RequestHead } from './request-head.js';
 
 /**
  * The mTLS listener and what guards its connections before any request is handled: who may finish
@@ -28,6 +29,8 @@ export interface TlsListenerOptions {
   onRequest(req: http.IncomingMessage, res: http.ServerResponse, retire: boolean): void;
   /** The OperationOutcome profile of the standard in force (for answers written on a raw socket). */
   outcomeProfile(): string;
+  /** A request the HTTP parser refused (ruling 16), for its decision line and audit record (ruling 19). */
+  onRefusedFraming?(head: RequestHead | undefined, status: number, code: ErrorCode): void;
 }
 
 export interface TlsListener {
@@ -167,6 +170,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     }
     const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
     metrics.rejections.inc({ code: which });
+    o.onRefusedFraming?.(requestHeadOf((err as { rawPacket?: unknown }).rawPacket), CATALOGUE[which].status, which);
     // Item 13: answers on a connection go out in request order — a malformed request pipelined
     // behind a cancel is answered after the cancel's answer, never instead of it.
     socket.pause();

@@ -82,6 +82,17 @@ t.test('provider down -> 500 OperationOutcome, nothing hangs', async (t) => {
   await h2.gateway.close();
 });
 
+t.test('ruling 14: X-Correlation-ID equals X-Request-ID for any visible-ASCII id; an oversized one is not reflected', async (t) => {
+  const path = `/STU3/1/Appointment/${h.provider.store.ids()[0]!}`;
+  for (const id of ['abc/def+ghi=', 'urn:uuid:2b6a1c3e-0000-4000-8000-000000000000', 'a b', 'x'.repeat(256)]) {
+    const r = await h.request({ method: 'PUT', path, headers: { 'X-Request-ID': id } });
+    t.equal(r.status, 400, 'refused (no Spine headers)');
+    t.equal(r.headers['x-correlation-id'], id, `echoed: ${id.slice(0, 40)}`);
+  }
+  const long = await h.request({ method: 'PUT', path, headers: { 'X-Request-ID': 'x'.repeat(257) } });
+  t.equal(long.headers['x-correlation-id'], undefined, 'over 256 characters: not reflected');
+});
+
 t.test('the upstream never sees a PUT rejected before forwarding', async (t) => {
   const req = await cancelRequest(h, 'nhs-booking', h.provider.store.ids()[1]!);
   const before = seen(h.provider, 'PUT', '');

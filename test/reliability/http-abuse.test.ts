@@ -51,8 +51,11 @@ t.test('request smuggling framings: 400 REQUEST_MALFORMED, connection closed, th
     ['a negative Content-Length', { 'Content-Length': '-1' }, body],
     ['chunked not last in Transfer-Encoding', { 'Transfer-Encoding': 'chunked, identity' }, `0\r\n\r\n${smuggled}`],
   ];
+  const traceId = Object.entries(headers).find(([k]) => k.toLowerCase() === 'ssp-traceid')?.[1];
   for (const [name, framing, payload] of cases) {
     const before = providerCount();
+    const audited = h.audit.length;
+    const logged = h.logs.length;
     const c = await connect();
     c.socket.write(raw('PUT', `/STU3/1/Appointment/${ids[0]}`, { ...headers, ...framing }, payload));
     t.ok(await c.closed(3000), `${name}: the connection is closed`);
@@ -64,6 +67,13 @@ t.test('request smuggling framings: 400 REQUEST_MALFORMED, connection closed, th
     t.equal(oo.issue?.[0]?.code, CATALOGUE.REQUEST_MALFORMED.issue);
     t.equal(answers[0]?.headers['connection'], 'close', `${name}: Connection: close`);
     t.equal(providerCount(), before, `${name}: the provider saw nothing`);
+    // Ruling 19: a request refused by the HTTP parser still gets its decision line and, on the cancel route, its audit record.
+    const records = h.audit.slice(audited);
+    t.equal(records.length, 1, `${name}: one audit record`);
+    t.match(records[0], { appointmentId: ids[0], outcome: 'rejected', status: 400, code: 'REQUEST_MALFORMED', traceId }, `${name}: the record names the appointment, the refusal and the trace id`);
+    const decisions = h.logs.slice(logged).filter((l) => l.includes('"msg":"decision"'));
+    t.equal(decisions.length, 1, `${name}: one decision line`);
+    t.match(JSON.parse(decisions[0] ?? '{}'), { method: 'PUT', status: 400, code: 'REQUEST_MALFORMED', outcome: 'rejected', route: 'cancel', traceId }, `${name}: the decision line`);
   }
   t.equal(h.provider.store.currentVersion(ids[0]!), '1', 'the appointment is untouched');
   await stillServes(t, 'after smuggling attempts');
@@ -84,6 +94,7 @@ t.test('oversized header block (> 16 KiB): 431 HEADERS_TOO_LARGE or closed, noth
       t.ok(catalogueCodes('nhs-booking', 431, JSON.parse(answers[0]!.body)).includes('HEADERS_TOO_LARGE'), `${name}: a HEADERS_TOO_LARGE OperationOutcome`);
     } else t.pass(`${name}: closed without an answer`);
     t.equal(providerCount(), before, `${name}: the provider saw nothing`);
+    t.ok(h.logs.some((l) => l.includes('"msg":"decision"') && l.includes('"code":"HEADERS_TOO_LARGE"')), `${name}: a decision line`);
   }
   await stillServes(t, 'after oversized headers');
 });

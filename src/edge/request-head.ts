@@ -1,0 +1,30 @@
+/**
+ * The request line (and a well-formed Ssp-TraceID) of a request Node's HTTP parser refused
+ * (ruling 16: conflicting framing, headers too large), read from the raw bytes the parser held,
+ * so that it still gets its decision line and audit record (ruling 19). Bounded: only the first
+ * few KiB are looked at; anything unexpected gives undefined. Pure.
+ */
+export interface RequestHead {
+  method: string;
+  /** The request target as sent (origin form), at most MAX_TARGET characters. */
+  url: string;
+  traceId?: string;
+}
+
+const LOOK_AT = 8192;
+const MAX_TARGET = 2048;
+const REQUEST_LINE = /^([A-Z]{1,16}) (\/[!-~]*) HTTP\/1\.[01]\r?$/;
+const TRACE_ID = /^ssp-traceid:[ \t]*([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})[ \t]*\r?$/im;
+
+export function requestHeadOf(raw: unknown): RequestHead | undefined {
+  if (!Buffer.isBuffer(raw) || raw.length === 0) return undefined;
+  const text = raw.toString('latin1', 0, Math.min(raw.length, LOOK_AT));
+  const eol = text.indexOf('\n');
+  const line = REQUEST_LINE.exec(eol === -1 ? text : text.slice(0, eol));
+  if (!line || line[2]!.length > MAX_TARGET) return undefined;
+  const head: RequestHead = { method: line[1]!, url: line[2]! };
+  const headerBlock = eol === -1 ? '' : text.slice(eol + 1, text.indexOf('\r\n\r\n') === -1 ? undefined : text.indexOf('\r\n\r\n') + 2);
+  const trace = TRACE_ID.exec(headerBlock);
+  if (trace) head.traceId = trace[1]!;
+  return head;
+}
