@@ -59,6 +59,31 @@ export function publicLocation(location: string | undefined, id: string, publicB
   return `${publicBase}/Appointment/${encodeURIComponent(id)}`;
 }
 
+const RESOURCE_PATH = /(?:^|\/)([A-Z][A-Za-z]{1,63}\/[A-Za-z0-9.-]{1,64}(?:\/_history\/[A-Za-z0-9.-]{1,64})?)\/?$/;
+
+/**
+ * Ruling 22 for passthrough answers (a book's 201, a read's Location): a provider Location that is
+ * relative, or on the provider's own base URL, and names a FHIR resource (`Type/id`, optionally
+ * `/_history/vid`) is made absolute on the public base URL, so it leads to the gateway (what
+ * nginx's proxy_redirect does). Another host's URL, or anything else, is passed on unchanged.
+ */
+export function publicPassthroughLocation(location: string, upstreamBase: URL, publicBase: string): string {
+  let path: string;
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(location)) {
+    let u: URL;
+    try {
+      u = new URL(location);
+    } catch {
+      return location;
+    }
+    if (u.origin !== upstreamBase.origin || u.search || u.hash) return location;
+    path = u.pathname;
+  } else if (location.includes('?') || location.includes('#') || location.startsWith('//')) return location;
+  else path = location;
+  const m = RESOURCE_PATH.exec(path);
+  return m ? `${publicBase}/${m[1]}` : location;
+}
+
 const MAY_HAVE_APPLIED = 'the write may have been applied by the provider; read the appointment before retrying';
 
 /**

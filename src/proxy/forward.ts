@@ -3,7 +3,7 @@ import { createProxyServer } from 'http-proxy-3';
 import type { Config } from '../config.js';
 import type { RequestContext } from '../context.js';
 import { GatewayError } from '../errors.js';
-import { codeForProviderStatus } from '../cancel/answer.js';
+import { codeForProviderStatus, publicPassthroughLocation } from '../cancel/answer.js';
 import { FORWARDED_REQUEST_HEADERS, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
 import { negotiate } from '../edge/negotiate.js';
@@ -156,7 +156,8 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       // The provider's cookies are its business with its own clients, never ours (ruling 25).
       if (drop.has(lower) || skip.has(lower) || lower === 'set-cookie') continue;
       const existing = res.getHeader(lower);
-      const value = from.rawHeaders[i + 1]!;
+      let value = from.rawHeaders[i + 1]!;
+      if (lower === 'location' || lower === 'content-location') value = publicPassthroughLocation(value, upstream.base, config.publicBaseUrl);
       if (existing === undefined) res.setHeader(name, value);
       else res.setHeader(name, Array.isArray(existing) ? [...existing, value] : [String(existing), value]);
     }
