@@ -84,6 +84,37 @@ export function publicPassthroughLocation(location: string, upstreamBase: URL, p
   return m ? `${publicBase}/${m[1]}` : location;
 }
 
+/**
+ * Ruling 26 for a success body the strict decoder refused (duplicate keys, a BOM, a prototype key,
+ * JSON labelled as XML): read it as a lenient JSON reader would (last duplicate wins); if that
+ * reader would see another resource, the answer is never passed on. Bodies no reader takes as JSON
+ * stay a logged breach (ruling 12).
+ */
+function namesAnotherResource(body: Buffer, id: string): boolean {
+  if (body.length === 0) return false;
+  let v: unknown;
+  try {
+    v = JSON.parse(body.toString('utf8').replace(/^\uFEFF/, ''));
+  } catch {
+    return false;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const r = v as Record<string, unknown>;
+  if (r.resourceType !== 'Appointment' || r.id !== id) return true;
+  // A first-wins reader could see an earlier resourceType or id: refuse when either is written twice.
+  const text = body.toString('utf8');
+  return (text.match(/"resourceType"\s*:/g)?.length ?? 0) > countKey(r, 'resourceType') || (text.match(/"id"\s*:/g)?.length ?? 0) > countKey(r, 'id');
+}
+
+/** How many members named `key` the parsed value holds (nested ones included). */
+function countKey(v: unknown, key: string): number {
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + countKey(x, key), 0);
+  if (typeof v !== 'object' || v === null) return 0;
+  let n = 0;
+  for (const [k, x] of Object.entries(v)) n += (k === key ? 1 : 0) + countKey(x, key);
+  return n;
+}
+
 const MAY_HAVE_APPLIED = 'the write may have been applied by the provider; read the appointment before retrying';
 
 /**
@@ -104,7 +135,7 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
     if (!isOperationOutcome(resource)) throw new GatewayError(codeForProviderStatus(status), `The provider answered with status ${status}`, { status });
     return { status, headers: passedBack(answer.headers), body: answer.body, breaches: [] };
   }
-  if (resource && (resource.resourceType !== 'Appointment' || resource.id !== ctx.id)) {
+  if ((resource && (resource.resourceType !== 'Appointment' || resource.id !== ctx.id)) || (!resource && status < 300 && namesAnotherResource(answer.body, ctx.id))) {
     throw Object.assign(new GatewayError('UPSTREAM_UNAVAILABLE', `The provider's answer names another resource; ${MAY_HAVE_APPLIED}`), { breach: 'other-resource' });
   }
   const headers = passedBack(answer.headers);

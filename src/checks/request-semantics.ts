@@ -11,7 +11,7 @@ const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-o
  * reads a value the gateway never saw.
  */
 const CHECKED = new Set<string>([
-  ...FORWARDED_REQUEST_HEADERS, 'content-length', 'transfer-encoding', 'host', 'expect', 'connection',
+  ...FORWARDED_REQUEST_HEADERS, 'content-length', 'content-encoding', 'transfer-encoding', 'host', 'expect', 'connection',
   'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', ...METHOD_OVERRIDES,
 ]);
 

@@ -181,6 +181,21 @@ t.test('a provider 200 naming another appointment is never passed on (ruling 26)
   t.match(text, /provider_contract_breaches_total\{reason="other-resource"\} 1/);
 });
 
+t.test('ruling 26: a success body the strict reader refuses is still checked for another resource', async (t) => {
+  const bodies: Array<[string, (next: Record<string, unknown>) => string, boolean]> = [
+    ['a duplicate id, the last naming another', (next) => JSON.stringify(next).replace(/}$/, ',"id":"other"}'), true],
+    ['a duplicate id, the first naming another', (next) => '{"id":"other",' + JSON.stringify(next).slice(1), true],
+    ['a byte order mark before another resource', (next) => '\uFEFF' + JSON.stringify({ ...next, id: 'other' }), true],
+    ['a byte order mark before this appointment', (next) => '\uFEFF' + JSON.stringify(next), false],
+    ['not JSON at all', () => 'not json', false],
+  ];
+  for (const [name, body, refused] of bodies) {
+    const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: {}, body: Buffer.from(body(next)), ms: 1 }) }) });
+    const r = await s.tx.run(request(), trail()).then(() => 'passed on', (e: GatewayError) => e.code);
+    t.equal(r, refused ? 'UPSTREAM_UNAVAILABLE' : 'passed on', name);
+  }
+});
+
 t.test('a link failure after the provider accepted is logged and counted, never a failure', async (t) => {
   const s = setup({ vault: recordingVault({ link: true }) });
   const a = await s.tx.run(request(), trail());
