@@ -92,9 +92,10 @@ export function publicPassthroughLocation(location: string, upstreamBase: URL, p
  */
 function namesAnotherResource(body: Buffer, id: string): boolean {
   if (body.length === 0) return false;
+  const text = body.toString('utf8');
   let v: unknown;
   try {
-    v = JSON.parse(body.toString('utf8').replace(/^\uFEFF/, ''));
+    v = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch {
     return false;
   }
@@ -102,7 +103,6 @@ function namesAnotherResource(body: Buffer, id: string): boolean {
   const r = v as Record<string, unknown>;
   if (r.resourceType !== 'Appointment' || r.id !== id) return true;
   // A first-wins reader could see an earlier resourceType or id: refuse when either is written twice.
-  const text = body.toString('utf8');
   return (text.match(/"resourceType"\s*:/g)?.length ?? 0) > countKey(r, 'resourceType') || (text.match(/"id"\s*:/g)?.length ?? 0) > countKey(r, 'id');
 }
 

@@ -23,7 +23,8 @@ export function requestHeadOf(raw: unknown): RequestHead | undefined {
   const line = REQUEST_LINE.exec(eol === -1 ? text : text.slice(0, eol));
   if (!line || line[2]!.length > MAX_TARGET) return undefined;
   const head: RequestHead = { method: line[1]!, url: line[2]! };
-  const headerBlock = eol === -1 ? '' : text.slice(eol + 1, text.indexOf('\r\n\r\n') === -1 ? undefined : text.indexOf('\r\n\r\n') + 2);
+  const end = text.indexOf('\r\n\r\n');
+  const headerBlock = eol === -1 ? '' : text.slice(eol + 1, end === -1 ? undefined : end + 2);
   const trace = TRACE_ID.exec(headerBlock);
   if (trace) head.traceId = trace[1]!;
   return head;
