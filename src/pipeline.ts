@@ -275,7 +275,7 @@ export function createPipeline(deps: PipelineDeps) {
     const wouldReject = trail.wouldReject.length ? trail.wouldReject : undefined;
     logger.info('decision', {
       traceId: ctx?.traceId, requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId, ods: requester?.odsCode,
-      outcome: out.outcome, status: out.status, code: out.code, wouldReject,
+      outcome: out.outcome, status: out.status, code: out.code, wouldReject, breaches: trail.breaches,
       ms: Math.round(totalMs * 1000) / 1000, upstreamMs: Math.round(upstreamMs * 1000) / 1000, stages: ctx?.timings,
     });
     if (!guardedRoute) return;
@@ -283,7 +283,7 @@ export function createPipeline(deps: PipelineDeps) {
       time: new Date().toISOString(), traceId: ctx.traceId, requestId, appointmentId: ctx.resourceId, interaction: ctx.interaction.id,
       outcome: out.outcome, status: out.status, code: out.code, requester,
       versionBefore: trail.versionBefore ?? ctx.ifMatchVersion, versionAfter: trail.versionAfter,
-      differingPaths: trail.differingPaths, wouldReject,
+      differingPaths: trail.differingPaths, breaches: trail.breaches, wouldReject,
     });
   }
 }

@@ -45,6 +45,8 @@ export interface WriteTrail {
   versionBefore?: string;
   versionAfter?: string;
   differingPaths?: string[];
+  /** Contract breaches of the provider's answer (rulings 12, 26), for the audit record and the log line. */
+  breaches?: string[];
   readMs?: number;
   writeMs?: number;
   /** Report mode: rules that failed but were only reported. */
@@ -220,14 +222,14 @@ export function createWriteTransaction(deps: TransactionDeps) {
           answer = answerFromWrite({ id: req.id, kind: req.kind, versionBefore, preferMinimal: req.preferMinimal, publicBaseUrl: deps.publicBaseUrl }, providerAnswer, codecs);
         } catch (e) {
           const breach = (e as { breach?: string }).breach;
-          if (breach) reportBreaches(req, [breach]);
+          if (breach) reportBreaches(req, trail, [breach]);
           else if (isGatewayError(e) && e.code === 'UPSTREAM_UNAVAILABLE') metrics.upstreamErrors.inc({ kind: 'redirect' });
           else if (isGatewayError(e)) metrics.upstreamErrors.inc({ kind: 'status' });
           throw e;
         }
         trail.versionAfter = answer.versionAfter;
         if (answer.status < 300) {
-          reportBreaches(req, answer.breaches);
+          reportBreaches(req, trail, answer.breaches);
           await linkNewVersion(req, keptId, answer, held);
         }
         return answer;
@@ -242,7 +244,8 @@ export function createWriteTransaction(deps: TransactionDeps) {
     }
   }
 
-  function reportBreaches(req: WriteRequest, breaches: readonly string[]): void {
+  function reportBreaches(req: WriteRequest, trail: WriteTrail, breaches: readonly string[]): void {
+    if (breaches.length) trail.breaches = [...(trail.breaches ?? []), ...breaches];
     for (const b of breaches) {
       metrics.contractBreaches.inc({ reason: b });
       logger.warn('provider answer breaks the contract', { traceId: req.decision.traceId, appointmentId: req.id, reason: b });

@@ -15,6 +15,8 @@ export interface AuditRecord {
   versionBefore?: string;
   versionAfter?: string;
   differingPaths?: string[];
+  /** The provider's answer broke the cancel contract (rulings 12, 26): the reasons, e.g. `other-resource`. */
+  breaches?: string[];
   wouldReject?: Array<{ family: string; code: string }>;
 }
 
@@ -78,6 +80,7 @@ export function upperBoundBytes(r: AuditRecord): number {
   if (q) n += sized(q.odsCode) + sized(q.sdsUserId) + sized(q.practitionerId) + sized(q.deviceId);
   for (const p of r.differingPaths ?? []) n += sized(p);
   for (const w of r.wouldReject ?? []) n += 30 + sized(w.family) + sized(w.code);
+  for (const b of r.breaches ?? []) n += sized(b);
   return n;
 }
 

@@ -174,9 +174,11 @@ t.test('500s: read failure, keep failure (nothing forwarded), write failure (may
 
 t.test('a provider 200 naming another appointment is never passed on (ruling 26)', async (t) => {
   const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: {}, body: Buffer.from(JSON.stringify({ ...next, id: 'someone-else' })), ms: 1 }) }) });
-  const e = (await s.tx.run(request(), trail()).catch((x) => x)) as GatewayError;
+  const tr = trail();
+  const e = (await s.tx.run(request(), tr).catch((x) => x)) as GatewayError;
   t.equal(e.code, 'UPSTREAM_UNAVAILABLE');
   t.match(e.issues[0]!.diagnostics, /may have been applied/);
+  t.same(tr.breaches, ['other-resource'], 'the breach is on the trail, for the audit record');
   const text = await s.metrics.registry.metrics();
   t.match(text, /provider_contract_breaches_total\{reason="other-resource"\} 1/);
 });
@@ -191,8 +193,10 @@ t.test('ruling 26: a success body the strict reader refuses is still checked for
   ];
   for (const [name, body, refused] of bodies) {
     const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: {}, body: Buffer.from(body(next)), ms: 1 }) }) });
-    const r = await s.tx.run(request(), trail()).then(() => 'passed on', (e: GatewayError) => e.code);
+    const tr = trail();
+    const r = await s.tx.run(request(), tr).then(() => 'passed on', (e: GatewayError) => e.code);
     t.equal(r, refused ? 'UPSTREAM_UNAVAILABLE' : 'passed on', name);
+    if (refused) t.same(tr.breaches, ['other-resource'], `${name}: the breach is on the trail`);
   }
 });
 

@@ -49,3 +49,41 @@ t.test('chunked provider answers reach the client as valid HTTP (read, cancel, e
   t.equal(missing.status, 404);
   t.equal(missing.json?.resourceType, 'OperationOutcome');
 });
+
+/**
+ * Ruling 26: a 200 to a cancel naming another resource is never passed on, and it is audited as a
+ * contract breach — the record says `breaches: ["other-resource"]`, not merely a 500.
+ */
+t.test('a provider 200 naming another appointment: 500, audited as a contract breach (ruling 26)', async (t) => {
+  const upstream = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const id = (req.url ?? '').split('/')[2] ?? '';
+      const put = req.method === 'PUT';
+      const body = JSON.stringify({ ...nhsBookingAppointment, id: put ? 'someone-else' : id, meta: { ...(nhsBookingAppointment as { meta: object }).meta, versionId: put ? '2' : '1' }, status: put ? 'cancelled' : 'booked' });
+      res.writeHead(200, { 'Content-Type': 'application/fhir+json', 'Content-Length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => { upstream.closeAllConnections(); upstream.close(() => r()); }));
+  const h = await startHarness({ config: { upstream: { url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } } });
+  t.teardown(() => h.close());
+
+  const req = await cancelRequest(h, 'nhs-booking', 'b1');
+  const r = await h.request(req);
+  t.equal(r.status, 500);
+  t.equal(r.json?.resourceType, 'OperationOutcome');
+  t.match(JSON.stringify(r.json), /may have been applied/);
+  t.notMatch(r.body.toString(), /someone-else/, 'the other resource is not passed on');
+  const traceId = String(req.headers!['Ssp-TraceID']);
+  let rec: (typeof h.audit)[number] | undefined;
+  for (let i = 0; i < 50 && !rec; i++) {
+    rec = h.audit.find((a) => a.traceId === traceId);
+    if (!rec) await new Promise((ok) => setTimeout(ok, 10));
+  }
+  t.ok(rec, 'an audit record');
+  t.equal(rec?.status, 500);
+  t.equal(rec?.outcome, 'error');
+  t.same(rec?.breaches, ['other-resource'], 'audited as a contract breach');
+});
