@@ -6,6 +6,7 @@ import { FAST_PATHS } from './sd/fast-paths.js';
 import { Model, type Constraint, type ElementDef, type ExtensionDef, type TypeNode } from './sd/model.js';
 import { PRIMITIVES, primitiveProblem } from './sd/primitives.js';
 import { isJsonObject as isObj } from './json.js';
+import { numberText } from './strict-json.js';
 
 /**
  * Profile validation of a submitted Appointment (README rulings 7 and 20), driven by the
@@ -306,7 +307,7 @@ function property(ctx: Ctx, w: Walk, o: Obj, def: ElementDef, v: unknown, at: Wh
     if (item === null) {
       const c = Array.isArray(companionArr) ? companionArr[i] : undefined;
       if (!PRIMITIVES.has(def.type) || !isObj(c)) w.issue('null is allowed only where the primitive has an id or extensions');
-    } else value(ctx, w, o, def, item, at, slices);
+    } else value(ctx, w, v, def, item, at, slices);
     w.path.pop();
   }
   if (slices && def.slices) {
@@ -317,9 +318,10 @@ function property(ctx: Ctx, w: Walk, o: Obj, def: ElementDef, v: unknown, at: Wh
   }
 }
 
-function value(ctx: Ctx, w: Walk, parent: Obj, def: ElementDef, v: unknown, at: Where, slices: Map<string, number> | undefined): void {
+/** `holder` is the object or array that holds `v` under the walk's last path segment. */
+function value(ctx: Ctx, w: Walk, holder: object, def: ElementDef, v: unknown, at: Where, slices: Map<string, number> | undefined): void {
   if (PRIMITIVES.has(def.type)) {
-    primitive(w, def, v);
+    primitive(w, def, v, holder);
     return;
   }
   if (!isObj(v)) {
@@ -346,8 +348,9 @@ function value(ctx: Ctx, w: Walk, parent: Obj, def: ElementDef, v: unknown, at: 
   for (const c of def.constraints) constraint(w, c, v, node, at.resource);
 }
 
-function primitive(w: Walk, def: ElementDef, v: unknown): void {
-  const problem = primitiveProblem(def.type, v);
+function primitive(w: Walk, def: ElementDef, v: unknown, holder: object): void {
+  const written = typeof v === 'number' ? numberText(holder, w.path[w.path.length - 1]!, v) : undefined;
+  const problem = primitiveProblem(def.type, v, written);
   if (problem) {
     w.issue(problem);
     return;

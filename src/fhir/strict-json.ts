@@ -319,7 +319,8 @@ function parse(s: string, maxDepth: number, maxNodes: number): unknown {
   return result;
 }
 
-function keepRaw(container: object, key: string, text: string): void {
+/** Remember `text` as the written form of the number at `container[key]` (see RAW_NUMBERS). */
+export function keepRaw(container: object, key: string, text: string): void {
   const holder = container as { [RAW_NUMBERS]?: Map<string, string> };
   let m = holder[RAW_NUMBERS];
   if (!m) {

@@ -118,6 +118,33 @@ for (const standard of ['nhs-booking', 'gp-connect'] as const) {
       });
     }
 
+    // Rulings 20/21: a value that is not of its type is a profile failure with its path (422), as
+    // the same value is in JSON, not an unreadable body (400); the JSON twin gets the same answer.
+    const badValues: Array<[string, (r: any) => void, string, string]> = [
+      ['an integer written as a decimal', (r) => (r.minutesDuration = 15), '<minutesDuration value="15"/>', '<minutesDuration value="15.0"/>'],
+      ['an integer that is not a number', (r) => (r.priority = 5), '<priority value="5"/>', '<priority value="five"/>'],
+    ];
+    for (const [name, seed, from, to] of badValues) {
+      const id = fresh(seed);
+      const req = await xmlCancel(h, standard, id);
+      const xml = (req.body as Buffer).toString();
+      t.ok(xml.includes(from), `${name}: the XML carries ${from}`);
+      const p0 = puts();
+      const r = await h.request({ ...req, body: xml.replace(from, to) });
+      t.test(`422 ${name} (XML)`, async (t) => {
+        outcome(t, r, 422, 'INVALID_RESOURCE');
+        t.match(r.body.toString(), new RegExp(`Appointment\\.${from.slice(1, from.indexOf(' '))}`), 'the issue names the element');
+        t.equal(puts(), p0, 'nothing forwarded');
+      });
+    }
+    const jsonTwin = fresh((r) => (r.minutesDuration = 15));
+    const jreq = await xmlCancel(h, standard, jsonTwin);
+    const jbody = JSON.stringify({ ...(xmlCodec.decode(jreq.body as Buffer, { maxDepth: 64, maxNodes: 10_000 }) as any).resource }).replace('"minutesDuration":15', '"minutesDuration":15.0');
+    t.match(jbody, /"minutesDuration":15\.0/);
+    const j422 = await h.request({ ...jreq, body: jbody, headers: { ...(jreq.headers as Record<string, string>), 'Content-Type': 'application/fhir+json', Accept: 'application/fhir+json' } });
+    t.equal(j422.status, 422, 'JSON: an integer written as 15.0 is refused by the profile too');
+    t.match(JSON.stringify(j422.json), /Appointment\.minutesDuration/);
+
     // 500: the provider down after the checks; the OperationOutcome in XML.
     const downId = fresh();
     const down = await xmlCancel(h, standard, downId);

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, relative } from 'node:path';
 import { decodeFhirXml, encodeFhirXml, FhirXmlEncodeError } from '../../src/fhir/xml/index.js';
+import { numberText } from '../../src/fhir/strict-json.js';
 import { seedAppointments } from '../../demo/provider/seed/index.js';
 
 const LIMITS = { maxDepth: 64, maxNodes: 100_000 };
@@ -192,9 +193,6 @@ const REFUSALS: [string, string, RegExp][] = [
   ['text inside a primitive', appt('<description value="a">text</description>'), /text/],
   ['CDATA outside the narrative', appt('<![CDATA[x]]>'), /text/],
   ['empty primitive', appt('<description/>'), /neither/],
-  ['bad boolean', appt('<extension url="u"><valueBoolean value="yes"/></extension>'), /boolean/],
-  ['bad integer', appt('<minutesDuration value="1.5"/>'), /integer/],
-  ['bad decimal', appt('<extension url="u"><valueDecimal value="1,5"/></extension>'), /decimal/],
   ['two contained resources in one', appt('<contained><Patient/><Patient/></contained>'), /more than one/],
   ['empty contained', appt('<contained/>'), /no resource/],
   ['contained non-resource', appt('<contained><Coding/></contained>'), /not hold a FHIR resource/],
@@ -203,7 +201,25 @@ const REFUSALS: [string, string, RegExp][] = [
   ['mismatched tags', `<Appointment ${NS}><meta></met></Appointment>`, /well-formed/],
   ['two roots', `${appt('')}${appt('')}`, /well-formed/],
   ['empty body', '', /well-formed|no root/],
+  ['a number without a double', appt('<extension url="u"><valueDecimal value="1e400"/></extension>'), /out of range/],
 ];
+
+t.test('a value not of its type is read as JSON would hold it, for the profile to refuse (rulings 20, 21)', async (t) => {
+  const cases: Array<[string, string, string, unknown]> = [
+    ['a boolean that is not true or false', '<extension url="u"><valueBoolean value="yes"/></extension>', 'extension', [{ url: 'u', valueBoolean: 'yes' }]],
+    ['a decimal that is not a number', '<extension url="u"><valueDecimal value="1,5"/></extension>', 'extension', [{ url: 'u', valueDecimal: '1,5' }]],
+    ['an integer written as a decimal', '<minutesDuration value="1.5"/>', 'minutesDuration', 1.5],
+  ];
+  for (const [name, xml, key, want] of cases) {
+    const d = decode(appt(xml));
+    t.ok(d.ok, name);
+    if (d.ok) t.same(d.resource[key], want, name);
+  }
+  const d = decode(appt('<minutesDuration value="15.0"/><extension url="u"><valueDecimal value="1.50"/></extension>'));
+  if (!d.ok) return t.fail('decoded');
+  t.equal(numberText(d.resource, 'minutesDuration', 15), '15.0', 'the written text kept as JSON keeps it');
+  t.equal(numberText((d.resource.extension as object[])[0]!, 'valueDecimal', 1.5), '1.50');
+});
 
 t.test('what is not FHIR XML is refused, with short diagnostics that quote nothing of the body', async (t) => {
   for (const [name, xml, re] of REFUSALS) {

@@ -38,15 +38,21 @@ function calendarOk(m: RegExpExecArray): boolean {
   return day >= 1 && day <= daysIn(Number(m[1]), Number(m[2]));
 }
 
-/** A short reason when `v` is not a valid JSON value of FHIR primitive `type`, else undefined. */
-export function primitiveProblem(type: string, v: unknown): string | undefined {
+/** FHIR's integer grammar: no fraction, no exponent (`15.0` and `1e1` are decimals, not integers). */
+const INTEGER_TEXT = /^-?(?:0|[1-9][0-9]*)$/;
+
+/**
+ * A short reason when `v` is not a valid JSON value of FHIR primitive `type`, else undefined.
+ * `written` is a number's text as the body wrote it (rulings 20, 26): an integer is judged by it.
+ */
+export function primitiveProblem(type: string, v: unknown, written?: string): string | undefined {
   switch (type) {
     case 'boolean':
       return typeof v === 'boolean' ? undefined : 'must be a JSON boolean';
     case 'integer':
     case 'unsignedInt':
     case 'positiveInt': {
-      if (typeof v !== 'number' || !Number.isInteger(v)) return `must be a JSON integer (FHIR ${type})`;
+      if (typeof v !== 'number' || !Number.isInteger(v) || (written !== undefined && !INTEGER_TEXT.test(written))) return `must be a JSON integer (FHIR ${type})`;
       const min = type === 'integer' ? -2147483648 : type === 'unsignedInt' ? 0 : 1;
       return v < min || v > 2147483647 ? `out of range for FHIR ${type}` : undefined;
     }

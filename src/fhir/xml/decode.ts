@@ -12,6 +12,7 @@
 import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 import { childOf, FHIR_NS, isResourceType, XHTML_NS, type ChildInfo, type PrimitiveJson } from './model.js';
 import { Refusal, XhtmlWriter } from './xhtml.js';
+import { keepRaw } from '../strict-json.js';
 
 export type XmlDecodeResult =
   | { ok: true; resource: Record<string, unknown>; numberText?: NumberText }
@@ -31,7 +32,6 @@ export interface XmlDecodeOptions {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-const INTEGER = /^-?(?:0|[1-9][0-9]*)$/;
 const DECIMAL = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 
 /** A repeating primitive's values and `_name` companions, aligned by index (null where absent). */
@@ -47,10 +47,17 @@ const refuse = (reason: string): never => {
   throw new Refusal(reason);
 };
 
+/**
+ * A value attribute as the JSON model holds it. A value that is not of its type (`15.0` or `abc`
+ * for an integer, `yes` for a boolean) is kept as the JSON reader would have met it — a number with
+ * its written text, or a string — so that the profile check refuses it with its path (422), exactly
+ * as it refuses the same value in JSON (ruling 21: checked identically). Only a number that has no
+ * finite double (`1e400`) is refused here, as the JSON reader refuses it.
+ */
 function parseValue(raw: string, json: PrimitiveJson): unknown {
   if (json === 'string') return raw;
-  if (json === 'boolean') return raw === 'true' ? true : raw === 'false' ? false : refuse('a boolean value is not true or false');
-  if (!(json === 'integer' ? INTEGER : DECIMAL).test(raw)) refuse(`an ${json} value is not a number`);
+  if (json === 'boolean') return raw === 'true' ? true : raw === 'false' ? false : raw;
+  if (!DECIMAL.test(raw)) return raw;
   const n = Number(raw);
   return Number.isFinite(n) ? n : refuse('a number is out of range');
 }
@@ -219,17 +226,27 @@ class Decoder {
     }
     if (f.value !== undefined) holder.obj[f.name] = f.value;
     if (f.companion !== undefined) holder.obj[f.info.companion] = f.companion;
-    if (f.text !== undefined && this.numberText) addText(this.numberText, holder.obj, f.name, f.text);
+    if (f.text !== undefined) this.keepText(holder.obj, f.name, f.text);
   }
 
   private flushSeries(obj: Record<string, unknown>, series: Map<string, Series>): void {
     for (const [name, s] of series) {
       if (s.anyValue) {
         obj[name] = s.values;
-        if (this.numberText) s.texts.forEach((t, i) => t !== undefined && addText(this.numberText!, s.values, String(i), t));
+        s.texts.forEach((t, i) => t !== undefined && this.keepText(s.values, String(i), t));
       }
       if (s.anyCompanion) obj[`_${name}`] = s.companions;
     }
+  }
+
+  /**
+   * A number's written text: on the holder's RAW_NUMBERS when it is not the canonical form (as the
+   * JSON reader does, so the diff and the profile see `1.50` and `15.0` whatever the format), and
+   * in `numberText` when asked for.
+   */
+  private keepText(holder: object, key: string, text: string): void {
+    if (text !== String(Number(text))) keepRaw(holder, key, text);
+    if (this.numberText) addText(this.numberText, holder, key, text);
   }
 
   /** The frame keeps the parsed value and the `_name` companion until the element closes. */
