@@ -29,7 +29,7 @@ export interface AnswerContext {
  * Hop-by-hop (RFC 7230 §6.1) and what the gateway sets itself; `set-cookie` is the provider's
  * business with its own clients, never ours (ruling 25).
  */
-const NOT_PASSED_BACK = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'location']);
+const NOT_PASSED_BACK = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'location', 'content-location']);
 
 /** A provider error status without an OperationOutcome gets ours, keeping the status (ruling 11). */
 export function codeForProviderStatus(status: number): ErrorCode {
@@ -62,26 +62,33 @@ export function publicLocation(location: string | undefined, id: string, publicB
 const RESOURCE_PATH = /(?:^|\/)([A-Z][A-Za-z]{1,63}\/[A-Za-z0-9.-]{1,64}(?:\/_history\/[A-Za-z0-9.-]{1,64})?)\/?$/;
 
 /**
- * Ruling 22 for passthrough answers (a book's 201, a read's Location): a provider Location that is
- * relative, or on the provider's own base URL, and names a FHIR resource (`Type/id`, optionally
- * `/_history/vid`) is made absolute on the public base URL, so it leads to the gateway (what
- * nginx's proxy_redirect does). Another host's URL, or anything else, is passed on unchanged.
+ * Ruling 22 for passthrough answers (a book's 201, a read's Content-Location): "every Location the
+ * gateway returns leads to a route it serves". A provider Location that is relative, on the
+ * provider's own base URL or already on the public base URL, and names a resource path the gateway
+ * serves (`serves`, e.g. `Appointment/id` or its `/_history/vid`), is made absolute on the public
+ * base URL (what nginx's proxy_redirect does). Any other — another host, a query, a type the
+ * gateway has no route for (`Slot/9`), something that is not a URL — is dropped: `undefined`.
  */
-export function publicPassthroughLocation(location: string, upstreamBase: URL, publicBase: string): string {
-  let path: string;
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(location)) {
-    let u: URL;
-    try {
-      u = new URL(location);
-    } catch {
-      return location;
-    }
-    if (u.origin !== upstreamBase.origin || u.search || u.hash) return location;
-    path = u.pathname;
-  } else if (location.includes('?') || location.includes('#') || location.startsWith('//')) return location;
-  else path = location;
-  const m = RESOURCE_PATH.exec(path);
-  return m ? `${publicBase}/${m[1]}` : location;
+export function publicPassthroughLocation(location: string, upstreamBase: URL, publicBase: string, serves: (path: string) => boolean): string | undefined {
+  const path = providerPath(location, upstreamBase, publicBase);
+  const m = path === undefined ? null : RESOURCE_PATH.exec(path);
+  return m && serves(`/${m[1]}`) ? `${publicBase}/${m[1]}` : undefined;
+}
+
+/** The path of a Location on the provider's or the gateway's own origin, without query or fragment; else undefined. */
+function providerPath(location: string, upstreamBase: URL, publicBase: string): string | undefined {
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(location)) {
+    return location.includes('?') || location.includes('#') || location.startsWith('//') ? undefined : location;
+  }
+  let u: URL;
+  try {
+    u = new URL(location);
+  } catch {
+    return undefined;
+  }
+  if (u.search || u.hash) return undefined;
+  if (u.origin === upstreamBase.origin) return u.pathname;
+  return location.startsWith(`${publicBase}/`) ? location.slice(publicBase.length) : undefined;
 }
 
 /**

@@ -14,6 +14,7 @@ import type { Metrics } from '../metrics.js';
 import { sendError } from '../respond.js';
 import type { Standard } from '../standards/index.js';
 import { classify, type Upstream } from './upstream.js';
+import { createRouter } from '../route.js';
 
 /**
  * RFC 7230 §6.1 hop-by-hop headers, never passed on in either direction (ruling 11). Framing
@@ -122,6 +123,8 @@ function dequeue(agent: Agent, r: ClientRequest): void {
 
 export function createForwarder(config: Readonly<Config>, standard: Standard, upstream: Upstream, deps: { logger: Logger; metrics: Metrics; codecs?: readonly Codec[] }): Forwarder {
   const { logger, metrics } = deps;
+  const route = createRouter(standard, { amend: config.interactions.amend });
+  const servesRead = (path: string): boolean => route('GET', path).ok;
   const proxy = createProxyServer({
     target: upstream.base.href,
     agent: upstream.agent,
@@ -157,7 +160,11 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       if (drop.has(lower) || skip.has(lower) || lower === 'set-cookie') continue;
       const existing = res.getHeader(lower);
       let value = from.rawHeaders[i + 1]!;
-      if (lower === 'location' || lower === 'content-location') value = publicPassthroughLocation(value, upstream.base, config.publicBaseUrl);
+      if (lower === 'location' || lower === 'content-location') {
+        const onGateway = publicPassthroughLocation(value, upstream.base, config.publicBaseUrl, servesRead);
+        if (onGateway === undefined) continue; // it would not lead to a route the gateway serves (ruling 22)
+        value = onGateway;
+      }
       if (existing === undefined) res.setHeader(name, value);
       else res.setHeader(name, Array.isArray(existing) ? [...existing, value] : [String(existing), value]);
     }

@@ -4,22 +4,25 @@ import { identityHeaders, startHarness } from '../helpers/harness.js';
 
 const PUBLIC = 'https://gateway.example.nhs.uk/STU3/1';
 
-t.test('publicPassthroughLocation: the provider\'s own resource URLs lead to the gateway; others are left alone', async (t) => {
+t.test('publicPassthroughLocation: a Location leads to a route the gateway serves, or is dropped (ruling 22)', async (t) => {
   const upstream = new URL('http://10.0.0.5:8080/fhir/');
-  const cases: Array<[string, string]> = [
+  const serves = (path: string) => /^\/Appointment\/[^/]+(\/_history\/[^/]+)?$/.test(path);
+  const cases: Array<[string, string | undefined]> = [
     ['/Appointment/a1/_history/1', `${PUBLIC}/Appointment/a1/_history/1`],
     ['Appointment/a1', `${PUBLIC}/Appointment/a1`],
     ['/fhir/Appointment/a1/_history/2', `${PUBLIC}/Appointment/a1/_history/2`],
     ['http://10.0.0.5:8080/fhir/Appointment/a1/_history/3', `${PUBLIC}/Appointment/a1/_history/3`],
-    ['http://10.0.0.5:8080/fhir/Slot/s-9', `${PUBLIC}/Slot/s-9`],
-    ['https://elsewhere.example/fhir/Appointment/a1', 'https://elsewhere.example/fhir/Appointment/a1'],
-    ['//evil.example/Appointment/a1', '//evil.example/Appointment/a1'],
-    ['/Appointment/a1?x=1', '/Appointment/a1?x=1'],
-    ['/some/page', '/some/page'],
-    ['http://10.0.0.5:8080/fhir/Appointment/a1?_format=xml', 'http://10.0.0.5:8080/fhir/Appointment/a1?_format=xml'],
-    ['not a url at all', 'not a url at all'],
+    [`${PUBLIC}/Appointment/a1/_history/4`, `${PUBLIC}/Appointment/a1/_history/4`],
+    ['http://10.0.0.5:8080/fhir/Slot/s-9', undefined],
+    ['/Slot/s-9', undefined],
+    ['https://elsewhere.example/fhir/Appointment/a1', undefined],
+    ['//evil.example/Appointment/a1', undefined],
+    ['/Appointment/a1?x=1', undefined],
+    ['/some/page', undefined],
+    ['http://10.0.0.5:8080/fhir/Appointment/a1?_format=xml', undefined],
+    ['not a url at all', undefined],
   ];
-  for (const [given, expected] of cases) t.equal(publicPassthroughLocation(given, upstream, PUBLIC), expected, given);
+  for (const [given, expected] of cases) t.equal(publicPassthroughLocation(given, upstream, PUBLIC, serves), expected, given);
 });
 
 t.test('ruling 22: a book passed through answers 201 with a Location on the gateway', async (t) => {
@@ -38,4 +41,37 @@ t.test('ruling 22: a book passed through answers 201 with a Location on the gate
   const path = new URL(String(r.headers.location)).pathname;
   const back = await h.request({ method: 'GET', path, headers: identityHeaders('nhs-booking', 'vread') });
   t.equal(back.status, 200, 'and the gateway serves it');
+});
+
+t.test('ruling 22: a passthrough Location that would not lead to a gateway route is not passed on', async (t) => {
+  const http = await import('node:http');
+  let location = '';
+  const upstream = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(201, { Location: location, 'Content-Location': location, 'Content-Length': '0' });
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => { upstream.closeAllConnections(); upstream.close(() => r()); }));
+  const base = `http://127.0.0.1:${(upstream.address() as import('node:net').AddressInfo).port}`;
+  const h = await startHarness({ config: { upstream: { url: base } } });
+  t.teardown(() => h.close());
+  const book = (): Promise<Awaited<ReturnType<typeof h.request>>> => h.request({
+    method: 'POST', path: '/STU3/1/Appointment',
+    headers: { ...identityHeaders('nhs-booking', 'book'), 'Content-Type': 'application/fhir+json' },
+    body: JSON.stringify({ resourceType: 'Appointment', status: 'booked' }),
+  });
+  for (const [given, expected] of [
+    [`${base}/Slot/9`, undefined],
+    ['https://internal.example/fhir/Appointment/a1', undefined],
+    [`${base}/Appointment/a1/_history/1`, `${PUBLIC}/Appointment/a1/_history/1`],
+  ] as const) {
+    location = given;
+    const r = await book();
+    t.equal(r.status, 201, given);
+    t.equal(r.headers.location, expected, `Location for ${given}`);
+    t.equal(r.headers['content-location'], expected, `Content-Location for ${given}`);
+  }
 });
