@@ -17,7 +17,7 @@ import type { RouteResult } from './route.js';
 import { isGuarded, type Standard } from './standards/index.js';
 import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
-import { negotiate } from './edge/negotiate.js';
+import { askedFormat, negotiate } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
 import type { RequestHead } from './edge/request-head.js';
 
@@ -180,15 +180,19 @@ export function createPipeline(deps: PipelineDeps) {
     }
     // A body we did not read leaves the connection in an unknown state: close it.
     const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || draining();
+    const status = sendError(res, err, standard, requestId, close, answerCodec(req));
+    if (status >= 500) outcome = 'error';
+    metrics.rejections.inc({ code: err.code });
+    return { status, outcome, code: err.code };
+  }
+
+  /** The format the client asked its answer in (ruling 21). */
+  function answerCodec(req: IncomingMessage): Codec {
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const accept = req.headers.accept;
     const contentType = req.headers['content-type'];
-    const codec = negotiate(q === -1 ? '' : url.slice(q + 1), typeof accept === 'string' ? accept : undefined, typeof contentType === 'string' ? contentType : undefined, deps.codecs);
-    const status = sendError(res, err, standard, requestId, close, codec);
-    if (status >= 500) outcome = 'error';
-    metrics.rejections.inc({ code: err.code });
-    return { status, outcome, code: err.code };
+    return negotiate(q === -1 ? '' : url.slice(q + 1), typeof accept === 'string' ? accept : undefined, typeof contentType === 'string' ? contentType : undefined, deps.codecs);
   }
 
   function route(req: IncomingMessage): { ctx?: RequestContext; result: RouteResult } {
@@ -242,7 +246,9 @@ export function createPipeline(deps: PipelineDeps) {
           const headers = pick(ctx!.request, FORWARDED_REQUEST_HEADERS);
           const tpOut = span.traceparent();
           if (tpOut) headers.traceparent = tpOut;
-          const answer = await history(ctx!.resourceId!, routed.vid, headers);
+          const url = req.url ?? '';
+          const asked = askedFormat(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '', req.headers.accept, deps.codecs);
+          const answer = await history(ctx!.resourceId!, routed.vid, headers, asked);
           sendAnswer(res, answer, requestId);
           out = { status: answer.status, outcome: 'forwarded', forwardMs: performance.now() - t0 };
         } else {

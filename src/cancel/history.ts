@@ -15,13 +15,14 @@ const NO_HISTORY = new Set([404, 405, 410, 501]);
  * stored bytes, ETag and Last-Modified. So every Location a cancel returns leads somewhere.
  */
 export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPort; codecs: readonly Codec[]; exchange: ExchangeOptions; onVaultAnswer?: () => void }) {
-  return async (id: string, vid: string, headers: Record<string, string>): Promise<ClientAnswer> => {
+  /** `wanted`: the format the client negotiated; a kept version in another format is re-encoded in it. */
+  return async (id: string, vid: string, headers: Record<string, string>, wanted?: Codec): Promise<ClientAnswer> => {
     let answer;
     try {
       answer = await deps.provider.read(`Appointment/${encodeURIComponent(id)}/_history/${encodeURIComponent(vid)}`, headers, deps.exchange);
     } catch (e) {
       const kept = await deps.vault.version(id, vid).catch(() => undefined);
-      if (kept) return fromVault(kept);
+      if (kept) return fromVault(kept, wanted);
       throw new GatewayError('UPSTREAM_UNAVAILABLE', e instanceof ProviderFailure && e.kind === 'timeout' ? 'The provider did not answer in time' : 'The provider could not be reached');
     }
     if (answer.status === 200) {
@@ -37,7 +38,7 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
       const kept = await deps.vault.version(id, vid).catch(() => undefined);
       if (kept) {
         deps.onVaultAnswer?.();
-        return fromVault(kept);
+        return fromVault(kept, wanted);
       }
     }
     if (answer.status >= 300 && answer.status < 400) throw new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answered with a redirect');
@@ -48,11 +49,29 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
     return { status: answer.status, headers: passedBack(answer.headers), body: answer.body, breaches: [] };
   };
 
-  function fromVault(kept: { body: Buffer; mediaType: string; versionId: string; lastUpdated?: string }): ClientAnswer {
-    const headers: Record<string, string> = { 'content-type': kept.mediaType || 'application/fhir+json; charset=utf-8', etag: `W/"${kept.versionId}"` };
+  /**
+   * The kept bytes as stored; when the client asked for the other format (`_format`, `Accept`) and
+   * the kept bytes read cleanly, the same resource re-encoded in it, as a FHIR server would.
+   */
+  function fromVault(kept: { body: Buffer; mediaType: string; versionId: string; lastUpdated?: string }, wanted: Codec | undefined): ClientAnswer {
+    let body = kept.body;
+    let contentType = kept.mediaType || 'application/fhir+json; charset=utf-8';
+    const stored = codecFor(contentType, deps.codecs);
+    if (wanted && wanted !== stored) {
+      const d = stored.decode(kept.body, { maxDepth: 64, maxNodes: 200_000 });
+      if (d.ok) {
+        try {
+          body = wanted.encode(d.resource);
+          contentType = wanted.contentType;
+        } catch {
+          // not expressible in the other format: the stored bytes as they are
+        }
+      }
+    }
+    const headers: Record<string, string> = { 'content-type': contentType, etag: `W/"${kept.versionId}"` };
     const t = kept.lastUpdated ? Date.parse(kept.lastUpdated) : NaN;
     if (Number.isFinite(t)) headers['last-modified'] = new Date(t).toUTCString();
-    return { status: 200, headers, body: kept.body, breaches: [] };
+    return { status: 200, headers, body, breaches: [] };
   }
 }
 

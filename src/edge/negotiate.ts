@@ -58,6 +58,12 @@ export function negotiate(query: string, accept: string | undefined, contentType
   return codecs.find((c) => c.format === f) ?? codecs.find((c) => c.format === 'json')!;
 }
 
+/** The format the client asked for by `_format` or `Accept`, if it named one (a GET has no Content-Type to fall back on). */
+export function askedFormat(query: string, accept: string | undefined, codecs: readonly Codec[]): Codec | undefined {
+  const f = formatParam(query) ?? (accept ? formatOfAccept(accept) : undefined);
+  return f === undefined ? undefined : codecs.find((c) => c.format === f);
+}
+
 /** The codec that reads a body of this Content-Type (request or provider answer); JSON when absent or unknown. */
 export function codecFor(contentType: unknown, codecs: readonly Codec[]): Codec {
   // Three lookups per cancel (body, current version, answer) of a handful of distinct values:

@@ -1,0 +1,60 @@
+/**
+ * Ruling 22 / issue 18 item 3: a version read the provider cannot answer is answered from the kept
+ * versions — the stored bytes, ETag and Last-Modified; in the format the client asked for by
+ * `_format` or `Accept` when that is not the stored one (ruling 21).
+ */
+import t from 'tap';
+import { createHistoryRead } from '../../src/cancel/history.js';
+import { jsonCodec } from '../../src/adapters/codec-json.js';
+import { xmlCodec } from '../../src/adapters/codec-xml.js';
+import type { ProviderPort } from '../../src/ports/provider.js';
+import type { KeptVersion, VaultPort } from '../../src/ports/vault.js';
+
+const resource = { resourceType: 'Appointment', id: 'a1', meta: { versionId: '1', lastUpdated: '2029-06-01T10:00:00Z' }, status: 'booked', minutesDuration: 15, participant: [{ status: 'accepted' }] };
+const storedJson = Buffer.from(JSON.stringify(resource));
+
+function setup(providerStatus: number, kept: Pick<KeptVersion, 'body' | 'mediaType'> | undefined) {
+  const provider = { read: async () => ({ status: providerStatus, headers: {}, body: Buffer.alloc(0), ms: 1 }) } as unknown as ProviderPort;
+  const vault = { version: async () => (kept ? { appointmentId: 'a1', versionId: '1', sha256: '', readAt: 0, lastUpdated: '2029-06-01T10:00:00Z', ...kept } : undefined) } as unknown as VaultPort;
+  return createHistoryRead({ provider, vault, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 } });
+}
+
+t.test('404 from the provider, kept as JSON: the stored bytes when no format is asked, or JSON is', async (t) => {
+  for (const wanted of [undefined, jsonCodec]) {
+    const a = await setup(404, { body: storedJson, mediaType: 'application/fhir+json' })('a1', '1', {}, wanted);
+    t.equal(a.status, 200);
+    t.ok(a.body.equals(storedJson), 'the kept bytes, unchanged');
+    t.equal(a.headers['content-type'], 'application/fhir+json');
+    t.equal(a.headers.etag, 'W/"1"');
+    t.equal(a.headers['last-modified'], new Date('2029-06-01T10:00:00Z').toUTCString());
+  }
+});
+
+t.test('kept as JSON, XML asked for: the same resource in FHIR XML', async (t) => {
+  const a = await setup(501, { body: storedJson, mediaType: 'application/fhir+json' })('a1', '1', {}, xmlCodec);
+  t.equal(a.status, 200);
+  t.match(String(a.headers['content-type']), /^application\/fhir\+xml/);
+  const d = xmlCodec.decode(a.body, { maxDepth: 64, maxNodes: 10_000 });
+  t.ok(d.ok, 'FHIR XML');
+  if (d.ok) t.same(d.resource, resource, 'the same resource');
+  t.equal(a.headers.etag, 'W/"1"');
+});
+
+t.test('kept as XML, JSON asked for: the same resource in JSON', async (t) => {
+  const xml = xmlCodec.encode(resource);
+  const a = await setup(405, { body: xml, mediaType: 'application/fhir+xml' })('a1', '1', {}, jsonCodec);
+  t.match(String(a.headers['content-type']), /^application\/fhir\+json/);
+  t.same(JSON.parse(a.body.toString()), resource);
+});
+
+t.test('kept bytes that do not read cleanly are served as stored', async (t) => {
+  const odd = Buffer.from('{"resourceType":"Appointment","id":"a1","id":"a1"}');
+  const a = await setup(404, { body: odd, mediaType: 'application/fhir+json' })('a1', '1', {}, xmlCodec);
+  t.ok(a.body.equals(odd));
+  t.equal(a.headers['content-type'], 'application/fhir+json');
+});
+
+t.test('nothing kept: the provider\'s 404 stands', async (t) => {
+  const e = await setup(404, undefined)('a1', '1', {}, undefined).then(() => undefined, (x: { code?: string }) => x.code);
+  t.ok(e, 'refused with a gateway error');
+});
