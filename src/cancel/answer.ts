@@ -158,6 +158,9 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
   }
   // Every Location leads to a route the gateway serves (rulings 12 and 22).
   headers.location = publicLocation(typeof answer.headers.location === 'string' ? answer.headers.location : undefined, ctx.id, ctx.publicBaseUrl);
+  // The version this answer is (GP Connect's update response marks Content-Location "R"), on the
+  // gateway's vread route; never the provider's own URL.
+  headers['content-location'] = versionAfter && /^[A-Za-z0-9.-]{1,64}$/.test(versionAfter) ? `${ctx.publicBaseUrl}/Appointment/${encodeURIComponent(ctx.id)}/_history/${versionAfter}` : headers.location;
   const breaches: string[] = [];
   const minimal = ctx.preferMinimal && answer.body.length === 0;
   if (minimal) {

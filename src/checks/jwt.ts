@@ -1,3 +1,4 @@
+import { createBaseResourceValidator } from '../fhir/profile.js';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
@@ -36,6 +37,7 @@ export function createJwtCheck(config: Readonly<Config>, standard: Standard, clo
     audience: j.audience,
     requirePractitioner: standard.jwt.requirePractitioner,
     validateEmbeddedResources: standard.jwt.validateEmbeddedResources,
+    resourceValidator: standard.jwt.validateEmbeddedResources ? createBaseResourceValidator() : undefined,
     clockSkewSeconds: j.clockSkewSeconds,
     maxFutureIatSeconds: j.maxFutureIatSeconds,
     lifetimeSeconds: 300,

@@ -65,6 +65,8 @@ class Walk {
   extra = 0;
   readonly path: (string | number)[] = [];
   readonly references: { at: string; ref: string }[] = [];
+  /** False: FHIRPath constraints are not evaluated (a structural check). */
+  constraints = true;
   containedTypes = new Map<string, string>();
   constructor(readonly root: Obj) {}
 
@@ -112,6 +114,29 @@ export function createProfileValidator(profile: ProfileName): ProfileValidator {
       out.push({ expression: ROOT, diagnostics: `and ${w.extra > MAX_COUNTED ? `more than ${MAX_COUNTED}` : w.extra} more profile issues not listed` });
     }
     return out;
+  };
+}
+
+/**
+ * A resource checked against the base STU3 definition of its type: its elements at every depth,
+ * their types, cardinality and primitive formats; FHIRPath constraints are not evaluated. Used for
+ * the resources a JWT carries (gp-connect ruling: "an invalid resource inside a JWT claim (unknown
+ * property, wrong resourceType) → 422"). Issue paths start at the resource type.
+ */
+export type BaseResourceValidator = (resource: Record<string, unknown>) => ProfileIssue[];
+
+export function createBaseResourceValidator(): BaseResourceValidator {
+  const ctx: Ctx = { model: new Model(), overlay: { rows: [], metaProfile: '', containedRequired: {} } };
+  return (resource) => {
+    const w = new Walk(resource);
+    w.constraints = false;
+    try {
+      contained(ctx, w, resource, { fhirPath: '', typeName: '', resource, depth: 0 });
+    } catch (e) {
+      if (!(e instanceof Stop)) w.add(ROOT, 'the resource could not be validated');
+    }
+    const type = typeof resource['resourceType'] === 'string' ? safeKey(resource['resourceType']) : 'Resource';
+    return w.issues.map((i) => ({ ...i, expression: type + i.expression.slice(ROOT.length) }));
   };
 }
 
@@ -424,7 +449,7 @@ function reference(w: Walk, def: ElementDef, v: Obj): void {
 }
 
 function constraint(w: Walk, c: Constraint, node: Obj, type: TypeNode, resource: Obj, suffix?: string): void {
-  if (SKIPPED.has(c.key)) return;
+  if (SKIPPED.has(c.key) || !w.constraints) return;
   if (c.key === 'ref-1') return; // reported with its exact path by localReferences
   const fast = FAST_PATHS[c.key];
   const verdict = fast ? fast(node, resource) : undefined;

@@ -7,6 +7,7 @@
  */
 import type { Result, TokenFailure } from './token.js';
 import { isJsonObject as isObject } from '../fhir/json.js';
+import type { BaseResourceValidator } from '../fhir/profile.js';
 
 export interface ClaimRules {
   /** e.g. 'patient/appointment.write' (nhs-booking cancel) or 'patient/*.write' (gp-connect cancel). */
@@ -17,6 +18,8 @@ export interface ClaimRules {
   requirePractitioner: boolean;
   /** gp-connect: an unknown property or wrong resourceType in device/org/practitioner → invalidResource. */
   validateEmbeddedResources: boolean;
+  /** With validateEmbeddedResources: each claim's resource against its base STU3 type, at every depth. */
+  resourceValidator?: BaseResourceValidator;
   /** `exp` may be up to this many seconds in the past (default 60). */
   clockSkewSeconds: number;
   /** `iat` up to this far in the future is accepted (default 300). */
@@ -230,6 +233,17 @@ function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester 
 
   // 0.x claim, removed in 1.0; the GP Connect demonstrator refuses it in 1.x (gp-connect §b).
   if (payload['requested_record'] !== undefined) reject('requested_record', 'not allowed');
+
+  // Last, once every claim rule of the standard held (those failures are 400s): each resource
+  // against its STU3 type at every depth (gp-connect ruling: an invalid resource → 422).
+  if (rules.validateEmbeddedResources && rules.resourceValidator) {
+    for (const claim of ['requesting_device', 'requesting_organization', 'requesting_practitioner'] as const) {
+      const value = payload[claim];
+      const issue = isObject(value) ? rules.resourceValidator(value)[0] : undefined;
+      // The issue's path and text come from the definitions, never from the token (safeKey).
+      if (issue) reject(claim, `not a valid STU3 ${String((value as Json)['resourceType'])}: ${issue.expression}: ${issue.diagnostics}`.slice(0, 200), true);
+    }
+  }
 
   return requester;
 }

@@ -120,6 +120,7 @@ t.test('200: read, keep the pre-image, write the exact bytes, link, answer with 
   const a = await s.tx.run(req, tr);
   t.equal(a.status, 200);
   t.equal(a.headers.location, `https://gw.example/STU3/1/Appointment/${ID}/_history/2`, 'the provider Location made public');
+  t.equal(a.headers['content-location'], `https://gw.example/STU3/1/Appointment/${ID}/_history/2`, 'Content-Location: the new version on the gateway');
   t.equal(a.headers.etag, 'W/"2"');
   t.equal(a.headers['last-modified'], new Date('2029-06-01T10:00:00.000Z').toUTCString());
   t.same(s.provider.calls.map((c) => c.op), ['read', 'write'], 'one read, then one write');

@@ -69,6 +69,7 @@ function assertCancelled(t: T, hh: Harness, r: Reply, id: string, sentBody: stri
   t.equal(r.json?.status, 'cancelled');
   t.equal(r.json?.meta?.versionId, '2', 'the body carries the newly assigned versionId');
   t.equal(r.headers.location, `${PUBLIC}/Appointment/${id}/_history/2`, 'Location absolute on publicBaseUrl');
+  t.equal(r.headers['content-location'], `${PUBLIC}/Appointment/${id}/_history/2`, 'Content-Location: the new version, on the gateway (GP Connect marks it R)');
   t.equal(r.headers.etag, 'W/"2"', 'ETag of the new version');
   const lm = String(r.headers['last-modified'] ?? '');
   t.ok(lm && Number.isFinite(Date.parse(lm)), 'Last-Modified present and a date');

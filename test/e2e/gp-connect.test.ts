@@ -74,6 +74,8 @@ t.test('§b JWT claims', async (t) => {
     ['requesting_device with an unknown property', (c) => (c.requesting_device.colour = 'blue'), 422, 'INVALID_RESOURCE', 'jwt.requesting_device'],
     ['requesting_device with a wrong resourceType', (c) => (c.requesting_device.resourceType = 'Patient'), 422, 'INVALID_RESOURCE', 'jwt.requesting_device.resourceType'],
     ['requesting_organization with an unknown property', (c) => (c.requesting_organization.colour = 'blue'), 422, 'INVALID_RESOURCE', 'jwt.requesting_organization'],
+    ['requesting_device.identifier with an unknown property', (c) => (c.requesting_device.identifier[0].foo = 'x'), 422, 'INVALID_RESOURCE', 'jwt.requesting_device'],
+    ['requesting_practitioner.name with an unknown property', (c) => (c.requesting_practitioner.name[0].foo = 'x'), 422, 'INVALID_RESOURCE', 'jwt.requesting_practitioner'],
     ['requesting_practitioner with a wrong resourceType', (c) => (c.requesting_practitioner.resourceType = 'Patient'), 422, 'INVALID_RESOURCE', 'jwt.requesting_practitioner.resourceType'],
   ];
   for (const [name, edit, status, spine, expression] of rejected) {
@@ -222,6 +224,7 @@ t.test('§f If-Match and ETag', async (t) => {
     t.equal(h.provider.requests.filter((x) => x.method === 'PUT').at(-1)!.headers['if-match'], etag, 'If-Match forwarded unchanged');
     t.equal(r.headers.etag, `W/"${r.json.meta.versionId}"`, 'ETag = W/"meta.versionId"');
     t.not(r.headers.etag, etag, 'a new version');
+    t.equal(r.headers['content-location'], `${h.config.publicBaseUrl}/Appointment/${id}/_history/${r.json.meta.versionId}`, 'Content-Location (R for update): the new version on the gateway');
     t.equal(r.headers['cache-control'], 'no-store');
   });
 

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { checkClaims, DEFAULT_CLAIM_TIMING, type ClaimRules } from '../../src/identity/claims.js';
 import { validClaims } from '../helpers/tokens.js';
+import { createBaseResourceValidator } from '../../src/fhir/profile.js';
 
 const NOW = 1_700_000_000;
 const BOOKING_AUD = 'https://providersupplier.thirdparty.nhs.uk/STU3/1';
@@ -21,6 +22,7 @@ const RULES: Record<Standard, ClaimRules> = {
     audience: GP_AUD,
     requirePractitioner: true,
     validateEmbeddedResources: true,
+    resourceValidator: createBaseResourceValidator(),
     ...DEFAULT_CLAIM_TIMING,
   },
 };
@@ -197,9 +199,17 @@ const CASES: Case[] = [
   { name: 'practitioner unknown property', mutate: (p) => (p['requesting_practitioner']['role'] = 'GP'), claim: 'requesting_practitioner', gpInvalidResource: true, only: 'gp-connect' },
   { name: 'device unknown property (booking ignores)', mutate: (p) => (p['requesting_device']['colour'] = 'red'), only: 'nhs-booking' },
   { name: 'practitioner unknown property (booking ignores)', mutate: (p) => (p['requesting_practitioner']['role'] = 'GP'), only: 'nhs-booking' },
-  { name: 'device STU3 elements ok', mutate: (p) => Object.assign(p['requesting_device'], { id: 'd1', status: 'active', manufacturer: 'ACME', _version: { extension: [] }, url: 'https://x.example' }) },
-  { name: 'organization STU3 elements ok', mutate: (p) => Object.assign(p['requesting_organization'], { id: 'o1', active: true, telecom: [] }) },
-  { name: 'practitioner STU3 elements ok', mutate: (p) => Object.assign(p['requesting_practitioner'], { gender: 'female', meta: {} }) },
+  { name: 'device STU3 elements ok', mutate: (p) => Object.assign(p['requesting_device'], { id: 'd1', status: 'active', manufacturer: 'ACME', _version: { id: 'v' }, url: 'https://x.example' }) },
+  { name: 'organization STU3 elements ok', mutate: (p) => Object.assign(p['requesting_organization'], { id: 'o1', active: true, telecom: [{ system: 'phone', value: '01234' }] }) },
+  { name: 'practitioner STU3 elements ok', mutate: (p) => Object.assign(p['requesting_practitioner'], { gender: 'female', meta: { versionId: '1' } }) },
+  // ...at any depth, and by type (gp-connect ruling: the claim's resource is checked against STU3).
+  { name: 'device identifier with an unknown property', mutate: (p) => (p['requesting_device']['identifier'][0]['foo'] = 'x'), claim: 'requesting_device', gpInvalidResource: true, only: 'gp-connect' },
+  { name: 'practitioner name with an unknown property', mutate: (p) => (p['requesting_practitioner']['name'][0]['foo'] = 'x'), claim: 'requesting_practitioner', gpInvalidResource: true, only: 'gp-connect' },
+  { name: 'organization identifier with an unknown property', mutate: (p) => (p['requesting_organization']['identifier'][0]['colour'] = 'x'), claim: 'requesting_organization', gpInvalidResource: true, only: 'gp-connect' },
+  { name: 'practitioner gender not a string', mutate: (p) => (p['requesting_practitioner']['gender'] = 7), claim: 'requesting_practitioner', gpInvalidResource: true, only: 'gp-connect' },
+  { name: 'organization active not a boolean', mutate: (p) => (p['requesting_organization']['active'] = 'yes'), claim: 'requesting_organization', gpInvalidResource: true, only: 'gp-connect' },
+  { name: 'an empty array is not FHIR JSON', mutate: (p) => (p['requesting_organization']['telecom'] = []), claim: 'requesting_organization', gpInvalidResource: true, only: 'gp-connect' },
+  { name: 'nested unknown property (booking ignores)', mutate: (p) => (p['requesting_device']['identifier'][0]['foo'] = 'x'), only: 'nhs-booking' },
   { name: 'primitive extension on a complex element is unknown', mutate: (p) => (p['requesting_device']['_identifier'] = {}), claim: 'requesting_device', gpInvalidResource: true, only: 'gp-connect' },
 ];
 
