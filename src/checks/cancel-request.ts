@@ -12,6 +12,13 @@ export function extensionsWithUrl(resource: Json, url: string): unknown[] {
   return Array.isArray(ext) ? ext.filter((e) => typeof e === 'object' && e !== null && (e as Json).url === url) : [];
 }
 
+/**
+ * A relative reference as FHIR writes one: `Type/id`, optionally `/_history/vid`, or a local `#id`.
+ * Anything else — a URL with a scheme, `//host/…`, `/Type/id` (resolved against the host, not the
+ * base) — is refused by GP Connect's relative-references rule before the provider is contacted.
+ */
+const RELATIVE_REFERENCE = /^(?:#[A-Za-z0-9.-]{0,64}|[A-Z][A-Za-z]{1,63}\/[A-Za-z0-9.-]{1,64}(?:\/_history\/[A-Za-z0-9.-]{1,64})?)$/;
+
 /** Every `reference` string in the resource outside `contained`, with its FHIRPath. */
 function* references(node: unknown, path: string): Generator<[string, string]> {
   if (Array.isArray(node)) {
@@ -54,7 +61,7 @@ export function createCancelRequestCheck(standard: Standard, clock: Clock): Chec
       }
       if (rules.relativeReferencesOnly) {
         for (const [ref, path] of references(r, 'Appointment')) {
-          if (/^[a-z][a-z0-9+.-]*:/i.test(ref)) issues.push({ diagnostics: 'references must be relative', expression: path });
+          if (!RELATIVE_REFERENCE.test(ref)) issues.push({ diagnostics: 'references must be relative', expression: path });
         }
       }
       if (rules.rejectPastStart && typeof r.start === 'string') {

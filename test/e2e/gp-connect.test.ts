@@ -140,6 +140,8 @@ t.test('§d cancel rejections: 422, nothing forwarded', async (t) => {
     ['appointmentType.text added', (r) => (r.appointmentType = { text: 'Urgent' }), 'INVALID_RESOURCE', /appointmentType/, false],
     ['an extra participant', (r) => r.participant.push({ actor: { reference: 'Practitioner/3' }, status: 'accepted' }), 'INVALID_RESOURCE', /^Appointment\.participant/, true],
     ['an absolute participant reference', (r) => (r.participant[0].actor.reference = 'https://provider.nhs.uk/GP0001/STU3/1/gpconnect/Patient/2'), 'INVALID_RESOURCE', 'Appointment.participant[0].actor.reference', false],
+    ['a network-path participant reference', (r) => (r.participant[0].actor.reference = '//evil.example/Patient/2'), 'INVALID_RESOURCE', 'Appointment.participant[0].actor.reference', false],
+    ['a host-relative participant reference', (r) => (r.participant[0].actor.reference = '/Patient/2'), 'INVALID_RESOURCE', 'Appointment.participant[0].actor.reference', false],
     // With the contained Organization kept, it is no longer referenced (dom-3) and the profile answers.
     ['an absolute booking-organisation reference (contained kept)', (r) => {
       const ext = r.extension.find((e: { url: string }) => e.url === BOOKING_ORG_URL);
