@@ -1,3 +1,4 @@
+import { unsignedTokenWithScope } from './identity/token.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CheckPlan, Check, CheckIO } from './checks/index.js';
 import type { Config } from './config.js';
@@ -110,7 +111,12 @@ export function createPipeline(deps: PipelineDeps) {
     const view = ctx.request;
     const readHeaders = pick(view, READ_HEADERS, { accept: 'application/fhir+json' });
     const readInteraction = standard.interactions.find((i) => i.name === 'read');
-    if (readInteraction) readHeaders['ssp-interactionid'] = readInteraction.id;
+    if (readInteraction) {
+      readHeaders['ssp-interactionid'] = readInteraction.id;
+      // The read is a read: its token says so too, when it is unsigned (README "The gateway's own read").
+      const narrowed = config.jwt.mode === 'unsigned' && readHeaders.authorization ? unsignedTokenWithScope(readHeaders.authorization, readInteraction.scope) : undefined;
+      if (narrowed) readHeaders.authorization = narrowed;
+    }
     const writeHeaders = forwardingHeaders(req, pick(view, FORWARDED_REQUEST_HEADERS));
     const r = ctx.requester;
     return {

@@ -231,3 +231,28 @@ function mapJoseError(err: unknown): Result<never> {
       return fail('jwks', 'key set unavailable');
   }
 }
+
+/**
+ * The same unsigned bearer token with `requested_scope` set to `scope` (every other claim, and
+ * their order, unchanged), for the gateway's own read of the appointment before a write: a
+ * provider that enforces scope per interaction must see a read scope on a read. Only ever a
+ * narrowing of what the client was granted (write to read). Undefined for anything that is not
+ * an unsigned `Bearer h.p.` token whose payload is a JSON object: the caller then sends the
+ * client's header as it came (a signed token cannot be changed without its key).
+ */
+export function unsignedTokenWithScope(authorization: string, scope: string): string | undefined {
+  const m = /^Bearer ([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.$/i.exec(authorization);
+  if (!m) return undefined;
+  const bytes = decodeBase64url(m[2]!);
+  const text = bytes && utf8Text(bytes);
+  if (text === undefined) return undefined;
+  let claims: unknown;
+  try {
+    claims = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return undefined;
+  (claims as Record<string, unknown>)['requested_scope'] = scope;
+  return `Bearer ${m[1]}.${Buffer.from(JSON.stringify(claims), 'utf8').toString('base64url')}.`;
+}
