@@ -49,10 +49,29 @@ export function safeKey(k: string): string {
   return ELEMENT_NAME.test(k) ? k : '<unknown>';
 }
 
+/**
+ * A value rule of the standard's own rows (nhs-booking-2.0.1.md §c): the values at `path` (dots
+ * through objects and arrays) must all be one of `oneOf`, include `includes`, or match `pattern`.
+ * Absent values are left to the cardinality rows.
+ */
+interface ValueRule {
+  type?: string;
+  path: string;
+  oneOf?: string[];
+  includes?: string;
+  pattern?: string;
+}
+
 interface Overlay {
   rows: { p: string; min: number; max: number }[];
   metaProfile: string;
   containedRequired: Record<string, string[]>;
+  /** Rules on contained resources of `type`. */
+  containedValues?: ValueRule[];
+  /** Rules on the Appointment itself. */
+  rootValues?: ValueRule[];
+  /** The participant whose actor is the contained Patient: its status, and its identifier when present. */
+  patientParticipant?: { status: string; identifier: { use: string; system: string; value: string } };
   emptyReasonLeftToCancelRule?: { urls: string[] };
 }
 
@@ -186,6 +205,53 @@ function validateRoot(ctx: Ctx, w: Walk, res: Obj, node: TypeNode): void {
   resourceConstraints(ctx, w, res, node);
   metaProfile(ctx, w, res);
   localReferences(w);
+  for (const rule of ctx.overlay.rootValues ?? []) valueRule(w, res, rule, ROOT);
+  patientParticipant(ctx, w, res);
+}
+
+/** The values at a dotted path, through objects and arrays (one level: FHIR JSON nests no arrays). */
+function valuesAt(v: unknown, path: readonly string[], out: unknown[] = [], item = false): unknown[] {
+  if (Array.isArray(v) && !item) {
+    for (const x of v) valuesAt(x, path, out, true);
+    return out;
+  }
+  if (path.length === 0) {
+    if (v !== undefined) out.push(v);
+    return out;
+  }
+  if (isObj(v)) valuesAt(v[path[0]!], path.slice(1), out);
+  return out;
+}
+
+/** One value rule of the overlay on `o`, reported at `${at}.${rule.path}`. */
+function valueRule(w: Walk, o: Obj, rule: ValueRule, at: string): void {
+  const values = valuesAt(o, rule.path.split('.'));
+  const where = `${at}.${rule.path}`;
+  const src = '(nhs-booking-2.0.1.md §c, config/profiles/overlays.json)';
+  if (rule.oneOf && values.some((x) => typeof x !== 'string' || !rule.oneOf!.includes(x))) w.add(where, `must be ${rule.oneOf.join(' or ')} ${src}`);
+  if (rule.includes !== undefined && values.length > 0 && !values.includes(rule.includes)) w.add(where, `must include ${rule.includes} ${src}`);
+  if (rule.pattern && values.some((x) => typeof x !== 'string' || !new RegExp(rule.pattern!).test(x))) w.add(where, `must match ${rule.pattern} ${src}`);
+}
+
+/** nhs-booking §c: the participant whose actor is the contained Patient is accepted, with the NHS number when it names one. */
+function patientParticipant(ctx: Ctx, w: Walk, res: Obj): void {
+  const rule = ctx.overlay.patientParticipant;
+  const participants = res['participant'];
+  if (!rule || !Array.isArray(participants)) return;
+  const src = '(nhs-booking-2.0.1.md §c)';
+  participants.forEach((p, i) => {
+    const actor = isObj(p) ? p['actor'] : undefined;
+    const ref = isObj(actor) ? actor['reference'] : undefined;
+    if (typeof ref !== 'string' || !ref.startsWith('#') || w.containedTypes.get(ref.slice(1)) !== 'Patient') return;
+    const at = `${ROOT}.participant[${i}]`;
+    if ((p as Obj)['status'] !== rule.status) w.add(`${at}.status`, `must be ${rule.status} for the patient ${src}`);
+    const id = (actor as Obj)['identifier'];
+    if (id === undefined) return;
+    const { use, system, value } = rule.identifier;
+    if (!isObj(id) || id['use'] !== use || id['system'] !== system || typeof id['value'] !== 'string' || !new RegExp(value).test(id['value'])) {
+      w.add(`${at}.actor.identifier`, `must be the patient's NHS number: use ${use}, system ${system}, 10 digits ${src}`);
+    }
+  });
 }
 
 interface Where {
@@ -492,6 +558,7 @@ function contained(ctx: Ctx, w: Walk, v: Obj, at: Where): void {
   const node = ctx.model.type(rt);
   const required = ctx.overlay.containedRequired[rt] ?? ctx.overlay.containedRequired['*'] ?? [];
   for (const r of required) if (!hasOwn(v, r)) w.issue('required element is missing (contained resources, config/profiles/overlays.json)', r);
+  for (const rule of ctx.overlay.containedValues ?? []) if (rule.type === rt) valueRule(w, v, rule, w.here());
   visitObject(ctx, w, v, node, { fhirPath: rt, typeName: rt, resource: at.resource, depth: at.depth + 1 });
   for (const c of node.constraints) {
     // dom-1..4 speak of a resource's own contained resources; a contained resource may have none

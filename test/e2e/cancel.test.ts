@@ -264,12 +264,27 @@ t.test('413: a body over limits.maxBodyBytes; nothing upstream', async (t) => {
 
 t.test('422 profile: one issue with its expression; nothing upstream', async (t) => {
   const id = freshAppointment();
-  const cases: Array<[string, (r: any) => void, string]> = [
+  const cases: Array<[string, (r: any) => void, string | RegExp]> = [
     ['status missing', (r) => delete r.status, 'Appointment.status'],
     ['an unknown element', (r) => (r.colour = 'blue'), 'Appointment.colour'],
     ['a bad instant', (r) => (r.start = '2030-02-30T25:00:00Z'), 'Appointment.start'],
     ['an instant without a time zone', (r) => (r.end = '2030-01-01T10:00:00'), 'Appointment.end'],
   ];
+  // Ruling 20: the contained rows of nhs-booking-2.0.1.md §c, and the table's slot and patient participant.
+  const of = (r: any, type: string) => r.contained.find((c: any) => c.resourceType === type);
+  const at = (type: string, path: string) => new RegExp(`^Appointment\\.contained\\[\\d\\]\\.${path.replace(/\./g, '\\.')}$`);
+  const rows: Array<[string, (r: any) => void, string | RegExp]> = [
+    ['a contained Slot without identifier', (r) => delete of(r, 'Slot').identifier, at('Slot', 'identifier')],
+    ['a contained Slot neither busy nor free', (r) => (of(r, 'Slot').status = 'busy-tentative'), at('Slot', 'status')],
+    ['a contained DocumentReference not current', (r) => (of(r, 'DocumentReference').status = 'superseded'), at('DocumentReference', 'status')],
+    ['a contained DocumentReference of another type', (r) => (of(r, 'DocumentReference').type.coding[0].code = 'X'), at('DocumentReference', 'type.coding.code')],
+    ['a contained Patient without meta', (r) => delete of(r, 'Patient').meta, at('Patient', 'meta')],
+    ['the patient participant not accepted', (r) => (r.participant[0].status = 'tentative'), 'Appointment.participant[0].status'],
+    ['the patient participant with a 9-digit NHS number', (r) => (r.participant[0].actor.identifier.value = '123456789'), 'Appointment.participant[0].actor.identifier'],
+  ];
+  const seeded = h.provider.store.read(id)!.resource as any;
+  t.equal(seeded.participant[0].actor.reference, `#${of(seeded, 'Patient').id}`, 'the first participant is the contained Patient');
+  cases.push(...rows);
   for (const [name, mutate, expression] of cases) {
     const req = await cancelRequest(h, 'nhs-booking', id, mutate);
     const { r, up } = await sendCounting(h, req, id);

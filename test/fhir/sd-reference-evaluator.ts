@@ -48,7 +48,34 @@ export function referenceEvaluate(profile: string, res: unknown): RefIssue[] {
   if (!isObj(res.meta) || !Array.isArray(res.meta.profile) || !res.meta.profile.includes(overlay.metaProfile)) {
     if (isObj(res.meta)) out.push({ path: 'Appointment.meta.profile', what: 'meta.profile' });
   }
+  for (const rule of overlay.rootValues ?? []) valueRule(env, res, 'Appointment', 'Appointment', rule);
+  if (overlay.patientParticipant) patientParticipant(env, res, overlay.patientParticipant);
   return out;
+}
+
+/** An overlay value rule as a FHIRPath expression on the resource (independent of the gateway's walk). */
+function valueRule(env: Env, node: Obj, type: string, at: string, rule: { path: string; oneOf?: string[]; includes?: string; pattern?: string }): void {
+  const q = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  const exprs: string[] = [];
+  if (rule.oneOf) exprs.push(`${rule.path}.all(${rule.oneOf.map((v) => `$this = ${q(v)}`).join(' or ')})`);
+  if (rule.includes !== undefined) exprs.push(`${rule.path}.empty() or ${rule.path}.where($this = ${q(rule.includes)}).exists()`);
+  if (rule.pattern) exprs.push(`${rule.path}.all($this.matches(${q(rule.pattern)}))`);
+  for (const e of exprs) if (!holds(compileConstraint(type, e), node, env.res, env.res)) issue(env, `${at}.${rule.path}`, 'overlay value');
+}
+
+/** §c: the participant whose actor is a contained Patient is accepted and names the NHS number when it names one. */
+function patientParticipant(env: Env, res: Obj, rule: { status: string; identifier: { use: string; system: string; value: string } }): void {
+  if (!Array.isArray(res.participant)) return;
+  for (let i = 0; i < res.participant.length; i++) {
+    const p = res.participant[i];
+    const ref = isObj(p) && isObj(p.actor) ? p.actor.reference : undefined;
+    if (typeof ref !== 'string' || ref[0] !== '#' || env.ids.get(ref.substring(1)) !== 'Patient') continue;
+    if (p.status !== rule.status) issue(env, `Appointment.participant[${i}].status`, 'patient participant status');
+    const id = p.actor.identifier;
+    if (id === undefined) continue;
+    const ok = isObj(id) && id.use === rule.identifier.use && id.system === rule.identifier.system && typeof id.value === 'string' && new RegExp(rule.identifier.value).test(id.value);
+    if (!ok) issue(env, `Appointment.participant[${i}].actor.identifier`, 'patient participant identifier');
+  }
 }
 
 interface Env { res: Obj; ids: Map<string, string>; overlay: Obj; out: RefIssue[] }
@@ -222,6 +249,7 @@ function containedResource(env: Env, x: Obj, p: string, depth: number): void {
   if (typeof rt !== 'string' || !RESOURCES.has(rt)) return issue(env, `${p}.resourceType`, 'resourceType');
   const req: string[] = env.overlay.containedRequired[rt] ?? env.overlay.containedRequired['*'] ?? [];
   for (const k of req) if (!(k in x)) issue(env, `${p}.${k}`, 'missing');
+  for (const rule of env.overlay.containedValues ?? []) if (rule.type === rt) valueRule(env, x, rt, p, rule);
   const rows = BASE[rt]!.rows.map((q) => (q.p === '' ? { ...q, k: q.k?.filter((k) => !k[0].startsWith('dom-')) } : q));
   obj(env, x, { rows, baseRows: BASE[rt]!.rows, at: '', fpBase: rt, ctxPath: rt, ctxType: rt }, p, true, depth + 1);
 }
