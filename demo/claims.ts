@@ -41,6 +41,7 @@ export function demoClaims(scope: string, nowSeconds: number, deviceId = 'CONS-A
       identifier: [
         { system: 'https://fhir.nhs.uk/Id/sds-user-id', value: '111222333444' },
         { system: 'https://fhir.nhs.uk/Id/sds-role-profile-id', value: '444555666777' },
+        { system: 'https://consumersupplier.thirdparty.nhs.uk/Id/user-guid', value: '98ed4f78-814d-4266-8d5b-cde742f3093c' },
       ],
       name: [{ family: 'Jones', given: ['Claire'], prefix: ['Dr'] }],
     },

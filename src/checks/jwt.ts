@@ -36,6 +36,7 @@ export function createJwtCheck(config: Readonly<Config>, standard: Standard, clo
   const baseRules: Omit<ClaimRules, 'requiredScope'> = {
     audience: j.audience,
     requirePractitioner: standard.jwt.requirePractitioner,
+    completePractitioner: standard.jwt.completePractitioner === true,
     validateEmbeddedResources: standard.jwt.validateEmbeddedResources,
     resourceValidator: standard.jwt.validateEmbeddedResources ? createBaseResourceValidator() : undefined,
     clockSkewSeconds: j.clockSkewSeconds,

@@ -16,6 +16,11 @@ export interface ClaimRules {
   audience?: string;
   /** nhs-booking: false (optional, but complete if present); gp-connect: true. */
   requirePractitioner: boolean;
+  /**
+   * nhs-booking §b (and TKW): a present practitioner names all three identifiers — sds-user-id,
+   * sds-role-profile-id (value or UNK) and a consumer-local id. GP Connect tolerates the last two absent.
+   */
+  completePractitioner?: boolean;
   /** gp-connect: an unknown property or wrong resourceType in device/org/practitioner → invalidResource. */
   validateEmbeddedResources: boolean;
   /** With validateEmbeddedResources: each claim's resource against its base STU3 type, at every depth. */
@@ -224,6 +229,14 @@ function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester 
     const roleIds = identifiersWithSystem(practitioner['identifier'], SDS_ROLE_PROFILE_ID);
     if (roleIds.length > 1 || (roleIds.length === 1 && (typeof roleIds[0]?.['value'] !== 'string' || !SDS_ID.test(roleIds[0]['value'])))) {
       reject('requesting_practitioner.identifier.sds-role-profile-id', 'must be one SDS role profile id of 12 digits or UNK');
+    }
+
+    if (rules.completePractitioner) {
+      if (roleIds.length !== 1) reject('requesting_practitioner.identifier.sds-role-profile-id', 'needs one SDS role profile id of 12 digits or UNK');
+      const local = Array.isArray(practitioner['identifier'])
+        ? practitioner['identifier'].some((i) => isObject(i) && isNonEmptyString(i['system']) && isNonEmptyString(i['value']) && i['system'] !== SDS_USER_ID && i['system'] !== SDS_ROLE_PROFILE_ID)
+        : false;
+      if (!local) reject('requesting_practitioner.identifier', 'needs a consumer-local identifier (system and value) besides the SDS ids');
     }
 
     requester.practitionerId = id;

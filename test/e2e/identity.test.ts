@@ -192,6 +192,8 @@ const rows: Row[] = [
   // Practitioner.
   claimRow('sub different from requesting_practitioner.id -> 403', (c) => { c['sub'] = '99999'; }, 403, 'sub'),
   claimRow('requesting_practitioner absent -> 200', (c) => { delete c['requesting_practitioner']; }, 200),
+  claimRow('requesting_practitioner without its sds-role-profile-id -> 403', (c) => { const p = c['requesting_practitioner'] as { identifier: Array<{ system: string }> }; p.identifier = p.identifier.filter((i) => !i.system.endsWith('/sds-role-profile-id')); }, 403, 'requesting_practitioner.identifier.sds-role-profile-id'),
+  claimRow('requesting_practitioner without a consumer-local identifier -> 403', (c) => { const p = c['requesting_practitioner'] as { identifier: Array<{ system: string }> }; p.identifier = p.identifier.filter((i) => i.system.startsWith('https://fhir.nhs.uk/')); }, 403, 'requesting_practitioner.identifier'),
   // Token form.
   {
     name: 'HS256-signed token in unsigned mode -> 403',

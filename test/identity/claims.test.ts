@@ -14,6 +14,7 @@ const RULES: Record<Standard, ClaimRules> = {
     requiredScope: 'patient/appointment.write',
     audience: BOOKING_AUD,
     requirePractitioner: false,
+    completePractitioner: true,
     validateEmbeddedResources: false,
     ...DEFAULT_CLAIM_TIMING,
   },
@@ -185,8 +186,12 @@ const CASES: Case[] = [
   { name: 'sds-user-id UNK ok', mutate: (p) => (sdsUser(p)['value'] = 'UNK') },
   { name: 'sds-role-profile-id UNK ok', mutate: (p) => (sdsRole(p)['value'] = 'UNK') },
   { name: 'both SDS ids UNK ok', mutate: (p) => ((sdsUser(p)['value'] = 'UNK'), (sdsRole(p)['value'] = 'UNK')) },
-  { name: 'sds-role-profile-id absent ok', mutate: (p) => (p['requesting_practitioner']['identifier'] = ids(p).filter((i) => i !== sdsRole(p))) },
-  { name: 'local identifier absent ok', mutate: (p) => (p['requesting_practitioner']['identifier'] = [sdsUser(p)]) },
+  // nhs-booking §b (and TKW): a present practitioner is complete, all three identifiers; GP Connect tolerates two absent.
+  { name: 'sds-role-profile-id absent ok', mutate: (p) => (p['requesting_practitioner']['identifier'] = ids(p).filter((i) => i !== sdsRole(p))), only: 'gp-connect' },
+  { name: 'local identifier absent ok', mutate: (p) => (p['requesting_practitioner']['identifier'] = [sdsUser(p)]), only: 'gp-connect' },
+  { name: 'sds-role-profile-id absent', mutate: (p) => (p['requesting_practitioner']['identifier'] = ids(p).filter((i) => i !== sdsRole(p))), claim: 'requesting_practitioner.identifier.sds-role-profile-id', only: 'nhs-booking' },
+  { name: 'local identifier absent', mutate: (p) => (p['requesting_practitioner']['identifier'] = [sdsUser(p), sdsRole(p)]), claim: 'requesting_practitioner.identifier', only: 'nhs-booking' },
+  { name: 'local identifier without a value', mutate: (p) => (ids(p).find((i) => i !== sdsUser(p) && i !== sdsRole(p))!['value'] = ''), claim: 'requesting_practitioner.identifier', only: 'nhs-booking' },
   { name: 'sds-role-profile-id malformed', mutate: (p) => (sdsRole(p)['value'] = '4445556667'), claim: 'requesting_practitioner.identifier.sds-role-profile-id' },
   { name: 'sds-role-profile-id empty', mutate: (p) => (sdsRole(p)['value'] = ''), claim: 'requesting_practitioner.identifier.sds-role-profile-id' },
   // requested_record: 0.x only, refused in 1.x.
