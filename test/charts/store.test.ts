@@ -102,3 +102,19 @@ t.test('refusals: several replicas without PostgreSQL; PostgreSQL without its UR
   t.notOk(ca.ok);
   t.match(ca.stderr, /config.store.tls.ca is set by the chart/);
 });
+
+t.test('the README install values render as they are (standalone, two replicas, PostgreSQL from a Secret)', async (t) => {
+  const { readFileSync, writeFileSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const readme = readFileSync(join(chartDir, '..', '..', 'README.md'), 'utf8');
+  const block = /```yaml\n\s*# my-values\.yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+  t.ok(block, 'the README has the my-values.yaml block');
+  const indent = /^( *)/.exec(block!.split('\n').find((l) => l.trim()) ?? '')![1]!.length;
+  const file = join(mkdtempSync(join(tmpdir(), 'gw-readme-values-')), 'my-values.yaml');
+  writeFileSync(file, block!.split('\n').map((l) => l.slice(indent)).join('\n'));
+  const docs = render(chartDir, { values: [file] });
+  const dep = docs.find((d) => d.kind === 'Deployment');
+  t.equal(dep?.spec?.replicas, 2);
+  const env = (dep?.spec?.template?.spec?.containers?.[0]?.env ?? []) as Array<{ name: string; valueFrom?: { secretKeyRef?: { name: string } } }>;
+  t.equal(env.find((e) => e.name === 'GATEWAY_STORE_URL')?.valueFrom?.secretKeyRef?.name, 'cancel-gateway-store', 'the store URL from the Secret of step 1');
+});
