@@ -63,32 +63,23 @@ const RESOURCE_PATH = /(?:^|\/)([A-Z][A-Za-z]{1,63}\/[A-Za-z0-9.-]{1,64}(?:\/_hi
 
 /**
  * Ruling 22 for passthrough answers (a book's 201, a read's Content-Location): "every Location the
- * gateway returns leads to a route it serves". A provider Location that is relative, on the
- * provider's own base URL or already on the public base URL, and names a resource path the gateway
- * serves (`serves`, e.g. `Appointment/id` or its `/_history/vid`), is made absolute on the public
- * base URL (what nginx's proxy_redirect does). Any other — another host, a query, a type the
- * gateway has no route for (`Slot/9`), something that is not a URL — is dropped: `undefined`.
+ * gateway returns leads to a route it serves". A provider Location — relative, on the provider's
+ * own base URL, or on the provider's external name the gateway does not know — whose path ends in a
+ * resource path the gateway serves (`serves`, e.g. `Appointment/id` or its `/_history/vid`) is made
+ * absolute on the public base URL, as ruling 12 does for a cancel's Location (and nginx's
+ * proxy_redirect for a known prefix). Any other — a query, a fragment, a type the gateway has no
+ * route for (`Slot/9`), something that is not a URL — is dropped: `undefined`.
  */
-export function publicPassthroughLocation(location: string, upstreamBase: URL, publicBase: string, serves: (path: string) => boolean): string | undefined {
-  const path = providerPath(location, upstreamBase, publicBase);
-  const m = path === undefined ? null : RESOURCE_PATH.exec(path);
-  return m && serves(`/${m[1]}`) ? `${publicBase}/${m[1]}` : undefined;
-}
-
-/** The path of a Location on the provider's or the gateway's own origin, without query or fragment; else undefined. */
-function providerPath(location: string, upstreamBase: URL, publicBase: string): string | undefined {
-  if (!/^[A-Za-z][A-Za-z0-9+.-]*:/.test(location)) {
-    return location.includes('?') || location.includes('#') || location.startsWith('//') ? undefined : location;
-  }
+export function publicPassthroughLocation(location: string, publicBase: string, serves: (path: string) => boolean): string | undefined {
   let u: URL;
   try {
-    u = new URL(location);
+    u = new URL(location, 'http://relative.invalid/');
   } catch {
     return undefined;
   }
-  if (u.search || u.hash) return undefined;
-  if (u.origin === upstreamBase.origin) return u.pathname;
-  return location.startsWith(`${publicBase}/`) ? location.slice(publicBase.length) : undefined;
+  if (u.search || u.hash || location.includes('?') || location.includes('#')) return undefined;
+  const m = RESOURCE_PATH.exec(u.pathname);
+  return m && serves(`/${m[1]}`) ? `${publicBase}/${m[1]}` : undefined;
 }
 
 /**

@@ -161,7 +161,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       const existing = res.getHeader(lower);
       let value = from.rawHeaders[i + 1]!;
       if (lower === 'location' || lower === 'content-location') {
-        const onGateway = publicPassthroughLocation(value, upstream.base, config.publicBaseUrl, servesRead);
+        const onGateway = publicPassthroughLocation(value, config.publicBaseUrl, servesRead);
         if (onGateway === undefined) continue; // it would not lead to a route the gateway serves (ruling 22)
         value = onGateway;
       }
