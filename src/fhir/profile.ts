@@ -60,6 +60,18 @@ interface ValueRule {
   oneOf?: string[];
   includes?: string;
   pattern?: string;
+  /** Compiled once when the validator is made: the path's segments and the pattern. */
+  parts?: string[];
+  re?: RegExp;
+}
+
+/** The overlay's value rules compiled once (a split and a RegExp per rule, not per request). */
+function compileValueRules(overlay: Overlay): void {
+  for (const rule of [...(overlay.containedValues ?? []), ...(overlay.rootValues ?? [])]) {
+    rule.parts = rule.path.split('.');
+    if (rule.pattern) rule.re = new RegExp(rule.pattern);
+  }
+  if (overlay.patientParticipant) overlay.patientParticipant.identifier.re = new RegExp(overlay.patientParticipant.identifier.value);
 }
 
 interface Overlay {
@@ -71,7 +83,7 @@ interface Overlay {
   /** Rules on the Appointment itself. */
   rootValues?: ValueRule[];
   /** The participant whose actor is the contained Patient: its status, and its identifier when present. */
-  patientParticipant?: { status: string; identifier: { use: string; system: string; value: string } };
+  patientParticipant?: { status: string; identifier: { use: string; system: string; value: string; re?: RegExp } };
   emptyReasonLeftToCancelRule?: { urls: string[] };
 }
 
@@ -113,6 +125,7 @@ export function createProfileValidator(profile: ProfileName): ProfileValidator {
   const overlays = JSON.parse(readFileSync(join(profilesDir, 'overlays.json'), 'utf8')) as Record<string, Overlay>;
   const overlay = overlays[profile];
   if (!overlay) throw new Error(`no overlay for profile ${profile}`);
+  compileValueRules(overlay);
   const model = new Model();
   const rootNode = model.profile(profile, overlay.rows);
   precompile(model, rootNode);
@@ -210,27 +223,28 @@ function validateRoot(ctx: Ctx, w: Walk, res: Obj, node: TypeNode): void {
 }
 
 /** The values at a dotted path, through objects and arrays (one level: FHIR JSON nests no arrays). */
-function valuesAt(v: unknown, path: readonly string[], out: unknown[] = [], item = false): unknown[] {
+function valuesAt(v: unknown, path: readonly string[], out: unknown[] = [], at = 0, item = false): unknown[] {
   if (Array.isArray(v) && !item) {
-    for (const x of v) valuesAt(x, path, out, true);
+    for (const x of v) valuesAt(x, path, out, at, true);
     return out;
   }
-  if (path.length === 0) {
+  if (at === path.length) {
     if (v !== undefined) out.push(v);
     return out;
   }
-  if (isObj(v)) valuesAt(v[path[0]!], path.slice(1), out);
+  if (isObj(v)) valuesAt(v[path[at]!], path, out, at + 1);
   return out;
 }
 
 /** One value rule of the overlay on `o`, reported at `${at}.${rule.path}`. */
 function valueRule(w: Walk, o: Obj, rule: ValueRule, at: string): void {
-  const values = valuesAt(o, rule.path.split('.'));
+  const values = valuesAt(o, rule.parts ?? rule.path.split('.'));
   const where = `${at}.${rule.path}`;
   const src = '(nhs-booking-2.0.1.md §c, config/profiles/overlays.json)';
   if (rule.oneOf && values.some((x) => typeof x !== 'string' || !rule.oneOf!.includes(x))) w.add(where, `must be ${rule.oneOf.join(' or ')} ${src}`);
   if (rule.includes !== undefined && values.length > 0 && !values.includes(rule.includes)) w.add(where, `must include ${rule.includes} ${src}`);
-  if (rule.pattern && values.some((x) => typeof x !== 'string' || !new RegExp(rule.pattern!).test(x))) w.add(where, `must match ${rule.pattern} ${src}`);
+  const re = rule.re ?? (rule.pattern ? new RegExp(rule.pattern) : undefined);
+  if (re && values.some((x) => typeof x !== 'string' || !re.test(x))) w.add(where, `must match ${rule.pattern} ${src}`);
 }
 
 /** nhs-booking §c: the participant whose actor is the contained Patient is accepted, with the NHS number when it names one. */
@@ -247,8 +261,8 @@ function patientParticipant(ctx: Ctx, w: Walk, res: Obj): void {
     if ((p as Obj)['status'] !== rule.status) w.add(`${at}.status`, `must be ${rule.status} for the patient ${src}`);
     const id = (actor as Obj)['identifier'];
     if (id === undefined) return;
-    const { use, system, value } = rule.identifier;
-    if (!isObj(id) || id['use'] !== use || id['system'] !== system || typeof id['value'] !== 'string' || !new RegExp(value).test(id['value'])) {
+    const { use, system, value, re } = rule.identifier;
+    if (!isObj(id) || id['use'] !== use || id['system'] !== system || typeof id['value'] !== 'string' || !(re ?? new RegExp(value)).test(id['value'])) {
       w.add(`${at}.actor.identifier`, `must be the patient's NHS number: use ${use}, system ${system}, 10 digits ${src}`);
     }
   });

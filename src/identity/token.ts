@@ -246,6 +246,24 @@ export function unsignedTokenWithScope(authorization: string, scope: string): st
   const bytes = decodeBase64url(m[2]!);
   const text = bytes && utf8Text(bytes);
   if (text === undefined) return undefined;
+  const payload = withScopeInText(text, scope) ?? withScopeParsed(text, scope);
+  return payload === undefined ? undefined : `Bearer ${m[1]}.${Buffer.from(payload, 'utf8').toString('base64url')}.`;
+}
+
+/**
+ * The cheap way (issue 17): when `"requested_scope"` occurs once in the text and holds a plain
+ * string, that string is replaced in place. An unescaped `"requested_scope"` cannot occur inside a
+ * JSON string (its quotes would be escaped), so the one occurrence is the claim's key. Anything
+ * else is left to the parsing way.
+ */
+function withScopeInText(text: string, scope: string): string | undefined {
+  const at = text.indexOf('"requested_scope"');
+  if (at === -1 || text.indexOf('"requested_scope"', at + 1) !== -1) return undefined;
+  const m = /^"requested_scope"\s*:\s*"[^"\\]*"/.exec(text.slice(at));
+  return m ? text.slice(0, at) + `"requested_scope":${JSON.stringify(scope)}` + text.slice(at + m[0].length) : undefined;
+}
+
+function withScopeParsed(text: string, scope: string): string | undefined {
   let claims: unknown;
   try {
     claims = JSON.parse(text);
@@ -254,5 +272,5 @@ export function unsignedTokenWithScope(authorization: string, scope: string): st
   }
   if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return undefined;
   (claims as Record<string, unknown>)['requested_scope'] = scope;
-  return `Bearer ${m[1]}.${Buffer.from(JSON.stringify(claims), 'utf8').toString('base64url')}.`;
+  return JSON.stringify(claims);
 }

@@ -48,3 +48,22 @@ t.test('unsignedTokenWithScope: only an unsigned token with a JSON object payloa
   t.equal(unsignedTokenWithScope(`Bearer ${h}.bm90IGpzb24.`, 'r'), undefined, 'not JSON');
   t.equal(unsignedTokenWithScope('Basic abc', 'r'), undefined, 'not a bearer token');
 });
+
+t.test('unsignedTokenWithScope: the in-text replacement gives what parsing would', async (t) => {
+  const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const dec = (tok: string) => JSON.parse(Buffer.from(tok.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+  const h = enc({ alg: 'none', typ: 'JWT' });
+  const payloads: Array<[string, string]> = [
+    ['compact', JSON.stringify({ iss: 'x', requested_scope: 'patient/appointment.write', n: 1 })],
+    ['spaced', '{ "iss" : "x", "requested_scope" :  "patient/appointment.write" , "n": 1 }'],
+    ['a nested look-alike as well', JSON.stringify({ requested_scope: 'w', requesting_device: { requested_scope: 'w' } })],
+    ['an escaped look-alike in a value', JSON.stringify({ note: '"requested_scope":"z"', requested_scope: 'w' })],
+    ['a scope with an escape', '{"requested_scope":"a\\"b","iss":"x"}'],
+  ];
+  for (const [name, text] of payloads) {
+    const out = unsignedTokenWithScope(`Bearer ${h}.${Buffer.from(text).toString('base64url')}.`, 'patient/appointment.read');
+    t.ok(out, name);
+    const want = { ...(JSON.parse(text) as Record<string, unknown>), requested_scope: 'patient/appointment.read' };
+    t.same(dec(out!), want, `${name}: every claim as parsing would leave it`);
+  }
+});
