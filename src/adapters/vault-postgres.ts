@@ -33,7 +33,13 @@ export interface PostgresVault extends VaultPort {
 
 const VERSION_COLUMNS = 'appointment_id, version_id, sha256, media_type, body, key_id, nonce, read_at, last_updated';
 const UPSERT_VERSION = `INSERT INTO gw_versions (${VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-  ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET read_at = gw_versions.read_at RETURNING id`;
+  ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET
+    body = CASE WHEN gw_versions.key_id IS DISTINCT FROM excluded.key_id THEN excluded.body ELSE gw_versions.body END,
+    nonce = CASE WHEN gw_versions.key_id IS DISTINCT FROM excluded.key_id THEN excluded.nonce ELSE gw_versions.nonce END,
+    key_id = excluded.key_id
+  RETURNING id`;
+// The same bytes kept again after a key rotation are sealed again with the current key, so an old
+// key can go once the rows only it opens are purged (docs/store.md, "Encryption at rest").
 
 /** The link (see link()): the new version's body and the decision's update in one statement. */
 const LINK_WITH_BODY = `WITH v AS (${UPSERT_VERSION})

@@ -217,7 +217,11 @@ function prepare(db: BetterSqlite3.Database) {
     ping: db.prepare('SELECT 1'),
     upsertVersion: db.prepare(`INSERT INTO gw_versions (appointment_id, version_id, sha256, media_type, body, key_id, nonce, read_at, last_updated)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET read_at = read_at RETURNING id`),
+      ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET
+        body = CASE WHEN key_id IS NOT excluded.key_id THEN excluded.body ELSE body END,
+        nonce = CASE WHEN key_id IS NOT excluded.key_id THEN excluded.nonce ELSE nonce END,
+        key_id = excluded.key_id
+      RETURNING id`),
     insertDecision: db.prepare(`INSERT INTO gw_decisions (appointment_id, before_ref, interaction, trace_id, ods_code, sds_user_id, device_id, at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     decision: db.prepare('SELECT appointment_id FROM gw_decisions WHERE id = ?'),

@@ -69,6 +69,8 @@ export function createRestoreProvider(config: Readonly<Config>, o: RestoreProvid
     });
   return {
     read: (id) => exchange('GET', id, headers('read')),
-    write: (id, body, w) => exchange('PUT', id, { ...headers('cancel'), 'Content-Type': w.contentType, 'If-Match': w.ifMatch }, body),
+    // The standard's update: under GP Connect the amend interaction (`…:update:appointment-1`),
+    // not cancel — a restore usually un-cancels; under NHS Booking update is the one PUT interaction.
+    write: (id, body, w) => exchange('PUT', id, { ...headers(std.interactions.some((i) => i.name === 'amend') ? 'amend' : 'cancel'), Accept: w.contentType, 'Content-Type': w.contentType, 'If-Match': w.ifMatch }, body),
   };
 }

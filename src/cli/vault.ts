@@ -122,9 +122,12 @@ async function dispatch(a: ReturnType<typeof parse>, vault: VaultPort, config: R
       return 0;
     }
     case 'export': {
+      // A logical copy: each decision with its pre-image and, once linked and kept, the new version.
       for await (const r of vault.all()) {
         const { preImage, ...row } = r;
-        io.stdout.write(JSON.stringify({ ...row, mediaType: preImage.mediaType, readAt: preImage.readAt, lastUpdated: preImage.lastUpdated, bodyBase64: preImage.body.toString('base64') }) + '\n');
+        const next = row.versionAfter === undefined ? undefined : await vault.version(row.appointmentId, row.versionAfter);
+        const after = next && { versionId: next.versionId, mediaType: next.mediaType, lastUpdated: next.lastUpdated, sha256: next.sha256, bodyBase64: next.body.toString('base64') };
+        io.stdout.write(JSON.stringify({ ...row, mediaType: preImage.mediaType, readAt: preImage.readAt, lastUpdated: preImage.lastUpdated, bodyBase64: preImage.body.toString('base64'), after }) + '\n');
       }
       return 0;
     }

@@ -67,6 +67,8 @@ export interface HistoryRow {
   versionAfter?: string;
   interaction: string;
   traceId?: string;
+  /** Who asked for the change, as kept with the decision. */
+  requester?: { odsCode?: string; sdsUserId?: string; deviceId?: string };
   at: number;
   sha256: string;
 }

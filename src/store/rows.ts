@@ -9,6 +9,9 @@ export interface HistoryDbRow {
   version_after: string | null;
   interaction: string;
   trace_id: string | null;
+  ods_code?: string | null;
+  sds_user_id?: string | null;
+  device_id?: string | null;
   at: number | string;
   sha256: string;
   media_type: string;
@@ -42,6 +45,12 @@ export function toHistory(r: HistoryDbRow): HistoryRow {
   };
   if (r.version_after !== null) row.versionAfter = r.version_after;
   if (r.trace_id !== null) row.traceId = r.trace_id;
+  if (r.ods_code || r.sds_user_id || r.device_id) {
+    row.requester = {};
+    if (r.ods_code) row.requester.odsCode = r.ods_code;
+    if (r.sds_user_id) row.requester.sdsUserId = r.sds_user_id;
+    if (r.device_id) row.requester.deviceId = r.device_id;
+  }
   return row;
 }
 

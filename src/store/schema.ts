@@ -82,7 +82,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
 /** Columns read back for a history row joined with its pre-image (both engines). */
 export const HISTORY_SELECT = `
   SELECT d.id AS kept_id, d.appointment_id, v.version_id AS version_before, d.version_after,
-         d.interaction, d.trace_id, d.at, v.sha256, v.media_type, v.body, v.key_id, v.nonce,
+         d.interaction, d.trace_id, d.ods_code, d.sds_user_id, d.device_id, d.at, v.sha256, v.media_type, v.body, v.key_id, v.nonce,
          v.read_at, v.last_updated
     FROM gw_decisions d JOIN gw_versions v ON v.id = d.before_ref`;
 

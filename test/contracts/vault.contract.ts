@@ -60,7 +60,7 @@ export function vaultContract(t: Test, s: VaultSubject): void {
     t.ok(v, 'the version is there');
     t.ok(v!.body.equals(e.preImage.body), 'the same bytes');
     t.match(v, { appointmentId: 'a1', versionId: '3', mediaType: 'application/fhir+json', sha256: e.preImage.sha256, readAt: e.preImage.readAt, lastUpdated: '2026-01-01T09:00:00Z' });
-    t.same(await vault.history('a1'), [{ keptId: kept, appointmentId: 'a1', versionBefore: '3', interaction: 'cancel', traceId: 'trace-a1-3', at: s.clock.now(), sha256: e.preImage.sha256 }]);
+    t.same(await vault.history('a1'), [{ keptId: kept, appointmentId: 'a1', versionBefore: '3', interaction: 'cancel', traceId: 'trace-a1-3', requester: { odsCode: 'A12345', sdsUserId: 'G13579135', deviceId: 'dev-1' }, at: s.clock.now(), sha256: e.preImage.sha256 }]);
     t.equal(await vault.version('a1', '4'), undefined, 'an unknown version');
     t.same(await vault.history('nobody'), [], 'an unknown appointment');
     await vault.ping();
@@ -166,6 +166,22 @@ export function vaultContract(t: Test, s: VaultSubject): void {
     const withoutOld = await o.reopen(createSealer(k2));
     await t.rejects(withoutOld.version('e1', '1'), VaultUnavailable, 'an old row without its key: VaultUnavailable');
     t.ok((await withoutOld.version('e1', '2'))!.body.equals(appointment('e1', '2')));
+    await withoutOld.close();
+  });
+
+  t.test('a version kept again after a key rotation is sealed again with the current key', async (t) => {
+    const k1 = key(1);
+    const k2 = key(2);
+    const o = await s.open(createSealer(k1));
+    await o.vault.keep(entry('r1', '1', s.clock.now()));
+    await o.vault.close();
+    const rotated = await o.reopen(createSealer(k2, [k1]));
+    await rotated.keep(entry('r1', '1', s.clock.now()));
+    await rotated.close();
+    const raw = (await o.rawVersions()).filter((r) => r.key_id !== null);
+    t.same(raw.map((r) => r.key_id), [k2.id], 'one row, now under the new key');
+    const withoutOld = await o.reopen(createSealer(k2));
+    t.ok((await withoutOld.version('r1', '1'))!.body.equals(appointment('r1', '1')), 'readable without the old key');
     await withoutOld.close();
   });
 

@@ -50,7 +50,7 @@ t.test('history, show, export, purge', async (t) => {
   const { config: c, path } = config();
   const v = createSqliteVault({ path, timeoutMs: 1000, clock });
   const k1 = await v.keep(entry('appt-1', '3', clock.now(), { traceId: 'trace-1' }));
-  await v.link(k1, { versionId: '4', at: clock.now() });
+  await v.link(k1, { versionId: '4', at: clock.now(), body: appointment('appt-1', '4'), mediaType: 'application/fhir+json' });
   clock.advance(40 * 86_400_000);
   await v.keep(entry('appt-2', '1', clock.now()));
   await v.close();
@@ -76,6 +76,10 @@ t.test('history, show, export, purge', async (t) => {
   t.equal(lines.length, 2);
   t.match(lines[0], { keptId: k1, appointmentId: 'appt-1', versionBefore: '3', versionAfter: '4', interaction: 'cancel', mediaType: 'application/fhir+json' });
   t.ok(Buffer.from(lines[0].bodyBase64, 'base64').equals(appointment('appt-1', '3')), 'bodies round-trip');
+  t.same(lines[0].requester, { odsCode: 'A12345', sdsUserId: 'G13579135', deviceId: 'dev-1' }, 'the requester kept with the decision');
+  t.equal(lines[0].after?.versionId, '4', 'the linked new version');
+  t.ok(Buffer.from(lines[0].after.bodyBase64, 'base64').equals(appointment('appt-1', '4')), 'and its body: a logical copy');
+  t.equal(lines[1].after, undefined, 'nothing linked yet: no after');
 
   const p = await run(['purge', '--older-than', '30'], c, '', clock);
   t.equal(p.code, 0);
@@ -198,4 +202,23 @@ t.test('restore of a version that is not kept: refused before the provider is co
   t.equal(r.code, 1);
   t.match(r.err, /no such version kept/);
   t.same(p.seen, [], 'the provider was not contacted');
+});
+
+t.test('restore under gp-connect writes with the update (amend) interaction, not cancel', async (t) => {
+  const { createRestoreProvider } = await import('../../src/cli/restore-provider.js');
+  const p = await recordingProvider(t, 2);
+  const c = buildConfig({
+    standard: 'gp-connect',
+    publicBaseUrl: 'https://gw.example/STU3/1',
+    tls: { cert: '/x/cert.pem', key: '/x/key.pem', clientCa: '/x/ca.pem' },
+    upstream: { url: p.url, timeoutMs: 5000 },
+    spine: { providerAsids: ['918999198738'] },
+    store: { kind: 'memory' },
+  }, { checkFiles: false });
+  const provider = createRestoreProvider(c);
+  const r = await provider.write('appt-9', appointment('appt-9', '1'), { contentType: 'application/fhir+json', ifMatch: 'W/"2"' });
+  t.equal(r.status, 200);
+  const put = p.seen.find((s) => s.method === 'PUT')!;
+  t.equal(put.headers['ssp-interactionid'], 'urn:nhs:names:services:gpconnect:fhir:rest:update:appointment-1');
+  t.equal(put.headers.accept, 'application/fhir+json', 'Accept follows the kept media type');
 });
