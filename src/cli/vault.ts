@@ -215,7 +215,14 @@ async function restore(id: string, vid: string, values: Record<string, string | 
     },
     decision: { traceId, interaction: 'restore', requester: { deviceId: 'cancel-gateway-vault-cli' } },
   });
-  const answer = await provider.write(id, stored.body, { contentType: stored.mediaType, ifMatch: `W/"${currentVersion}"` });
+  let answer;
+  try {
+    answer = await provider.write(id, stored.body, { contentType: stored.mediaType, ifMatch: `W/"${currentVersion}"` });
+  } catch (e) {
+    // The write may or may not have reached the provider: audited as an error (status 0), and said so.
+    await record(io, config, { traceId, id, status: 0, before: currentVersion, after: undefined, ok: false });
+    throw new Refused(`the provider exchange failed (${(e as Error).message.split('\n')[0]}); the restore may or may not have been applied: read the appointment before running it again`);
+  }
   const newVersion = answer.status === 200 ? versionOf(answer) : undefined;
   await record(io, config, { traceId, id, status: answer.status, before: currentVersion, after: newVersion, ok: answer.status === 200 });
   if (answer.status !== 200) {

@@ -222,3 +222,24 @@ t.test('restore under gp-connect writes with the update (amend) interaction, not
   t.equal(put.headers['ssp-interactionid'], 'urn:nhs:names:services:gpconnect:fhir:rest:update:appointment-1');
   t.equal(put.headers.accept, 'application/fhir+json', 'Accept follows the kept media type');
 });
+
+t.test('restore whose write is cut short: exit 1, "may or may not", audited as an error', async (t) => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.method === 'GET') res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"3"' }).end(appointment('appt-9', '3', { status: 'cancelled' }));
+      else req.socket.destroy();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise((r) => server.close(r)));
+  const { config: c, path, auditFile } = config(`http://127.0.0.1:${(server.address() as { port: number }).port}/STU3/1`);
+  const v = createSqliteVault({ path, timeoutMs: 1000, clock });
+  await v.keep(entry('appt-9', '2', clock.now()));
+  await v.close();
+  const r = await run(['restore', 'appt-9', '--to', '2', '--yes'], c);
+  t.equal(r.code, 1);
+  t.match(r.err, /may or may not have been applied/);
+  const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.match(audit, [{ interaction: 'restore', appointmentId: 'appt-9', outcome: 'error', status: 0, versionBefore: '3' }]);
+});
