@@ -172,8 +172,10 @@ export function createWriteTransaction(deps: TransactionDeps) {
       const f = e instanceof ProviderFailure ? e : new ProviderFailure('other', String(e), undefined, true);
       metrics.upstreamErrors.inc({ kind: f.kind });
       const when = f.kind === 'timeout' ? 'did not answer in time' : f.kind === 'slow-body' ? 'sent its answer too slowly' : f.kind === 'too-large' ? 'sent an answer over the size limit' : 'could not be reached or cut the exchange short';
-      const applied = f.mayHaveApplied || f.statusSeen === 200 ? '; the write may have been applied by the provider: read the appointment before retrying' : '';
-      throw new GatewayError('UPSTREAM_UNAVAILABLE', `The provider ${when}${applied}`);
+      const inDoubt = f.mayHaveApplied || f.statusSeen === 200;
+      const applied = inDoubt ? '; the write may have been applied by the provider: read the appointment before retrying' : '';
+      const err = new GatewayError('UPSTREAM_UNAVAILABLE', `The provider ${when}${applied}`);
+      throw inDoubt ? Object.assign(err, { inDoubt: true }) : err;
     }
   }
 
@@ -212,9 +214,34 @@ export function createWriteTransaction(deps: TransactionDeps) {
     return { keptId, versionBefore: current.version };
   }
 
+  /**
+   * Rulings 10 and 23: a write whose outcome is in doubt (the provider may still apply it: a
+   * timeout or a connection lost after the request went out) keeps the appointment locked for
+   * another `upstream.timeoutMs` after the client got its 500, so a second write of the same
+   * version cannot overtake it; the next holder then reads what the provider made of the first.
+   * The client's answer is not delayed: the lock is held on, the answer goes now.
+   */
+  function holdThroughDoubt<T>(id: string, fn: (held: HeldLock) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      lock
+        .hold(id, { waitMs: deps.timeouts.lockWaitMs }, async (held) => {
+          try {
+            resolve(await fn(held));
+          } catch (e) {
+            reject(e);
+            if ((e as { inDoubt?: boolean }).inDoubt) {
+              logger.warn('the write is in doubt: the appointment stays locked while the provider may still apply it', { traceId: undefined, appointmentId: id, holdMs: deps.timeouts.upstreamMs });
+              await new Promise<void>((done) => clock.setTimer(done, deps.timeouts.upstreamMs));
+            }
+          }
+        })
+        .catch(reject);
+    });
+  }
+
   async function run(req: WriteRequest, trail: WriteTrail): Promise<ClientAnswer> {
     try {
-      return await lock.hold(req.id, { waitMs: deps.timeouts.lockWaitMs }, async (held) => {
+      return await holdThroughDoubt(req.id, async (held) => {
         const { keptId, versionBefore } = await prepare(req, trail, held);
         const providerAnswer = await write(req, trail);
         let answer: ClientAnswer;

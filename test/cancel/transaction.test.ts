@@ -251,3 +251,38 @@ t.test('numbers are compared by their written text, on the Appointment itself to
   const { paths } = changeIssues(STANDARDS['nhs-booking'].changeSets.cancel, before, after, Date.now());
   t.same(paths, ['Appointment.priority'], 'a big integer changed in its last digit is a difference');
 });
+
+t.test('rulings 10/23: a write in doubt keeps the appointment locked; a second write of the same version never overtakes it', async (t) => {
+  const provider = memoryProvider();
+  let writes = 0;
+  const clock = new ManualClock(Date.UTC(2029, 5, 1));
+  // The first write goes out, the gateway's deadline passes, and the provider applies it 500 ms later.
+  const port: ProviderPort = {
+    ...provider.port,
+    async write(path, body, headers, opts) {
+      writes++;
+      if (writes === 1) {
+        clock.setTimer(() => void provider.port.write(path, body, headers, opts), 500);
+        throw new ProviderFailure('timeout', 'no answer in time', undefined, true);
+      }
+      return provider.port.write(path, body, headers, opts);
+    },
+  };
+  const config = buildConfig({ publicBaseUrl: 'https://gw.example/STU3/1', tls: { cert: 'x', key: 'x', clientCa: 'x' }, upstream: { url: 'http://127.0.0.1:9' }, spine: { providerAsids: ['1'] } }, { checkFiles: false });
+  const tx = createWriteTransaction({
+    provider: port, lock: createMemoryLock({ clock }), vault: recordingVault(), clock, codecs: [jsonCodec], changeSets: NHS.changeSets,
+    logger: createLogger('silent'), metrics: createMetrics(), publicBaseUrl: 'https://gw.example/STU3/1', report: config.report,
+    timeouts: { upstreamMs: 1000, bodyMs: 1000, lockWaitMs: 5000, maxAnswerBytes: 1 << 20 },
+  });
+  const first = outcome(tx.run(request(), trail()));
+  const second = outcome(tx.run(request(), trail()));
+  t.equal(await first, 'UPSTREAM_UNAVAILABLE', 'the first answered at once: may have been applied');
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  t.equal(writes, 1, 'the second waits: the appointment is still locked');
+  clock.advance(600); // the provider applies the first write meanwhile
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  t.equal(writes, 1, 'still locked within upstream.timeoutMs after the doubt');
+  clock.advance(500);
+  t.equal(await second, 'VERSION_CONFLICT', 'then it reads the version the first write made: 409, not a second PUT');
+  t.equal(writes, 1, 'exactly one write of version 1 reached the provider');
+});
