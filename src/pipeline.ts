@@ -1,3 +1,4 @@
+import { wellFormedTraceId } from './checks/spine-headers.js';
 import { unsignedTokenWithScope } from './identity/token.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CheckPlan, Check, CheckIO } from './checks/index.js';
@@ -209,6 +210,7 @@ export function createPipeline(deps: PipelineDeps) {
     const result = below === undefined ? ({ ok: false, code: 'ROUTE_NOT_FOUND' } as const) : router(req.method ?? '', below);
     // The route is known first only so that a refused cancel is still audited.
     const ctx = result.ok ? createContext({ method: req.method!, path: below!, query: q === -1 ? '' : url.slice(q + 1), headers: req.headers, repeated: repeatedHeaders(req.rawHeaders) }, result.candidates, result.id) : undefined;
+    if (ctx) ctx.traceId = wellFormedTraceId(req.headers);
     return { ctx, result };
   }
 
@@ -286,7 +288,7 @@ export function createPipeline(deps: PipelineDeps) {
       : undefined;
     const wouldReject = trail.wouldReject.length ? trail.wouldReject : undefined;
     logger.info('decision', {
-      traceId: ctx?.traceId, requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId, ods: requester?.odsCode,
+      traceId: ctx ? ctx.traceId : wellFormedTraceId(req.headers), requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId, ods: requester?.odsCode,
       outcome: out.outcome, status: out.status, code: out.code, wouldReject, breaches: trail.breaches,
       ms: Math.round(totalMs * 1000) / 1000, upstreamMs: Math.round(upstreamMs * 1000) / 1000, stages: ctx?.timings,
     });

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Config } from '../config.js';
 import type { RequestContext } from '../context.js';
 import { GatewayError } from '../errors.js';
@@ -6,6 +7,15 @@ import type { Check } from './types.js';
 /** UUID, either case (TKW's validator wants lowercase; SSP-generated ids are uppercase GUIDs). */
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const ASID = /^[0-9]{1,20}$/;
+/**
+ * Ruling 19: the decision line and the audit record carry Ssp-TraceID whenever a well-formed one
+ * was sent, also for requests refused before the Spine-header check (404, 405, ruling 25's 400s).
+ */
+export function wellFormedTraceId(headers: IncomingHttpHeaders): string | undefined {
+  const v = headers['ssp-traceid'];
+  return typeof v === 'string' && UUID.test(v) ? v : undefined;
+}
+
 const CANONICAL: Record<string, string> = { 'ssp-traceid': 'Ssp-TraceID', 'ssp-from': 'Ssp-From', 'ssp-to': 'Ssp-To', 'ssp-interactionid': 'Ssp-InteractionID' };
 
 /**

@@ -97,3 +97,28 @@ t.test('item 8/16: client X-Forwarded-* and Forwarded never reach the provider; 
   t.notOk('forwarded' in seen.headers, 'no Forwarded');
   t.not(seen.headers['x-forwarded-host'], 'evil.example');
 });
+
+t.test('ruling 19: refusals before the Spine-header check still carry Ssp-TraceID in the decision line and the audit record', async (t) => {
+  const wait = async <T>(find: () => T | undefined): Promise<T | undefined> => {
+    for (let i = 0; i < 50; i++) {
+      const v = find();
+      if (v !== undefined) return v;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return undefined;
+  };
+  const decision = (trace: string) => wait(() => h.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'decision' && l.traceId === trace));
+  const cancel = await cancelRequest(h, 'nhs-booking', ids[2]!);
+  const trace = String(cancel.headers!['Ssp-TraceID']);
+  const r = await h.request({ ...cancel, headers: { ...cancel.headers, 'X-HTTP-Method-Override': 'DELETE' } });
+  assertOutcome(t, r, 400, 'BAD_REQUEST');
+  t.ok(await decision(trace), 'the decision line of a ruling-25 refusal carries the trace id');
+  t.ok(await wait(() => h.audit.find((a) => a.traceId === trace)), 'and its audit record');
+  for (const [method, path] of [['GET', '/STU3/1/Nope/1'], ['DELETE', `/STU3/1/Appointment/${ids[2]}`]] as const) {
+    const headers = identityHeaders('nhs-booking', 'read');
+    const tr = String(headers['Ssp-TraceID']);
+    const x = await h.request({ method, path, headers });
+    t.ok(x.status === 404 || x.status === 405, `${method} ${path}: ${x.status}`);
+    t.ok(await decision(tr), `${method} ${path}: the decision line carries the trace id`);
+  }
+});
