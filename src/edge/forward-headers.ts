@@ -31,5 +31,9 @@ export function forwardingHeaders(req: IncomingMessage, into: Record<string, str
   const host = req.headers.host;
   if (typeof host === 'string' && /^[A-Za-z0-9.:[\]-]{1,255}$/.test(host)) into['x-forwarded-host'] = host;
   if (req.socket.localPort) into['x-forwarded-port'] = String(req.socket.localPort);
+  // Ruling 25: the client's Forwarded is replaced by the gateway's own (RFC 7239; an IPv6 node and
+  // a host with a port are quoted).
+  const node = addr.includes(':') ? `"[${addr}]"` : addr || 'unknown';
+  into['forwarded'] = `for=${node};proto=https${into['x-forwarded-host'] ? `;host="${into['x-forwarded-host']}"` : ''}`;
   return into;
 }
