@@ -227,6 +227,16 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
               res.statusCode = status;
               copyHeaders(proxyRes, res, new Set());
               if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
+              // Ruling 24: after the status line the body gets its own bound, streamed or not; a
+              // body still arriving then is cut (the client sees an incomplete answer, never a
+              // complete-looking one).
+              const bodyTimer = setTimeout(() => {
+                if (proxyRes.complete) return;
+                metrics.upstreamErrors.inc({ kind: 'slow-body' });
+                proxyRes.destroy();
+                res.destroy();
+              }, config.upstream.bodyTimeoutMs);
+              proxyRes.once('close', () => clearTimeout(bodyTimer));
               proxyRes.pipe(res);
               proxyRes.on('end', () => finish({ status, upstreamMs: upstreamMs() }));
               // A provider answer cut short must not look complete to the client.

@@ -87,3 +87,24 @@ t.test('a provider 200 naming another appointment: 500, audited as a contract br
   t.equal(rec?.outcome, 'error');
   t.same(rec?.breaches, ['other-resource'], 'audited as a contract breach');
 });
+
+/**
+ * Ruling 24: after the status line a slow body gets its own bound on every provider exchange,
+ * also on a passthrough read streamed to the client (the provider gave an ETag, so nothing is
+ * buffered): the answer is cut, never left open or made to look complete.
+ */
+t.test('a passthrough read whose body stalls is cut at upstream.bodyTimeoutMs', async (t) => {
+  const body = JSON.stringify({ ...nhsBookingAppointment, id: 's1' });
+  const upstream = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"1"', 'Content-Length': Buffer.byteLength(body) });
+    res.write(body.slice(0, 10)); // then nothing more
+  });
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => { upstream.closeAllConnections(); upstream.close(() => r()); }));
+  const h = await startHarness({ config: { upstream: { url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, timeoutMs: 5000, bodyTimeoutMs: 300 } } });
+  t.teardown(() => h.close());
+  const outcome = await h.request({ method: 'GET', path: '/STU3/1/Appointment/s1', headers: identityHeaders('nhs-booking', 'read') })
+    .then((r) => (r.body.length === Buffer.byteLength(body) ? 'complete' : 'short'), () => 'cut');
+  t.equal(outcome, 'cut', 'the client sees the answer cut, not complete');
+});
