@@ -142,8 +142,10 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared) {
     close() {
       forwarder.close();
       upstream.close();
-      void provider.close();
+      provider.close().catch(() => undefined); // already destroyed by abortInFlight, or closing
     },
+    /** Past the drain deadline: provider exchanges still in flight are aborted, so their requests end and are recorded. */
+    abortInFlight: () => provider.abort?.() ?? Promise.resolve(),
   };
 }
 

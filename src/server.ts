@@ -54,9 +54,9 @@ export interface Gateway {
 export { certificateFailureReason, handshakeFailureReason } from './edge/tls-listener.js';
 
 /** One request through the pipeline of the configuration in force when it arrived. */
-function serve(h: Handling, req: http.IncomingMessage, res: http.ServerResponse, logger: Logger): void {
+function serve(h: Handling, req: http.IncomingMessage, res: http.ServerResponse, logger: Logger): Promise<void> {
   if (h.standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
-  h.pipeline.handle(req, res).catch((e: unknown) => {
+  return h.pipeline.handle(req, res).catch((e: unknown) => {
     logger.error('unhandled pipeline failure', { error: (e as Error)?.message });
     if (!res.headersSent) sendError(res, new GatewayError('INTERNAL_ERROR', 'Unexpected internal error'), h.standard);
     else res.destroy();
@@ -108,11 +108,15 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
 
   let draining = false;
   const active = new Set<http.ServerResponse>();
+  // Requests whose handling (and so decision line and audit record) has not finished yet.
+  const handlingNow = new Set<Promise<void>>();
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse, retire: boolean): void => {
     if (retire || draining) res.setHeader('Connection', 'close');
     active.add(res);
     res.on('close', () => active.delete(res));
-    serve(handling, req, res, logger);
+    const p = serve(handling, req, res, logger);
+    handlingNow.add(p);
+    void p.finally(() => handlingNow.delete(p));
   };
   const listener = createTlsListener({
     config, material, metrics, logger, clock, onRequest, outcomeProfile: () => handling.standard.operationOutcomeProfile,
@@ -179,6 +183,13 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       metrics.draining.set(1);
       logger.info('draining', { deadlineMs });
       await drain(server, active, deadlineMs);
+      if (handlingNow.size) {
+        // Ruling 19 past the drain deadline: the provider exchanges still in flight are aborted so
+        // that every request ends, and its decision line and audit record are written before the
+        // audit sink closes (briefly bounded: a store call may still be finishing).
+        await handling.abortInFlight().catch(() => undefined);
+        await Promise.race([Promise.allSettled([...handlingNow]), new Promise((r) => setTimeout(r, 2000).unref())]);
+      }
       await gw.close();
     },
     async close() {

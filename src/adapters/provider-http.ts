@@ -161,5 +161,6 @@ export function createHttpProvider(opts: HttpProviderOptions): ProviderPort {
       });
     },
     close: () => pool.close(),
+    abort: () => pool.destroy(),
   };
 }

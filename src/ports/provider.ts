@@ -54,4 +54,6 @@ export interface ProviderPort {
   write(path: string, body: Buffer, headers: Record<string, string>, opts: ExchangeOptions): Promise<ProviderAnswer>;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Abort every exchange in flight (shutdown past its drain deadline); they fail as cut short. */
+  abort?(): Promise<void>;
 }
