@@ -254,8 +254,7 @@ export function createPipeline(deps: PipelineDeps) {
           const headers = pick(ctx!.request, FORWARDED_REQUEST_HEADERS);
           const tpOut = span.traceparent();
           if (tpOut) headers.traceparent = tpOut;
-          const url = req.url ?? '';
-          const asked = askedFormat(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '', req.headers.accept, deps.codecs);
+          const asked = askedFormat(ctx!.request.query ?? '', req.headers.accept, deps.codecs);
           const answer = await history(ctx!.resourceId!, routed.vid, headers, asked);
           sendAnswer(res, answer, requestId);
           out = { status: answer.status, outcome: 'forwarded', forwardMs: performance.now() - t0 };

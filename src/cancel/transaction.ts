@@ -230,7 +230,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
           } catch (e) {
             reject(e);
             if ((e as { inDoubt?: boolean }).inDoubt) {
-              logger.warn('the write is in doubt: the appointment stays locked while the provider may still apply it', { traceId: undefined, appointmentId: id, holdMs: deps.timeouts.upstreamMs });
+              logger.warn('the write is in doubt: the appointment stays locked while the provider may still apply it', { appointmentId: id, holdMs: deps.timeouts.upstreamMs });
               await new Promise<void>((done) => clock.setTimer(done, deps.timeouts.upstreamMs));
             }
           }

@@ -232,7 +232,7 @@ function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester 
     }
 
     if (rules.completePractitioner) {
-      if (roleIds.length !== 1) reject('requesting_practitioner.identifier.sds-role-profile-id', 'needs one SDS role profile id of 12 digits or UNK');
+      if (roleIds.length === 0) reject('requesting_practitioner.identifier.sds-role-profile-id', 'needs one SDS role profile id of 12 digits or UNK'); // more than one: refused above
       const local = Array.isArray(practitioner['identifier'])
         ? practitioner['identifier'].some((i) => isObject(i) && isNonEmptyString(i['system']) && isNonEmptyString(i['value']) && i['system'] !== SDS_USER_ID && i['system'] !== SDS_ROLE_PROFILE_ID)
         : false;

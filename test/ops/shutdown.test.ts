@@ -17,23 +17,27 @@ import { identityHeaders, pki, PROVIDER_ASID, send } from '../helpers/harness.js
 const main = join(packageRoot, 'dist/src/main.js');
 t.ok(existsSync(main), 'dist is built (npm test runs tsc in pretest)');
 
-t.test('SIGTERM during a slow upstream request lets it complete', async (t) => {
-  const provider = await startDemoProvider({ seed: 'nhs-booking' });
-  t.teardown(() => provider.close());
-  const p = pki();
-  const dir = mkdtempSync(join(tmpdir(), 'gw-shutdown-'));
-  const configFile = join(dir, 'gateway.yaml');
-  writeFileSync(configFile, [
+const p = pki();
+/** The gateway's configuration in front of `providerUrl`, with `extra` lines. */
+function gatewayYaml(providerUrl: string, extra: string[]): string {
+  return [
     'listen: { host: 127.0.0.1, port: 0 }',
     'admin: { host: 127.0.0.1, port: 0 }',
     'basePath: /STU3/1',
     'publicBaseUrl: https://gateway.example.nhs.uk/STU3/1',
     `tls: { cert: ${p.files.serverCert}, key: ${p.files.serverKey}, clientCa: ${p.files.ca} }`,
-    `upstream: { url: "${provider.url}", timeoutMs: 5000 }`,
+    `upstream: { url: "${providerUrl}", timeoutMs: 5000 }`,
     `spine: { providerAsids: ["${PROVIDER_ASID}"] }`,
-    'audit: { destination: none }',
-    'shutdown: { drainTimeoutMs: 5000 }',
-  ].join('\n'));
+    ...extra,
+  ].join('\n');
+}
+
+t.test('SIGTERM during a slow upstream request lets it complete', async (t) => {
+  const provider = await startDemoProvider({ seed: 'nhs-booking' });
+  t.teardown(() => provider.close());
+  const dir = mkdtempSync(join(tmpdir(), 'gw-shutdown-'));
+  const configFile = join(dir, 'gateway.yaml');
+  writeFileSync(configFile, gatewayYaml(provider.url, ['audit: { destination: none }', 'shutdown: { drainTimeoutMs: 5000 }']));
   const child = spawn(process.execPath, [main, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   t.teardown(() => void child.kill('SIGKILL'));
@@ -80,51 +84,31 @@ t.test('SIGTERM during a slow upstream request lets it complete', async (t) => {
 
 t.test('SIGTERM past the drain deadline: the in-flight cancel is still audited and logged before the exit', async (t) => {
   const { readFileSync } = await import('node:fs');
+  const { startGateway } = await import('../helpers/gateway-process.js');
   const provider = await startDemoProvider({ seed: 'nhs-booking' });
   t.teardown(() => provider.close());
-  const p = pki();
   const dir = mkdtempSync(join(tmpdir(), 'gw-shutdown-'));
   const configFile = join(dir, 'gateway.yaml');
   const auditFile = join(dir, 'audit.jsonl');
-  writeFileSync(configFile, [
-    'listen: { host: 127.0.0.1, port: 0 }',
-    'admin: { host: 127.0.0.1, port: 0 }',
-    'basePath: /STU3/1',
-    'publicBaseUrl: https://gateway.example.nhs.uk/STU3/1',
-    `tls: { cert: ${p.files.serverCert}, key: ${p.files.serverKey}, clientCa: ${p.files.ca} }`,
-    `upstream: { url: "${provider.url}", timeoutMs: 5000 }`,
-    `spine: { providerAsids: ["${PROVIDER_ASID}"] }`,
-    `audit: { destination: "${auditFile}" }`,
-    'shutdown: { drainTimeoutMs: 300 }',
-  ].join('\n'));
-  const child = spawn(process.execPath, [main, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  t.teardown(() => void child.kill('SIGKILL'));
-  const stdout: string[] = [];
-  const lines = createInterface({ input: child.stdout });
-  const ready = await new Promise<{ port: number }>((resolve, reject) => {
-    lines.on('line', (l) => {
-      stdout.push(l);
-      try {
-        const j = JSON.parse(l);
-        if (j.msg === 'ready') resolve(j);
-      } catch { /* not a log line */ }
-    });
-    child.on('exit', () => reject(new Error('gateway exited before ready')));
-  });
-  const read = await send(ready.port, { method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: identityHeaders('nhs-booking', 'read') });
+  writeFileSync(configFile, gatewayYaml(provider.url, [`audit: { destination: "${auditFile}" }`, 'shutdown: { drainTimeoutMs: 300 }']));
+  const gw = await startGateway(configFile);
+  t.teardown(() => void gw.proc.kill('SIGKILL'));
+  const exited = new Promise<number | null>((resolve) => gw.proc.on('exit', (code) => resolve(code)));
+  let stdout = '';
+  gw.proc.stdout!.on('data', (c) => (stdout += String(c)));
+  const read = await send(gw.port, { method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: identityHeaders('nhs-booking', 'read') });
   provider.fault('slow', { method: 'PUT', delayMs: 3000 });
   const headers: Record<string, string> = { ...(identityHeaders('nhs-booking', 'cancel') as Record<string, string>), 'If-Match': String(read.headers.etag), 'Content-Type': 'application/fhir+json' };
   const trace = String(headers['Ssp-TraceID']);
-  const cancel = send(ready.port, { method: 'PUT', path: '/STU3/1/Appointment/appt-1', body: JSON.stringify({ ...read.json, status: 'cancelled' }), headers }).then(() => 'answered', () => 'cut');
+  const cancel = send(gw.port, { method: 'PUT', path: '/STU3/1/Appointment/appt-1', body: JSON.stringify({ ...read.json, status: 'cancelled' }), headers }).then(() => 'answered', () => 'cut');
   for (let i = 0; i < 100 && !provider.requests.some((r) => r.method === 'PUT'); i++) await new Promise((r) => setTimeout(r, 20));
   t.ok(provider.requests.some((r) => r.method === 'PUT'), 'the cancel is in flight at the provider');
-  child.kill('SIGTERM');
+  gw.proc.kill('SIGTERM');
   t.equal(await exited, 0, 'the process exits 0 after the drain deadline');
   await cancel;
   const audit = readFileSync(auditFile, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { traceId?: string; outcome?: string });
   const rec = audit.find((a) => a.traceId === trace);
   t.ok(rec, 'the in-flight cancel has its audit record');
   t.not(rec?.outcome, 'forwarded', 'recorded as not completed');
-  t.ok(stdout.some((l) => l.includes('"decision"') && l.includes(trace)), 'and its decision line');
+  t.ok(stdout.split('\n').some((l) => l.includes('"decision"') && l.includes(trace)), 'and its decision line');
 });
