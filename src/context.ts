@@ -43,6 +43,11 @@ export interface RequestContext {
   traceId: string | undefined;
   /** The interaction chosen by Ssp-InteractionID (spine-headers check); first candidate until then. */
   interaction: Interaction;
+  /**
+   * True once Ssp-InteractionID named one of the route's enabled interactions; until then
+   * `interaction` is only the route's default, and logs and audit must not claim it (ruling 19).
+   */
+  interactionNamed: boolean;
   /** Who is calling (JWT check). Never the token itself. */
   requester: Requester | undefined;
   /** The version named by If-Match; undefined when absent (allowed by GP Connect). */
@@ -67,6 +72,7 @@ export function createContext(request: Omit<RequestView, 'repeated'> & { repeate
     resourceId,
     traceId: undefined,
     interaction: candidates[0]!,
+    interactionNamed: false,
     requester: undefined,
     ifMatchVersion: undefined,
     rawBody: undefined,

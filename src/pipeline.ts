@@ -16,7 +16,7 @@ import type { AuditSink } from './ops/audit.js';
 import { CLIENT_CLOSED, type Forwarder, type ForwardResult } from './proxy/forward.js';
 import { sendError } from './respond.js';
 import type { RouteResult } from './route.js';
-import { isGuarded, type Standard } from './standards/index.js';
+import { isGuarded, type Interaction, type Standard } from './standards/index.js';
 import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
 import { askedFormat, negotiate } from './edge/negotiate.js';
@@ -273,12 +273,22 @@ export function createPipeline(deps: PipelineDeps) {
     },
   };
 
+  /** The standard's interaction whose id the request's Ssp-InteractionID carries, if any. */
+  function namedInteraction(req: IncomingMessage): Interaction | undefined {
+    const sent = req.headers['ssp-interactionid'];
+    return typeof sent === 'string' ? standard.interactions.find((i) => i.id === sent) : undefined;
+  }
+
   /** One decision log line, the request metrics and, on a guarded route, one audit record (ruling 19). */
   function record(req: IncomingMessage, ctx: RequestContext | undefined, trail: WriteTrail, out: Outcome, totalMs: number, requestId: string | undefined): void {
     const upstreamMs = (out.forwardMs ?? 0) + (trail.readMs ?? 0);
     const guardedRoute = ctx !== undefined && isGuarded(ctx.interaction);
     const route = ctx ? (guardedRoute ? 'cancel' : 'passthrough') : 'none';
-    const interaction = ctx?.interaction.name ?? 'none';
+    // What the decision is recorded as: the interaction the request was handled as, or when
+    // Ssp-InteractionID named none of the route's enabled ones, what it named (a known id of the
+    // standard, e.g. a disabled amend) or 'unknown'; never the route's default (ruling 19).
+    const recorded = ctx === undefined ? undefined : ctx.interactionNamed || out.outcome === 'forwarded' ? ctx.interaction : namedInteraction(req);
+    const interaction = ctx === undefined ? 'none' : recorded?.name ?? 'unknown';
     metrics.requests.inc({ route, interaction, outcome: out.outcome, status: String(out.status) });
     metrics.gatewayDuration.observe({ route }, Math.max(0, totalMs - upstreamMs) / 1000);
     if (!guardedRoute && out.forwardMs !== undefined) metrics.upstreamDuration.observe({ call: 'forward' }, out.forwardMs / 1000);
@@ -293,7 +303,7 @@ export function createPipeline(deps: PipelineDeps) {
     });
     if (!guardedRoute) return;
     audit.write({
-      time: new Date().toISOString(), traceId: ctx.traceId, requestId, appointmentId: ctx.resourceId, interaction: ctx.interaction.id,
+      time: new Date().toISOString(), traceId: ctx.traceId, requestId, appointmentId: ctx.resourceId, interaction: recorded?.id,
       outcome: out.outcome, status: out.status, code: out.code, requester,
       versionBefore: trail.versionBefore ?? ctx.ifMatchVersion, versionAfter: trail.versionAfter,
       differingPaths: trail.differingPaths, breaches: trail.breaches, wouldReject,

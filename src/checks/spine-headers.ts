@@ -53,7 +53,10 @@ export function createSpineHeadersCheck(config: Readonly<Config>): Check {
       // Chosen before any header problem is thrown, so that in report mode a request goes on as
       // the interaction it names (an amend stays an amend).
       const chosen = ctx.candidates.find((i) => i.id === interaction);
-      if (chosen) ctx.interaction = chosen;
+      if (chosen) {
+        ctx.interaction = chosen;
+        ctx.interactionNamed = true;
+      }
       if (problems.length) {
         throw new GatewayError('SPINE_HEADER_INVALID', problems.map((d) => ({ diagnostics: d, expression: `http.${d.split(' ')[0]}` })));
       }

@@ -7,7 +7,8 @@ export interface AuditRecord {
   traceId?: string;
   requestId?: string;
   appointmentId?: string;
-  interaction: string;
+  /** The interaction's Ssp-InteractionID; absent when the request named none of the standard's (ruling 19). */
+  interaction?: string;
   outcome: 'forwarded' | 'rejected' | 'error';
   status: number;
   code?: string;
@@ -38,7 +39,7 @@ const clip = (v: string | undefined): string | undefined => (v === undefined || 
  */
 export function boundAuditRecord(r: AuditRecord): AuditRecord {
   if (withinBounds(r)) return r; // the usual record: written as it is, no copy (issue 17)
-  const out: AuditRecord = { ...r, traceId: clip(r.traceId), requestId: clip(r.requestId), appointmentId: clip(r.appointmentId), interaction: clip(r.interaction)!, code: clip(r.code), versionBefore: clip(r.versionBefore), versionAfter: clip(r.versionAfter) };
+  const out: AuditRecord = { ...r, traceId: clip(r.traceId), requestId: clip(r.requestId), appointmentId: clip(r.appointmentId), interaction: clip(r.interaction), code: clip(r.code), versionBefore: clip(r.versionBefore), versionAfter: clip(r.versionAfter) };
   if (r.requester) out.requester = { odsCode: clip(r.requester.odsCode), sdsUserId: clip(r.requester.sdsUserId), practitionerId: clip(r.requester.practitionerId), deviceId: clip(r.requester.deviceId) };
   if (r.differingPaths) {
     const paths = r.differingPaths.slice(0, MAX_PATHS).map((p) => clip(p)!);

@@ -283,6 +283,24 @@ t.test('amend shares the path; only the interaction id tells it apart', async (t
     const { r, contacted } = await send(await amendBody(h, fresh(h)));
     assertOutcome(t, r, 400, 'BAD_REQUEST', { profile: OO_PROFILE, expression: 'http.Ssp-InteractionID' });
     t.equal(contacted, 0);
+    // Recorded as what the client asked for, never as the route's default cancel (ruling 19).
+    const rec = h.audit.at(-1)!;
+    t.equal(rec.code, 'INTERACTION_MISMATCH');
+    t.equal(rec.interaction, AMEND_ID);
+    const line = JSON.parse(h.logs.filter((l) => l.includes('"msg":"decision"')).at(-1)!);
+    t.equal(line.interaction, 'amend');
+  });
+
+  t.test('an interaction id of no standard -> 400, audited without an interaction, logged as unknown', async (t) => {
+    const req = await amendBody(h, fresh(h));
+    const { r, contacted } = await send({ ...req, headers: { ...req.headers, 'Ssp-InteractionID': 'urn:example:not-an-interaction' } });
+    assertOutcome(t, r, 400, 'BAD_REQUEST', { profile: OO_PROFILE, expression: 'http.Ssp-InteractionID' });
+    t.equal(contacted, 0);
+    const rec = h.audit.at(-1)!;
+    t.equal(rec.code, 'INTERACTION_MISMATCH');
+    t.equal(rec.interaction, undefined, 'no interaction claimed');
+    const line = JSON.parse(h.logs.filter((l) => l.includes('"msg":"decision"')).at(-1)!);
+    t.equal(line.interaction, 'unknown');
   });
 
   t.test('amend enabled -> guarded (ruling 27), a comment-only amend forwarded unchanged', async (t) => {
