@@ -81,8 +81,9 @@ t.test('sqlite on an existing PersistentVolumeClaim, one replica, Recreate', asy
 
 t.test('memory: no store volume, no URL', async (t) => {
   const docs = render(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: ['replicaCount=1', 'store.kind=memory'] });
-  const { container } = pod(docs, 'rel-cancel-gateway');
+  const { container, strategy } = pod(docs, 'rel-cancel-gateway');
   t.equal(gatewayConfig(docs, container).store.kind, 'memory');
+  t.same(strategy, { type: 'Recreate' }, 'two pods with their own in-process locks never serve side by side (ruling 23)');
   t.notOk((container.volumeMounts ?? []).some((m: Manifest) => /store/.test(m.name)));
 });
 
