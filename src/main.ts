@@ -60,7 +60,7 @@ async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => v
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-/** check-config's TLS half (issue 19): warnings on stderr, errors listed like config problems. */
+/** check-config's TLS half (issue 19): warnings on stderr, errors listed like config problems; 1 on an error. */
 function reportTls(configFile: string, c: Readonly<Config>, warnDays: number | undefined): number {
   const findings = inspectTls(c, { now: Date.now(), certWarningDays: warnDays ?? c.tls.expiryWarningDays, crlWarningHours: c.tls.crlWarningHours });
   for (const f of findings) if (f.level === 'warning') process.stderr.write(`${configFile}: warning: ${f.what}: ${f.message}\n`);
@@ -69,7 +69,6 @@ function reportTls(configFile: string, c: Readonly<Config>, warnDays: number | u
     process.stderr.write(`${configFile}: ${errors.length} problem(s)\n${errors.map((f) => `  - ${f.what}: ${f.message}`).join('\n')}\n`);
     return 1;
   }
-  process.stdout.write(`${configFile}: valid (standard ${c.standard}, upstream ${c.upstream.url})\n`);
   return 0;
 }
 
@@ -130,6 +129,8 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`${configFile}: store: ${storeProblems.length} problem(s)\n${storeProblems.map((p) => `  - ${p}`).join('\n')}\n`);
         return 1;
       }
+      // "valid" only once every part is: the file, the TLS material and the store.
+      if (tlsCode === 0) process.stdout.write(`${configFile}: valid (standard ${c.standard}, upstream ${c.upstream.url}, store ${c.store.kind})\n`);
       return tlsCode;
     } catch (e) {
       if (e instanceof ConfigError) {

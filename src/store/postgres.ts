@@ -216,5 +216,8 @@ export function describePgError(e: unknown): { kind: string; text: string } {
   const msg = (e as Error).message ?? String(e);
   // Connection-level messages (ECONNREFUSED, "timeout exceeded when trying to connect") carry no
   // data; server errors are reduced to their SQLSTATE.
-  return { kind: 'unavailable', text: code ? `SQLSTATE ${code}` : msg.split('\n')[0]!.slice(0, 200) };
+  if (code && /^[0-9A-Z]{5}$/.test(code)) return { kind: 'unavailable', text: `SQLSTATE ${code}` };
+  // A system error (ECONNREFUSED, ENOTFOUND, ETIMEDOUT…): its code says what went wrong.
+  if (code && /^E[A-Z]+$/.test(code)) return { kind: 'unavailable', text: `cannot reach the database (${code})` };
+  return { kind: 'unavailable', text: msg.split('\n')[0]!.slice(0, 200) };
 }

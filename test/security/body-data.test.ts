@@ -67,7 +67,7 @@ t.test('item 6: boundAuditRecord caps paths ("and N more") and every string', as
     requester: { odsCode: 'o'.repeat(5000) }, differingPaths: Array.from({ length: 500 }, (_, i) => `Appointment.p${i}${'y'.repeat(300)}`),
   });
   t.ok(Buffer.byteLength(JSON.stringify(r)) <= MAX_AUDIT_RECORD_BYTES);
-  t.equal(r.interaction.length, 128);
+  t.equal(r.interaction?.length, 128);
   t.equal(r.requester?.odsCode?.length, 128);
   t.equal(r.differingPaths?.at(-1), 'and 480 more');
 });

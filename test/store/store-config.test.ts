@@ -77,6 +77,7 @@ t.test('checkStore: memory passes; sqlite is opened; a bad key or an unreachable
   const down = await checkStore(build({ kind: 'postgres', url: 'postgres://gw:secret@127.0.0.1:1/gw', timeoutMs: 500 }));
   t.match(down, [/store \(postgres\)/]);
   t.notMatch(down[0], /secret/, 'no password in the problem');
+  t.match(down[0], /cannot reach the database \(ECONNREFUSED\)/, 'a system error is named as one, not as a SQLSTATE');
 });
 
 t.test('postgres: checkStore connects; openStore gives the shared lock and vault', async (t) => {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -188,4 +188,12 @@ t.test('check-config: exits 1 listing the problem, 0 with a warning, --warn-days
   t.equal(narrow.status, 0);
   t.equal(narrow.stderr, '', 'no warning with a 7-day window');
   t.equal(run(json({}), '--warn-days', 'soon').status, 2, 'a bad --warn-days is a usage error');
+  // Good TLS material, an unreachable store: exit 1 and never a "valid" line first.
+  const pgDown = json({});
+  writeFileSync(pgDown, JSON.stringify({ ...JSON.parse(readFileSync(pgDown, 'utf8')), store: { kind: 'postgres', url: 'postgres://gw:secret@127.0.0.1:1/gw', timeoutMs: 500 } }));
+  const down = run(pgDown);
+  t.equal(down.status, 1, down.stderr);
+  t.notMatch(down.stdout, /valid/, 'not called valid when the store cannot be opened');
+  t.match(down.stderr, /store \(postgres\): .*cannot reach the database \(ECONNREFUSED\)/);
+  t.notMatch(down.stderr, /secret|SQLSTATE/);
 });
