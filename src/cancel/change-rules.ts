@@ -1,5 +1,6 @@
 import type { Issue } from '../errors.js';
 import { diffResources } from '../fhir/diff.js';
+import { isFhirElementName } from '../fhir/sd/model.js';
 import { parseInstant } from '../fhir/instant.js';
 import { RAW_NUMBERS } from '../fhir/strict-json.js';
 import type { ChangeSet } from '../standards/types.js';
@@ -52,7 +53,7 @@ export function changeIssues(set: ChangeSet, stored: Json, submitted: Json, now:
   // in both copies and any change shows in the diff.
   const ext = set.mayAddExtension ? hasUrl(set.mayAddExtension) : undefined;
   const storedHasExt = ext !== undefined && Array.isArray(stored.extension) && stored.extension.some(ext);
-  const differences = diffResources(withoutAllowed(stored, set, undefined), withoutAllowed(submitted, set, storedHasExt ? undefined : ext), { root: 'Appointment', maxDifferences: 100 });
+  const differences = diffResources(withoutAllowed(stored, set, undefined), withoutAllowed(submitted, set, storedHasExt ? undefined : ext), { root: 'Appointment', maxDifferences: 100, echoKey: isFhirElementName });
   const allowedNames = set.mayChange.filter((n) => !n.startsWith('meta.')).join(', ');
   for (const d of differences) {
     if (set.submittedStatus === 'unchanged' && d.path === 'Appointment.status') continue; // reported above

@@ -34,7 +34,14 @@ export interface DiffOptions {
   root?: string;
   /** Stop after this many differences (the first ones in path order); default 100, minimum 1. */
   maxDifferences?: number;
+  /**
+   * Which identifier-shaped keys may be echoed in a path (ruling 20); default any. The cancel's
+   * change rules pass the names FHIR defines, so a key holding data is rendered `<unknown>`.
+   */
+  echoKey?: (key: string) => boolean;
 }
+
+const ANY_KEY = (): boolean => true;
 
 /** Deeper nodes are compared as a whole (iteratively), bounding both recursion and path length. */
 const MAX_DEPTH = 256;
@@ -166,7 +173,7 @@ export function diffResources(before: unknown, after: unknown, options?: DiffOpt
     // Issue 17: a valid cancel has no difference left once the allowed ones are set aside; one
     // walk that allocates nothing says so, and only a resource that differs pays the ordered walk.
     if (sameJson(before, after, 0)) return [];
-    const walker = new Walker(root, max);
+    const walker = new Walker(root, max, options?.echoKey ?? ANY_KEY);
     walker.walk(before, after, 0, true);
     return walker.out;
   } catch {
@@ -194,9 +201,9 @@ function maxOf(options: DiffOptions | undefined): number {
   return Math.max(1, Math.floor(m));
 }
 
-function renderSegment(s: Segment): string {
+function renderSegment(s: Segment, echo: (key: string) => boolean): string {
   if (typeof s === 'number') return '[' + s + ']';
-  if (typeof s === 'string') return ELEMENT_NAME.test(s) ? '.' + s : '.' + UNKNOWN_SEGMENT;
+  if (typeof s === 'string') return ELEMENT_NAME.test(s) && echo(s) ? '.' + s : '.' + UNKNOWN_SEGMENT;
   return ".where(id='" + (FHIR_ID.test(s.where) ? s.where : UNKNOWN_SEGMENT) + "')";
 }
 
@@ -212,6 +219,7 @@ class Walker {
   constructor(
     private readonly root: string,
     private readonly max: number,
+    private readonly echo: (key: string) => boolean,
   ) {}
 
   private full(): boolean {
@@ -220,8 +228,8 @@ class Walker {
 
   private report(kind: DiffKind, last?: Segment): void {
     let path = this.root;
-    for (const s of this.segs) path += renderSegment(s);
-    if (last !== undefined) path += renderSegment(last);
+    for (const s of this.segs) path += renderSegment(s, this.echo);
+    if (last !== undefined) path += renderSegment(last, this.echo);
     // Issue 13 item 6: a path is at most MAX_PATH characters however deep the body nests.
     if (path.length > MAX_PATH) path = path.slice(0, MAX_PATH - 12) + '.<truncated>';
     this.out.push({ path, kind });

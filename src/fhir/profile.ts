@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { profilesDir } from '../paths.js';
 import { compileConstraint, holds } from './sd/fhirpath.js';
 import { FAST_PATHS } from './sd/fast-paths.js';
-import { Model, type Constraint, type ElementDef, type ExtensionDef, type TypeNode } from './sd/model.js';
+import { Model, isFhirElementName, type Constraint, type ElementDef, type ExtensionDef, type TypeNode } from './sd/model.js';
 import { PRIMITIVES, primitiveProblem } from './sd/primitives.js';
 import { isJsonObject as isObj } from './json.js';
 import { numberText } from './strict-json.js';
@@ -44,9 +44,12 @@ const ELEMENT_NAME = /^_?[A-Za-z][A-Za-z0-9_]{0,63}$/;
 type Obj = Record<string, unknown>;
 const hasOwn = (o: Obj, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
 
-/** A key from the body, as it may appear in an expression. */
+/**
+ * A key from the body, as it may appear in an expression: only a name FHIR defines (ruling 20; an
+ * identifier-shaped key such as a name and NHS number is data, not an element).
+ */
 export function safeKey(k: string): string {
-  return ELEMENT_NAME.test(k) ? k : '<unknown>';
+  return ELEMENT_NAME.test(k) && isFhirElementName(k) ? k : '<unknown>';
 }
 
 /**

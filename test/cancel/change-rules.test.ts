@@ -169,3 +169,11 @@ t.test('the inputs are not modified', async (t) => {
   t.same(s, s0, 'stored unchanged');
   t.same(sub, sub0, 'submitted unchanged (it is forwarded as received)');
 });
+
+t.test('ruling 20: a key the stored appointment holds that FHIR does not define is never echoed in a path', async (t) => {
+  const s = stored((r) => (r.Peter_Chalmers_9434765919 = 1));
+  const { paths } = changeIssues(NHS.changeSets.cancel, s, cancelOf(stored()), Date.now());
+  t.same(paths, ['Appointment.<unknown>']);
+  const named = changeIssues(NHS.changeSets.cancel, stored((r) => (r.minutesDuration = 5)), cancelOf(stored((r) => (r.minutesDuration = 6))), Date.now());
+  t.same(named.paths, ['Appointment.minutesDuration'], 'element names FHIR defines are echoed');
+});

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
 import { compileConstraint, holds } from '../../src/fhir/sd/fhirpath.js';
 import { PRIMITIVES, primitiveProblem, xhtmlProblem } from '../../src/fhir/sd/primitives.js';
+import { isFhirElementName } from '../../src/fhir/sd/model.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 interface Row { p: string; min: number; max: number; t?: string[]; b?: string[]; f?: unknown; pat?: unknown; k?: [string, string, string][]; mod?: 1; sl?: string }
@@ -117,7 +118,8 @@ function obj(env: Env, o: Obj, f: Frame, path: string, isResource: boolean, dept
     if (isResource && key === 'contained' && o !== env.res) continue;
     const isComp = key.startsWith('_');
     const r = rowFor(f, isComp ? key.slice(1) : key);
-    const shown = /^_?[A-Za-z][A-Za-z0-9_]{0,63}$/.test(key) ? key : '<unknown>';
+    // Ruling 20: only a name FHIR defines is echoed (rendering only; the judgement is this file's own).
+    const shown = /^_?[A-Za-z][A-Za-z0-9_]{0,63}$/.test(key) && isFhirElementName(key) ? key : '<unknown>';
     if (!r || (isComp && !PRIMITIVES.has(r.type))) {
       issue(env, `${path}.${shown}`, 'unknown');
       continue;

@@ -97,6 +97,40 @@ export function loadProfiles(): ProfileData {
 }
 
 const ucFirst = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1);
+
+let elementNames: ReadonlySet<string> | undefined;
+/**
+ * Every element name the STU3 definitions (and the profiles' extensions) define, choice elements
+ * expanded (`value[x]` -> `valueString`, ...), plus every type name. Ruling 20: a key of a body is
+ * echoed in a path only when it is one of these; anything else (`Peter_Chalmers_9434…`) could be
+ * data and is rendered `<unknown>`.
+ */
+export function fhirElementNames(): ReadonlySet<string> {
+  if (elementNames) return elementNames;
+  const names = new Set<string>(['resourceType', 'id', 'extension', 'modifierExtension', 'value', 'url']);
+  const add = (rows: Row[]) => {
+    for (const r of rows) {
+      const leaf = r.p.slice(r.p.lastIndexOf('.') + 1);
+      if (!leaf) continue;
+      if (!leaf.endsWith('[x]')) names.add(leaf);
+      else for (const t of r.t ?? []) names.add(leaf.slice(0, -3) + ucFirst(t.split(':')[0]!));
+    }
+  };
+  const base = loadBase();
+  for (const [name, t] of Object.entries(base.types)) {
+    names.add(name);
+    add(t.rows);
+  }
+  const profiles = loadProfiles();
+  for (const pr of Object.values(profiles.profiles)) add(pr.rows);
+  for (const e of Object.values(profiles.extensions)) add(e.rows);
+  return (elementNames = names);
+}
+
+/** A key that may appear verbatim in a path (ruling 20): a defined element name, or its `_` companion. */
+export function isFhirElementName(key: string): boolean {
+  return fhirElementNames().has(key.charCodeAt(0) === 0x5f ? key.slice(1) : key);
+}
 const INLINE = new Set(['BackboneElement', 'Element']);
 
 /** Direct children rows of `parent` ('' = root), slice headers apart. */
