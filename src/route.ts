@@ -6,6 +6,9 @@ import type { Interaction, Standard } from './standards/index.js';
  */
 const ID = '((?!\\.\\.?(?:/|$))[A-Za-z0-9.-]{1,64})';
 
+/** An id or version id the router serves (ID alone): what a Location may carry (ruling 22). */
+export const ROUTABLE_ID = /^(?!\.\.?$)[A-Za-z0-9.-]{1,64}$/;
+
 interface CompiledRoute { pattern: RegExp; interactions: Interaction[] }
 
 export type RouteResult =

@@ -1,9 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { SaxesParser } from 'saxes';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
 import { parseEntityTag } from '../http/entity-tag.js';
 import type { Codec } from '../ports/codec.js';
 import type { ProviderAnswer } from '../ports/provider.js';
+import { isResourceType } from '../fhir/sd/model.js';
+import { ROUTABLE_ID } from '../route.js';
 import { codecFor } from './read-current.js';
 
 /** What the client receives for a write the provider answered (before the edge adds its own headers). */
@@ -55,7 +58,8 @@ export function passedBack(headers: IncomingHttpHeaders): Record<string, string 
 /** Ruling 12: Location absolute on the public base URL, keeping a `/_history/{vid}` form. */
 export function publicLocation(location: string | undefined, id: string, publicBase: string): string {
   const m = location ? /Appointment\/([A-Za-z0-9.-]{1,64})(\/_history\/([A-Za-z0-9.-]{1,64}))?\/?$/.exec(location) : null;
-  if (m && m[1] === id) return `${publicBase}/Appointment/${id}${m[2] ?? ''}`;
+  // `_history/..` or `_history/.` would resolve to another path (ruling 22): the plain form then.
+  if (m && m[1] === id) return `${publicBase}/Appointment/${id}${m[3] === undefined || ROUTABLE_ID.test(m[3]) ? (m[2] ?? '') : ''}`;
   return `${publicBase}/Appointment/${encodeURIComponent(id)}`;
 }
 
@@ -79,18 +83,22 @@ export function publicPassthroughLocation(location: string, publicBase: string, 
   }
   if (u.search || u.hash || location.includes('?') || location.includes('#')) return undefined;
   const m = RESOURCE_PATH.exec(u.pathname);
-  return m && serves(`/${m[1]}`) ? `${publicBase}/${m[1]}` : undefined;
+  if (!m) return undefined;
+  const [, id, , vid] = m[1]!.split('/');
+  if (!ROUTABLE_ID.test(id!) || (vid !== undefined && !ROUTABLE_ID.test(vid))) return undefined;
+  return serves(`/${m[1]}`) ? `${publicBase}/${m[1]}` : undefined;
 }
 
 /**
  * Ruling 26 for a success body the strict decoder refused (duplicate keys, a BOM, a prototype key,
  * JSON labelled as XML): read it as a lenient JSON reader would (last duplicate wins); if that
- * reader would see another resource, the answer is never passed on. Bodies no reader takes as JSON
- * stay a logged breach (ruling 12).
+ * reader would see another resource, the answer is never passed on. XML is read leniently the same
+ * way (xmlNamesAnother). Bodies no reader takes as JSON or XML stay a logged breach (ruling 12).
  */
 function namesAnotherResource(body: Buffer, id: string): boolean {
   if (body.length === 0) return false;
   const text = body.toString('utf8');
+  if (/^\uFEFF?\s*</.test(text)) return xmlNamesAnother(text, id);
   let v: unknown;
   try {
     v = JSON.parse(text.replace(/^\uFEFF/, ''));
@@ -102,6 +110,38 @@ function namesAnotherResource(body: Buffer, id: string): boolean {
   if (r.resourceType !== 'Appointment' || r.id !== id) return true;
   // A first-wins reader could see an earlier resourceType or id: refuse when either is written twice.
   return (text.match(/"resourceType"\s*:/g)?.length ?? 0) > countKey(r, 'resourceType') || (text.match(/"id"\s*:/g)?.length ?? 0) > countKey(r, 'id');
+}
+
+/**
+ * The same for XML the strict decoder refused (an unknown element, another namespace, a Patient
+ * labelled text/html): read leniently, the root element is the resource type and the `id`
+ * children of the root its id. Another resource type, another id, or two ids → another resource;
+ * a root that is no FHIR resource type (an HTML page) names none. Only
+ * well-formedness errors stop the reading; what was read before them still counts.
+ */
+function xmlNamesAnother(text: string, id: string): boolean {
+  let depth = 0;
+  let root: string | undefined;
+  const ids: string[] = [];
+  const p = new SaxesParser({ position: false });
+  const local = (name: string) => name.slice(name.indexOf(':') + 1);
+  p.on('opentag', (tag) => {
+    depth++;
+    if (depth === 1) root = local(tag.name);
+    else if (depth === 2 && local(tag.name) === 'id') {
+      const v = (tag.attributes as Record<string, string>)['value'];
+      ids.push(typeof v === 'string' ? v : '');
+    }
+  });
+  p.on('closetag', () => void depth--);
+  try {
+    p.write(text.replace(/^\uFEFF/, '')).close();
+  } catch {
+    // not well-formed: judge on what was read
+  }
+  // An HTML error page or other non-FHIR XML names no resource: a logged breach, passed on.
+  if (root === undefined || !isResourceType(root)) return false;
+  return root !== 'Appointment' || ids.length > 1 || (ids.length === 1 && ids[0] !== id);
 }
 
 /** How many members named `key` the parsed value holds (nested ones included). */
@@ -151,7 +191,7 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
   headers.location = publicLocation(typeof answer.headers.location === 'string' ? answer.headers.location : undefined, ctx.id, ctx.publicBaseUrl);
   // The version this answer is (GP Connect's update response marks Content-Location "R"), on the
   // gateway's vread route; never the provider's own URL.
-  headers['content-location'] = versionAfter && /^[A-Za-z0-9.-]{1,64}$/.test(versionAfter) ? `${ctx.publicBaseUrl}/Appointment/${encodeURIComponent(ctx.id)}/_history/${versionAfter}` : headers.location;
+  headers['content-location'] = versionAfter && ROUTABLE_ID.test(versionAfter) ? `${ctx.publicBaseUrl}/Appointment/${encodeURIComponent(ctx.id)}/_history/${versionAfter}` : headers.location;
   const breaches: string[] = [];
   const minimal = ctx.preferMinimal && answer.body.length === 0;
   if (minimal) {

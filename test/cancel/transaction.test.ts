@@ -191,6 +191,12 @@ t.test('ruling 26: a success body the strict reader refuses is still checked for
     ['a byte order mark before another resource', (next) => '\uFEFF' + JSON.stringify({ ...next, id: 'other' }), true],
     ['a byte order mark before this appointment', (next) => '\uFEFF' + JSON.stringify(next), false],
     ['not JSON at all', () => 'not json', false],
+    ['XML naming a Patient (another type)', () => '<Patient xmlns="http://hl7.org/fhir"><id value="pat-9"/><name><family value="Chalmers"/></name><foo/></Patient>', true],
+    ['XML naming another appointment, an unknown element after it', () => '<Appointment xmlns="http://hl7.org/fhir"><id value="other"/><bogusElement/></Appointment>', true],
+    ['XML with two ids', () => `<Appointment xmlns="http://hl7.org/fhir"><id value="${ID}"/><id value="other"/></Appointment>`, true],
+    ['XML, broken after the root names a Patient', () => '<?xml version="1.0"?><Patient><id value="p"/><oops', true],
+    ['XML of this appointment the strict reader refuses', (next) => `<Appointment xmlns="http://hl7.org/fhir"><id value="${String(next.id)}"/><bogusElement/></Appointment>`, false],
+    ['an HTML page names no resource: passed on, a logged breach', () => '<html><body>provider error page</body></html>', false],
   ];
   for (const [name, body, refused] of bodies) {
     const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: {}, body: Buffer.from(body(next)), ms: 1 }) }) });

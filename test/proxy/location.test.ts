@@ -1,5 +1,5 @@
 import t from 'tap';
-import { publicPassthroughLocation } from '../../src/cancel/answer.js';
+import { publicLocation, publicPassthroughLocation } from '../../src/cancel/answer.js';
 import { identityHeaders, startHarness } from '../helpers/harness.js';
 
 const PUBLIC = 'https://gateway.example.nhs.uk/STU3/1';
@@ -24,6 +24,14 @@ t.test('publicPassthroughLocation: a Location leads to a route the gateway serve
     ['not a url at all', undefined],
   ];
   for (const [given, expected] of cases) t.equal(publicPassthroughLocation(given, PUBLIC, serves), expected, given);
+});
+
+t.test('publicLocation: a cancel\'s Location never carries a version id the router does not serve (`.`, `..`)', async (t) => {
+  t.equal(publicLocation('Appointment/p1/_history/..', 'p1', PUBLIC), `${PUBLIC}/Appointment/p1`);
+  t.equal(publicLocation('/fhir/Appointment/p1/_history/.', 'p1', PUBLIC), `${PUBLIC}/Appointment/p1`);
+  t.equal(publicLocation('/fhir/Appointment/p1/_history/.2', 'p1', PUBLIC), `${PUBLIC}/Appointment/p1/_history/.2`, 'a dot inside an id is an id');
+  t.equal(publicLocation('/fhir/Appointment/p1/_history/7', 'p1', PUBLIC), `${PUBLIC}/Appointment/p1/_history/7`);
+  t.equal(publicLocation('/fhir/Appointment/other/_history/7', 'p1', PUBLIC), `${PUBLIC}/Appointment/p1`);
 });
 
 t.test('ruling 22: a book passed through answers 201 with a Location on the gateway', async (t) => {

@@ -127,6 +127,13 @@ export function fhirElementNames(): ReadonlySet<string> {
   return (elementNames = names);
 }
 
+let resourceTypes: ReadonlySet<string> | undefined;
+/** Whether `name` is a resource type of the STU3 definitions the gateway loads. */
+export function isResourceType(name: string): boolean {
+  resourceTypes ??= new Set(Object.entries(loadBase().types).filter(([, t]) => t.kind === 'resource').map(([n]) => n));
+  return resourceTypes.has(name);
+}
+
 /** A key that may appear verbatim in a path (ruling 20): a defined element name, or its `_` companion. */
 export function isFhirElementName(key: string): boolean {
   return fhirElementNames().has(key.charCodeAt(0) === 0x5f ? key.slice(1) : key);
