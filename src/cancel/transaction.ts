@@ -10,9 +10,10 @@ import { ProviderFailure, type ExchangeOptions, type ProviderPort } from '../por
 import type { TraceSpan } from '../ports/tracer.js';
 import type { Decision, VaultPort } from '../ports/vault.js';
 import type { ChangeSet } from '../standards/types.js';
+import { narrativesAsXmlReadsThem } from '../fhir/xml/narrative.js';
 import { answerFromWrite, type ClientAnswer } from './answer.js';
 import { changeIssues } from './change-rules.js';
-import { currentFromAnswer, type CurrentVersion } from './read-current.js';
+import { codecFor, currentFromAnswer, type CurrentVersion } from './read-current.js';
 
 /** A guarded write (cancel or amend) that passed every check that needs only the request. */
 export interface WriteRequest {
@@ -126,7 +127,9 @@ export function createWriteTransaction(deps: TransactionDeps) {
     const t1 = performance.now();
     try {
       enforce(req, trail, 'businessRules', () => {
-      const { issues, paths } = changeIssues(set, current.resource, req.submitted!, clock.now());
+      // An XML body's narrative is in the XML decoder's canonical form: compare like with like.
+      const stored = codecFor(req.writeHeaders['content-type'], codecs).format === 'xml' ? narrativesAsXmlReadsThem(current.resource) : current.resource;
+      const { issues, paths } = changeIssues(set, stored, req.submitted!, clock.now());
       if (issues.length) {
         trail.differingPaths = paths;
         throw new GatewayError('BUSINESS_RULE', issues);

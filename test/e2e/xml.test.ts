@@ -160,3 +160,29 @@ for (const standard of ['nhs-booking', 'gp-connect'] as const) {
     t.match(String(formatXml.headers['content-type']), /xml/, '_format=xml on a refused read');
   });
 }
+
+t.test('ruling 21: a narrative stored in another serialisation is compared as XML reads it (unchanged XML cancel 200; a changed div 422)', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  let n = 0;
+  const fresh = () => {
+    const r = structuredClone(h.provider.store.read(h.provider.store.ids()[0]!)!.resource) as any;
+    r.id = `div-${++n}`;
+    r.status = 'booked';
+    r.text = { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml">a<br />b &quot;x&quot;&#160;<p  class="c">y</p></div>' };
+    h.provider.store.create(r as Resource, r.id);
+    return r.id as string;
+  };
+  const id = fresh();
+  const same = await xmlCancel(h, 'nhs-booking', id);
+  t.notMatch((same.body as Buffer).toString(), /<br \/>/, 'the XML body carries the div in XML\'s own form');
+  const r = await h.request(same);
+  t.equal(r.status, 200, r.body.toString().slice(0, 400));
+  t.equal(seen(h.provider, 'PUT', `/Appointment/${id}`), 1, 'forwarded');
+  const changedId = fresh();
+  const changed = await xmlCancel(h, 'nhs-booking', changedId, (a) => (a.text.div = a.text.div.replace('a<br />b', 'a<br />c')));
+  const r422 = await h.request(changed);
+  outcome(t, r422, 422, 'INVALID_RESOURCE');
+  t.match(r422.body.toString(), /Appointment\.text\.div/);
+  t.equal(seen(h.provider, 'PUT', `/Appointment/${changedId}`), 0, 'nothing forwarded');
+});

@@ -1,0 +1,31 @@
+import { canonicalDiv, Refusal } from './xhtml.js';
+
+type Json = Record<string, unknown>;
+const MAX_DIV_DEPTH = 64;
+const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** `r` with `text.div` in the canonical form the XML decoder gives it, or `r` itself when unchanged. */
+function withCanonicalDiv(r: Json): Json {
+  const text = r['text'];
+  if (!isObj(text) || typeof text['div'] !== 'string') return r;
+  const div = canonicalDiv(text['div'], MAX_DIV_DEPTH);
+  // A div XML cannot carry stays as it is: the diff then reports it, as it must.
+  if (div instanceof Refusal || div === text['div']) return r;
+  return { ...r, text: { ...text, div } };
+}
+
+/**
+ * Ruling 21 ("checked identically"): an XML body's narrative reaches the model in the XML
+ * decoder's canonical form (`<br />` → `<br/>`, `&quot;` → `"`, …), so the stored resource it is
+ * compared with is read the same way: its `text.div`, and each contained resource's, in that form.
+ * The stored resource is not changed; a copy is returned when a div differs.
+ */
+export function narrativesAsXmlReadsThem(stored: Json): Json {
+  let out = withCanonicalDiv(stored);
+  const contained = out['contained'];
+  if (Array.isArray(contained)) {
+    const next = contained.map((c) => (isObj(c) ? withCanonicalDiv(c) : c));
+    if (next.some((c, i) => c !== contained[i])) out = { ...out, contained: next };
+  }
+  return out;
+}
