@@ -19,7 +19,7 @@ import type { RouteResult } from './route.js';
 import { isGuarded, type Interaction, type Standard } from './standards/index.js';
 import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
-import { askedFormat, negotiate } from './edge/negotiate.js';
+import { acceptFromFormatParam, askedFormat, negotiate } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
 import type { RequestHead } from './edge/request-head.js';
 
@@ -119,6 +119,7 @@ export function createPipeline(deps: PipelineDeps) {
       if (narrowed) readHeaders.authorization = narrowed;
     }
     const writeHeaders = forwardingHeaders(req, pick(view, FORWARDED_REQUEST_HEADERS));
+    acceptFromFormatParam(view.query, writeHeaders, deps.codecs);
     const r = ctx.requester;
     return {
       id: ctx.resourceId!,
@@ -252,6 +253,7 @@ export function createPipeline(deps: PipelineDeps) {
         else if (ctx!.interaction.kind === 'history' && routed.vid) {
           const t0 = performance.now();
           const headers = pick(ctx!.request, FORWARDED_REQUEST_HEADERS);
+          acceptFromFormatParam(ctx!.request.query, headers, deps.codecs);
           const tpOut = span.traceparent();
           if (tpOut) headers.traceparent = tpOut;
           const asked = askedFormat(ctx!.request.query ?? '', req.headers.accept, deps.codecs);

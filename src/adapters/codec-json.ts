@@ -26,7 +26,7 @@ function decode(bytes: Buffer, limits: { maxDepth: number; maxNodes: number }): 
 /** FHIR JSON through the strict parser (ruling 6: duplicate and prototype keys, depth, node count). */
 export const jsonCodec: Codec = Object.freeze({
   format: 'json' as const,
-  mediaTypes: Object.freeze(['application/fhir+json', 'application/json+fhir', 'application/json']),
+  mediaTypes: Object.freeze(['application/fhir+json', 'application/json+fhir', 'application/json', 'text/json']),
   contentType: 'application/fhir+json; charset=utf-8',
   decode,
   encode: (resource: Record<string, unknown>) => Buffer.from(JSON.stringify(resource), 'utf8'),

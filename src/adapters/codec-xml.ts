@@ -9,7 +9,7 @@ import type { Codec } from '../ports/codec.js';
  */
 export const xmlCodec: Codec = Object.freeze({
   format: 'xml' as const,
-  mediaTypes: Object.freeze(['application/fhir+xml', 'application/xml+fhir', 'application/xml']),
+  mediaTypes: Object.freeze(['application/fhir+xml', 'application/xml+fhir', 'application/xml', 'text/xml']),
   contentType: 'application/fhir+xml; charset=utf-8',
   decode: (bytes: Buffer, limits: { maxDepth: number; maxNodes: number }) => decodeFhirXml(bytes, limits),
   encode: (resource: Record<string, unknown>) => Buffer.from(encodeFhirXml(resource), 'utf8'),

@@ -7,7 +7,10 @@ const FORMAT_PARAM: Record<string, 'json' | 'xml'> = {
 };
 
 export function formatOfParam(value: string): 'json' | 'xml' | undefined {
-  return FORMAT_PARAM[value.trim().toLowerCase()];
+  const v = value.trim().toLowerCase();
+  // A literal '+' in a query decodes to a space (form encoding): `_format=application/fhir+xml`
+  // arrives as `application/fhir xml`, which means the media type (as HAPI FHIR reads it).
+  return FORMAT_PARAM[v] ?? FORMAT_PARAM[v.replace(/ /g, '+')];
 }
 
 function formatOfMediaType(value: string): 'json' | 'xml' | undefined {
@@ -62,6 +65,17 @@ export function negotiate(query: string, accept: string | undefined, contentType
 export function askedFormat(query: string, accept: string | undefined, codecs: readonly Codec[]): Codec | undefined {
   const f = formatParam(query) ?? (accept ? formatOfAccept(accept) : undefined);
   return f === undefined ? undefined : codecs.find((c) => c.format === f);
+}
+
+/**
+ * A `_format` on a write or a version read (ruling 21: it beats Accept) is said to the provider as
+ * the Accept of that format: the query itself is never forwarded on those routes, and the
+ * provider's answer is passed on as it comes.
+ */
+export function acceptFromFormatParam(query: string | undefined, headers: Record<string, string>, codecs: readonly Codec[]): void {
+  const f = query ? formatParam(query) : undefined;
+  const codec = f === undefined ? undefined : codecs.find((c) => c.format === f);
+  if (codec) headers.accept = codec.mediaTypes[0]!;
 }
 
 /** The codec that reads a body of this Content-Type (request or provider answer); JSON when absent or unknown. */

@@ -8,7 +8,7 @@ import t from 'tap';
 import { xmlCodec } from '../../src/adapters/codec-xml.js';
 import { STANDARDS } from '../../src/standards/index.js';
 import type { Resource } from '../../demo/provider/store.js';
-import { identityHeaders, seen, startHarness, type Harness, type Reply, type RequestOptions, type StandardName } from '../helpers/harness.js';
+import { cancelRequest, identityHeaders, seen, startHarness, type Harness, type Reply, type RequestOptions, type StandardName } from '../helpers/harness.js';
 
 const XML = 'application/fhir+xml';
 
@@ -185,4 +185,29 @@ t.test('ruling 21: a narrative stored in another serialisation is compared as XM
   outcome(t, r422, 422, 'INVALID_RESOURCE');
   t.match(r422.body.toString(), /Appointment\.text\.div/);
   t.equal(seen(h.provider, 'PUT', `/Appointment/${changedId}`), 0, 'nothing forwarded');
+});
+
+t.test('ruling 21: _format on a cancel and on a version read reaches the provider as Accept (the query is not forwarded)', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[0]!;
+  for (const format of ['xml', 'application/fhir+xml']) {
+    t.test(`_format=${format}`, async (t) => {
+      const target = structuredClone(h.provider.store.read(id)!.resource) as any;
+      const copyId = `fmt-${format.length}`;
+      target.id = copyId;
+      target.status = 'booked';
+      h.provider.store.create(target as Resource, copyId);
+      const req = await cancelRequest(h, 'nhs-booking', copyId);
+      const r = await h.request({ ...req, path: `${req.path}?_format=${format}` });
+      t.equal(r.status, 200, r.body.toString().slice(0, 300));
+      t.match(String(r.headers['content-type']), /^application\/fhir\+xml/, 'the answer in XML, as asked');
+      const put = h.provider.requests.filter((x) => x.method === 'PUT').at(-1)!;
+      t.equal(put.headers.accept, 'application/fhir+xml');
+      t.notMatch(put.url, /\?/, 'no query forwarded');
+      const vread = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${copyId}/_history/1?_format=${format}`, headers: identityHeaders('nhs-booking', 'read') });
+      t.match(String(vread.headers['content-type']), /xml/, 'the version read in XML');
+      t.equal(h.provider.requests.at(-1)!.headers.accept, 'application/fhir+xml');
+    });
+  }
 });

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { codecFor } from '../../src/edge/negotiate.js';
+import { acceptFromFormatParam, codecFor, formatParam } from '../../src/edge/negotiate.js';
+import { isAcceptedCancelQuery } from '../../src/checks/media-type.js';
 import { jsonCodec } from '../../src/adapters/codec-json.js';
 import { xmlCodec } from '../../src/adapters/codec-xml.js';
 
@@ -8,6 +9,7 @@ t.test('codecFor: by media type, parameters and case ignored, JSON when absent o
   const cases: Array<[unknown, string]> = [
     ['application/fhir+xml', 'xml'], ['Application/FHIR+XML; charset=utf-8', 'xml'], ['application/xml+fhir', 'xml'],
     ['application/fhir+json', 'json'], ['application/json;charset=utf-8', 'json'], ['text/plain', 'json'],
+    ['text/xml', 'xml'], ['text/xml; charset=UTF-8', 'xml'],
     [undefined, 'json'], ['', 'json'], [['application/fhir+xml'], 'xml'],
   ];
   for (let round = 0; round < 2; round++) {
@@ -17,4 +19,18 @@ t.test('codecFor: by media type, parameters and case ignored, JSON when absent o
   for (let i = 0; i < 200; i++) t.equal(codecFor(`application/fhir+xml; x=${i}`, codecs).format, 'xml');
   t.equal(codecFor('application/fhir+json; x=199', codecs).format, 'json');
   t.equal(codecFor('application/fhir+xml', [jsonCodec]).format, 'json', 'another codec list has its own answers');
+});
+
+t.test('_format: a literal + (form-decoded to a space) still names the media type; said to the provider as Accept', async (t) => {
+  t.equal(formatParam('_format=application/fhir+xml'), 'xml');
+  t.equal(formatParam('_format=application%2Bfhir%2Bxml'.replace('application%2B', 'application/')), 'xml');
+  t.equal(formatParam('_format=application/fhir+json'), 'json');
+  t.equal(formatParam('_format=application/fhir++xml'), undefined);
+  t.ok(isAcceptedCancelQuery('_format=application/fhir+xml'), 'accepted on a cancel');
+  const h: Record<string, string> = { accept: 'application/fhir+json' };
+  acceptFromFormatParam('_format=xml', h, [jsonCodec, xmlCodec]);
+  t.equal(h.accept, 'application/fhir+xml', '_format beats Accept');
+  const none: Record<string, string> = { accept: 'application/fhir+json' };
+  acceptFromFormatParam('', none, [jsonCodec, xmlCodec]);
+  t.equal(none.accept, 'application/fhir+json', 'no _format: Accept as sent');
 });
