@@ -6,7 +6,7 @@ import { GatewayError } from '../errors.js';
 import { codeForProviderStatus, publicPassthroughLocation } from '../cancel/answer.js';
 import { FORWARDED_REQUEST_HEADERS, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
-import { negotiate } from '../edge/negotiate.js';
+import { codecFor, negotiate } from '../edge/negotiate.js';
 import type { Codec } from '../ports/codec.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
 import type { Logger } from '../log.js';
@@ -118,6 +118,20 @@ function dequeue(agent: Agent, r: ClientRequest): void {
     const i = list.indexOf(r);
     if (i >= 0) list.splice(i, 1);
     if (list.length === 0) delete queues[name];
+  }
+}
+
+/** A buffered passthrough answer as a resource, by its Content-Type; undefined when unreadable. */
+function readAnswerBody(body: Buffer, contentType: string | undefined, codecs: readonly Codec[] | undefined): unknown {
+  if (body.length === 0) return undefined;
+  if (codecs) {
+    const d = codecFor(contentType, codecs).decode(body, { maxDepth: 64, maxNodes: 200_000 });
+    return d.ok ? d.resource : undefined;
+  }
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
   }
 }
 
@@ -247,13 +261,10 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             const bodyBuf = await readBounded(proxyRes, MAX_BUFFERED_ANSWER);
             if (settled) return; // the deadline passed while reading: the 500 is already on its way
             const ms = upstreamMs();
-            let parsed: unknown;
-            try {
-              parsed = bodyBuf.length ? JSON.parse(bodyBuf.toString('utf8')) : undefined;
-            } catch {
-              parsed = undefined;
-            }
-            if (isError && !isOperationOutcome(parsed) && !/xml/i.test(String(proxyRes.headers['content-type'] ?? ''))) {
+            // Read in the format the provider labelled it (JSON or XML: ruling 13's ETag repair and
+            // ruling 11's OperationOutcome test hold in either); unreadable → undefined.
+            const parsed = readAnswerBody(bodyBuf, proxyRes.headers['content-type'], deps.codecs);
+            if (isError && !isOperationOutcome(parsed)) {
               metrics.upstreamErrors.inc({ kind: 'status' });
               const err = new GatewayError(codeForProviderStatus(status), `The provider answered with status ${status}`, { status });
               const q = (req.url ?? '').indexOf('?');

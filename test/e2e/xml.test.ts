@@ -211,3 +211,15 @@ t.test('ruling 21: _format on a cancel and on a version read reaches the provide
     });
   }
 });
+
+t.test('ruling 13 in XML: a read answered in XML without ETag gets it from meta.versionId', async (t) => {
+  const h = await startHarness({ provider: { omitEtag: true } });
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[0]!;
+  const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: { ...identityHeaders('nhs-booking', 'read'), Accept: XML } });
+  t.equal(r.status, 200);
+  t.match(String(r.headers['content-type']), /xml/);
+  t.match(String(r.headers.etag), /^W\/"\d+"$/, 'ETag from the XML body');
+  const json = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(json.headers.etag, r.headers.etag, 'the same as its JSON twin');
+});
