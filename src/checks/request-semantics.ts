@@ -1,5 +1,6 @@
 import { GatewayError } from '../errors.js';
 import { FORWARDED_REQUEST_HEADERS } from '../edge/forward-headers.js';
+import { isGuarded } from '../standards/index.js';
 import type { Check } from './types.js';
 
 /** Headers many legacy stacks honour to turn one method into another (ruling 25). */
@@ -15,12 +16,16 @@ const CHECKED = new Set<string>([
   'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', ...METHOD_OVERRIDES,
 ]);
 
+/** `_method` as a query parameter name, written plainly or percent-encoded (`%5Fmethod`). */
+const METHOD_PARAM = /(?:^|&)(?:_|%5f)method(?:=|&|$)/i;
+
 /** Methods whose meaning a body must not change (a read carrying an Appointment, ruling 25). */
 const BODYLESS = new Set(['GET', 'HEAD', 'DELETE']);
 
 /**
  * Ruling 25 (issue 13 item 8): refuse what could make the provider do something other than what
- * the gateway checked — method-override headers, a body on GET/HEAD/DELETE, and header names equal
+ * the gateway checked — method-override headers (and the `_method` query parameter), a body on
+ * GET/HEAD/DELETE, and header names equal
  * to a checked one with `_` for `-`. Runs first among the identity checks, for every interaction.
  */
 export function createRequestSemanticsCheck(): Check {
@@ -33,6 +38,11 @@ export function createRequestSemanticsCheck(): Check {
     run(ctx) {
       const { headers, method } = ctx.request;
       for (const name of METHOD_OVERRIDES) if (headers[name] !== undefined) refuse('Method-override headers are not accepted', 'http.X-HTTP-Method-Override');
+      // The same override as a query parameter (Express's method-override, Rails, Laravel, Symfony
+      // read `_method`): a read forwarded "untouched" would otherwise reach such a provider as a
+      // DELETE or a PUT carrying only a read scope.
+      // (A guarded write's query is the media-type check's: only `_format` passes there, 415.)
+      if (ctx.request.query && !isGuarded(ctx.interaction) && METHOD_PARAM.test(ctx.request.query)) refuse('A method-override parameter (_method) is not accepted', 'http.query');
       for (const name of Object.keys(headers)) {
         // The name is not echoed: only a fixed label (style habit 15).
         if (name.includes('_') && CHECKED.has(name.replace(/_/g, '-'))) refuse('A header name uses "_" in place of "-"', 'http.header');

@@ -25,6 +25,17 @@ t.test('item 8: method-override headers on a valid cancel or a read → 400 BAD_
   t.equal(h.provider.store.currentVersion(ids[0]!), '1', 'the appointment is untouched');
 });
 
+t.test('item 8: the _method query parameter (method-override as a parameter) on a read or a search → 400, nothing forwarded', async (t) => {
+  for (const query of ['_method=DELETE', 'x=1&_method=PUT', '%5Fmethod=DELETE', '_METHOD=DELETE', '_method']) {
+    const before = count();
+    const read = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${ids[1]}?${query}`, headers: identityHeaders('nhs-booking', 'read') });
+    assertOutcome(t, read, 400, 'BAD_REQUEST');
+    t.equal(count(), before, `${query}: the provider saw nothing`);
+  }
+  const ok = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${ids[1]}?_format=json&x_method=1`, headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(ok.status, 200, 'another parameter merely ending in _method is not refused');
+});
+
 t.test('item 8: a body on GET or DELETE → 400 BAD_REQUEST, nothing forwarded', async (t) => {
   const cancel = await cancelRequest(h, 'nhs-booking', ids[1]!);
   const before = count();
