@@ -119,7 +119,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     void p.finally(() => handlingNow.delete(p));
   };
   const listener = createTlsListener({
-    config, material, metrics, logger, clock, onRequest, outcomeProfile: () => handling.standard.operationOutcomeProfile,
+    config, material, metrics, logger, clock, onRequest, outcomeProfile: () => handling.standard.operationOutcomeProfile, codecs: CODECS,
     onRefusedFraming: (head, status, code) => handling.pipeline.refusedFraming(head, status, code),
   });
   const server = listener.server;

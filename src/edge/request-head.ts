@@ -9,11 +9,17 @@ export interface RequestHead {
   /** The request target as sent (origin form), at most MAX_TARGET characters. */
   url: string;
   traceId?: string;
+  /** Accept and Content-Type as sent (bounded), to answer in the format asked for (ruling 21). */
+  accept?: string;
+  contentType?: string;
 }
 
 const LOOK_AT = 8192;
 const MAX_TARGET = 2048;
 const REQUEST_LINE = /^([A-Z]{1,16}) (\/[!-~]*) HTTP\/1\.[01]\r?$/;
+const ACCEPT = /^accept:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
+const CONTENT_TYPE = /^content-type:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
+const MAX_NEGOTIATION = 256;
 const TRACE_ID = /^ssp-traceid:[ \t]*([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})[ \t]*\r?$/im;
 
 export function requestHeadOf(raw: unknown): RequestHead | undefined {
@@ -27,5 +33,9 @@ export function requestHeadOf(raw: unknown): RequestHead | undefined {
   const headerBlock = eol === -1 ? '' : text.slice(eol + 1, end === -1 ? undefined : end + 2);
   const trace = TRACE_ID.exec(headerBlock);
   if (trace) head.traceId = trace[1]!;
+  const accept = ACCEPT.exec(headerBlock);
+  if (accept) head.accept = accept[1]!.slice(0, MAX_NEGOTIATION);
+  const type = CONTENT_TYPE.exec(headerBlock);
+  if (type) head.contentType = type[1]!.slice(0, MAX_NEGOTIATION);
   return head;
 }

@@ -8,6 +8,8 @@ import { buildOperationOutcome } from '../fhir/operation-outcome.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
+import type { Codec } from '../ports/codec.js';
+import { negotiate } from './negotiate.js';
 import type { TlsMaterial } from '../tls/material.js';
 import { normaliseSerial, revokedSerials } from '../tls/crl-serials.js';
 import { createConnectionBook, createHandshakeGuard } from './connection-guard.js';
@@ -29,6 +31,8 @@ export interface TlsListenerOptions {
   onRequest(req: http.IncomingMessage, res: http.ServerResponse, retire: boolean): void;
   /** The OperationOutcome profile of the standard in force (for answers written on a raw socket). */
   outcomeProfile(): string;
+  /** The formats those answers may be written in (negotiated, ruling 21); JSON without. */
+  codecs?: readonly Codec[];
   /** A request the HTTP parser refused (ruling 16), for its decision line and audit record (ruling 19). */
   onRefusedFraming?(head: RequestHead | undefined, status: number, code: ErrorCode): void;
 }
@@ -79,11 +83,21 @@ export function certificateFailureReason(code: string): string {
 }
 
 /** A whole HTTP answer for a socket the HTTP parser gave up on (Connection: close). */
-function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string): string {
+function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string, codec: Codec | undefined): Buffer {
   const m = CATALOGUE[code];
-  const body = JSON.stringify(buildOperationOutcome(m, [{ diagnostics }], profile));
+  const oo = buildOperationOutcome(m, [{ diagnostics }], profile) as unknown as Record<string, unknown>;
+  const body = codec ? codec.encode(oo) : Buffer.from(JSON.stringify(oo));
   const reason = http.STATUS_CODES[m.status] ?? 'Error';
-  return `HTTP/1.1 ${m.status} ${reason}\r\nContent-Type: application/fhir+json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  const type = codec?.contentType ?? 'application/fhir+json; charset=utf-8';
+  const head = `HTTP/1.1 ${m.status} ${reason}\r\nContent-Type: ${type}\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}
+
+/** Ruling 21 for a refusal written on the raw socket: `_format`, then Accept, then Content-Type, as far as they were read. */
+function refusalCodec(head: RequestHead | undefined, codecs: readonly Codec[] | undefined): Codec | undefined {
+  if (!codecs) return undefined;
+  const q = head ? head.url.indexOf('?') : -1;
+  return negotiate(q === -1 ? '' : head!.url.slice(q + 1), head?.accept, head?.contentType, codecs);
 }
 
 export function createTlsListener(o: TlsListenerOptions): TlsListener {
@@ -170,12 +184,13 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     }
     const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
     metrics.rejections.inc({ code: which });
-    o.onRefusedFraming?.(requestHeadOf((err as { rawPacket?: unknown }).rawPacket), CATALOGUE[which].status, which);
+    const head = requestHeadOf((err as { rawPacket?: unknown }).rawPacket);
+    o.onRefusedFraming?.(head, CATALOGUE[which].status, which);
     // Item 13: answers on a connection go out in request order — a malformed request pipelined
     // behind a cancel is answered after the cancel's answer, never instead of it.
     socket.pause();
     const diagnostics = which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed';
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeProfile())));
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeProfile(), refusalCodec(head, o.codecs))));
   });
   server.on('error', (e) => logger.error('listener error', { error: e.message }));
 

@@ -79,6 +79,29 @@ t.test('request smuggling framings: 400 REQUEST_MALFORMED, connection closed, th
   await stillServes(t, 'after smuggling attempts');
 });
 
+t.test('ruling 21: a framing refusal is written in the format asked for (_format, then Accept, then Content-Type)', async (t) => {
+  const cancel = await cancelRequest(h, 'nhs-booking', ids[0]!);
+  const body = String(cancel.body);
+  const framing = { 'Content-Length': String(body.length), 'Transfer-Encoding': 'chunked' };
+  const cases: Array<[string, string, Record<string, string>, RegExp]> = [
+    ['_format=xml', '?_format=xml', {}, /^application\/fhir\+xml/],
+    ['Accept XML', '', { Accept: 'application/fhir+xml' }, /^application\/fhir\+xml/],
+    ['an XML Content-Type', '', { 'Content-Type': 'application/fhir+xml' }, /^application\/fhir\+xml/],
+    ['_format=json beats Accept XML', '?_format=json', { Accept: 'application/fhir+xml' }, /^application\/fhir\+json/],
+    ['nothing asked', '', {}, /^application\/fhir\+json/],
+  ];
+  for (const [name, query, extra, type] of cases) {
+    const headers = { ...(cancel.headers as Record<string, string>), 'Content-Type': 'application/fhir+json', ...extra, ...framing };
+    const c = await connect();
+    c.socket.write(raw('PUT', `/STU3/1/Appointment/${ids[0]}${query}`, headers, `0\r\n\r\n`));
+    t.ok(await c.closed(3000), `${name}: closed`);
+    const [answer] = parseResponses(c.received());
+    t.equal(answer?.status, 400, `${name}: 400`);
+    t.match(String(answer?.headers['content-type']), type, `${name}: ${type}`);
+    t.match(answer?.body ?? '', /OperationOutcome/, `${name}: an OperationOutcome`);
+  }
+});
+
 t.test('oversized header block (> 16 KiB): 431 HEADERS_TOO_LARGE or closed, nothing forwarded', async (t) => {
   for (const [name, extra] of [
     ['one huge header', { 'X-Big': 'a'.repeat(17 * 1024) }],
