@@ -11,10 +11,13 @@ export function isAcceptedMediaType(value: string | undefined, accepted: readonl
   if (!value) return false;
   const [type, ...params] = value.split(';').map((p) => p.trim().toLowerCase());
   if (!type || !accepted.includes(type)) return false;
+  let charsets = 0;
   for (const p of params) {
     if (p === '') continue;
     const [k, v] = p.split('=').map((x) => x?.trim());
     if (k !== 'charset' || (v !== 'utf-8' && v !== '"utf-8"')) return false;
+    // A parameter given twice (RFC 9110 §5.6.6 names each once) is read differently by different parsers.
+    if (++charsets > 1) return false;
   }
   return true;
 }

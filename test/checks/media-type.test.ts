@@ -30,6 +30,7 @@ const rejected: Array<string | undefined> = [
   'application/fhir+json; charset=utf8',
   'application/fhir+json; charset=utf-16',
   'application/fhir+json; charset=utf-8; charset=latin1',
+  'application/fhir+json; charset=utf-8; charset=utf-8',
   'application/fhir+json; fhirVersion=3.0',
   'application/fhir+json; foo=bar',
   'application/fhir+json; charset',
