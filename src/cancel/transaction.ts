@@ -186,7 +186,10 @@ export function createWriteTransaction(deps: TransactionDeps) {
   async function linkNewVersion(req: WriteRequest, keptId: string, answer: ClientAnswer, held: HeldLock): Promise<void> {
     if (!answer.versionAfter) return;
     try {
-      await vault.link(keptId, { versionId: answer.versionAfter, lastUpdated: answer.lastUpdated, body: answer.body.length ? answer.body : undefined, mediaType: String(answer.headers['content-type'] ?? ''), at: clock.now() }, held);
+      // Only an answer read as this Appointment is kept as its bytes: an HTML page or an empty body
+      // must never be served later as the version (a vread from the vault, a restore).
+      const keepBody = answer.body.length > 0 && !answer.breaches.includes('body-not-json');
+      await vault.link(keptId, { versionId: answer.versionAfter, lastUpdated: answer.lastUpdated, body: keepBody ? answer.body : undefined, mediaType: String(answer.headers['content-type'] ?? ''), at: clock.now() }, held);
     } catch (e) {
       metrics.storeErrors?.inc({ kind: 'link' });
       logger.error('the new version could not be linked in the vault (reconcile later)', { traceId: req.decision.traceId, appointmentId: req.id, error: (e as Error)?.name });

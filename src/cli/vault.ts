@@ -5,6 +5,9 @@ import { parseArgs } from 'node:util';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config.js';
 import { diffResources } from '../fhir/diff.js';
+import { codecFor } from '../edge/negotiate.js';
+import { jsonCodec } from '../adapters/codec-json.js';
+import { xmlCodec } from '../adapters/codec-xml.js';
 import { createAuditSink, type AuditSink } from '../ops/audit.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { KeptVersion, VaultPort } from '../ports/vault.js';
@@ -151,6 +154,14 @@ export function versionOf(r: ProviderReply): string | undefined {
   return typeof json?.meta?.versionId === 'string' ? json.meta.versionId : undefined;
 }
 
+/** Whether a provider answer's body is the Appointment `id`, read by its Content-Type (JSON or XML). */
+const CODECS = [jsonCodec, xmlCodec] as const;
+function namesThisAppointment(r: ProviderReply, id: string): boolean {
+  if (r.body.length === 0) return false;
+  const d = codecFor(r.headers['content-type'], CODECS).decode(r.body, { maxDepth: 64, maxNodes: 200_000 });
+  return d.ok && d.resource['resourceType'] === 'Appointment' && d.resource['id'] === id;
+}
+
 function parseJson(b: Buffer): unknown {
   try {
     return JSON.parse(b.toString('utf8'));
@@ -194,6 +205,7 @@ async function restore(id: string, vid: string, values: Record<string, string | 
   });
   const current = await provider.read(id);
   if (current.status !== 200) throw new Refused(`the provider answered ${current.status} to the read of the current appointment; nothing restored`);
+  if (!namesThisAppointment(current, id)) throw new Refused('the provider\'s read is not this Appointment (another resource, or unreadable); nothing restored');
   const currentVersion = versionOf(current);
   if (!currentVersion) throw new Refused('the provider gave no version (ETag or meta.versionId) for the current appointment; nothing restored');
   if (currentVersion === vid) {
@@ -223,15 +235,19 @@ async function restore(id: string, vid: string, values: Record<string, string | 
     await record(io, config, { traceId, id, status: 0, before: currentVersion, after: undefined, ok: false });
     throw new Refused(`the provider exchange failed (${(e as Error).message.split('\n')[0]}); the restore may or may not have been applied: read the appointment before running it again`);
   }
-  const newVersion = answer.status === 200 ? versionOf(answer) : undefined;
-  await record(io, config, { traceId, id, status: answer.status, before: currentVersion, after: newVersion, ok: answer.status === 200 });
-  if (answer.status !== 200) {
+  // Any 2xx is the provider's acceptance (a 201 or a 204 too): it is reported as done.
+  const accepted = answer.status >= 200 && answer.status < 300;
+  const newVersion = accepted ? versionOf(answer) : undefined;
+  await record(io, config, { traceId, id, status: answer.status, before: currentVersion, after: newVersion, ok: accepted });
+  if (!accepted) {
     io.stderr.write(`the provider answered ${answer.status}; nothing restored${answer.status === 409 ? ' (the appointment changed meanwhile: run it again)' : ''}\n`);
     return 1;
   }
   if (newVersion) {
     // After the provider's success: a failure to link is reported, never turned into a failure.
-    await vault.link(keptId, { versionId: newVersion, body: answer.body, mediaType: String(answer.headers['content-type'] ?? stored.mediaType), at: clock.now(), ...(lastUpdatedOf(answer.body) ? { lastUpdated: lastUpdatedOf(answer.body)! } : {}) })
+    // The answer's bytes are kept only when they are this Appointment (not an empty 204, not a page).
+    const body = namesThisAppointment(answer, id) ? answer.body : undefined;
+    await vault.link(keptId, { versionId: newVersion, body, mediaType: String(answer.headers['content-type'] ?? stored.mediaType), at: clock.now(), ...(lastUpdatedOf(answer.body) ? { lastUpdated: lastUpdatedOf(answer.body)! } : {}) })
       .catch((e: Error) => io.stderr.write(`warning: restored, but the vault could not link the new version: ${e.message}\n`));
   }
   io.stdout.write(`restored: appointment ${id} now holds the content of version ${vid} as version ${newVersion ?? '(not given by the provider)'}\n`);

@@ -74,7 +74,7 @@ function recordingVault(fail?: { keep?: boolean; link?: boolean }): VaultPort & 
     },
     async link(id, after) {
       if (fail?.link) throw new Error('gone');
-      links.push(`${id}->${after.versionId}`);
+      links.push(`${id}->${after.versionId}${after.body ? '' : ' (no body)'}`);
     },
   };
 }
@@ -291,4 +291,17 @@ t.test('rulings 10/23: a write in doubt keeps the appointment locked; a second w
   clock.advance(500);
   t.equal(await second, 'VERSION_CONFLICT', 'then it reads the version the first write made: 409, not a second PUT');
   t.equal(writes, 1, 'exactly one write of version 1 reached the provider');
+});
+
+t.test('a success body that is not the Appointment (an HTML page) is linked as a version without its bytes', async (t) => {
+  for (const [name, body, type, link] of [
+    ['an HTML page', '<html>saved</html>', 'text/html', 'k1->2 (no body)'],
+    ['the cancelled appointment', undefined, 'application/fhir+json', 'k1->2'],
+  ] as const) {
+    const vault = recordingVault();
+    const s = setup({ vault, provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: { etag: 'W/"2"', 'content-type': type }, body: Buffer.from(body ?? JSON.stringify(next)), ms: 1 }) }) });
+    const a = await s.tx.run(request(), trail());
+    t.equal(a.status, 200, `${name}: the provider's success reaches the client`);
+    t.same(vault.links, [link], name);
+  }
 });

@@ -243,3 +243,55 @@ t.test('restore whose write is cut short: exit 1, "may or may not", audited as a
   const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.match(audit, [{ interaction: 'restore', appointmentId: 'appt-9', outcome: 'error', status: 0, versionBefore: '3' }]);
 });
+
+/** A provider whose GET and PUT answers are scripted; it records the PUTs it saw. */
+async function scripted(t: Test, read: (res: http.ServerResponse) => void, write: (res: http.ServerResponse) => void): Promise<{ url: string; puts: number }> {
+  const seen = { url: '', puts: 0 };
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.method === 'GET') read(res);
+      else {
+        seen.puts++;
+        write(res);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise((r) => server.close(r)));
+  seen.url = `http://127.0.0.1:${(server.address() as { port: number }).port}/STU3/1`;
+  return seen;
+}
+
+t.test('restore refuses when the provider\'s read names another appointment: nothing written, nothing kept', async (t) => {
+  const p = await scripted(t, (res) => res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"3"' }).end(appointment('someone-else', '3')), (res) => res.writeHead(200).end());
+  const { config: c, path } = config(p.url);
+  const v = createSqliteVault({ path, timeoutMs: 1000, clock });
+  await v.keep(entry('appt-9', '2', clock.now()));
+  await v.close();
+  const r = await run(['restore', 'appt-9', '--to', '2', '--yes'], c);
+  t.equal(r.code, 1);
+  t.match(r.err, /not this Appointment/);
+  t.equal(p.puts, 0, 'no PUT');
+  const v2 = createSqliteVault({ path, timeoutMs: 1000, clock });
+  t.equal(await v2.version('appt-9', '3'), undefined, 'the other resource is not kept under this id');
+  await v2.close();
+});
+
+t.test('restore answered 204 (or any 2xx): done, exit 0, linked without a body', async (t) => {
+  const p = await scripted(t, (res) => res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"3"' }).end(appointment('appt-9', '3', { status: 'cancelled' })), (res) => res.writeHead(204, { ETag: 'W/"4"' }).end());
+  const { config: c, path, auditFile } = config(p.url);
+  const v = createSqliteVault({ path, timeoutMs: 1000, clock });
+  await v.keep(entry('appt-9', '2', clock.now()));
+  await v.close();
+  const r = await run(['restore', 'appt-9', '--to', '2', '--yes'], c);
+  t.equal(r.code, 0, r.err);
+  t.match(r.out.toString(), /restored: .* as version 4/);
+  t.equal(p.puts, 1);
+  const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.match(audit, [{ interaction: 'restore', outcome: 'forwarded', status: 204, versionBefore: '3', versionAfter: '4' }]);
+  const v2 = createSqliteVault({ path, timeoutMs: 1000, clock });
+  t.equal(await v2.version('appt-9', '4'), undefined, 'an empty answer is never kept as version 4');
+  t.match((await v2.history('appt-9')).at(-1), { versionAfter: '4' });
+  await v2.close();
+});
