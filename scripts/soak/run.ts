@@ -107,7 +107,8 @@ const EXPECTED: Record<Kind, { status: number; spine?: string; code?: ErrorCode 
   badToken: { ...expectedFor('JWT_INVALID'), code: 'JWT_INVALID' },
   mediaType: { ...expectedFor('UNSUPPORTED_MEDIA_TYPE'), code: 'UNSUPPORTED_MEDIA_TYPE' },
 };
-const BAD_MEDIA_TYPES = ['application/xml', 'application/fhir+xml', 'text/plain', 'application/json', 'application/fhir+json; charset=iso-8859-1'];
+// (FHIR XML is accepted since ruling 21: a JSON body labelled XML is a 400, not a media-type refusal.)
+const BAD_MEDIA_TYPES = ['application/xml', 'text/xml', 'text/plain', 'application/json', 'application/fhir+json; charset=iso-8859-1'];
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers

@@ -67,7 +67,7 @@ export function loadTlsMaterial(tls: Readonly<Config['tls']>): TlsMaterial {
   return {
     // Node reads only the first CRL of a PEM string; a bundle (one CRL per CA of the chain, which
     // OpenSSL's CRL checking needs) is passed as an array.
-    options: { cert, key, ca, ...(crlBlocks.length ? { crl: crlBlocks } : {}), minVersion: tls.minVersion, ciphers: tls.ciphers, honorCipherOrder: true },
+    options: { cert, key, ca, ...(crlBlocks.length ? { crl: crlBlocks } : {}), minVersion: tls.minVersion, ciphers: tls.ciphers, honorCipherOrder: true, dhparam: 'auto' },
     certificates,
     crls: crl ? summariseCrls(crl, cas) : [],
   };

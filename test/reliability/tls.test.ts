@@ -56,6 +56,13 @@ t.test('the trusted client certificate is served (control)', async (t) => {
   t.match(r.received, /^HTTP\/1\.1 200 /);
 });
 
+t.test('ruling 15: every family of the Spine list can be negotiated, the EDH (DHE) suites too', async (t) => {
+  for (const cipher of ['ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES128-GCM-SHA256', 'DHE-RSA-AES256-GCM-SHA384', 'DHE-RSA-AES128-GCM-SHA256']) {
+    const r = await attempt(p.client, { maxVersion: 'TLSv1.2', ciphers: cipher });
+    t.match(r.received, /^HTTP\/1\.1 200 /, `${cipher}: served`);
+  }
+});
+
 const other = createCa({ commonName: 'Rogue CA' });
 const cases: Array<{ name: string; reason: string; cert: Pem | null; options?: tls.ConnectionOptions }> = [
   { name: 'no client certificate', reason: 'no-certificate', cert: null },
