@@ -95,7 +95,14 @@ async function runVault(argv: string[]): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  if (argv[0] === 'vault') return runVault(argv.slice(1));
+  if (argv[0] === 'vault') {
+    // `vault export | head`: a reader that stops early is not an error of ours.
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(0);
+      throw e;
+    });
+    return runVault(argv.slice(1));
+  }
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, 'warn-days': { type: 'string' } }, allowPositionals: true });
