@@ -9,8 +9,8 @@ const appointment = JSON.parse(readFileSync(new URL('../fixtures/nhs-booking/app
 
 t.test('both codecs: media types, content type, and bytes -> resource -> bytes -> the same resource', async (t) => {
   const cases: [Codec, string, string[], string][] = [
-    [jsonCodec, 'json', ['application/fhir+json', 'application/json+fhir', 'application/json'], 'application/fhir+json; charset=utf-8'],
-    [xmlCodec, 'xml', ['application/fhir+xml', 'application/xml+fhir', 'application/xml'], 'application/fhir+xml; charset=utf-8'],
+    [jsonCodec, 'json', ['application/fhir+json', 'application/json+fhir', 'application/json', 'text/json'], 'application/fhir+json; charset=utf-8'],
+    [xmlCodec, 'xml', ['application/fhir+xml', 'application/xml+fhir', 'application/xml', 'text/xml'], 'application/fhir+xml; charset=utf-8'],
   ];
   for (const [codec, format, types, contentType] of cases) {
     t.equal(codec.format, format);
