@@ -94,7 +94,7 @@ export const CATALOGUE = {
   },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415, issue: 'not-supported', spine: 'UNSUPPORTED_MEDIA_TYPE',
-    meaning: 'Content-Type is missing or not a FHIR JSON media type (ruling 5).',
+    meaning: 'Content-Type is missing or not a FHIR JSON or XML media type the standard accepts (rulings 5, 21).',
   },
   BODY_TOO_LARGE: {
     status: 413, issue: 'too-long', spine: 'BAD_REQUEST',
@@ -110,11 +110,11 @@ export const CATALOGUE = {
   },
   BUSINESS_RULE: {
     status: 422, issue: 'business-rule', spine: 'INVALID_RESOURCE',
-    meaning: 'Not a pure cancellation of the stored appointment; one issue per difference (ruling 9).',
+    meaning: 'Not a pure cancellation (or guarded amend, ruling 27) of the stored appointment; one issue per difference (ruling 9).',
   },
   PARAMETER_INVALID: {
     status: 422, issue: 'invalid', spine: 'INVALID_PARAMETER',
-    meaning: 'A required cancel parameter is present but empty (GP Connect cancellation reason).',
+    meaning: 'A required cancel parameter is present but empty (GP Connect cancellation reason; not raised under nhs-booking).',
   },
   RECORD_NOT_FOUND: {
     status: 404, issue: 'not-found', spine: 'NO_RECORD_FOUND',
@@ -131,6 +131,10 @@ export const CATALOGUE = {
   UPSTREAM_ERROR: {
     status: 500, issue: 'exception', spine: 'INTERNAL_SERVER_ERROR',
     meaning: 'The provider answered the forwarded request with an error and no OperationOutcome; its status is kept (ruling 11).',
+  },
+  UPSTREAM_REFUSED: {
+    status: 400, issue: 'processing', spine: 'BAD_REQUEST',
+    meaning: 'The provider refused the forwarded request with a 4xx no other code stands for (429, 401, 410…) and no OperationOutcome; its status is kept (ruling 11).',
   },
   REQUEST_MALFORMED: {
     status: 400, issue: 'invalid', spine: 'BAD_REQUEST',
@@ -159,7 +163,7 @@ export interface Issue {
 export class GatewayError extends Error {
   readonly code: ErrorCode;
   readonly issues: readonly Issue[];
-  /** Only UPSTREAM_ERROR: the provider's status, kept on the answer (ruling 11). */
+  /** A provider error answer without an OperationOutcome: the provider's status, kept (ruling 11). */
   readonly statusOverride: number | undefined;
   /** Extra response headers (405's Allow). */
   readonly headers: Readonly<Record<string, string>> | undefined;
@@ -178,6 +182,16 @@ export class GatewayError extends Error {
     this.statusOverride = opts?.status;
     this.headers = opts?.headers;
   }
+}
+
+/** The gateway code whose coding (issue, Spine code, per standard) a provider refusal with this status takes. */
+const CODED_LIKE: Readonly<Record<number, ErrorCode>> = {
+  401: 'CLIENT_NOT_ALLOWED', 403: 'CLIENT_NOT_ALLOWED', 404: 'RECORD_NOT_FOUND', 410: 'RECORD_NOT_FOUND',
+  409: 'VERSION_CONFLICT', 412: 'VERSION_CONFLICT', 413: 'BODY_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 422: 'BUSINESS_RULE',
+};
+
+export function providerStatusCoding(status: number): ErrorCode | undefined {
+  return CODED_LIKE[status];
 }
 
 export function isGatewayError(e: unknown): e is GatewayError {

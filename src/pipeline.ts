@@ -190,6 +190,8 @@ export function createPipeline(deps: PipelineDeps) {
     const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || draining();
     const status = sendError(res, err, standard, requestId, close, answerCodec(req));
     if (status >= 500) outcome = 'error';
+    // The provider's own refusal of a forwarded write (ruling 11): it reached the provider.
+    else if ((e as { forwarded?: boolean }).forwarded) outcome = 'forwarded';
     metrics.rejections.inc({ code: err.code });
     return { status, outcome, code: err.code };
   }

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { CATALOGUE, type ErrorMapping, type GatewayError } from './errors.js';
+import { CATALOGUE, providerStatusCoding, type ErrorMapping, type GatewayError } from './errors.js';
 import { buildOperationOutcome } from './fhir/operation-outcome.js';
 import type { Codec } from './ports/codec.js';
 import type { Standard } from './standards/index.js';
@@ -8,8 +8,11 @@ export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
 /** The status, FHIR issue type and Spine code of an error under a standard. */
 export function mappingFor(err: GatewayError, standard: Standard): ErrorMapping {
-  const base = CATALOGUE[err.code];
-  const o = standard.errorOverrides[err.code] ?? {};
+  // A provider's refusal is coded as the standard codes its status (ruling 11; e.g. 403 → forbidden).
+  const like = err.code === 'UPSTREAM_REFUSED' && err.statusOverride !== undefined ? providerStatusCoding(err.statusOverride) : undefined;
+  const code = like ?? err.code;
+  const base = CATALOGUE[code];
+  const o = standard.errorOverrides[code] ?? {};
   return {
     status: err.statusOverride ?? o.status ?? base.status,
     issue: o.issue ?? base.issue,

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { SaxesParser } from 'saxes';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
@@ -6,6 +7,7 @@ import { parseEntityTag } from '../http/entity-tag.js';
 import type { Codec } from '../ports/codec.js';
 import type { ProviderAnswer } from '../ports/provider.js';
 import { isResourceType } from '../fhir/sd/model.js';
+import { parseInstant } from '../fhir/instant.js';
 import { ROUTABLE_ID } from '../route.js';
 import { codecFor } from './read-current.js';
 
@@ -26,6 +28,8 @@ export interface AnswerContext {
   versionBefore: string;
   preferMinimal: boolean;
   publicBaseUrl: string;
+  /** The most bytes a content-coded answer may decode to before it is judged (upstream.maxAnswerBytes). */
+  maxDecodedBytes?: number;
 }
 
 /**
@@ -34,14 +38,25 @@ export interface AnswerContext {
  */
 const NOT_PASSED_BACK = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'location', 'content-location']);
 
-/** A provider error status without an OperationOutcome gets ours, keeping the status (ruling 11). */
+/**
+ * A provider error status without an OperationOutcome gets ours, keeping the status (ruling 11):
+ * UPSTREAM_ERROR for 5xx, UPSTREAM_REFUSED for 4xx — the provider's refusal, never one of the
+ * gateway's own codes (a provider 403 is not the client's token failing). Its OperationOutcome is
+ * coded as the standard codes that status (`providerStatusCoding`, errors.ts).
+ */
 export function codeForProviderStatus(status: number): ErrorCode {
-  if (status >= 500) return 'UPSTREAM_ERROR';
-  const byStatus: Record<number, ErrorCode> = {
-    400: 'BODY_INVALID', 403: 'JWT_INVALID', 404: 'RECORD_NOT_FOUND', 409: 'VERSION_CONFLICT',
-    412: 'IF_MATCH_MISSING', 413: 'BODY_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 422: 'BUSINESS_RULE',
-  };
-  return byStatus[status] ?? 'REQUEST_MALFORMED';
+  return status >= 500 ? 'UPSTREAM_ERROR' : 'UPSTREAM_REFUSED';
+}
+
+/** A provider's `Retry-After` (delta-seconds or an HTTP date) is passed on with its error status. */
+export function retryAfterOf(headers: IncomingHttpHeaders): Record<string, string> | undefined {
+  const v = headers['retry-after'];
+  return typeof v === 'string' && /^(?:\d{1,10}|[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT)$/.test(v) ? { 'retry-after': v } : undefined;
+}
+
+/** An error raised from the provider's answer to the forwarded request: it reached the provider. */
+export function providerRefusal(code: ErrorCode, status: number, headers: IncomingHttpHeaders): GatewayError {
+  return Object.assign(new GatewayError(code, `The provider answered with status ${status}`, { status, headers: retryAfterOf(headers) }), { forwarded: true });
 }
 
 export function passedBack(headers: IncomingHttpHeaders): Record<string, string | string[]> {
@@ -153,6 +168,31 @@ function countKey(v: unknown, key: string): number {
   return n;
 }
 
+/**
+ * The bytes a success answer is judged by (ruling 26). The gateway never asks for a content
+ * coding, but a provider may send one anyway, and the client's HTTP library would decode it: a
+ * gzip'd 200 is judged decoded (bounded), and one that cannot be decoded (an unknown coding, a
+ * corrupt or oversized stream) cannot be shown to be this Appointment, so it is never passed on.
+ */
+function judgedBytes(answer: ProviderAnswer, maxBytes: number): Buffer {
+  const coding = answer.headers['content-encoding'];
+  if (coding === undefined || answer.body.length === 0) return answer.body;
+  const codings = String(coding).toLowerCase().split(',').map((c) => c.trim()).filter((c) => c && c !== 'identity').reverse();
+  let body = answer.body;
+  try {
+    for (const c of codings) {
+      const opts = { maxOutputLength: maxBytes };
+      if (c === 'gzip' || c === 'x-gzip') body = gunzipSync(body, opts);
+      else if (c === 'deflate') body = inflateSync(body, opts);
+      else if (c === 'br') body = brotliDecompressSync(body, opts);
+      else throw new Error('unknown coding');
+    }
+  } catch {
+    throw Object.assign(new GatewayError('UPSTREAM_UNAVAILABLE', `The provider's answer has a content coding the gateway cannot read; ${MAY_HAVE_APPLIED}`), { breach: 'content-coding' });
+  }
+  return body;
+}
+
 const MAY_HAVE_APPLIED = 'the write may have been applied by the provider; read the appointment before retrying';
 
 /**
@@ -167,25 +207,28 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
     throw new GatewayError('UPSTREAM_UNAVAILABLE', `The provider answered the write with a redirect; ${MAY_HAVE_APPLIED}`);
   }
   const codec = codecFor(answer.headers['content-type'], codecs);
-  const decoded = answer.body.length ? codec.decode(answer.body, { maxDepth: 64, maxNodes: 200_000 }) : undefined;
+  const bytes = status < 300 ? judgedBytes(answer, ctx.maxDecodedBytes ?? 8 * 1024 * 1024) : answer.body;
+  const decoded = bytes.length ? codec.decode(bytes, { maxDepth: 64, maxNodes: 200_000 }) : undefined;
   const resource = decoded?.ok ? decoded.resource : undefined;
   if (status >= 400) {
-    if (!isOperationOutcome(resource)) throw new GatewayError(codeForProviderStatus(status), `The provider answered with status ${status}`, { status });
+    if (!isOperationOutcome(resource)) throw providerRefusal(codeForProviderStatus(status), status, answer.headers);
     return { status, headers: passedBack(answer.headers), body: answer.body, breaches: [] };
   }
-  if ((resource && (resource.resourceType !== 'Appointment' || resource.id !== ctx.id)) || (!resource && status < 300 && namesAnotherResource(answer.body, ctx.id))) {
+  if ((resource && (resource.resourceType !== 'Appointment' || resource.id !== ctx.id)) || (!resource && status < 300 && namesAnotherResource(bytes, ctx.id))) {
     throw Object.assign(new GatewayError('UPSTREAM_UNAVAILABLE', `The provider's answer names another resource; ${MAY_HAVE_APPLIED}`), { breach: 'other-resource' });
   }
   const headers = passedBack(answer.headers);
   const meta = resource?.meta as { versionId?: unknown; lastUpdated?: unknown } | undefined;
   const etagVersion = typeof answer.headers.etag === 'string' ? parseEntityTag(answer.headers.etag) : undefined;
   const metaVersion = typeof meta?.versionId === 'string' ? meta.versionId : undefined;
-  const versionAfter = metaVersion ?? etagVersion;
+  // The version the client's ETag names is the one the next read goes by (ruling 8: ETag first),
+  // so the vault and Content-Location follow it too; a body that says otherwise is a breach.
+  const versionAfter = etagVersion ?? metaVersion;
   const lastUpdated = typeof meta?.lastUpdated === 'string' ? meta.lastUpdated : undefined;
   if (metaVersion && headers.etag === undefined) headers.etag = `W/"${metaVersion}"`;
   if (headers['last-modified'] === undefined && lastUpdated) {
-    const t = Date.parse(lastUpdated);
-    if (Number.isFinite(t)) headers['last-modified'] = new Date(t).toUTCString();
+    const t = parseInstant(lastUpdated); // a leap second (:60) is valid FHIR, unlike for Date.parse
+    if (t !== undefined) headers['last-modified'] = new Date(t).toUTCString();
   }
   // Every Location leads to a route the gateway serves (rulings 12 and 22).
   headers.location = publicLocation(typeof answer.headers.location === 'string' ? answer.headers.location : undefined, ctx.id, ctx.publicBaseUrl);
@@ -201,6 +244,7 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
     if (ctx.kind === 'cancel' && resource.status !== 'cancelled') breaches.push('status-not-cancelled');
     if (!versionAfter) breaches.push('no-version');
     else if (versionAfter === ctx.versionBefore) breaches.push('version-unchanged');
+    if (etagVersion !== undefined && metaVersion !== undefined && etagVersion !== metaVersion) breaches.push('etag-disagrees');
   }
   return { status, headers, body: answer.body, versionAfter, lastUpdated, breaches };
 }

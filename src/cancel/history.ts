@@ -1,9 +1,10 @@
 import { GatewayError } from '../errors.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
+import { parseInstant } from '../fhir/instant.js';
 import type { Codec } from '../ports/codec.js';
 import { ProviderFailure, type ExchangeOptions, type ProviderPort } from '../ports/provider.js';
 import type { VaultPort } from '../ports/vault.js';
-import { codeForProviderStatus, passedBack, type ClientAnswer } from './answer.js';
+import { codeForProviderStatus, passedBack, providerRefusal, type ClientAnswer } from './answer.js';
 import { codecFor } from './read-current.js';
 
 /** Provider answers that mean "I keep no such version" rather than "there is no such appointment". */
@@ -44,7 +45,7 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
     if (answer.status >= 300 && answer.status < 400) throw new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answered with a redirect');
     const d = answer.body.length ? codecFor(answer.headers['content-type'], deps.codecs).decode(answer.body, { maxDepth: 64, maxNodes: 200_000 }) : undefined;
     if (answer.status >= 400 && !(d?.ok && isOperationOutcome(d.resource))) {
-      throw new GatewayError(codeForProviderStatus(answer.status), `The provider answered with status ${answer.status}`, { status: answer.status });
+      throw providerRefusal(codeForProviderStatus(answer.status), answer.status, answer.headers);
     }
     return { status: answer.status, headers: passedBack(answer.headers), body: answer.body, breaches: [] };
   };
@@ -69,7 +70,7 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
       }
     }
     const headers: Record<string, string> = { 'content-type': contentType, etag: `W/"${kept.versionId}"` };
-    const t = kept.lastUpdated ? Date.parse(kept.lastUpdated) : NaN;
+    const t = kept.lastUpdated ? parseInstant(kept.lastUpdated) ?? NaN : NaN;
     if (Number.isFinite(t)) headers['last-modified'] = new Date(t).toUTCString();
     return { status: 200, headers, body, breaches: [] };
   }

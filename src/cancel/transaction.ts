@@ -183,12 +183,14 @@ export function createWriteTransaction(deps: TransactionDeps) {
   }
 
   /** After the provider's success: link the new version; a failure is logged and counted only. */
-  async function linkNewVersion(req: WriteRequest, keptId: string, answer: ClientAnswer, held: HeldLock): Promise<void> {
+  async function linkNewVersion(req: WriteRequest, keptId: string, versionBefore: string, answer: ClientAnswer, held: HeldLock): Promise<void> {
     if (!answer.versionAfter) return;
     try {
       // Only an answer read as this Appointment is kept as its bytes: an HTML page or an empty body
       // must never be served later as the version (a vread from the vault, a restore).
-      const keepBody = answer.body.length > 0 && !answer.breaches.includes('body-not-json');
+      // Nor is a body kept under a version that is not new (the provider answered with the version it
+      // was asked to change, or a lower number): it would shadow the pre-image kept under that id.
+      const keepBody = answer.body.length > 0 && !answer.breaches.includes('body-not-json') && !answer.headers['content-encoding'] && isNewVersion(answer.versionAfter, versionBefore);
       await vault.link(keptId, { versionId: answer.versionAfter, lastUpdated: answer.lastUpdated, body: keepBody ? answer.body : undefined, mediaType: String(answer.headers['content-type'] ?? ''), at: clock.now() }, held);
     } catch (e) {
       metrics.storeErrors?.inc({ kind: 'link' });
@@ -252,7 +254,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
         const providerAnswer = await write(req, trail);
         let answer: ClientAnswer;
         try {
-          answer = answerFromWrite({ id: req.id, kind: req.kind, versionBefore, preferMinimal: req.preferMinimal, publicBaseUrl: deps.publicBaseUrl }, providerAnswer, codecs);
+          answer = answerFromWrite({ id: req.id, kind: req.kind, versionBefore, preferMinimal: req.preferMinimal, publicBaseUrl: deps.publicBaseUrl, maxDecodedBytes: deps.timeouts.maxAnswerBytes }, providerAnswer, codecs);
         } catch (e) {
           const breach = (e as { breach?: string }).breach;
           if (breach) reportBreaches(req, trail, [breach]);
@@ -263,7 +265,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
         trail.versionAfter = answer.versionAfter;
         if (answer.status < 300) {
           reportBreaches(req, trail, answer.breaches);
-          await linkNewVersion(req, keptId, answer, held);
+          await linkNewVersion(req, keptId, versionBefore, answer, held);
         }
         return answer;
       });
@@ -286,6 +288,16 @@ export function createWriteTransaction(deps: TransactionDeps) {
   }
 
   return { run };
+}
+
+/**
+ * Whether the provider's answer names a version after the one it was asked to change: not the same
+ * id, and not a lower number when both are numbers (FHIR version ids are opaque otherwise).
+ */
+export function isNewVersion(after: string, before: string): boolean {
+  if (after === before) return false;
+  const numeric = /^\d{1,15}$/;
+  return !(numeric.test(after) && numeric.test(before) && Number(after) < Number(before));
 }
 
 export type WriteTransaction = ReturnType<typeof createWriteTransaction>;

@@ -3,7 +3,7 @@ import { createProxyServer } from 'http-proxy-3';
 import type { Config } from '../config.js';
 import type { RequestContext } from '../context.js';
 import { GatewayError } from '../errors.js';
-import { codeForProviderStatus, publicPassthroughLocation } from '../cancel/answer.js';
+import { codeForProviderStatus, providerRefusal, publicPassthroughLocation } from '../cancel/answer.js';
 import { FORWARDED_REQUEST_HEADERS, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
 import { codecFor, negotiate } from '../edge/negotiate.js';
@@ -266,7 +266,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             const parsed = readAnswerBody(bodyBuf, proxyRes.headers['content-type'], deps.codecs);
             if (isError && !isOperationOutcome(parsed)) {
               metrics.upstreamErrors.inc({ kind: 'status' });
-              const err = new GatewayError(codeForProviderStatus(status), `The provider answered with status ${status}`, { status });
+              const err = providerRefusal(codeForProviderStatus(status), status, proxyRes.headers);
               const q = (req.url ?? '').indexOf('?');
               const codec = deps.codecs ? negotiate(q === -1 ? '' : req.url!.slice(q + 1), req.headers.accept, req.headers['content-type'], deps.codecs) : undefined;
               sendError(res, err, standard, requestId, false, codec);

@@ -305,3 +305,62 @@ t.test('a success body that is not the Appointment (an HTML page) is linked as a
     t.same(vault.links, [link], name);
   }
 });
+
+t.test('a content-coded success answer is judged decoded; one that cannot be decoded is never passed on (ruling 26)', async (t) => {
+  const { gzipSync, brotliCompressSync } = await import('node:zlib');
+  const cases: Array<[string, Record<string, string>, (next: Json) => Buffer, string]> = [
+    ['gzip naming another appointment', { 'content-encoding': 'gzip' }, (next) => gzipSync(JSON.stringify({ ...next, id: 'someone-else' })), 'UPSTREAM_UNAVAILABLE other-resource'],
+    ['br naming a Patient', { 'content-encoding': 'br' }, () => brotliCompressSync(JSON.stringify({ resourceType: 'Patient', id: 'p1' })), 'UPSTREAM_UNAVAILABLE other-resource'],
+    ['gzip of this appointment', { 'content-encoding': 'gzip', etag: 'W/"2"' }, (next) => gzipSync(JSON.stringify(next)), '200'],
+    ['an unknown coding', { 'content-encoding': 'zstd' }, (next) => Buffer.from(JSON.stringify(next)), 'UPSTREAM_UNAVAILABLE content-coding'],
+    ['a corrupt gzip stream', { 'content-encoding': 'gzip' }, () => Buffer.from('not gzip at all'), 'UPSTREAM_UNAVAILABLE content-coding'],
+  ];
+  for (const [name, headers, body, expected] of cases) {
+    const vault = recordingVault();
+    const s = setup({ vault, provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: { 'content-type': 'application/fhir+json', ...headers }, body: body(next), ms: 1 }) }) });
+    const tr = trail();
+    const got = await s.tx.run(request(), tr).then((a) => String(a.status), (e: GatewayError) => `${e.code} ${tr.breaches?.join(',')}`);
+    t.equal(got, expected, name);
+    if (expected === '200') {
+      t.same(tr.breaches ?? [], [], `${name}: no breach`);
+      t.same(vault.links, ['k1->2 (no body)'], `${name}: linked, its coded bytes not kept as the version`);
+    }
+  }
+});
+
+t.test('ruling 22: an answer naming a version that is not new never shadows the kept pre-image', async (t) => {
+  for (const [name, version, link] of [
+    ['the same version', '1', 'k1->1 (no body)'],
+    ['a lower number', '0', 'k1->0 (no body)'],
+    ['the next version', '2', 'k1->2'],
+  ] as const) {
+    const vault = recordingVault();
+    const s = setup({ vault, provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: { 'content-type': 'application/fhir+json' }, body: Buffer.from(JSON.stringify({ ...next, meta: { ...next.meta, versionId: version } })), ms: 1 }) }) });
+    const a = await s.tx.run(request(), trail());
+    t.equal(a.status, 200, `${name}: the provider's success reaches the client`);
+    t.same(vault.links, [link], name);
+  }
+});
+
+t.test('the write answer: ETag before meta.versionId (as for the read), a disagreement a breach; a leap second has a Last-Modified', async (t) => {
+  const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: { 'content-type': 'application/fhir+json', etag: 'W/"7"' }, body: Buffer.from(JSON.stringify({ ...next, meta: { versionId: '2', lastUpdated: '2016-12-31T23:59:60Z' } })), ms: 1 }) }) });
+  const tr = trail();
+  const a = await s.tx.run(request(), tr);
+  t.equal(a.status, 200);
+  t.equal(a.headers.etag, 'W/"7"', "the provider's ETag is kept");
+  t.equal(a.versionAfter, '7', 'the version the ETag names');
+  t.equal(a.headers['content-location'], `https://gw.example/STU3/1/Appointment/${ID}/_history/7`);
+  t.same(tr.breaches, ['etag-disagrees']);
+  t.equal(a.headers['last-modified'], 'Sun, 01 Jan 2017 00:00:00 GMT', 'a leap second is a valid instant (ruling 20)');
+});
+
+t.test('ruling 11: a provider 4xx without an OperationOutcome is its refusal, status and Retry-After kept, marked as forwarded', async (t) => {
+  for (const status of [403, 429, 404]) {
+    const s = setup({ provider: memoryProvider({ writeAnswer: () => ({ status, headers: { 'content-type': 'text/plain', 'retry-after': '30' }, body: Buffer.from('nope'), ms: 1 }) }) });
+    const e = (await s.tx.run(request(), trail()).catch((x) => x)) as GatewayError & { forwarded?: boolean };
+    t.equal(e.code, 'UPSTREAM_REFUSED', `${status}`);
+    t.equal(e.statusOverride, status);
+    t.same(e.headers, { 'retry-after': '30' });
+    t.equal(e.forwarded, true);
+  }
+});

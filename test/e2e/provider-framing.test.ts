@@ -2,6 +2,7 @@ import t from 'tap';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { nhsBookingAppointment } from '../../demo/provider/seed/nhs-booking.js';
+import { gpConnectAppointment } from '../../demo/provider/seed/gp-connect.js';
 import { cancelRequest, identityHeaders, startHarness } from '../helpers/harness.js';
 
 /**
@@ -108,3 +109,54 @@ t.test('a passthrough read whose body stalls is cut at upstream.bodyTimeoutMs', 
     .then((r) => (r.body.length === Buffer.byteLength(body) ? 'complete' : 'short'), () => 'cut');
   t.equal(outcome, 'cut', 'the client sees the answer cut, not complete');
 });
+
+/**
+ * Ruling 11: a provider 4xx to the forwarded write without an OperationOutcome keeps its status and
+ * gets the gateway's OperationOutcome, coded as the standard codes that status — a provider 403
+ * under GP Connect is `forbidden`/`ACCESS DENIED`, not the JWT failure GP Connect answers with 400 —
+ * and the audit record says the request was forwarded (the provider refused it, not the gateway).
+ */
+for (const [standard, status, issue, spine] of [
+  ['gp-connect', 403, 'forbidden', 'ACCESS DENIED'],
+  ['nhs-booking', 429, 'processing', 'BAD_REQUEST'],
+] as const) {
+  t.test(`${standard}: a provider ${status} to the write without an OperationOutcome`, async (t) => {
+    const seed = standard === 'gp-connect' ? gpConnectAppointment : nhsBookingAppointment;
+    const puts: string[] = [];
+    const upstream = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const id = (req.url ?? '').split('/')[2] ?? '';
+        if (req.method === 'PUT') {
+          puts.push(id);
+          res.writeHead(status, { 'Content-Type': 'text/plain', 'Retry-After': '30' });
+          res.end('nope');
+          return;
+        }
+        const body = JSON.stringify({ ...seed, id, start: '2031-01-01T10:00:00Z', end: '2031-01-01T10:30:00Z', meta: { ...(seed as { meta: object }).meta, versionId: '1' }, status: 'booked' });
+        res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"1"', 'Content-Length': Buffer.byteLength(body) });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    t.teardown(() => new Promise<void>((r) => { upstream.closeAllConnections(); upstream.close(() => r()); }));
+    const h = await startHarness({ standard, config: { upstream: { url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } } });
+    t.teardown(() => h.close());
+
+    const req = await cancelRequest(h, standard, 'p1');
+    const r = await h.request(req);
+    t.equal(r.status, status, r.body.toString().slice(0, 300));
+    t.equal(r.json?.resourceType, 'OperationOutcome');
+    t.equal(r.json?.issue?.[0]?.code, issue);
+    t.equal(r.json?.issue?.[0]?.details?.coding?.[0]?.code, spine);
+    t.equal(r.headers['retry-after'], '30', "the provider's Retry-After is passed on");
+    t.same(puts, ['p1'], 'forwarded once');
+    const traceId = String(req.headers!['Ssp-TraceID']);
+    let rec: (typeof h.audit)[number] | undefined;
+    for (let i = 0; i < 50 && !rec; i++) {
+      rec = h.audit.find((a) => a.traceId === traceId);
+      if (!rec) await new Promise((ok) => setTimeout(ok, 10));
+    }
+    t.match(rec, { status, outcome: 'forwarded', code: 'UPSTREAM_REFUSED' }, 'audited as the provider refusing a forwarded request');
+  });
+}
