@@ -34,7 +34,10 @@ export function currentFromAnswer(id: string, answer: ProviderAnswer, codecs: re
   if (!decoded.ok) throw unavailable(`The provider answered the read with a body that is not FHIR ${codec.format.toUpperCase()}`, 'protocol');
   const r = decoded.resource;
   if (r.resourceType !== 'Appointment' || r.id !== id) throw unavailable('The provider answered the read with another resource', 'protocol');
-  const etag = answer.headers.etag;
+  const etags = answer.headers.etag;
+  // Two ETags naming different versions: which version this is cannot be told (fail closed).
+  if (Array.isArray(etags) && new Set(etags).size > 1) throw unavailable('The provider answered the read with two different ETags', 'protocol');
+  const etag = Array.isArray(etags) ? etags[0] : etags;
   const meta = r.meta as { versionId?: unknown; lastUpdated?: unknown } | undefined;
   const version = (typeof etag === 'string' ? parseEntityTag(etag) : undefined) ?? (typeof meta?.versionId === 'string' ? meta.versionId : undefined);
   if (!version) throw unavailable('The provider answered the read with no version', 'protocol');

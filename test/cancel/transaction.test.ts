@@ -364,3 +364,20 @@ t.test('ruling 11: a provider 4xx without an OperationOutcome is its refusal, st
     t.equal(e.forwarded, true);
   }
 });
+
+t.test('ruling 8: a read answered with two different ETags cannot say its version: 500, nothing written', async (t) => {
+  for (const [name, etags, expected] of [
+    ['two different', ['W/"1"', 'W/"5"'], 'UPSTREAM_UNAVAILABLE'],
+    ['the same twice', ['W/"1"', 'W/"1"'], 'ok'],
+  ] as const) {
+    const provider = memoryProvider();
+    const read = provider.port.read;
+    provider.port.read = async (...args) => {
+      const a = await read(...args);
+      return { ...a, headers: { ...a.headers, etag: [...etags] as unknown as string } };
+    };
+    const s = setup({ provider });
+    t.equal(await outcome(s.tx.run(request(), trail())), expected, name);
+    t.same(provider.calls.map((c) => c.op), expected === 'ok' ? ['read', 'write'] : ['read'], `${name}: what reached the provider`);
+  }
+});
