@@ -3,7 +3,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { SaxesParser } from 'saxes';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
-import { parseEntityTag } from '../http/entity-tag.js';
+import { parseEntityTag, versionIdOf } from '../http/entity-tag.js';
 import type { Codec } from '../ports/codec.js';
 import type { ProviderAnswer } from '../ports/provider.js';
 import { isResourceType } from '../fhir/sd/model.js';
@@ -71,10 +71,12 @@ export function passedBack(headers: IncomingHttpHeaders): Record<string, string 
 }
 
 /** Ruling 12: Location absolute on the public base URL, keeping a `/_history/{vid}` form. */
-export function publicLocation(location: string | undefined, id: string, publicBase: string): string {
+export function publicLocation(location: string | undefined, id: string, publicBase: string, versionAfter?: string): string {
   const m = location ? /Appointment\/([A-Za-z0-9.-]{1,64})(\/_history\/([A-Za-z0-9.-]{1,64}))?\/?$/.exec(location) : null;
-  // `_history/..` or `_history/.` would resolve to another path (ruling 22): the plain form then.
-  if (m && m[1] === id) return `${publicBase}/Appointment/${id}${m[3] === undefined || ROUTABLE_ID.test(m[3]) ? (m[2] ?? '') : ''}`;
+  // `_history/..` or `_history/.` would resolve to another path (ruling 22), and a version other
+  // than the one this answer is would lead to an older one: the plain form then.
+  const history = m?.[3] === undefined || (ROUTABLE_ID.test(m[3]) && (versionAfter === undefined || m[3] === versionAfter));
+  if (m && m[1] === id) return `${publicBase}/Appointment/${id}${history ? (m[2] ?? '') : ''}`;
   return `${publicBase}/Appointment/${encodeURIComponent(id)}`;
 }
 
@@ -220,7 +222,7 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
   const headers = passedBack(answer.headers);
   const meta = resource?.meta as { versionId?: unknown; lastUpdated?: unknown } | undefined;
   const etagVersion = typeof answer.headers.etag === 'string' ? parseEntityTag(answer.headers.etag) : undefined;
-  const metaVersion = typeof meta?.versionId === 'string' ? meta.versionId : undefined;
+  const metaVersion = versionIdOf(meta);
   // The version the client's ETag names is the one the next read goes by (ruling 8: ETag first),
   // so the vault and Content-Location follow it too; a body that says otherwise is a breach.
   const versionAfter = etagVersion ?? metaVersion;
@@ -231,7 +233,7 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
     if (t !== undefined) headers['last-modified'] = new Date(t).toUTCString();
   }
   // Every Location leads to a route the gateway serves (rulings 12 and 22).
-  headers.location = publicLocation(typeof answer.headers.location === 'string' ? answer.headers.location : undefined, ctx.id, ctx.publicBaseUrl);
+  headers.location = publicLocation(typeof answer.headers.location === 'string' ? answer.headers.location : undefined, ctx.id, ctx.publicBaseUrl, versionAfter);
   // The version this answer is (GP Connect's update response marks Content-Location "R"), on the
   // gateway's vread route; never the provider's own URL.
   headers['content-location'] = versionAfter && ROUTABLE_ID.test(versionAfter) ? `${ctx.publicBaseUrl}/Appointment/${encodeURIComponent(ctx.id)}/_history/${versionAfter}` : headers.location;

@@ -1,6 +1,7 @@
 import { GatewayError } from '../errors.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
 import { parseInstant } from '../fhir/instant.js';
+import { versionIdOf } from '../http/entity-tag.js';
 import type { Codec } from '../ports/codec.js';
 import { ProviderFailure, type ExchangeOptions, type ProviderPort } from '../ports/provider.js';
 import type { VaultPort } from '../ports/vault.js';
@@ -30,8 +31,8 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
       const out = passedBack(answer.headers);
       if (out.etag === undefined) {
         const d = codecFor(answer.headers['content-type'], deps.codecs).decode(answer.body, { maxDepth: 64, maxNodes: 200_000 });
-        const v = d.ok ? (d.resource.meta as { versionId?: unknown } | undefined)?.versionId : undefined;
-        if (typeof v === 'string') out.etag = `W/"${v}"`;
+        const v = d.ok ? versionIdOf(d.resource.meta) : undefined;
+        if (v !== undefined) out.etag = `W/"${v}"`;
       }
       return { status: 200, headers: out, body: answer.body, breaches: [] };
     }

@@ -6,6 +6,7 @@ import { GatewayError } from '../errors.js';
 import { codeForProviderStatus, providerRefusal, publicPassthroughLocation } from '../cancel/answer.js';
 import { FORWARDED_REQUEST_HEADERS, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
+import { versionIdOf } from '../http/entity-tag.js';
 import { codecFor, negotiate } from '../edge/negotiate.js';
 import type { Codec } from '../ports/codec.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
@@ -279,8 +280,8 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
             if (requestId && !res.hasHeader('x-correlation-id')) res.setHeader('X-Correlation-ID', requestId);
             if (!isError && parsed && typeof parsed === 'object') {
-              const vid = (parsed as { meta?: { versionId?: unknown } }).meta?.versionId;
-              if (typeof vid === 'string' && !res.hasHeader('etag')) res.setHeader('ETag', `W/"${vid}"`);
+              const vid = versionIdOf((parsed as { meta?: unknown }).meta);
+              if (vid !== undefined && !res.hasHeader('etag')) res.setHeader('ETag', `W/"${vid}"`);
             }
             res.end(bodyBuf);
             finish({ status, upstreamMs: ms });

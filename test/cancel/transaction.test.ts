@@ -381,3 +381,15 @@ t.test('ruling 8: a read answered with two different ETags cannot say its versio
     t.same(provider.calls.map((c) => c.op), expected === 'ok' ? ['read', 'write'] : ['read'], `${name}: what reached the provider`);
   }
 });
+
+t.test("a write answer's meta.versionId that is no FHIR id is no version: no ETag made of it (a line break would be a header Node refuses)", async (t) => {
+  for (const bad of ['2\n3', '2"3', 'x'.repeat(65), '2/../x']) {
+    const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: { 'content-type': 'application/fhir+json' }, body: Buffer.from(JSON.stringify({ ...next, meta: { versionId: bad } })), ms: 1 }) }) });
+    const tr = trail();
+    const a = await s.tx.run(request(), tr);
+    t.equal(a.status, 200, JSON.stringify(bad));
+    t.equal(a.headers.etag, undefined, 'no ETag made of it');
+    t.equal(a.versionAfter, undefined);
+    t.same(tr.breaches, ['no-version']);
+  }
+});

@@ -32,6 +32,8 @@ t.test('publicLocation: a cancel\'s Location never carries a version id the rout
   t.equal(publicLocation('/fhir/Appointment/p1/_history/.2', 'p1', PUBLIC), `${PUBLIC}/Appointment/p1/_history/.2`, 'a dot inside an id is an id');
   t.equal(publicLocation('/fhir/Appointment/p1/_history/7', 'p1', PUBLIC), `${PUBLIC}/Appointment/p1/_history/7`);
   t.equal(publicLocation('/fhir/Appointment/other/_history/7', 'p1', PUBLIC), `${PUBLIC}/Appointment/p1`);
+  t.equal(publicLocation('/fhir/Appointment/p1/_history/7', 'p1', PUBLIC, '7'), `${PUBLIC}/Appointment/p1/_history/7`, 'the version the answer is');
+  t.equal(publicLocation('/fhir/Appointment/p1/_history/1', 'p1', PUBLIC, '2'), `${PUBLIC}/Appointment/p1`, 'an older version than the answer: the plain form');
 });
 
 t.test('ruling 22: a book passed through answers 201 with a Location on the gateway', async (t) => {
