@@ -56,6 +56,15 @@ interface ConnectionState {
   idle: Array<() => void>;
   /** Close once the in-flight answers are done (a reloaded CRL refuses its certificate). */
   retire: boolean;
+  /** Requests pipelined behind the one in flight, started one at a time in order. */
+  queued: Array<() => void>;
+  /** An answer closed the connection: nothing after it on this connection is handled. */
+  closing: boolean;
+}
+
+/** Whether an answer ends its connection (`Connection: close`, or it was cut short). */
+function closesConnection(res: ServerResponse): boolean {
+  return !res.writableFinished || /\bclose\b/i.test(String(res.getHeader('connection') ?? ''));
 }
 
 /**
@@ -63,7 +72,7 @@ interface ConnectionState {
  * so that a connection can be retired after its in-flight answer, and a raw error answer can wait
  * for the answers queued before it (answers go out in request order).
  */
-export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: number }, now: () => number) {
+export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: number }, now: () => number, onDropped: () => void = () => {}) {
   const states = new Map<TLSSocket, ConnectionState>();
   const settle = (st: ConnectionState) => {
     if (st.inFlight > 0) return;
@@ -71,12 +80,26 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
   };
   return {
     opened(s: TLSSocket): void {
-      states.set(s, { openedAt: now(), requests: 0, inFlight: 0, idle: [], retire: false });
+      states.set(s, { openedAt: now(), requests: 0, inFlight: 0, idle: [], retire: false, queued: [], closing: false });
       s.once('close', () => {
         const st = states.get(s);
         states.delete(s);
-        if (st) { st.inFlight = 0; settle(st); }
+        if (st) { st.inFlight = 0; st.closing = true; st.queued.length = 0; settle(st); }
       });
+    },
+    /**
+     * Rulings 1 and 16 (RFC 9112 §9.3.2, §9.6): requests pipelined on one connection are handled one
+     * at a time, in order — each starts when the answer before it is finished — and none after an
+     * answer that closed the connection (a refusal of bad framing, an over-limit body, a retired
+     * connection) is handled at all: a cancel queued behind a refused request never reaches the
+     * provider. `run` receives whether this answer must close the connection (see `started`).
+     */
+    admit(s: TLSSocket, res: ServerResponse, run: (closeAfter: boolean) => void): void {
+      const st = states.get(s);
+      if (st?.closing) return void onDropped();
+      const go = () => run(this.started(s, res));
+      if (st && (st.inFlight > 0 || st.queued.length > 0)) st.queued.push(go);
+      else go();
     },
     /** A request starts; true when its answer must close the connection (age, count, retired). */
     started(s: TLSSocket, res: ServerResponse): boolean {
@@ -86,7 +109,15 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
       st.inFlight += 1;
       res.once('close', () => {
         st.inFlight -= 1;
+        if (closesConnection(res)) st.closing = true;
         if (st.retire && st.inFlight === 0) s.destroySoon();
+        if (st.closing) {
+          for (let n = st.queued.length; n > 0; n--) onDropped();
+          st.queued.length = 0;
+        }
+        // The next pipelined request starts (and counts as in flight) before a raw refusal queued
+        // behind it may go out: answers stay in request order.
+        if (st.inFlight === 0) st.queued.shift()?.();
         settle(st);
       });
       return st.retire || st.requests >= limits.maxRequests || now() - st.openedAt >= limits.maxAgeMs;

@@ -123,7 +123,8 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     { total: config.limits.maxPendingHandshakes, perAddress: config.limits.maxPendingHandshakesPerAddress },
     () => metrics.tlsFailures.inc({ reason: 'handshake-evicted' }),
   );
-  const connections = createConnectionBook({ maxAgeMs: config.limits.maxConnectionAgeMs, maxRequests: config.limits.maxRequestsPerConnection }, () => clock.now());
+  const connections = createConnectionBook({ maxAgeMs: config.limits.maxConnectionAgeMs, maxRequests: config.limits.maxRequestsPerConnection }, () => clock.now(),
+    () => logger.debug('a request pipelined behind an answer that closed the connection was not handled'));
   const refusal = createRefusalLog(logger, clock);
   const refuse = (reason: string, socket: net.Socket, cert?: PeerCertificate): void => {
     metrics.tlsFailures.inc({ reason });
@@ -152,7 +153,8 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // Defence in depth: Node refuses an unauthorized peer at the handshake (rejectUnauthorized).
     if (!(req.socket as TLSSocket).authorized) return void req.socket.destroy();
     // Item 7: a connection has a maximum age and request count; a retired one closes after this answer.
-    o.onRequest(req, res, connections.started(req.socket as TLSSocket, res));
+    // Pipelined requests one at a time; none after an answer that closed the connection.
+    connections.admit(req.socket as TLSSocket, res, (retire) => o.onRequest(req, res, retire));
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     // Node keeps the raw socket it wrapped as `_parent`: its handshake no longer counts as pending.

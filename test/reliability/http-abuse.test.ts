@@ -269,3 +269,43 @@ t.test('pipelining: two reads in one packet on one socket get two answers, in or
   const { etag } = await readThrough(h, 'nhs-booking', ids[0]!);
   t.ok(etag, 'still serving');
 });
+
+/** A fresh booked appointment in the provider, copied from the first seed. */
+function freshAppointment(id: string): string {
+  h.provider.store.create({ ...structuredClone(h.provider.store.read(ids[0]!)!.resource), id, status: 'booked' }, id);
+  return id;
+}
+
+t.test('pipelining: nothing behind an answer that closed the connection is handled (rulings 1, 16; RFC 9112 §9.6)', async (t) => {
+  const id = freshAppointment('pipe-closed');
+  const cancel = await cancelRequest(h, 'nhs-booking', id);
+  const cancelHeaders = { ...(cancel.headers as Record<string, string>), 'Content-Length': String(Buffer.byteLength(String(cancel.body))) };
+  for (const [name, first] of [
+    ['a method override (400, close)', raw('PUT', `/STU3/1/Appointment/${id}`, { ...cancelHeaders, 'X-HTTP-Method-Override': 'DELETE' }, String(cancel.body))],
+    ['an over-limit chunked body (413, close)', raw('PUT', `/STU3/1/Appointment/${id}`, { ...cancelHeaders, 'Content-Length': undefined, 'Transfer-Encoding': 'chunked' }, `${(1024 * 1024 + 10).toString(16)}\r\n${'x'.repeat(1024 * 1024 + 10)}\r\n0\r\n\r\n`)],
+  ] as const) {
+    const before = providerCount();
+    const c = await connect();
+    c.socket.write(first + raw('PUT', cancel.path, cancelHeaders, String(cancel.body)));
+    t.ok(await c.closed(5000), `${name}: the connection is closed`);
+    const answers = parseResponses(c.received());
+    t.equal(answers.length, 1, `${name}: one answer`);
+    t.equal(providerCount(), before, `${name}: the pipelined cancel never reached the provider`);
+    c.socket.destroy();
+  }
+  const { resource } = await readThrough(h, 'nhs-booking', id);
+  t.equal(resource.status, 'booked', 'the appointment is still booked');
+});
+
+t.test('pipelining: a cancel and a read on one connection are handled one at a time, in order', async (t) => {
+  const id = freshAppointment('pipe-order');
+  const cancel = await cancelRequest(h, 'nhs-booking', id);
+  const cancelHeaders = { ...(cancel.headers as Record<string, string>), 'Content-Length': String(Buffer.byteLength(String(cancel.body))) };
+  const c = await connect();
+  c.socket.write(raw('PUT', cancel.path, cancelHeaders, String(cancel.body)) + raw('GET', `/STU3/1/Appointment/${id}`, readHeaders()));
+  t.ok(await eventually(() => parseResponses(c.received()).length >= 2, 5000), 'two answers');
+  const answers = parseResponses(c.received());
+  t.same(answers.map((a) => a.status), [200, 200]);
+  t.equal(JSON.parse(answers[1]!.body).status, 'cancelled', 'the read started after the cancel was answered');
+  c.socket.destroy();
+});
