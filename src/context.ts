@@ -18,6 +18,8 @@ export interface RequestView {
    * a duplicated identity or version header is refused rather than guessed).
    */
   readonly repeated: ReadonlySet<string>;
+  /** `1.1`, `1.0`: an HTTP/1.1 request must carry exactly one Host (RFC 9112 §3.2). */
+  readonly httpVersion?: string;
 }
 
 /** Lower-case names that occur more than once in a raw header list. */

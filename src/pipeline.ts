@@ -21,7 +21,7 @@ import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
 import { acceptFromFormatParam, askedFormat, negotiate } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
-import type { RequestHead } from './edge/request-head.js';
+import { REQUEST_ID, type RequestHead } from './edge/request-head.js';
 
 export interface PipelineDeps {
   config: Readonly<Config>;
@@ -49,12 +49,9 @@ export interface PipelineDeps {
   largeBodies?: Lane;
 }
 
-/**
- * Ruling 14: X-Correlation-ID equals the request's X-Request-ID. Echoed (and logged) when it is
- * visible ASCII of at most 256 characters — every id scheme in use (UUIDs, base64, paths, URNs);
- * a longer or non-ASCII value is neither reflected nor logged.
- */
-const REQUEST_ID = /^[!-~](?:[ -~]{0,254}[!-~])?$/;
+// Ruling 14: X-Correlation-ID equals the request's X-Request-ID. Echoed (and logged) when it is
+// visible ASCII of at most 256 characters — every id scheme in use (UUIDs, base64, paths, URNs);
+// a longer or non-ASCII value is neither reflected nor logged (REQUEST_ID, edge/request-head.ts).
 
 /** Read the body up to `limit` bytes (413 beyond, checked on Content-Length first). */
 export function bodyReader(req: IncomingMessage): CheckIO {
@@ -212,7 +209,7 @@ export function createPipeline(deps: PipelineDeps) {
     const below = fullPath.startsWith(basePath + '/') || basePath === '' ? fullPath.slice(basePath.length) : undefined;
     const result = below === undefined ? ({ ok: false, code: 'ROUTE_NOT_FOUND' } as const) : router(req.method ?? '', below);
     // The route is known first only so that a refused cancel is still audited.
-    const ctx = result.ok ? createContext({ method: req.method!, path: below!, query: q === -1 ? '' : url.slice(q + 1), headers: req.headers, repeated: repeatedHeaders(req.rawHeaders) }, result.candidates, result.id) : undefined;
+    const ctx = result.ok ? createContext({ method: req.method!, path: below!, query: q === -1 ? '' : url.slice(q + 1), headers: req.headers, repeated: repeatedHeaders(req.rawHeaders), httpVersion: req.httpVersion }, result.candidates, result.id) : undefined;
     if (ctx) ctx.traceId = wellFormedTraceId(req.headers);
     return { ctx, result };
   }
@@ -229,7 +226,7 @@ export function createPipeline(deps: PipelineDeps) {
       const { ctx } = head ? route(req) : { ctx: undefined };
       if (ctx && head?.traceId) ctx.traceId = head.traceId;
       const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [], timings: ctx?.timings };
-      record(req, ctx, trail, { status, outcome: 'rejected', code }, 0, undefined);
+      record(req, ctx, trail, { status, outcome: 'rejected', code }, 0, head?.requestId);
     },
 
     async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

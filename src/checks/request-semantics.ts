@@ -16,15 +16,33 @@ const CHECKED = new Set<string>([
   'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', ...METHOD_OVERRIDES,
 ]);
 
-/** `_method` as a query parameter name, written plainly or percent-encoded (`%5Fmethod`). */
-const METHOD_PARAM = /(?:^|&)(?:_|%5f)method(?:=|&|$)/i;
+/**
+ * `_method` as a query parameter name, written plainly or with any of its characters
+ * percent-encoded (`%5Fmethod`, `_%6Dethod`): a provider's query parser decodes the name first.
+ */
+export function hasMethodParam(query: string): boolean {
+  for (const part of query.split(/[&;]/)) {
+    const eq = part.indexOf('=');
+    let name = eq === -1 ? part : part.slice(0, eq);
+    if (name.includes('%')) {
+      try {
+        name = decodeURIComponent(name);
+      } catch {
+        // not decodable: a parser would keep it as written
+      }
+    }
+    if (name.toLowerCase() === '_method') return true;
+  }
+  return false;
+}
 
 /** Methods whose meaning a body must not change (a read carrying an Appointment, ruling 25). */
 const BODYLESS = new Set(['GET', 'HEAD', 'DELETE']);
 
 /**
  * Ruling 25 (issue 13 item 8): refuse what could make the provider do something other than what
- * the gateway checked — method-override headers (and the `_method` query parameter), a body on
+ * the gateway checked — a missing or doubled Host, method-override headers (and the `_method`
+ * query parameter), a body on
  * GET/HEAD/DELETE, and header names equal
  * to a checked one with `_` for `-`. Runs first among the identity checks, for every interaction.
  */
@@ -37,12 +55,15 @@ export function createRequestSemanticsCheck(): Check {
     family: null,
     run(ctx) {
       const { headers, method } = ctx.request;
+      // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with two, is a 400 (Node's own bare
+      // answer is switched off so that this one is an OperationOutcome, logged and audited).
+      if (ctx.request.repeated.has('host') || (headers.host === undefined && ctx.request.httpVersion !== '1.0')) refuse('An HTTP/1.1 request carries exactly one Host header', 'http.Host');
       for (const name of METHOD_OVERRIDES) if (headers[name] !== undefined) refuse('Method-override headers are not accepted', 'http.X-HTTP-Method-Override');
       // The same override as a query parameter (Express's method-override, Rails, Laravel, Symfony
       // read `_method`): a read forwarded "untouched" would otherwise reach such a provider as a
       // DELETE or a PUT carrying only a read scope.
       // (A guarded write's query is the media-type check's: only `_format` passes there, 415.)
-      if (ctx.request.query && !isGuarded(ctx.interaction) && METHOD_PARAM.test(ctx.request.query)) refuse('A method-override parameter (_method) is not accepted', 'http.query');
+      if (ctx.request.query && !isGuarded(ctx.interaction) && hasMethodParam(ctx.request.query)) refuse('A method-override parameter (_method) is not accepted', 'http.query');
       for (const name of Object.keys(headers)) {
         // The name is not echoed: only a fixed label (style habit 15).
         if (name.includes('_') && CHECKED.has(name.replace(/_/g, '-'))) refuse('A header name uses "_" in place of "-"', 'http.header');

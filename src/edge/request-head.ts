@@ -12,6 +12,8 @@ export interface RequestHead {
   /** Accept and Content-Type as sent (bounded), to answer in the format asked for (ruling 21). */
   accept?: string;
   contentType?: string;
+  /** X-Request-ID when it is one the gateway echoes (ruling 14: X-Correlation-ID on the answer). */
+  requestId?: string;
 }
 
 const LOOK_AT = 8192;
@@ -20,6 +22,9 @@ const REQUEST_LINE = /^([A-Z]{1,16}) (\/[!-~]*) HTTP\/1\.[01]\r?$/;
 const ACCEPT = /^accept:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const CONTENT_TYPE = /^content-type:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const MAX_NEGOTIATION = 256;
+/** The X-Request-ID values echoed as X-Correlation-ID (ruling 14): visible ASCII, at most 256 characters. */
+export const REQUEST_ID = /^[!-~](?:[ -~]{0,254}[!-~])?$/;
+const REQUEST_ID_LINE = /^x-request-id:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const TRACE_ID = /^ssp-traceid:[ \t]*([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})[ \t]*\r?$/im;
 
 export function requestHeadOf(raw: unknown): RequestHead | undefined {
@@ -37,5 +42,7 @@ export function requestHeadOf(raw: unknown): RequestHead | undefined {
   if (accept) head.accept = accept[1]!.slice(0, MAX_NEGOTIATION);
   const type = CONTENT_TYPE.exec(headerBlock);
   if (type) head.contentType = type[1]!.slice(0, MAX_NEGOTIATION);
+  const rid = REQUEST_ID_LINE.exec(headerBlock)?.[1];
+  if (rid !== undefined && REQUEST_ID.test(rid)) head.requestId = rid;
   return head;
 }

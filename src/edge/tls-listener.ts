@@ -83,13 +83,13 @@ export function certificateFailureReason(code: string): string {
 }
 
 /** A whole HTTP answer for a socket the HTTP parser gave up on (Connection: close). */
-function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string, codec: Codec | undefined): Buffer {
+function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string, codec: Codec | undefined, requestId: string | undefined): Buffer {
   const m = CATALOGUE[code];
   const oo = buildOperationOutcome(m, [{ diagnostics }], profile) as unknown as Record<string, unknown>;
   const body = codec ? codec.encode(oo) : Buffer.from(JSON.stringify(oo));
   const reason = http.STATUS_CODES[m.status] ?? 'Error';
   const type = codec?.contentType ?? 'application/fhir+json; charset=utf-8';
-  const head = `HTTP/1.1 ${m.status} ${reason}\r\nContent-Type: ${type}\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+  const head = `HTTP/1.1 ${m.status} ${reason}\r\nContent-Type: ${type}\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\n${requestId ? `X-Correlation-ID: ${requestId}\r\n` : ''}Connection: close\r\n\r\n`;
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }
 
@@ -117,6 +117,9 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     headersTimeout: config.limits.headersTimeoutMs,
     keepAliveTimeout: config.limits.keepAliveTimeoutMs,
     connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
+    // A request without Host is refused by the request-semantics check (an OperationOutcome,
+    // logged and audited), not by Node's bare 400.
+    requireHostHeader: false,
   } as https.ServerOptions);
   server.maxConnections = config.limits.maxConnections;
   const handshakes = createHandshakeGuard(
@@ -156,6 +159,10 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // Pipelined requests one at a time; none after an answer that closed the connection.
     connections.admit(req.socket as TLSSocket, res, (retire) => o.onRequest(req, res, retire));
   });
+  // An Expect other than 100-continue: RFC 9110 §10.1.1 lets a server ignore it (417 is a MAY),
+  // so the request goes through the checks like any other instead of Node's bare 417 — answered
+  // as an OperationOutcome when refused, logged and audited; Expect is never forwarded (ruling 24).
+  server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => server.emit('request', req, res));
   server.on('secureConnection', (socket: TLSSocket) => {
     // Node keeps the raw socket it wrapped as `_parent`: its handshake no longer counts as pending.
     handshakes.handshaken((socket as unknown as { _parent?: net.Socket })._parent);
@@ -192,7 +199,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // behind a cancel is answered after the cancel's answer, never instead of it.
     socket.pause();
     const diagnostics = which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed';
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeProfile(), refusalCodec(head, o.codecs))));
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeProfile(), refusalCodec(head, o.codecs), head?.requestId)));
   });
   server.on('error', (e) => logger.error('listener error', { error: e.message }));
 

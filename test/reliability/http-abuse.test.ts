@@ -309,3 +309,55 @@ t.test('pipelining: a cancel and a read on one connection are handled one at a t
   t.equal(JSON.parse(answers[1]!.body).status, 'cancelled', 'the read started after the cancel was answered');
   c.socket.destroy();
 });
+
+t.test('RFC 9112 §3.2: an HTTP/1.1 request without Host, or with two, is a 400 OperationOutcome, logged and audited; HTTP/1.0 needs none', async (t) => {
+  const cancel = await cancelRequest(h, 'nhs-booking', ids[0]!);
+  const headers = { ...(cancel.headers as Record<string, string>), 'Content-Length': String(Buffer.byteLength(String(cancel.body))) };
+  for (const [name, text] of [
+    ['no Host', raw('PUT', cancel.path, headers, String(cancel.body)).replace('Host: localhost\r\n', '')],
+    ['two Hosts', raw('PUT', cancel.path, { ...headers, Host: 'elsewhere' }, String(cancel.body))],
+  ] as const) {
+    const before = providerCount();
+    const audited = h.audit.length;
+    const c = await connect();
+    c.socket.write(text);
+    t.ok(await eventually(() => parseResponses(c.received()).length >= 1, 3000), `${name}: answered`);
+    const [answer] = parseResponses(c.received());
+    t.equal(answer?.status, 400, name);
+    t.equal(JSON.parse(answer?.body || '{}').resourceType, 'OperationOutcome', `${name}: an OperationOutcome`);
+    t.equal(providerCount(), before, `${name}: nothing forwarded`);
+    t.ok(await eventually(() => h.audit.length > audited, 1000), `${name}: audited`);
+    t.match(h.audit[audited], { status: 400, code: 'REQUEST_MALFORMED', appointmentId: ids[0] });
+    c.socket.destroy();
+  }
+  const c = await connect();
+  c.socket.write(raw('GET', `/STU3/1/Appointment/${ids[4]}`, readHeaders(), '', '1.0').replace('Host: localhost\r\n', ''));
+  t.ok(await c.closed(3000));
+  t.equal(parseResponses(c.received())[0]?.status, 200, 'HTTP/1.0 without Host: served');
+});
+
+t.test('an Expect other than 100-continue is ignored (RFC 9110 §10.1.1), not a bare 417: the request goes through the checks', async (t) => {
+  const c = await connect();
+  c.socket.write(raw('GET', `/STU3/1/Appointment/${ids[4]}`, { ...readHeaders(), Expect: 'x-foo', 'X-Request-ID': 'rid-expect' }));
+  t.ok(await eventually(() => parseResponses(c.received()).length >= 1, 3000), 'answered');
+  const [answer] = parseResponses(c.received());
+  t.equal(answer?.status, 200);
+  c.socket.destroy();
+  const d = await connect();
+  d.socket.write(raw('GET', `/STU3/1/Appointment/${ids[4]}`, { ...readHeaders(), Authorization: 'Bearer x', Expect: 'x-foo', 'X-Request-ID': 'rid-expect' }));
+  t.ok(await eventually(() => parseResponses(d.received()).length >= 1, 3000), 'answered');
+  const [refused] = parseResponses(d.received());
+  t.equal(refused?.status, 403, 'a bad token is refused as usual');
+  t.equal(refused?.headers['x-correlation-id'], 'rid-expect');
+  t.equal(JSON.parse(refused?.body || '{}').resourceType, 'OperationOutcome');
+  d.socket.destroy();
+});
+
+t.test('ruling 14: a framing refusal echoes X-Request-ID as X-Correlation-ID', async (t) => {
+  const c = await connect();
+  c.socket.write(raw('PUT', `/STU3/1/Appointment/${ids[0]}`, { 'Content-Length': '2', 'Transfer-Encoding': 'chunked', 'X-Request-ID': 'req-42' }, '0\r\n\r\n'));
+  t.ok(await c.closed(3000));
+  const [answer] = parseResponses(c.received());
+  t.equal(answer?.status, 400);
+  t.equal(answer?.headers['x-correlation-id'], 'req-42');
+});
