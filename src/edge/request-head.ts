@@ -18,7 +18,7 @@ export interface RequestHead {
 
 const LOOK_AT = 8192;
 const MAX_TARGET = 2048;
-const REQUEST_LINE = /^([A-Z]{1,16}) (\/[!-~]*) HTTP\/1\.[01]\r?$/;
+const REQUEST_LINE = /^([A-Z]{1,16}) (\/[!-~]*) HTTP\/\d\.\d\r?$/; // any version: the parser may refuse the version itself
 const ACCEPT = /^accept:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const CONTENT_TYPE = /^content-type:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const MAX_NEGOTIATION = 256;
