@@ -10,7 +10,7 @@ import type { Clock } from '../ports/clock.js';
  */
 export function restartOnly(c: Readonly<Config>): string {
   const { maxBodyBytes: _b, maxJsonDepth: _d, maxJsonNodes: _n, largeBodyBytes: _l, ...serverLimits } = c.limits;
-  return JSON.stringify([c.listen, c.admin, c.tls, serverLimits, c.log, c.audit, c.shutdown, c.store, c.tracing]);
+  return JSON.stringify([c.listen, c.admin, c.tls, serverLimits, c.log, c.audit, c.shutdown, c.store, c.tracing, c.readiness]);
 }
 
 interface Swappable {
@@ -35,7 +35,7 @@ export function createConfigReload<H extends Swappable>(deps: {
   return (next) => {
     if (restartOnly(next) !== restartOnly(deps.current().config)) {
       metrics.reloads.inc({ kind: 'config', result: 'failure' });
-      logger.error('configuration reload refused: listeners, TLS files, server limits, log, audit, store, tracing or shutdown changed (restart needed); keeping the current configuration');
+      logger.error('configuration reload refused: listeners, TLS files, server limits, log, audit, store, tracing, shutdown or readiness changed (restart needed); keeping the current configuration');
       return false;
     }
     let fresh: H;

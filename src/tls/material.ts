@@ -1,6 +1,6 @@
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { SecureContextOptions } from 'node:tls';
 import type { Config } from '../config.js';
 import { certificateSubjectDer, crlBlocks, parseCrl } from './crl.js';
@@ -77,13 +77,28 @@ export function loadTlsMaterial(tls: Readonly<Config['tls']>): TlsMaterial {
  * Watch the folders of the TLS files (Kubernetes swaps secrets by replacing a symlink, which a
  * watch on the file itself would miss) and call `onChange` once per burst of events.
  */
+/**
+ * Whether a change in a watched folder concerns the TLS files: one of their own names, or a
+ * Kubernetes secret volume's `..data` swap (the names are symlinks through it). An event without a
+ * name (some platforms) is taken to concern them. Anything else in the folder (an editor's swap
+ * file, a log) does not reload.
+ */
+export function concernsTlsFile(name: string | Buffer | null | undefined, names: ReadonlySet<string>): boolean {
+  if (name === null || name === undefined) return true;
+  const n = String(name);
+  return names.has(n) || n.startsWith('..data');
+}
+
 export function watchTlsFiles(tls: Readonly<Config['tls']>, onChange: () => void, debounceMs = 200): () => void {
-  const dirs = new Set([tls.cert, tls.key, tls.clientCa, tls.crl].filter((f): f is string => Boolean(f)).map((f) => dirname(f)));
+  const files = [tls.cert, tls.key, tls.clientCa, tls.crl].filter((f): f is string => Boolean(f));
+  const dirs = new Set(files.map((f) => dirname(f)));
+  const names = new Set(files.map((f) => basename(f)));
   let timer: NodeJS.Timeout | undefined;
   const watchers: FSWatcher[] = [];
   for (const d of dirs) {
     try {
-      const w = watch(d, { persistent: false }, () => {
+      const w = watch(d, { persistent: false }, (_event, name) => {
+        if (!concernsTlsFile(name, names)) return;
         clearTimeout(timer);
         timer = setTimeout(onChange, debounceMs);
       });

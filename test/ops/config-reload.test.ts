@@ -21,10 +21,12 @@ t.test('a configuration reload switches report mode for new requests; restart-on
   t.equal(h.gateway.reloadConfig(moved), false, 'a listener change needs a restart');
   t.equal(h.gateway.config.report.businessRules, 'report', 'the current configuration is kept');
   t.ok(h.logs.some((l) => l.includes('configuration reload refused')));
+  const probe = buildConfig({ ...structuredClone(h.config as object), readiness: { ...h.config.readiness, requireProvider: !h.config.readiness.requireProvider } } as Record<string, unknown>);
+  t.equal(h.gateway.reloadConfig(probe), false, 'readiness is built once at start: its change needs a restart, not a silent no-op');
 
   const text = (await adminGet(h, '/metrics')).body;
   t.equal(sample(text, 'cancel_gateway_reloads_total', { kind: 'config', result: 'success' }), 1);
-  t.equal(sample(text, 'cancel_gateway_reloads_total', { kind: 'config', result: 'failure' }), 1);
+  t.equal(sample(text, 'cancel_gateway_reloads_total', { kind: 'config', result: 'failure' }), 2);
 });
 
 t.test('SIGHUP re-reads the configuration file of the real process', async (t) => {
