@@ -127,9 +127,12 @@ export function createWriteTransaction(deps: TransactionDeps) {
     const t1 = performance.now();
     try {
       enforce(req, trail, 'businessRules', () => {
-      // An XML body's narrative is in the XML decoder's canonical form: compare like with like.
-      const stored = codecFor(req.writeHeaders['content-type'], codecs).format === 'xml' ? narrativesAsXmlReadsThem(current.resource) : current.resource;
-      const { issues, paths } = changeIssues(set, stored, req.submitted!, clock.now());
+      // A narrative that went through XML (the body, or the provider's read) is in the XML decoder's
+      // canonical form: compare both sides in that form, like with like.
+      const viaXml = codecFor(req.writeHeaders['content-type'], codecs).format === 'xml' || codecFor(current.mediaType, codecs).format === 'xml';
+      const stored = viaXml ? narrativesAsXmlReadsThem(current.resource) : current.resource;
+      const submitted = viaXml ? narrativesAsXmlReadsThem(req.submitted!) : req.submitted!;
+      const { issues, paths } = changeIssues(set, stored, submitted, clock.now());
       if (issues.length) {
         trail.differingPaths = paths;
         throw new GatewayError('BUSINESS_RULE', issues);

@@ -6,6 +6,8 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { jsonCodec } from '../../src/adapters/codec-json.js';
+import { xmlCodec } from '../../src/adapters/codec-xml.js';
+import type { Codec } from '../../src/ports/codec.js';
 import { createMemoryLock } from '../../src/adapters/lock-memory.js';
 import { createNoVault } from '../../src/adapters/vault-none.js';
 import { createWriteTransaction, type WriteRequest, type WriteTrail } from '../../src/cancel/transaction.js';
@@ -79,7 +81,7 @@ function recordingVault(fail?: { keep?: boolean; link?: boolean }): VaultPort & 
   };
 }
 
-function setup(o: { standard?: typeof NHS; provider?: ReturnType<typeof memoryProvider>; vault?: ReturnType<typeof recordingVault>; report?: Partial<Record<string, 'report' | 'enforce'>> } = {}) {
+function setup(o: { standard?: typeof NHS; provider?: ReturnType<typeof memoryProvider>; vault?: ReturnType<typeof recordingVault>; report?: Partial<Record<string, 'report' | 'enforce'>>; codecs?: Codec[] } = {}) {
   const standard = o.standard ?? NHS;
   const provider = o.provider ?? memoryProvider();
   const vault = o.vault ?? recordingVault();
@@ -87,7 +89,7 @@ function setup(o: { standard?: typeof NHS; provider?: ReturnType<typeof memoryPr
   const config = buildConfig({ publicBaseUrl: 'https://gw.example/STU3/1', tls: { cert: 'x', key: 'x', clientCa: 'x' }, upstream: { url: 'http://127.0.0.1:9' }, spine: { providerAsids: ['1'] }, report: o.report ?? {} }, { checkFiles: false });
   const metrics = createMetrics();
   const tx = createWriteTransaction({
-    provider: provider.port, lock: createMemoryLock({ clock }), vault, clock, codecs: [jsonCodec], changeSets: standard.changeSets,
+    provider: provider.port, lock: createMemoryLock({ clock }), vault, clock, codecs: o.codecs ?? [jsonCodec], changeSets: standard.changeSets,
     logger: createLogger('silent'), metrics, publicBaseUrl: 'https://gw.example/STU3/1', report: config.report,
     timeouts: { upstreamMs: 1000, bodyMs: 1000, lockWaitMs: 5000, maxAnswerBytes: 1 << 20 },
   });
@@ -391,5 +393,26 @@ t.test("a write answer's meta.versionId that is no FHIR id is no version: no ETa
     t.equal(a.headers.etag, undefined, 'no ETag made of it');
     t.equal(a.versionAfter, undefined);
     t.same(tr.breaches, ['no-version']);
+  }
+});
+
+t.test('ruling 21: a narrative the provider read in XML is compared with a JSON body in the same canonical form', async (t) => {
+  const div = '<div xmlns="http://www.w3.org/1999/xhtml">a<br />b &quot;x&quot;</div>';
+  const xmlProvider = (stored: Json) => {
+    const base = memoryProvider();
+    const port: ProviderPort = {
+      ...base.port,
+      async read(path, headers, exchange) {
+        await base.port.read(path, headers, exchange);
+        return { status: 200, headers: { 'content-type': 'application/fhir+xml', etag: 'W/"1"' }, body: Buffer.from(xmlCodec.encode(stored)), ms: 1 };
+      },
+    };
+    return { ...base, port };
+  };
+  const stored = { ...storedAppointment(), text: { status: 'generated', div } };
+  for (const [label, submittedDiv, expected] of [['the same narrative', div, 'ok'], ['a changed narrative', div.replace('a<br />b', 'a<br />c'), 'BUSINESS_RULE']] as const) {
+    const s = setup({ provider: xmlProvider(stored), codecs: [jsonCodec, xmlCodec] });
+    const req = request((r) => (r.text = { status: 'generated', div: submittedDiv }), { writeHeaders: { 'content-type': 'application/fhir+json' } });
+    t.equal(await outcome(s.tx.run(req, trail())), expected, label);
   }
 });
