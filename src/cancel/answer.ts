@@ -132,8 +132,8 @@ function namesAnotherResource(body: Buffer, id: string): boolean {
 /**
  * The same for XML the strict decoder refused (an unknown element, another namespace, a Patient
  * labelled text/html): read leniently, the root element is the resource type and the `id`
- * children of the root its id. Another resource type, another id, or two ids → another resource;
- * a root that is no FHIR resource type (an HTML page) names none. Only
+ * children of the root its id. Another resource type, no id, another id, two ids or a DOCTYPE →
+ * another resource; a root that is no FHIR resource type (an HTML page) names none. Only
  * well-formedness errors stop the reading; what was read before them still counts.
  */
 function xmlNamesAnother(text: string, id: string): boolean {
@@ -151,14 +151,21 @@ function xmlNamesAnother(text: string, id: string): boolean {
     }
   });
   p.on('closetag', () => void depth--);
+  let doctype = false;
+  p.on('doctype', () => void (doctype = true));
   try {
     p.write(text.replace(/^\uFEFF/, '')).close();
   } catch {
     // not well-formed: judge on what was read
   }
+  // FHIR XML has no DOCTYPE; a reader that expands its entities could see another resource or id,
+  // so XML with one cannot be shown to be this Appointment (an HTML page's `<!DOCTYPE html>` aside).
+  if (doctype && (root === undefined || isResourceType(root))) return true;
   // An HTML error page or other non-FHIR XML names no resource: a logged breach, passed on.
   if (root === undefined || !isResourceType(root)) return false;
-  return root !== 'Appointment' || ids.length > 1 || (ids.length === 1 && ids[0] !== id);
+  // An Appointment without its id (none written, or the reading stopped before it) is not shown
+  // to be this one, as a JSON body without `id` is not.
+  return root !== 'Appointment' || ids.length !== 1 || ids[0] !== id;
 }
 
 /** How many members named `key` the parsed value holds (nested ones included). */

@@ -199,6 +199,11 @@ t.test('ruling 26: a success body the strict reader refuses is still checked for
     ['XML, broken after the root names a Patient', () => '<?xml version="1.0"?><Patient><id value="p"/><oops', true],
     ['XML of this appointment the strict reader refuses', (next) => `<Appointment xmlns="http://hl7.org/fhir"><id value="${String(next.id)}"/><bogusElement/></Appointment>`, false],
     ['an HTML page names no resource: passed on, a logged breach', () => '<html><body>provider error page</body></html>', false],
+    ['an HTML page with its DOCTYPE names no resource either', () => '<!DOCTYPE html><html><body>provider error page</body></html>', false],
+    ['XML of an Appointment without an id', () => '<Appointment xmlns="http://hl7.org/fhir"><status value="cancelled"/><bogusElement/></Appointment>', true],
+    ['XML broken before the id is read', () => '<Appointment xmlns="http://hl7.org/fhir"><meta><oops', true],
+    ['XML with a DOCTYPE whose entity could name another id', () => `<!DOCTYPE Appointment [<!ENTITY i "other">]><Appointment xmlns="http://hl7.org/fhir"><id value="&i;"/></Appointment>`, true],
+    ['XML with a DOCTYPE before this appointment', () => `<!DOCTYPE Appointment><Appointment xmlns="http://hl7.org/fhir"><id value="${ID}"/></Appointment>`, true],
   ];
   for (const [name, body, refused] of bodies) {
     const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: {}, body: Buffer.from(body(next)), ms: 1 }) }) });
