@@ -51,9 +51,13 @@ export function createCancelRequestCheck(standard: Standard, clock: Clock): Chec
       if (rules.reasonRequired) {
         const reasons = extensionsWithUrl(r, rules.reasonExtensionUrl);
         if (reasons.length === 0) issues.push({ diagnostics: 'the cancellation reason extension is required', expression: 'Appointment.extension' });
-        else if (reasons.some((e) => typeof (e as Json).valueString !== 'string' || ((e as Json).valueString as string).trim() === '')) {
+        else {
+          const empty = reasons.find((e) => typeof (e as Json).valueString !== 'string' || ((e as Json).valueString as string).trim() === '');
           // GP Connect §d: an empty reason is INVALID_PARAMETER (tested by NHS's provider suite).
-          throw new GatewayError('PARAMETER_INVALID', { diagnostics: 'the cancellation reason must not be empty', expression: 'Appointment.extension.valueString' });
+          if (empty) {
+            const at = (r.extension as unknown[]).indexOf(empty);
+            throw new GatewayError('PARAMETER_INVALID', { diagnostics: 'the cancellation reason must not be empty', expression: `Appointment.extension[${at}].valueString` });
+          }
         }
       }
       for (const el of rules.forbiddenElements) {

@@ -226,28 +226,32 @@ function validateRoot(ctx: Ctx, w: Walk, res: Obj, node: TypeNode): void {
 }
 
 /** The values at a dotted path, through objects and arrays (one level: FHIR JSON nests no arrays). */
-function valuesAt(v: unknown, path: readonly string[], out: unknown[] = [], at = 0, item = false): unknown[] {
+function valuesAt(v: unknown, path: readonly string[], where: string, out: Array<[unknown, string]> = [], at = 0, item = false): Array<[unknown, string]> {
   if (Array.isArray(v) && !item) {
-    for (const x of v) valuesAt(x, path, out, at, true);
+    v.forEach((x, i) => valuesAt(x, path, `${where}[${i}]`, out, at, true));
     return out;
   }
   if (at === path.length) {
-    if (v !== undefined) out.push(v);
+    if (v !== undefined) out.push([v, where]);
     return out;
   }
-  if (isObj(v)) valuesAt(v[path[at]!], path, out, at + 1);
+  if (isObj(v)) valuesAt(v[path[at]!], path, `${where}.${path[at]}`, out, at + 1);
   return out;
 }
 
-/** One value rule of the overlay on `o`, reported at `${at}.${rule.path}`. */
+/**
+ * One value rule of the overlay on `o` (at `at`): a value that is not allowed is reported at its own
+ * path, indexed (`Appointment.slot[1].reference`); a value that must be among them, at the rule's path.
+ */
 function valueRule(w: Walk, o: Obj, rule: ValueRule, at: string): void {
-  const values = valuesAt(o, rule.parts ?? rule.path.split('.'));
-  const where = `${at}.${rule.path}`;
+  const found = valuesAt(o, rule.parts ?? rule.path.split('.'), at);
   const src = '(nhs-booking-2.0.1.md §c, config/profiles/overlays.json)';
-  if (rule.oneOf && values.some((x) => typeof x !== 'string' || !rule.oneOf!.includes(x))) w.add(where, `must be ${rule.oneOf.join(' or ')} ${src}`);
-  if (rule.includes !== undefined && values.length > 0 && !values.includes(rule.includes)) w.add(where, `must include ${rule.includes} ${src}`);
   const re = rule.re ?? (rule.pattern ? new RegExp(rule.pattern) : undefined);
-  if (re && values.some((x) => typeof x !== 'string' || !re.test(x))) w.add(where, `must match ${rule.pattern} ${src}`);
+  for (const [x, where] of found) {
+    if (rule.oneOf && (typeof x !== 'string' || !rule.oneOf.includes(x))) w.add(where, `must be ${rule.oneOf.join(' or ')} ${src}`);
+    if (re && (typeof x !== 'string' || !re.test(x))) w.add(where, `must match ${rule.pattern} ${src}`);
+  }
+  if (rule.includes !== undefined && found.length > 0 && !found.some(([x]) => x === rule.includes)) w.add(`${at}.${rule.path}`, `must include ${rule.includes} ${src}`);
 }
 
 /** nhs-booking §c: the participant whose actor is the contained Patient is accepted, with the NHS number when it names one. */

@@ -57,6 +57,7 @@ t.test('each class of invalid body is caught with its path', async (t) => {
     ['a FHIR element name out of place is echoed', mutate(booking, (a) => (a.contained[1].minutesDuration = 5)), vBooking, ['Appointment.contained[1].minutesDuration']],
     ['an identifier-shaped key holding data is never echoed (ruling 20)', mutate(booking, (a) => (a.Peter_Chalmers_9434765919 = 1)), vBooking, ['Appointment.<unknown>']],
     ['slot pointing at a Patient', mutate(booking, (a) => (a.slot[0].reference = '#P1')), vBooking, ['Appointment.contained[2]', 'Appointment.slot[0].reference']],
+    ['booking slot as a literal reference (§c wants #id): the indexed path', mutate(booking, (a) => (a.slot[0].reference = 'Slot/slot002')), vBooking, ['Appointment.contained[2]', 'Appointment.slot[0].reference']],
     ['gpc slot pointing at a Patient', mutate(gpc, (a) => (a.slot[0].reference = 'Patient/1')), vGpc, ['Appointment.slot[0].reference']],
     ['per-1: requested period starting after its end', mutate(booking, (a) => (a.requestedPeriod = [{ start: '2019-01-18T10:00:00Z', end: '2019-01-17T10:00:00Z' }])), vBooking, ['Appointment.requestedPeriod[0]']],
     ['per-1 inside a contained resource', mutate(booking, (a) => (a.contained[1].name[0].period = { start: '2020-01-02', end: '2020-01-01' })), vBooking, ['Appointment.contained[1].name[0].period']],
