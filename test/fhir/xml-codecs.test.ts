@@ -43,3 +43,22 @@ t.test('XML codec: refusals come back as diagnostics, never as exceptions', asyn
   t.match(xmlCodec.decode(Buffer.from('{"resourceType":"Appointment"}'), LIMITS), { ok: false, diagnostics: /well-formed/ });
   t.throws(() => xmlCodec.encode({ resourceType: 'Appointment', colour: 'red' }), { name: 'FhirXmlEncodeError' });
 });
+
+t.test('ruling 21: the node limit is met at the same count in JSON and in XML (the model counted as JSON counts it)', async (t) => {
+  const big = structuredClone(appointment) as Record<string, any>;
+  big.text = { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${'<p>a<b>b</b></p>'.repeat(200)}</div>` };
+  big.identifier = Array.from({ length: 300 }, (_, i) => ({ system: 'https://example.org/ids', value: `v${i}` }));
+  let exact = 0;
+  for (let n = 1; n < 100_000 && exact === 0; n *= 2) if (jsonCodec.decode(Buffer.from(JSON.stringify(big)), { maxDepth: 64, maxNodes: n }).ok) exact = n;
+  let lo = exact / 2;
+  while (lo + 1 < exact) {
+    const mid = Math.floor((lo + exact) / 2);
+    if (jsonCodec.decode(Buffer.from(JSON.stringify(big)), { maxDepth: 64, maxNodes: mid }).ok) exact = mid;
+    else lo = mid;
+  }
+  t.ok(exact > 1000, `the JSON body holds ${exact} values`);
+  for (const [codec, bytes] of [[jsonCodec, Buffer.from(JSON.stringify(big))], [xmlCodec, xmlCodec.encode(big)]] as const) {
+    t.ok(codec.decode(bytes, { maxDepth: 64, maxNodes: exact }).ok, `${codec.format}: accepted at ${exact}`);
+    t.match(codec.decode(bytes, { maxDepth: 64, maxNodes: exact - 1 }), { ok: false, diagnostics: /node|values/ }, `${codec.format}: refused at ${exact - 1}`);
+  }
+});

@@ -43,6 +43,28 @@ type Frame =
   | { kind: 'slot'; holder: Frame & { kind: 'object' }; info: ChildInfo; name: string; filled: boolean }
   | { kind: 'xhtml'; holder: Frame & { kind: 'object' }; name: string; writer: XhtmlWriter };
 
+/** Parse-time markup tokens allowed per node of the limit (see Decoder.count). */
+const MARKUP_PER_NODE = 4;
+
+/**
+ * The values of a decoded resource as the JSON reader counts them (each object, array, string,
+ * number, boolean and null is one), stopping once past `limit`. The narrative div is one string,
+ * as in JSON.
+ */
+export function modelNodes(v: unknown, limit: number, seen = 0): number {
+  seen++;
+  if (seen > limit || typeof v !== 'object' || v === null) return seen;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length && seen <= limit; i++) seen = modelNodes(v[i], limit, seen);
+    return seen;
+  }
+  for (const k in v as Record<string, unknown>) {
+    seen = modelNodes((v as Record<string, unknown>)[k], limit, seen);
+    if (seen > limit) break;
+  }
+  return seen;
+}
+
 const refuse = (reason: string): never => {
   throw new Refusal(reason);
 };
@@ -104,7 +126,10 @@ class Decoder {
     p.on('text', (t) => this.text(t));
     p.on('cdata', (t) => this.text(t, true));
     p.write(text).close();
-    return this.root ?? refuse('no root element');
+    const root = this.root ?? refuse('no root element');
+    // Ruling 21, checked identically: the same body in JSON and in XML meets the same node limit.
+    if (modelNodes(root, this.limits.maxNodes) > this.limits.maxNodes) refuse('more nodes than the limit');
+    return root;
   }
 
   private attributes(attrs: Record<string, SaxesAttributeNS>, id: boolean, url: boolean, root: boolean, value = false): Attributes {
@@ -113,9 +138,15 @@ class Decoder {
     return a;
   }
 
+  /**
+   * The bound while parsing: markup (elements, attributes, narrative text) is several tokens per
+   * value of the JSON model (`<status value="x"/>` is one value in two tokens, three with a
+   * redundant xmlns), so it is bounded at MARKUP_PER_NODE × maxNodes to stop a hostile body early;
+   * the limit itself is applied to the decoded model, counted as the JSON reader counts (modelNodes).
+   */
   private count(n: number): void {
     this.nodes += n;
-    if (this.nodes > this.limits.maxNodes) refuse('more nodes than the limit');
+    if (this.nodes > this.limits.maxNodes * MARKUP_PER_NODE) refuse('more nodes than the limit');
   }
 
   private text(t: string, cdata = false): void {
