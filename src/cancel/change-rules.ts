@@ -49,6 +49,11 @@ export function changeIssues(set: ChangeSet, stored: Json, submitted: Json, now:
     const start = typeof stored.start === 'string' ? parseInstant(stored.start) : undefined;
     if (start === undefined || start <= now) issues.push({ diagnostics: 'an appointment in the past cannot be changed', expression: 'Appointment.start' });
   }
+  for (const [name, max] of Object.entries(set.changedMaxLength ?? {})) {
+    const v = submitted[name];
+    // Characters as FHIR strings count them: Unicode code points, not UTF-16 units.
+    if (typeof v === 'string' && v !== stored[name] && [...v].length > max) issues.push({ diagnostics: `${name} may be at most ${max} characters`, expression: `Appointment.${name}` });
+  }
   // The extension may be added, never changed or removed: when the stored copy has it, it stays
   // in both copies and any change shows in the diff.
   const ext = set.mayAddExtension ? hasUrl(set.mayAddExtension) : undefined;

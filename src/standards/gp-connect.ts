@@ -62,6 +62,8 @@ export const gpConnect: Standard = {
       submittedStatus: 'unchanged',
       storedNotCancelled: true,
       storedStartInFuture: true,
+      // gp-connect-1.2.7.md §c: description ≤ 100, comment ≤ 500 characters (the demonstrator 422s).
+      changedMaxLength: { description: 100, comment: 500 },
     },
   },
   noStoreOnEveryResponse: true,

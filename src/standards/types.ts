@@ -37,6 +37,11 @@ export interface ChangeSet {
   storedNotCancelled: boolean;
   /** The stored appointment must start in the future. */
   storedStartInFuture: boolean;
+  /**
+   * The most characters a changed value of an element may have (GP Connect's consumer limits on
+   * an amend). Only a value the client changed is judged, never the one the provider stored.
+   */
+  changedMaxLength?: Readonly<Record<string, number>>;
 }
 
 export interface Interaction {

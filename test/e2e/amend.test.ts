@@ -51,12 +51,23 @@ t.test('200: only description and comment changed -> forwarded unchanged', async
   t.equal(r.headers['cache-control'], 'no-store');
 });
 
+t.test('description of 100 and comment of 500 characters (code points, not UTF-16 units) are amended', async (t) => {
+  const { r, puts } = await send(await amendRequest(h, fresh(h), (a) => {
+    a.description = 'd'.repeat(100);
+    a.comment = '\u{1F600}'.repeat(500);
+  }));
+  t.equal(r.status, 200, r.body.toString().slice(0, 300));
+  t.equal(puts, 1);
+});
+
 t.test('refusals: 422 business-rule with the path of each difference, nothing forwarded', async (t) => {
   const cases: Array<[string, (r: Record<string, any>) => void, string[]]> = [
     ['status changed', (r) => (r.status = 'cancelled'), ['Appointment.status']],
     ['another element changed', (r) => (r.minutesDuration = 99), ['Appointment.minutesDuration']],
     ['start moved', (r) => (r.start = '2099-01-01T10:00:00Z'), ['Appointment.start']],
     ['two differences', (r) => { r.minutesDuration = 7; r.comment = 'ok'; r.start = '2099-02-01T10:00:00Z'; }, ['Appointment.minutesDuration', 'Appointment.start']],
+    ['description over 100 characters (gp-connect §c)', (r) => (r.description = 'd'.repeat(101)), ['Appointment.description']],
+    ['comment over 500 characters (gp-connect §c)', (r) => (r.comment = '\u{1F600}'.repeat(501)), ['Appointment.comment']],
   ];
   for (const [name, change, paths] of cases) {
     const { r, puts } = await send(await amendRequest(h, fresh(h), change));
