@@ -72,6 +72,8 @@ export interface DemoProviderOptions {
   seed?: SeedSet;
   /** Omit ETag on every answer (the gateway then derives it from meta.versionId, rulings 12 and 13). */
   omitEtag?: boolean;
+  /** The ETag written for a version, when not W/"<versionId>" (tests: a legacy bare or broken ETag). */
+  etagOf?: (versionId: string) => string;
   /** Omit Last-Modified on every answer (the gateway then derives it from meta.lastUpdated, ruling 12). */
   omitLastModified?: boolean;
   /** Location of a write as a relative path (default true); false: absolute on this provider's own origin. */
@@ -169,7 +171,7 @@ export async function startDemoProvider(opts: DemoProviderOptions = {}): Promise
 
   const versionHeaders = (v: StoredVersion): Record<string, string> => {
     const h: Record<string, string> = {};
-    if (!opts.omitEtag) h['ETag'] = `W/"${v.versionId}"`;
+    if (!opts.omitEtag) h['ETag'] = opts.etagOf ? opts.etagOf(v.versionId) : `W/"${v.versionId}"`;
     const t = Date.parse(v.lastUpdated);
     if (!opts.omitLastModified && Number.isFinite(t)) h['Last-Modified'] = new Date(t).toUTCString();
     return h;

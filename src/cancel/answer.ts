@@ -3,7 +3,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { SaxesParser } from 'saxes';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
-import { parseEntityTag, versionIdOf } from '../http/entity-tag.js';
+import { clientEtag, providerEtagVersion, versionIdOf } from '../http/entity-tag.js';
 import type { Codec } from '../ports/codec.js';
 import type { ProviderAnswer } from '../ports/provider.js';
 import { isResourceType } from '../fhir/sd/model.js';
@@ -228,13 +228,18 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
   }
   const headers = passedBack(answer.headers);
   const meta = resource?.meta as { versionId?: unknown; lastUpdated?: unknown } | undefined;
-  const etagVersion = typeof answer.headers.etag === 'string' ? parseEntityTag(answer.headers.etag) : undefined;
+  const tagged = providerEtagVersion(answer.headers.etag as string | string[] | undefined);
+  const etagVersion = tagged ?? undefined;
   const metaVersion = versionIdOf(meta);
+  // The client is always given an entity tag: a bare `ETag: 5` is written W/"5"; one that names no
+  // version (blank, `*`, garbage) is replaced by the body's version, as when there is none.
+  const etag = clientEtag(answer.headers.etag as string | string[] | undefined, metaVersion);
+  if (etag === undefined) delete headers.etag;
+  else headers.etag = etag;
   // The version the client's ETag names is the one the next read goes by (ruling 8: ETag first),
   // so the vault and Content-Location follow it too; a body that says otherwise is a breach.
   const versionAfter = etagVersion ?? metaVersion;
   const lastUpdated = typeof meta?.lastUpdated === 'string' ? meta.lastUpdated : undefined;
-  if (metaVersion && headers.etag === undefined) headers.etag = `W/"${metaVersion}"`;
   if (headers['last-modified'] === undefined && lastUpdated) {
     const t = parseInstant(lastUpdated); // a leap second (:60) is valid FHIR, unlike for Date.parse
     if (t !== undefined) headers['last-modified'] = new Date(t).toUTCString();

@@ -1,7 +1,7 @@
 import { GatewayError } from '../errors.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
 import { parseInstant } from '../fhir/instant.js';
-import { versionIdOf } from '../http/entity-tag.js';
+import { clientEtag, isEntityTag, versionIdOf } from '../http/entity-tag.js';
 import type { Codec } from '../ports/codec.js';
 import { ProviderFailure, type ExchangeOptions, type ProviderPort } from '../ports/provider.js';
 import type { VaultPort } from '../ports/vault.js';
@@ -29,10 +29,11 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
     }
     if (answer.status === 200) {
       const out = passedBack(answer.headers);
-      if (out.etag === undefined) {
+      if (!isEntityTag(out.etag)) {
         const d = codecFor(answer.headers['content-type'], deps.codecs).decode(answer.body, { maxDepth: 64, maxNodes: 200_000 });
-        const v = d.ok ? versionIdOf(d.resource.meta) : undefined;
-        if (v !== undefined) out.etag = `W/"${v}"`;
+        const etag = clientEtag(answer.headers.etag as string | string[] | undefined, d.ok ? versionIdOf(d.resource.meta) : undefined);
+        if (etag === undefined) delete out.etag;
+        else out.etag = etag;
       }
       return { status: 200, headers: out, body: answer.body, breaches: [] };
     }

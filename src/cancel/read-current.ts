@@ -1,5 +1,5 @@
 import { GatewayError } from '../errors.js';
-import { parseEntityTag } from '../http/entity-tag.js';
+import { providerEtagVersion } from '../http/entity-tag.js';
 import type { Codec } from '../ports/codec.js';
 import type { ProviderAnswer } from '../ports/provider.js';
 
@@ -39,7 +39,10 @@ export function currentFromAnswer(id: string, answer: ProviderAnswer, codecs: re
   if (Array.isArray(etags) && new Set(etags).size > 1) throw unavailable('The provider answered the read with two different ETags', 'protocol');
   const etag = Array.isArray(etags) ? etags[0] : etags;
   const meta = r.meta as { versionId?: unknown; lastUpdated?: unknown } | undefined;
-  const version = (typeof etag === 'string' ? parseEntityTag(etag) : undefined) ?? (typeof meta?.versionId === 'string' ? meta.versionId : undefined);
+  const tagged = providerEtagVersion(etag);
+  // An ETag that names no version cannot be overruled by the body: which version is it? (ruling 8)
+  if (tagged === null) throw unavailable('The provider answered the read with an ETag that names no version', 'protocol');
+  const version = tagged ?? (typeof meta?.versionId === 'string' ? meta.versionId : undefined);
   if (!version) throw unavailable('The provider answered the read with no version', 'protocol');
   return { resource: r, version, body: answer.body, mediaType: codec.contentType, lastUpdated: typeof meta?.lastUpdated === 'string' ? meta.lastUpdated : undefined };
 }

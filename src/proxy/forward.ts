@@ -6,7 +6,7 @@ import { GatewayError } from '../errors.js';
 import { codeForProviderStatus, providerRefusal, publicPassthroughLocation } from '../cancel/answer.js';
 import { FORWARDED_REQUEST_HEADERS, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
-import { versionIdOf } from '../http/entity-tag.js';
+import { clientEtag, isEntityTag, versionIdOf } from '../http/entity-tag.js';
 import { codecFor, negotiate } from '../edge/negotiate.js';
 import type { Codec } from '../ports/codec.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
@@ -233,7 +233,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
         const onResponse = async (proxyRes: IncomingMessage) => {
           try {
             const status = proxyRes.statusCode ?? 502;
-            const wantsEtag = ctx.interaction.addEtagFromBody === true && status === 200 && !proxyRes.headers.etag;
+            const wantsEtag = ctx.interaction.addEtagFromBody === true && status === 200 && !isEntityTag(proxyRes.headers.etag);
             const isError = status >= 400;
             res.on('close', () => finish({ status, upstreamMs: upstreamMs() }));
             if (!wantsEtag && !isError) {
@@ -279,9 +279,10 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             res.setHeader('Content-Length', bodyBuf.length);
             if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
             if (requestId && !res.hasHeader('x-correlation-id')) res.setHeader('X-Correlation-ID', requestId);
-            if (!isError && parsed && typeof parsed === 'object') {
-              const vid = versionIdOf((parsed as { meta?: unknown }).meta);
-              if (vid !== undefined && !res.hasHeader('etag')) res.setHeader('ETag', `W/"${vid}"`);
+            if (wantsEtag) {
+              const etag = clientEtag(proxyRes.headers.etag, parsed && typeof parsed === 'object' ? versionIdOf((parsed as { meta?: unknown }).meta) : undefined);
+              if (etag === undefined) res.removeHeader('etag');
+              else res.setHeader('ETag', etag);
             }
             res.end(bodyBuf);
             finish({ status, upstreamMs: ms });

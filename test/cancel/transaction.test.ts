@@ -389,6 +389,36 @@ t.test('ruling 8: a read answered with two different ETags cannot say its versio
   }
 });
 
+t.test("ruling 8: the read's version is its ETag's, quoted or bare; an ETag that names none is a 500, never overruled by the body", async (t) => {
+  // The stored meta.versionId is 1; the ETag says otherwise.
+  for (const [name, etag, ifMatch, expected] of [
+    ['a bare ETag is the version', '5', '5', 'ok'],
+    ['the body does not overrule a bare ETag', '5', '1', 'VERSION_CONFLICT'],
+    ['a blank ETag is none: meta.versionId', ' ', '1', 'ok'],
+    ['an ETag naming no version', '*', '1', 'UPSTREAM_UNAVAILABLE'],
+    ['an empty entity tag', 'W/""', '1', 'UPSTREAM_UNAVAILABLE'],
+    ['an ETag too long to be a version', `"${'9'.repeat(65)}"`, '1', 'UPSTREAM_UNAVAILABLE'],
+  ] as const) {
+    const provider = memoryProvider();
+    const read = provider.port.read;
+    provider.port.read = async (...args) => {
+      const a = await read(...args);
+      return { ...a, headers: { ...a.headers, etag } };
+    };
+    const s = setup({ provider });
+    t.equal(await outcome(s.tx.run(request(undefined, { ifMatch }), trail())), expected, name);
+    t.same(provider.calls.map((c) => c.op), expected === 'ok' ? ['read', 'write'] : ['read'], `${name}: what reached the provider`);
+  }
+});
+
+t.test("ruling 12: the client's ETag on a cancel's 200 is an entity tag whatever the provider wrote", async (t) => {
+  for (const [etag, want] of [['', 'W/"2"'], ['*', 'W/"2"'], ['garbage!', 'W/"2"'], ['W/""', 'W/"2"'], ['2', 'W/"2"'], ['"2"', '"2"']] as const) {
+    const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: { 'content-type': 'application/fhir+json', etag }, body: Buffer.from(JSON.stringify(next)), ms: 1 }) }) });
+    const a = await s.tx.run(request(), trail());
+    t.equal(a.headers.etag, want, JSON.stringify(etag));
+  }
+});
+
 t.test("a write answer's meta.versionId that is no FHIR id is no version: no ETag made of it (a line break would be a header Node refuses)", async (t) => {
   for (const bad of ['2\n3', '2"3', 'x'.repeat(65), '2/../x']) {
     const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: { 'content-type': 'application/fhir+json' }, body: Buffer.from(JSON.stringify({ ...next, meta: { versionId: bad } })), ms: 1 }) }) });

@@ -8,7 +8,7 @@
 import t from 'tap';
 import http from 'node:http';
 import { assertOutcome } from '../helpers/assert.js';
-import { cancelRequest, startHarness, type Harness, type Reply, type RequestOptions } from '../helpers/harness.js';
+import { cancelRequest, identityHeaders, seen, startHarness, type Harness, type Reply, type RequestOptions } from '../helpers/harness.js';
 import type { AuditRecord } from '../../src/ops/audit.js';
 
 const PUBLIC = 'https://gateway.example.nhs.uk/STU3/1';
@@ -140,6 +140,33 @@ t.test('200: a provider that omits ETag and Last-Modified: the gateway adds both
   t.equal(req.headers!['If-Match'], 'W/"1"', 'the gateway read gave an ETag from meta.versionId');
   const { r, up } = await sendCounting(h2, req, id);
   assertCancelled(t, h2, r, id, req.body, up);
+});
+
+t.test('rulings 8, 12, 13: a bare provider ETag is the version, written as an entity tag; a broken one is replaced from meta.versionId', async (t) => {
+  for (const [name, etagOf, readEtag] of [
+    ['bare', (v: string) => v, (v: string) => `W/"${v}"`],
+    ['a star on every answer', () => '*', undefined],
+  ] as const) {
+    t.test(name, async (t) => {
+      const hx = await startHarness({ provider: { etagOf } });
+      t.teardown(() => hx.close());
+      const id = 'appt-4';
+      const read = await hx.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: identityHeaders('nhs-booking', 'read') });
+      t.equal(read.status, 200);
+      t.equal(read.headers.etag, 'W/"1"', 'the passthrough read carries an entity tag');
+      const req = await cancelRequest(hx, 'nhs-booking', id);
+      const before = seen(hx.provider, 'PUT', `/Appointment/${id}`);
+      const r = await hx.request(req);
+      if (readEtag) {
+        t.equal(r.status, 200, r.body.toString().slice(0, 300));
+        t.equal(r.headers.etag, readEtag('2'), "the cancel's 200 carries an entity tag");
+        t.equal(seen(hx.provider, 'PUT', `/Appointment/${id}`), before + 1);
+      } else {
+        t.equal(r.status, 500, 'a read whose ETag names no version: which version it is cannot be told');
+        t.equal(seen(hx.provider, 'PUT', `/Appointment/${id}`), before, 'nothing forwarded');
+      }
+    });
+  }
 });
 
 t.test("200: a provider's absolute Location on its own origin is rewritten onto publicBaseUrl", async (t) => {
