@@ -245,7 +245,7 @@ function valuesAt(v: unknown, path: readonly string[], where: string, out: Array
  */
 function valueRule(w: Walk, o: Obj, rule: ValueRule, at: string): void {
   const found = valuesAt(o, rule.parts ?? rule.path.split('.'), at);
-  const src = '(nhs-booking-2.0.1.md §c, config/profiles/overlays.json)';
+  const src = '(NHS Booking 2.0.1 §c)';
   const re = rule.re ?? (rule.pattern ? new RegExp(rule.pattern) : undefined);
   for (const [x, where] of found) {
     if (rule.oneOf && (typeof x !== 'string' || !rule.oneOf.includes(x))) w.add(where, `must be ${rule.oneOf.join(' or ')} ${src}`);
@@ -259,7 +259,7 @@ function patientParticipant(ctx: Ctx, w: Walk, res: Obj): void {
   const rule = ctx.overlay.patientParticipant;
   const participants = res['participant'];
   if (!rule || !Array.isArray(participants)) return;
-  const src = '(nhs-booking-2.0.1.md §c)';
+  const src = '(NHS Booking 2.0.1 §c)';
   participants.forEach((p, i) => {
     const actor = isObj(p) ? p['actor'] : undefined;
     const ref = isObj(actor) ? actor['reference'] : undefined;
@@ -290,7 +290,7 @@ function metaProfile(ctx: Ctx, w: Walk, res: Obj): void {
   if (!isObj(meta)) return;
   const p = meta['profile'];
   if (!Array.isArray(p) || !p.includes(ctx.overlay.metaProfile)) {
-    w.add(`${ROOT}.meta.profile`, `must contain ${ctx.overlay.metaProfile} (config/profiles/overlays.json)`);
+    w.add(`${ROOT}.meta.profile`, `must contain ${ctx.overlay.metaProfile}, the standard's profile`);
   }
 }
 
@@ -578,7 +578,7 @@ function contained(ctx: Ctx, w: Walk, v: Obj, at: Where): void {
   }
   const node = ctx.model.type(rt);
   const required = ctx.overlay.containedRequired[rt] ?? ctx.overlay.containedRequired['*'] ?? [];
-  for (const r of required) if (!hasOwn(v, r)) w.issue('required element is missing (contained resources, config/profiles/overlays.json)', r);
+  for (const r of required) if (!hasOwn(v, r)) w.issue("required element is missing (the standard's rules for contained resources)", r);
   for (const rule of ctx.overlay.containedValues ?? []) if (rule.type === rt) valueRule(w, v, rule, w.here());
   visitObject(ctx, w, v, node, { fhirPath: rt, typeName: rt, resource: at.resource, depth: at.depth + 1 });
   for (const c of node.constraints) {

@@ -145,7 +145,7 @@ function normalise(i: ProfileIssue): string {
 }
 
 function overlayPath(i: ProfileIssue): string {
-  return /^must (be|match) .*overlays\.json\)$/.test(i.diagnostics) ? ruleTail(i.expression) : i.expression;
+  return /^must (be|match) .*\(NHS Booking 2\.0\.1 §c\)$/.test(i.diagnostics) ? ruleTail(i.expression) : i.expression;
 }
 
 t.test('gateway validator = direct evaluation of the StructureDefinitions', async (t) => {
