@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Config } from '../config.js';
 import type { RequestContext } from '../context.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError, type Issue } from '../errors.js';
 import type { Check } from './types.js';
 
 /** UUID, either case (TKW's validator wants lowercase; SSP-generated ids are uppercase GUIDs). */
@@ -28,7 +28,7 @@ export function createSpineHeadersCheck(config: Readonly<Config>): Check {
     const v = ctx.request.headers[name];
     if (Array.isArray(v) || ctx.request.repeated.has(name)) {
       const display = CANONICAL[name] ?? name;
-      throw new GatewayError('SPINE_HEADER_INVALID', { diagnostics: `${display} appears more than once`, expression: `http.${display}` });
+      throw new GatewayError('SPINE_HEADER_INVALID', { issue: 'invalid', diagnostics: `${display} appears more than once`, expression: `http.${display}` });
     }
     return v;
   };
@@ -38,18 +38,21 @@ export function createSpineHeadersCheck(config: Readonly<Config>): Check {
     run(ctx) {
       const trace = single(ctx, 'ssp-traceid');
       if (trace && UUID.test(trace)) ctx.traceId = trace;
-      const problems: string[] = [];
-      if (!trace) problems.push('Ssp-TraceID is missing');
-      else if (!UUID.test(trace)) problems.push('Ssp-TraceID is not a UUID');
+      // A header that is missing is FHIR's `required`; one present with a wrong value, `invalid`.
+      const problems: Issue[] = [];
+      const missing = (name: string) => problems.push({ diagnostics: `${name} is missing`, expression: `http.${name}` });
+      const wrong = (name: string, why: string) => problems.push({ issue: 'invalid', diagnostics: `${name} ${why}`, expression: `http.${name}` });
+      if (!trace) missing('Ssp-TraceID');
+      else if (!UUID.test(trace)) wrong('Ssp-TraceID', 'is not a UUID');
       const from = single(ctx, 'ssp-from');
-      if (!from) problems.push('Ssp-From is missing');
-      else if (!ASID.test(from)) problems.push('Ssp-From is not an ASID');
+      if (!from) missing('Ssp-From');
+      else if (!ASID.test(from)) wrong('Ssp-From', 'is not an ASID');
       const to = single(ctx, 'ssp-to');
-      if (!to) problems.push('Ssp-To is missing');
-      else if (!ASID.test(to)) problems.push('Ssp-To is not an ASID');
-      else if (!asids.has(to)) problems.push('Ssp-To is not this provider\'s ASID');
+      if (!to) missing('Ssp-To');
+      else if (!ASID.test(to)) wrong('Ssp-To', 'is not an ASID');
+      else if (!asids.has(to)) wrong('Ssp-To', "is not this provider's ASID");
       const interaction = single(ctx, 'ssp-interactionid');
-      if (!interaction) problems.push('Ssp-InteractionID is missing');
+      if (!interaction) missing('Ssp-InteractionID');
       // Chosen before any header problem is thrown, so that in report mode a request goes on as
       // the interaction it names (an amend stays an amend).
       const chosen = ctx.candidates.find((i) => i.id === interaction);
@@ -58,7 +61,7 @@ export function createSpineHeadersCheck(config: Readonly<Config>): Check {
         ctx.interactionNamed = true;
       }
       if (problems.length) {
-        throw new GatewayError('SPINE_HEADER_INVALID', problems.map((d) => ({ diagnostics: d, expression: `http.${d.split(' ')[0]}` })));
+        throw new GatewayError('SPINE_HEADER_INVALID', problems);
       }
       if (!chosen) {
         throw new GatewayError('INTERACTION_MISMATCH', { diagnostics: 'Ssp-InteractionID does not match the requested operation', expression: 'http.Ssp-InteractionID' });

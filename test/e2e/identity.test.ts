@@ -90,6 +90,8 @@ interface Row {
   expression?: string;
   /** Extra pattern the diagnostics must match. */
   diagnostics?: RegExp;
+  /** The FHIR issue code, when the row pins it. */
+  issue?: string;
 }
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -110,7 +112,7 @@ async function runRow(tt: Test, hh: Harness, row: Row, path = READ_PATH): Promis
       tt.equal(last?.url, path.replace('/STU3/1', ''), 'forwarded to the provider path');
       return r;
     }
-    assertOutcome(tt, r, row.status, row.spine!, { expression: row.expression });
+    assertOutcome(tt, r, row.status, row.spine!, { expression: row.expression, ...(row.issue ? { issue: row.issue } : {}) });
     tt.equal(hh.provider.requests.length, before, 'the provider saw nothing');
     const diagnostics = ((r.json?.issue ?? []) as Array<{ diagnostics?: string }>).map((i) => i.diagnostics ?? '').join('\n');
     if (row.expression?.startsWith('jwt.')) {
@@ -267,22 +269,22 @@ const rows: Row[] = [
   // Spine headers (ruling 2): they are checked before the JWT.
   ...(['Ssp-TraceID', 'Ssp-From', 'Ssp-To', 'Ssp-InteractionID'] as const).map((name): Row => ({
     name: `${name} missing -> 400`,
-    status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: `http.${name}`,
+    status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: `http.${name}`, issue: 'required',
     build: (now) => ({ headers: readHeaders(unsignedToken(claimsAt(now)), { [name]: null }) }),
   })),
   {
     name: 'Ssp-TraceID not a UUID -> 400',
-    status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: 'http.Ssp-TraceID',
+    status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: 'http.Ssp-TraceID', issue: 'invalid',
     build: (now) => ({ headers: readHeaders(unsignedToken(claimsAt(now)), { 'Ssp-TraceID': 'not-a-uuid-0000' }) }),
   },
   {
     name: 'Ssp-From with letters -> 400',
-    status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: 'http.Ssp-From',
+    status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: 'http.Ssp-From', issue: 'invalid',
     build: (now) => ({ headers: readHeaders(unsignedToken(claimsAt(now)), { 'Ssp-From': '2000000003AB' }) }),
   },
   {
     name: 'Ssp-To another ASID -> 400',
-    status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: 'http.Ssp-To',
+    status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: 'http.Ssp-To', issue: 'invalid',
     build: (now) => ({ headers: readHeaders(unsignedToken(claimsAt(now)), { 'Ssp-To': '918999198739' }) }),
   },
   {
@@ -292,7 +294,7 @@ const rows: Row[] = [
   },
   {
     name: 'duplicate Ssp-To headers (both ours) -> 400',
-    status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: 'http.Ssp-To',
+    status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: 'http.Ssp-To', issue: 'invalid',
     build: (now) => ({ headers: readHeaders(unsignedToken(claimsAt(now)), { 'Ssp-To': [PROVIDER_ASID, PROVIDER_ASID] }) }),
   },
   {
