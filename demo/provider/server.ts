@@ -11,6 +11,7 @@
  * XML codec and stored as the same model; answers are written in the negotiated format (format.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { answerFormat, bodyFormat, CONTENT_TYPE, decodeBody, encodeBody, type WireFormat } from './format.js';
@@ -74,6 +75,8 @@ export interface DemoProviderOptions {
   omitEtag?: boolean;
   /** The ETag written for a version, when not W/"<versionId>" (tests: a legacy bare or broken ETag). */
   etagOf?: (versionId: string) => string;
+  /** Gzip every answer body (Content-Encoding: gzip) though nobody asked for it (RFC 9110 §12.5.3 allows it). */
+  gzip?: boolean;
   /** Omit Last-Modified on every answer (the gateway then derives it from meta.lastUpdated, ruling 12). */
   omitLastModified?: boolean;
   /** Location of a write as a relative path (default true); false: absolute on this provider's own origin. */
@@ -162,6 +165,10 @@ export async function startDemoProvider(opts: DemoProviderOptions = {}): Promise
       bytes = encodeBody(operationOutcome('INTERNAL_SERVER_ERROR', 'exception', 'The resource cannot be written in this format'), format);
       status = 500;
       headers = {};
+    }
+    if (opts.gzip) {
+      bytes = gzipSync(bytes);
+      headers = { ...headers, 'Content-Encoding': 'gzip' };
     }
     res.writeHead(status, { 'Content-Type': CONTENT_TYPE[format], 'Content-Length': String(bytes.length), ...headers });
     res.end(bytes);

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { decodedBody } from '../http/content-coding.js';
 import { SaxesParser } from 'saxes';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
@@ -20,6 +20,8 @@ export interface ClientAnswer {
   lastUpdated?: string;
   /** Contract breaches of ruling 12 (logged and counted by the transaction). */
   breaches: string[];
+  /** The body with its content coding undone, when it had one (what the vault keeps). */
+  decodedBody?: Buffer;
 }
 
 export interface AnswerContext {
@@ -184,22 +186,11 @@ function countKey(v: unknown, key: string): number {
  * corrupt or oversized stream) cannot be shown to be this Appointment, so it is never passed on.
  */
 function judgedBytes(answer: ProviderAnswer, maxBytes: number): Buffer {
-  const coding = answer.headers['content-encoding'];
-  if (coding === undefined || answer.body.length === 0) return answer.body;
-  const codings = String(coding).toLowerCase().split(',').map((c) => c.trim()).filter((c) => c && c !== 'identity').reverse();
-  let body = answer.body;
   try {
-    for (const c of codings) {
-      const opts = { maxOutputLength: maxBytes };
-      if (c === 'gzip' || c === 'x-gzip') body = gunzipSync(body, opts);
-      else if (c === 'deflate') body = inflateSync(body, opts);
-      else if (c === 'br') body = brotliDecompressSync(body, opts);
-      else throw new Error('unknown coding');
-    }
+    return decodedBody(answer.body, answer.headers['content-encoding'], maxBytes);
   } catch {
     throw Object.assign(new GatewayError('UPSTREAM_UNAVAILABLE', `The provider's answer has a content coding the gateway cannot read; ${MAY_HAVE_APPLIED}`), { breach: 'content-coding' });
   }
-  return body;
 }
 
 const MAY_HAVE_APPLIED = 'the write may have been applied by the provider; read the appointment before retrying';
@@ -260,5 +251,5 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
     else if (versionAfter === ctx.versionBefore) breaches.push('version-unchanged');
     if (etagVersion !== undefined && metaVersion !== undefined && etagVersion !== metaVersion) breaches.push('etag-disagrees');
   }
-  return { status, headers, body: answer.body, versionAfter, lastUpdated, breaches };
+  return { status, headers, body: answer.body, versionAfter, lastUpdated, breaches, ...(bytes !== answer.body ? { decodedBody: bytes } : {}) };
 }

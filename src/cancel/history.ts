@@ -1,9 +1,10 @@
 import { GatewayError } from '../errors.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
 import { parseInstant } from '../fhir/instant.js';
+import { decodedBody } from '../http/content-coding.js';
 import { clientEtag, isEntityTag, versionIdOf } from '../http/entity-tag.js';
 import type { Codec } from '../ports/codec.js';
-import { ProviderFailure, type ExchangeOptions, type ProviderPort } from '../ports/provider.js';
+import { ProviderFailure, type ExchangeOptions, type ProviderAnswer, type ProviderPort } from '../ports/provider.js';
 import type { VaultPort } from '../ports/vault.js';
 import { codeForProviderStatus, passedBack, providerRefusal, type ClientAnswer } from './answer.js';
 import { codecFor } from './read-current.js';
@@ -30,7 +31,7 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
     if (answer.status === 200) {
       const out = passedBack(answer.headers);
       if (!isEntityTag(out.etag)) {
-        const d = codecFor(answer.headers['content-type'], deps.codecs).decode(answer.body, { maxDepth: 64, maxNodes: 200_000 });
+        const d = codecFor(answer.headers['content-type'], deps.codecs).decode(plainBody(answer), { maxDepth: 64, maxNodes: 200_000 });
         const etag = clientEtag(answer.headers.etag as string | string[] | undefined, d.ok ? versionIdOf(d.resource.meta) : undefined);
         if (etag === undefined) delete out.etag;
         else out.etag = etag;
@@ -45,7 +46,8 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
       }
     }
     if (answer.status >= 300 && answer.status < 400) throw new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answered with a redirect');
-    const d = answer.body.length ? codecFor(answer.headers['content-type'], deps.codecs).decode(answer.body, { maxDepth: 64, maxNodes: 200_000 }) : undefined;
+    const body = plainBody(answer);
+    const d = body.length ? codecFor(answer.headers['content-type'], deps.codecs).decode(body, { maxDepth: 64, maxNodes: 200_000 }) : undefined;
     if (answer.status >= 400 && !(d?.ok && isOperationOutcome(d.resource))) {
       throw providerRefusal(codeForProviderStatus(answer.status), answer.status, answer.headers);
     }
@@ -79,3 +81,12 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
 }
 
 export type HistoryRead = ReturnType<typeof createHistoryRead>;
+
+/** A provider answer's bytes with its content coding undone; empty (unreadable) when that fails. */
+function plainBody(answer: ProviderAnswer): Buffer {
+  try {
+    return decodedBody(answer.body, answer.headers['content-encoding'], 8 * 1024 * 1024);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}

@@ -110,7 +110,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
     }
     trail.readMs = answer.ms;
     metrics.upstreamDuration.observe({ call: 'read' }, answer.ms / 1000);
-    return currentFromAnswer(req.id, answer, codecs, (kind) => metrics.upstreamErrors.inc({ kind }));
+    return currentFromAnswer(req.id, answer, codecs, (kind) => metrics.upstreamErrors.inc({ kind }), deps.timeouts.maxAnswerBytes);
   }
 
   function decide(req: WriteRequest, current: CurrentVersion, trail: WriteTrail): void {
@@ -193,8 +193,10 @@ export function createWriteTransaction(deps: TransactionDeps) {
       // must never be served later as the version (a vread from the vault, a restore).
       // Nor is a body kept under a version that is not new (the provider answered with the version it
       // was asked to change, or a lower number): it would shadow the pre-image kept under that id.
-      const keepBody = answer.body.length > 0 && !answer.breaches.includes('body-not-json') && !answer.headers['content-encoding'] && isNewVersion(answer.versionAfter, versionBefore);
-      await vault.link(keptId, { versionId: answer.versionAfter, lastUpdated: answer.lastUpdated, body: keepBody ? answer.body : undefined, mediaType: String(answer.headers['content-type'] ?? ''), at: clock.now() }, held);
+      // A content-coded answer is kept decoded (the vault serves bytes by their media type alone).
+      const plain = answer.decodedBody ?? answer.body;
+      const keepBody = plain.length > 0 && !answer.breaches.includes('body-not-json') && isNewVersion(answer.versionAfter, versionBefore);
+      await vault.link(keptId, { versionId: answer.versionAfter, lastUpdated: answer.lastUpdated, body: keepBody ? plain : undefined, mediaType: String(answer.headers['content-type'] ?? ''), at: clock.now() }, held);
     } catch (e) {
       metrics.storeErrors?.inc({ kind: 'link' });
       logger.error('the new version could not be linked in the vault (reconcile later)', { traceId: req.decision.traceId, appointmentId: req.id, error: (e as Error)?.name });

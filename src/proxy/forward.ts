@@ -6,6 +6,7 @@ import { GatewayError } from '../errors.js';
 import { codeForProviderStatus, providerRefusal, publicPassthroughLocation } from '../cancel/answer.js';
 import { FORWARDED_REQUEST_HEADERS, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
+import { decodedBody } from '../http/content-coding.js';
 import { clientEtag, isEntityTag, versionIdOf } from '../http/entity-tag.js';
 import { codecFor, negotiate } from '../edge/negotiate.js';
 import type { Codec } from '../ports/codec.js';
@@ -123,7 +124,13 @@ function dequeue(agent: Agent, r: ClientRequest): void {
 }
 
 /** A buffered passthrough answer as a resource, by its Content-Type; undefined when unreadable. */
-function readAnswerBody(body: Buffer, contentType: string | undefined, codecs: readonly Codec[] | undefined): unknown {
+function readAnswerBody(raw: Buffer, contentType: string | undefined, contentEncoding: string | undefined, codecs: readonly Codec[] | undefined): unknown {
+  let body: Buffer;
+  try {
+    body = decodedBody(raw, contentEncoding, MAX_BUFFERED_ANSWER);
+  } catch {
+    return undefined; // unreadable: no ETag made of it; an error answer gets the gateway's OperationOutcome
+  }
   if (body.length === 0) return undefined;
   if (codecs) {
     const d = codecFor(contentType, codecs).decode(body, { maxDepth: 64, maxNodes: 200_000 });
@@ -264,7 +271,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             const ms = upstreamMs();
             // Read in the format the provider labelled it (JSON or XML: ruling 13's ETag repair and
             // ruling 11's OperationOutcome test hold in either); unreadable → undefined.
-            const parsed = readAnswerBody(bodyBuf, proxyRes.headers['content-type'], deps.codecs);
+            const parsed = readAnswerBody(bodyBuf, proxyRes.headers['content-type'], proxyRes.headers['content-encoding'], deps.codecs);
             if (isError && !isOperationOutcome(parsed)) {
               metrics.upstreamErrors.inc({ kind: 'status' });
               const err = providerRefusal(codeForProviderStatus(status), status, proxyRes.headers);

@@ -63,12 +63,13 @@ function memoryProvider(opts: { readStatus?: number; writeAnswer?: (body: Json) 
   return { port, calls, get current() { return current; } };
 }
 
-function recordingVault(fail?: { keep?: boolean; link?: boolean }): VaultPort & { kept: KeepEntry[]; links: string[] } {
+function recordingVault(fail?: { keep?: boolean; link?: boolean }): VaultPort & { kept: KeepEntry[]; links: string[]; bodies: Buffer[] } {
   const base = createNoVault();
   const kept: KeepEntry[] = [];
   const links: string[] = [];
+  const bodies: Buffer[] = [];
   return {
-    ...base, kept, links,
+    ...base, kept, links, bodies,
     async keep(e) {
       if (fail?.keep) throw new Error('disk full');
       kept.push(e);
@@ -77,6 +78,7 @@ function recordingVault(fail?: { keep?: boolean; link?: boolean }): VaultPort & 
     async link(id, after) {
       if (fail?.link) throw new Error('gone');
       links.push(`${id}->${after.versionId}${after.body ? '' : ' (no body)'}`);
+      if (after.body) bodies.push(after.body);
     },
   };
 }
@@ -330,8 +332,31 @@ t.test('a content-coded success answer is judged decoded; one that cannot be dec
     t.equal(got, expected, name);
     if (expected === '200') {
       t.same(tr.breaches ?? [], [], `${name}: no breach`);
-      t.same(vault.links, ['k1->2 (no body)'], `${name}: linked, its coded bytes not kept as the version`);
+      t.same(vault.links, ['k1->2'], `${name}: linked with its body`);
+      t.ok(JSON.parse(String(vault.bodies[0])).id === ID, `${name}: the version kept decoded (the vault serves bytes by media type alone)`);
     }
+  }
+});
+
+t.test('ruling 17: a content-coded read is read decoded (and kept decoded); one that cannot be decoded is a 500, nothing written', async (t) => {
+  const { gzipSync } = await import('node:zlib');
+  for (const [name, coding, encode, expected] of [
+    ['gzip', 'gzip', (b: Buffer) => gzipSync(b), 'ok'],
+    ['gzip, then identity', 'gzip, identity', (b: Buffer) => gzipSync(b), 'ok'],
+    ['a corrupt stream', 'gzip', () => Buffer.from('not gzip'), 'UPSTREAM_UNAVAILABLE'],
+    ['an unknown coding', 'zstd', (b: Buffer) => b, 'UPSTREAM_UNAVAILABLE'],
+  ] as const) {
+    const provider = memoryProvider();
+    const read = provider.port.read;
+    provider.port.read = async (...args) => {
+      const a = await read(...args);
+      return { ...a, headers: { ...a.headers, 'content-encoding': coding }, body: encode(a.body) };
+    };
+    const vault = recordingVault();
+    const s = setup({ provider, vault });
+    t.equal(await outcome(s.tx.run(request(), trail())), expected, name);
+    t.same(provider.calls.map((c) => c.op), expected === 'ok' ? ['read', 'write'] : ['read'], `${name}: what reached the provider`);
+    if (expected === 'ok') t.equal(JSON.parse(String(vault.kept[0]!.preImage.body)).id, ID, `${name}: the pre-image kept decoded`);
   }
 });
 

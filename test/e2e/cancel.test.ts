@@ -169,6 +169,30 @@ t.test('rulings 8, 12, 13: a bare provider ETag is the version, written as an en
   }
 });
 
+t.test('rulings 12, 13, 17: a provider that gzips its answers unasked is read decoded (read, cancel, vread)', async (t) => {
+  const { gunzipSync } = await import('node:zlib');
+  const hx = await startHarness({ provider: { gzip: true, omitEtag: true } });
+  t.teardown(() => hx.close());
+  const id = 'appt-4';
+  const read = await hx.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(read.status, 200);
+  t.equal(read.headers['content-encoding'], 'gzip', 'the body passed on as the provider coded it');
+  t.equal(JSON.parse(gunzipSync(read.body).toString()).id, id);
+  t.equal(read.headers.etag, 'W/"1"', 'the ETag made from the decoded meta.versionId');
+  const submitted = { ...structuredClone(hx.provider.store.read(id)!.resource), status: 'cancelled' };
+  const before = seen(hx.provider, 'PUT', `/Appointment/${id}`);
+  const r = await hx.request({
+    method: 'PUT', path: `/STU3/1/Appointment/${id}`, body: JSON.stringify(submitted),
+    headers: { ...identityHeaders('nhs-booking', 'cancel'), 'If-Match': 'W/"1"', 'Content-Type': 'application/fhir+json' },
+  });
+  t.equal(r.status, 200, r.body.toString().slice(0, 200));
+  t.equal(seen(hx.provider, 'PUT', `/Appointment/${id}`), before + 1, 'forwarded once');
+  t.equal(r.headers.etag, 'W/"2"', "the cancel's ETag from the decoded answer");
+  const vread = await hx.request({ method: 'GET', path: `/STU3/1/Appointment/${id}/_history/1`, headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(vread.status, 200);
+  t.equal(vread.headers.etag, 'W/"1"');
+});
+
 t.test("200: a provider's absolute Location on its own origin is rewritten onto publicBaseUrl", async (t) => {
   const h3 = await startHarness({ provider: { relativeLocation: false } });
   t.teardown(() => h3.close());
