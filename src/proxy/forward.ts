@@ -124,6 +124,13 @@ function dequeue(agent: Agent, r: ClientRequest): void {
 }
 
 /** A buffered passthrough answer as a resource, by its Content-Type; undefined when unreadable. */
+/** The request's path, without its query. */
+function requestPath(req: IncomingMessage): string {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
 function readAnswerBody(raw: Buffer, contentType: string | undefined, contentEncoding: string | undefined, codecs: readonly Codec[] | undefined): unknown {
   let body: Buffer;
   try {
@@ -173,8 +180,14 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
   });
   const basePath = config.basePath;
 
-  function copyHeaders(from: IncomingMessage, res: ServerResponse, skip: Set<string>): void {
+  /**
+   * The provider's headers onto the client's answer. `selfPath`: the path the client asked for; a
+   * redirect whose Location would lead back to it on the gateway (the provider moved the resource
+   * somewhere the gateway does not serve) loses that Location rather than loop the client.
+   */
+  function copyHeaders(from: IncomingMessage, res: ServerResponse, skip: Set<string>, selfPath: string): void {
     const drop = hopByHop(from.headers);
+    const redirect = (from.statusCode ?? 0) >= 300 && (from.statusCode ?? 0) < 400;
     for (let i = 0; i < from.rawHeaders.length; i += 2) {
       const name = from.rawHeaders[i]!;
       const lower = name.toLowerCase();
@@ -185,6 +198,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       if (lower === 'location' || lower === 'content-location') {
         const onGateway = publicPassthroughLocation(value, config.publicBaseUrl, servesRead);
         if (onGateway === undefined) continue; // it would not lead to a route the gateway serves (ruling 22)
+        if (redirect && selfPath.endsWith(onGateway.slice(config.publicBaseUrl.length))) continue;
         value = onGateway;
       }
       if (existing === undefined) res.setHeader(name, value);
@@ -247,7 +261,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
               // Stream untouched (search bundles may be large).
               clearTimeout(timer);
               res.statusCode = status;
-              copyHeaders(proxyRes, res, new Set());
+              copyHeaders(proxyRes, res, new Set(), requestPath(req));
               if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
               // Ruling 24: after the status line the body gets its own bound, streamed or not; a
               // body still arriving then is cut (the client sees an incomplete answer, never a
@@ -282,7 +296,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
               return;
             }
             res.statusCode = status;
-            copyHeaders(proxyRes, res, new Set(['content-length']));
+            copyHeaders(proxyRes, res, new Set(['content-length']), requestPath(req));
             res.setHeader('Content-Length', bodyBuf.length);
             if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
             if (requestId && !res.hasHeader('x-correlation-id')) res.setHeader('X-Correlation-ID', requestId);

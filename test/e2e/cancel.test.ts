@@ -452,6 +452,19 @@ t.test("404: unknown id (the provider's 404 on the read); not forwarded", async 
   t.notOk(h.provider.store.has(id));
 });
 
+t.test("ruling 22: a provider's redirect of a passthrough read never sends the client back to the URL it asked for", async (t) => {
+  const id = freshAppointment();
+  const remove = h.provider.fault('redirect', { method: 'GET', path: new RegExp(`^/Appointment/${id}$`) });
+  try {
+    const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: identityHeaders('nhs-booking', 'read') });
+    t.equal(r.status, 307, 'the provider status passed on');
+    t.equal(r.headers.location, undefined, 'its Location (…/moved/Appointment/{id}) would lead back to this very URL: dropped');
+    t.equal(h.provider.requests.filter((x) => x.url.startsWith('/moved')).length, 0, 'never followed');
+  } finally {
+    remove();
+  }
+});
+
 t.test('500: provider read faults; not forwarded', async (t) => {
   for (const fault of ['status-500', 'redirect', 'garbage', 'refuse', 'empty-200', 'reset-mid-response'] as const) {
     const id = freshAppointment();
