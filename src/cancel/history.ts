@@ -9,8 +9,12 @@ import type { VaultPort } from '../ports/vault.js';
 import { codeForProviderStatus, passedBack, providerRefusal, type ClientAnswer } from './answer.js';
 import { codecFor } from './read-current.js';
 
-/** Provider answers that mean "I keep no such version" rather than "there is no such appointment". */
-const NO_HISTORY = new Set([404, 405, 410, 501]);
+/**
+ * Provider answers after which the kept version is served (ruling 22: "a vread the provider cannot
+ * answer"): "I keep no such version" (404, 405, 410, 501), or a server error (5xx) — a kept version
+ * never changes, so the provider's trouble need not hide it (as a timeout does not).
+ */
+const cannotAnswer = (status: number): boolean => status === 404 || status === 405 || status === 410 || status >= 500;
 
 /**
  * A version read (`GET …/Appointment/{id}/_history/{vid}`, ruling 22): forwarded to the provider;
@@ -38,7 +42,7 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
       }
       return { status: 200, headers: out, body: answer.body, breaches: [] };
     }
-    if (NO_HISTORY.has(answer.status)) {
+    if (cannotAnswer(answer.status)) {
       const kept = await deps.vault.version(id, vid).catch(() => undefined);
       if (kept) {
         deps.onVaultAnswer?.();

@@ -263,6 +263,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
               res.statusCode = status;
               copyHeaders(proxyRes, res, new Set(), requestPath(req));
               if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
+              if (requestId && !res.hasHeader('x-correlation-id')) res.setHeader('X-Correlation-ID', requestId);
               // Ruling 24: after the status line the body gets its own bound, streamed or not; a
               // body still arriving then is cut (the client sees an incomplete answer, never a
               // complete-looking one).

@@ -58,3 +58,14 @@ t.test('nothing kept: the provider\'s 404 stands', async (t) => {
   const e = await setup(404, undefined)('a1', '1', {}, undefined).then(() => undefined, (x: { code?: string }) => x.code);
   t.ok(e, 'refused with a gateway error');
 });
+
+t.test('ruling 22: a provider that cannot answer (404, 405, 410, 501, any 5xx) -> the kept version; other answers stand', async (t) => {
+  for (const status of [404, 405, 410, 500, 501, 502, 503, 504]) {
+    const a = await setup(status, { body: storedJson, mediaType: 'application/fhir+json' })('a1', '1', {}, undefined);
+    t.equal(a.status, 200, `${status}: served from the vault`);
+  }
+  for (const status of [400, 401, 403, 409]) {
+    const got = await setup(status, { body: storedJson, mediaType: 'application/fhir+json' })('a1', '1', {}, undefined).then((a) => a.status, (e: { code?: string }) => e.code);
+    t.not(got, 200, `${status}: the provider's refusal stands (${String(got)})`);
+  }
+});

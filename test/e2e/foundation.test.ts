@@ -91,6 +91,10 @@ t.test('ruling 14: X-Correlation-ID equals X-Request-ID for any visible-ASCII id
   }
   const long = await h.request({ method: 'PUT', path, headers: { 'X-Request-ID': 'x'.repeat(257) } });
   t.equal(long.headers['x-correlation-id'], undefined, 'over 256 characters: not reflected');
+  // On every answer, not only errors: a read the provider answered with its ETag is streamed through.
+  const read = await h.request({ method: 'GET', path, headers: { ...identityHeaders('nhs-booking', 'read'), 'X-Request-ID': 'read-7' } });
+  t.equal(read.status, 200);
+  t.equal(read.headers['x-correlation-id'], 'read-7', 'a streamed passthrough answer echoes it too');
 });
 
 t.test('the upstream never sees a PUT rejected before forwarding', async (t) => {
