@@ -206,6 +206,80 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     }
   }
 
+  /** One passthrough exchange, as the answer's two ways of reaching the client see it. */
+  interface Exchange {
+    req: IncomingMessage;
+    res: ServerResponse;
+    ctx: RequestContext;
+    requestId: string | undefined;
+    finish: (r: ForwardResult) => void;
+    upstreamMs: () => number;
+    settled: () => boolean;
+    /** The status line arrived: the exchange's deadline (ruling 24) is over. */
+    stopDeadline: () => void;
+  }
+
+  /** The gateway's own headers on every passthrough answer. */
+  function ownAnswerHeaders(x: Exchange): void {
+    if (standard.noStoreOnEveryResponse) x.res.setHeader('Cache-Control', 'no-store');
+    if (x.requestId && !x.res.hasHeader('x-correlation-id')) x.res.setHeader('X-Correlation-ID', x.requestId);
+  }
+
+  /** A success that needs nothing from its body: streamed untouched (search bundles may be large). */
+  function streamAnswer(x: Exchange, proxyRes: IncomingMessage, status: number): void {
+    const { res } = x;
+    x.stopDeadline();
+    res.statusCode = status;
+    copyHeaders(proxyRes, res, new Set(), requestPath(x.req));
+    ownAnswerHeaders(x);
+    // Ruling 24: after the status line the body gets its own bound, streamed or not; a body still
+    // arriving then is cut (the client sees an incomplete answer, never a complete-looking one).
+    const bodyTimer = setTimeout(() => {
+      if (proxyRes.complete) return;
+      metrics.upstreamErrors.inc({ kind: 'slow-body' });
+      proxyRes.destroy();
+      res.destroy();
+    }, config.upstream.bodyTimeoutMs);
+    proxyRes.once('close', () => clearTimeout(bodyTimer));
+    proxyRes.pipe(res);
+    proxyRes.on('end', () => x.finish({ status, upstreamMs: x.upstreamMs() }));
+    // A provider answer cut short must not look complete to the client.
+    proxyRes.on('aborted', () => res.destroy());
+    proxyRes.on('error', () => res.destroy());
+  }
+
+  /**
+   * An error (its body must be an OperationOutcome, ruling 11) or a read missing its ETag (ruling
+   * 13): read whole, bounded, in the format the provider labelled it (JSON or XML).
+   */
+  async function bufferedAnswer(x: Exchange, proxyRes: IncomingMessage, status: number, wantsEtag: boolean): Promise<void> {
+    const { req, res } = x;
+    const bodyBuf = await readBounded(proxyRes, MAX_BUFFERED_ANSWER);
+    if (x.settled()) return; // the deadline passed while reading: the 500 is already on its way
+    const ms = x.upstreamMs();
+    const parsed = readAnswerBody(bodyBuf, proxyRes.headers['content-type'], proxyRes.headers['content-encoding'], deps.codecs);
+    if (status >= 400 && !isOperationOutcome(parsed)) {
+      metrics.upstreamErrors.inc({ kind: 'status' });
+      const err = providerRefusal(codeForProviderStatus(status), status, proxyRes.headers);
+      const q = (req.url ?? '').indexOf('?');
+      const codec = deps.codecs ? negotiate(q === -1 ? '' : req.url!.slice(q + 1), req.headers.accept, req.headers['content-type'], deps.codecs) : undefined;
+      sendError(res, err, standard, x.requestId, false, codec);
+      x.finish({ status, upstreamMs: ms });
+      return;
+    }
+    res.statusCode = status;
+    copyHeaders(proxyRes, res, new Set(['content-length']), requestPath(req));
+    res.setHeader('Content-Length', bodyBuf.length);
+    ownAnswerHeaders(x);
+    if (wantsEtag) {
+      const etag = clientEtag(proxyRes.headers.etag, parsed && typeof parsed === 'object' ? versionIdOf((parsed as { meta?: unknown }).meta) : undefined);
+      if (etag === undefined) res.removeHeader('etag');
+      else res.setHeader('ETag', etag);
+    }
+    res.end(bodyBuf);
+    x.finish({ status, upstreamMs: ms });
+  }
+
   return {
     close: () => proxy.close(),
     forward(req, res, ctx, requestId, traceparent) {
@@ -251,63 +325,14 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
           }
         });
 
+        const x: Exchange = { req, res, ctx, requestId, finish, upstreamMs, settled: () => settled, stopDeadline: () => clearTimeout(timer) };
         const onResponse = async (proxyRes: IncomingMessage) => {
           try {
             const status = proxyRes.statusCode ?? 502;
             const wantsEtag = ctx.interaction.addEtagFromBody === true && status === 200 && !isEntityTag(proxyRes.headers.etag);
-            const isError = status >= 400;
             res.on('close', () => finish({ status, upstreamMs: upstreamMs() }));
-            if (!wantsEtag && !isError) {
-              // Stream untouched (search bundles may be large).
-              clearTimeout(timer);
-              res.statusCode = status;
-              copyHeaders(proxyRes, res, new Set(), requestPath(req));
-              if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
-              if (requestId && !res.hasHeader('x-correlation-id')) res.setHeader('X-Correlation-ID', requestId);
-              // Ruling 24: after the status line the body gets its own bound, streamed or not; a
-              // body still arriving then is cut (the client sees an incomplete answer, never a
-              // complete-looking one).
-              const bodyTimer = setTimeout(() => {
-                if (proxyRes.complete) return;
-                metrics.upstreamErrors.inc({ kind: 'slow-body' });
-                proxyRes.destroy();
-                res.destroy();
-              }, config.upstream.bodyTimeoutMs);
-              proxyRes.once('close', () => clearTimeout(bodyTimer));
-              proxyRes.pipe(res);
-              proxyRes.on('end', () => finish({ status, upstreamMs: upstreamMs() }));
-              // A provider answer cut short must not look complete to the client.
-              proxyRes.on('aborted', () => res.destroy());
-              proxyRes.on('error', () => res.destroy());
-              return;
-            }
-            const bodyBuf = await readBounded(proxyRes, MAX_BUFFERED_ANSWER);
-            if (settled) return; // the deadline passed while reading: the 500 is already on its way
-            const ms = upstreamMs();
-            // Read in the format the provider labelled it (JSON or XML: ruling 13's ETag repair and
-            // ruling 11's OperationOutcome test hold in either); unreadable → undefined.
-            const parsed = readAnswerBody(bodyBuf, proxyRes.headers['content-type'], proxyRes.headers['content-encoding'], deps.codecs);
-            if (isError && !isOperationOutcome(parsed)) {
-              metrics.upstreamErrors.inc({ kind: 'status' });
-              const err = providerRefusal(codeForProviderStatus(status), status, proxyRes.headers);
-              const q = (req.url ?? '').indexOf('?');
-              const codec = deps.codecs ? negotiate(q === -1 ? '' : req.url!.slice(q + 1), req.headers.accept, req.headers['content-type'], deps.codecs) : undefined;
-              sendError(res, err, standard, requestId, false, codec);
-              finish({ status, upstreamMs: ms });
-              return;
-            }
-            res.statusCode = status;
-            copyHeaders(proxyRes, res, new Set(['content-length']), requestPath(req));
-            res.setHeader('Content-Length', bodyBuf.length);
-            if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
-            if (requestId && !res.hasHeader('x-correlation-id')) res.setHeader('X-Correlation-ID', requestId);
-            if (wantsEtag) {
-              const etag = clientEtag(proxyRes.headers.etag, parsed && typeof parsed === 'object' ? versionIdOf((parsed as { meta?: unknown }).meta) : undefined);
-              if (etag === undefined) res.removeHeader('etag');
-              else res.setHeader('ETag', etag);
-            }
-            res.end(bodyBuf);
-            finish({ status, upstreamMs: ms });
+            if (!wantsEtag && status < 400) streamAnswer(x, proxyRes, status);
+            else await bufferedAnswer(x, proxyRes, status, wantsEtag);
           } catch {
             if (settled) return; // already answered (deadline): leave that answer alone
             metrics.upstreamErrors.inc({ kind: 'reset' });
