@@ -141,17 +141,8 @@ function embeddedResource(
   return value;
 }
 
-function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester {
-  // Registered claims (nhs-booking §b "Mandatory claims"; gp-connect §b claim table).
-  for (const claim of ['iss', 'sub', 'aud'] as const) {
-    if (payload[claim] === undefined) reject(claim, 'missing');
-    if (!isNonEmptyString(payload[claim])) reject(claim, 'must be a non-empty string');
-  }
-  const sub = payload['sub'] as string;
-  if (rules.audience !== undefined && payload['aud'] !== rules.audience) {
-    reject('aud', 'does not match the configured audience');
-  }
-
+/** exp, iat and nbf (ruling 3; ruling 26 for nbf). */
+function checkTimes(payload: Json, rules: ClaimRules, nowSeconds: number): void {
   const exp = payload['exp'];
   const iat = payload['iat'];
   if (exp === undefined) reject('exp', 'missing');
@@ -170,6 +161,59 @@ function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester 
     if (!isSeconds(nbf)) reject('nbf', 'must be an integer number of seconds');
     if (nbf > nowSeconds + rules.clockSkewSeconds) reject('nbf', 'token not yet valid');
   }
+}
+
+/** requesting_practitioner, when present: complete, and the one the token's `sub` names. */
+function checkPractitioner(payload: Json, rules: ClaimRules, sub: string): Pick<Requester, 'practitionerId' | 'sdsUserId' | 'sdsRoleProfileId'> {
+  const practitioner = embeddedResource(payload, 'requesting_practitioner', 'Practitioner', rules);
+  const id = practitioner['id'];
+  if (!isNonEmptyString(id)) reject('requesting_practitioner.id', 'must be a non-empty string');
+  if (id !== sub) reject('sub', 'must equal requesting_practitioner.id');
+
+  const names = practitioner['name'];
+  const name0 = Array.isArray(names) ? names[0] : undefined;
+  const given = isObject(name0) ? name0['given'] : undefined;
+  if (!isObject(name0) || !isNonEmptyString(name0['family']) || !Array.isArray(given) || !isNonEmptyString(given[0])) {
+    reject('requesting_practitioner.name', 'needs family and given name');
+  }
+
+  const userIds = identifiersWithSystem(practitioner['identifier'], SDS_USER_ID);
+  if (userIds.length !== 1 || typeof userIds[0]?.['value'] !== 'string' || !SDS_ID.test(userIds[0]['value'])) {
+    reject('requesting_practitioner.identifier.sds-user-id', 'needs exactly one SDS user id of 12 digits or UNK');
+  }
+  // Role profile: GP Connect tolerates it absent; when present it must be well formed (TKW).
+  const roleIds = identifiersWithSystem(practitioner['identifier'], SDS_ROLE_PROFILE_ID);
+  if (roleIds.length > 1 || (roleIds.length === 1 && (typeof roleIds[0]?.['value'] !== 'string' || !SDS_ID.test(roleIds[0]['value'])))) {
+    reject('requesting_practitioner.identifier.sds-role-profile-id', 'must be one SDS role profile id of 12 digits or UNK');
+  }
+
+  if (rules.completePractitioner) {
+    if (roleIds.length === 0) reject('requesting_practitioner.identifier.sds-role-profile-id', 'needs one SDS role profile id of 12 digits or UNK'); // more than one: refused above
+    const local = Array.isArray(practitioner['identifier'])
+      ? practitioner['identifier'].some((i) => isObject(i) && isNonEmptyString(i['system']) && isNonEmptyString(i['value']) && i['system'] !== SDS_USER_ID && i['system'] !== SDS_ROLE_PROFILE_ID)
+      : false;
+    if (!local) reject('requesting_practitioner.identifier', 'needs a consumer-local identifier (system and value) besides the SDS ids');
+  }
+
+  return {
+    practitionerId: id as string,
+    sdsUserId: userIds[0]?.['value'] as string,
+    ...(roleIds.length === 1 ? { sdsRoleProfileId: roleIds[0]?.['value'] as string } : {}),
+  };
+}
+
+function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester {
+  // Registered claims (nhs-booking §b "Mandatory claims"; gp-connect §b claim table).
+  for (const claim of ['iss', 'sub', 'aud'] as const) {
+    if (payload[claim] === undefined) reject(claim, 'missing');
+    if (!isNonEmptyString(payload[claim])) reject(claim, 'must be a non-empty string');
+  }
+  const sub = payload['sub'] as string;
+  if (rules.audience !== undefined && payload['aud'] !== rules.audience) {
+    reject('aud', 'does not match the configured audience');
+  }
+
+  checkTimes(payload, rules, nowSeconds);
 
   if (payload['reason_for_request'] === undefined) reject('reason_for_request', 'missing');
   if (payload['reason_for_request'] !== 'directcare') reject('reason_for_request', 'must be directcare');
@@ -208,41 +252,7 @@ function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester 
   // requesting_practitioner: optional in booking since Dec 2020, mandatory in GP Connect; complete when present.
   if (payload['requesting_practitioner'] === undefined) {
     if (rules.requirePractitioner) reject('requesting_practitioner', 'missing');
-  } else {
-    const practitioner = embeddedResource(payload, 'requesting_practitioner', 'Practitioner', rules);
-    const id = practitioner['id'];
-    if (!isNonEmptyString(id)) reject('requesting_practitioner.id', 'must be a non-empty string');
-    if (id !== sub) reject('sub', 'must equal requesting_practitioner.id');
-
-    const names = practitioner['name'];
-    const name0 = Array.isArray(names) ? names[0] : undefined;
-    const given = isObject(name0) ? name0['given'] : undefined;
-    if (!isObject(name0) || !isNonEmptyString(name0['family']) || !Array.isArray(given) || !isNonEmptyString(given[0])) {
-      reject('requesting_practitioner.name', 'needs family and given name');
-    }
-
-    const userIds = identifiersWithSystem(practitioner['identifier'], SDS_USER_ID);
-    if (userIds.length !== 1 || typeof userIds[0]?.['value'] !== 'string' || !SDS_ID.test(userIds[0]['value'])) {
-      reject('requesting_practitioner.identifier.sds-user-id', 'needs exactly one SDS user id of 12 digits or UNK');
-    }
-    // Role profile: GP Connect tolerates it absent; when present it must be well formed (TKW).
-    const roleIds = identifiersWithSystem(practitioner['identifier'], SDS_ROLE_PROFILE_ID);
-    if (roleIds.length > 1 || (roleIds.length === 1 && (typeof roleIds[0]?.['value'] !== 'string' || !SDS_ID.test(roleIds[0]['value'])))) {
-      reject('requesting_practitioner.identifier.sds-role-profile-id', 'must be one SDS role profile id of 12 digits or UNK');
-    }
-
-    if (rules.completePractitioner) {
-      if (roleIds.length === 0) reject('requesting_practitioner.identifier.sds-role-profile-id', 'needs one SDS role profile id of 12 digits or UNK'); // more than one: refused above
-      const local = Array.isArray(practitioner['identifier'])
-        ? practitioner['identifier'].some((i) => isObject(i) && isNonEmptyString(i['system']) && isNonEmptyString(i['value']) && i['system'] !== SDS_USER_ID && i['system'] !== SDS_ROLE_PROFILE_ID)
-        : false;
-      if (!local) reject('requesting_practitioner.identifier', 'needs a consumer-local identifier (system and value) besides the SDS ids');
-    }
-
-    requester.practitionerId = id;
-    requester.sdsUserId = userIds[0]?.['value'] as string;
-    if (roleIds.length === 1) requester.sdsRoleProfileId = roleIds[0]?.['value'] as string;
-  }
+  } else Object.assign(requester, checkPractitioner(payload, rules, sub));
 
   // 0.x claim, removed in 1.0; the GP Connect demonstrator refuses it in 1.x (gp-connect §b).
   if (payload['requested_record'] !== undefined) reject('requested_record', 'not allowed');
