@@ -73,14 +73,16 @@ function listenOn(server: net.Server, at: { port: number; host: string }): Promi
   });
 }
 
-/** Stops accepting; in-flight answers close their connection when done; the rest are cut at the deadline. */
+/**
+ * Stops accepting; in-flight answers close their connection when done. Resolves when every
+ * connection is closed or at the deadline; the caller then ends what is still in flight.
+ */
 async function drain(server: http.Server, active: ReadonlySet<http.ServerResponse>, deadlineMs: number): Promise<void> {
   for (const res of active) if (!res.headersSent) res.setHeader('Connection', 'close');
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
   await Promise.race([closed, deadline]);
-  server.closeAllConnections();
 }
 
 const closeListener = (server: net.Server): Promise<void> => new Promise<void>((r) => (server.listening ? server.close(() => r()) : r()));
@@ -185,11 +187,14 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       await drain(server, active, deadlineMs);
       if (handlingNow.size) {
         // Ruling 19 past the drain deadline: the provider exchanges still in flight are aborted so
-        // that every request ends, and its decision line and audit record are written before the
-        // audit sink closes (briefly bounded: a store call may still be finishing).
+        // that every request ends — its client gets the 500 the records say (a write "may have been
+        // applied"), and its decision line and audit record are written before the audit sink
+        // closes (briefly bounded: a store call may still be finishing). Only then are the
+        // connections cut.
         await handling.abortInFlight().catch(() => undefined);
         await Promise.race([Promise.allSettled([...handlingNow]), new Promise((r) => setTimeout(r, 2000).unref())]);
       }
+      server.closeAllConnections();
       await gw.close();
     },
     async close() {
