@@ -11,6 +11,7 @@ import { xmlCodec } from '../adapters/codec-xml.js';
 import { createAuditSink, type AuditSink } from '../ops/audit.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { KeptVersion, VaultPort } from '../ports/vault.js';
+import type { HeldLock, LockPort } from '../ports/lock.js';
 import { openStore } from '../store/open.js';
 import { createRestoreProvider, type ProviderReply, type RestoreProvider } from './restore-provider.js';
 
@@ -57,13 +58,15 @@ export async function runVaultCommand(argv: string[], config: Readonly<Config>, 
   }
   let store;
   try {
-    store = await openStore(config.store, { lock: false });
+    // Only a restore writes to the provider: it takes the appointment's lock like a cancel (shared
+    // with the replicas under postgres), so it never races a cancel in flight.
+    store = await openStore(config.store, { lock: args.command === 'restore' });
   } catch (e) {
     io.stderr.write(`cannot open the store: ${(e as Error).message}\n`);
     return 1;
   }
   try {
-    return await dispatch(args, store.vault, config, io);
+    return await dispatch(args, store.vault, store.lock, config, io);
   } catch (e) {
     io.stderr.write(`${e instanceof Refused ? '' : 'failed: '}${(e as Error).message}\n`);
     return 1;
@@ -107,7 +110,7 @@ function parse(argv: string[]) {
   return { command: command!, rest, values };
 }
 
-async function dispatch(a: ReturnType<typeof parse>, vault: VaultPort, config: Readonly<Config>, io: VaultIo): Promise<number> {
+async function dispatch(a: ReturnType<typeof parse>, vault: VaultPort, lock: LockPort, config: Readonly<Config>, io: VaultIo): Promise<number> {
   const clock = io.clock ?? systemClock;
   switch (a.command) {
     case 'history': {
@@ -141,7 +144,7 @@ async function dispatch(a: ReturnType<typeof parse>, vault: VaultPort, config: R
       return 0;
     }
     default:
-      return restore(a.rest[0]!, a.values.to!, a.values, vault, config, io);
+      return restore(a.rest[0]!, a.values.to!, a.values, { vault, lock }, config, io);
   }
 }
 
@@ -192,41 +195,60 @@ async function confirm(io: VaultIo, question: string): Promise<boolean> {
  * 409, nothing overwritten). This bypasses the cancel-only rule on purpose, so it shows what will
  * change (element paths only, never values), asks, and is recorded like a cancel: the current
  * version is kept as a pre-image (interaction `restore`) before the write, linked after it, and
- * audited.
+ * audited. The write happens under the appointment's lock (rulings 10 and 23), after reading the
+ * current version again: if it moved since the operator confirmed, nothing is written.
  */
-async function restore(id: string, vid: string, values: Record<string, string | boolean | undefined>, vault: VaultPort, config: Readonly<Config>, io: VaultIo): Promise<number> {
-  const clock = io.clock ?? systemClock;
-  const stored = await vault.version(id, vid);
+async function restore(id: string, vid: string, values: Record<string, string | boolean | undefined>, store: { vault: VaultPort; lock: LockPort }, config: Readonly<Config>, io: VaultIo): Promise<number> {
+  const stored = await store.vault.version(id, vid);
   if (!stored) throw new Refused('no such version kept');
   const tokenFile = values['token-file'];
   const provider = io.provider ?? createRestoreProvider(config, {
     ...(typeof values['from-asid'] === 'string' ? { fromAsid: values['from-asid'] } : {}),
     ...(typeof tokenFile === 'string' ? { token: readFileSync(tokenFile, 'utf8').trim() } : {}),
   });
-  const current = await provider.read(id);
-  if (current.status !== 200) throw new Refused(`the provider answered ${current.status} to the read of the current appointment; nothing restored`);
-  if (!namesThisAppointment(current, id)) throw new Refused('the provider\'s read is not this Appointment (another resource, or unreadable); nothing restored');
-  const currentVersion = versionOf(current);
-  if (!currentVersion) throw new Refused('the provider gave no version (ETag or meta.versionId) for the current appointment; nothing restored');
-  if (currentVersion === vid) {
+  const current = await currentOf(provider, id);
+  if (current.version === vid) {
     io.stdout.write(`version ${vid} is already the current one; nothing to do\n`);
     return 0;
   }
-  showDiff(io, id, currentVersion, stored, current.body);
-  if (values.yes !== true && !(await confirm(io, `write version ${vid} back over version ${currentVersion}? [y/N] `))) {
+  showDiff(io, id, current.version, stored, current.reply.body);
+  if (values.yes !== true && !(await confirm(io, `write version ${vid} back over version ${current.version}? [y/N] `))) {
     io.stderr.write('not confirmed; nothing restored\n');
     return 1;
   }
+  const waitMs = config.store.lockWaitMs ?? 30_000;
+  return store.lock.hold(id, { waitMs }, async (held) => {
+    const now = await currentOf(provider, id);
+    if (now.version !== current.version) throw new Refused(`the appointment changed meanwhile (version ${now.version}, not ${current.version}); nothing restored: run it again`);
+    return writeBack(id, vid, stored, now, provider, store.vault, held, config, io);
+  });
+}
+
+/** The provider's current appointment and its version, or Refused. */
+async function currentOf(provider: RestoreProvider, id: string): Promise<{ reply: ProviderReply; version: string }> {
+  const reply = await provider.read(id);
+  if (reply.status !== 200) throw new Refused(`the provider answered ${reply.status} to the read of the current appointment; nothing restored`);
+  if (!namesThisAppointment(reply, id)) throw new Refused('the provider\'s read is not this Appointment (another resource, or unreadable); nothing restored');
+  const version = versionOf(reply);
+  if (!version) throw new Refused('the provider gave no version (ETag or meta.versionId) for the current appointment; nothing restored');
+  return { reply, version };
+}
+
+/** Under the lock: keep the current version, write the kept one back, record and link. */
+async function writeBack(id: string, vid: string, stored: KeptVersion, current: { reply: ProviderReply; version: string }, provider: RestoreProvider, vault: VaultPort, held: HeldLock, config: Readonly<Config>, io: VaultIo): Promise<number> {
+  const clock = io.clock ?? systemClock;
+  const currentVersion = current.version;
+  const body0 = current.reply.body;
   const traceId = randomUUID();
   const keptId = await vault.keep({
     preImage: {
-      appointmentId: id, versionId: currentVersion, body: current.body,
-      mediaType: String(current.headers['content-type'] ?? 'application/fhir+json'),
-      sha256: createHash('sha256').update(current.body).digest('hex'), readAt: clock.now(),
-      ...(lastUpdatedOf(current.body) ? { lastUpdated: lastUpdatedOf(current.body)! } : {}),
+      appointmentId: id, versionId: currentVersion, body: body0,
+      mediaType: String(current.reply.headers['content-type'] ?? 'application/fhir+json'),
+      sha256: createHash('sha256').update(body0).digest('hex'), readAt: clock.now(),
+      ...(lastUpdatedOf(body0) ? { lastUpdated: lastUpdatedOf(body0)! } : {}),
     },
     decision: { traceId, interaction: 'restore', requester: { deviceId: 'cancel-gateway-vault-cli' } },
-  });
+  }, held);
   let answer;
   try {
     answer = await provider.write(id, stored.body, { contentType: stored.mediaType, ifMatch: `W/"${currentVersion}"` });
@@ -247,7 +269,7 @@ async function restore(id: string, vid: string, values: Record<string, string | 
     // After the provider's success: a failure to link is reported, never turned into a failure.
     // The answer's bytes are kept only when they are this Appointment (not an empty 204, not a page).
     const body = namesThisAppointment(answer, id) ? answer.body : undefined;
-    await vault.link(keptId, { versionId: newVersion, body, mediaType: String(answer.headers['content-type'] ?? stored.mediaType), at: clock.now(), ...(lastUpdatedOf(answer.body) ? { lastUpdated: lastUpdatedOf(answer.body)! } : {}) })
+    await vault.link(keptId, { versionId: newVersion, body, mediaType: String(answer.headers['content-type'] ?? stored.mediaType), at: clock.now(), ...(lastUpdatedOf(answer.body) ? { lastUpdated: lastUpdatedOf(answer.body)! } : {}) }, held)
       .catch((e: Error) => io.stderr.write(`warning: restored, but the vault could not link the new version: ${e.message}\n`));
   }
   io.stdout.write(`restored: appointment ${id} now holds the content of version ${vid} as version ${newVersion ?? '(not given by the provider)'}\n`);

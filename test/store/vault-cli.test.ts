@@ -174,15 +174,16 @@ t.test('restore --yes against a provider that moved on: 409, nothing restored, a
   const v = createSqliteVault({ path, timeoutMs: 1000, clock });
   await v.keep(entry('appt-9', '6', clock.now()));
   await v.close();
-  // The provider changes between our read and our write.
+  // The provider changes between our last read (under the lock) and our write.
   const stdin = new PassThrough();
+  let reads = 0;
   const r = runVaultCommand(['restore', 'appt-9', '--to', '6', '--yes'], c, {
     stdout: { write: () => true }, stderr: { write: () => true }, stdin, clock,
     provider: {
       read: async (id) => {
         const { createRestoreProvider } = await import('../../src/cli/restore-provider.js');
         const answer = await createRestoreProvider(c).read(id);
-        p.bump();
+        if (++reads === 2) p.bump();
         return answer;
       },
       write: async (id, body, o) => (await import('../../src/cli/restore-provider.js')).createRestoreProvider(c).write(id, body, o),
@@ -192,6 +193,34 @@ t.test('restore --yes against a provider that moved on: 409, nothing restored, a
   t.equal(p.seen.filter((s) => s.method === 'PUT')[0]?.headers['if-match'], 'W/"7"');
   const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.match(audit, [{ interaction: 'restore', outcome: 'error', status: 409, versionBefore: '7' }]);
+});
+
+t.test('restore reads the current version again under the lock: moved since the confirmation -> nothing kept, nothing written', async (t) => {
+  const p = await recordingProvider(t, 7);
+  const { config: c, path } = config(p.url);
+  const v = createSqliteVault({ path, timeoutMs: 1000, clock });
+  await v.keep(entry('appt-9', '6', clock.now()));
+  await v.close();
+  let reads = 0;
+  let err = '';
+  const code = await runVaultCommand(['restore', 'appt-9', '--to', '6', '--yes'], c, {
+    stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) }, stdin: new PassThrough(), clock,
+    provider: {
+      read: async (id) => {
+        const { createRestoreProvider } = await import('../../src/cli/restore-provider.js');
+        const answer = await createRestoreProvider(c).read(id);
+        if (++reads === 1) p.bump(); // a cancel went through while the operator was deciding
+        return answer;
+      },
+      write: async (id, body, o) => (await import('../../src/cli/restore-provider.js')).createRestoreProvider(c).write(id, body, o),
+    },
+  });
+  t.equal(code, 1);
+  t.match(err, /changed meanwhile \(version 8, not 7\)/);
+  t.equal(p.seen.filter((s) => s.method === 'PUT').length, 0, 'nothing written');
+  const after = createSqliteVault({ path, timeoutMs: 1000, clock });
+  t.equal((await after.history('appt-9')).length, 1, 'no restore pre-image kept');
+  await after.close();
 });
 
 t.test('restore of a version that is not kept: refused before the provider is contacted', async (t) => {
