@@ -178,6 +178,10 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
     pool,
     hold,
     async ping() {
+      // Every connection leased to a holder is busy, not down (a session that dies fails its holder
+      // and leaves the pool): readiness must not drop a replica for carrying its load. The vault's
+      // own ping still checks that the database answers.
+      if (pool.totalCount >= opts.lockPoolSize && pool.idleCount === 0) return;
       try {
         await withClient(pool, clock, opts.timeoutMs, (c) => c.query('SELECT 1'));
       } catch (e) {

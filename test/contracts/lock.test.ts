@@ -92,6 +92,22 @@ t.test('postgres', async (t) => {
     down: async () => createPostgresLock({ url: `postgres://postgres@127.0.0.1:${await closedPort()}/postgres`, lockPoolSize: 2, timeoutMs: 500, clock }),
     downWithinMs: 3000,
   });
+  t.test('readiness: a pool whose every connection holds a key is busy, not down', async (t) => {
+    const lock = createPostgresLock({ url, lockPoolSize: 2, timeoutMs: 2000, clock });
+    t.teardown(() => lock.close());
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const entered: string[] = [];
+    const holders = ['busy-1', 'busy-2'].map((id) => lock.hold(id, { waitMs: 1000 }, async () => {
+      entered.push(id);
+      await gate;
+    }));
+    while (entered.length < 2) await new Promise((r) => setImmediate(r));
+    await t.resolves(lock.ping(), 'ready while both connections hold keys');
+    release();
+    await Promise.all(holders);
+    await t.resolves(lock.ping(), 'and after');
+  });
   t.test('the advisory key is a stable signed 64-bit integer', async (t) => {
     t.equal(advisoryKey('abc'), advisoryKey('abc'));
     t.not(advisoryKey('abc'), advisoryKey('abd'));
