@@ -88,8 +88,9 @@ export function createHttpProvider(opts: HttpProviderOptions): ProviderPort {
         cancelTimer();
         if (e instanceof ProviderFailure) return reject(e);
         const kind: ProviderFailureKind = expired ? (phase === 'body' ? 'slow-body' : 'timeout') : failureKind(e);
-        // A write refused at connect never left; anything later may have reached the provider.
-        const mayHaveApplied = method === 'PUT' && kind !== 'refused';
+        // A write refused at connect, or still queued for a connection or connecting (undici had not
+        // begun to write it: no onConnect yet), never left; anything later may have reached the provider.
+        const mayHaveApplied = method === 'PUT' && kind !== 'refused' && abort !== undefined;
         reject(new ProviderFailure(kind, expired ? `the provider did not answer within the deadline (${phase})` : `provider exchange failed (${kind})`, statusSeen, mayHaveApplied));
       };
       const expire = () => {

@@ -74,6 +74,25 @@ for (const [name, make] of adapters) {
     t.equal((e as ProviderFailure).mayHaveApplied, true, 'a write that reached the provider may have been applied');
   });
 
+  t.test(`${name}: a write still queued for a connection at its deadline never left: not "may have been applied"`, async (t) => {
+    const held: http.ServerResponse[] = [];
+    const p = await fakeProvider((_req, res) => held.push(res));
+    const clock = new ManualClock();
+    const port = make(p.url, clock); // two connections
+    t.teardown(async () => { for (const r of held) r.destroy(); await port.close(); await p.close(); });
+    const reads = [port.read('Appointment/a1', {}, { ...opts, deadlineMs: 60_000 }), port.read('Appointment/a2', {}, { ...opts, deadlineMs: 60_000 })].map((x) => x.catch(() => undefined));
+    await until(() => held.length === 2);
+    const queued = port.write('Appointment/a3', Buffer.from('{}'), {}, opts).then(() => 'answered', (e) => e);
+    clock.advance(1000);
+    const e = await queued;
+    t.ok(e instanceof ProviderFailure, 'rejected');
+    t.equal((e as ProviderFailure).kind, 'timeout');
+    t.equal((e as ProviderFailure).mayHaveApplied, false, 'it was never written');
+    for (const r of held) r.writeHead(200).end('{}');
+    await Promise.all(reads);
+    t.equal(p.seen.filter((x) => x.method === 'PUT').length, 0, 'the provider never saw it');
+  });
+
   t.test(`${name}: after the status line, a slow body has its own bound (slow-body, statusSeen)`, async (t) => {
     let held: http.ServerResponse | undefined;
     const p = await fakeProvider((_req, res) => {
