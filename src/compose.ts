@@ -122,7 +122,7 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared) {
     changeSets: standard.changeSets, logger: shared.logger, metrics: shared.metrics,
     publicBaseUrl: cfg.publicBaseUrl, report: cfg.report,
     timeouts: {
-      upstreamMs: cfg.upstream.timeoutMs, bodyMs: cfg.upstream.bodyTimeoutMs,
+      upstreamMs: cfg.upstream.timeoutMs, bodyMs: cfg.upstream.bodyTimeoutMs, inDoubtHoldMs: cfg.upstream.inDoubtHoldMs ?? cfg.upstream.timeoutMs,
       lockWaitMs: cfg.store.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, maxAnswerBytes: cfg.upstream.maxAnswerBytes,
     },
   });

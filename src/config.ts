@@ -27,7 +27,7 @@ export interface Config {
     handshakeTimeoutMs: number; watch: boolean;
     expiryWarningDays: number; crlWarningHours: number;
   };
-  upstream: { url: string; ca?: string; cert?: string; key?: string; timeoutMs: number; bodyTimeoutMs: number; maxSockets: number; writeConnections: number; maxAnswerBytes: number };
+  upstream: { url: string; ca?: string; cert?: string; key?: string; timeoutMs: number; bodyTimeoutMs: number; inDoubtHoldMs?: number; maxSockets: number; writeConnections: number; maxAnswerBytes: number };
   spine: { providerAsids: string[] };
   jwt: {
     mode: 'unsigned' | 'signed'; audience?: string; clockSkewSeconds: number; maxFutureIatSeconds: number;

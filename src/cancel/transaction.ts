@@ -68,7 +68,8 @@ export interface TransactionDeps {
   publicBaseUrl: string;
   /** Report mode per family (issue 7): version and businessRules may be report-only. */
   report: Readonly<Record<ReportFamily, 'enforce' | 'report'>>;
-  timeouts: { upstreamMs: number; bodyMs: number; lockWaitMs: number; maxAnswerBytes: number };
+  /** inDoubtHoldMs: how long a write in doubt keeps the appointment locked after it (default upstreamMs). */
+  timeouts: { upstreamMs: number; bodyMs: number; inDoubtHoldMs?: number; lockWaitMs: number; maxAnswerBytes: number };
 }
 
 /**
@@ -243,8 +244,9 @@ export function createWriteTransaction(deps: TransactionDeps) {
           } catch (e) {
             reject(e);
             if ((e as { inDoubt?: boolean }).inDoubt) {
-              logger.warn('the write is in doubt: the appointment stays locked while the provider may still apply it', { appointmentId: id, holdMs: deps.timeouts.upstreamMs });
-              await new Promise<void>((done) => clock.setTimer(done, deps.timeouts.upstreamMs));
+              const holdMs = deps.timeouts.inDoubtHoldMs ?? deps.timeouts.upstreamMs;
+              logger.warn('the write is in doubt: the appointment stays locked while the provider may still apply it', { appointmentId: id, holdMs });
+              await new Promise<void>((done) => clock.setTimer(done, holdMs));
             }
           }
         })

@@ -476,3 +476,37 @@ t.test('ruling 21: a narrative the provider read in XML is compared with a JSON 
     t.equal(await outcome(s.tx.run(req, trail())), expected, label);
   }
 });
+
+t.test('rulings 10/23: upstream.inDoubtHoldMs sets how long a write in doubt keeps the appointment locked', async (t) => {
+  const provider = memoryProvider();
+  let writes = 0;
+  const clock = new ManualClock(Date.UTC(2029, 5, 1));
+  // A provider that applies a write 5 s after the gateway gave up on it (five deadlines).
+  const port: ProviderPort = {
+    ...provider.port,
+    async write(path, body, headers, opts) {
+      writes++;
+      if (writes === 1) {
+        clock.setTimer(() => void provider.port.write(path, body, headers, opts), 5000);
+        throw new ProviderFailure('timeout', 'no answer in time', undefined, true);
+      }
+      return provider.port.write(path, body, headers, opts);
+    },
+  };
+  const config = buildConfig({ publicBaseUrl: 'https://gw.example/STU3/1', tls: { cert: 'x', key: 'x', clientCa: 'x' }, upstream: { url: 'http://127.0.0.1:9', inDoubtHoldMs: 6000 }, spine: { providerAsids: ['1'] } }, { checkFiles: false });
+  t.equal(config.upstream.inDoubtHoldMs, 6000, 'the key is in the schema');
+  const tx = createWriteTransaction({
+    provider: port, lock: createMemoryLock({ clock }), vault: recordingVault(), clock, codecs: [jsonCodec], changeSets: NHS.changeSets,
+    logger: createLogger('silent'), metrics: createMetrics(), publicBaseUrl: 'https://gw.example/STU3/1', report: config.report,
+    timeouts: { upstreamMs: 1000, bodyMs: 1000, inDoubtHoldMs: config.upstream.inDoubtHoldMs, lockWaitMs: 60_000, maxAnswerBytes: 1 << 20 },
+  });
+  const first = outcome(tx.run(request(), trail()));
+  const second = outcome(tx.run(request(), trail()));
+  t.equal(await first, 'UPSTREAM_UNAVAILABLE');
+  clock.advance(5500); // past upstream.timeoutMs, within the hold; the provider applied the first
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+  t.equal(writes, 1, 'still held after the default would have let go');
+  clock.advance(600);
+  t.equal(await second, 'VERSION_CONFLICT', 'then 409: the first write is seen');
+  t.equal(writes, 1, 'exactly one write of version 1');
+});
