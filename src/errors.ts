@@ -94,7 +94,7 @@ export const CATALOGUE = {
   },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415, issue: 'not-supported', spine: 'UNSUPPORTED_MEDIA_TYPE',
-    meaning: 'Content-Type is missing or not a FHIR JSON or XML media type the standard accepts (rulings 5, 21).',
+    meaning: 'Content-Type is missing or not a FHIR JSON or XML media type the standard accepts; or the cancel carries a Content-Encoding, or a query parameter other than _format (rulings 5, 21).',
   },
   BODY_TOO_LARGE: {
     status: 413, issue: 'too-long', spine: 'BAD_REQUEST',
@@ -134,7 +134,7 @@ export const CATALOGUE = {
   },
   UPSTREAM_REFUSED: {
     status: 400, issue: 'processing', spine: 'BAD_REQUEST',
-    meaning: 'The provider refused the forwarded request with a 4xx no other code stands for (429, 401, 410…) and no OperationOutcome; its status is kept (ruling 11).',
+    meaning: 'The provider refused the forwarded request with a 4xx and no OperationOutcome; its status is kept (ruling 11), its Spine coding that of the code the status stands for (401/403 CLIENT_NOT_ALLOWED, 404/410 RECORD_NOT_FOUND, 409/412 VERSION_CONFLICT, 413, 415, 422), BAD_REQUEST for any other (429…).',
   },
   REQUEST_MALFORMED: {
     status: 400, issue: 'invalid', spine: 'BAD_REQUEST',

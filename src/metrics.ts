@@ -29,7 +29,7 @@ export function createMetrics() {
     gatewayDuration: new BoundHistogram({ name: `${p}gateway_duration_seconds`, help: 'Time spent in the gateway itself per request (total minus provider time), by route.', labelNames: ['route'], buckets: latency, registers: [registry] }),
     upstreamDuration: new BoundHistogram({ name: `${p}upstream_duration_seconds`, help: 'Time waiting for the provider, by call (read = current appointment, forward).', labelNames: ['call'], buckets: latency, registers: [registry] }),
     stageDuration: new BoundHistogram({ name: `${p}stage_duration_seconds`, help: 'Time per pipeline stage (check).', labelNames: ['stage'], buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 1], registers: [registry] }),
-    upstreamErrors: new Counter({ name: `${p}upstream_errors_total`, help: 'Failed provider calls, by kind (refused, timeout, reset, protocol, status, redirect, too-large, other).', labelNames: ['kind'], registers: [registry] }),
+    upstreamErrors: new Counter({ name: `${p}upstream_errors_total`, help: 'Failed provider calls, by kind (refused, timeout, slow-body, reset, protocol, status, redirect, too-large, other).', labelNames: ['kind'], registers: [registry] }),
     inFlight: new BoundGauge({ name: `${p}in_flight_requests`, help: 'Requests being handled now.', registers: [registry] }),
     tlsFailures: new Counter({ name: `${p}tls_handshake_failures_total`, help: 'Refused or failed TLS handshakes, by reason.', labelNames: ['reason'], registers: [registry] }),
     certExpiry: new Gauge({ name: `${p}certificate_expiry_seconds`, help: 'Seconds until the certificate expires, by role (server, client-ca) and subject.', labelNames: ['role', 'subject'], registers: [registry] }),
