@@ -98,7 +98,8 @@ function parse(argv: string[]) {
     case 'export': need(0); break;
     case 'purge':
       need(0);
-      if (!values['older-than'] || !/^\d+$/.test(values['older-than'])) throw new Error('vault purge: --older-than <days> (a whole number) is required');
+      // At least a day, as store.retentionDays: 0 would delete the pre-images of cancels in flight.
+      if (!values['older-than'] || !/^[1-9]\d*$/.test(values['older-than'])) throw new Error('vault purge: --older-than <days> (a whole number, at least 1) is required');
       break;
     case 'restore':
       need(1);

@@ -90,7 +90,7 @@ t.test('history, show, export, purge', async (t) => {
 
 t.test('usage errors exit 2; the memory store has nothing to show', async (t) => {
   const { config: c } = config();
-  for (const argv of [[], ['frobnicate'], ['history'], ['show', 'a'], ['purge'], ['purge', '--older-than', 'x'], ['restore', 'a']]) {
+  for (const argv of [[], ['frobnicate'], ['history'], ['show', 'a'], ['purge'], ['purge', '--older-than', 'x'], ['purge', '--older-than', '0'], ['restore', 'a']]) {
     t.equal((await run(argv, c)).code, 2, `vault ${argv.join(' ')}`);
   }
   const mem = buildConfig({ publicBaseUrl: 'https://gw.example', tls: { cert: '/x', key: '/x', clientCa: '/x' }, upstream: { url: 'http://127.0.0.1:9' }, spine: { providerAsids: ['1'] } }, { checkFiles: false });
