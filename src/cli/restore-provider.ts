@@ -3,6 +3,7 @@ import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
+import { decodedBody } from '../http/content-coding.js';
 import { STANDARDS } from '../standards/index.js';
 
 /**
@@ -53,16 +54,28 @@ export function createRestoreProvider(config: Readonly<Config>, o: RestoreProvid
     ...(o.fromAsid ? { 'Ssp-From': o.fromAsid } : {}),
     ...(o.token ? { Authorization: `Bearer ${o.token}` } : {}),
   });
+  // One deadline for the whole exchange, answer included (ruling 24), not an idle timeout.
+  const deadlineMs = config.upstream.timeoutMs + config.upstream.bodyTimeoutMs;
   const exchange = (method: string, id: string, h: Record<string, string>, body?: Buffer): Promise<ProviderReply> =>
     new Promise((resolve, reject) => {
       const url = new URL(`Appointment/${encodeURIComponent(id)}`, base);
       const req = (isHttps ? https : http).request(url, { method, headers: body ? { ...h, 'Content-Length': String(body.length) } : h, ...tls });
-      req.setTimeout(config.upstream.timeoutMs, () => req.destroy(new Error(`provider did not answer within ${config.upstream.timeoutMs} ms`)));
+      const timer = setTimeout(() => req.destroy(new Error(`provider did not answer within ${deadlineMs} ms`)), deadlineMs);
+      req.on('close', () => clearTimeout(timer));
       req.on('error', reject);
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('end', () => {
+          clearTimeout(timer);
+          // An answer content-coded unasked is read decoded (as the gateway reads it).
+          const { 'content-encoding': coding, ...rest } = res.headers;
+          try {
+            resolve({ status: res.statusCode ?? 0, headers: coding ? rest : res.headers, body: decodedBody(Buffer.concat(chunks), coding, config.upstream.maxAnswerBytes) });
+          } catch (e) {
+            reject(e);
+          }
+        });
         res.on('error', reject);
       });
       req.end(body);
