@@ -15,6 +15,8 @@
  *   `removed`. The top-level `contained` array is the exception: entries are matched by `id`
  *   (FHIR references them as `#id`, so their position carries no meaning), unless an entry on
  *   either side lacks a string id or an id repeats, in which case that array is compared by index.
+ *   A matched entry is named by its index in the submitted array (a removed one, in the stored
+ *   one), never by its id: the id is a body value (ruling 19: no patient data in the audit).
  *
  * Never throws, never recurses without bound: descent stops at MAX_DEPTH, below which an
  * iterative equality check decides and a single `changed` is reported.
@@ -53,8 +55,6 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * name; anything else (a key holding a name and an address, 2 KB of text) becomes a placeholder.
  */
 const ELEMENT_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-/** A FHIR id (STU3 `id` datatype); a contained id that is not one is not echoed either. */
-const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 export const UNKNOWN_SEGMENT = '<unknown>';
 const MAX_PATH = 256;
 
@@ -63,7 +63,7 @@ const hasOwn = Object.prototype.hasOwnProperty;
 type JsonObject = Record<string, unknown>;
 
 /** A path segment: an object key, an array index, or a `contained` entry matched by id. */
-type Segment = string | number | { readonly where: string };
+type Segment = string | number | { readonly where: string; readonly index: number };
 
 
 /** Present = own property with a defined value (JSON.stringify drops `undefined`). */
@@ -204,7 +204,9 @@ function maxOf(options: DiffOptions | undefined): number {
 function renderSegment(s: Segment, echo: (key: string) => boolean): string {
   if (typeof s === 'number') return '[' + s + ']';
   if (typeof s === 'string') return ELEMENT_NAME.test(s) && echo(s) ? '.' + s : '.' + UNKNOWN_SEGMENT;
-  return ".where(id='" + (FHIR_ID.test(s.where) ? s.where : UNKNOWN_SEGMENT) + "')";
+  // A contained entry matched by id is named by its position, never by its id: an id is a body
+  // value the client chose (an NHS number, a name), and paths reach answers and the audit trail.
+  return '[' + s.index + ']';
 }
 
 /**
@@ -274,7 +276,7 @@ class Walker {
           const ib = ia && idIndex(vb);
           if (ia && ib) {
             this.segs.push(k);
-            this.walkContainedById(ia, ib, depth + 1);
+            this.walkContainedById(va, vb, ia, ib, depth + 1);
             this.segs.pop();
             continue;
           }
@@ -313,16 +315,20 @@ class Walker {
     }
   }
 
-  private walkContainedById(a: Map<string, unknown>, b: Map<string, unknown>, depth: number): void {
-    const ids = [...a.keys()];
-    for (const id of b.keys()) if (!a.has(id)) ids.push(id);
-    ids.sort();
+  /**
+   * `contained` matched by id (ruling 9); each entry is reported at its index in the submitted
+   * array (`b`), a removed one at its index in the stored one (`a`): submitted entries first, in
+   * order, then the removed ones.
+   */
+  private walkContainedById(av: unknown[], bv: unknown[], a: Map<string, number>, b: Map<string, number>, depth: number): void {
+    const ids = [...b.keys()].sort((x, y) => b.get(x)! - b.get(y)!);
+    for (const id of [...a.keys()].sort((x, y) => a.get(x)! - a.get(y)!)) if (!b.has(id)) ids.push(id);
     for (const id of ids) {
       if (this.full()) return;
-      const seg = { where: id };
+      const seg = { where: id, index: b.get(id) ?? a.get(id)! };
       if (a.has(id) && b.has(id)) {
         this.segs.push(seg);
-        this.walk(a.get(id), b.get(id), depth + 1, false);
+        this.walk(av[a.get(id)!], bv[b.get(id)!], depth + 1, false);
         this.segs.pop();
       } else if (a.has(id)) {
         this.report('removed', seg);
@@ -355,13 +361,14 @@ function sortKeys(keys: string[]): void {
 }
 
 /** id → entry, or undefined when matching by id is not possible (missing/non-string/duplicate id). */
-function idIndex(entries: unknown[]): Map<string, unknown> | undefined {
-  const m = new Map<string, unknown>();
-  for (const e of entries) {
+function idIndex(entries: unknown[]): Map<string, number> | undefined {
+  const m = new Map<string, number>();
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
     if (!isObject(e)) return undefined;
     const id = e['id'];
     if (typeof id !== 'string' || m.has(id)) return undefined;
-    m.set(id, e);
+    m.set(id, i);
   }
   return m;
 }

@@ -382,7 +382,7 @@ t.test('422 business rules: differences from the stored appointment; read but no
       name: 'a changed contained Patient family name',
       id: freshAppointment(),
       mutate: (r) => (r.contained.find((c: any) => c.id === 'P1').name[0].family = 'Smith'),
-      paths: ["Appointment.contained.where(id='P1').name[0].family"],
+      paths: ["Appointment.contained[1].name[0].family"],
     },
     { name: 'a changed description', id: freshAppointment(), mutate: (r) => (r.description = 'Something else'), paths: ['Appointment.description'] },
     { name: 'a removed participant', id: twoParticipants, mutate: (r) => r.participant.pop(), paths: ['Appointment.participant[1]'] },
@@ -396,7 +396,7 @@ t.test('422 business rules: differences from the stored appointment; read but no
         r.contained.find((c: any) => c.id === 'P1').name[0].family = 'Smith';
         r.participant[0].actor.display = 'Someone else';
       },
-      paths: ['Appointment.contained.where(id=\'P1\').name[0].family', 'Appointment.description', 'Appointment.participant[0].actor.display'],
+      paths: ['Appointment.contained[1].name[0].family', 'Appointment.description', 'Appointment.participant[0].actor.display'],
     },
   ];
   for (const c of cases) {

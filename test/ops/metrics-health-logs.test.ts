@@ -140,7 +140,7 @@ t.test('audit trail: one append-only JSON line per cancel decision, in a file', 
   const rejected = cancels.find((r) => r.status === 422)!;
   t.equal(rejected.outcome, 'rejected');
   t.equal(rejected.code, 'BUSINESS_RULE');
-  t.ok(rejected.differingPaths?.some((p) => p.includes("contained.where(id='P1').name[0].family")), 'differing paths recorded');
+  t.ok(rejected.differingPaths?.some((p) => p.includes("contained[1].name[0].family")), 'differing paths recorded');
   t.same(rejected.requester?.odsCode, 'A1001');
   const accepted = cancels.filter((r) => r.status === 200).at(-1)!;
   t.equal(accepted.versionBefore, '2');
