@@ -122,6 +122,12 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     requireHostHeader: false,
   } as https.ServerOptions);
   server.maxConnections = config.limits.maxConnections;
+  // Every header the parser read is seen by the checks: Node keeps only the first 2000 by default,
+  // while its parser still frames the body by a Content-Length or Transfer-Encoding past them —
+  // a GET whose dropped Content-Length carried a second request smuggled it to the provider, and a
+  // second Authorization or an override header past line 2000 went unseen. The header block's
+  // byte limit (limits.maxHeaderBytes, 431) bounds the count instead.
+  server.maxHeadersCount = 0;
   const handshakes = createHandshakeGuard(
     { total: config.limits.maxPendingHandshakes, perAddress: config.limits.maxPendingHandshakesPerAddress },
     () => metrics.tlsFailures.inc({ reason: 'handshake-evicted' }),

@@ -1,4 +1,5 @@
 import type { Agent, ClientRequest, IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Config } from '../config.js';
 import type { RequestContext } from '../context.js';
@@ -359,7 +360,11 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
         target.pathname = upstream.base.pathname.replace(/\/$/, '') + below.split('?')[0];
         target.search = below.includes('?') ? below.slice(below.indexOf('?')) : '';
         const agent = trackingAgent(upstream.agent as Agent, (r) => (proxyReq = r));
-        proxy.web(outgoing, res, { target: target.href, ignorePath: true, agent }, (err: Error) => {
+        // A method without a body never sends one, whatever the request carried: the provider
+        // request has no framing for it, so piped bytes would reach the provider's socket raw (a
+        // second, smuggled request). Ruling 25 refuses such a request before; this is the backstop.
+        const bodyless = req.method === 'GET' || req.method === 'HEAD' || req.method === 'DELETE' || req.method === 'OPTIONS';
+        proxy.web(outgoing, res, { target: target.href, ignorePath: true, agent, ...(bodyless ? { buffer: Readable.from([]) } : {}) }, (err: Error) => {
           const kind = timedOut ? 'timeout' : classify(err);
           if (settled) return;
           if (res.headersSent) {

@@ -361,3 +361,25 @@ t.test('ruling 14: a framing refusal echoes X-Request-ID as X-Correlation-ID', a
   t.equal(answer?.status, 400);
   t.equal(answer?.headers['x-correlation-id'], 'req-42');
 });
+
+t.test('a framing header past 2000 header lines is still seen: no request smuggled to the provider (rulings 16, 25)', async (t) => {
+  const target = ids[2]!;
+  const before = h.provider.store.currentVersion(target);
+  const smuggledBody = JSON.stringify({ resourceType: 'Appointment', id: target, status: 'cancelled' });
+  const smuggled = `PUT /Appointment/${target} HTTP/1.1\r\nHost: provider\r\nContent-Type: application/fhir+json\r\nContent-Length: ${smuggledBody.length}\r\n\r\n${smuggledBody}`;
+  for (const framing of [`Content-Length: ${smuggled.length}`, 'Transfer-Encoding: chunked']) {
+    const payload = framing.startsWith('Content-Length') ? smuggled : `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`;
+    const lines = [`GET /STU3/1/Appointment/${ids[3]} HTTP/1.1`, 'Host: localhost'];
+    for (const [k, v] of Object.entries(readHeaders())) lines.push(`${k}: ${v}`);
+    for (let i = 0; i < 2000; i++) lines.push('x: y');
+    lines.push(framing);
+    const seenBefore = providerCount();
+    const c = await connect();
+    c.socket.write(`${lines.join('\r\n')}\r\n\r\n${payload}`);
+    await c.closed(3000);
+    const answers = parseResponses(c.received());
+    t.equal(answers[0]?.status, 400, `${framing}: a body on a GET is refused (ruling 25), the framing header seen`);
+    t.equal(providerCount(), seenBefore, `${framing}: the provider saw nothing`);
+  }
+  t.equal(h.provider.store.currentVersion(target), before, 'the appointment the smuggled PUT named is untouched');
+});
