@@ -60,6 +60,15 @@ export function handshakeFailureReason(err: Error & { code?: string }): string {
 }
 
 /** OpenSSL verification error code -> metric label. */
+/** 'expired' or 'not-yet-valid' when `now` is outside the certificate's dates, else undefined. */
+export function outsideValidity(cert: { valid_from?: string; valid_to?: string } | undefined, now: number): 'expired' | 'not-yet-valid' | undefined {
+  const from = Date.parse(cert?.valid_from ?? '');
+  const to = Date.parse(cert?.valid_to ?? '');
+  if (Number.isFinite(to) && now > to) return 'expired';
+  if (Number.isFinite(from) && now < from) return 'not-yet-valid';
+  return undefined;
+}
+
 export function certificateFailureReason(code: string): string {
   switch (code) {
     case 'CERT_HAS_EXPIRED': return 'expired';
@@ -177,7 +186,16 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     socket.disableRenegotiation();
     socket.on('error', () => socket.destroy());
     connections.opened(socket);
-    if (socket.authorized) return;
+    if (socket.authorized) {
+      // Ruling 15: a resumed session skips certificate verification, so a client certificate that
+      // expired since the session began would be served; its dates are checked here (wall-clock
+      // time, as OpenSSL's own verification uses).
+      if (socket.isSessionReused()) {
+        const reason = outsideValidity(socket.getPeerCertificate(), Date.now());
+        if (reason) refuse(reason, socket, socket.getPeerCertificate());
+      }
+      return;
+    }
     // Defence in depth: with rejectUnauthorized Node refuses before this event.
     const cert = socket.getPeerCertificate();
     const hasCert = Object.keys(cert ?? {}).length > 0;

@@ -101,3 +101,35 @@ t.test('the trusted client certificate still works after the refusals', async (t
   t.match(r.received, /^HTTP\/1\.1 200 /);
   t.equal(await metricValue(h.gateway.adminPort, METRIC, { reason: 'other' }), 0, 'no refusal fell into reason="other"');
 });
+
+t.test('ruling 15: a resumed session is served while its certificate is valid; its dates are checked on resumption', async (t) => {
+  const { outsideValidity } = await import('../../src/edge/tls-listener.js');
+  const cert = { valid_from: 'Jan  1 00:00:00 2026 GMT', valid_to: 'Jan  1 00:00:00 2027 GMT' };
+  t.equal(outsideValidity(cert, Date.parse('2026-06-01T00:00:00Z')), undefined);
+  t.equal(outsideValidity(cert, Date.parse('2027-01-01T00:00:01Z')), 'expired', 'expired since the session began: refused on resumption');
+  t.equal(outsideValidity(cert, Date.parse('2025-12-31T23:59:59Z')), 'not-yet-valid');
+  // A real resumption (TLS 1.2 session ticket) of a valid certificate is still served.
+  for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+    let session: Buffer | undefined;
+    await new Promise<void>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: h.gateway.port, servername: 'localhost', ca: p.ca.cert, cert: p.client.cert, key: p.client.key, minVersion: version, maxVersion: version });
+      s.on('session', (x: Buffer) => (session = x));
+      s.once('secureConnect', () => s.write(`GET /STU3/1/Appointment/${id} HTTP/1.1\r\nHost: localhost\r\n${Object.entries(identityHeaders('nhs-booking', 'read')).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Connection: close\r\n\r\n`));
+      s.on('data', () => {});
+      s.on('error', () => {});
+      s.on('close', () => resolve());
+    });
+    t.ok(session, `${version}: the server issued a session`);
+    let reused = false;
+    const r = await attempt(p.client, { session, minVersion: version, maxVersion: version, ...({} as object) });
+    const again = await new Promise<boolean>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: h.gateway.port, servername: 'localhost', ca: p.ca.cert, cert: p.client.cert, key: p.client.key, session, minVersion: version, maxVersion: version });
+      s.once('secureConnect', () => { reused = s.isSessionReused(); s.end(); });
+      s.on('error', () => resolve(false));
+      s.on('close', () => resolve(true));
+    });
+    t.ok(again, `${version}: connected`);
+    t.ok(reused, `${version}: the session was resumed`);
+    t.match(r.received, /^HTTP\/1\.1 200 /, `${version}: a resumed session with a valid certificate is served`);
+  }
+});
