@@ -23,7 +23,7 @@ const CHECKED = new Set<string>([
 export function hasMethodParam(query: string): boolean {
   for (const part of query.split(/[&;]/)) {
     const eq = part.indexOf('=');
-    let name = eq === -1 ? part : part.slice(0, eq);
+    let name = (eq === -1 ? part : part.slice(0, eq)).replace(/\+/g, ' ');
     if (name.includes('%')) {
       try {
         name = decodeURIComponent(name);
@@ -31,7 +31,10 @@ export function hasMethodParam(query: string): boolean {
         // not decodable: a parser would keep it as written
       }
     }
-    if (name.toLowerCase() === '_method') return true;
+    // As the laxest framework parser reads a name (PHP: leading spaces dropped, then spaces and
+    // dots made underscores; others trim): ` _method`, `+_method`, `.method` all mean `_method`.
+    const php = name.replace(/^\s+/, '').replace(/[ .]/g, '_').toLowerCase();
+    if (php === '_method' || name.trim().toLowerCase() === '_method') return true;
   }
   return false;
 }
