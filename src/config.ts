@@ -255,3 +255,16 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
   if (envProblems.length) throw new ConfigError(envProblems);
   return built;
 }
+
+/** A URL as it may be printed: any user name and password replaced (a CI log is no place for them). */
+export function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = '***';
+    u.password = '';
+    return u.href;
+  } catch {
+    return '(unparsable URL)';
+  }
+}

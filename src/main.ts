@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { createTracer } from './compose.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, withoutCredentials, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { createGateway, type Gateway } from './server.js';
 import { inspectTls } from './tls/inspect.js';
@@ -137,7 +137,7 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
       // "valid" only once every part is: the file, the TLS material and the store.
-      if (tlsCode === 0) process.stdout.write(`${configFile}: valid (standard ${c.standard}, upstream ${c.upstream.url}, store ${c.store.kind})\n`);
+      if (tlsCode === 0) process.stdout.write(`${configFile}: valid (standard ${c.standard}, upstream ${withoutCredentials(c.upstream.url)}, store ${c.store.kind})\n`);
       return tlsCode;
     } catch (e) {
       if (e instanceof ConfigError) {
@@ -187,5 +187,4 @@ main(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
-
 

@@ -1,6 +1,6 @@
 import { wellFormedTraceId } from './checks/spine-headers.js';
 import { unsignedTokenWithScope } from './identity/token.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { CheckPlan, Check, CheckIO } from './checks/index.js';
 import type { Config } from './config.js';
 import { createContext, repeatedHeaders, type RequestContext } from './context.js';
@@ -290,7 +290,8 @@ export function createPipeline(deps: PipelineDeps) {
     // standard, e.g. a disabled amend) or 'unknown'; never the route's default (ruling 19).
     const recorded = ctx === undefined ? undefined : ctx.interactionNamed || out.outcome === 'forwarded' ? ctx.interaction : namedInteraction(req);
     const interaction = ctx === undefined ? 'none' : recorded?.name ?? 'unknown';
-    metrics.requests.inc({ route, interaction, outcome: out.outcome, status: String(out.status) });
+    // A status the provider made up (599, 777) is 'other': it must not mint a metric series each.
+    metrics.requests.inc({ route, interaction, outcome: out.outcome, status: STATUS_CODES[out.status] || out.status === CLIENT_CLOSED ? String(out.status) : 'other' });
     metrics.gatewayDuration.observe({ route }, Math.max(0, totalMs - upstreamMs) / 1000);
     if (!guardedRoute && out.forwardMs !== undefined) metrics.upstreamDuration.observe({ call: 'forward' }, out.forwardMs / 1000);
     const requester = ctx?.requester

@@ -107,3 +107,10 @@ t.test('the example configuration is valid apart from its file paths', async (t)
   const e = t.throws(() => loadConfig(join(packageRoot, 'config/example.yaml'), {})) as unknown as ConfigError;
   t.ok(e.problems.every((p) => /cannot read/.test(p)), e.problems.join('; '));
 });
+
+t.test('a URL printed by check-config carries no credentials', async (t) => {
+  const { withoutCredentials } = await import('../src/config.js');
+  t.equal(withoutCredentials('https://svc:SECRET-PW@provider.example/STU3/1'), 'https://***@provider.example/STU3/1');
+  t.equal(withoutCredentials('https://provider.example/STU3/1'), 'https://provider.example/STU3/1');
+  t.notMatch(withoutCredentials('http://only-user@provider.example/'), /only-user/);
+});

@@ -77,6 +77,8 @@ export interface DemoProviderOptions {
   etagOf?: (versionId: string) => string;
   /** Gzip every answer body (Content-Encoding: gzip) though nobody asked for it (RFC 9110 §12.5.3 allows it). */
   gzip?: boolean;
+  /** Headers added to every answer (tests: a provider's own X-Correlation-ID, a debug header). */
+  extraHeaders?: Record<string, string>;
   /** Omit Last-Modified on every answer (the gateway then derives it from meta.lastUpdated, ruling 12). */
   omitLastModified?: boolean;
   /** Location of a write as a relative path (default true); false: absolute on this provider's own origin. */
@@ -170,6 +172,7 @@ export async function startDemoProvider(opts: DemoProviderOptions = {}): Promise
       bytes = gzipSync(bytes);
       headers = { ...headers, 'Content-Encoding': 'gzip' };
     }
+    if (opts.extraHeaders) headers = { ...opts.extraHeaders, ...headers };
     res.writeHead(status, { 'Content-Type': CONTENT_TYPE[format], 'Content-Length': String(bytes.length), ...headers });
     res.end(bytes);
   };

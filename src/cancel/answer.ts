@@ -38,7 +38,8 @@ export interface AnswerContext {
  * Hop-by-hop (RFC 7230 §6.1) and what the gateway sets itself; `set-cookie` is the provider's
  * business with its own clients, never ours (ruling 25).
  */
-const NOT_PASSED_BACK = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'location', 'content-location']);
+// X-Correlation-ID is the gateway's: it echoes the client's X-Request-ID (ruling 14), never the provider's.
+const NOT_PASSED_BACK = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'location', 'content-location', 'x-correlation-id']);
 
 /**
  * A provider error status without an OperationOutcome gets ours, keeping the status (ruling 11):

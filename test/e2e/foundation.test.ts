@@ -97,6 +97,20 @@ t.test('ruling 14: X-Correlation-ID equals X-Request-ID for any visible-ASCII id
   t.equal(read.headers['x-correlation-id'], 'read-7', 'a streamed passthrough answer echoes it too');
 });
 
+t.test("ruling 14: the provider's own X-Correlation-ID never replaces the echo of the client's X-Request-ID", async (t) => {
+  const hx = await startHarness({ provider: { extraHeaders: { 'X-Correlation-ID': 'PROVIDER-MARKER-9434765919' } } });
+  t.teardown(() => hx.close());
+  const id = hx.provider.store.ids()[0]!;
+  const read = await hx.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: { ...identityHeaders('nhs-booking', 'read'), 'X-Request-ID': 'rid-1' } });
+  t.equal(read.headers['x-correlation-id'], 'rid-1', 'a passthrough read');
+  const bare = await hx.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(bare.headers['x-correlation-id'], undefined, "no X-Request-ID: none, not the provider's");
+  const req = await cancelRequest(hx, 'nhs-booking', id);
+  const r = await hx.request({ ...req, headers: { ...req.headers, 'X-Request-ID': 'rid-2' } });
+  t.equal(r.status, 200);
+  t.equal(r.headers['x-correlation-id'], 'rid-2', "a cancel's 200");
+});
+
 t.test('the upstream never sees a PUT rejected before forwarding', async (t) => {
   const req = await cancelRequest(h, 'nhs-booking', h.provider.store.ids()[1]!);
   const before = seen(h.provider, 'PUT', '');
