@@ -35,7 +35,7 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
     if (answer.status === 200) {
       const out = passedBack(answer.headers);
       if (!isEntityTag(out.etag)) {
-        const d = codecFor(answer.headers['content-type'], deps.codecs).decode(plainBody(answer), { maxDepth: 64, maxNodes: 200_000 });
+        const d = codecFor(answer.headers['content-type'], deps.codecs).decode(plainBody(answer, deps.exchange.maxBytes), { maxDepth: 64, maxNodes: 200_000 });
         const etag = clientEtag(answer.headers.etag as string | string[] | undefined, d.ok ? versionIdOf(d.resource.meta) : undefined);
         if (etag === undefined) delete out.etag;
         else out.etag = etag;
@@ -50,7 +50,7 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
       }
     }
     if (answer.status >= 300 && answer.status < 400) throw new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answered with a redirect');
-    const body = plainBody(answer);
+    const body = plainBody(answer, deps.exchange.maxBytes);
     const d = body.length ? codecFor(answer.headers['content-type'], deps.codecs).decode(body, { maxDepth: 64, maxNodes: 200_000 }) : undefined;
     if (answer.status >= 400 && !(d?.ok && isOperationOutcome(d.resource))) {
       throw providerRefusal(codeForProviderStatus(answer.status), answer.status, answer.headers);
@@ -87,9 +87,9 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
 export type HistoryRead = ReturnType<typeof createHistoryRead>;
 
 /** A provider answer's bytes with its content coding undone; empty (unreadable) when that fails. */
-function plainBody(answer: ProviderAnswer): Buffer {
+function plainBody(answer: ProviderAnswer, maxBytes: number): Buffer {
   try {
-    return decodedBody(answer.body, answer.headers['content-encoding'], 8 * 1024 * 1024);
+    return decodedBody(answer.body, answer.headers['content-encoding'], maxBytes);
   } catch {
     return Buffer.alloc(0);
   }

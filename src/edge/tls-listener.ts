@@ -59,7 +59,6 @@ export function handshakeFailureReason(err: Error & { code?: string }): string {
   return 'other';
 }
 
-/** OpenSSL verification error code -> metric label. */
 /** 'expired' or 'not-yet-valid' when `now` is outside the certificate's dates, else undefined. */
 export function outsideValidity(cert: { valid_from?: string; valid_to?: string } | undefined, now: number): 'expired' | 'not-yet-valid' | undefined {
   const from = Date.parse(cert?.valid_from ?? '');
@@ -69,6 +68,7 @@ export function outsideValidity(cert: { valid_from?: string; valid_to?: string }
   return undefined;
 }
 
+/** OpenSSL verification error code -> metric label. */
 export function certificateFailureReason(code: string): string {
   switch (code) {
     case 'CERT_HAS_EXPIRED': return 'expired';
@@ -191,8 +191,9 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       // expired since the session began would be served; its dates are checked here (wall-clock
       // time, as OpenSSL's own verification uses).
       if (socket.isSessionReused()) {
-        const reason = outsideValidity(socket.getPeerCertificate(), Date.now());
-        if (reason) refuse(reason, socket, socket.getPeerCertificate());
+        const cert = socket.getPeerCertificate();
+        const reason = outsideValidity(cert, Date.now());
+        if (reason) refuse(reason, socket, cert);
       }
       return;
     }

@@ -62,8 +62,8 @@ const hasOwn = Object.prototype.hasOwnProperty;
 
 type JsonObject = Record<string, unknown>;
 
-/** A path segment: an object key, an array index, or a `contained` entry matched by id. */
-type Segment = string | number | { readonly where: string; readonly index: number };
+/** A path segment: an object key or an array index (a `contained` entry matched by id: its index). */
+type Segment = string | number;
 
 
 /** Present = own property with a defined value (JSON.stringify drops `undefined`). */
@@ -203,15 +203,12 @@ function maxOf(options: DiffOptions | undefined): number {
 
 function renderSegment(s: Segment, echo: (key: string) => boolean): string {
   if (typeof s === 'number') return '[' + s + ']';
-  if (typeof s === 'string') return ELEMENT_NAME.test(s) && echo(s) ? '.' + s : '.' + UNKNOWN_SEGMENT;
-  // A contained entry matched by id is named by its position, never by its id: an id is a body
-  // value the client chose (an NHS number, a name), and paths reach answers and the audit trail.
-  return '[' + s.index + ']';
+  return ELEMENT_NAME.test(s) && echo(s) ? '.' + s : '.' + UNKNOWN_SEGMENT;
 }
 
 /**
- * Depth-first walk in path order (keys by code unit order, indexes ascending, contained ids by
- * code unit order), so the results come out sorted and stopping at `max` keeps the first ones.
+ * Depth-first walk in path order (keys by code unit order, indexes ascending; contained entries
+ * matched by id in submitted order, then the removed ones), so stopping at `max` keeps the first.
  * The current path lives in one mutable segment stack; strings are built only when reporting.
  */
 class Walker {
@@ -325,7 +322,9 @@ class Walker {
     for (const id of [...a.keys()].sort((x, y) => a.get(x)! - a.get(y)!)) if (!b.has(id)) ids.push(id);
     for (const id of ids) {
       if (this.full()) return;
-      const seg = { where: id, index: b.get(id) ?? a.get(id)! };
+      // Named by its position, never by its id: an id is a body value the client chose (an NHS
+      // number, a name), and paths reach answers and the audit trail.
+      const seg = b.get(id) ?? a.get(id)!;
       if (a.has(id) && b.has(id)) {
         this.segs.push(seg);
         this.walk(av[a.get(id)!], bv[b.get(id)!], depth + 1, false);
@@ -360,7 +359,7 @@ function sortKeys(keys: string[]): void {
   }
 }
 
-/** id → entry, or undefined when matching by id is not possible (missing/non-string/duplicate id). */
+/** id → index, or undefined when matching by id is not possible (missing/non-string/duplicate id). */
 function idIndex(entries: unknown[]): Map<string, number> | undefined {
   const m = new Map<string, number>();
   for (let i = 0; i < entries.length; i++) {

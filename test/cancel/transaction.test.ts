@@ -267,39 +267,48 @@ t.test('numbers are compared by their written text, on the Appointment itself to
   t.same(paths, ['Appointment.priority'], 'a big integer changed in its last digit is a difference');
 });
 
-t.test('rulings 10/23: a write in doubt keeps the appointment locked; a second write of the same version never overtakes it', async (t) => {
+/**
+ * A transaction whose first write goes out, times out at the gateway, and is applied by the
+ * provider `appliedAfterMs` later; `writes` counts what reached the provider.
+ */
+function inDoubtSetup(appliedAfterMs: number, upstream: Record<string, unknown> = {}) {
   const provider = memoryProvider();
-  let writes = 0;
+  const state = { writes: 0 };
   const clock = new ManualClock(Date.UTC(2029, 5, 1));
-  // The first write goes out, the gateway's deadline passes, and the provider applies it 500 ms later.
   const port: ProviderPort = {
     ...provider.port,
     async write(path, body, headers, opts) {
-      writes++;
-      if (writes === 1) {
-        clock.setTimer(() => void provider.port.write(path, body, headers, opts), 500);
+      state.writes++;
+      if (state.writes === 1) {
+        clock.setTimer(() => void provider.port.write(path, body, headers, opts), appliedAfterMs);
         throw new ProviderFailure('timeout', 'no answer in time', undefined, true);
       }
       return provider.port.write(path, body, headers, opts);
     },
   };
-  const config = buildConfig({ publicBaseUrl: 'https://gw.example/STU3/1', tls: { cert: 'x', key: 'x', clientCa: 'x' }, upstream: { url: 'http://127.0.0.1:9' }, spine: { providerAsids: ['1'] } }, { checkFiles: false });
+  const config = buildConfig({ publicBaseUrl: 'https://gw.example/STU3/1', tls: { cert: 'x', key: 'x', clientCa: 'x' }, upstream: { url: 'http://127.0.0.1:9', ...upstream }, spine: { providerAsids: ['1'] } }, { checkFiles: false });
   const tx = createWriteTransaction({
     provider: port, lock: createMemoryLock({ clock }), vault: recordingVault(), clock, codecs: [jsonCodec], changeSets: NHS.changeSets,
     logger: createLogger('silent'), metrics: createMetrics(), publicBaseUrl: 'https://gw.example/STU3/1', report: config.report,
-    timeouts: { upstreamMs: 1000, bodyMs: 1000, lockWaitMs: 5000, maxAnswerBytes: 1 << 20 },
+    timeouts: { upstreamMs: 1000, bodyMs: 1000, inDoubtHoldMs: config.upstream.inDoubtHoldMs, lockWaitMs: 60_000, maxAnswerBytes: 1 << 20 },
   });
+  return { tx, clock, config, state };
+}
+
+t.test('rulings 10/23: a write in doubt keeps the appointment locked; a second write of the same version never overtakes it', async (t) => {
+  // The first write goes out, the gateway's deadline passes, and the provider applies it 500 ms later.
+  const { tx, clock, state } = inDoubtSetup(500);
   const first = outcome(tx.run(request(), trail()));
   const second = outcome(tx.run(request(), trail()));
   t.equal(await first, 'UPSTREAM_UNAVAILABLE', 'the first answered at once: may have been applied');
   for (let i = 0; i < 20; i++) await Promise.resolve();
-  t.equal(writes, 1, 'the second waits: the appointment is still locked');
+  t.equal(state.writes, 1, 'the second waits: the appointment is still locked');
   clock.advance(600); // the provider applies the first write meanwhile
   for (let i = 0; i < 20; i++) await Promise.resolve();
-  t.equal(writes, 1, 'still locked within upstream.timeoutMs after the doubt');
+  t.equal(state.writes, 1, 'still locked within upstream.timeoutMs after the doubt');
   clock.advance(500);
   t.equal(await second, 'VERSION_CONFLICT', 'then it reads the version the first write made: 409, not a second PUT');
-  t.equal(writes, 1, 'exactly one write of version 1 reached the provider');
+  t.equal(state.writes, 1, 'exactly one write of version 1 reached the provider');
 });
 
 t.test('a success body that is not the Appointment (an HTML page) is linked as a version without its bytes', async (t) => {
@@ -478,35 +487,16 @@ t.test('ruling 21: a narrative the provider read in XML is compared with a JSON 
 });
 
 t.test('rulings 10/23: upstream.inDoubtHoldMs sets how long a write in doubt keeps the appointment locked', async (t) => {
-  const provider = memoryProvider();
-  let writes = 0;
-  const clock = new ManualClock(Date.UTC(2029, 5, 1));
   // A provider that applies a write 5 s after the gateway gave up on it (five deadlines).
-  const port: ProviderPort = {
-    ...provider.port,
-    async write(path, body, headers, opts) {
-      writes++;
-      if (writes === 1) {
-        clock.setTimer(() => void provider.port.write(path, body, headers, opts), 5000);
-        throw new ProviderFailure('timeout', 'no answer in time', undefined, true);
-      }
-      return provider.port.write(path, body, headers, opts);
-    },
-  };
-  const config = buildConfig({ publicBaseUrl: 'https://gw.example/STU3/1', tls: { cert: 'x', key: 'x', clientCa: 'x' }, upstream: { url: 'http://127.0.0.1:9', inDoubtHoldMs: 6000 }, spine: { providerAsids: ['1'] } }, { checkFiles: false });
+  const { tx, clock, config, state } = inDoubtSetup(5000, { inDoubtHoldMs: 6000 });
   t.equal(config.upstream.inDoubtHoldMs, 6000, 'the key is in the schema');
-  const tx = createWriteTransaction({
-    provider: port, lock: createMemoryLock({ clock }), vault: recordingVault(), clock, codecs: [jsonCodec], changeSets: NHS.changeSets,
-    logger: createLogger('silent'), metrics: createMetrics(), publicBaseUrl: 'https://gw.example/STU3/1', report: config.report,
-    timeouts: { upstreamMs: 1000, bodyMs: 1000, inDoubtHoldMs: config.upstream.inDoubtHoldMs, lockWaitMs: 60_000, maxAnswerBytes: 1 << 20 },
-  });
   const first = outcome(tx.run(request(), trail()));
   const second = outcome(tx.run(request(), trail()));
   t.equal(await first, 'UPSTREAM_UNAVAILABLE');
   clock.advance(5500); // past upstream.timeoutMs, within the hold; the provider applied the first
   for (let i = 0; i < 20; i++) await Promise.resolve();
-  t.equal(writes, 1, 'still held after the default would have let go');
+  t.equal(state.writes, 1, 'still held after the default would have let go');
   clock.advance(600);
   t.equal(await second, 'VERSION_CONFLICT', 'then 409: the first write is seen');
-  t.equal(writes, 1, 'exactly one write of version 1');
+  t.equal(state.writes, 1, 'exactly one write of version 1');
 });
