@@ -37,6 +37,7 @@ export function createJwtCheck(config: Readonly<Config>, standard: Standard, clo
     audience: j.audience,
     requirePractitioner: standard.jwt.requirePractitioner,
     completePractitioner: standard.jwt.completePractitioner === true,
+    sdsIdFormat: standard.jwt.sdsIdFormat === true,
     validateEmbeddedResources: standard.jwt.validateEmbeddedResources,
     resourceValidator: standard.jwt.validateEmbeddedResources ? createBaseResourceValidator() : undefined,
     clockSkewSeconds: j.clockSkewSeconds,

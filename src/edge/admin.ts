@@ -4,10 +4,13 @@ import type { Readiness } from './readiness.js';
 
 /**
  * The admin listener (ruling 18), on its own port: /metrics, /healthz (the process answers),
- * /readyz (this gateway can serve: see readiness.ts). GET and HEAD only.
+ * /readyz (this gateway can serve: see readiness.ts). GET and HEAD only. Every answer carries
+ * `Cache-Control: no-store` (GP Connect §a asks it of every response; a cached health or readiness
+ * answer would mislead a probe under either standard).
  */
 export function createAdminServer(metrics: Metrics, readiness: Readiness): http.Server {
   return http.createServer((req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET' }).end();

@@ -21,6 +21,12 @@ export interface ClaimRules {
    * sds-role-profile-id (value or UNK) and a consumer-local id. GP Connect tolerates the last two absent.
    */
   completePractitioner?: boolean;
+  /**
+   * nhs-booking §b (TKW): the SDS user and role profile ids are 12 digits or `UNK`. GP Connect's
+   * claim table gives no format ("smartcard SDS user id, or UNK"; its test suite sends `GCASDS0001`),
+   * so there a non-empty string is enough.
+   */
+  sdsIdFormat?: boolean;
   /** gp-connect: an unknown property or wrong resourceType in device/org/practitioner → invalidResource. */
   validateEmbeddedResources: boolean;
   /** With validateEmbeddedResources: each claim's resource against its base STU3 type, at every depth. */
@@ -177,18 +183,20 @@ function checkPractitioner(payload: Json, rules: ClaimRules, sub: string): Pick<
     reject('requesting_practitioner.name', 'needs family and given name');
   }
 
+  const sdsId = (v: unknown): boolean => (rules.sdsIdFormat ? typeof v === 'string' && SDS_ID.test(v) : isNonEmptyString(v));
+  const shape = rules.sdsIdFormat ? ' of 12 digits or UNK' : '';
   const userIds = identifiersWithSystem(practitioner['identifier'], SDS_USER_ID);
-  if (userIds.length !== 1 || typeof userIds[0]?.['value'] !== 'string' || !SDS_ID.test(userIds[0]['value'])) {
-    reject('requesting_practitioner.identifier.sds-user-id', 'needs exactly one SDS user id of 12 digits or UNK');
+  if (userIds.length !== 1 || !sdsId(userIds[0]?.['value'])) {
+    reject('requesting_practitioner.identifier.sds-user-id', `needs exactly one SDS user id${shape}`);
   }
   // Role profile: GP Connect tolerates it absent; when present it must be well formed (TKW).
   const roleIds = identifiersWithSystem(practitioner['identifier'], SDS_ROLE_PROFILE_ID);
-  if (roleIds.length > 1 || (roleIds.length === 1 && (typeof roleIds[0]?.['value'] !== 'string' || !SDS_ID.test(roleIds[0]['value'])))) {
-    reject('requesting_practitioner.identifier.sds-role-profile-id', 'must be one SDS role profile id of 12 digits or UNK');
+  if (roleIds.length > 1 || (roleIds.length === 1 && !sdsId(roleIds[0]?.['value']))) {
+    reject('requesting_practitioner.identifier.sds-role-profile-id', `must be one SDS role profile id${shape}`);
   }
 
   if (rules.completePractitioner) {
-    if (roleIds.length === 0) reject('requesting_practitioner.identifier.sds-role-profile-id', 'needs one SDS role profile id of 12 digits or UNK'); // more than one: refused above
+    if (roleIds.length === 0) reject('requesting_practitioner.identifier.sds-role-profile-id', `needs one SDS role profile id${shape}`); // more than one: refused above
     const local = Array.isArray(practitioner['identifier'])
       ? practitioner['identifier'].some((i) => isObject(i) && isNonEmptyString(i['system']) && isNonEmptyString(i['value']) && i['system'] !== SDS_USER_ID && i['system'] !== SDS_ROLE_PROFILE_ID)
       : false;
@@ -200,6 +208,22 @@ function checkPractitioner(payload: Json, rules: ClaimRules, sub: string): Pick<
     sdsUserId: userIds[0]?.['value'] as string,
     ...(roleIds.length === 1 ? { sdsRoleProfileId: roleIds[0]?.['value'] as string } : {}),
   };
+}
+
+/**
+ * gp-connect ruling: an invalid resource in a claim (unknown property at any depth, wrong
+ * `resourceType`, a value of the wrong JSON type) → 422. Claims absent or not objects are left to
+ * the claim rules (400).
+ */
+function checkClaimResources(payload: Json, rules: ClaimRules): void {
+  const claims = [['requesting_device', 'Device'], ['requesting_organization', 'Organization'], ['requesting_practitioner', 'Practitioner']] as const;
+  for (const [claim, type] of claims) {
+    if (!isObject(payload[claim])) continue;
+    const value = embeddedResource(payload, claim, type, rules);
+    const issue = rules.resourceValidator?.(value)[0];
+    // The issue's path and text come from the definitions, never from the token (safeKey).
+    if (issue) reject(claim, `not a valid STU3 ${type}: ${issue.expression}: ${issue.diagnostics}`.slice(0, 200), true);
+  }
 }
 
 function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester {
@@ -222,6 +246,11 @@ function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester 
   if (payload['requested_scope'] !== rules.requiredScope) {
     reject('requested_scope', 'not the scope of this interaction');
   }
+
+  // gp-connect §b: each claim's resource must be valid STU3 (422), which the spec puts before the
+  // demonstrator's field requirements (400): a `model` of 42 is an invalid resource, a missing one
+  // a failed claim rule.
+  if (rules.validateEmbeddedResources) checkClaimResources(payload, rules);
 
   // requesting_device: identifier {system, value}, model, version (TKW; GP Connect demonstrator).
   const device = embeddedResource(payload, 'requesting_device', 'Device', rules);
@@ -256,17 +285,6 @@ function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester 
 
   // 0.x claim, removed in 1.0; the GP Connect demonstrator refuses it in 1.x (gp-connect §b).
   if (payload['requested_record'] !== undefined) reject('requested_record', 'not allowed');
-
-  // Last, once every claim rule of the standard held (those failures are 400s): each resource
-  // against its STU3 type at every depth (gp-connect ruling: an invalid resource → 422).
-  if (rules.validateEmbeddedResources && rules.resourceValidator) {
-    for (const claim of ['requesting_device', 'requesting_organization', 'requesting_practitioner'] as const) {
-      const value = payload[claim];
-      const issue = isObject(value) ? rules.resourceValidator(value)[0] : undefined;
-      // The issue's path and text come from the definitions, never from the token (safeKey).
-      if (issue) reject(claim, `not a valid STU3 ${String((value as Json)['resourceType'])}: ${issue.expression}: ${issue.diagnostics}`.slice(0, 200), true);
-    }
-  }
 
   return requester;
 }

@@ -15,6 +15,7 @@ const RULES: Record<Standard, ClaimRules> = {
     audience: BOOKING_AUD,
     requirePractitioner: false,
     completePractitioner: true,
+    sdsIdFormat: true,
     validateEmbeddedResources: false,
     ...DEFAULT_CLAIM_TIMING,
   },
@@ -86,6 +87,8 @@ interface Case {
   claim?: string;
   /** Expected invalidResource flag for gp-connect (booking never sets it). */
   gpInvalidResource?: boolean;
+  /** The claim named under gp-connect when it differs: an invalid STU3 resource is named by its claim (422). */
+  gpClaim?: string;
   only?: Standard;
 }
 
@@ -144,45 +147,50 @@ const CASES: Case[] = [
   { name: 'device wrong resourceType', mutate: (p) => (p['requesting_device']['resourceType'] = 'Patient'), claim: 'requesting_device.resourceType', gpInvalidResource: true },
   { name: 'device resourceType missing', mutate: (p) => delete p['requesting_device']['resourceType'], claim: 'requesting_device.resourceType', gpInvalidResource: true },
   { name: 'device identifier missing', mutate: (p) => delete p['requesting_device']['identifier'], claim: 'requesting_device.identifier' },
-  { name: 'device identifier empty', mutate: (p) => (p['requesting_device']['identifier'] = []), claim: 'requesting_device.identifier' },
+  { name: 'device identifier empty', mutate: (p) => (p['requesting_device']['identifier'] = []), claim: 'requesting_device.identifier', gpClaim: 'requesting_device', gpInvalidResource: true },
   { name: 'device identifier no system', mutate: (p) => delete p['requesting_device']['identifier'][0]['system'], claim: 'requesting_device.identifier' },
-  { name: 'device identifier empty value', mutate: (p) => (p['requesting_device']['identifier'][0]['value'] = ''), claim: 'requesting_device.identifier' },
+  { name: 'device identifier empty value', mutate: (p) => (p['requesting_device']['identifier'][0]['value'] = ''), claim: 'requesting_device.identifier', gpClaim: 'requesting_device', gpInvalidResource: true },
   { name: 'device model missing', mutate: (p) => delete p['requesting_device']['model'], claim: 'requesting_device.model' },
-  { name: 'device model number', mutate: (p) => (p['requesting_device']['model'] = 5), claim: 'requesting_device.model' },
+  { name: 'device model number', mutate: (p) => (p['requesting_device']['model'] = 5), claim: 'requesting_device.model', gpClaim: 'requesting_device', gpInvalidResource: true },
   { name: 'device version missing', mutate: (p) => delete p['requesting_device']['version'], claim: 'requesting_device.version' },
-  { name: 'device version empty', mutate: (p) => (p['requesting_device']['version'] = ''), claim: 'requesting_device.version' },
+  { name: 'device version empty', mutate: (p) => (p['requesting_device']['version'] = ''), claim: 'requesting_device.version', gpClaim: 'requesting_device', gpInvalidResource: true },
   // requesting_organization.
   { name: 'organization missing', mutate: (p) => delete p['requesting_organization'], claim: 'requesting_organization' },
   { name: 'organization null', mutate: (p) => (p['requesting_organization'] = null), claim: 'requesting_organization' },
   { name: 'organization wrong resourceType', mutate: (p) => (p['requesting_organization']['resourceType'] = 'Practitioner'), claim: 'requesting_organization.resourceType', gpInvalidResource: true },
   { name: 'organization name missing', mutate: (p) => delete p['requesting_organization']['name'], claim: 'requesting_organization.name' },
-  { name: 'organization name empty', mutate: (p) => (p['requesting_organization']['name'] = ''), claim: 'requesting_organization.name' },
+  { name: 'organization name empty', mutate: (p) => (p['requesting_organization']['name'] = ''), claim: 'requesting_organization.name', gpClaim: 'requesting_organization', gpInvalidResource: true },
   { name: 'organization identifier missing', mutate: (p) => delete p['requesting_organization']['identifier'], claim: 'requesting_organization.identifier' },
   { name: 'organization ODS 0.x system', mutate: (p) => (p['requesting_organization']['identifier'][0]['system'] = 'http://fhir.nhs.net/Id/ods-organization-code'), claim: 'requesting_organization.identifier' },
-  { name: 'organization ODS value empty', mutate: (p) => (p['requesting_organization']['identifier'][0]['value'] = ''), claim: 'requesting_organization.identifier' },
+  { name: 'organization ODS value empty', mutate: (p) => (p['requesting_organization']['identifier'][0]['value'] = ''), claim: 'requesting_organization.identifier', gpClaim: 'requesting_organization', gpInvalidResource: true },
   { name: 'organization two ODS codes', mutate: (p) => p['requesting_organization']['identifier'].push({ system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: 'B2002' }), claim: 'requesting_organization.identifier' },
   { name: 'organization extra non-ODS identifier ok', mutate: (p) => p['requesting_organization']['identifier'].unshift({ system: 'https://consumer.example/Id/org', value: 'x' }) },
   // requesting_practitioner.
   { name: 'practitioner null', mutate: (p) => (p['requesting_practitioner'] = null), claim: 'requesting_practitioner' },
   { name: 'practitioner wrong resourceType', mutate: (p) => (p['requesting_practitioner']['resourceType'] = 'Patient'), claim: 'requesting_practitioner.resourceType', gpInvalidResource: true },
   { name: 'practitioner id missing', mutate: (p) => delete p['requesting_practitioner']['id'], claim: 'requesting_practitioner.id' },
-  { name: 'practitioner id number', mutate: (p) => (p['requesting_practitioner']['id'] = 10019), claim: 'requesting_practitioner.id' },
+  { name: 'practitioner id number', mutate: (p) => (p['requesting_practitioner']['id'] = 10019), claim: 'requesting_practitioner.id', gpClaim: 'requesting_practitioner', gpInvalidResource: true },
   { name: 'sub != practitioner.id', mutate: (p) => (p['sub'] = '10020'), claim: 'sub' },
   { name: 'practitioner.id != sub', mutate: (p) => (p['requesting_practitioner']['id'] = '99999'), claim: 'sub' },
   { name: 'practitioner name missing', mutate: (p) => delete p['requesting_practitioner']['name'], claim: 'requesting_practitioner.name' },
-  { name: 'practitioner name empty array', mutate: (p) => (p['requesting_practitioner']['name'] = []), claim: 'requesting_practitioner.name' },
+  { name: 'practitioner name empty array', mutate: (p) => (p['requesting_practitioner']['name'] = []), claim: 'requesting_practitioner.name', gpClaim: 'requesting_practitioner', gpInvalidResource: true },
   { name: 'practitioner family missing', mutate: (p) => delete p['requesting_practitioner']['name'][0]['family'], claim: 'requesting_practitioner.name' },
   { name: 'practitioner given missing', mutate: (p) => delete p['requesting_practitioner']['name'][0]['given'], claim: 'requesting_practitioner.name' },
-  { name: 'practitioner given empty', mutate: (p) => (p['requesting_practitioner']['name'][0]['given'] = []), claim: 'requesting_practitioner.name' },
-  { name: 'practitioner given string', mutate: (p) => (p['requesting_practitioner']['name'][0]['given'] = 'Claire'), claim: 'requesting_practitioner.name' },
+  { name: 'practitioner given empty', mutate: (p) => (p['requesting_practitioner']['name'][0]['given'] = []), claim: 'requesting_practitioner.name', gpClaim: 'requesting_practitioner', gpInvalidResource: true },
+  { name: 'practitioner given string', mutate: (p) => (p['requesting_practitioner']['name'][0]['given'] = 'Claire'), claim: 'requesting_practitioner.name', gpClaim: 'requesting_practitioner', gpInvalidResource: true },
   { name: 'practitioner prefix absent ok', mutate: (p) => delete p['requesting_practitioner']['name'][0]['prefix'] },
   { name: 'sds-user-id missing', mutate: (p) => (p['requesting_practitioner']['identifier'] = ids(p).filter((i) => i !== sdsUser(p))), claim: 'requesting_practitioner.identifier.sds-user-id' },
   { name: 'identifier missing', mutate: (p) => delete p['requesting_practitioner']['identifier'], claim: 'requesting_practitioner.identifier.sds-user-id' },
-  { name: 'sds-user-id 11 digits', mutate: (p) => (sdsUser(p)['value'] = '11122233344'), claim: 'requesting_practitioner.identifier.sds-user-id' },
-  { name: 'sds-user-id letters', mutate: (p) => (sdsUser(p)['value'] = 'ABCDEFGHIJKL'), claim: 'requesting_practitioner.identifier.sds-user-id' },
-  { name: 'sds-user-id xUNK (unanchored TKW regex would pass)', mutate: (p) => (sdsUser(p)['value'] = 'xUNK'), claim: 'requesting_practitioner.identifier.sds-user-id' },
-  { name: 'sds-user-id lower-case unk', mutate: (p) => (sdsUser(p)['value'] = 'unk'), claim: 'requesting_practitioner.identifier.sds-user-id' },
-  { name: 'sds-user-id number', mutate: (p) => (sdsUser(p)['value'] = 111222333444), claim: 'requesting_practitioner.identifier.sds-user-id' },
+  { name: 'sds-user-id 11 digits', mutate: (p) => (sdsUser(p)['value'] = '11122233344'), claim: 'requesting_practitioner.identifier.sds-user-id', only: 'nhs-booking' },
+  { name: 'sds-user-id letters', mutate: (p) => (sdsUser(p)['value'] = 'ABCDEFGHIJKL'), claim: 'requesting_practitioner.identifier.sds-user-id', only: 'nhs-booking' },
+  { name: 'sds-user-id xUNK (unanchored TKW regex would pass)', mutate: (p) => (sdsUser(p)['value'] = 'xUNK'), claim: 'requesting_practitioner.identifier.sds-user-id', only: 'nhs-booking' },
+  { name: 'sds-user-id lower-case unk', mutate: (p) => (sdsUser(p)['value'] = 'unk'), claim: 'requesting_practitioner.identifier.sds-user-id', only: 'nhs-booking' },
+  { name: 'sds-user-id number', mutate: (p) => (sdsUser(p)['value'] = 111222333444), claim: 'requesting_practitioner.identifier.sds-user-id', gpClaim: 'requesting_practitioner', gpInvalidResource: true },
+  // GP Connect §b gives the SDS ids no format (its provider tests send GCASDS0001): any non-empty string.
+  { name: 'sds-user-id of letters and digits ok (gp-connect)', mutate: (p) => (sdsUser(p)['value'] = 'GCASDS0001'), only: 'gp-connect' },
+  { name: 'sds-role-profile-id short ok (gp-connect)', mutate: (p) => (sdsRole(p)['value'] = 'PT1234'), only: 'gp-connect' },
+  { name: 'sds-user-id empty', mutate: (p) => (sdsUser(p)['value'] = ''), claim: 'requesting_practitioner.identifier.sds-user-id', gpClaim: 'requesting_practitioner', gpInvalidResource: true },
+  { name: 'sds-user-id blank (gp-connect)', mutate: (p) => (sdsUser(p)['value'] = '  '), claim: 'requesting_practitioner.identifier.sds-user-id', only: 'gp-connect' },
   { name: 'sds-user-id UNK ok', mutate: (p) => (sdsUser(p)['value'] = 'UNK') },
   { name: 'sds-role-profile-id UNK ok', mutate: (p) => (sdsRole(p)['value'] = 'UNK') },
   { name: 'both SDS ids UNK ok', mutate: (p) => ((sdsUser(p)['value'] = 'UNK'), (sdsRole(p)['value'] = 'UNK')) },
@@ -192,8 +200,12 @@ const CASES: Case[] = [
   { name: 'sds-role-profile-id absent', mutate: (p) => (p['requesting_practitioner']['identifier'] = ids(p).filter((i) => i !== sdsRole(p))), claim: 'requesting_practitioner.identifier.sds-role-profile-id', only: 'nhs-booking' },
   { name: 'local identifier absent', mutate: (p) => (p['requesting_practitioner']['identifier'] = [sdsUser(p), sdsRole(p)]), claim: 'requesting_practitioner.identifier', only: 'nhs-booking' },
   { name: 'local identifier without a value', mutate: (p) => (ids(p).find((i) => i !== sdsUser(p) && i !== sdsRole(p))!['value'] = ''), claim: 'requesting_practitioner.identifier', only: 'nhs-booking' },
-  { name: 'sds-role-profile-id malformed', mutate: (p) => (sdsRole(p)['value'] = '4445556667'), claim: 'requesting_practitioner.identifier.sds-role-profile-id' },
-  { name: 'sds-role-profile-id empty', mutate: (p) => (sdsRole(p)['value'] = ''), claim: 'requesting_practitioner.identifier.sds-role-profile-id' },
+  { name: 'sds-role-profile-id malformed', mutate: (p) => (sdsRole(p)['value'] = '4445556667'), claim: 'requesting_practitioner.identifier.sds-role-profile-id', only: 'nhs-booking' },
+  { name: 'sds-role-profile-id empty', mutate: (p) => (sdsRole(p)['value'] = ''), claim: 'requesting_practitioner.identifier.sds-role-profile-id', gpClaim: 'requesting_practitioner', gpInvalidResource: true },
+  // gp-connect §b: a claim's resource that is not valid STU3 is 422, before the demonstrator's field rules (400).
+  { name: 'organization identifier an object', mutate: (p) => (p['requesting_organization']['identifier'] = { system: 'https://fhir.nhs.uk/Id/ods-organization-code', value: 'A1001' }), claim: 'requesting_organization.identifier', gpClaim: 'requesting_organization', gpInvalidResource: true },
+  { name: 'an invalid resource outranks a missing field', mutate: (p) => { delete p['requesting_device']['model']; p['requesting_practitioner']['name'][0]['foo'] = 'x'; }, claim: 'requesting_practitioner', gpInvalidResource: true, only: 'gp-connect' },
+  { name: 'a missing field with every resource valid stays a claim failure', mutate: (p) => delete p['requesting_device']['model'], claim: 'requesting_device.model' },
   // requested_record: 0.x only, refused in 1.x.
   { name: 'requested_record present', mutate: (p) => (p['requested_record'] = { resourceType: 'Patient' }), claim: 'requested_record' },
   // Unknown top-level claims are not refused.
@@ -232,7 +244,7 @@ for (const standard of ['nhs-booking', 'gp-connect'] as const) {
       }
       t.equal(r.ok, false, `${c.name}: rejected`);
       if (r.ok) continue;
-      t.equal(r.failure.claim, c.claim, `${c.name}: claim`);
+      t.equal(r.failure.claim, standard === 'gp-connect' && c.gpClaim !== undefined ? c.gpClaim : c.claim, `${c.name}: claim`);
       const expectInvalid = standard === 'gp-connect' && c.gpInvalidResource === true;
       t.equal(r.failure.invalidResource === true, expectInvalid, `${c.name}: invalidResource ${expectInvalid}`);
       // Reasons are fixed text: no claim value from the payload.

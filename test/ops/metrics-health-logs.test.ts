@@ -58,6 +58,8 @@ t.test('healthz and readyz', async (t) => {
   t.equal(ready.status, 200, ready.body);
   t.same(JSON.parse(ready.body), { ready: true, draining: false, tls: true, config: true, upstream: true, store: true });
   t.equal((await adminGet(h, '/nope')).status, 404);
+  // GP Connect §a: no-store on every response; the admin listener's answers too.
+  for (const path of ['/healthz', '/readyz', '/metrics', '/nope']) t.equal((await adminGet(h, path)).headers['cache-control'], 'no-store', `${path}: Cache-Control`);
 
   // Issue 19 item 5: the provider down is reported (field, metric), not a readiness failure...
   const h2 = await startHarness();
