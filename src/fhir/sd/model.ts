@@ -261,7 +261,7 @@ export class Model {
           modifier: row.mod === 1,
         };
         if (targets && !targets.split('|').includes('Resource')) def.targets = new Set(targets.split('|'));
-        if (row.b) def.codes = new Set(row.b);
+        if (row.b) def.codes = type === 'code' ? bareCodes(row.b) : new Set(row.b);
         if (row.f !== undefined) def.fixed = row.f;
         if (row.pat !== undefined) def.pattern = row.pat;
         if (group) def.choice = group;
@@ -312,4 +312,16 @@ export class Model {
       return cached;
     };
   }
+}
+
+/**
+ * A binding row lists each code twice, `system|code` (for Coding) and `code` (for a `code`
+ * element). A `code` element is judged by the bare codes alone: `http://…|booked` is not `booked`.
+ */
+function bareCodes(entries: readonly string[]): Set<string> {
+  const all = new Set(entries);
+  return new Set(entries.filter((e) => {
+    const bar = e.lastIndexOf('|');
+    return bar < 0 || !all.has(e.slice(bar + 1));
+  }));
 }

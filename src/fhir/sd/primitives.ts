@@ -10,14 +10,21 @@ const INSTANT =
   /^(-?[0-9]{4})-(0[1-9]|1[0-2])-(0[0-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?(?:Z|[+-](?:(?:0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
 const DATE = /^(-?[0-9]{4})(?:-(0[1-9]|1[0-2])(?:-(0[0-9]|[1-2][0-9]|3[0-1]))?)?$/;
 const TIME = /^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?$/;
-const CODE = /^[^\s]+(\s[^\s]+)*$/;
+// FHIR's regular expressions are XML Schema's: `\s` is space, tab, CR and LF only (not NBSP,
+// U+2028 or a byte order mark, as JavaScript's `\s` would have it).
+const CODE = /^[^ \t\r\n]+(?:[ \t\r\n][^ \t\r\n]+)*$/;
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const OID = /^urn:oid:[0-2](\.(0|[1-9][0-9]*))+$/;
 const UUID = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const BASE64 = /^(\s*([0-9a-zA-Z+/=]){4}\s*)+$/;
-/** FHIR's string: `[ \r\n\t\S]+` — any non-empty text, whitespace alone included (ruling 20). */
-const STRING = /^[ \r\n\t\S]+$/;
-const URI = /^\S*$/;
+/**
+ * FHIR's `(\s*([0-9a-zA-Z\+/=]){4}\s*)+`, written so that it cannot backtrack: the group's
+ * trailing and the next group's leading whitespace were one run that could be split every way
+ * (exponential on a failing match: 109 characters took 18 s).
+ */
+const BASE64 = /^[ \t\r\n]*(?:[0-9a-zA-Z+/=]{4}[ \t\r\n]*)+$/;
+const URI = /^[^ \t\r\n]*$/;
+/** FHIR's decimal: no exponent (`1e1` and `1E-2` are JSON numbers, not FHIR decimals). */
+const DECIMAL_TEXT = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$/;
 
 const MAX_STRING = 1024 * 1024;
 
@@ -57,7 +64,8 @@ export function primitiveProblem(type: string, v: unknown, written?: string): st
       return v < min || v > 2147483647 ? `out of range for FHIR ${type}` : undefined;
     }
     case 'decimal':
-      return typeof v === 'number' && Number.isFinite(v) ? undefined : 'must be a JSON number (FHIR decimal)';
+      if (typeof v !== 'number' || !Number.isFinite(v)) return 'must be a JSON number (FHIR decimal)';
+      return written !== undefined && !DECIMAL_TEXT.test(written) ? 'must be written without an exponent (FHIR decimal)' : undefined;
   }
   if (typeof v !== 'string') return `must be a JSON string (FHIR ${type})`;
   if (v.length === 0) return 'must not be empty (ele-1)';
@@ -65,7 +73,9 @@ export function primitiveProblem(type: string, v: unknown, written?: string): st
   switch (type) {
     case 'string':
     case 'markdown':
-      return STRING.test(v) ? undefined : `invalid FHIR ${type}`;
+      // FHIR's `[ \r\n\t\S]+` in XML Schema's terms: any non-empty text, whitespace alone
+      // included (ruling 20), NBSP and every other character too.
+      return undefined;
     case 'instant': {
       const m = INSTANT.exec(v);
       return m && calendarOk(m) ? undefined : 'invalid FHIR instant (a full date and time with seconds and a zone, on a real calendar day)';
@@ -107,10 +117,12 @@ export function xhtmlProblem(v: string): string | undefined {
   const s = v.trim();
   if (!/^<div[\s>]/.test(s) || !s.endsWith('</div>')) return 'txt-1: the narrative must be an XHTML <div> element';
   if (!/^<div[^>]*\sxmlns\s*=\s*["']http:\/\/www\.w3\.org\/1999\/xhtml["']/.test(s)) return 'txt-1: the narrative div must be in the XHTML namespace';
-  if (/<\s*(script|form|iframe|object|embed|style|base|link|meta|applet)\b/i.test(s) || /\son[a-z]+\s*=/i.test(s)) {
+  // Event handlers are attributes: looked for inside tags only (the text `online =yes` is not one).
+  if (/<\s*(script|form|iframe|object|embed|style|base|link|meta|applet)\b/i.test(s) || /<[^>]*\son[a-z]+\s*=/i.test(s)) {
     return 'txt-1: the narrative contains active content';
   }
-  if (!/>[^<\s]|<img\b/i.test(s)) return 'txt-2: the narrative must have some non-whitespace content';
+  // txt-2: some text outside the tags (wherever it sits: after a line break, inside a <p>), or an image.
+  if (!/\S/.test(s.replace(/<[^>]*>/g, '')) && !/<img\b/i.test(s)) return 'txt-2: the narrative must have some non-whitespace content';
   return undefined;
 }
 
