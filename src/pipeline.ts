@@ -7,7 +7,7 @@ import { createContext, repeatedHeaders, type RequestContext } from './context.j
 import type { WriteRequest, WriteTrail, WriteTransaction } from './cancel/transaction.js';
 import type { ClientAnswer } from './cancel/answer.js';
 import type { HistoryRead } from './cancel/history.js';
-import { forwardingHeaders, FORWARDED_REQUEST_HEADERS, pick, READ_HEADERS } from './edge/forward-headers.js';
+import { endToEnd, forwardingHeaders, pick, READ_HEADERS } from './edge/forward-headers.js';
 import { readBounded } from './edge/read-body.js';
 import { GatewayError, isGatewayError, type ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
@@ -115,7 +115,7 @@ export function createPipeline(deps: PipelineDeps) {
       const narrowed = config.jwt.mode === 'unsigned' && readHeaders.authorization ? unsignedTokenWithScope(readHeaders.authorization, readInteraction.scope) : undefined;
       if (narrowed) readHeaders.authorization = narrowed;
     }
-    const writeHeaders = forwardingHeaders(req, pick(view, FORWARDED_REQUEST_HEADERS));
+    const writeHeaders = forwardingHeaders(req, endToEnd(view.headers));
     acceptFromFormatParam(view.query, writeHeaders, deps.codecs);
     const r = ctx.requester;
     return {
@@ -251,7 +251,7 @@ export function createPipeline(deps: PipelineDeps) {
         if (isGuarded(ctx!.interaction)) out = await guarded(req, res, ctx!, io, trail, requestId, span);
         else if (ctx!.interaction.kind === 'history' && routed.vid) {
           const t0 = performance.now();
-          const headers = pick(ctx!.request, FORWARDED_REQUEST_HEADERS);
+          const headers = endToEnd(ctx!.request.headers);
           acceptFromFormatParam(ctx!.request.query, headers, deps.codecs);
           const tpOut = span.traceparent();
           if (tpOut) headers.traceparent = tpOut;

@@ -1,5 +1,5 @@
 import { GatewayError } from '../errors.js';
-import { FORWARDED_REQUEST_HEADERS } from '../edge/forward-headers.js';
+import { CHECKED_REQUEST_HEADERS } from '../edge/forward-headers.js';
 import { isGuarded } from '../standards/index.js';
 import type { Check } from './types.js';
 
@@ -12,7 +12,7 @@ const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-o
  * reads a value the gateway never saw.
  */
 const CHECKED = new Set<string>([
-  ...FORWARDED_REQUEST_HEADERS, 'content-length', 'content-encoding', 'transfer-encoding', 'host', 'expect', 'connection',
+  ...CHECKED_REQUEST_HEADERS, 'content-length', 'content-encoding', 'transfer-encoding', 'host', 'expect', 'connection',
   'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', ...METHOD_OVERRIDES,
 ]);
 

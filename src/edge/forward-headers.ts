@@ -1,16 +1,58 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { RequestView } from '../context.js';
 
 /**
- * Request headers passed on to the provider: an allow-list (ruling 25, issue 13 item 8), never a
- * deny-list, so a header the gateway did not check cannot change what the provider does.
- * Forwarding headers are the gateway's own: client-sent X-Forwarded-* and Forwarded are replaced.
+ * Headers the gateway reads or checks itself. A client naming one in `Connection` does not stop it
+ * reaching the provider (the checks judged it), and a look-alike with `_` for `-` is refused
+ * (ruling 25, request-semantics.ts).
  */
-export const FORWARDED_REQUEST_HEADERS = [
+export const CHECKED_REQUEST_HEADERS = [
   'accept', 'accept-charset', 'accept-language', 'authorization', 'content-type', 'if-match', 'prefer',
   'ssp-traceid', 'ssp-from', 'ssp-to', 'ssp-interactionid', 'x-request-id', 'x-correlation-id',
   'traceparent', 'tracestate', 'user-agent',
 ] as const;
+const CHECKED = new Set<string>(CHECKED_REQUEST_HEADERS);
+
+/**
+ * Ruling 11: headers reach the provider unchanged except these.
+ * - Hop-by-hop (RFC 9110 §7.6.1) and framing: the provider request has its own.
+ * - `Expect` (ruling 24: the gateway has answered any 100-continue itself).
+ * - `X-Forwarded-*` and `Forwarded`: replaced by the gateway's own (ruling 25).
+ * - Headers that turn a request into another (ruling 25): the method overrides, refused before this
+ *   point, and the path overrides `X-Original-URL` / `X-Rewrite-URL` that IIS and Symfony stacks
+ *   honour — the provider would apply a checked cancel to another path — and `Content-Range`
+ *   (a partial PUT).
+ * - `Accept-Encoding`: the gateway reads every answer it judges, so it asks for none (a coded
+ *   answer is decoded anyway).
+ */
+const NOT_FORWARDED = new Set<string>([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
+  'transfer-encoding', 'upgrade', 'content-length', 'host', 'expect', 'forwarded', 'accept-encoding',
+  'x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url', 'x-original-method', 'content-range',
+]);
+
+/** The header names the `Connection` header lists: hop-by-hop for this connection only. */
+export function connectionTokens(connection: unknown): Set<string> | undefined {
+  if (typeof connection !== 'string' || connection === '') return undefined;
+  return new Set(connection.toLowerCase().split(',').map((x) => x.trim()));
+}
+
+/** Whether the provider request carries this client header (ruling 11, and its exceptions above). */
+export function forwardable(name: string, named: Set<string> | undefined): boolean {
+  if (CHECKED.has(name)) return true;
+  if (NOT_FORWARDED.has(name) || name.startsWith('x-forwarded-')) return false;
+  return named === undefined || !named.has(name);
+}
+
+/** The client's end-to-end headers, as sent (ruling 11). */
+export function endToEnd(headers: Readonly<IncomingHttpHeaders>, into: Record<string, string> = {}): Record<string, string> {
+  const named = connectionTokens(headers.connection);
+  for (const n in headers) {
+    const v = headers[n];
+    if (typeof v === 'string' && forwardable(n, named)) into[n] = v;
+  }
+  return into;
+}
 
 /** Headers for a read of the current appointment on behalf of the request (identity, tracing). */
 export const READ_HEADERS = ['authorization', 'ssp-traceid', 'ssp-from', 'ssp-to', 'x-request-id', 'traceparent', 'tracestate'] as const;

@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import type { RequestContext } from '../context.js';
 import { GatewayError } from '../errors.js';
 import { codeForProviderStatus, providerRefusal, publicPassthroughLocation } from '../cancel/answer.js';
-import { FORWARDED_REQUEST_HEADERS, forwardingHeaders } from '../edge/forward-headers.js';
+import { connectionTokens, forwardable, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
 import { decodedBody } from '../http/content-coding.js';
 import { clientEtag, isEntityTag, versionIdOf } from '../http/entity-tag.js';
@@ -65,19 +65,18 @@ export interface Forwarder {
   close(): void;
 }
 
-const ALLOWED = new Set<string>(FORWARDED_REQUEST_HEADERS);
-
 /**
- * Outgoing headers are the gateway's own (issue 12 item 3, ruling 25): the incoming request is
- * never changed; on the provider request, everything not on the allow-list is removed and the
+ * Outgoing headers (issue 12 item 3, rulings 11 and 25): the incoming request is never changed; on
+ * the provider request, hop-by-hop and replaced headers are removed (forward-headers.ts) and the
  * forwarding headers are set by us. `Expect` never reaches the provider (ruling 24).
  */
 function rewriteOutgoing(proxyReq: ClientRequest, req: IncomingMessage): void {
   // Headers already flushed (a request queued for a socket): ownHeaders() made them ours before.
   if (proxyReq.headersSent) return;
+  const named = connectionTokens(req.headers.connection);
   for (const name of proxyReq.getHeaderNames()) {
     if (name === 'host' || name === 'content-length' || name === 'transfer-encoding' || name === 'connection') continue;
-    if (!ALLOWED.has(name)) proxyReq.removeHeader(name);
+    if (!forwardable(name, named)) proxyReq.removeHeader(name);
   }
   for (const [k, v] of Object.entries(forwardingHeaders(req, {}))) proxyReq.setHeader(k, v);
 }
@@ -91,8 +90,9 @@ function rewriteOutgoing(proxyReq: ClientRequest, req: IncomingMessage): void {
  */
 function ownHeaders(req: IncomingMessage): IncomingHttpHeaders {
   const out: IncomingHttpHeaders = {};
+  const named = connectionTokens(req.headers.connection);
   for (const [k, v] of Object.entries(req.headers)) {
-    if (v !== undefined && (ALLOWED.has(k) || k === 'host' || k === 'content-length' || k === 'transfer-encoding')) out[k] = v;
+    if (v !== undefined && (forwardable(k, named) || k === 'host' || k === 'content-length' || k === 'transfer-encoding')) out[k] = v;
   }
   return Object.assign(out, forwardingHeaders(req, {}));
 }

@@ -61,12 +61,25 @@ t.test('the forwarded body is byte-identical; hop-by-hop and unlisted headers ar
   // Odd but valid formatting that a re-serializing proxy would change.
   const body = Buffer.from(`{ "resourceType" :"Appointment",\n\t${String(req.body).slice(1).replace('"status":"cancelled"', '"status" : "cancelled"')}`.replace('\t"resourceType":"Appointment",', '\t'));
   const bytes = Buffer.from(JSON.stringify(JSON.parse(body.toString())) === JSON.stringify(JSON.parse(String(req.body))) ? body : Buffer.from(String(req.body)));
-  const r = await h.request({ ...req, body: bytes, headers: { ...req.headers, Connection: 'keep-alive, X-Hop, If-Match, Authorization', 'X-Hop': 'secret', 'X-Custom': 'kept' } });
+  const r = await h.request({
+    ...req,
+    body: bytes,
+    headers: {
+      ...req.headers, Connection: 'keep-alive, X-Hop, If-Match, Authorization', 'X-Hop': 'secret', 'X-Custom': 'kept', 'Cache-Control': 'no-cache',
+      'X-Original-URL': '/Appointment/another', 'X-Rewrite-URL': '/Appointment/another', 'X-Forwarded-Prefix': '/elsewhere', 'Accept-Encoding': 'gzip', TE: 'trailers',
+    },
+  });
   t.equal(r.status, 200, r.body.toString().slice(0, 300));
   const put = h.provider.requests.filter((x) => x.method === 'PUT').at(-1)!;
   t.ok(put.body.equals(bytes), 'the provider received exactly the bytes sent');
   t.notOk(put.headers['x-hop'], 'a header named in Connection is not forwarded');
-  t.notOk(put.headers['x-custom'], 'headers off the allow-list are not forwarded (ruling 25)');
+  // Ruling 11: headers unchanged except hop-by-hop ones and X-Forwarded-* (the gateway's own).
+  t.equal(put.headers['x-custom'], 'kept', 'an end-to-end header reaches the provider unchanged');
+  t.equal(put.headers['cache-control'], 'no-cache', 'Cache-Control too');
+  t.notOk(put.headers['x-original-url'] ?? put.headers['x-rewrite-url'], 'path overrides never reach the provider');
+  t.notOk(put.headers['x-forwarded-prefix'], 'a client X-Forwarded-* is not passed on');
+  t.notOk(put.headers.te, 'TE is hop-by-hop');
+  t.notOk(put.headers['accept-encoding'], 'Accept-Encoding: the gateway reads every answer it judges');
   t.equal(put.headers['if-match'], req.headers!['If-Match'], 'If-Match forwarded unchanged, even when named in Connection');
   t.equal(put.headers.authorization, req.headers!.Authorization, 'Authorization too');
   t.notOk(put.headers['keep-alive'], 'Keep-Alive is not forwarded');

@@ -57,8 +57,8 @@ t.test('item 8: header names equal to a checked header with "_" for "-" → 400,
     const before = count();
     const r = await h.request({ ...cancel, headers: { ...cancel.headers, [name]: 'W/"7"' } });
     if (name === 'Authorization_') {
-      t.equal(r.status, 200, 'a name that is not a look-alike passes (and is not forwarded: allow-list)');
-      t.notOk('authorization_' in (h.provider.requests.at(-1)?.headers ?? {}), 'the unknown header is not forwarded');
+      t.equal(r.status, 200, 'a name that is not a look-alike passes');
+      t.equal(h.provider.requests.at(-1)?.headers['authorization_'], 'W/"7"', 'and is forwarded unchanged, as any end-to-end header (ruling 11)');
       continue;
     }
     assertOutcome(t, r, 400, 'BAD_REQUEST');
@@ -132,4 +132,18 @@ t.test('ruling 19: refusals before the Spine-header check still carry Ssp-TraceI
     t.ok(x.status === 404 || x.status === 405, `${method} ${path}: ${x.status}`);
     t.ok(await decision(tr), `${method} ${path}: the decision line carries the trace id`);
   }
+});
+
+t.test('ruling 11: a passthrough read carries the client\'s end-to-end headers, never its path overrides or hop-by-hop ones', async (t) => {
+  const before = count();
+  const r = await h.request({
+    method: 'GET', path: `/STU3/1/Appointment/${ids[4]}`,
+    headers: { ...identityHeaders('nhs-booking', 'read'), 'X-Custom': 'v', Connection: 'keep-alive, X-Hop', 'X-Hop': '1', 'X-Original-URL': `/Appointment/${ids[5]}`, 'X-Forwarded-For': '10.9.9.9' },
+  });
+  t.equal(r.status, 200);
+  const got = h.provider.requests.slice(before).find((x) => x.method === 'GET')?.headers ?? {};
+  t.equal(got['x-custom'], 'v', 'X-Custom as sent');
+  t.notOk(got['x-hop'], 'a header named in Connection is not');
+  t.notOk(got['x-original-url'], 'nor a path override');
+  t.not(got['x-forwarded-for'], '10.9.9.9', 'X-Forwarded-For is the gateway\'s own');
 });
