@@ -21,7 +21,7 @@ import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
 import { acceptFromFormatParam, askedFormat, negotiate } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
-import { REQUEST_ID, type RequestHead } from './edge/request-head.js';
+import { headBytes, REQUEST_ID, type RequestHead } from './edge/request-head.js';
 
 export interface PipelineDeps {
   config: Readonly<Config>;
@@ -184,7 +184,7 @@ export function createPipeline(deps: PipelineDeps) {
       err = new GatewayError('INTERNAL_ERROR', 'Unexpected internal error; the request was not forwarded');
     }
     // A body we did not read leaves the connection in an unknown state: close it.
-    const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || draining();
+    const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || err.code === 'HEADERS_TOO_LARGE' || draining();
     const status = sendError(res, err, standard, requestId, close, answerCodec(req));
     if (status >= 500) outcome = 'error';
     // The provider's own refusal of a forwarded write (ruling 11): it reached the provider.
@@ -241,6 +241,9 @@ export function createPipeline(deps: PipelineDeps) {
       let out: Outcome;
       let fwd: ForwardResult | undefined;
       try {
+        // Ruling 16: a head over the limit is 431 before anything else (the parser's own bound is
+        // higher, so that the refusal still has the whole request for its log and audit record).
+        if (headBytes(req.method ?? '', req.url ?? '', req.rawHeaders) > config.limits.maxHeaderBytes) throw new GatewayError('HEADERS_TOO_LARGE', 'The request headers are too large');
         if (!clientAllowed(req)) throw new GatewayError('CLIENT_NOT_ALLOWED', 'The client certificate is not allowed to call this gateway');
         if (!routed.ok) {
           if (routed.code === 'ROUTE_NOT_FOUND') throw new GatewayError(routed.code, 'No interaction is served at this path');

@@ -46,3 +46,14 @@ export function requestHeadOf(raw: unknown): RequestHead | undefined {
   if (rid !== undefined && REQUEST_ID.test(rid)) head.requestId = rid;
   return head;
 }
+
+/**
+ * The size of a parsed request's head as sent (request line, header lines, the blank line), for
+ * `limits.maxHeaderBytes` (ruling 16: 431). Header names and values are latin1 strings: one
+ * character per byte.
+ */
+export function headBytes(method: string, url: string, rawHeaders: readonly string[]): number {
+  let n = method.length + url.length + 13; // "M U HTTP/1.1\r\n" and the final "\r\n"
+  for (let i = 0; i < rawHeaders.length; i++) n += rawHeaders[i]!.length + 2; // ": " or "\r\n"
+  return n;
+}

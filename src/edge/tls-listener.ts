@@ -121,7 +121,11 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // Why it was refused is `authorizationError` on the socket ('tlsClientError' below).
     rejectUnauthorized: true,
     handshakeTimeout: config.tls.handshakeTimeoutMs,
-    maxHeaderSize: config.limits.maxHeaderBytes,
+    // The parser's own bound is four times the configured limit: a head over `maxHeaderBytes` but
+    // under that is refused by the pipeline (headBytes), which has the whole request — its
+    // decision line, audit record, X-Correlation-ID and format — while a head over 16 KiB always
+    // spans several TLS records, and the parser's refusal keeps only the last of them.
+    maxHeaderSize: parserHeaderLimit(config.limits.maxHeaderBytes),
     requestTimeout: config.limits.requestTimeoutMs,
     headersTimeout: config.limits.headersTimeoutMs,
     keepAliveTimeout: config.limits.keepAliveTimeoutMs,
@@ -135,7 +139,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   // while its parser still frames the body by a Content-Length or Transfer-Encoding past them —
   // a GET whose dropped Content-Length carried a second request smuggled it to the provider, and a
   // second Authorization or an override header past line 2000 went unseen. The header block's
-  // byte limit (limits.maxHeaderBytes, 431) bounds the count instead.
+  // byte limit (limits.maxHeaderBytes, 431; the parser's bound is four times it) bounds the count instead.
   server.maxHeadersCount = 0;
   const handshakes = createHandshakeGuard(
     { total: config.limits.maxPendingHandshakes, perAddress: config.limits.maxPendingHandshakesPerAddress },
@@ -251,4 +255,9 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       retireRevoked(m);
     },
   };
+}
+
+/** Node's parser refuses heads over this (431 with what the refused chunk shows); see maxHeaderSize. */
+export function parserHeaderLimit(maxHeaderBytes: number): number {
+  return maxHeaderBytes * 4;
 }

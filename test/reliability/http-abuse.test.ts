@@ -7,6 +7,7 @@
  * HTTP/1.0 (answered, then closed) and pipelining (answers in order).
  */
 import t from 'tap';
+import { randomUUID } from 'node:crypto';
 import { CATALOGUE } from '../../src/errors.js';
 import { cancelRequest, identityHeaders, readThrough, startHarness, type Harness } from '../helpers/harness.js';
 import { catalogueCodes, eventually, parseResponses, rawTls, type RawConnection } from './support.js';
@@ -120,6 +121,40 @@ t.test('oversized header block (> 16 KiB): 431 HEADERS_TOO_LARGE or closed, noth
     t.ok(h.logs.some((l) => l.includes('"msg":"decision"') && l.includes('"code":"HEADERS_TOO_LARGE"')), `${name}: a decision line`);
   }
   await stillServes(t, 'after oversized headers');
+});
+
+t.test('a head over limits.maxHeaderBytes (16 KiB) but within the parser\'s bound: 431 with the whole request — decision line, audit record, X-Correlation-ID, format asked for (rulings 14, 16, 19, 21)', async (t) => {
+  const traceId = randomUUID();
+  for (const [name, extra] of [
+    ['one huge header', { 'X-Big': 'a'.repeat(20 * 1024) }],
+    ['400 small headers', Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`X-H${i}`, 'b'.repeat(50)]))],
+  ] as const) {
+    const cancel = await cancelRequest(h, 'nhs-booking', ids[0]!);
+    const before = providerCount();
+    const audited = h.audit.length;
+    const logged = h.logs.length;
+    const c = await connect();
+    const headers = { ...(cancel.headers as Record<string, string>), 'Ssp-TraceID': traceId, Accept: 'application/fhir+xml', 'X-Request-ID': 'big-head-1', ...extra };
+    c.socket.write(raw('PUT', `/STU3/1/Appointment/${ids[0]}`, { ...headers, 'Content-Length': String(Buffer.byteLength(String(cancel.body))) }, String(cancel.body)));
+    t.ok(await c.closed(3000), `${name}: the connection is closed`);
+    const [answer] = parseResponses(c.received());
+    t.equal(answer?.status, 431, `${name}: 431`);
+    t.match(answer?.headers['content-type'], /^application\/fhir\+xml/, `${name}: in the format asked for`);
+    t.equal(answer?.headers['x-correlation-id'], 'big-head-1', `${name}: X-Correlation-ID`);
+    t.equal(providerCount(), before, `${name}: the provider saw nothing`);
+    const records = h.audit.slice(audited);
+    t.equal(records.length, 1, `${name}: one audit record`);
+    t.match(records[0], { appointmentId: ids[0], outcome: 'rejected', status: 431, code: 'HEADERS_TOO_LARGE', traceId }, `${name}: the audit record`);
+    const decisions = h.logs.slice(logged).filter((l) => l.includes('"msg":"decision"'));
+    t.match(JSON.parse(decisions[0] ?? '{}'), { method: 'PUT', status: 431, code: 'HEADERS_TOO_LARGE', route: 'cancel', traceId }, `${name}: the decision line`);
+  }
+  // Beyond the parser's own bound (four times the limit) the parser refuses: still 431, closed.
+  const c = await connect();
+  c.socket.write(raw('GET', `/STU3/1/Appointment/${ids[0]}`, { ...readHeaders(), 'X-Big': 'a'.repeat(70 * 1024) }));
+  t.ok(await c.closed(3000), 'a 70 KiB head: closed');
+  const answers = parseResponses(c.received());
+  if (answers.length) t.equal(answers[0]!.status, 431, 'a 70 KiB head: 431');
+  await stillServes(t, 'after heads over the limit');
 });
 
 t.test(`slow headers: closed once headersTimeoutMs (${HEADERS_TIMEOUT} ms) has passed, nothing forwarded`, async (t) => {
