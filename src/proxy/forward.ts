@@ -52,8 +52,6 @@ export interface ForwardResult {
 /** Status recorded (never sent) when the client closed the connection before the answer (nginx's 499). */
 export const CLIENT_CLOSED = 499;
 
-/** Answers the gateway buffers (errors to check, reads to add an ETag to) are bounded too. */
-const MAX_BUFFERED_ANSWER = 8 * 1024 * 1024;
 
 export interface Forwarder {
   /**
@@ -132,10 +130,10 @@ function requestPath(req: IncomingMessage): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
-function readAnswerBody(raw: Buffer, contentType: string | undefined, contentEncoding: string | undefined, codecs: readonly Codec[] | undefined): unknown {
+function readAnswerBody(raw: Buffer, contentType: string | undefined, contentEncoding: string | undefined, codecs: readonly Codec[] | undefined, maxBytes: number): unknown {
   let body: Buffer;
   try {
-    body = decodedBody(raw, contentEncoding, MAX_BUFFERED_ANSWER);
+    body = decodedBody(raw, contentEncoding, maxBytes);
   } catch {
     return undefined; // unreadable: no ETag made of it; an error answer gets the gateway's OperationOutcome
   }
@@ -256,10 +254,12 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
    */
   async function bufferedAnswer(x: Exchange, proxyRes: IncomingMessage, status: number, wantsEtag: boolean): Promise<void> {
     const { req, res } = x;
-    const bodyBuf = await readBounded(proxyRes, MAX_BUFFERED_ANSWER);
+    // Answers the gateway buffers (errors to check, reads to add an ETag to) are bounded like every
+    // provider answer it reads (upstream.maxAnswerBytes).
+    const bodyBuf = await readBounded(proxyRes, config.upstream.maxAnswerBytes);
     if (x.settled()) return; // the deadline passed while reading: the 500 is already on its way
     const ms = x.upstreamMs();
-    const parsed = readAnswerBody(bodyBuf, proxyRes.headers['content-type'], proxyRes.headers['content-encoding'], deps.codecs);
+    const parsed = readAnswerBody(bodyBuf, proxyRes.headers['content-type'], proxyRes.headers['content-encoding'], deps.codecs, config.upstream.maxAnswerBytes);
     if (status >= 400 && !isOperationOutcome(parsed)) {
       metrics.upstreamErrors.inc({ kind: 'status' });
       const err = providerRefusal(codeForProviderStatus(status), status, proxyRes.headers);

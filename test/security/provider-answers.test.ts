@@ -95,6 +95,21 @@ t.test('item 15: a provider answer over upstream.maxAnswerBytes is not buffered:
   t.ok(r.body.length < 8192, 'the oversized answer is not passed on');
 });
 
+t.test('item 15: a passthrough answer the gateway buffers (a read without ETag, an error) is bounded by upstream.maxAnswerBytes too', async (t) => {
+  const big = `{"resourceType":"Appointment","id":"big-1","meta":{"versionId":"1"},"description":"${'a'.repeat(4000)}"}`;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'Content-Type': 'application/fhir+json' }); // no ETag: the gateway reads the body to make one
+    res.end(big);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const h = await startHarness({ config: { upstream: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, maxAnswerBytes: 1024 } } });
+  t.teardown(async () => { await h.close(); server.closeAllConnections(); await new Promise((r) => server.close(r)); });
+  const r = await h.request({ method: 'GET', path: '/STU3/1/Appointment/big-1', headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(r.status, 500, 'over the bound: 500, as for a cancel\'s read');
+  t.notOk(r.body.toString().includes('aaaa'), 'the oversized answer is not passed on');
+});
+
 t.test('item 8/16: the provider\'s Set-Cookie is not passed on; client X-Forwarded-* and Forwarded are replaced', async (t) => {
   const up = await oddProvider((res) => res.end());
   const h = await startHarness({ config: { upstream: { url: up.url } } });
