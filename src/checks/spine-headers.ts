@@ -38,21 +38,23 @@ export function createSpineHeadersCheck(config: Readonly<Config>): Check {
     run(ctx) {
       const trace = single(ctx, 'ssp-traceid');
       if (trace && UUID.test(trace)) ctx.traceId = trace;
-      // A header that is missing is FHIR's `required`; one present with a wrong value, `invalid`.
+      // A header that is missing is FHIR's `required`; one present with a wrong value (an empty
+      // one included), `invalid`.
       const problems: Issue[] = [];
       const missing = (name: string) => problems.push({ diagnostics: `${name} is missing`, expression: `http.${name}` });
       const wrong = (name: string, why: string) => problems.push({ issue: 'invalid', diagnostics: `${name} ${why}`, expression: `http.${name}` });
-      if (!trace) missing('Ssp-TraceID');
+      if (trace === undefined) missing('Ssp-TraceID');
       else if (!UUID.test(trace)) wrong('Ssp-TraceID', 'is not a UUID');
       const from = single(ctx, 'ssp-from');
-      if (!from) missing('Ssp-From');
+      if (from === undefined) missing('Ssp-From');
       else if (!ASID.test(from)) wrong('Ssp-From', 'is not an ASID');
       const to = single(ctx, 'ssp-to');
-      if (!to) missing('Ssp-To');
+      if (to === undefined) missing('Ssp-To');
       else if (!ASID.test(to)) wrong('Ssp-To', 'is not an ASID');
       else if (!asids.has(to)) wrong('Ssp-To', "is not this provider's ASID");
       const interaction = single(ctx, 'ssp-interactionid');
-      if (!interaction) missing('Ssp-InteractionID');
+      if (interaction === undefined) missing('Ssp-InteractionID');
+      else if (interaction === '') wrong('Ssp-InteractionID', 'is empty');
       // Chosen before any header problem is thrown, so that in report mode a request goes on as
       // the interaction it names (an amend stays an amend).
       const chosen = ctx.candidates.find((i) => i.id === interaction);

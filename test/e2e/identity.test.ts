@@ -272,6 +272,11 @@ const rows: Row[] = [
     status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: `http.${name}`, issue: 'required',
     build: (now) => ({ headers: readHeaders(unsignedToken(claimsAt(now)), { [name]: null }) }),
   })),
+  ...(['Ssp-TraceID', 'Ssp-From', 'Ssp-To', 'Ssp-InteractionID'] as const).map((name): Row => ({
+    name: `${name} present but empty -> 400 (invalid, not required)`,
+    status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: `http.${name}`, issue: 'invalid',
+    build: (now) => ({ headers: readHeaders(unsignedToken(claimsAt(now)), { [name]: '' }) }),
+  })),
   {
     name: 'Ssp-TraceID not a UUID -> 400',
     status: 400, spine: 'MISSING_OR_INVALID_HEADER', expression: 'http.Ssp-TraceID', issue: 'invalid',
