@@ -77,9 +77,10 @@ async function runVault(argv: string[]): Promise<number> {
   const i = argv.indexOf('--config');
   const file = (i >= 0 ? argv[i + 1] : undefined) ?? process.env.GATEWAY_CONFIG;
   if (!file || argv.includes('--help') || argv.includes('-h')) {
-    process.stderr.write(`${VAULT_USAGE}
-`);
-    return argv.includes('--help') || argv.includes('-h') ? 0 : 2;
+    const asked = argv.includes('--help') || argv.includes('-h');
+    // Asked for: the usage is the answer (stdout, 0); a missing --config is an error (stderr, 2).
+    (asked ? process.stdout : process.stderr).write(`${VAULT_USAGE}\n`);
+    return asked ? 0 : 2;
   }
   let config;
   try {

@@ -33,7 +33,7 @@ export function createMetrics() {
     inFlight: new BoundGauge({ name: `${p}in_flight_requests`, help: 'Requests being handled now.', registers: [registry] }),
     tlsFailures: new Counter({ name: `${p}tls_handshake_failures_total`, help: 'Refused or failed TLS handshakes, by reason.', labelNames: ['reason'], registers: [registry] }),
     certExpiry: new Gauge({ name: `${p}certificate_expiry_seconds`, help: 'Seconds until the certificate expires, by role (server, client-ca) and subject.', labelNames: ['role', 'subject'], registers: [registry] }),
-    reloads: new Counter({ name: `${p}reloads_total`, help: 'Certificate material reloads, by result (success, failure).', labelNames: ['kind', 'result'], registers: [registry] }),
+    reloads: new Counter({ name: `${p}reloads_total`, help: 'Reloads of certificate material (kind tls) and of the configuration (kind config), by result (success, failure).', labelNames: ['kind', 'result'], registers: [registry] }),
     contractBreaches: new Counter({ name: `${p}provider_contract_breaches_total`, help: 'Provider success answers that break the cancel contract (returned anyway), by reason.', labelNames: ['reason'], registers: [registry] }),
     providerUp: new Gauge({ name: `${p}provider_up`, help: '1 when the provider accepted a connection at the last readiness probe, else 0.', registers: [registry] }),
     crlNextUpdate: new Gauge({ name: `${p}crl_next_update_seconds`, help: 'nextUpdate of each CRL of tls.crl (unix seconds), by issuing CA; set at load and reload.', labelNames: ['issuer'], registers: [registry] }),
