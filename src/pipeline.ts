@@ -54,6 +54,13 @@ export interface PipelineDeps {
 // a longer or non-ASCII value is neither reflected nor logged (REQUEST_ID, edge/request-head.ts).
 
 /** Read the body up to `limit` bytes (413 beyond, checked on Content-Length first). */
+/** Whether the request frames a body (a declared length above zero, or a transfer coding). */
+function hasBody(req: IncomingMessage): boolean {
+  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'DELETE' || req.method === 'OPTIONS') return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 export function bodyReader(req: IncomingMessage): CheckIO {
   return { readBody: (limit) => readBounded(req, limit) };
 }
@@ -263,7 +270,10 @@ export function createPipeline(deps: PipelineDeps) {
           sendAnswer(res, answer, requestId);
           out = { status: answer.status, outcome: 'forwarded', forwardMs: performance.now() - t0 };
         } else {
-          fwd = await forwarder.forward(req, res, ctx!, requestId, span.traceparent());
+          // A body (a book's POST) is read within limits.maxBodyBytes first: 413 and nothing forwarded
+          // beyond it, as for a cancel; then sent as read.
+          const body = hasBody(req) ? await io.readBody(config.limits.maxBodyBytes) : undefined;
+          fwd = await forwarder.forward(req, res, ctx!, requestId, span.traceparent(), body);
           out = { status: fwd.status, outcome: fwd.status === CLIENT_CLOSED ? 'error' : 'forwarded', forwardMs: fwd.upstreamMs };
         }
       } catch (e) {

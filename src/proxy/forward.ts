@@ -59,7 +59,8 @@ export interface Forwarder {
    * client. Resolves when the answer is written; rejects with a GatewayError only when nothing
    * has been sent yet (provider unreachable, timed out, reset before answering).
    */
-  forward(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, requestId: string | undefined, traceparent?: string): Promise<ForwardResult>;
+  /** `body`: the request body, already read within limits.maxBodyBytes (a method that has one). */
+  forward(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, requestId: string | undefined, traceparent?: string, body?: Buffer): Promise<ForwardResult>;
   close(): void;
 }
 
@@ -284,7 +285,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
 
   return {
     close: () => proxy.close(),
-    forward(req, res, ctx, requestId, traceparent) {
+    forward(req, res, ctx, requestId, traceparent, body) {
       return new Promise<ForwardResult>((resolve, reject) => {
         const started = performance.now();
         let timedOut = false;
@@ -350,6 +351,11 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
         // request whose own `headers` are the gateway's (allow-list and forwarding headers); the
         // incoming request is never changed (issue 12 item 3). Everything else is the request's.
         const headers = ownHeaders(req);
+        if (body) {
+          // Read whole already (bounded): it goes out with its length, not the client's framing.
+          delete headers['transfer-encoding'];
+          headers['content-length'] = String(body.length);
+        }
         // The provider's work becomes a child of the gateway's span (W3C Trace Context).
         if (traceparent) headers.traceparent = traceparent;
         const outgoing = Object.create(req, { headers: { value: headers, enumerable: true } }) as IncomingMessage;
@@ -365,7 +371,8 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
         // request has no framing for it, so piped bytes would reach the provider's socket raw (a
         // second, smuggled request). Ruling 25 refuses such a request before; this is the backstop.
         const bodyless = req.method === 'GET' || req.method === 'HEAD' || req.method === 'DELETE' || req.method === 'OPTIONS';
-        proxy.web(outgoing, res, { target: target.href, ignorePath: true, agent, ...(bodyless ? { buffer: Readable.from([]) } : {}) }, (err: Error) => {
+        const buffer = bodyless ? Readable.from([]) : body ? Readable.from([body]) : undefined;
+        proxy.web(outgoing, res, { target: target.href, ignorePath: true, agent, ...(buffer ? { buffer } : {}) }, (err: Error) => {
           const kind = timedOut ? 'timeout' : classify(err);
           if (settled) return;
           if (res.headersSent) {
