@@ -223,3 +223,23 @@ t.test('ruling 13 in XML: a read answered in XML without ETag gets it from meta.
   const json = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: identityHeaders('nhs-booking', 'read') });
   t.equal(json.headers.etag, r.headers.etag, 'the same as its JSON twin');
 });
+
+t.test('ruling 21: XML elements out of FHIR order (or a repeated element interleaved) are 400, nothing forwarded; the in-order twin is 200', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const ids = h.provider.store.ids();
+  const moves: Array<[string, (xml: string) => string]> = [
+    ['status after participant', (x) => x.replace(/<status value="cancelled"\/>/, '').replace('</Appointment>', '<status value="cancelled"/></Appointment>')],
+    ['meta before id', (x) => x.replace(/(<id value="[^"]*"\/>)(<meta>.*?<\/meta>)/, '$2$1')],
+  ];
+  for (const [name, move] of moves) {
+    const req = await xmlCancel(h, 'nhs-booking', ids[1]!);
+    const moved = move(String(req.body));
+    t.not(moved, String(req.body), `${name}: the body was changed`);
+    const before = seen(h.provider, 'PUT', `/Appointment/${ids[1]}`);
+    outcome(t, await h.request({ ...req, body: moved }), 400, 'BAD_REQUEST');
+    t.equal(seen(h.provider, 'PUT', `/Appointment/${ids[1]}`), before, `${name}: nothing forwarded`);
+  }
+  const ok = await xmlCancel(h, 'nhs-booking', ids[1]!);
+  t.equal((await h.request(ok)).status, 200, 'the same cancel in FHIR order');
+});

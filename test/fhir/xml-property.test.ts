@@ -64,7 +64,8 @@ function generator(seed: number) {
     const n = 1 + Math.floor(r() * 3);
     const values = Array.from({ length: n }, () => (r() < 0.8 ? primitive(info) : null));
     const comps = values.map((v) => (v === null || r() < 0.2 ? companion(depth) : null));
-    if (values.some((v) => v !== null)) o[name] = values;
+    // FHIR JSON's form: with any companion, the values array is there too (nulls aligned).
+    if (values.some((v) => v !== null) || comps.some((c) => c !== null)) o[name] = values;
     if (comps.some((c) => c !== null)) o[`_${name}`] = comps;
   };
   return () => complex(pick(TYPES), 0, true);

@@ -10,7 +10,7 @@
  * resource other than the one the provider will read. One pass over the input, O(1) work per event.
  */
 import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
-import { childOf, FHIR_NS, isResourceType, XHTML_NS, type ChildInfo, type PrimitiveJson } from './model.js';
+import { childOf, FHIR_NS, isResourceType, orderOf, XHTML_NS, type ChildInfo, type PrimitiveJson } from './model.js';
 import { Refusal, XhtmlWriter } from './xhtml.js';
 import { keepRaw } from '../strict-json.js';
 
@@ -28,6 +28,13 @@ export type NumberText = WeakMap<object, Record<string, string>>;
 export interface XmlDecodeOptions {
   /** Also return numberText (default false). */
   keepNumberText?: boolean;
+  /**
+   * Refuse elements out of their STU3 definition order, and a repeated element interleaved with
+   * another (FHIR XML: "elements must always appear in the order documented"). For a request
+   * body: an order-strict or order-dropping reader behind the gateway would read another resource.
+   * Provider answers are read leniently (their order is the provider's own).
+   */
+  strictOrder?: boolean;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -38,13 +45,31 @@ const DECIMAL = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 type Series = { values: unknown[]; companions: (Record<string, unknown> | null)[]; texts: (string | undefined)[]; anyValue: boolean; anyCompanion: boolean };
 
 type Frame =
-  | { kind: 'object'; obj: Record<string, unknown>; context: string; series: Map<string, Series> | undefined; resource: boolean }
+  | { kind: 'object'; obj: Record<string, unknown>; context: string; series: Map<string, Series> | undefined; resource: boolean; lastOrder?: number }
   | { kind: 'primitive'; holder: Frame & { kind: 'object' }; info: ChildInfo; name: string; value: unknown; text: string | undefined; companion: Record<string, unknown> | undefined }
   | { kind: 'slot'; holder: Frame & { kind: 'object' }; info: ChildInfo; name: string; filled: boolean }
   | { kind: 'xhtml'; holder: Frame & { kind: 'object' }; name: string; writer: XhtmlWriter };
 
 /** Parse-time markup tokens allowed per node of the limit (see Decoder.count). */
 const MARKUP_PER_NODE = 4;
+
+/** Nesting inside the narrative div: its own bound (in JSON the div is one string, not nesting). */
+const MAX_XHTML_DEPTH = 256;
+
+/**
+ * Whether a decoded resource nests deeper than `maxDepth` as the JSON reader counts it (every
+ * object and array one level, the root object at 1; the narrative div is a string).
+ */
+export function modelDeeperThan(v: unknown, maxDepth: number, depth = 1): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (depth > maxDepth) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (modelDeeperThan(v[i], maxDepth, depth + 1)) return true;
+    return false;
+  }
+  for (const k in v as Record<string, unknown>) if (modelDeeperThan((v as Record<string, unknown>)[k], maxDepth, depth + 1)) return true;
+  return false;
+}
 
 /**
  * The values of a decoded resource as the JSON reader counts them (each object, array, string,
@@ -70,6 +95,17 @@ const refuse = (reason: string): never => {
 };
 
 /**
+ * FHIR XML order: a child after a later sibling is refused — which also refuses a repeated element
+ * resumed after another (`given`, `family`, `given`). Two variants of one choice (`valueString`,
+ * `valueBoolean`) share a position and are left to the profile check, as in JSON.
+ */
+function inOrder(frame: Frame & { kind: 'object' }, name: string, info: ChildInfo): void {
+  const order = orderOf(frame.context, info.base);
+  if (frame.lastOrder !== undefined && order < frame.lastOrder) refuse(`${name} is out of the order FHIR defines for ${frame.context}`);
+  frame.lastOrder = order;
+}
+
+/**
  * A value attribute as the JSON model holds it. A value that is not of its type (`15.0` or `abc`
  * for an integer, `yes` for a boolean) is kept as the JSON reader would have met it — a number with
  * its written text, or a string — so that the profile check refuses it with its path (422), exactly
@@ -91,7 +127,7 @@ export function decodeFhirXml(bytes: Buffer, limits: { maxDepth: number; maxNode
   } catch {
     return { ok: false, diagnostics: 'The XML body is not valid UTF-8' };
   }
-  const decoder = new Decoder(limits, options.keepNumberText === true);
+  const decoder = new Decoder(limits, options.keepNumberText === true, options.strictOrder === true);
   try {
     const resource = decoder.run(text);
     return decoder.numberText ? { ok: true, resource, numberText: decoder.numberText } : { ok: true, resource };
@@ -106,10 +142,12 @@ export function decodeFhirXml(bytes: Buffer, limits: { maxDepth: number; maxNode
 class Decoder {
   private readonly stack: Frame[] = [];
   private nodes = 0;
+  /** Frames inside the narrative div (counted against MAX_XHTML_DEPTH, not the FHIR depth). */
+  private xhtmlDepth = 0;
   private root: Record<string, unknown> | undefined;
   readonly numberText: NumberText | undefined;
 
-  constructor(private readonly limits: { maxDepth: number; maxNodes: number }, keepNumberText: boolean) {
+  constructor(private readonly limits: { maxDepth: number; maxNodes: number }, keepNumberText: boolean, private readonly strictOrder: boolean) {
     this.numberText = keepNumberText ? new WeakMap() : undefined;
   }
 
@@ -127,8 +165,11 @@ class Decoder {
     p.on('cdata', (t) => this.text(t, true));
     p.write(text).close();
     const root = this.root ?? refuse('no root element');
-    // Ruling 21, checked identically: the same body in JSON and in XML meets the same node limit.
+    // Ruling 21, checked identically: the same body in JSON and in XML meets the same node and
+    // depth limits, counted on the model (an element is not a level of JSON nesting: a primitive
+    // is none, a repeating element two).
     if (modelNodes(root, this.limits.maxNodes) > this.limits.maxNodes) refuse('more nodes than the limit');
+    if (modelDeeperThan(root, this.limits.maxDepth)) refuse('nesting deeper than the limit');
     return root;
   }
 
@@ -160,13 +201,16 @@ class Decoder {
   private open(tag: SaxesTagNS): void {
     const attrs = tag.attributes as Record<string, SaxesAttributeNS>;
     this.count(1); // attributes are counted where they are read (one pass over them)
-    if (this.stack.length + 1 > this.limits.maxDepth) refuse('nesting deeper than the limit');
     const top = this.stack[this.stack.length - 1];
-    if (top === undefined) return this.openRoot(tag, attrs);
-    if (top.kind === 'xhtml') {
-      this.stack.push(top); // one frame per XHTML element keeps the depth count honest
+    if (top?.kind === 'xhtml') {
+      if (++this.xhtmlDepth > MAX_XHTML_DEPTH) refuse('the narrative nests deeper than the limit');
+      this.stack.push(top); // one frame per XHTML element
       return this.count(top.writer.start(tag));
     }
+    // An early stop while parsing (a repeating element is two levels of the model, so twice the
+    // limit); the limit itself is applied to the decoded model (modelDeeperThan).
+    if (this.stack.length - this.xhtmlDepth + 1 > this.limits.maxDepth * 2) refuse('nesting deeper than the limit');
+    if (top === undefined) return this.openRoot(tag, attrs);
     // The narrative div is the one element in another namespace (XHTML); openChild checks it is one.
     if (tag.uri !== FHIR_NS && !(top.kind === 'object' && tag.uri === XHTML_NS)) refuse(tag.uri === '' ? 'an element in no namespace' : 'an element in another namespace');
     if (top.kind === 'slot') return this.openContained(top, tag, attrs);
@@ -212,6 +256,7 @@ class Decoder {
     // On a data type or backbone element, id (and an extension's url) are attributes, not elements.
     const info = (top.resource || (name !== 'id' && !(name === 'url' && top.context === 'Extension'))) ? childOf(top.context, name) : undefined;
     if (!info) return refuse(`an unknown element in ${top.context}`);
+    if (this.strictOrder) inOrder(top, name, info);
     if ((info.kind === 'xhtml') !== (tag.uri === XHTML_NS)) refuse('an element in another namespace');
     // A plain property read is safe here: name is a FHIR element name, never an Object.prototype member.
     if (!info.repeating && (top.obj[name] !== undefined || top.obj[info.companion] !== undefined)) refuse(`${info.path} is repeated but allows one value`);
@@ -233,6 +278,7 @@ class Decoder {
   private close(tag: SaxesTagNS): void {
     const top = this.stack.pop()!;
     if (top.kind === 'xhtml') {
+      if (this.stack[this.stack.length - 1] === top) this.xhtmlDepth--; // an element inside the div closed
       top.writer.end(tag);
       if (!top.writer.open) top.holder.obj[top.name] = top.writer.result();
     } else if (top.kind === 'slot') {
@@ -262,7 +308,9 @@ class Decoder {
 
   private flushSeries(obj: Record<string, unknown>, series: Map<string, Series>): void {
     for (const [name, s] of series) {
-      if (s.anyValue) {
+      // With companions only, the values are nulls aligned with them, as FHIR JSON writes a
+      // repeating primitive ("prefix": [null], "_prefix": [{…}]).
+      if (s.anyValue || s.anyCompanion) {
         obj[name] = s.values;
         s.texts.forEach((t, i) => t !== undefined && this.keepText(s.values, String(i), t));
       }
