@@ -72,10 +72,19 @@ function reportTls(configFile: string, c: Readonly<Config>, warnDays: number | u
   return 0;
 }
 
+/** `--config FILE`, `--config=FILE` or `-c FILE`, as the vault command's own parser reads them. */
+function configArgument(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--config' || a === '-c') return argv[i + 1];
+    if (a.startsWith('--config=')) return a.slice('--config='.length);
+  }
+  return undefined;
+}
+
 /** `vault …`: the operator's commands on the kept versions (issue 18), on the same configuration. */
 async function runVault(argv: string[]): Promise<number> {
-  const i = argv.indexOf('--config');
-  const file = (i >= 0 ? argv[i + 1] : undefined) ?? process.env.GATEWAY_CONFIG;
+  const file = configArgument(argv) ?? process.env.GATEWAY_CONFIG;
   if (!file || argv.includes('--help') || argv.includes('-h')) {
     const asked = argv.includes('--help') || argv.includes('-h');
     // Asked for: the usage is the answer (stdout, 0); a missing --config is an error (stderr, 2).

@@ -68,7 +68,7 @@ export function createMemoryLock(opts: MemoryLockOptions = {}): MemoryLock {
     const started = performance.now();
     if (!q) queues.set(key, []);
     else if (!(await waitTurn(q, o.waitMs))) {
-      metrics.error('lock-timeout');
+      // Counted once, by whoever handles the LockUnavailable (the cancel transaction).
       throw new LockUnavailable('timeout', `waited ${o.waitMs} ms for the appointment lock`);
     }
     metrics.lockWait((performance.now() - started) / 1000);

@@ -61,7 +61,7 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
     } catch (e) {
       // Judged when the wait ends: every connection busy holding locks = a busy lock.
       const busy = e instanceof DeadlineExceeded && pool.totalCount >= opts.lockPoolSize;
-      metrics.error(busy ? 'lock-timeout' : 'lock-store');
+      // Counted once, by whoever handles the LockUnavailable (the cancel transaction).
       throw new LockUnavailable(busy ? 'timeout' : 'store', busy ? 'no lock connection free in time' : `postgres lock: ${(e as Error).message.split('\n')[0]}`);
     }
   }
@@ -92,6 +92,7 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
 
   function hold<T>(appointmentId: string, o: { waitMs: number }, fn: (held: HeldLock) => Promise<T>): Promise<T> {
     const startedAt = Date.now();
+    const started = performance.now(); // the lock wait includes the in-process queue
     queued.set(appointmentId, (queued.get(appointmentId) ?? 0) + 1);
     let counted = true;
     const uncount = () => {
@@ -104,13 +105,12 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
     return local
       .hold(appointmentId, o, () => {
         uncount();
-        return holdShared(appointmentId, { waitMs: Math.max(0, o.waitMs - (Date.now() - startedAt)) }, fn);
+        return holdShared(appointmentId, { waitMs: Math.max(0, o.waitMs - (Date.now() - startedAt)) }, fn, started);
       })
       .finally(uncount);
   }
 
-  async function holdShared<T>(appointmentId: string, o: { waitMs: number }, fn: (held: HeldLock) => Promise<T>): Promise<T> {
-    const started = performance.now();
+  async function holdShared<T>(appointmentId: string, o: { waitMs: number }, fn: (held: HeldLock) => Promise<T>, started: number): Promise<T> {
     const startedAt = clock.now();
     const key = advisoryKey(appointmentId);
     const c = await lease(o.waitMs);
@@ -129,13 +129,11 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
       const got = await acquire(c, key, o.waitMs - (clock.now() - startedAt));
       if (!got) {
         giveBack(undefined);
-        metrics.error('lock-timeout');
         throw new LockUnavailable('timeout', `waited ${o.waitMs} ms for the appointment lock`);
       }
     } catch (e) {
       if (e instanceof LockUnavailable) throw e;
       giveBack(e as Error);
-      metrics.error('lock-store');
       throw new LockUnavailable('store', `postgres lock: ${(e as { code?: string }).code ?? (e as Error).message.split('\n')[0]}`);
     }
     metrics.lockWait((performance.now() - started) / 1000);

@@ -141,6 +141,12 @@ const KEEP = `WITH v AS (${UPSERT_VERSION})
 /** One statement, so one round trip and its own transaction: the body (deduplicated) and the
  * decision commit together or not at all; resolves after the commit. */
 function keep(ctx: Ctx, entry: KeepEntry, held: HeldLock | undefined): Promise<string> {
+  let session: PostgresLockSession | undefined;
+  try {
+    session = sessionForKeep(ctx, held);
+  } catch (e) {
+    return Promise.reject(e);
+  }
   return ctx.op('keep', async (c) => {
     const p = entry.preImage;
     const sealed = ctx.sealer.seal(p.body, p.appointmentId, p.versionId);
@@ -156,7 +162,20 @@ function keep(ctx: Ctx, entry: KeepEntry, held: HeldLock | undefined): Promise<s
     ctx.appointmentOf.set(id, p.appointmentId);
     if (ctx.appointmentOf.size > REMEMBERED) ctx.appointmentOf.delete(ctx.appointmentOf.keys().next().value!);
     return id;
-  }, ctx.sessionOf(held));
+  }, session);
+}
+
+/**
+ * The lock's session for the keep. A lock of this database whose session is lost or broken means
+ * the appointment is no longer locked (another replica may hold it by now): the pre-image is not
+ * kept and nothing is forwarded (ruling 23), rather than keeping it on the pool and going on.
+ */
+function sessionForKeep(ctx: Ctx, held: HeldLock | undefined): PostgresLockSession | undefined {
+  const s = held?.session;
+  if (s instanceof PostgresLockSession && !s.usableFor(s.database) && !s.unlocked) {
+    throw new VaultUnavailable('postgres store: the appointment lock was lost before the pre-image was kept');
+  }
+  return ctx.sessionOf(held);
 }
 
 /**

@@ -101,4 +101,21 @@ t.test('the lock and the vault share one session', async (t) => {
     t.equal(vaultLeases - before, 1, 'kept through the vault pool');
     t.equal((await vault.history('s-6')).length, 1);
   });
+
+  t.test('ruling 23: a lock whose session died before the keep is not kept on the pool: nothing may be forwarded', async (t) => {
+    const before = vaultLeases;
+    await t.rejects(
+      lock.hold('s-7', { waitMs: 1000 }, async (held) => {
+        const pid = (held.session as { client?: { processID?: number } }).client?.processID;
+        t.ok(pid, 'the lock session has a backend');
+        await probe.query('SELECT pg_terminate_backend($1)', [pid]);
+        // The client learns of it when the server closes the connection.
+        for (let i = 0; i < 200 && (held.session as { lost(): unknown }).lost() === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+        await vault.keep(entry('s-7', '1', clock.now()), held);
+      }),
+      { name: 'VaultUnavailable' },
+    );
+    t.equal(vaultLeases - before, 0, 'not kept through the pool either');
+    t.equal((await vault.history('s-7')).length, 0, 'no pre-image kept');
+  });
 });

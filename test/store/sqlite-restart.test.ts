@@ -56,6 +56,10 @@ t.test('a restarted sqlite gateway still has its history', async (t) => {
   gw = await startGateway(configFile);
   const history = await vault('history', id);
   t.match(history.stdout, new RegExp(`\\b${v}\\b`), 'the replaced version is listed after the restart');
+  // The configuration named as the vault command's parser reads it: --config=FILE and -c FILE too.
+  const cli = (...args: string[]) => run(process.execPath, [join(packageRoot, 'dist/src/main.js'), 'vault', ...args]);
+  t.equal((await cli('history', id, `--config=${configFile}`)).stdout, history.stdout, '--config=FILE');
+  t.equal((await cli('history', id, '-c', configFile)).stdout, history.stdout, '-c FILE');
   const stopFault = provider.fault('not-found', { method: 'GET', path: /_history/ });
   const vread = await send(gw.port, { method: 'GET', path: `/STU3/1/Appointment/${id}/_history/${v}`, headers: identityHeaders('nhs-booking', 'read') });
   stopFault();
