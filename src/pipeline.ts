@@ -143,7 +143,10 @@ export function createPipeline(deps: PipelineDeps) {
     if (res.destroyed || res.writableEnded) return; // the client left; the decision is still logged
     res.statusCode = answer.status;
     for (const [k, v] of Object.entries(answer.headers)) res.setHeader(k, v);
-    res.setHeader('Content-Length', answer.body.length);
+    // RFC 9110 §8.6: a 204 (and a 1xx) carries no Content-Length; a 304's would describe the
+    // resource, not this empty answer.
+    if (answer.status === 204 || answer.status === 304) res.removeHeader('Content-Length');
+    else res.setHeader('Content-Length', answer.body.length);
     if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
     if (requestId && !res.hasHeader('x-correlation-id')) res.setHeader('X-Correlation-ID', requestId);
     if (draining()) res.setHeader('Connection', 'close');
@@ -313,7 +316,7 @@ export function createPipeline(deps: PipelineDeps) {
     const wouldReject = trail.wouldReject.length ? trail.wouldReject : undefined;
     logger.info('decision', {
       traceId: ctx ? ctx.traceId : wellFormedTraceId(req.headers), requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId, ods: requester?.odsCode,
-      outcome: out.outcome, status: out.status, code: out.code, wouldReject, breaches: trail.breaches,
+      outcome: out.outcome, status: out.status, code: out.code, wouldReject, breaches: trail.breaches, inDoubt: trail.inDoubt,
       ms: Math.round(totalMs * 1000) / 1000, upstreamMs: Math.round(upstreamMs * 1000) / 1000, stages: ctx?.timings,
     });
     if (!guardedRoute) return;
@@ -321,7 +324,7 @@ export function createPipeline(deps: PipelineDeps) {
       time: new Date().toISOString(), traceId: ctx.traceId, requestId, appointmentId: ctx.resourceId, interaction: recorded?.id,
       outcome: out.outcome, status: out.status, code: out.code, requester,
       versionBefore: trail.versionBefore ?? ctx.ifMatchVersion, versionAfter: trail.versionAfter,
-      differingPaths: trail.differingPaths, breaches: trail.breaches, wouldReject,
+      differingPaths: trail.differingPaths, breaches: trail.breaches, inDoubt: trail.inDoubt, wouldReject,
     });
   }
 }

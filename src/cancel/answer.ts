@@ -194,6 +194,19 @@ function judgedBytes(answer: ProviderAnswer, maxBytes: number): Buffer {
   }
 }
 
+/**
+ * An error answer's bytes as the client's HTTP library will read them: a content-coded
+ * OperationOutcome is judged decoded (and passed on as sent, coding and all, ruling 11); one that
+ * cannot be decoded is judged as not an OperationOutcome (the gateway's own replaces it).
+ */
+function errorBytes(answer: ProviderAnswer, maxBytes: number): Buffer {
+  try {
+    return decodedBody(answer.body, answer.headers['content-encoding'], maxBytes);
+  } catch {
+    return Buffer.alloc(0);
+  }
+}
+
 const MAY_HAVE_APPLIED = 'the write may have been applied by the provider; read the appointment before retrying';
 
 /**
@@ -208,7 +221,7 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
     throw new GatewayError('UPSTREAM_UNAVAILABLE', `The provider answered the write with a redirect; ${MAY_HAVE_APPLIED}`);
   }
   const codec = codecFor(answer.headers['content-type'], codecs);
-  const bytes = status < 300 ? judgedBytes(answer, ctx.maxDecodedBytes ?? 8 * 1024 * 1024) : answer.body;
+  const bytes = status < 300 ? judgedBytes(answer, ctx.maxDecodedBytes ?? 8 * 1024 * 1024) : errorBytes(answer, ctx.maxDecodedBytes ?? 8 * 1024 * 1024);
   const decoded = bytes.length ? codec.decode(bytes, { maxDepth: 64, maxNodes: 200_000 }) : undefined;
   const resource = decoded?.ok ? decoded.resource : undefined;
   if (status >= 400) {

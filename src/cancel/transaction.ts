@@ -48,6 +48,8 @@ export interface WriteTrail {
   differingPaths?: string[];
   /** Contract breaches of the provider's answer (rulings 12, 26), for the audit record and the log line. */
   breaches?: string[];
+  /** The forwarded write's outcome is unknown (timed out or cut after it went out, a redirect): it may have been applied. */
+  inDoubt?: true;
   readMs?: number;
   writeMs?: number;
   /** Report mode: rules that failed but were only reported. */
@@ -180,6 +182,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
       metrics.upstreamErrors.inc({ kind: f.kind });
       const when = f.kind === 'timeout' ? 'did not answer in time' : f.kind === 'slow-body' ? 'sent its answer too slowly' : f.kind === 'too-large' ? 'sent an answer over the size limit' : 'could not be reached or cut the exchange short';
       const inDoubt = f.mayHaveApplied || f.statusSeen === 200;
+      if (inDoubt) trail.inDoubt = true;
       const applied = inDoubt ? '; the write may have been applied by the provider: read the appointment before retrying' : '';
       const err = new GatewayError('UPSTREAM_UNAVAILABLE', `The provider ${when}${applied}`);
       throw inDoubt ? Object.assign(err, { inDoubt: true }) : err;
@@ -235,7 +238,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
    * version cannot overtake it; the next holder then reads what the provider made of the first.
    * The client's answer is not delayed: the lock is held on, the answer goes now.
    */
-  function holdThroughDoubt<T>(id: string, fn: (held: HeldLock) => Promise<T>): Promise<T> {
+  function holdThroughDoubt<T>(id: string, traceId: string | undefined, fn: (held: HeldLock) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       lock
         .hold(id, { waitMs: deps.timeouts.lockWaitMs }, async (held) => {
@@ -245,7 +248,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
             reject(e);
             if ((e as { inDoubt?: boolean }).inDoubt) {
               const holdMs = deps.timeouts.inDoubtHoldMs ?? deps.timeouts.upstreamMs;
-              logger.warn('the write is in doubt: the appointment stays locked while the provider may still apply it', { appointmentId: id, holdMs });
+              logger.warn('the write is in doubt: the appointment stays locked while the provider may still apply it', { traceId, appointmentId: id, holdMs });
               await new Promise<void>((done) => clock.setTimer(done, holdMs));
             }
           }
@@ -256,7 +259,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
 
   async function run(req: WriteRequest, trail: WriteTrail): Promise<ClientAnswer> {
     try {
-      return await holdThroughDoubt(req.id, async (held) => {
+      return await holdThroughDoubt(req.id, req.decision.traceId, async (held) => {
         const { keptId, versionBefore } = await prepare(req, trail, held);
         const providerAnswer = await write(req, trail);
         let answer: ClientAnswer;
@@ -266,6 +269,8 @@ export function createWriteTransaction(deps: TransactionDeps) {
           const breach = (e as { breach?: string }).breach;
           if (breach) reportBreaches(req, trail, [breach]);
           else if (isGatewayError(e) && e.code === 'UPSTREAM_UNAVAILABLE') metrics.upstreamErrors.inc({ kind: 'redirect' });
+          // Not passed on, yet the provider may have applied it (a redirect, another resource named).
+          if (isGatewayError(e) && e.code === 'UPSTREAM_UNAVAILABLE') trail.inDoubt = true;
           else if (isGatewayError(e)) metrics.upstreamErrors.inc({ kind: 'status' });
           throw e;
         }

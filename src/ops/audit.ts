@@ -18,6 +18,8 @@ export interface AuditRecord {
   differingPaths?: string[];
   /** The provider's answer broke the cancel contract (rulings 12, 26): the reasons, e.g. `other-resource`. */
   breaches?: string[];
+  /** The write reached (or may have reached) the provider, whose answer never came whole: it may have been applied. */
+  inDoubt?: true;
   wouldReject?: Array<{ family: string; code: string }>;
 }
 

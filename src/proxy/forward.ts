@@ -255,9 +255,21 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
    */
   async function bufferedAnswer(x: Exchange, proxyRes: IncomingMessage, status: number, wantsEtag: boolean): Promise<void> {
     const { req, res } = x;
+    // Ruling 24: the status line ended the exchange's deadline; the body has its own bound.
+    x.stopDeadline();
+    const bodyTimer = setTimeout(() => {
+      if (proxyRes.complete) return;
+      metrics.upstreamErrors.inc({ kind: 'slow-body' });
+      proxyRes.destroy(); // readBounded rejects: a 500, nothing of the body passed on
+    }, config.upstream.bodyTimeoutMs);
     // Answers the gateway buffers (errors to check, reads to add an ETag to) are bounded like every
     // provider answer it reads (upstream.maxAnswerBytes).
-    const bodyBuf = await readBounded(proxyRes, config.upstream.maxAnswerBytes);
+    let bodyBuf: Buffer;
+    try {
+      bodyBuf = await readBounded(proxyRes, config.upstream.maxAnswerBytes);
+    } finally {
+      clearTimeout(bodyTimer);
+    }
     if (x.settled()) return; // the deadline passed while reading: the 500 is already on its way
     const ms = x.upstreamMs();
     const parsed = readAnswerBody(bodyBuf, proxyRes.headers['content-type'], proxyRes.headers['content-encoding'], deps.codecs, config.upstream.maxAnswerBytes);
@@ -330,6 +342,9 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
 
         const x: Exchange = { req, res, ctx, requestId, finish, upstreamMs, settled: () => settled, stopDeadline: () => clearTimeout(timer) };
         const onResponse = async (proxyRes: IncomingMessage) => {
+          // http-proxy-3's proxyTimeout is an idle timer on the provider socket that would go on
+          // into the body: past the status line only the body's own bound applies (ruling 24).
+          proxyReq?.setTimeout(0);
           try {
             const status = proxyRes.statusCode ?? 502;
             const wantsEtag = ctx.interaction.addEtagFromBody === true && status === 200 && !isEntityTag(proxyRes.headers.etag);

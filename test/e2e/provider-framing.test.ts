@@ -87,6 +87,7 @@ t.test('a provider 200 naming another appointment: 500, audited as a contract br
   t.equal(rec?.status, 500);
   t.equal(rec?.outcome, 'error');
   t.same(rec?.breaches, ['other-resource'], 'audited as a contract breach');
+  t.equal(rec?.inDoubt, true, 'and as a write that may have been applied');
 });
 
 /**
@@ -158,5 +159,6 @@ for (const [standard, status, issue, spine] of [
       if (!rec) await new Promise((ok) => setTimeout(ok, 10));
     }
     t.match(rec, { status, outcome: 'forwarded', code: 'UPSTREAM_REFUSED' }, 'audited as the provider refusing a forwarded request');
+    t.equal(rec?.inDoubt, undefined, 'a refusal is no write in doubt');
   });
 }

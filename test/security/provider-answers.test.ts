@@ -5,11 +5,13 @@
  * answer larger than upstream.maxAnswerBytes is not buffered without bound.
  */
 import t from 'tap';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { startDemoProvider } from '../../demo/provider/server.js';
 import { cancelRequest, identityHeaders, pki, startHarness } from '../helpers/harness.js';
+import { eventually } from '../reliability/support.js';
 
 t.test('item 4: cancel A hangs up after its PUT was forwarded; cancel B with the same If-Match is refused, one PUT reaches the provider', async (t) => {
   const h = await startHarness();
@@ -78,9 +80,15 @@ t.test('item 10: a provider 200 whose body outlasts its bound → 500 "may have 
   });
   const h = await startHarness({ config: { upstream: { url: up.url, timeoutMs: 1000, bodyTimeoutMs: 300 } } });
   t.teardown(async () => { held?.destroy(); await h.close(); await up.close(); });
-  const r = await h.request(await cancelRequest(h, 'nhs-booking', up.id));
+  const req = await cancelRequest(h, 'nhs-booking', up.id);
+  const r = await h.request(req);
   t.equal(r.status, 500);
   t.match(r.json?.issue?.[0]?.diagnostics, /may have been applied/i);
+  // Ruling 19: the audit record and the decision line say the write may have been applied.
+  const traceId = String(req.headers!['Ssp-TraceID']);
+  t.ok(await eventually(() => h.audit.some((a) => a.traceId === traceId)), 'an audit record');
+  t.equal(h.audit.find((a) => a.traceId === traceId)?.inDoubt, true, 'audited as in doubt');
+  t.ok(h.logs.some((l) => l.includes('"msg":"decision"') && l.includes(traceId) && l.includes('"inDoubt":true')), 'the decision line too');
 });
 
 t.test('item 15: a provider answer over upstream.maxAnswerBytes is not buffered: 500, the gateway keeps serving', async (t) => {
@@ -108,6 +116,33 @@ t.test('item 15: a passthrough answer the gateway buffers (a read without ETag, 
   const r = await h.request({ method: 'GET', path: '/STU3/1/Appointment/big-1', headers: identityHeaders('nhs-booking', 'read') });
   t.equal(r.status, 500, 'over the bound: 500, as for a cancel\'s read');
   t.notOk(r.body.toString().includes('aaaa'), 'the oversized answer is not passed on');
+});
+
+t.test('ruling 11: a provider\'s gzip\'d OperationOutcome to the PUT is passed on as sent (not replaced)', async (t) => {
+  const oo = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'business-rule', diagnostics: 'the provider says no' }] };
+  const up = await oddProvider((res) => {
+    res.writeHead(422, { 'Content-Type': 'application/fhir+json', 'Content-Encoding': 'gzip' });
+    res.end(gzipSync(JSON.stringify(oo)));
+  });
+  const h = await startHarness({ config: { upstream: { url: up.url } } });
+  t.teardown(async () => { await h.close(); await up.close(); });
+  const r = await h.request(await cancelRequest(h, 'nhs-booking', up.id));
+  t.equal(r.status, 422);
+  t.equal(r.headers['content-encoding'], 'gzip', 'as the provider coded it');
+  t.same(JSON.parse(gunzipSync(r.body).toString()), oo, 'the provider\'s own OperationOutcome');
+});
+
+t.test('a provider 204 to the PUT reaches the client as a 204 without Content-Length (RFC 9110 §8.6)', async (t) => {
+  const up = await oddProvider((res) => {
+    res.writeHead(204, { ETag: 'W/"2"' });
+    res.end();
+  });
+  const h = await startHarness({ config: { upstream: { url: up.url } } });
+  t.teardown(async () => { await h.close(); await up.close(); });
+  const r = await h.request(await cancelRequest(h, 'nhs-booking', up.id));
+  t.equal(r.status, 204);
+  t.notOk('content-length' in r.headers, 'no Content-Length');
+  t.equal(r.headers.etag, 'W/"2"');
 });
 
 t.test('item 8/16: the provider\'s Set-Cookie is not passed on; client X-Forwarded-* and Forwarded are replaced', async (t) => {
