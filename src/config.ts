@@ -184,6 +184,8 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   if (c.jwt.mode === 'signed' && !c.jwt.issuer) problems.push('jwt.issuer: required in signed mode');
   if (c.jwt.mode === 'signed' && !c.jwt.audience) problems.push('jwt.audience: required in signed mode');
   if (c.jwt.mode === 'unsigned' && (c.jwt.jwksFile || c.jwt.jwksUrl)) problems.push('jwt: jwksFile/jwksUrl given but mode is unsigned');
+  if (c.jwt.jwksFile && c.jwt.jwksUrl) problems.push('jwt: give jwksFile or jwksUrl, not both');
+  if (c.jwt.mode === 'signed' && c.jwt.algorithms.length === 0) problems.push('jwt.algorithms: at least one algorithm in signed mode');
   if (Boolean(c.upstream.cert) !== Boolean(c.upstream.key)) problems.push('upstream: cert and key must be given together');
   if (c.upstream.url.startsWith('http:') && (c.upstream.ca || c.upstream.cert)) problems.push('upstream: ca/cert/key need an https url');
   if (c.interactions.amend && c.standard !== 'gp-connect') problems.push('interactions.amend: only the gp-connect standard has an amend interaction');
@@ -210,6 +212,7 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
       if (!file) continue;
       try { accessSync(file, constants.R_OK); } catch { problems.push(`${name}: cannot read ${file}`); }
     }
+    if (c.jwt.mode === 'signed' && c.jwt.jwksFile) problems.push(...jwksFileProblems(c.jwt.jwksFile));
     if (c.audit.destination !== 'stdout' && c.audit.destination !== 'stderr' && c.audit.destination !== 'none') {
       c.audit.destination = abs(c.audit.destination)!;
       // Open it for append as the gateway will (this creates it): a folder or a read-only file
@@ -267,4 +270,28 @@ export function withoutCredentials(url: string): string {
   } catch {
     return '(unparsable URL)';
   }
+}
+
+/** Private (and symmetric) key members a public key set must not hold (RFC 7517/7518). */
+const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+
+/**
+ * What a JWKS file must be for signed mode: JSON, a non-empty `keys` array of public keys only.
+ * The file's content is never quoted (a parse error's message could hold key material).
+ */
+export function jwksFileProblems(file: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ? [] : ['jwt.jwksFile: not JSON'];
+  }
+  const keys = (parsed as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || keys.length === 0) return ['jwt.jwksFile: needs a non-empty "keys" array'];
+  const problems: string[] = [];
+  keys.forEach((k, i) => {
+    if (typeof k !== 'object' || k === null || Array.isArray(k)) problems.push(`jwt.jwksFile: keys[${i}] is not a JSON object`);
+    else if (PRIVATE_JWK_MEMBERS.some((m) => m in k)) problems.push(`jwt.jwksFile: keys[${i}] holds private or symmetric key material; give public keys only`);
+  });
+  return problems;
 }

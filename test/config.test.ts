@@ -72,6 +72,25 @@ t.test('rules the schema cannot say', async (t) => {
   t.doesNotThrow(() => buildConfig({ ...minimal(), standard: 'gp-connect', interactions: { amend: true } }));
 });
 
+t.test('signed mode: the JWKS file is public keys in JSON, one source, an algorithm (check-config refuses the rest)', async (t) => {
+  const jwt = (extra: Record<string, unknown>) => ({ ...minimal(), jwt: { mode: 'signed', issuer: 'https://iss.example/', audience: 'https://gw.example/STU3/1', algorithms: ['RS256'], ...extra } });
+  const file = (name: string, text: string) => {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    return f;
+  };
+  const problems = (c: Record<string, unknown>): string => (t.throws(() => buildConfig(c)) as unknown as ConfigError).problems.join('\n');
+  const good = file('jwks-good.json', JSON.stringify({ keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB', kid: 'k1' }] }));
+  t.doesNotThrow(() => buildConfig(jwt({ jwksFile: good })));
+  t.match(problems(jwt({ jwksFile: file('jwks-private.json', JSON.stringify({ keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB', d: 'secret-material' }] })) })), /keys\[0\] holds private or symmetric key material/);
+  t.match(problems(jwt({ jwksFile: file('jwks-empty.json', '{"keys":[]}') })), /non-empty "keys" array/);
+  const broken = problems(jwt({ jwksFile: file('jwks-broken.json', '-----BEGIN PRIVATE KEY-----') }));
+  t.match(broken, /jwt.jwksFile: not JSON/);
+  t.notMatch(broken, /BEGIN/, 'the file is never quoted');
+  t.match(problems(jwt({ jwksFile: good, jwksUrl: 'https://iss.example/jwks' })), /jwksFile or jwksUrl, not both/);
+  t.match(problems(jwt({ jwksFile: good, algorithms: [] })), /jwt.algorithms/);
+});
+
 t.test('file + environment overrides', async (t) => {
   const file = join(dir, 'gw.yaml');
   writeFileSync(file, `publicBaseUrl: https://gw.example\ntls: { cert: cert.pem, key: key.pem, clientCa: ca.pem }\nupstream: { url: "http://127.0.0.1:1" }\nspine: { providerAsids: ["1"] }\n`);

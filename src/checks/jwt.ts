@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
 import { GatewayError } from '../errors.js';
 import { checkClaims, type ClaimRules } from '../identity/claims.js';
-import { createSignedVerifier, decodeUnsigned, readBearer, type Result, type TokenFailure } from '../identity/token.js';
+import { createSignedVerifier, decodeUnsigned, KEYS_UNAVAILABLE, readBearer, type Result, type TokenFailure } from '../identity/token.js';
 import type { Standard } from '../standards/index.js';
 import type { Check } from './types.js';
 
@@ -28,7 +28,7 @@ export function createJwtCheck(config: Readonly<Config>, standard: Standard, clo
     const jwks = j.jwksFile ? (JSON.parse(readFileSync(j.jwksFile, 'utf8')) as { keys: unknown[] }) : new URL(j.jwksUrl!);
     decode = createSignedVerifier({
       jwks, algorithms: j.algorithms, issuer: j.issuer, audience: j.audience,
-      clockToleranceSeconds: j.clockSkewSeconds, now: () => clock.now(),
+      now: () => clock.now(),
     });
   } else {
     decode = decodeUnsigned;
@@ -58,6 +58,8 @@ export function createJwtCheck(config: Readonly<Config>, standard: Standard, clo
       const bearer = readBearer(ctx.request.headers.authorization, j.maxTokenBytes);
       if (!bearer.ok) fail(bearer.failure);
       const decoded = await decode(bearer.value);
+      // The key set could not be fetched or used: the gateway's fault, a 500 the client may retry.
+      if (!decoded.ok && decoded.failure.claim === KEYS_UNAVAILABLE) throw new GatewayError('INTERNAL_ERROR', 'The key set that verifies tokens is unavailable; try again');
       if (!decoded.ok) fail(decoded.failure);
       const claims = checkClaims(decoded.value, rulesFor(ctx.interaction.scope), Math.floor(clock.now() / 1000));
       if (!claims.ok) fail(claims.failure);

@@ -97,6 +97,9 @@ const MAX_CLAIM_NODES = 2000;
 function decodeJsonObject(segment: string): Record<string, unknown> | 'base64' | 'json' | 'duplicate' {
   const bytes = decodeBase64url(segment);
   if (bytes === undefined) return 'base64';
+  // A byte order mark is not JSON (RFC 8259 §8.1): a provider reading the forwarded token would
+  // not see a JSON object.
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return 'json';
   const text = utf8Text(bytes);
   if (text === undefined) return 'json';
   // Issue 13 item 12 (ruling 26): the strict parser, as for the body — JSON.parse keeps the last of
@@ -146,7 +149,6 @@ export interface SignedVerifierOptions {
   algorithms: string[];
   issuer?: string;
   audience?: string;
-  clockToleranceSeconds: number;
   /** Injected clock, milliseconds since the epoch. */
   now: () => number;
 }
@@ -167,10 +169,16 @@ export function createSignedVerifier(
   if (algorithms.some((a) => a.toLowerCase() === 'none')) {
     throw new TypeError('signed JWT mode never accepts alg none');
   }
-  const keys: JWTVerifyGetKey =
-    opts.jwks instanceof URL
-      ? createRemoteJWKSet(opts.jwks)
-      : createLocalJWKSet(opts.jwks as unknown as JSONWebKeySet);
+  const keys: JWTVerifyGetKey = opts.jwks instanceof URL ? remoteKeysKeepingLastGood(opts.jwks) : createLocalJWKSet(opts.jwks as unknown as JSONWebKeySet);
+  const verifyOptions = {
+    algorithms,
+    // The token's times (exp, iat, nbf) are judged by checkClaims alone, in both modes, so that a
+    // signed and an unsigned token expire at the same instant (ruling 3: exp + skew not passed).
+    clockTolerance: TIMES_JUDGED_BY_CLAIMS,
+    currentDate: new Date(opts.now()),
+    ...(opts.issuer !== undefined ? { issuer: opts.issuer } : {}),
+    ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
+  };
 
   return async (token: string) => {
     let alg: unknown;
@@ -185,19 +193,56 @@ export function createSignedVerifier(
     if (strict === 'duplicate') return fail('payload', 'a claim appears more than once');
 
     try {
-      const { payload } = await jwtVerify(token, keys, {
-        algorithms,
-        clockTolerance: opts.clockToleranceSeconds,
-        currentDate: new Date(opts.now()),
-        ...(opts.issuer !== undefined ? { issuer: opts.issuer } : {}),
-        ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
-      });
+      const { payload } = await jwtVerify(token, keys, { ...verifyOptions, currentDate: new Date(opts.now()) });
       return { ok: true, value: payload as Record<string, unknown> };
     } catch (err) {
+      // A token without `kid` and several keys of its type (a rotation): the one that verifies it.
+      if ((err as { code?: unknown }).code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') return verifyWithEach(token, err as AsyncIterable<CryptoKey>, verifyOptions, opts.now);
       return mapJoseError(err);
     }
   };
 }
+
+/** jose's verdict ignores the token's times at this tolerance (a century): checkClaims decides them. */
+const TIMES_JUDGED_BY_CLAIMS = 100 * 365 * 86400;
+
+async function verifyWithEach(token: string, candidates: AsyncIterable<CryptoKey>, options: Parameters<typeof jwtVerify>[2], now: () => number): Promise<Result<Record<string, unknown>>> {
+  let last: unknown;
+  for await (const key of candidates) {
+    try {
+      const { payload } = await jwtVerify(token, key, { ...options, currentDate: new Date(now()) });
+      return { ok: true, value: payload as Record<string, unknown> };
+    } catch (err) {
+      last = err;
+    }
+  }
+  return mapJoseError(last);
+}
+
+/**
+ * A remote key set that keeps verifying with the keys it last fetched when a refresh fails (the
+ * identity provider briefly down must not refuse every client once jose's cache ages).
+ */
+function remoteKeysKeepingLastGood(url: URL): JWTVerifyGetKey {
+  const remote = createRemoteJWKSet(url);
+  return async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      const fetchFailed = code === 'ERR_JWKS_TIMEOUT' || typeof code !== 'string' || !code.startsWith('ERR_J');
+      const kept = fetchFailed ? remote.jwks() : undefined;
+      if (!kept) throw err;
+      return createLocalJWKSet(kept)(header, token);
+    }
+  };
+}
+
+/**
+ * The failure's claim when the key set could not be had (fetched in time, or valid): the gateway's
+ * fault, not the token's — a 500 the client may retry, never a 403 (the founding text).
+ */
+export const KEYS_UNAVAILABLE = 'jwks';
 
 /** `jose` error -> failure with a fixed reason (jose's messages are not passed on). */
 function mapJoseError(err: unknown): Result<never> {
@@ -220,7 +265,7 @@ function mapJoseError(err: unknown): Result<never> {
       return fail('header.kid', 'no single matching key');
     case 'ERR_JWKS_TIMEOUT':
     case 'ERR_JWKS_INVALID':
-      return fail('jwks', 'key set unavailable');
+      return fail(KEYS_UNAVAILABLE, 'key set unavailable');
     case 'ERR_JWS_INVALID':
       return fail('token', 'invalid JWS');
     case 'ERR_JWT_INVALID':
@@ -228,7 +273,7 @@ function mapJoseError(err: unknown): Result<never> {
     default:
       // Not a jose verdict on the token (e.g. the remote JWKS could not be fetched).
       if (typeof code === 'string' && code.startsWith('ERR_J')) return fail('token', 'verification failed');
-      return fail('jwks', 'key set unavailable');
+      return fail(KEYS_UNAVAILABLE, 'key set unavailable');
   }
 }
 
@@ -241,7 +286,7 @@ function mapJoseError(err: unknown): Result<never> {
  * client's header as it came (a signed token cannot be changed without its key).
  */
 export function unsignedTokenWithScope(authorization: string, scope: string): string | undefined {
-  const m = /^Bearer ([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.$/i.exec(authorization);
+  const m = /^Bearer +([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.$/i.exec(authorization);
   if (!m) return undefined;
   const bytes = decodeBase64url(m[2]!);
   const text = bytes && utf8Text(bytes);

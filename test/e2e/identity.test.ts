@@ -423,9 +423,26 @@ t.test('signed mode (JWKS file, RS256 only)', async (t) => {
       (c) => { c['reason_for_request'] = 'research'; }),
     signedRow('correctly signed but expired beyond the skew -> 403', 403, 'exp', rs256(privateKey),
       (c, now) => { c['exp'] = now - 61; c['iat'] = now - 361; }),
+    // One boundary in both modes (ruling 3): exactly at the skew is still accepted, as unsigned.
+    signedRow('correctly signed, expired exactly 60 s ago (skew boundary) -> 200, as unsigned', 200, undefined, rs256(privateKey),
+      (c, now) => { c['exp'] = now - 60; c['iat'] = now - 360; }),
+    signedRow('correctly signed, nbf 61 s ahead -> 403, as unsigned', 403, 'nbf', rs256(privateKey),
+      (c, now) => { c['nbf'] = now + 61; }),
     signedRow('correctly signed, write scope on a read -> 403', 403, 'requested_scope', rs256(privateKey),
       (c) => { c['requested_scope'] = CANCEL.scope; }),
   ]) {
     await t.test(row.name, async (tt) => { await runRow(tt, hs, row); });
   }
+});
+
+t.test('signed mode: a JWKS URL that cannot be fetched is the gateway\'s fault: 500 (retry), never 403', async (t) => {
+  const { privateKey } = await generateKeyPair('RS256');
+  const hs = await startHarness({ standard: STD, config: { jwt: { mode: 'signed', jwksUrl: 'https://127.0.0.1:9/jwks.json', algorithms: ['RS256'], issuer: 'https://consumersupplier.thirdparty.nhs.uk/', audience: 'https://providersupplier.thirdparty.nhs.uk/STU3/1' } } });
+  t.teardown(() => hs.close());
+  const now = Math.floor(hs.clock.now() / 1000);
+  const token = await new SignJWT(claimsAt(now)).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: 'k1' }).sign(privateKey);
+  const before = hs.provider.requests.length;
+  const r = await hs.request({ method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: readHeaders(token) });
+  assertOutcome(t, r, 500, 'INTERNAL_SERVER_ERROR');
+  t.equal(hs.provider.requests.length, before, 'nothing reached the provider');
 });

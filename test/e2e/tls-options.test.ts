@@ -19,6 +19,11 @@ t.test('client allow-list: a trusted certificate not on the list gets 403, one o
   const bySubject = issueCertificate(p.ca, { commonName: 'ssp.allowed.nhs.uk', kind: 'client' });
   t.equal((await h.request({ method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: identityHeaders('nhs-booking', 'read'), cert: bySubject })).status, 200, 'allowed by subject CN');
   t.equal((await h.request({ method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: identityHeaders('nhs-booking', 'read') })).status, 200, 'allowed by SAN');
+  // DNS names compare without case and a final dot (RFC 4343, RFC 5280 §7.2).
+  for (const name of ['SSP.Test.NHS.uk', 'ssp.test.nhs.uk.']) {
+    const cert = issueCertificate(p.ca, { commonName: 'someone.nhs.uk', kind: 'client', dnsNames: [name] });
+    t.equal((await h.request({ method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: identityHeaders('nhs-booking', 'read'), cert })).status, 200, `SAN ${name} allowed`);
+  }
 });
 
 function tlsFiles() {

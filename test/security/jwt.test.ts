@@ -3,6 +3,9 @@
  * honoured in unsigned mode, and signed mode needs `jwt.issuer` and `jwt.audience` configured.
  */
 import t from 'tap';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildConfig, ConfigError } from '../../src/config.js';
 import { STANDARDS } from '../../src/standards/index.js';
 import { assertOutcome } from '../helpers/assert.js';
@@ -55,7 +58,9 @@ t.test('signed mode without jwt.issuer or jwt.audience is a configuration error'
     standard: 'nhs-booking', tls: { cert: p.files.serverCert, key: p.files.serverKey, clientCa: p.files.ca },
     upstream: { url: 'http://127.0.0.1:1' }, spine: { providerAsids: ['1'] }, publicBaseUrl: 'https://g.example/STU3/1',
   };
-  const jwks = p.files.ca; // any readable file: the JWKS content is read later, at start-up
+  // A public key set (check-config reads it: JSON, public keys only).
+  const jwks = join(mkdtempSync(join(tmpdir(), 'gw-jwks-')), 'jwks.json');
+  writeFileSync(jwks, JSON.stringify({ keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB', kid: 'k1' }] }));
   for (const [label, jwt, wanted] of [
     ['neither', { mode: 'signed', jwksFile: jwks }, [/jwt\.issuer/, /jwt\.audience/]],
     ['no audience', { mode: 'signed', jwksFile: jwks, issuer: 'https://issuer.example' }, [/jwt\.audience/]],
