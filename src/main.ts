@@ -72,14 +72,20 @@ function reportTls(configFile: string, c: Readonly<Config>, warnDays: number | u
   return 0;
 }
 
-/** `--config FILE`, `--config=FILE` or `-c FILE`, as the vault command's own parser reads them. */
+/**
+ * `--config FILE`, `--config=FILE`, `-c FILE` or `-cFILE`, the last one given winning — as the
+ * vault command's own parser (node:util parseArgs) reads them, so both name the same store.
+ */
 function configArgument(argv: readonly string[]): string | undefined {
+  let file: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--config' || a === '-c') return argv[i + 1];
-    if (a.startsWith('--config=')) return a.slice('--config='.length);
+    if (a === '--') break;
+    if (a === '--config' || a === '-c') file = argv[++i];
+    else if (a.startsWith('--config=')) file = a.slice('--config='.length);
+    else if (a.startsWith('-c') && !a.startsWith('--')) file = a.slice(2);
   }
-  return undefined;
+  return file;
 }
 
 /** `vault …`: the operator's commands on the kept versions (issue 18), on the same configuration. */

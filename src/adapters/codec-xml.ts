@@ -11,6 +11,6 @@ export const xmlCodec: Codec = Object.freeze({
   format: 'xml' as const,
   mediaTypes: Object.freeze(['application/fhir+xml', 'application/xml+fhir', 'application/xml', 'text/xml']),
   contentType: 'application/fhir+xml; charset=utf-8',
-  decode: (bytes: Buffer, limits: { maxDepth: number; maxNodes: number; requestBody?: boolean }) => decodeFhirXml(bytes, limits, { strictOrder: limits.requestBody === true }),
+  decode: (bytes: Buffer, limits: { maxDepth: number; maxNodes: number }) => decodeFhirXml(bytes, limits),
   encode: (resource: Record<string, unknown>) => Buffer.from(encodeFhirXml(resource), 'utf8'),
 });

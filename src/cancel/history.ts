@@ -49,6 +49,9 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
         return fromVault(kept, wanted);
       }
     }
+    // A 304 answers the client's own conditional headers (If-None-Match, forwarded by ruling 11):
+    // passed on, without a body; any other 3xx is a redirect, never followed.
+    if (answer.status === 304) return { status: 304, headers: passedBack(answer.headers), body: Buffer.alloc(0), breaches: [] };
     if (answer.status >= 300 && answer.status < 400) throw new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answered with a redirect');
     const body = plainBody(answer, deps.exchange.maxBytes);
     const d = body.length ? codecFor(answer.headers['content-type'], deps.codecs).decode(body, { maxDepth: 64, maxNodes: 200_000 }) : undefined;

@@ -14,7 +14,7 @@ import type { Check } from './types.js';
  */
 export function createBodyCheck(config: Readonly<Config>, codecs: readonly Codec[]): Check {
   const { maxBodyBytes, maxJsonDepth } = config.limits;
-  const limits = { maxDepth: maxJsonDepth, maxNodes: config.limits.maxJsonNodes, requestBody: true };
+  const limits = { maxDepth: maxJsonDepth, maxNodes: config.limits.maxJsonNodes };
   return {
     name: 'body',
     family: 'body',

@@ -71,6 +71,10 @@ export function createRequestSemanticsCheck(): Check {
         // The name is not echoed: only a fixed label (style habit 15).
         if (name.includes('_') && CHECKED.has(name.replace(/_/g, '-'))) refuse('A header name uses "_" in place of "-"', 'http.header');
       }
+      // A transfer coding besides chunked (`gzip, chunked`): the gateway removes the chunking only,
+      // and would check, or send on with a Content-Length, bytes still coded without saying so.
+      const te = headers['transfer-encoding'];
+      if (te !== undefined && te.trim().toLowerCase() !== 'chunked') refuse('A transfer coding other than chunked is not accepted', 'http.Transfer-Encoding');
       if (BODYLESS.has(method.toUpperCase())) {
         const length = headers['content-length'];
         if (headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) refuse(`A ${method.toUpperCase()} request must not carry a body`, 'http.body');

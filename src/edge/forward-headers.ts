@@ -22,14 +22,24 @@ const CHECKED = new Set<string>(CHECKED_REQUEST_HEADERS);
  *   point, and the path overrides `X-Original-URL` / `X-Rewrite-URL` that IIS and Symfony stacks
  *   honour — the provider would apply a checked cancel to another path — and `Content-Range`
  *   (a partial PUT).
+ * - Headers a server behind a TLS-terminating proxy takes as the proxy's word about the client:
+ *   its address (`X-Real-IP`, `True-Client-IP`, …), its certificate (`X-SSL-Client-Cert`,
+ *   `X-ARR-ClientCert`, …), and `Proxy` (httpoxy: CGI makes it `HTTP_PROXY`). The gateway
+ *   terminated the client's TLS; only it may say who the client is, and it says so in
+ *   `X-Forwarded-*`/`Forwarded`.
  * - `Accept-Encoding`: the gateway reads every answer it judges, so it asks for none (a coded
  *   answer is decoded anyway).
+ * Names are compared with `_` read as `-` (CGI, PHP and nginx with underscores_in_headers fold them).
  */
 const NOT_FORWARDED = new Set<string>([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
   'transfer-encoding', 'upgrade', 'content-length', 'host', 'expect', 'forwarded', 'accept-encoding',
   'x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url', 'x-original-method', 'content-range',
+  'proxy', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'client-ip', 'x-cluster-client-ip', 'forwarded-for', 'x-host', 'x-original-host',
+  'x-client-cert', 'x-arr-clientcert', 'x-arr-ssl', 'cf-connecting-ip', 'fastly-client-ip', 'x-proxyuser-ip',
 ]);
+/** Name prefixes of the same kinds: X-Forwarded, X-Forwarded-*, X-SSL-Client-*, SSL-Client-* (SSL_CLIENT_S_DN). */
+const NOT_FORWARDED_PREFIXES = ['x-forwarded', 'x-ssl-client', 'ssl-client'];
 
 /** The header names the `Connection` header lists: hop-by-hop for this connection only. */
 export function connectionTokens(connection: unknown): Set<string> | undefined {
@@ -40,7 +50,8 @@ export function connectionTokens(connection: unknown): Set<string> | undefined {
 /** Whether the provider request carries this client header (ruling 11, and its exceptions above). */
 export function forwardable(name: string, named: Set<string> | undefined): boolean {
   if (CHECKED.has(name)) return true;
-  if (NOT_FORWARDED.has(name) || name.startsWith('x-forwarded-')) return false;
+  const dashed = name.includes('_') ? name.replace(/_/g, '-') : name;
+  if (NOT_FORWARDED.has(dashed) || NOT_FORWARDED_PREFIXES.some((p) => dashed.startsWith(p))) return false;
   return named === undefined || !named.has(name);
 }
 

@@ -48,12 +48,14 @@ export function requestHeadOf(raw: unknown): RequestHead | undefined {
 }
 
 /**
- * The size of a parsed request's head as sent (request line, header lines, the blank line), for
+ * The size of a parsed request's head (request line, header lines, the blank line), for
  * `limits.maxHeaderBytes` (ruling 16: 431). Header names and values are latin1 strings: one
- * character per byte.
+ * character per byte. Counted as Node delivers the header lines: without the optional whitespace
+ * around each value (so a head padded with whitespace is bounded by the parser's own limit, four
+ * times this, instead).
  */
 export function headBytes(method: string, url: string, rawHeaders: readonly string[]): number {
-  let n = method.length + url.length + 13; // "M U HTTP/1.1\r\n" and the final "\r\n"
+  let n = method.length + url.length + 14; // "M U HTTP/1.1\r\n" (12 beyond M and U) and the final "\r\n"
   for (let i = 0; i < rawHeaders.length; i++) n += rawHeaders[i]!.length + 2; // ": " or "\r\n"
   return n;
 }

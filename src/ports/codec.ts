@@ -6,7 +6,6 @@ export interface Codec {
   readonly mediaTypes: readonly string[];
   /** The media type written, with charset, e.g. 'application/fhir+json; charset=utf-8'. */
   readonly contentType: string;
-  /** `requestBody`: the client's body (XML: element order enforced; provider answers are read leniently). */
-  decode(bytes: Buffer, limits: { maxDepth: number; maxNodes: number; requestBody?: boolean }): DecodeResult;
+  decode(bytes: Buffer, limits: { maxDepth: number; maxNodes: number }): DecodeResult;
   encode(resource: Record<string, unknown>): Buffer;
 }

@@ -257,8 +257,10 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     const { req, res } = x;
     // Ruling 24: the status line ended the exchange's deadline; the body has its own bound.
     x.stopDeadline();
+    let slow = false;
     const bodyTimer = setTimeout(() => {
       if (proxyRes.complete) return;
+      slow = true;
       metrics.upstreamErrors.inc({ kind: 'slow-body' });
       proxyRes.destroy(); // readBounded rejects: a 500, nothing of the body passed on
     }, config.upstream.bodyTimeoutMs);
@@ -267,6 +269,9 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     let bodyBuf: Buffer;
     try {
       bodyBuf = await readBounded(proxyRes, config.upstream.maxAnswerBytes);
+    } catch (e) {
+      // Counted as slow already; said so to the client (onResponse counts the other failures).
+      throw slow ? new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider sent its answer too slowly') : e;
     } finally {
       clearTimeout(bodyTimer);
     }
@@ -351,10 +356,11 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             res.on('close', () => finish({ status, upstreamMs: upstreamMs() }));
             if (!wantsEtag && status < 400) streamAnswer(x, proxyRes, status);
             else await bufferedAnswer(x, proxyRes, status, wantsEtag);
-          } catch {
+          } catch (e) {
             if (settled) return; // already answered (deadline): leave that answer alone
-            metrics.upstreamErrors.inc({ kind: 'reset' });
-            if (!res.headersSent) fail(new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answer was cut short or too large'));
+            const slowBody = e instanceof GatewayError && e.code === 'UPSTREAM_UNAVAILABLE';
+            if (!slowBody) metrics.upstreamErrors.inc({ kind: 'reset' });
+            if (!res.headersSent) fail(slowBody ? e : new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answer was cut short or too large'));
             else {
               res.destroy();
               finish({ status: res.statusCode, upstreamMs: upstreamMs() });

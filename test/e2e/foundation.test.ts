@@ -67,6 +67,8 @@ t.test('the forwarded body is byte-identical; hop-by-hop and unlisted headers ar
     headers: {
       ...req.headers, Connection: 'keep-alive, X-Hop, If-Match, Authorization', 'X-Hop': 'secret', 'X-Custom': 'kept', 'Cache-Control': 'no-cache',
       'X-Original-URL': '/Appointment/another', 'X-Rewrite-URL': '/Appointment/another', 'X-Forwarded-Prefix': '/elsewhere', 'Accept-Encoding': 'gzip', TE: 'trailers',
+      X_Original_URL: '/Appointment/another', Content_Range: 'bytes 0-1/2', X_Forwarded_Server: 'evil', Proxy: 'http://evil.example:8080',
+      'X-Real-IP': '10.9.9.9', 'True-Client-IP': '10.9.9.9', 'X-SSL-Client-Cert': 'forged', 'X-ARR-ClientCert': 'forged', SSL_CLIENT_S_DN: 'CN=forged', 'X-Forwarded': 'for=10.9.9.9',
     },
   });
   t.equal(r.status, 200, r.body.toString().slice(0, 300));
@@ -80,6 +82,9 @@ t.test('the forwarded body is byte-identical; hop-by-hop and unlisted headers ar
   t.notOk(put.headers['x-forwarded-prefix'], 'a client X-Forwarded-* is not passed on');
   t.notOk(put.headers.te, 'TE is hop-by-hop');
   t.notOk(put.headers['accept-encoding'], 'Accept-Encoding: the gateway reads every answer it judges');
+  for (const name of ['x_original_url', 'content_range', 'x_forwarded_server', 'proxy', 'x-real-ip', 'true-client-ip', 'x-ssl-client-cert', 'x-arr-clientcert', 'ssl_client_s_dn', 'x-forwarded']) {
+    t.notOk(name in put.headers, `${name}: a spelling with _, a client address or certificate, or Proxy (httpoxy) never reaches the provider`);
+  }
   t.equal(put.headers['if-match'], req.headers!['If-Match'], 'If-Match forwarded unchanged, even when named in Connection');
   t.equal(put.headers.authorization, req.headers!.Authorization, 'Authorization too');
   t.notOk(put.headers['keep-alive'], 'Keep-Alive is not forwarded');

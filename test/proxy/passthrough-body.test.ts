@@ -33,3 +33,10 @@ t.test('a book within the limit reaches the provider byte for byte, with its len
   t.equal(seen?.headers['content-length'], String(Buffer.byteLength(body)), 'with their length');
   t.notOk(seen?.headers['transfer-encoding'], 'not chunked');
 });
+
+t.test('a transfer coding besides chunked (gzip, chunked) is refused: 400, nothing forwarded', async (t) => {
+  const before = posts();
+  const r = await book(JSON.stringify({ resourceType: 'Appointment', status: 'booked' }), { 'Transfer-Encoding': 'gzip, chunked' });
+  assertOutcome(t, r, 400, 'BAD_REQUEST');
+  t.equal(posts(), before, 'nothing forwarded');
+});

@@ -48,3 +48,26 @@ t.test('buffered: a body stalled past bodyTimeoutMs is not served (500), though 
   const r = await h.request(read);
   t.equal(r.status, 500);
 });
+
+t.test('ruling 11 + 13: a conditional vread the provider answers 304 is passed on as 304 (not a redirect)', async (t) => {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    if (req.headers['if-none-match'] === 'W/"1"') {
+      res.writeHead(304, { ETag: 'W/"1"' });
+      return res.end();
+    }
+    const text = JSON.stringify({ resourceType: 'Appointment', id: 'c1', meta: { versionId: '1' }, status: 'booked' });
+    res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"1"' });
+    res.end(text);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const h = await startHarness({ config: { upstream: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } } });
+  t.teardown(async () => { await h.close(); server.closeAllConnections(); await new Promise((r) => server.close(r)); });
+  const headers = { ...identityHeaders('nhs-booking', 'read'), 'If-None-Match': 'W/"1"' };
+  for (const path of ['/STU3/1/Appointment/c1', '/STU3/1/Appointment/c1/_history/1']) {
+    const r = await h.request({ method: 'GET', path, headers });
+    t.equal(r.status, 304, `${path}: 304`);
+    t.equal(r.headers.etag, 'W/"1"');
+    t.equal(r.body.length, 0, 'no body');
+  }
+});

@@ -117,13 +117,50 @@ export function xhtmlProblem(v: string): string | undefined {
   const s = v.trim();
   if (!/^<div[\s>]/.test(s) || !s.endsWith('</div>')) return 'txt-1: the narrative must be an XHTML <div> element';
   if (!/^<div[^>]*\sxmlns\s*=\s*["']http:\/\/www\.w3\.org\/1999\/xhtml["']/.test(s)) return 'txt-1: the narrative div must be in the XHTML namespace';
-  // Event handlers are attributes: looked for inside tags only (the text `online =yes` is not one).
-  if (/<\s*(script|form|iframe|object|embed|style|base|link|meta|applet)\b/i.test(s) || /<[^>]*\son[a-z]+\s*=/i.test(s)) {
-    return 'txt-1: the narrative contains active content';
-  }
+  const scan = scanMarkup(s);
+  if (scan.active) return 'txt-1: the narrative contains active content';
   // txt-2: some text outside the tags (wherever it sits: after a line break, inside a <p>), or an image.
-  if (!/\S/.test(s.replace(/<[^>]*>/g, '')) && !/<img\b/i.test(s)) return 'txt-2: the narrative must have some non-whitespace content';
+  if (!scan.text && !scan.image) return 'txt-2: the narrative must have some non-whitespace content';
   return undefined;
+}
+
+const ACTIVE_ELEMENTS = new Set(['script', 'form', 'iframe', 'object', 'embed', 'style', 'base', 'link', 'meta', 'applet']);
+
+/**
+ * One pass over the markup: tags are read with their attributes, a quoted value running to its
+ * closing quote (XML lets it hold `>`), so an event handler after `title=">"` is still an
+ * attribute, and nothing inside a tag counts as text.
+ */
+function scanMarkup(s: string): { active: boolean; text: boolean; image: boolean } {
+  let active = false;
+  let text = false;
+  let image = false;
+  let i = 0;
+  while (i < s.length && !active) {
+    const lt = s.indexOf('<', i);
+    const end = lt === -1 ? s.length : lt;
+    if (!text && /\S/.test(s.slice(i, end))) text = true;
+    if (lt === -1) break;
+    const name = /^<\/?\s*([A-Za-z][A-Za-z0-9:-]*)/.exec(s.slice(lt, lt + 64));
+    let j = lt + 1;
+    let quote = '';
+    let attrs = '';
+    for (; j < s.length; j++) {
+      const c = s[j]!;
+      if (quote) {
+        if (c === quote) quote = '';
+      } else if (c === '"' || c === "'") quote = c;
+      else if (c === '>') break;
+      else attrs += c;
+    }
+    const local = name?.[1]!.toLowerCase().replace(/^.*:/, '');
+    if (local && ACTIVE_ELEMENTS.has(local)) active = true;
+    if (local === 'img') image = true;
+    // Attribute names outside quoted values: an `on…` one is an event handler.
+    if (/(?:^|\s)on[a-z]+\s*=/i.test(attrs)) active = true;
+    i = j + 1;
+  }
+  return { active, text, image };
 }
 
 /** Epoch milliseconds of a full instant-precision dateTime (second 60 counted as 59.999), else undefined. */

@@ -10,7 +10,7 @@
  * resource other than the one the provider will read. One pass over the input, O(1) work per event.
  */
 import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
-import { childOf, FHIR_NS, isResourceType, orderOf, XHTML_NS, type ChildInfo, type PrimitiveJson } from './model.js';
+import { childOf, FHIR_NS, isResourceType, XHTML_NS, type ChildInfo, type PrimitiveJson } from './model.js';
 import { Refusal, XhtmlWriter } from './xhtml.js';
 import { keepRaw } from '../strict-json.js';
 
@@ -28,13 +28,6 @@ export type NumberText = WeakMap<object, Record<string, string>>;
 export interface XmlDecodeOptions {
   /** Also return numberText (default false). */
   keepNumberText?: boolean;
-  /**
-   * Refuse elements out of their STU3 definition order, and a repeated element interleaved with
-   * another (FHIR XML: "elements must always appear in the order documented"). For a request
-   * body: an order-strict or order-dropping reader behind the gateway would read another resource.
-   * Provider answers are read leniently (their order is the provider's own).
-   */
-  strictOrder?: boolean;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -45,7 +38,7 @@ const DECIMAL = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
 type Series = { values: unknown[]; companions: (Record<string, unknown> | null)[]; texts: (string | undefined)[]; anyValue: boolean; anyCompanion: boolean };
 
 type Frame =
-  | { kind: 'object'; obj: Record<string, unknown>; context: string; series: Map<string, Series> | undefined; resource: boolean; lastOrder?: number }
+  | { kind: 'object'; obj: Record<string, unknown>; context: string; series: Map<string, Series> | undefined; resource: boolean }
   | { kind: 'primitive'; holder: Frame & { kind: 'object' }; info: ChildInfo; name: string; value: unknown; text: string | undefined; companion: Record<string, unknown> | undefined }
   | { kind: 'slot'; holder: Frame & { kind: 'object' }; info: ChildInfo; name: string; filled: boolean }
   | { kind: 'xhtml'; holder: Frame & { kind: 'object' }; name: string; writer: XhtmlWriter };
@@ -94,16 +87,6 @@ const refuse = (reason: string): never => {
   throw new Refusal(reason);
 };
 
-/**
- * FHIR XML order: a child after a later sibling is refused — which also refuses a repeated element
- * resumed after another (`given`, `family`, `given`). Two variants of one choice (`valueString`,
- * `valueBoolean`) share a position and are left to the profile check, as in JSON.
- */
-function inOrder(frame: Frame & { kind: 'object' }, name: string, info: ChildInfo): void {
-  const order = orderOf(frame.context, info.base);
-  if (frame.lastOrder !== undefined && order < frame.lastOrder) refuse(`${name} is out of the order FHIR defines for ${frame.context}`);
-  frame.lastOrder = order;
-}
 
 /**
  * A value attribute as the JSON model holds it. A value that is not of its type (`15.0` or `abc`
@@ -127,7 +110,7 @@ export function decodeFhirXml(bytes: Buffer, limits: { maxDepth: number; maxNode
   } catch {
     return { ok: false, diagnostics: 'The XML body is not valid UTF-8' };
   }
-  const decoder = new Decoder(limits, options.keepNumberText === true, options.strictOrder === true);
+  const decoder = new Decoder(limits, options.keepNumberText === true);
   try {
     const resource = decoder.run(text);
     return decoder.numberText ? { ok: true, resource, numberText: decoder.numberText } : { ok: true, resource };
@@ -147,7 +130,7 @@ class Decoder {
   private root: Record<string, unknown> | undefined;
   readonly numberText: NumberText | undefined;
 
-  constructor(private readonly limits: { maxDepth: number; maxNodes: number }, keepNumberText: boolean, private readonly strictOrder: boolean) {
+  constructor(private readonly limits: { maxDepth: number; maxNodes: number }, keepNumberText: boolean) {
     this.numberText = keepNumberText ? new WeakMap() : undefined;
   }
 
@@ -256,7 +239,6 @@ class Decoder {
     // On a data type or backbone element, id (and an extension's url) are attributes, not elements.
     const info = (top.resource || (name !== 'id' && !(name === 'url' && top.context === 'Extension'))) ? childOf(top.context, name) : undefined;
     if (!info) return refuse(`an unknown element in ${top.context}`);
-    if (this.strictOrder) inOrder(top, name, info);
     if ((info.kind === 'xhtml') !== (tag.uri === XHTML_NS)) refuse('an element in another namespace');
     // A plain property read is safe here: name is a FHIR element name, never an Object.prototype member.
     if (!info.repeating && (top.obj[name] !== undefined || top.obj[info.companion] !== undefined)) refuse(`${info.path} is repeated but allows one value`);
