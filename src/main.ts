@@ -23,6 +23,20 @@ const USAGE = `usage:
                                               the kept versions (see \`cancel-gateway vault --help\`)
 environment overrides: see README "Configuration"`;
 
+/** The tracer's last export is given at most this long at shutdown (docs/tracing.md). */
+const TRACER_EXPORT_MS = 5000;
+
+/** A collector that accepts and never answers must not keep the process past the drain. */
+function withinTracerExport(done: Promise<unknown>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, TRACER_EXPORT_MS);
+    done.catch(() => undefined).then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => void, configFile?: string): Promise<void> {
   const logger = createLogger(config.log.level);
   const t0 = performance.now();
@@ -39,7 +53,7 @@ async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => v
     // The tracer's last spans (the drained requests') are exported before exit; its own failure
     // (collector gone) does not change the exit code.
     gw.shutdown().then(
-      () => tracer.shutdown().catch(() => undefined).then(() => process.exit(0)),
+      () => withinTracerExport(tracer.shutdown()).then(() => process.exit(0)),
       () => process.exit(1),
     );
   };

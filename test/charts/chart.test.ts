@@ -326,6 +326,8 @@ t.test('standalone gp-connect: CRL, https provider with CA and client certificat
   const pdb = only(t, r, 'PodDisruptionBudget');
   t.equal(pdb.spec.minAvailable, 2);
   t.equal(pdb.spec.maxUnavailable, undefined, 'minAvailable replaces maxUnavailable');
+  const alone = render(t, 'pdb minAvailable alone', chartDir, { values: [join(ciDir, 'standalone-values.yaml')], set: ['podDisruptionBudget.minAvailable=1'] });
+  t.equal(only(t, alone, 'PodDisruptionBudget').spec.minAvailable, 1, 'minAvailable set alone is enough');
 });
 
 t.test('opt-in NetworkPolicy and ServiceMonitor; PDB switched off', async (t) => {
@@ -475,7 +477,7 @@ t.test('refused values: schema and required checks name the problem', async (t) 
     [['mode=daemon'], /mode/, 'an unknown mode'],
     [['replicas=3'], /Additional property replicas is not allowed/, 'a misspelt top-level key'],
     [['config.upstream.url=ftp://x'], /config\.upstream\.url/, 'a non-http upstream'],
-    [['podDisruptionBudget.minAvailable=1'], /either minAvailable or maxUnavailable/, 'both PDB bounds'],
+    [['podDisruptionBudget.minAvailable=1', 'podDisruptionBudget.maxUnavailable=1'], /either minAvailable or maxUnavailable/, 'both PDB bounds'],
   ];
   for (const [set, re, why] of cases) {
     const r = template(chartDir, { values: base, set });
@@ -569,6 +571,10 @@ t.test('signed JWT mode without a key set is refused at render; with one it rend
     t.equal(config.jwt.mode, 'signed');
     t.ok(config.jwt.jwksFile || config.jwt.jwksUrl, `${set[0]}: the gateway gets its key set`);
   }
+  // What the gateway would refuse at start-up (crash-looping the pod) is refused at render.
+  const unpinned = template(chartDir, { values: base, set: ['config.jwt.mode=signed', 'config.jwt.jwksUrl=https://keys.example.nhs.uk/jwks.json'] });
+  t.notOk(unpinned.ok, 'signed mode without issuer and audience: refused');
+  t.match(unpinned.stderr, /issuer|audience/);
 });
 
 t.test('opt-in monitoring: a Grafana dashboard ConfigMap and a PrometheusRule', async (t) => {

@@ -119,3 +119,32 @@ t.test('the README install values render as they are (standalone, two replicas, 
   const env = (dep?.spec?.template?.spec?.containers?.[0]?.env ?? []) as Array<{ name: string; valueFrom?: { secretKeyRef?: { name: string } } }>;
   t.equal(env.find((e) => e.name === 'GATEWAY_STORE_URL')?.valueFrom?.secretKeyRef?.name, 'cancel-gateway-store', 'the store URL from the Secret of step 1');
 });
+
+t.test('NetworkPolicy with the PostgreSQL store: egress to the database is rendered, and required', async (t) => {
+  const netpol = ['networkPolicy.enabled=true', 'networkPolicy.provider.podSelector.app=legacy-provider'];
+  const missing = template(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: netpol });
+  t.notOk(missing.ok, 'a policy that would cut the gateway off from its store is refused');
+  t.match(missing.stderr, /networkPolicy\.store: give podSelector, namespaceSelector or ipBlock/);
+  const docs = render(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: [...netpol, 'networkPolicy.store.podSelector.app=postgres'] });
+  const np = docs.find((d) => d.kind === 'NetworkPolicy')!;
+  t.same(np.spec.egress.at(-1), { to: [{ podSelector: { app: 'postgres' } }], ports: [{ port: 5432, protocol: 'TCP' }] }, 'egress to the database on 5432');
+  const managed = render(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: [...netpol, 'networkPolicy.store.ipBlock.cidr=10.7.0.0/24', 'networkPolicy.store.port=6432'] });
+  t.same(managed.find((d) => d.kind === 'NetworkPolicy')!.spec.egress.at(-1), { to: [{ ipBlock: { cidr: '10.7.0.0/24' } }], ports: [{ port: 6432, protocol: 'TCP' }] }, 'a managed database by address, its port');
+  const sqlite = render(chartDir, { values: [join(ci, 'networkpolicy-servicemonitor-values.yaml')] });
+  t.equal(sqlite.find((d) => d.kind === 'NetworkPolicy')!.spec.egress.length, 2, 'sqlite: provider and DNS only');
+});
+
+t.test('a file audit trail gets its own volume (the 16Mi /tmp would fill and evict the pod); a file elsewhere is refused at render', async (t) => {
+  const base = [join(ci, 'standalone-values.yaml')];
+  const docs = render(chartDir, { values: base, set: ['config.audit.destination=/var/log/cancel-gateway/audit.jsonl'] });
+  const { spec, container } = pod(docs, 'rel-cancel-gateway');
+  t.same(volumeOf(spec, 'cancel-gateway-audit'), { name: 'cancel-gateway-audit', emptyDir: { sizeLimit: '1Gi' } }, 'an emptyDir of its own');
+  t.equal(mountOf(container, '/var/log/cancel-gateway')?.name, 'cancel-gateway-audit');
+  const claim = render(chartDir, { values: base, set: ['config.audit.destination=/var/log/cancel-gateway/audit.jsonl', 'auditVolume.existingClaim=audit-trail'] });
+  t.same(volumeOf(pod(claim, 'rel-cancel-gateway').spec, 'cancel-gateway-audit')?.persistentVolumeClaim, { claimName: 'audit-trail' });
+  const stdout = render(chartDir, { values: base });
+  t.notOk(volumeOf(pod(stdout, 'rel-cancel-gateway').spec, 'cancel-gateway-audit'), 'stdout: no audit volume');
+  const elsewhere = template(chartDir, { values: base, set: ['config.audit.destination=/var/log/audit.jsonl'] });
+  t.notOk(elsewhere.ok, 'a file the gateway could not write is refused at render');
+  t.match(elsewhere.stderr, /auditVolume\.mountPath/);
+});

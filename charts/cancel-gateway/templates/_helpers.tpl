@@ -248,6 +248,10 @@ buildConfig). Keys are sorted by toYaml.
     - name: cancel-gateway-tmp
       mountPath: /tmp
     {{- end }}
+    {{- if include "cancel-gateway.auditOnVolume" . }}
+    - name: cancel-gateway-audit
+      mountPath: {{ $v.auditVolume.mountPath }}
+    {{- end }}
     {{- with (include "cancel-gateway.store.volumeMounts" . | trim) }}
     {{- . | nindent 4 }}
     {{- end }}
@@ -296,7 +300,35 @@ buildConfig). Keys are sorted by toYaml.
   emptyDir:
     sizeLimit: {{ $v.tmpVolume.sizeLimit }}
 {{- end }}
+{{- if include "cancel-gateway.auditOnVolume" . }}
+- name: cancel-gateway-audit
+  {{- if $v.auditVolume.existingClaim }}
+  persistentVolumeClaim:
+    claimName: {{ $v.auditVolume.existingClaim }}
+  {{- else }}
+  emptyDir:
+    sizeLimit: {{ $v.auditVolume.sizeLimit }}
+  {{- end }}
+{{- end }}
 {{- include "cancel-gateway.store.volumes" . }}
+{{- end -}}
+
+{{/*
+A file audit.destination (not stdout, stderr or none) lives on its own volume at
+auditVolume.mountPath (the trail is append-only: the 16Mi /tmp would fill and get the pod evicted,
+trail and all). "true" when the destination is under that folder; a file anywhere else but /tmp is
+refused at render (the root filesystem is read-only: the gateway would not start).
+*/}}
+{{- define "cancel-gateway.auditOnVolume" -}}
+{{- $dest := toString (default "stdout" ((.v.config.audit | default dict).destination)) -}}
+{{- if not (has $dest (list "stdout" "stderr" "none")) -}}
+{{- $dir := trimSuffix "/" .v.auditVolume.mountPath -}}
+{{- if hasPrefix (printf "%s/" $dir) $dest -}}
+true
+{{- else if not (hasPrefix "/tmp/" $dest) -}}
+{{- fail (printf "config.audit.destination %s: a file must be under auditVolume.mountPath (%s) or /tmp, the only writable folders" $dest $dir) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{/* ===== Public entry points for a vendor's chart (pass the root context: "."). ===== */}}
