@@ -54,6 +54,10 @@ export function changeIssues(set: ChangeSet, stored: Json, submitted: Json, now:
     // Characters as FHIR strings count them: Unicode code points, not UTF-16 units.
     if (typeof v === 'string' && v !== stored[name] && [...v].length > max) issues.push({ diagnostics: `${name} may be at most ${max} characters`, expression: `Appointment.${name}` });
   }
+  for (const name of set.changedNotBlank ?? []) {
+    const v = submitted[name];
+    if (v !== stored[name] && (typeof v !== 'string' || v.trim() === '')) issues.push({ diagnostics: `${name} may be changed, not left blank`, expression: `Appointment.${name}` });
+  }
   // The extension may be added, never changed or removed: when the stored copy has it, it stays
   // in both copies and any change shows in the diff.
   const ext = set.mayAddExtension ? hasUrl(set.mayAddExtension) : undefined;

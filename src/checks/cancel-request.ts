@@ -37,6 +37,9 @@ function* references(node: unknown, path: string): Generator<[string, string]> {
  * forbidden elements, relative references, past start). They run before the provider is
  * contacted, so a request that fails them costs no provider read. The status rule of ruling 9 is
  * not here: ruling 1 puts business rules after the version check (a stale If-Match is 409 first).
+ * An amend (ruling 27) meets the two that are not about cancelling — relative references and a
+ * start in the past — before the provider is read too; the reason extension and the elements a
+ * cancel must not carry are the cancel's own.
  */
 export function createCancelRequestCheck(standard: Standard, clock: Clock): Check {
   const rules = standard.cancel;
@@ -44,11 +47,12 @@ export function createCancelRequestCheck(standard: Standard, clock: Clock): Chec
     name: 'cancel-request',
     family: 'businessRules',
     needs: ['resource'],
-    only: ['cancel'],
+    only: ['cancel', 'amend'],
     run(ctx) {
       const r = ctx.resource!;
       const issues: Issue[] = [];
-      if (rules.reasonRequired) {
+      const cancel = ctx.interaction.kind === 'cancel';
+      if (cancel && rules.reasonRequired) {
         const reasons = extensionsWithUrl(r, rules.reasonExtensionUrl);
         if (reasons.length === 0) issues.push({ diagnostics: 'the cancellation reason extension is required', expression: 'Appointment.extension' });
         else {
@@ -60,7 +64,7 @@ export function createCancelRequestCheck(standard: Standard, clock: Clock): Chec
           }
         }
       }
-      for (const el of rules.forbiddenElements) {
+      for (const el of cancel ? rules.forbiddenElements : []) {
         if (r[el] !== undefined) issues.push({ diagnostics: `${el} must not be present on cancel`, expression: `Appointment.${el}` });
       }
       if (rules.relativeReferencesOnly) {
@@ -70,7 +74,7 @@ export function createCancelRequestCheck(standard: Standard, clock: Clock): Chec
       }
       if (rules.rejectPastStart && typeof r.start === 'string') {
         const start = parseInstant(r.start);
-        if (start !== undefined && start < clock.now()) issues.push({ diagnostics: 'an appointment in the past cannot be cancelled', expression: 'Appointment.start' });
+        if (start !== undefined && start < clock.now()) issues.push({ diagnostics: `an appointment in the past cannot be ${cancel ? 'cancelled' : 'amended'}`, expression: 'Appointment.start' });
       }
       if (issues.length) throw new GatewayError('BUSINESS_RULE', issues);
     },

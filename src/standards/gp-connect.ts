@@ -64,6 +64,8 @@ export const gpConnect: Standard = {
       storedStartInFuture: true,
       // gp-connect-1.2.7.md §c: description ≤ 100, comment ≤ 500 characters (the demonstrator 422s).
       changedMaxLength: { description: 100, comment: 500 },
+      // GPConnect-Appointment-1: description 1..1; an amend may change it, not empty it.
+      changedNotBlank: ['description'],
     },
   },
   noStoreOnEveryResponse: true,

@@ -42,6 +42,11 @@ export interface ChangeSet {
    * an amend). Only a value the client changed is judged, never the one the provider stored.
    */
   changedMaxLength?: Readonly<Record<string, number>>;
+  /**
+   * Elements a change must leave with some text: a changed value that is blank (whitespace only,
+   * or only a `_name` companion left) is refused — GP Connect's amend of the mandatory description.
+   */
+  changedNotBlank?: readonly string[];
 }
 
 export interface Interaction {

@@ -68,6 +68,9 @@ t.test('refusals: 422 business-rule with the path of each difference, nothing fo
     ['two differences', (r) => { r.minutesDuration = 7; r.comment = 'ok'; r.start = '2099-02-01T10:00:00Z'; }, ['Appointment.minutesDuration', 'Appointment.start']],
     ['description over 100 characters (gp-connect §c)', (r) => (r.description = 'd'.repeat(101)), ['Appointment.description']],
     ['comment over 500 characters (gp-connect §c)', (r) => (r.comment = '\u{1F600}'.repeat(501)), ['Appointment.comment']],
+    // description is 1..1 in GPConnect-Appointment-1: an amend may change it, not blank it.
+    ['description blanked', (r) => (r.description = '   '), ['Appointment.description']],
+    ['description dropped, its companion kept', (r) => { r._description = { extension: [{ url: 'https://x.example/e', valueString: 'x' }] }; delete r.description; }, ['Appointment.description']],
   ];
   for (const [name, change, paths] of cases) {
     const { r, puts } = await send(await amendRequest(h, fresh(h), change));
@@ -87,9 +90,13 @@ t.test('a cancelled or past appointment cannot be amended (422), nothing forward
     r.start = '2020-01-01T10:00:00Z';
     r.end = '2020-01-01T10:30:00Z';
   });
-  const b = await send(await amendRequest(h, past, (r) => (r.comment = 'x')));
+  const pastAmend = await amendRequest(h, past, (r) => (r.comment = 'x'));
+  const reads = seen(h.provider, 'GET', `/Appointment/${past}`);
+  const b = await send(pastAmend);
   assertOutcome(t, b.r, 422, 'INVALID_RESOURCE', { expression: 'Appointment.start' });
   t.equal(b.puts, 0);
+  // The GP Connect ruling: a start in the past needs only the body, so the provider is not even read.
+  t.equal(seen(h.provider, 'GET', `/Appointment/${past}`), reads, 'no provider read for a past start in the body');
 });
 
 t.test('same checks as a cancel: stale If-Match 409, media type 415, profile 422', async (t) => {
