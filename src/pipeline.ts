@@ -21,6 +21,7 @@ import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
 import { acceptFromFormatParam, askedFormat, negotiate } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
+import { isAcceptedMediaType } from './checks/media-type.js';
 import { headBytes, REQUEST_ID, type RequestHead } from './edge/request-head.js';
 
 export interface PipelineDeps {
@@ -54,6 +55,8 @@ export interface PipelineDeps {
 // a longer or non-ASCII value is neither reflected nor logged (REQUEST_ID, edge/request-head.ts).
 
 /** Read the body up to `limit` bytes (413 beyond, checked on Content-Length first). */
+const firstHeader = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
+
 /** Whether the request frames a body (a declared length above zero, or a transfer coding). */
 function hasBody(req: IncomingMessage): boolean {
   if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'DELETE' || req.method === 'OPTIONS') return false;
@@ -275,6 +278,11 @@ export function createPipeline(deps: PipelineDeps) {
         } else {
           // A body (a book's POST) is read within limits.maxBodyBytes first: 413 and nothing forwarded
           // beyond it, as for a cancel; then sent as read.
+          // Ruling 25: only a FHIR body is passed on (a form body's `_method=DELETE` is the override
+          // refused in headers and queries; Rack, Laravel and Symfony read it from the body too).
+          if (hasBody(req) && !isAcceptedMediaType(firstHeader(req.headers['content-type']), standard.requestMediaTypes)) {
+            throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'A request body must be FHIR (JSON or XML)', expression: 'http.Content-Type' });
+          }
           const body = hasBody(req) ? await io.readBody(config.limits.maxBodyBytes) : undefined;
           fwd = await forwarder.forward(req, res, ctx!, requestId, span.traceparent(), body);
           out = { status: fwd.status, outcome: fwd.status === CLIENT_CLOSED ? 'error' : 'forwarded', forwardMs: fwd.upstreamMs };

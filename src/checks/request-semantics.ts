@@ -34,7 +34,8 @@ export function hasMethodParam(query: string): boolean {
     // As the laxest framework parser reads a name (PHP: leading spaces dropped, then spaces and
     // dots made underscores; others trim): ` _method`, `+_method`, `.method` all mean `_method`.
     const php = name.replace(/^\s+/, '').replace(/[ .]/g, '_').toLowerCase();
-    if (php === '_method' || name.trim().toLowerCase() === '_method') return true;
+    // `_method[]` / `_method[x]`: PHP and Rack read the bracketed forms as `_method` too.
+    if (php === '_method' || php.startsWith('_method[') || name.trim().toLowerCase() === '_method') return true;
   }
   return false;
 }

@@ -19,27 +19,36 @@ const CHECKED = new Set<string>(CHECKED_REQUEST_HEADERS);
  * - `Expect` (ruling 24: the gateway has answered any 100-continue itself).
  * - `X-Forwarded-*` and `Forwarded`: replaced by the gateway's own (ruling 25).
  * - Headers that turn a request into another (ruling 25): the method overrides, refused before this
- *   point, and the path overrides `X-Original-URL` / `X-Rewrite-URL` that IIS and Symfony stacks
- *   honour — the provider would apply a checked cancel to another path — and `Content-Range`
- *   (a partial PUT).
- * - Headers a server behind a TLS-terminating proxy takes as the proxy's word about the client:
- *   its address (`X-Real-IP`, `True-Client-IP`, …), its certificate (`X-SSL-Client-Cert`,
- *   `X-ARR-ClientCert`, …), and `Proxy` (httpoxy: CGI makes it `HTTP_PROXY`). The gateway
- *   terminated the client's TLS; only it may say who the client is, and it says so in
- *   `X-Forwarded-*`/`Forwarded`.
- * - `Accept-Encoding`: the gateway reads every answer it judges, so it asks for none (a coded
- *   answer is decoded anyway).
- * Names are compared with `_` read as `-` (CGI, PHP and nginx with underscores_in_headers fold them).
+ *   point, and headers that move it elsewhere or apply it in part (`X-Original-URL`,
+ *   `X-Rewrite-URL`, `Destination`, `Content-Range`, …).
+ * - Headers a server behind a TLS-terminating proxy takes as the proxy's word: who the client is
+ *   (its address, certificate, user, session — `X-Real-IP`, `Client-Cert`, `X-Remote-User`,
+ *   `NHSD-*`, …), and `Proxy` (httpoxy: CGI makes it `HTTP_PROXY`). Only the gateway saw the
+ *   client's TLS and token; it says who the client is in its own `X-Forwarded-*`/`Forwarded`.
+ * - `Cookie`: a provider session would speak for a caller other than the token the gateway checked.
+ * - `Accept-Encoding`: the gateway reads every answer it judges, so it asks for none.
+ * The last three classes cannot be listed name by name (every stack has its own spellings), so a
+ * header is also held back when a word of its name (split at `-`, with `_` read as `-`, as CGI,
+ * PHP and nginx with underscores_in_headers fold them) is one of NOT_FORWARDED_WORDS.
  */
 const NOT_FORWARDED = new Set<string>([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
-  'transfer-encoding', 'upgrade', 'content-length', 'host', 'expect', 'forwarded', 'accept-encoding',
-  'x-http-method-override', 'x-http-method', 'x-method-override', 'x-original-url', 'x-rewrite-url', 'x-original-method', 'content-range',
-  'proxy', 'x-real-ip', 'true-client-ip', 'x-client-ip', 'client-ip', 'x-cluster-client-ip', 'forwarded-for', 'x-host', 'x-original-host',
-  'x-client-cert', 'x-arr-clientcert', 'x-arr-ssl', 'cf-connecting-ip', 'fastly-client-ip', 'x-proxyuser-ip',
+  'transfer-encoding', 'upgrade', 'content-length', 'host', 'expect', 'forwarded', 'accept-encoding', 'proxy', 'destination',
 ]);
-/** Name prefixes of the same kinds: X-Forwarded, X-Forwarded-*, X-SSL-Client-*, SSL-Client-* (SSL_CLIENT_S_DN). */
-const NOT_FORWARDED_PREFIXES = ['x-forwarded', 'x-ssl-client', 'ssl-client'];
+const NOT_FORWARDED_WORDS = new Set<string>([
+  // where the request goes, what it does
+  'forwarded', 'original', 'rewrite', 'override', 'method', 'url', 'uri', 'path', 'script', 'base', 'host', 'scheme', 'proto',
+  'protocol', 'https', 'range', 'cascade', 'retry',
+  // who the client is
+  'ip', 'addr', 'address', 'originating', 'real', 'client', 'cert', 'ssl', 'tls', 'mtls', 'verify', 'dn', 'user', 'principal',
+  'remote', 'auth', 'identity', 'session', 'cookie', 'nhsd', 'envoy', 'amzn', 'front', 'arr', 'clientcert',
+]);
+
+/** Whether a word of the (dashed, lower-case) name marks it as not forwarded. */
+function namesNotForwarded(dashed: string): boolean {
+  for (const word of dashed.split('-')) if (NOT_FORWARDED_WORDS.has(word)) return true;
+  return false;
+}
 
 /** The header names the `Connection` header lists: hop-by-hop for this connection only. */
 export function connectionTokens(connection: unknown): Set<string> | undefined {
@@ -51,7 +60,7 @@ export function connectionTokens(connection: unknown): Set<string> | undefined {
 export function forwardable(name: string, named: Set<string> | undefined): boolean {
   if (CHECKED.has(name)) return true;
   const dashed = name.includes('_') ? name.replace(/_/g, '-') : name;
-  if (NOT_FORWARDED.has(dashed) || NOT_FORWARDED_PREFIXES.some((p) => dashed.startsWith(p))) return false;
+  if (NOT_FORWARDED.has(dashed) || namesNotForwarded(dashed)) return false;
   return named === undefined || !named.has(name);
 }
 

@@ -15,6 +15,10 @@ import { normaliseSerial, revokedSerials } from '../tls/crl-serials.js';
 import { createConnectionBook, createHandshakeGuard } from './connection-guard.js';
 import { createRefusalLog } from './refusal-log.js';
 import { requestHeadOf, type RequestHead } from './request-head.js';
+import { failBodyFraming } from './read-body.js';
+
+const CURRENT_REQUEST: unique symbol = Symbol('cancel-gateway.currentRequest');
+type Tracked = net.Socket & { [CURRENT_REQUEST]?: { req: http.IncomingMessage; res: http.ServerResponse } };
 
 /**
  * The mTLS listener and what guards its connections before any request is handled: who may finish
@@ -174,6 +178,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     // Defence in depth: Node refuses an unauthorized peer at the handshake (rejectUnauthorized).
     if (!(req.socket as TLSSocket).authorized) return void req.socket.destroy();
+    (req.socket as Tracked)[CURRENT_REQUEST] = { req, res };
     // Item 7: a connection has a maximum age and request count; a retired one closes after this answer.
     // Pipelined requests one at a time; none after an answer that closed the connection.
     connections.admit(req.socket as TLSSocket, res, (retire) => o.onRequest(req, res, retire));
@@ -218,6 +223,14 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     const code = err.code ?? '';
     if (!socket.writable || code === 'ERR_TLS_RENEGOTIATION_DISABLED' || code === 'ECONNRESET' || code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
       socket.destroy();
+      return;
+    }
+    // The parser failed inside the body of a request already handed to the pipeline (bad chunk
+    // framing): that request is answered by the pipeline, once (400, closed), not left waiting.
+    const inFlight = (socket as Tracked)[CURRENT_REQUEST];
+    if (inFlight && !inFlight.req.complete && !inFlight.res.writableEnded) {
+      socket.pause();
+      failBodyFraming(inFlight.req);
       return;
     }
     const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';

@@ -40,3 +40,18 @@ t.test('a transfer coding besides chunked (gzip, chunked) is refused: 400, nothi
   assertOutcome(t, r, 400, 'BAD_REQUEST');
   t.equal(posts(), before, 'nothing forwarded');
 });
+
+t.test('ruling 25: a book body that is not FHIR (a form carrying _method=DELETE) is 415, nothing forwarded', async (t) => {
+  const before = posts();
+  for (const type of ['application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json']) {
+    assertOutcome(t, await book('_method=DELETE', { 'Content-Type': type }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  }
+  t.equal(posts(), before, 'nothing forwarded');
+});
+
+t.test('ruling 25: _method[] on a read is the override too (400)', async (t) => {
+  const before = h.provider.requests.length;
+  const r = await h.request({ method: 'GET', path: '/STU3/1/Appointment?_method[]=DELETE', headers: identityHeaders('nhs-booking', 'search') });
+  assertOutcome(t, r, 400, 'BAD_REQUEST');
+  t.equal(h.provider.requests.length, before);
+});
