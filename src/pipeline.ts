@@ -8,7 +8,7 @@ import type { WriteRequest, WriteTrail, WriteTransaction } from './cancel/transa
 import type { ClientAnswer } from './cancel/answer.js';
 import type { HistoryRead } from './cancel/history.js';
 import { endToEnd, forwardingHeaders, pick, READ_HEADERS } from './edge/forward-headers.js';
-import { readBounded } from './edge/read-body.js';
+import { bodyFramingFailed, readBounded } from './edge/read-body.js';
 import { GatewayError, isGatewayError, type ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -197,7 +197,8 @@ export function createPipeline(deps: PipelineDeps) {
       err = new GatewayError('INTERNAL_ERROR', 'Unexpected internal error; the request was not forwarded');
     }
     // A body we did not read leaves the connection in an unknown state: close it.
-    const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || err.code === 'HEADERS_TOO_LARGE' || draining();
+    // ...and so does one whose body framing broke (ruling 16), whatever refused it first.
+    const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || err.code === 'HEADERS_TOO_LARGE' || bodyFramingFailed(req) || draining();
     const status = sendError(res, err, standard, requestId, close, answerCodec(req));
     if (status >= 500) outcome = 'error';
     // The provider's own refusal of a forwarded write (ruling 11): it reached the provider.
@@ -280,7 +281,8 @@ export function createPipeline(deps: PipelineDeps) {
           // beyond it, as for a cancel; then sent as read.
           // Ruling 25: only a FHIR body is passed on (a form body's `_method=DELETE` is the override
           // refused in headers and queries; Rack, Laravel and Symfony read it from the body too).
-          if (hasBody(req) && !isAcceptedMediaType(firstHeader(req.headers['content-type']), standard.requestMediaTypes)) {
+          // (Report mode for media types lets it through, as it does a cancel's.)
+          if (hasBody(req) && config.report.mediaType !== 'report' && !isAcceptedMediaType(firstHeader(req.headers['content-type']), standard.requestMediaTypes)) {
             throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'A request body must be FHIR (JSON or XML)', expression: 'http.Content-Type' });
           }
           const body = hasBody(req) ? await io.readBody(config.limits.maxBodyBytes) : undefined;

@@ -56,7 +56,8 @@ export function changeIssues(set: ChangeSet, stored: Json, submitted: Json, now:
   }
   for (const name of set.changedNotBlank ?? []) {
     const v = submitted[name];
-    if (v !== stored[name] && (typeof v !== 'string' || v.trim() === '')) issues.push({ diagnostics: `${name} may be changed, not left blank`, expression: `Appointment.${name}` });
+    // Blank as FHIR reads whitespace (space, tab, CR, LF); a value left out is the profile's to judge.
+    if (v !== stored[name] && typeof v === 'string' && /^[ \t\r\n]*$/.test(v)) issues.push({ diagnostics: `${name} may be changed, not left blank`, expression: `Appointment.${name}` });
   }
   // The extension may be added, never changed or removed: when the stored copy has it, it stays
   // in both copies and any change shows in the diff.

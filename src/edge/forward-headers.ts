@@ -34,19 +34,25 @@ const CHECKED = new Set<string>(CHECKED_REQUEST_HEADERS);
 const NOT_FORWARDED = new Set<string>([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
   'transfer-encoding', 'upgrade', 'content-length', 'host', 'expect', 'forwarded', 'accept-encoding', 'proxy', 'destination',
+  'content-range', 'cookie', 'cookie2',
 ]);
 const NOT_FORWARDED_WORDS = new Set<string>([
   // where the request goes, what it does
-  'forwarded', 'original', 'rewrite', 'override', 'method', 'url', 'uri', 'path', 'script', 'base', 'host', 'scheme', 'proto',
-  'protocol', 'https', 'range', 'cascade', 'retry',
+  'forwarded', 'original', 'rewrite', 'override', 'method', 'url', 'uri', 'path', 'script', 'host', 'scheme', 'proto',
+  'protocol', 'https', 'cascade',
   // who the client is
-  'ip', 'addr', 'address', 'originating', 'real', 'client', 'cert', 'ssl', 'tls', 'mtls', 'verify', 'dn', 'user', 'principal',
-  'remote', 'auth', 'identity', 'session', 'cookie', 'nhsd', 'envoy', 'amzn', 'front', 'arr', 'clientcert',
+  'ip', 'addr', 'address', 'originating', 'real', 'client', 'cert', 'ssl', 'tls', 'mtls', 'verify', 'dn', 'user', 'userid',
+  'username', 'userinfo', 'principal', 'remote', 'auth', 'authenticated', 'identity', 'credential', 'consumer', 'session',
+  'nhsd', 'envoy', 'front', 'arr', 'clientcert',
 ]);
+/** The same words run together in one name (`X-ForwardedFor`, `X-RealIP`, `X-Authenticated-Userid`). */
+const NOT_FORWARDED_GLUED = ['forwarded', 'realip', 'clientip', 'remoteip', 'remoteaddr', 'clientcert', 'sslclient', 'originalur', 'methodoverride', 'remoteuser', 'userid', 'username', 'userinfo', 'authenticated', 'principal'];
 
-/** Whether a word of the (dashed, lower-case) name marks it as not forwarded. */
+/** Whether a word of the (dashed, lower-case) name, or a run of them, marks it as not forwarded. */
 function namesNotForwarded(dashed: string): boolean {
   for (const word of dashed.split('-')) if (NOT_FORWARDED_WORDS.has(word)) return true;
+  const glued = dashed.replace(/-/g, '');
+  for (const g of NOT_FORWARDED_GLUED) if (glued.includes(g)) return true;
   return false;
 }
 
@@ -59,7 +65,8 @@ export function connectionTokens(connection: unknown): Set<string> | undefined {
 /** Whether the provider request carries this client header (ruling 11, and its exceptions above). */
 export function forwardable(name: string, named: Set<string> | undefined): boolean {
   if (CHECKED.has(name)) return true;
-  const dashed = name.includes('_') ? name.replace(/_/g, '-') : name;
+  // `_` and `.` are folded to `-` by CGI, PHP, Apache and nginx (underscores_in_headers).
+  const dashed = name.includes('_') || name.includes('.') ? name.replace(/[_.]/g, '-') : name;
   if (NOT_FORWARDED.has(dashed) || namesNotForwarded(dashed)) return false;
   return named === undefined || !named.has(name);
 }

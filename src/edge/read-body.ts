@@ -5,7 +5,8 @@ import { GatewayError } from '../errors.js';
  * The one bounded stream reader: the whole stream up to `limit` bytes. Over it -> 413
  * BODY_TOO_LARGE (checked on a declared Content-Length first); cut short -> 400 REQUEST_MALFORMED.
  */
-export function readBounded(stream: Readable & { headers?: Record<string, unknown> }, limit: number): Promise<Buffer> {
+export function readBounded(stream: Readable & { headers?: Record<string, unknown> }, limit: number, opts: { clientBody?: boolean } = {}): Promise<Buffer> {
+  const tinyPiecesRefused = opts.clientBody !== false;
   const declared = Number(stream.headers?.['content-length']);
   if (Number.isFinite(declared) && declared > limit) return Promise.reject(new GatewayError('BODY_TOO_LARGE', `The body is over ${limit} bytes`));
   if ((stream as Flagged)[FRAMING_FAILED]) return Promise.reject(malformedFraming());
@@ -16,13 +17,15 @@ export function readBounded(stream: Readable & { headers?: Record<string, unknow
     let size = 0;
     let pieces = 0;
     const onData = (c: Buffer) => {
+      if (c.length === 0) return;
       if (size + c.length > limit) {
         cleanup();
         reject(new GatewayError('BODY_TOO_LARGE', `The body is over ${limit} bytes`));
         return;
       }
       // Ruling 16: many tiny pieces (chunked framing of a few bytes each) cost per piece, not per byte.
-      if (++pieces > MANY_PIECES && (size + c.length) / pieces < SMALLEST_AVERAGE_PIECE) {
+      // (A client's body only: a provider's answer is the provider's business, and bounded by size.)
+      if (++pieces > MANY_PIECES && tinyPiecesRefused && (size + c.length) / pieces < SMALLEST_AVERAGE_PIECE) {
         cleanup();
         reject(new GatewayError('REQUEST_MALFORMED', 'The body is sent in too many tiny pieces'));
         return;
@@ -37,7 +40,11 @@ export function readBounded(stream: Readable & { headers?: Record<string, unknow
     };
     const onEnd = () => {
       cleanup();
-      resolve(buf === undefined ? Buffer.alloc(0) : size === buf.length ? buf : buf.subarray(0, size));
+      // A buffer grown by doubling may be up to twice the body: kept for the request's life, so a
+      // large one is copied to its size.
+      if (buf === undefined) resolve(Buffer.alloc(0));
+      else if (size === buf.length) resolve(buf);
+      else resolve(buf.length - size > 64 * 1024 ? Buffer.from(buf.subarray(0, size)) : buf.subarray(0, size));
     };
     const onAbort = () => {
       cleanup();
@@ -83,6 +90,10 @@ const malformedFraming = (): GatewayError => new GatewayError('REQUEST_MALFORMED
  * over its bound): its body read fails now — or when it starts — so that the request is answered
  * once, as a 400 with Connection: close, instead of waiting for a body that will never end.
  */
+export function bodyFramingFailed(req: Readable): boolean {
+  return (req as Flagged)[FRAMING_FAILED] === true;
+}
+
 export function failBodyFraming(req: Readable): void {
   (req as Flagged)[FRAMING_FAILED] = true;
   req.emit(FRAMING_FAILED_EVENT);

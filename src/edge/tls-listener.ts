@@ -228,9 +228,12 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // The parser failed inside the body of a request already handed to the pipeline (bad chunk
     // framing): that request is answered by the pipeline, once (400, closed), not left waiting.
     const inFlight = (socket as Tracked)[CURRENT_REQUEST];
-    if (inFlight && !inFlight.req.complete && !inFlight.res.writableEnded) {
+    if (inFlight && !inFlight.req.complete) {
       socket.pause();
       failBodyFraming(inFlight.req);
+      // Already answered without its body (refused before it was read): that answer was the
+      // request's one; the connection, whose framing is lost, closes after it.
+      if (inFlight.res.writableEnded) connections.whenIdle(socket, () => socket.end());
       return;
     }
     const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';

@@ -229,14 +229,18 @@ function remoteKeysKeepingLastGood(url: URL): JWTVerifyGetKey {
     try {
       return await remote(header, token);
     } catch (err) {
+      // A verdict on the token's key (none matches, several do) stands; anything else — refused,
+      // timed out, not 200, not a key set — is the key set being unavailable.
       const code = (err as { code?: unknown }).code;
-      const fetchFailed = code === 'ERR_JWKS_TIMEOUT' || typeof code !== 'string' || !code.startsWith('ERR_J');
-      const kept = fetchFailed ? remote.jwks() : undefined;
-      if (!kept) throw err;
+      if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
+      const kept = remote.jwks();
+      if (!kept) throw Object.assign(new Error('the key set could not be fetched'), { code: JWKS_UNAVAILABLE_CODE });
       return createLocalJWKSet(kept)(header, token);
     }
   };
 }
+
+const JWKS_UNAVAILABLE_CODE = 'GATEWAY_JWKS_UNAVAILABLE';
 
 /**
  * The failure's claim when the key set could not be had (fetched in time, or valid): the gateway's
@@ -265,6 +269,7 @@ function mapJoseError(err: unknown): Result<never> {
       return fail('header.kid', 'no single matching key');
     case 'ERR_JWKS_TIMEOUT':
     case 'ERR_JWKS_INVALID':
+    case JWKS_UNAVAILABLE_CODE:
       return fail(KEYS_UNAVAILABLE, 'key set unavailable');
     case 'ERR_JWS_INVALID':
       return fail('token', 'invalid JWS');

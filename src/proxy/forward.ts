@@ -268,7 +268,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     // provider answer it reads (upstream.maxAnswerBytes).
     let bodyBuf: Buffer;
     try {
-      bodyBuf = await readBounded(proxyRes, config.upstream.maxAnswerBytes);
+      bodyBuf = await readBounded(proxyRes, config.upstream.maxAnswerBytes, { clientBody: false });
     } catch (e) {
       // Counted as slow already; said so to the client (onResponse counts the other failures).
       throw slow ? new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider sent its answer too slowly') : e;

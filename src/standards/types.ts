@@ -43,8 +43,8 @@ export interface ChangeSet {
    */
   changedMaxLength?: Readonly<Record<string, number>>;
   /**
-   * Elements a change must leave with some text: a changed value that is blank (whitespace only,
-   * or only a `_name` companion left) is refused — GP Connect's amend of the mandatory description.
+   * Elements a change must leave with some text: a changed value that is blank (FHIR whitespace
+   * only) is refused — GP Connect's amend of the mandatory description.
    */
   changedNotBlank?: readonly string[];
 }

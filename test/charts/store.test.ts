@@ -147,4 +147,5 @@ t.test('a file audit trail gets its own volume (the 16Mi /tmp would fill and evi
   const elsewhere = template(chartDir, { values: base, set: ['config.audit.destination=/var/log/audit.jsonl'] });
   t.notOk(elsewhere.ok, 'a file the gateway could not write is refused at render');
   t.match(elsewhere.stderr, /auditVolume\.mountPath/);
+  t.notOk(template(chartDir, { values: base, set: ['auditVolume.mountPath=/', 'config.audit.destination=/audit.jsonl'] }).ok, 'a volume over / is refused');
 });

@@ -7,9 +7,9 @@ import t from 'tap';
 import { PassThrough } from 'node:stream';
 import { readBounded } from '../../src/edge/read-body.js';
 
-function feed(pieces: Buffer[], limit: number): Promise<Buffer> {
+function feed(pieces: Buffer[], limit: number, opts?: { clientBody?: boolean }): Promise<Buffer> {
   const s = new PassThrough();
-  const p = readBounded(s, limit);
+  const p = readBounded(s, limit, opts);
   for (const c of pieces) s.write(c);
   s.end();
   return p;
@@ -28,4 +28,11 @@ t.test('the bytes as sent, whatever the pieces', async (t) => {
 t.test('over the limit: 413; in too many tiny pieces: 400', async (t) => {
   await t.rejects(feed([Buffer.alloc(6), Buffer.alloc(6)], 10), { code: 'BODY_TOO_LARGE' });
   await t.rejects(feed(Array.from({ length: 20_000 }, () => Buffer.from('a')), 1 << 20), { code: 'REQUEST_MALFORMED' });
+});
+
+t.test('empty pieces do not count; a provider answer is bounded by size only', async (t) => {
+  const body = Buffer.from('x'.repeat(300_000));
+  t.same(await feed([...Array.from({ length: 5000 }, () => Buffer.alloc(0)), body], 1 << 20), body, '5000 empty pieces, then the body');
+  const tiny = Array.from({ length: 20_000 }, () => Buffer.from('a'));
+  t.same(await feed(tiny, 1 << 20, { clientBody: false }), Buffer.from('a'.repeat(20_000)), 'a provider\'s answer in tiny pieces is read');
 });

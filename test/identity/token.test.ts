@@ -246,3 +246,16 @@ t.test('the gateway\'s own read narrows the scope of a token sent after more tha
   const payload = JSON.parse(Buffer.from(String(narrowed).split('.')[1]!, 'base64url').toString());
   t.equal(payload.requested_scope, 'patient/appointment.read');
 });
+
+t.test('a key set URL answering 503 is the key set unavailable (a 500 at the check), never a verdict on the token', async (t) => {
+  const http = await import('node:http');
+  const server = http.createServer((_req, res) => { res.writeHead(503); res.end('down'); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const { privateKey } = await generateKeyPair('RS256');
+  const now = Math.floor(Date.now() / 1000);
+  const verify = createSignedVerifier({ jwks: new URL(`http://127.0.0.1:${port}/jwks.json`), algorithms: ['RS256'], now: () => Date.now() });
+  const token = await new SignJWT({ iss: 'x', iat: now, exp: now + 300 }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).sign(privateKey);
+  t.match(await verify(token), { ok: false, failure: { claim: 'jwks' } });
+});

@@ -4,7 +4,7 @@
  * left to the request timeout (30 s here) with a decision line and audit record twice.
  */
 import t from 'tap';
-import { cancelRequest, startHarness } from '../helpers/harness.js';
+import { cancelRequest, identityHeaders, startHarness } from '../helpers/harness.js';
 import { catalogueCodes, eventually, parseResponses, rawTls } from './support.js';
 
 const h = await startHarness({ config: { limits: { requestTimeoutMs: 30_000, headersTimeoutMs: 10_000 } } });
@@ -40,3 +40,24 @@ for (const [name, broken] of [
     t.equal(h.audit.filter((a) => a.traceId === traceId).length, 1, 'once');
   });
 }
+
+t.test('a request refused before its body was read (a bad token), whose framing then breaks: one answer, then closed', async (t) => {
+  const cancel = await cancelRequest(h, 'nhs-booking', id);
+  const headers: Record<string, string> = { ...(cancel.headers as Record<string, string>), 'Transfer-Encoding': 'chunked', Authorization: 'Bearer not-a-token' };
+  delete headers['Content-Length'];
+  const bad = raw(`/STU3/1/Appointment/${id}`, headers, `14\r\n${String(cancel.body).slice(0, 20)}\r\nzz\r\n`);
+  const read = `GET /STU3/1/Appointment/${id} HTTP/1.1\r\nHost: localhost\r\n${Object.entries(identityHeaders('nhs-booking', 'read')).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`;
+  for (const [name, bytes, statuses] of [
+    ['alone', bad, [403]],
+    ['pipelined behind a read', read + bad, [200, 403]],
+  ] as const) {
+    const c = await rawTls(h.gateway.port);
+    c.socket.write(bytes);
+    t.ok(await c.closed(5000), `${name}: closed at once`);
+    const answers = parseResponses(c.received());
+    t.same(answers.map((a) => a.status), statuses, `${name}: one answer each, no second one for the broken body`);
+    // Refused before the parser met the broken chunk (alone, in the same packet), the answer may
+    // still say keep-alive; the connection is closed right after it either way.
+    if (statuses.length > 1) t.equal(answers.at(-1)?.headers.connection, 'close', `${name}: the refusal closes the connection`);
+  }
+});
