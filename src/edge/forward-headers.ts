@@ -22,35 +22,38 @@ const CHECKED = new Set<string>(CHECKED_REQUEST_HEADERS);
  *   point, and headers that move it elsewhere or apply it in part (`X-Original-URL`,
  *   `X-Rewrite-URL`, `Destination`, `Content-Range`, …).
  * - Headers a server behind a TLS-terminating proxy takes as the proxy's word: who the client is
- *   (its address, certificate, user, session — `X-Real-IP`, `Client-Cert`, `X-Remote-User`,
- *   `NHSD-*`, …), and `Proxy` (httpoxy: CGI makes it `HTTP_PROXY`). Only the gateway saw the
- *   client's TLS and token; it says who the client is in its own `X-Forwarded-*`/`Forwarded`.
+ *   (its address, certificate, user — `X-Real-IP`, `Client-Cert`, `X-Remote-User`, `NHSD-*`, …),
+ *   and `Proxy` (httpoxy: CGI makes it `HTTP_PROXY`). Only the gateway saw the client's TLS and
+ *   token; it says who the client is in its own `X-Forwarded-*`/`Forwarded`.
  * - `Cookie`: a provider session would speak for a caller other than the token the gateway checked.
  * - `Accept-Encoding`: the gateway reads every answer it judges, so it asks for none.
- * The last three classes cannot be listed name by name (every stack has its own spellings), so a
- * header is also held back when a word of its name (split at `-`, with `_` read as `-`, as CGI,
- * PHP and nginx with underscores_in_headers fold them) is one of NOT_FORWARDED_WORDS.
+ * By name, by prefix, or by one of a few compound words run together (`X-ForwardedFor`,
+ * `X-RealIP`), with `_` and `.` read as `-` (CGI, PHP, Apache and nginx fold them). Any other
+ * header — `X-Custom-Client`, `X-Session-Id` — is forwarded as sent.
  */
 const NOT_FORWARDED = new Set<string>([
+  // hop-by-hop, framing, negotiation the gateway owns
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer',
-  'transfer-encoding', 'upgrade', 'content-length', 'host', 'expect', 'forwarded', 'accept-encoding', 'proxy', 'destination',
-  'content-range', 'cookie', 'cookie2',
-]);
-const NOT_FORWARDED_WORDS = new Set<string>([
+  'transfer-encoding', 'upgrade', 'content-length', 'host', 'expect', 'forwarded', 'accept-encoding', 'proxy',
   // where the request goes, what it does
-  'forwarded', 'original', 'rewrite', 'override', 'method', 'url', 'uri', 'path', 'script', 'host', 'scheme', 'proto',
-  'protocol', 'https', 'cascade',
+  'x-http-method-override', 'x-http-method', 'x-method-override', 'x-rewrite-url', 'x-override-url', 'x-script-name', 'base-url',
+  'destination', 'content-range', 'x-host', 'x-scheme', 'x-url-scheme', 'front-end-https', 'x-cascade', 'forwarded-for',
   // who the client is
-  'ip', 'addr', 'address', 'originating', 'real', 'client', 'cert', 'ssl', 'tls', 'mtls', 'verify', 'dn', 'user', 'userid',
-  'username', 'userinfo', 'principal', 'remote', 'auth', 'authenticated', 'identity', 'credential', 'consumer', 'session',
-  'nhsd', 'envoy', 'front', 'arr', 'clientcert',
+  'x-real-ip', 'true-client-ip', 'x-client-ip', 'client-ip', 'x-cluster-client-ip', 'x-originating-ip', 'cf-connecting-ip',
+  'fastly-client-ip', 'x-proxyuser-ip', 'client-cert', 'client-cert-chain', 'x-client-cert', 'x-client-verify', 'x-client-dn',
+  'x-arr-clientcert', 'x-arr-ssl', 'remote-user', 'x-user', 'x-userid', 'x-user-id', 'x-authenticated-userid',
+  'x-consumer-username', 'x-consumer-id', 'x-credential-identifier', 'cookie', 'cookie2',
 ]);
-/** The same words run together in one name (`X-ForwardedFor`, `X-RealIP`, `X-Authenticated-Userid`). */
-const NOT_FORWARDED_GLUED = ['forwarded', 'realip', 'clientip', 'remoteip', 'remoteaddr', 'clientcert', 'sslclient', 'originalur', 'methodoverride', 'remoteuser', 'userid', 'username', 'userinfo', 'authenticated', 'principal'];
+const NOT_FORWARDED_PREFIXES = [
+  'x-forwarded', 'x-original-', 'x-ssl-', 'ssl-client', 'x-client-cert', 'x-remote-', 'x-auth-request-', 'x-ms-client-principal',
+  'x-amzn-mtls-', 'x-envoy-', 'nhsd-',
+];
+/** Compound words run together in one name (`X-ForwardedFor`, `X-RealIP`, `X-SSLClientCert`). */
+const NOT_FORWARDED_GLUED = ['forwardedfor', 'forwardedhost', 'forwardedproto', 'realip', 'clientip', 'remoteip', 'remoteaddr', 'clientcert', 'sslclient', 'originalur', 'methodoverride', 'remoteuser'];
 
-/** Whether a word of the (dashed, lower-case) name, or a run of them, marks it as not forwarded. */
+/** Whether the (dashed, lower-case) name is held back by prefix or by a run-together compound. */
 function namesNotForwarded(dashed: string): boolean {
-  for (const word of dashed.split('-')) if (NOT_FORWARDED_WORDS.has(word)) return true;
+  for (const p of NOT_FORWARDED_PREFIXES) if (dashed.startsWith(p)) return true;
   const glued = dashed.replace(/-/g, '');
   for (const g of NOT_FORWARDED_GLUED) if (glued.includes(g)) return true;
   return false;

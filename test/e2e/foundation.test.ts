@@ -70,7 +70,7 @@ t.test('the forwarded body is byte-identical; hop-by-hop and unlisted headers ar
       X_Original_URL: '/Appointment/another', Content_Range: 'bytes 0-1/2', X_Forwarded_Server: 'evil', Proxy: 'http://evil.example:8080',
       'X-Real-IP': '10.9.9.9', 'True-Client-IP': '10.9.9.9', 'X-SSL-Client-Cert': 'forged', 'X-ARR-ClientCert': 'forged', SSL_CLIENT_S_DN: 'CN=forged', 'X-Forwarded': 'for=10.9.9.9',
       'Client-Cert': ':forged:', 'X-Remote-User': 'admin', 'NHSD-End-User-Organisation-ODS': 'X99', 'X-Original-URI': '/Appointment/another', 'X-Envoy-Original-Path': '/x',
-      Cookie: 'session=someone-else', Destination: '/Appointment/another', 'X-Retry-On-Version-Conflict': 'true',
+      Cookie: 'session=someone-else', Destination: '/Appointment/another', 'X-Custom-Client': 'c1',
     },
   });
   t.equal(r.status, 200, r.body.toString().slice(0, 300));
@@ -80,12 +80,13 @@ t.test('the forwarded body is byte-identical; hop-by-hop and unlisted headers ar
   // Ruling 11: headers unchanged except hop-by-hop ones and X-Forwarded-* (the gateway's own).
   t.equal(put.headers['x-custom'], 'kept', 'an end-to-end header reaches the provider unchanged');
   t.equal(put.headers['cache-control'], 'no-cache', 'Cache-Control too');
+  t.equal(put.headers['x-custom-client'], 'c1', 'and a custom header whatever words its name holds');
   t.notOk(put.headers['x-original-url'] ?? put.headers['x-rewrite-url'], 'path overrides never reach the provider');
   t.notOk(put.headers['x-forwarded-prefix'], 'a client X-Forwarded-* is not passed on');
   t.notOk(put.headers.te, 'TE is hop-by-hop');
   t.notOk(put.headers['accept-encoding'], 'Accept-Encoding: the gateway reads every answer it judges');
   for (const name of ['x_original_url', 'content_range', 'x_forwarded_server', 'proxy', 'x-real-ip', 'true-client-ip', 'x-ssl-client-cert', 'x-arr-clientcert', 'ssl_client_s_dn', 'x-forwarded',
-    'client-cert', 'x-remote-user', 'nhsd-end-user-organisation-ods', 'x-original-uri', 'x-envoy-original-path', 'cookie', 'destination', 'x-retry-on-version-conflict']) {
+    'client-cert', 'x-remote-user', 'nhsd-end-user-organisation-ods', 'x-original-uri', 'x-envoy-original-path', 'cookie', 'destination']) {
     t.notOk(name in put.headers, `${name}: a spelling with _, a client address or certificate, or Proxy (httpoxy) never reaches the provider`);
   }
   t.equal(put.headers['if-match'], req.headers!['If-Match'], 'If-Match forwarded unchanged, even when named in Connection');

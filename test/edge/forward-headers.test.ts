@@ -9,7 +9,8 @@ import { connectionTokens, forwardable } from '../../src/edge/forward-headers.js
 t.test('forwarded as sent', async (t) => {
   for (const name of ['ssp-traceid', 'ssp-from', 'ssp-to', 'ssp-interactionid', 'authorization', 'if-match', 'content-type', 'accept', 'prefer',
     'x-request-id', 'x-correlation-id', 'traceparent', 'tracestate', 'user-agent', 'if-none-exist', 'if-none-match', 'if-modified-since',
-    'cache-control', 'range', 'if-range', 'x-amzn-trace-id', 'x-retry-count', 'x-custom', 'accept-language', 'pragma']) {
+    'cache-control', 'range', 'if-range', 'x-amzn-trace-id', 'x-retry-count', 'x-custom', 'accept-language', 'pragma',
+    'x-custom-client', 'x-client-version', 'x-session-id', 'x-api-path', 'x-request-method']) {
     t.ok(forwardable(name, undefined), name);
   }
 });
@@ -20,7 +21,8 @@ t.test('held back', async (t) => {
     'x-original-url', 'x_original_url', 'x-originalurl', 'x-rewrite-url', 'x-original-uri', 'destination', 'content-range', 'x-http-method-override', 'x-httpmethodoverride',
     'x-real-ip', 'x-realip', 'x-clientip', 'true-client-ip', 'x-originating-ip', 'x.real.ip',
     'client-cert', 'client-cert-chain', 'x-ssl-client-cert', 'x-sslclientcert', 'x-arr-clientcert', 'ssl_client_s_dn',
-    'x-remote-user', 'x-authenticated-userid', 'x-userid', 'x-userinfo', 'x-consumer-username', 'x-credential-identifier', 'nhsd-end-user-organisation-ods',
+    'x-remote-user', 'x-authenticated-userid', 'x-userid', 'x-consumer-username', 'x-credential-identifier', 'nhsd-end-user-organisation-ods',
+    'x-original-host', 'x-envoy-original-path', 'x-auth-request-user', 'x-ms-client-principal-name', 'x-amzn-mtls-clientcert', 'x-ssl-cert',
     'cookie', 'cookie2', 'proxy']) {
     t.notOk(forwardable(name, undefined), name);
   }
