@@ -3,12 +3,12 @@ import { unsignedTokenWithScope } from './identity/token.js';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { CheckPlan, Check, CheckIO } from './checks/index.js';
 import type { Config } from './config.js';
-import { createContext, repeatedHeaders, type RequestContext } from './context.js';
+import { createContext, header, repeatedHeaders, type RequestContext } from './context.js';
 import type { WriteRequest, WriteTrail, WriteTransaction } from './cancel/transaction.js';
 import type { ClientAnswer } from './cancel/answer.js';
 import type { HistoryRead } from './cancel/history.js';
 import { endToEnd, forwardingHeaders, pick, READ_HEADERS } from './edge/forward-headers.js';
-import { bodyFramingFailed, readBounded } from './edge/read-body.js';
+import { bodyFramingFailed, carriesBody, readBounded } from './edge/read-body.js';
 import { GatewayError, isGatewayError, type ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -55,15 +55,6 @@ export interface PipelineDeps {
 // a longer or non-ASCII value is neither reflected nor logged (REQUEST_ID, edge/request-head.ts).
 
 /** Read the body up to `limit` bytes (413 beyond, checked on Content-Length first). */
-const firstHeader = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[0] : v);
-
-/** Whether the request frames a body (a declared length above zero, or a transfer coding). */
-function hasBody(req: IncomingMessage): boolean {
-  if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'DELETE' || req.method === 'OPTIONS') return false;
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
 export function bodyReader(req: IncomingMessage): CheckIO {
   return { readBody: (limit) => readBounded(req, limit) };
 }
@@ -282,10 +273,12 @@ export function createPipeline(deps: PipelineDeps) {
           // Ruling 25: only a FHIR body is passed on (a form body's `_method=DELETE` is the override
           // refused in headers and queries; Rack, Laravel and Symfony read it from the body too).
           // (Report mode for media types lets it through, as it does a cancel's.)
-          if (hasBody(req) && config.report.mediaType !== 'report' && !isAcceptedMediaType(firstHeader(req.headers['content-type']), standard.requestMediaTypes)) {
+          // (Methods without a body never carry one here: ruling 25 refused that before.)
+          const framed = carriesBody(req.headers);
+          if (framed && config.report.mediaType !== 'report' && !isAcceptedMediaType(header(ctx!.request, 'content-type'), standard.requestMediaTypes)) {
             throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'A request body must be FHIR (JSON or XML)', expression: 'http.Content-Type' });
           }
-          const body = hasBody(req) ? await io.readBody(config.limits.maxBodyBytes) : undefined;
+          const body = framed ? await io.readBody(config.limits.maxBodyBytes) : undefined;
           fwd = await forwarder.forward(req, res, ctx!, requestId, span.traceparent(), body);
           out = { status: fwd.status, outcome: fwd.status === CLIENT_CLOSED ? 'error' : 'forwarded', forwardMs: fwd.upstreamMs };
         }

@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import { carriesBody } from '../edge/read-body.js';
 import { CHECKED_REQUEST_HEADERS } from '../edge/forward-headers.js';
 import { isGuarded } from '../standards/index.js';
 import type { Check } from './types.js';
@@ -76,10 +77,7 @@ export function createRequestSemanticsCheck(): Check {
       // and would check, or send on with a Content-Length, bytes still coded without saying so.
       const te = headers['transfer-encoding'];
       if (te !== undefined && te.trim().toLowerCase() !== 'chunked') refuse('A transfer coding other than chunked is not accepted', 'http.Transfer-Encoding');
-      if (BODYLESS.has(method.toUpperCase())) {
-        const length = headers['content-length'];
-        if (headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0')) refuse(`A ${method.toUpperCase()} request must not carry a body`, 'http.body');
-      }
+      if (BODYLESS.has(method.toUpperCase()) && carriesBody(headers)) refuse(`A ${method.toUpperCase()} request must not carry a body`, 'http.body');
     },
   };
 }

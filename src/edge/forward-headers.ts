@@ -68,11 +68,19 @@ export function connectionTokens(connection: unknown): Set<string> | undefined {
 /** Whether the provider request carries this client header (ruling 11, and its exceptions above). */
 export function forwardable(name: string, named: Set<string> | undefined): boolean {
   if (CHECKED.has(name)) return true;
-  // `_` and `.` are folded to `-` by CGI, PHP, Apache and nginx (underscores_in_headers).
-  const dashed = name.includes('_') || name.includes('.') ? name.replace(/[_.]/g, '-') : name;
-  if (NOT_FORWARDED.has(dashed) || namesNotForwarded(dashed)) return false;
-  return named === undefined || !named.has(name);
+  let held = verdicts.get(name);
+  if (held === undefined) {
+    // `_` and `.` are folded to `-` by CGI, PHP, Apache and nginx (underscores_in_headers).
+    const dashed = name.includes('_') || name.includes('.') ? name.replace(/[_.]/g, '-') : name;
+    held = NOT_FORWARDED.has(dashed) || namesNotForwarded(dashed);
+    // Clients send the same few names on every request: judged once each (bounded: names are client text).
+    if (verdicts.size < MAX_VERDICTS) verdicts.set(name, held);
+  }
+  return !held && (named === undefined || !named.has(name));
 }
+
+const verdicts = new Map<string, boolean>();
+const MAX_VERDICTS = 1024;
 
 /** The client's end-to-end headers, as sent (ruling 11). */
 export function endToEnd(headers: Readonly<IncomingHttpHeaders>, into: Record<string, string> = {}): Record<string, string> {

@@ -1,6 +1,12 @@
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 
+/** Whether a request's head frames a body: a declared length above zero, or a transfer coding. */
+export function carriesBody(headers: { 'content-length'?: string; 'transfer-encoding'?: string }): boolean {
+  const length = headers['content-length'];
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 /**
  * The one bounded stream reader: the whole stream up to `limit` bytes. Over it -> 413
  * BODY_TOO_LARGE (checked on a declared Content-Length first); cut short -> 400 REQUEST_MALFORMED.
