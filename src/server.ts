@@ -49,6 +49,12 @@ export interface Gateway {
   close(): Promise<void>;
   /** Run the readiness probes now (tests move time instead of sleeping). */
   probeNow(): Promise<void>;
+  /**
+   * Resolves once every request received so far has finished its handling and its audit record
+   * has reached the audit destination: a client holds its answer a moment before its record is
+   * written (the record names the answer's status).
+   */
+  settled(): Promise<void>;
 }
 
 export { certificateFailureReason, handshakeFailureReason } from './edge/tls-listener.js';
@@ -180,6 +186,10 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     },
     reloadTls,
     probeNow: () => readiness.probeNow(),
+    async settled() {
+      await Promise.allSettled([...handlingNow]);
+      await audit.flushed?.();
+    },
     async shutdown(deadlineMs = config.shutdown.drainTimeoutMs) {
       draining = true;
       metrics.draining.set(1);

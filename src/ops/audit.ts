@@ -25,12 +25,15 @@ export interface AuditRecord {
 
 export interface AuditSink {
   write(record: AuditRecord): void;
+  /** Resolves once every record written so far has reached its destination (absent: nothing is buffered). */
+  flushed?(): Promise<void>;
   close(): Promise<void>;
 }
 
 /** Issue 13 item 6: no audit record exceeds this many bytes of JSON, whatever the request held. */
 export const MAX_AUDIT_RECORD_BYTES = 4096;
 const MAX_PATHS = 20;
+const EMPTY = Buffer.alloc(0);
 const MAX_FIELD = 128;
 
 const clip = (v: string | undefined): string | undefined => (v === undefined || v.length <= MAX_FIELD ? v : v.slice(0, MAX_FIELD - 1) + '…');
@@ -89,7 +92,7 @@ export function upperBoundBytes(r: AuditRecord): number {
 
 /** Every record through `boundAuditRecord` before it reaches `sink`. */
 export function boundedAuditSink(sink: AuditSink): AuditSink {
-  return { write: (r) => sink.write(boundAuditRecord(r)), close: () => sink.close() };
+  return { write: (r) => sink.write(boundAuditRecord(r)), flushed: () => sink.flushed?.() ?? Promise.resolve(), close: () => sink.close() };
 }
 
 /** stdout, stderr, none, or an append-only JSON-lines file. */
@@ -111,6 +114,11 @@ export function createAuditSink(destination: string): AuditSink {
     write: (r) => {
       if (!stream.destroyed && !stream.writableEnded) stream.write(JSON.stringify(r) + '\n');
     },
+    // Writes reach the file in order: an empty write's callback runs after every earlier one.
+    flushed: () => new Promise((resolve) => {
+      if (stream.destroyed || stream.writableEnded || failed) resolve();
+      else stream.write(EMPTY, () => resolve());
+    }),
     close: () => new Promise((resolve) => stream.end(resolve)),
   };
 }

@@ -129,6 +129,9 @@ t.test('audit trail: one append-only JSON line per cancel decision, in a file', 
   await sink.close();
   const again = createAuditSink(file);
   again.write({ time: 't3', interaction: 'i', outcome: 'rejected', status: 409 });
+  // flushed(): every record written so far is in the file, the sink still open.
+  await again.flushed!();
+  t.equal(readFileSync(file, 'utf8').trim().split('\n').length, 3, 'flushed: the record is in the file before close');
   await again.close();
   const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.same(lines.map((l) => l.time), ['t1', 't2', 't3'], 'appended, never truncated');
