@@ -41,15 +41,22 @@ export interface PgCluster {
   destroy(): void;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+/**
+ * A free port below Linux's ephemeral range (32768–60999): a port the kernel hands out for port 0
+ * or an outgoing connection could be taken by another test between this check and the server's
+ * start (or its restart, which keeps the port). Tried at random until one binds.
+ */
+async function freePort(): Promise<number> {
+  for (let tries = 0; ; tries++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+    if (tries > 200) throw new Error('no free port for PostgreSQL between 20000 and 32000');
+  }
 }
 
 function asPostgres(cmd: string, args: string[]): void {

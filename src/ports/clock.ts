@@ -30,6 +30,10 @@ export class ManualClock implements Clock {
   now(): number {
     return this.t;
   }
+  /** How many timers have been set so far (a test waits for a deadline to be armed, not for time to pass). */
+  get timersSet(): number {
+    return this.seq;
+  }
   setTimer(fn: () => void, ms: number): () => void {
     const entry = { at: this.t + Math.max(0, ms), fn, seq: this.seq++ };
     this.timers.push(entry);

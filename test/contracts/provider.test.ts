@@ -103,9 +103,12 @@ for (const [name, make] of adapters) {
     const clock = new ManualClock();
     const port = make(p.url, clock);
     t.teardown(async () => { held?.destroy(); await port.close(); await p.close(); });
+    const before = clock.timersSet;
     const pending = port.read('Appointment/a1', {}, opts).then(() => 'answered', (e) => e);
     await until(() => held !== undefined);
-    await new Promise((r) => setTimeout(r, 20)); // let the status line reach the client (a real event, bounded)
+    // The status line has reached the port once it arms the body's own deadline: the exchange's
+    // second timer (the first is the head's).
+    await until(() => clock.timersSet >= before + 2);
     clock.advance(1000);
     const e = (await pending) as ProviderFailure;
     t.equal(e.kind, 'slow-body');

@@ -25,9 +25,15 @@ t.test('a client that hangs up during the forward does not lock the appointment'
     });
     r.on('error', () => resolve());
     r.end(req.body);
-    setTimeout(() => { r.destroy(); resolve(); }, 300);
+    // Hang up once the PUT is at the provider (the forward is under way), however long that takes.
+    const atProvider = (): void => {
+      if (h.provider.requests.some((x) => x.method === 'PUT')) {
+        r.destroy();
+        resolve();
+      } else setImmediate(atProvider);
+    };
+    atProvider();
   });
-  await new Promise((r) => setTimeout(r, 100));
   undo();
   // The next cancel of the same appointment is decided, not queued forever.
   const next = await cancelRequest(h, 'nhs-booking', 'appt-1');

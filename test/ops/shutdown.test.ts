@@ -42,11 +42,15 @@ t.test('SIGTERM during a slow upstream request lets it complete', async (t) => {
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   t.teardown(() => void child.kill('SIGKILL'));
   const lines = createInterface({ input: child.stdout });
+  let onShutdownLine: () => void = () => {};
+  // Logged by the signal handler that starts the drain: from then on readiness is false.
+  const shutdownLogged = new Promise<void>((resolve) => (onShutdownLine = resolve));
   const ready = await new Promise<{ port: number; adminPort: number }>((resolve, reject) => {
     lines.on('line', (l) => {
       try {
         const j = JSON.parse(l);
         if (j.msg === 'ready') resolve(j);
+        if (j.msg === 'shutdown requested') onShutdownLine();
       } catch { /* not a log line */ }
     });
     child.on('exit', () => reject(new Error('gateway exited before ready')));
@@ -58,7 +62,8 @@ t.test('SIGTERM during a slow upstream request lets it complete', async (t) => {
   const read = await send(ready.port, { method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: identityHeaders('nhs-booking', 'read') });
   t.equal(read.status, 200);
   const body = { ...read.json, status: 'cancelled' };
-  provider.fault('slow', { method: 'PUT', delayMs: 1200 });
+  // Long enough for the checks below on a loaded machine, under upstream.timeoutMs (5 s).
+  provider.fault('slow', { method: 'PUT', delayMs: 3000 });
   const cancel = send(ready.port, {
     method: 'PUT', path: '/STU3/1/Appointment/appt-1', body: JSON.stringify(body),
     headers: { ...identityHeaders('nhs-booking', 'cancel'), 'If-Match': String(read.headers.etag), 'Content-Type': 'application/fhir+json' },
@@ -67,7 +72,9 @@ t.test('SIGTERM during a slow upstream request lets it complete', async (t) => {
   for (let i = 0; i < 100 && !provider.requests.some((r) => r.method === 'PUT'); i++) await new Promise((r) => setTimeout(r, 20));
   t.ok(provider.requests.some((r) => r.method === 'PUT'), 'the cancel is in flight at the provider');
   child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 100));
+  // Not a sleep: a request sent in the same turn as the signal may be served before the
+  // signal's handler runs (libuv runs signal watchers after the other I/O of a turn).
+  await shutdownLogged;
   const readyz = await adminGet(admin as never, '/readyz');
   t.equal(readyz.status, 503, 'readiness fails at once');
   t.equal(JSON.parse(readyz.body).draining, true);
@@ -93,7 +100,8 @@ t.test('SIGTERM past the drain deadline: the in-flight cancel is still audited a
   writeFileSync(configFile, gatewayYaml(provider.url, [`audit: { destination: "${auditFile}" }`, 'shutdown: { drainTimeoutMs: 300 }']));
   const gw = await startGateway(configFile);
   t.teardown(() => void gw.proc.kill('SIGKILL'));
-  const exited = new Promise<number | null>((resolve) => gw.proc.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': the child's stdout is read to its end before the assertions on it.
+  const exited = new Promise<number | null>((resolve) => gw.proc.on('close', (code) => resolve(code)));
   let stdout = '';
   gw.proc.stdout!.on('data', (c) => (stdout += String(c)));
   const read = await send(gw.port, { method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: identityHeaders('nhs-booking', 'read') });

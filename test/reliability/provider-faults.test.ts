@@ -7,7 +7,6 @@
  * (handle counts back to the baseline once the harnesses are closed).
  */
 import t from 'tap';
-import net from 'node:net';
 import type { Fault } from '../../demo/provider/server.js';
 import { seedAppointments } from '../../demo/provider/seed/index.js';
 import { assertOutcome } from '../helpers/assert.js';
@@ -115,12 +114,8 @@ t.test('faults on the forwarded PUT: per ruling 11, exactly one PUT (never retri
 });
 
 t.test('provider unreachable (connection refused): 500, and the gateway recovers when it is back', async (t) => {
-  const port = await new Promise<number>((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
+  // Port 1: privileged, nothing listens on it (a port freed by the test could be taken by another).
+  const port = 1;
   const down = await startHarness({ config: { upstream: { url: `http://127.0.0.1:${port}`, timeoutMs: TIMEOUT } } });
   try {
     const id = down.provider.store.ids()[0]!;
