@@ -13,6 +13,7 @@ import { GatewayError, isGatewayError, type ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { AuditSink } from './ops/audit.js';
+import { reportOnly } from './checks/report-mode.js';
 import { CLIENT_CLOSED, type Forwarder, type ForwardResult } from './proxy/forward.js';
 import { sendError } from './respond.js';
 import type { RouteResult } from './route.js';
@@ -90,10 +91,10 @@ export function createPipeline(deps: PipelineDeps) {
         if (pending) await pending;
         failed = false;
       } catch (e) {
-        if (isGatewayError(e) && check.family && config.report[check.family] === 'report' && e.code !== 'BODY_TOO_LARGE' && e.code !== 'REQUEST_MALFORMED') {
+        if (isGatewayError(e) && check.family && reportOnly(config.report, check.family) && e.code !== 'BODY_TOO_LARGE' && e.code !== 'REQUEST_MALFORMED') {
           ctx.wouldReject.push({ family: check.family, code: e.code });
           metrics.wouldReject.inc({ family: check.family, code: e.code });
-          logger.warn('would reject (report mode)', { traceId: ctx.traceId, check: check.name, code: e.code });
+          logger.warn('would reject (report mode)', { traceId: ctx.traceId, family: check.family, check: check.name, code: e.code });
           continue;
         }
         throw e;

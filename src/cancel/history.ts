@@ -43,7 +43,11 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
       return { status: 200, headers: out, body: answer.body, breaches: [] };
     }
     if (cannotAnswer(answer.status)) {
-      const kept = await deps.vault.version(id, vid).catch(() => undefined);
+      // A store that cannot be read says nothing about the version: not the provider's "no such
+      // version" (a definitive 404), but a 500 the client may retry.
+      const kept = await deps.vault.version(id, vid).catch(() => {
+        throw new GatewayError('INTERNAL_ERROR', 'The provider cannot answer for this version and the store of kept versions is unavailable; try again');
+      });
       if (kept) {
         deps.onVaultAnswer?.();
         return fromVault(kept, wanted);

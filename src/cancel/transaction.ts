@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Codec } from '../ports/codec.js';
+import { reportOnly } from '../checks/report-mode.js';
 import { LockUnavailable, type HeldLock, type LockPort } from '../ports/lock.js';
 import { ProviderFailure, type ExchangeOptions, type ProviderPort } from '../ports/provider.js';
 import type { TraceSpan } from '../ports/tracer.js';
@@ -91,10 +92,10 @@ export function createWriteTransaction(deps: TransactionDeps) {
     try {
       rule();
     } catch (e) {
-      if (!isGatewayError(e) || deps.report[family] !== 'report') throw e;
+      if (!isGatewayError(e) || !reportOnly(deps.report, family)) throw e;
       trail.wouldReject.push({ family, code: e.code });
       metrics.wouldReject.inc({ family, code: e.code });
-      logger.warn('would reject (report mode)', { traceId: req.decision.traceId, check: family, code: e.code });
+      logger.warn('would reject (report mode)', { traceId: req.decision.traceId, family, check: family, code: e.code });
     }
   }
 
@@ -126,7 +127,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
     const set = deps.changeSets[req.kind];
     if (!set) throw new GatewayError('INTERACTION_MISMATCH', 'This change is not enabled');
     timed(trail, 'version', t0, undefined);
-    if (!req.submitted) return; // report mode let an unreadable body through: nothing to compare
+    if (!req.submitted) return; // an unreadable body reported, with the profile and the business rules (checks/report-mode.ts): nothing to compare
     const t1 = performance.now();
     try {
       enforce(req, trail, 'businessRules', () => {

@@ -69,3 +69,11 @@ t.test('ruling 22: a provider that cannot answer (404, 405, 410, 501, any 5xx) -
     t.not(got, 200, `${status}: the provider's refusal stands (${String(got)})`);
   }
 });
+
+t.test('the store cannot be read: 500, retryable, never the provider\'s definitive 404', async (t) => {
+  const provider = { read: async () => ({ status: 404, headers: {}, body: Buffer.alloc(0), ms: 1 }) } as unknown as ProviderPort;
+  const vault = { version: async () => { throw new Error('store down'); } } as unknown as VaultPort;
+  const read = createHistoryRead({ provider, vault, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 } });
+  const e = await read('a1', '1', {}, undefined).then(() => undefined, (x: { code?: string }) => x);
+  t.equal(e?.code, 'INTERNAL_ERROR', 'INTERNAL_ERROR: 500 INTERNAL_SERVER_ERROR');
+});

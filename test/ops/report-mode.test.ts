@@ -66,3 +66,47 @@ t.test('JWT, body size and TLS are never report-only', async (t) => {
   })) as unknown as ConfigError;
   t.match(e.problems.join(), /report.*jwt/, 'the configuration refuses report mode for the JWT check');
 });
+
+t.test('reporting one family never switches another off: a failure the enforced families depend on is refused', async (t) => {
+  // Only the body, the If-Match and the media type reported: the profile, the business rules and
+  // the version check are enforced, and cannot judge what those checks let through.
+  const g = await startHarness({ config: { report: { body: 'report', ifMatch: 'report', mediaType: 'report' } } });
+  t.teardown(() => g.close());
+  const base = g.provider.store.read('appt-1')!.resource;
+  const make = (id: string): string => {
+    const r = structuredClone(base);
+    r.id = id;
+    g.provider.store.create(r, id);
+    return id;
+  };
+  const cases: Array<[string, (o: Awaited<ReturnType<typeof cancelRequest>>) => void, number, string]> = [
+    // Last key wins at the provider: the gateway would have judged nothing of what it stores.
+    ['duplicate keys', (o) => (o.body = String(o.body).replace('{', '{"description":"SMUGGLED",').replace(/"description":"(?!SMUGGLED)[^"]*"/, '"description":"x","description":"SMUGGLED"')), 400, 'BAD_REQUEST'],
+    ['another appointment\'s id', (o) => (o.body = String(o.body).replace(/"id":"[^"]+"/, '"id":"appt-2"')), 400, 'BAD_REQUEST'],
+    ['not JSON', (o) => (o.body = 'status=cancelled'), 400, 'BAD_REQUEST'],
+    ['a prototype key', (o) => (o.body = String(o.body).replace('{', '{"__proto__":{"status":"booked"},')), 400, 'BAD_REQUEST'],
+    ['no If-Match (the version check needs it)', (o) => delete o.headers!['If-Match'], 412, 'MISSING_OR_INVALID_HEADER'],
+    ['a charset the gateway would read differently', (o) => (o.headers!['Content-Type'] = 'application/fhir+json; charset=iso-8859-1'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+  ];
+  for (const [name, mutate, status, code] of cases) {
+    const id = make(`dep-${name.replace(/\W+/g, '-')}`);
+    const o = await cancelRequest(g, 'nhs-booking', id);
+    mutate(o);
+    const before = g.provider.requests.length;
+    const r = await g.request(o);
+    t.equal(r.status, status, `${name}: refused (${r.status})`);
+    t.match(String(r.json?.issue?.[0]?.details?.coding?.[0]?.code), code, `${name}: ${code}`);
+    t.equal(g.provider.requests.length, before, `${name}: nothing reached the provider`);
+    t.equal(g.audit.at(-1)?.outcome, 'rejected', `${name}: audited as rejected`);
+  }
+  // A reported failure that nothing enforced depends on still goes on (the media type alone would
+  // not: here, a body reported, a profile enforced, a valid body).
+  const sg = await startHarness({ config: { report: { spineHeaders: 'report' } } });
+  t.teardown(() => sg.close());
+  const o = await cancelRequest(sg, 'nhs-booking', 'appt-1');
+  o.headers!['Ssp-To'] = '1';
+  const puts = seen(sg.provider, 'PUT', 'appt-1');
+  t.equal((await sg.request(o)).status, 200, 'a reported Spine header failure is forwarded');
+  t.equal(seen(sg.provider, 'PUT', 'appt-1'), puts + 1);
+  t.ok(sg.logs.some((l) => l.includes('would reject') && l.includes('"family":"spineHeaders"')), 'the log line names the family, as the metric and the audit record do');
+});
