@@ -137,13 +137,35 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared) {
     logger: shared.logger, metrics: shared.metrics, audit: shared.audit, clientAllowed: shared.clientAllowed, draining: shared.draining, tracer: shared.tracer, codecs: shared.codecs,
     largeBodies: shared.largeBodies,
   });
+  let inFlight = 0;
+  let retired = false;
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    forwarder.close();
+    upstream.close();
+    provider.close().catch(() => undefined); // already destroyed by abortInFlight, or closing
+  };
+  const end = (): void => {
+    if (--inFlight === 0 && retired) close();
+  };
   return {
     config: cfg, standard, upstream, provider, pipeline,
-    close() {
-      forwarder.close();
-      upstream.close();
-      provider.close().catch(() => undefined); // already destroyed by abortInFlight, or closing
+    /** A request handled with this configuration starts; call the returned function when it has ended. */
+    begin(): () => void {
+      inFlight++;
+      return end;
     },
+    /**
+     * Replaced by a reload: its provider connections close once the requests it is handling have
+     * ended, however long they wait for a lock or a provider (at once when there are none).
+     */
+    retire(): void {
+      retired = true;
+      if (inFlight === 0) close();
+    },
+    close,
     /** Past the drain deadline: provider exchanges still in flight are aborted, so their requests end and are recorded. */
     abortInFlight: () => provider.abort?.() ?? Promise.resolve(),
   };

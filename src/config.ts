@@ -109,6 +109,22 @@ function setPath(obj: Record<string, unknown>, path: string, value: unknown): vo
   node[parts[parts.length - 1]!] = value;
 }
 
+/**
+ * A FHIR base URL is an origin and a path: a query or fragment would end up in the middle of every
+ * URL built on it (`…?x=1/Appointment/…`), and credentials would be sent to no one (upstream) or to
+ * every consumer in Location (public).
+ */
+function baseUrlProblems(name: string, url: string): string[] {
+  let u: URL;
+  try { u = new URL(url); } catch { return [`${name}: not a valid URL`]; }
+  const problems: string[] = [];
+  if (u.username || u.password) problems.push(`${name}: must not carry a user name or password`);
+  if (url.includes('?') || url.includes('#')) problems.push(`${name}: must not carry a query or a fragment`);
+  // The URL parser resolves them away, so the written form is looked at.
+  if (/\/(\.|%2e){1,2}(\/|$)/i.test(url)) problems.push(`${name}: must not have . or .. path segments`);
+  return problems;
+}
+
 export function applyEnv(raw: Record<string, unknown>, env: Record<string, string | undefined>): string[] {
   const problems: string[] = [];
   for (const [name, path] of ENV_OVERRIDES) {
@@ -116,7 +132,7 @@ export function applyEnv(raw: Record<string, unknown>, env: Record<string, strin
     if (v === undefined || v === '') continue;
     if (NUMERIC.has(path)) {
       const n = Number(v);
-      if (!Number.isInteger(n)) problems.push(`${name}: must be an integer`);
+      if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) problems.push(`${name}: must be an integer`);
       else setPath(raw, path, n);
     } else if (path === 'spine.providerAsids') {
       setPath(raw, path, v.split(',').map((s) => s.trim()).filter(Boolean));
@@ -192,9 +208,7 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   if (c.limits.maxPendingHandshakes >= c.limits.maxConnections) problems.push('limits.maxPendingHandshakes: must be below limits.maxConnections (authenticated clients need room)');
   if (c.limits.headersTimeoutMs > c.limits.requestTimeoutMs) problems.push('limits.headersTimeoutMs: must not exceed limits.requestTimeoutMs');
   // What the schema's patterns let through but would stop the gateway at start-up.
-  for (const [name, url] of [['upstream.url', c.upstream.url], ['publicBaseUrl', c.publicBaseUrl]] as const) {
-    try { new URL(url); } catch { problems.push(`${name}: not a valid URL`); }
-  }
+  for (const [name, url] of [['upstream.url', c.upstream.url], ['publicBaseUrl', c.publicBaseUrl]] as const) problems.push(...baseUrlProblems(name, url));
   if (c.tracing.otlpEndpoint) {
     try { new URL(c.tracing.otlpEndpoint); } catch { problems.push('tracing.otlpEndpoint: not a valid URL'); }
   }

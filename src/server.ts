@@ -62,7 +62,9 @@ export { certificateFailureReason, handshakeFailureReason } from './edge/tls-lis
 /** One request through the pipeline of the configuration in force when it arrived. */
 function serve(h: Handling, req: http.IncomingMessage, res: http.ServerResponse, logger: Logger): Promise<void> {
   if (h.standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
-  return h.pipeline.handle(req, res).catch((e: unknown) => {
+  const ended = h.begin();
+  return h.pipeline.handle(req, res).then(ended, (e: unknown) => {
+    ended();
     logger.error('unhandled pipeline failure', { error: (e as Error)?.message });
     if (!res.headersSent) sendError(res, new GatewayError('INTERNAL_ERROR', 'Unexpected internal error'), h.standard);
     else res.destroy();
@@ -161,7 +163,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const admin = createAdminServer(metrics, readiness);
 
   /** Issue 7: apply a new configuration to requests that start from now on. */
-  const reloadConfig = createConfigReload({ current: () => handling, swap: (h) => (handling = h), build: buildHandling, clock, logger, metrics });
+  const reloadConfig = createConfigReload({ current: () => handling, swap: (h) => (handling = h), build: buildHandling, logger, metrics });
 
   const gw: Gateway = {
     get config() {

@@ -133,3 +133,32 @@ t.test('a URL printed by check-config carries no credentials', async (t) => {
   t.equal(withoutCredentials('https://provider.example/STU3/1'), 'https://provider.example/STU3/1');
   t.notMatch(withoutCredentials('http://only-user@provider.example/'), /only-user/);
 });
+
+t.test('base URLs are an origin and a path; basePath has no dot segments; numeric variables are decimal digits', async (t) => {
+  const problems = (o: Record<string, unknown>): string => {
+    try {
+      buildConfig({ ...minimal(), ...o }, { checkFiles: false });
+      return '';
+    } catch (e) {
+      return (e as ConfigError).problems.join(' | ');
+    }
+  };
+  // A query in the upstream URL made the cancel's own read go to `/fhirAppointment/…`; in
+  // publicBaseUrl it made every Location `…?x=1/Appointment/…`.
+  t.match(problems({ upstream: { url: 'http://provider:8080/fhir?tenant=a' } }), /upstream\.url: must not carry a query or a fragment/);
+  t.match(problems({ upstream: { url: 'http://provider:8080/fhir#x' } }), /upstream\.url: must not carry a query or a fragment/);
+  t.match(problems({ upstream: { url: 'http://svc:pw@provider:8080/fhir' } }), /upstream\.url: must not carry a user name or password/);
+  t.match(problems({ publicBaseUrl: 'https://gw.example/STU3/1?x=1' }), /publicBaseUrl: must not carry a query or a fragment/);
+  t.match(problems({ publicBaseUrl: 'https://user:pw@gw.example/STU3/1' }), /publicBaseUrl: must not carry a user name or password/);
+  t.match(problems({ publicBaseUrl: 'https://gw.example/STU3/../1' }), /publicBaseUrl: must not have \. or \.\. path segments/);
+  t.equal(problems({ publicBaseUrl: 'https://gw.example:443/STU3/1/', upstream: { url: 'https://provider.example/fhir/' } }), '', 'a port and trailing slashes are fine');
+  for (const basePath of ['/.', '/..', '/a/../b', '/a/./b']) t.match(problems({ basePath }), /basePath/, `basePath ${basePath}`);
+  for (const basePath of ['/STU3/1', '/.well', '/a..b', '']) t.equal(problems({ basePath }), '', `basePath ${basePath || '(empty)'}`);
+  const file = join(dir, 'gw-env.yaml');
+  writeFileSync(file, `publicBaseUrl: https://gw.example\ntls: { cert: cert.pem, key: key.pem, clientCa: ca.pem }\nupstream: { url: "http://127.0.0.1:1" }\nspine: { providerAsids: ["1"] }\n`);
+  for (const v of ['0x50', '1e3', '80.0', '-1', ' 80x']) {
+    const e = t.throws(() => loadConfig(file, { GATEWAY_PORT: v })) as unknown as ConfigError;
+    t.match(e.problems?.join(), /GATEWAY_PORT: must be an integer/, `GATEWAY_PORT=${v}`);
+  }
+  t.equal(loadConfig(file, { GATEWAY_PORT: '8443' }).listen.port, 8443);
+});

@@ -35,6 +35,7 @@ export function createJwtCheck(config: Readonly<Config>, standard: Standard, clo
   }
   const baseRules: Omit<ClaimRules, 'requiredScope'> = {
     audience: j.audience,
+    issuer: j.issuer,
     requirePractitioner: standard.jwt.requirePractitioner,
     completePractitioner: standard.jwt.completePractitioner === true,
     sdsIdFormat: standard.jwt.sdsIdFormat === true,

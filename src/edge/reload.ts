@@ -1,21 +1,34 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Clock } from '../ports/clock.js';
 
 /**
  * Configuration a reload cannot change in a running process (listeners, TLS files, server limits,
  * log and audit sinks, the store, tracing): a reload that changes any of them is refused and needs
  * a restart.
  */
-export function restartOnly(c: Readonly<Config>): string {
+function restartOnlySections(c: Readonly<Config>): Record<string, unknown> {
   const { maxBodyBytes: _b, maxJsonDepth: _d, maxJsonNodes: _n, largeBodyBytes: _l, ...serverLimits } = c.limits;
-  return JSON.stringify([c.listen, c.admin, c.tls, serverLimits, c.log, c.audit, c.shutdown, c.store, c.tracing, c.readiness]);
+  return { listen: c.listen, admin: c.admin, tls: c.tls, limits: serverLimits, log: c.log, audit: c.audit, shutdown: c.shutdown, store: c.store, tracing: c.tracing, readiness: c.readiness };
+}
+
+/** The restart-only keys that differ between two configurations, e.g. `limits.maxConnections` (at most 10 named). */
+export function restartOnlyChanges(a: Readonly<Config>, b: Readonly<Config>): string[] {
+  const [x, y] = [restartOnlySections(a), restartOnlySections(b)];
+  const changed: string[] = [];
+  for (const section of Object.keys(x)) {
+    const [p, q] = [x[section] as Record<string, unknown>, y[section] as Record<string, unknown>];
+    if (JSON.stringify(p) === JSON.stringify(q)) continue;
+    const keys = new Set([...Object.keys(p ?? {}), ...Object.keys(q ?? {})]);
+    for (const k of keys) if (JSON.stringify(p?.[k]) !== JSON.stringify(q?.[k])) changed.push(`${section}.${k}`);
+  }
+  return changed.length > 10 ? [...changed.slice(0, 10), `and ${changed.length - 10} more`] : changed;
 }
 
 interface Swappable {
   readonly config: Readonly<Config>;
-  close(): void;
+  /** Closes once the requests it is handling have ended. */
+  retire(): void;
 }
 
 /**
@@ -27,15 +40,15 @@ export function createConfigReload<H extends Swappable>(deps: {
   current: () => H;
   swap: (next: H) => void;
   build: (cfg: Readonly<Config>) => H;
-  clock: Clock;
   logger: Logger;
   metrics: Metrics;
 }): (next: Readonly<Config>) => boolean {
   const { metrics, logger } = deps;
   return (next) => {
-    if (restartOnly(next) !== restartOnly(deps.current().config)) {
+    const restart = restartOnlyChanges(deps.current().config, next);
+    if (restart.length) {
       metrics.reloads.inc({ kind: 'config', result: 'failure' });
-      logger.error('configuration reload refused: listeners, TLS files, server limits, log, audit, store, tracing, shutdown or readiness changed (restart needed); keeping the current configuration');
+      logger.error('configuration reload refused: listeners, TLS files, server limits, log, audit, store, tracing, shutdown or readiness changed (restart needed); keeping the current configuration', { changed: restart });
       return false;
     }
     let fresh: H;
@@ -48,7 +61,7 @@ export function createConfigReload<H extends Swappable>(deps: {
     }
     const old = deps.current();
     deps.swap(fresh);
-    deps.clock.setTimer(() => old.close(), old.config.upstream.timeoutMs * 2 + 1000);
+    old.retire();
     metrics.reloads.inc({ kind: 'config', result: 'success' });
     logger.info('configuration reloaded', { standard: next.standard });
     return true;

@@ -14,6 +14,8 @@ export interface ClaimRules {
   requiredScope: string;
   /** When set, `aud` must equal it exactly. */
   audience?: string;
+  /** When set, `iss` must equal it exactly (both modes; signed mode requires it). */
+  issuer?: string;
   /** nhs-booking: false (optional, but complete if present); gp-connect: true. */
   requirePractitioner: boolean;
   /**
@@ -235,6 +237,9 @@ function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester 
   const sub = payload['sub'] as string;
   if (rules.audience !== undefined && payload['aud'] !== rules.audience) {
     reject('aud', 'does not match the configured audience');
+  }
+  if (rules.issuer !== undefined && payload['iss'] !== rules.issuer) {
+    reject('iss', 'does not match the configured issuer');
   }
 
   checkTimes(payload, rules, nowSeconds);

@@ -80,6 +80,17 @@ t.test('audience not configured: any non-empty aud', async (t) => {
   t.ok(checkClaims(p, rules, NOW).ok);
 });
 
+t.test('issuer configured: iss must equal it, in either mode (the claim rules are shared)', async (t) => {
+  const rules = { ...RULES['nhs-booking'], issuer: 'https://consumer.example/' };
+  const p = base('nhs-booking');
+  p['iss'] = 'https://consumer.example/';
+  t.ok(checkClaims(p, rules, NOW).ok, 'the configured issuer');
+  p['iss'] = 'https://attacker.example/';
+  const r = checkClaims(p, rules, NOW);
+  t.notOk(r.ok, 'another issuer is refused');
+  if (!r.ok) t.equal(r.failure.claim, 'iss');
+});
+
 interface Case {
   name: string;
   mutate: (p: P) => void;

@@ -20,7 +20,7 @@ t.test('a configuration reload switches report mode for new requests; restart-on
   const moved = buildConfig({ ...structuredClone(h.config as object), listen: { host: '127.0.0.1', port: 12345 } } as Record<string, unknown>);
   t.equal(h.gateway.reloadConfig(moved), false, 'a listener change needs a restart');
   t.equal(h.gateway.config.report.businessRules, 'report', 'the current configuration is kept');
-  t.ok(h.logs.some((l) => l.includes('configuration reload refused')));
+  t.ok(h.logs.some((l) => l.includes('configuration reload refused') && l.includes('"changed":["listen.port"]')), 'the refusal names the key');
   const probe = buildConfig({ ...structuredClone(h.config as object), readiness: { ...h.config.readiness, requireProvider: !h.config.readiness.requireProvider } } as Record<string, unknown>);
   t.equal(h.gateway.reloadConfig(probe), false, 'readiness is built once at start: its change needs a restart, not a silent no-op');
 
@@ -68,4 +68,25 @@ t.test('SIGHUP re-reads the configuration file of the real process', async (t) =
   child.kill('SIGHUP');
   await waitFor('configuration reloaded');
   t.pass('a bad file is refused and a good one applied, without a restart');
+});
+
+t.test('a reload never cuts the provider connections of a request that started before it, however long it waits', async (t) => {
+  // A's write times out at 300 ms and holds the appointment for 2 s (in doubt); B, same appointment,
+  // waits behind it and reads the current version after that, on the configuration it started with.
+  const h = await startHarness({ config: { upstream: { timeoutMs: 300, inDoubtHoldMs: 2000 } } });
+  t.teardown(() => h.close());
+  const a = await cancelRequest(h, 'nhs-booking', 'appt-1');
+  const b = await cancelRequest(h, 'nhs-booking', 'appt-1');
+  h.provider.fault('slow', { method: 'PUT', delayMs: 1000 });
+  const first = h.request(a);
+  while (!h.provider.requests.some((r) => r.method === 'PUT')) await new Promise((r) => setImmediate(r));
+  const second = h.request(b);
+  // B is in the gateway (waiting for the lock) before the reload.
+  while ((sample((await adminGet(h, '/metrics')).body, 'cancel_gateway_in_flight_requests') ?? 0) < 2) await new Promise((r) => setImmediate(r));
+  const next = buildConfig({ ...structuredClone(h.config as object), jwt: { ...h.config.jwt, clockSkewSeconds: 30 } } as Record<string, unknown>);
+  t.equal(h.gateway.reloadConfig(next), true, 'reloaded while A and B are in flight');
+  t.equal((await first).status, 500, 'A: in doubt');
+  const answer = await second;
+  t.not(answer.status, 500, `B is decided on its own configuration's provider connections, not cut off by the reload (${answer.status}: ${String(answer.json?.issue?.[0]?.diagnostics)})`);
+  t.ok([200, 409].includes(answer.status));
 });
