@@ -242,6 +242,10 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
 function storeRules(s: StoreConfig): string[] {
   const problems: string[] = [];
   if (s.kind === 'sqlite' && !s.path) problems.push('store.path: the sqlite store needs a file path');
+  // Kernel file systems hold no database (creating folders in /proc never ends on some kernels).
+  if (s.kind === 'sqlite' && s.path && /^\/(proc|sys|dev)(\/|$)/.test(s.path)) problems.push('store.path: not under /proc, /sys or /dev');
+  if (s.kind !== 'sqlite' && s.path) problems.push('store.path: only the sqlite store uses a file path');
+  if (s.kind !== 'postgres' && s.url) problems.push('store.url: only the postgres store uses a URL');
   if (s.kind === 'postgres' && !s.url) problems.push('store.url: the postgres store needs a URL (or GATEWAY_STORE_URL)');
   if (s.kind !== 'postgres' && s.tls) problems.push('store.tls: only the postgres store uses TLS');
   if (s.kind === 'postgres' && s.url) {

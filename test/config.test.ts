@@ -162,3 +162,19 @@ t.test('base URLs are an origin and a path; basePath has no dot segments; numeri
   }
   t.equal(loadConfig(file, { GATEWAY_PORT: '8443' }).listen.port, 8443);
 });
+
+t.test('store keys belong to their kind; a sqlite file is not under /proc, /sys or /dev', async (t) => {
+  const problems = (store: Record<string, unknown>): string => {
+    try {
+      buildConfig({ ...minimal(), store }, { checkFiles: false });
+      return '';
+    } catch (e) {
+      return (e as ConfigError).problems.join(' | ');
+    }
+  };
+  t.match(problems({ kind: 'sqlite', path: '/proc/x/x.db' }), /store\.path: not under \/proc, \/sys or \/dev/);
+  t.match(problems({ kind: 'memory', path: '/var/lib/gw/v.db' }), /store\.path: only the sqlite store uses a file path/);
+  t.match(problems({ kind: 'memory', url: 'postgres://h/db' }), /store\.url: only the postgres store uses a URL/);
+  t.match(problems({ kind: 'sqlite', path: '/var/lib/gw/v.db', url: 'postgres://h/db' }), /store\.url: only the postgres store uses a URL/);
+  t.equal(problems({ kind: 'sqlite', path: '/var/lib/gw/v.db' }), '');
+});
