@@ -113,7 +113,7 @@ export async function createTracer(config: Readonly<Config>): Promise<Tracer> {
 }
 
 /** Everything a request is handled with, built from one configuration; swapped on reload. */
-export function createHandling(cfg: Readonly<Config>, shared: Shared) {
+export function createHandling(cfg: Readonly<Config>, shared: Shared, onClosed?: () => void) {
   const standard = STANDARDS[cfg.standard];
   const upstream = createUpstream(cfg);
   const provider = createHttpProvider({ url: cfg.upstream.url, ca: cfg.upstream.ca, cert: cfg.upstream.cert, key: cfg.upstream.key, connections: cfg.upstream.writeConnections, clock: shared.clock });
@@ -129,6 +129,8 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared) {
   const history = createHistoryRead({
     provider, vault: shared.vault, codecs: shared.codecs,
     exchange: { deadlineMs: cfg.upstream.timeoutMs, bodyDeadlineMs: cfg.upstream.bodyTimeoutMs, maxBytes: cfg.upstream.maxAnswerBytes },
+    // Counted by the store adapter (cancel_gateway_store_errors_total); named here.
+    onVaultError: (e) => shared.logger.error('a kept version could not be read from the store', { error: (e as Error)?.name }),
   });
   const forwarder = createForwarder(cfg, standard, upstream, { logger: shared.logger, metrics: shared.metrics, codecs: shared.codecs });
   const pipeline = createPipeline({
@@ -143,6 +145,7 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared) {
   const close = (): void => {
     if (closed) return;
     closed = true;
+    onClosed?.();
     forwarder.close();
     upstream.close();
     provider.close().catch(() => undefined); // already destroyed by abortInFlight, or closing

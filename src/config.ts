@@ -120,8 +120,9 @@ function baseUrlProblems(name: string, url: string): string[] {
   const problems: string[] = [];
   if (u.username || u.password) problems.push(`${name}: must not carry a user name or password`);
   if (url.includes('?') || url.includes('#')) problems.push(`${name}: must not carry a query or a fragment`);
-  // The URL parser resolves them away, so the written form is looked at.
-  if (/\/(\.|%2e){1,2}(\/|$)/i.test(url)) problems.push(`${name}: must not have . or .. path segments`);
+  // The URL parser resolves them away (and reads `\` as `/`), so the written form is looked at.
+  if (url.includes('\\')) problems.push(`${name}: must not contain a backslash`);
+  else if (/\/(\.|%2e){1,2}(\/|$)/i.test(url)) problems.push(`${name}: must not have . or .. path segments`);
   return problems;
 }
 
@@ -243,7 +244,7 @@ function storeRules(s: StoreConfig): string[] {
   const problems: string[] = [];
   if (s.kind === 'sqlite' && !s.path) problems.push('store.path: the sqlite store needs a file path');
   // Kernel file systems hold no database (creating folders in /proc never ends on some kernels).
-  if (s.kind === 'sqlite' && s.path && /^\/(proc|sys|dev)(\/|$)/.test(s.path)) problems.push('store.path: not under /proc, /sys or /dev');
+  if (s.kind === 'sqlite' && s.path && /^\/(proc|sys)(\/|$)/.test(s.path)) problems.push('store.path: not under /proc or /sys');
   if (s.kind !== 'sqlite' && s.path) problems.push('store.path: only the sqlite store uses a file path');
   if (s.kind !== 'postgres' && s.url) problems.push('store.url: only the postgres store uses a URL');
   if (s.kind === 'postgres' && !s.url) problems.push('store.url: the postgres store needs a URL (or GATEWAY_STORE_URL)');

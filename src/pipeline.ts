@@ -273,10 +273,10 @@ export function createPipeline(deps: PipelineDeps) {
           // beyond it, as for a cancel; then sent as read.
           // Ruling 25: only a FHIR body is passed on (a form body's `_method=DELETE` is the override
           // refused in headers and queries; Rack, Laravel and Symfony read it from the body too).
-          // (Report mode for media types lets it through, as it does a cancel's.)
+          // Like those refusals, never in report mode: no check after it reads a passthrough body.
           // (Methods without a body never carry one here: ruling 25 refused that before.)
           const framed = carriesBody(req.headers);
-          if (framed && config.report.mediaType !== 'report' && !isAcceptedMediaType(header(ctx!.request, 'content-type'), standard.requestMediaTypes)) {
+          if (framed && !isAcceptedMediaType(header(ctx!.request, 'content-type'), standard.requestMediaTypes)) {
             throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'A request body must be FHIR (JSON or XML)', expression: 'http.Content-Type' });
           }
           const body = framed ? await io.readBody(config.limits.maxBodyBytes) : undefined;

@@ -109,7 +109,14 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     lock: store.lock, vault: store.vault, codecs: CODECS, largeBodies: createLane(), clock, logger, metrics, audit, tracer: deps.tracer ?? noTracer,
     clientAllowed: (req) => clientAllowed(req.socket as TLSSocket), draining: () => draining,
   };
-  const buildHandling = (cfg: Readonly<Config>) => createHandling(cfg, shared);
+  // Every handling not yet closed: the current one, and those a reload retired while requests
+  // begun under them are still running (shutdown aborts and closes them all).
+  const live = new Set<Handling>();
+  const buildHandling = (cfg: Readonly<Config>): Handling => {
+    const h: Handling = createHandling(cfg, shared, () => live.delete(h));
+    live.add(h);
+    return h;
+  };
   let handling = buildHandling(config);
 
   const material = loadTlsMaterial(config.tls);
@@ -203,7 +210,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
         // applied"), and its decision line and audit record are written before the audit sink
         // closes (briefly bounded: a store call may still be finishing). Only then are the
         // connections cut.
-        await handling.abortInFlight().catch(() => undefined);
+        await Promise.all([...live].map((h) => h.abortInFlight().catch(() => undefined)));
         await Promise.race([Promise.allSettled([...handlingNow]), new Promise((r) => setTimeout(r, 2000).unref())]);
       }
       server.closeAllConnections();
@@ -215,7 +222,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       server.closeAllConnections();
       await Promise.all([closeListener(server), closeListener(admin)]);
       admin.closeAllConnections();
-      handling.close();
+      for (const h of [...live]) h.close();
       stopRetention();
       await store.close();
       await audit.close();

@@ -21,7 +21,12 @@ const cannotAnswer = (status: number): boolean => status === 404 || status === 4
  * when it cannot answer for a version the vault holds, the gateway answers from the vault with the
  * stored bytes, ETag and Last-Modified. So every Location a cancel returns leads somewhere.
  */
-export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPort; codecs: readonly Codec[]; exchange: ExchangeOptions; onVaultAnswer?: () => void }) {
+export function createHistoryRead(deps: {
+  provider: ProviderPort; vault: VaultPort; codecs: readonly Codec[]; exchange: ExchangeOptions;
+  onVaultAnswer?: () => void;
+  /** The store of kept versions could not be read (logged and counted by the caller). */
+  onVaultError?: (e: unknown) => void;
+}) {
   /** `wanted`: the format the client negotiated; a kept version in another format is re-encoded in it. */
   return async (id: string, vid: string, headers: Record<string, string>, wanted?: Codec): Promise<ClientAnswer> => {
     let answer;
@@ -43,11 +48,15 @@ export function createHistoryRead(deps: { provider: ProviderPort; vault: VaultPo
       return { status: 200, headers: out, body: answer.body, breaches: [] };
     }
     if (cannotAnswer(answer.status)) {
-      // A store that cannot be read says nothing about the version: not the provider's "no such
-      // version" (a definitive 404), but a 500 the client may retry.
-      const kept = await deps.vault.version(id, vid).catch(() => {
-        throw new GatewayError('INTERNAL_ERROR', 'The provider cannot answer for this version and the store of kept versions is unavailable; try again');
-      });
+      let kept;
+      try {
+        kept = await deps.vault.version(id, vid);
+      } catch (e) {
+        deps.onVaultError?.(e);
+        // A store that cannot be read says nothing about the version: the provider's "no such
+        // version" is not the answer (the client may retry the 500); its own 5xx stands.
+        if (answer.status < 500) throw new GatewayError('INTERNAL_ERROR', 'The provider keeps no such version and the store of kept versions is unavailable; try again');
+      }
       if (kept) {
         deps.onVaultAnswer?.();
         return fromVault(kept, wanted);

@@ -76,4 +76,11 @@ t.test('the store cannot be read: 500, retryable, never the provider\'s definiti
   const read = createHistoryRead({ provider, vault, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 } });
   const e = await read('a1', '1', {}, undefined).then(() => undefined, (x: { code?: string }) => x);
   t.equal(e?.code, 'INTERNAL_ERROR', 'INTERNAL_ERROR: 500 INTERNAL_SERVER_ERROR');
+  // The provider's own 5xx stands: the store's trouble adds nothing to it.
+  const errors: unknown[] = [];
+  const failing = { read: async () => ({ status: 503, headers: { 'content-type': 'text/plain' }, body: Buffer.from('busy'), ms: 1 }) } as unknown as ProviderPort;
+  const read503 = createHistoryRead({ provider: failing, vault, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 }, onVaultError: (x) => errors.push(x) });
+  const e503 = await read503('a1', '1', {}, undefined).then(() => undefined, (x: { code?: string }) => x);
+  t.not(e503?.code, 'INTERNAL_ERROR', `the provider's 503 is answered as the provider's (${e503?.code})`);
+  t.equal(errors.length, 1, 'the store error is reported to the caller (logged)');
 });

@@ -193,3 +193,15 @@ t.test('a provider answer that outlasts the deadline mid-body gets one clean 500
   await new Promise((res) => setTimeout(res, 700));
   t.equal((await h.request({ method: 'GET', path: '/STU3/1/Appointment/appt-3', headers: identityHeaders('nhs-booking', 'read') })).status, 200, 'still serving');
 });
+
+t.test('jwt.issuer pins iss in unsigned mode too (it was accepted and ignored)', async (t) => {
+  const h = await startHarness({ config: { jwt: { issuer: 'https://consumer.example/' } } });
+  t.teardown(() => h.close());
+  const path = '/STU3/1/Appointment/appt-1';
+  const before = h.provider.requests.length;
+  const wrong = await h.request({ method: 'GET', path, headers: identityHeaders('nhs-booking', 'read', { claims: { iss: 'https://attacker.example/' } }) });
+  assertOutcome(t, wrong, 403, 'ACCESS DENIED');
+  t.equal(h.provider.requests.length, before, 'nothing reached the provider');
+  const right = await h.request({ method: 'GET', path, headers: identityHeaders('nhs-booking', 'read', { claims: { iss: 'https://consumer.example/' } }) });
+  t.equal(right.status, 200, 'the configured issuer is served');
+});

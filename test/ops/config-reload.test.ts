@@ -90,3 +90,23 @@ t.test('a reload never cuts the provider connections of a request that started b
   t.not(answer.status, 500, `B is decided on its own configuration's provider connections, not cut off by the reload (${answer.status}: ${String(answer.json?.issue?.[0]?.diagnostics)})`);
   t.ok([200, 409].includes(answer.status));
 });
+
+t.test('a shutdown after a reload still ends the requests begun before it: aborted past the deadline, answered and recorded', async (t) => {
+  const h = await startHarness({ config: { upstream: { timeoutMs: 5000 } } });
+  let closed = false;
+  t.teardown(() => (closed ? undefined : h.close()));
+  const a = await cancelRequest(h, 'nhs-booking', 'appt-1');
+  h.provider.fault('slow', { method: 'PUT', delayMs: 4000 });
+  const first = h.request(a).then((r) => r, (e: NodeJS.ErrnoException) => e.code ?? 'error');
+  while (!h.provider.requests.some((r) => r.method === 'PUT')) await new Promise((r) => setImmediate(r));
+  const next = buildConfig({ ...structuredClone(h.config as object), jwt: { ...h.config.jwt, clockSkewSeconds: 30 } } as Record<string, unknown>);
+  t.equal(h.gateway.reloadConfig(next), true);
+  await h.gateway.shutdown(300);
+  closed = true;
+  const answer = await first;
+  t.equal(typeof answer === 'string' ? answer : answer.status, 500, 'the client gets the 500 its records say, not a reset connection');
+  const rec = h.audit.find((r) => r.status === 500);
+  t.ok(rec, 'and the request has its audit record');
+  t.equal(rec?.inDoubt, true, 'in doubt: the write may have been applied');
+  await h.provider.close();
+});

@@ -110,3 +110,13 @@ t.test('reporting one family never switches another off: a failure the enforced 
   t.equal(seen(sg.provider, 'PUT', 'appt-1'), puts + 1);
   t.ok(sg.logs.some((l) => l.includes('would reject') && l.includes('"family":"spineHeaders"')), 'the log line names the family, as the metric and the audit record do');
 });
+
+t.test('a passthrough body that is not FHIR is refused in report mode too (ruling 25: a form body can carry _method)', async (t) => {
+  const before = h.provider.requests.length;
+  const r = await h.request({
+    method: 'POST', path: '/STU3/1/Appointment', body: '_method=DELETE',
+    headers: { ...identityHeaders('nhs-booking', 'book'), 'Content-Type': 'application/x-www-form-urlencoded' },
+  });
+  assertOutcome(t, r, 415, 'UNSUPPORTED_MEDIA_TYPE');
+  t.equal(h.provider.requests.length, before, 'nothing reached the provider');
+});
