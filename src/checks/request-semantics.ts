@@ -8,7 +8,7 @@ import type { Check } from './types.js';
 const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
 
 /**
- * Names the gateway checks or forwards: a client sending `Ssp_TraceID` or `If_Match` hopes that a
+ * Names the gateway checks or forwards: a client sending `Ssp_TraceID` or `If_Match` (or `If.Match`) hopes that a
  * server behind us folds `_` into `-` (CGI, nginx with underscores_in_headers, some Java stacks) and
  * reads a value the gateway never saw.
  */
@@ -63,6 +63,13 @@ export function createRequestSemanticsCheck(): Check {
       // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with two, is a 400 (Node's own bare
       // answer is switched off so that this one is an OperationOutcome, logged and audited).
       if (ctx.request.repeated.has('host') || (headers.host === undefined && ctx.request.httpVersion !== '1.0')) refuse('An HTTP/1.1 request carries exactly one Host header', 'http.Host');
+      // One host (RFC 9112 §3.2): `Host: a, b` is two, read differently by different servers.
+      if (headers.host !== undefined && /[,\s]/.test(headers.host)) refuse('The Host header names one host', 'http.Host');
+      // HTTP/1.x framing only (another version on an HTTP/1.1 connection is not what it says).
+      const version = ctx.request.httpVersion;
+      if (version !== undefined && version !== '1.1' && version !== '1.0') refuse('Only HTTP/1.1 (or 1.0) is served on this connection', 'http.version');
+      // RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+      if (version === '1.0' && headers['transfer-encoding'] !== undefined) refuse('An HTTP/1.0 request cannot carry Transfer-Encoding', 'http.Transfer-Encoding');
       for (const name of METHOD_OVERRIDES) if (headers[name] !== undefined) refuse('Method-override headers are not accepted', 'http.X-HTTP-Method-Override');
       // The same override as a query parameter (Express's method-override, Rails, Laravel, Symfony
       // read `_method`): a read forwarded "untouched" would otherwise reach such a provider as a
@@ -71,7 +78,8 @@ export function createRequestSemanticsCheck(): Check {
       if (ctx.request.query && !isGuarded(ctx.interaction) && hasMethodParam(ctx.request.query)) refuse('A method-override parameter (_method) is not accepted', 'http.query');
       for (const name of Object.keys(headers)) {
         // The name is not echoed: only a fixed label (style habit 15).
-        if (name.includes('_') && CHECKED.has(name.replace(/_/g, '-'))) refuse('A header name uses "_" in place of "-"', 'http.header');
+        // `.` too: CGI, PHP and some proxies fold it like `_` (the forwarding filter reads it so).
+        if ((name.includes('_') || name.includes('.')) && CHECKED.has(name.replace(/[_.]/g, '-'))) refuse('A header name uses "_" or "." in place of "-"', 'http.header');
       }
       // A transfer coding besides chunked (`gzip, chunked`): the gateway removes the chunking only,
       // and would check, or send on with a Content-Length, bytes still coded without saying so.

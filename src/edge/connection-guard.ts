@@ -48,6 +48,24 @@ export function createHandshakeGuard(limits: { total: number; perAddress: number
   };
 }
 
+/**
+ * Node's HTTP server reads a connection through its parser (which may read the socket's handle
+ * directly, not through 'data' events): pausing the socket alone does not stop it. Node pauses
+ * both for its own write backpressure; so does this.
+ */
+type ParsedSocket = TLSSocket & { parser?: { pause?: () => void; resume?: () => void } | null };
+function pauseReading(s: ParsedSocket): void {
+  s.pause();
+  s.parser?.pause?.();
+}
+function resumeReading(s: ParsedSocket): void {
+  s.parser?.resume?.();
+  s.resume();
+}
+
+/** Requests pipelined behind the one in flight before the connection is read no further. */
+export const MAX_PIPELINED = 16;
+
 interface ConnectionState {
   readonly openedAt: number;
   requests: number;
@@ -60,6 +78,8 @@ interface ConnectionState {
   queued: Array<() => void>;
   /** An answer closed the connection: nothing after it on this connection is handled. */
   closing: boolean;
+  /** Paused here (MAX_PIPELINED), not by Node's own write backpressure: resumed here. */
+  paused: boolean;
 }
 
 /** Whether an answer ends its connection (`Connection: close`, or it was cut short). */
@@ -80,7 +100,7 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
   };
   return {
     opened(s: TLSSocket): void {
-      states.set(s, { openedAt: now(), requests: 0, inFlight: 0, idle: [], retire: false, queued: [], closing: false });
+      states.set(s, { openedAt: now(), requests: 0, inFlight: 0, idle: [], retire: false, queued: [], closing: false, paused: false });
       s.once('close', () => {
         const st = states.get(s);
         states.delete(s);
@@ -98,8 +118,15 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
       const st = states.get(s);
       if (st?.closing) return void onDropped();
       const go = () => run(this.started(s, res));
-      if (st && (st.inFlight > 0 || st.queued.length > 0)) st.queued.push(go);
-      else go();
+      if (st && (st.inFlight > 0 || st.queued.length > 0)) {
+        // Backpressure: a client pipelining faster than it is answered is read no further until the
+        // queue empties (each parsed request holds its request and response objects: unread, its
+        // bytes wait in the kernel's buffers and then the client's).
+        if (st.queued.push(go) >= MAX_PIPELINED && !st.paused) {
+          st.paused = true;
+          pauseReading(s);
+        }
+      } else go();
     },
     /** A request starts; true when its answer must close the connection (age, count, retired). */
     started(s: TLSSocket, res: ServerResponse): boolean {
@@ -118,6 +145,10 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
         // The next pipelined request starts (and counts as in flight) before a raw refusal queued
         // behind it may go out: answers stay in request order.
         if (st.inFlight === 0) st.queued.shift()?.();
+        if (st.queued.length === 0 && st.paused) {
+          st.paused = false;
+          if (!s.destroyed) resumeReading(s);
+        }
         settle(st);
       });
       return st.retire || st.requests >= limits.maxRequests || now() - st.openedAt >= limits.maxAgeMs;
