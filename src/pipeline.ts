@@ -228,7 +228,9 @@ export function createPipeline(deps: PipelineDeps) {
      * among the bytes the parser held.
      */
     refusedFraming(head: RequestHead | undefined, status: number, code: ErrorCode): void {
-      const req = { method: head?.method ?? 'unknown', url: head?.url ?? '', headers: {}, rawHeaders: [] } as unknown as IncomingMessage;
+      // The trace id read from the raw head is logged even when the request names no route.
+      const headers = head?.traceId ? { 'ssp-traceid': head.traceId } : {};
+      const req = { method: head?.method ?? 'unknown', url: head?.url ?? '', headers, rawHeaders: [] } as unknown as IncomingMessage;
       const { ctx } = head ? route(req) : { ctx: undefined };
       if (ctx && head?.traceId) ctx.traceId = head.traceId;
       const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [], timings: ctx?.timings };

@@ -14,7 +14,7 @@ import type { TlsMaterial } from '../tls/material.js';
 import { normaliseSerial, revokedSerials } from '../tls/crl-serials.js';
 import { createConnectionBook, createHandshakeGuard } from './connection-guard.js';
 import { createRefusalLog } from './refusal-log.js';
-import { requestHeadOf, type RequestHead } from './request-head.js';
+import { REQUEST_ID, requestHeadOf, type RequestHead } from './request-head.js';
 import { failBodyFraming } from './read-body.js';
 
 const CURRENT_REQUEST: unique symbol = Symbol('cancel-gateway.currentRequest');
@@ -245,6 +245,22 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     socket.pause();
     const diagnostics = which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed';
     connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeProfile(), refusalCodec(head, o.codecs), head?.requestId)));
+  });
+  // Rulings 13 and 19: CONNECT asks for a tunnel, which no interaction is: 404 as an
+  // OperationOutcome, recorded like any refusal, and the connection closed (Node would close it
+  // without a word). Its target (`host:port`) is not a path and is not echoed.
+  server.on('connect', (req: http.IncomingMessage, socket: net.Socket) => {
+    const which: ErrorCode = 'ROUTE_NOT_FOUND';
+    metrics.rejections.inc({ code: which });
+    const [trace, rid, accept] = [req.headers['ssp-traceid'], req.headers['x-request-id'], req.headers.accept];
+    const head: RequestHead = {
+      method: 'CONNECT', url: '', traceId: typeof trace === 'string' && /^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$/.test(trace) ? trace : undefined,
+      accept: typeof accept === 'string' ? accept.slice(0, 256) : undefined,
+      requestId: typeof rid === 'string' && REQUEST_ID.test(rid) ? rid : undefined,
+    };
+    o.onRefusedFraming?.(head, CATALOGUE[which].status, which);
+    socket.pause();
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, 'A tunnel (CONNECT) is not served', o.outcomeProfile(), refusalCodec(head, o.codecs), head.requestId)));
   });
   server.on('error', (e) => logger.error('listener error', { error: e.message }));
 

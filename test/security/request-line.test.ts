@@ -51,3 +51,15 @@ t.test('a request line naming another HTTP version, or a Host naming two hosts: 
   const ok = await send(raw('GET', '/STU3/1/Appointment/appt-2', '1.1', { ...headers, Connection: 'close' }));
   t.equal(ok.status, 200, 'the same read as HTTP/1.1 with one Host is served');
 });
+
+t.test('CONNECT (a tunnel) is no interaction: 404 as an OperationOutcome, logged, the connection closed', async (t) => {
+  const before = h.provider.requests.length;
+  const trace = '8e4b1c9a-6f39-4c41-9d44-0c7b5d2a1f10';
+  const r = await send(raw('CONNECT', '127.0.0.1:22', '1.1', { Host: '127.0.0.1:22', 'Ssp-TraceID': trace, 'X-Request-ID': 'tunnel-1' }));
+  t.equal(r.status, 404);
+  t.match(r.body, /"resourceType":\s*"OperationOutcome"/);
+  t.notMatch(r.body, /127\.0\.0\.1:22/, 'the target is not echoed');
+  t.ok(r.closed, 'the connection is closed');
+  t.equal(h.provider.requests.length, before, 'nothing reached the provider');
+  t.ok(h.logs.some((l) => l.includes('"decision"') && l.includes(trace) && l.includes('"status":404')), 'one decision line, with its trace id');
+});
