@@ -24,7 +24,7 @@ const cannotAnswer = (status: number): boolean => status === 404 || status === 4
 export function createHistoryRead(deps: {
   provider: ProviderPort; vault: VaultPort; codecs: readonly Codec[]; exchange: ExchangeOptions;
   onVaultAnswer?: () => void;
-  /** The store of kept versions could not be read (logged and counted by the caller). */
+  /** The store of kept versions could not be read (the caller logs it; the store adapter counts it). */
   onVaultError?: (e: unknown) => void;
 }) {
   /** `wanted`: the format the client negotiated; a kept version in another format is re-encoded in it. */

@@ -1,6 +1,6 @@
 import { GatewayError } from '../errors.js';
 import { carriesBody } from '../edge/read-body.js';
-import { CHECKED_REQUEST_HEADERS } from '../edge/forward-headers.js';
+import { CHECKED_REQUEST_HEADERS, foldedName } from '../edge/forward-headers.js';
 import { isGuarded } from '../standards/index.js';
 import type { Check } from './types.js';
 
@@ -78,8 +78,9 @@ export function createRequestSemanticsCheck(): Check {
       if (ctx.request.query && !isGuarded(ctx.interaction) && hasMethodParam(ctx.request.query)) refuse('A method-override parameter (_method) is not accepted', 'http.query');
       for (const name of Object.keys(headers)) {
         // The name is not echoed: only a fixed label (style habit 15).
-        // `.` too: CGI, PHP and some proxies fold it like `_` (the forwarding filter reads it so).
-        if ((name.includes('_') || name.includes('.')) && CHECKED.has(name.replace(/[_.]/g, '-'))) refuse('A header name uses "_" or "." in place of "-"', 'http.header');
+        // `.` too: CGI, PHP and some proxies fold it like `_` (as the forwarding filter reads it).
+        const folded = foldedName(name);
+        if (folded !== name && CHECKED.has(folded)) refuse('A header name uses "_" or "." in place of "-"', 'http.header');
       }
       // A transfer coding besides chunked (`gzip, chunked`): the gateway removes the chunking only,
       // and would check, or send on with a Content-Length, bytes still coded without saying so.

@@ -65,13 +65,17 @@ export function connectionTokens(connection: unknown): Set<string> | undefined {
   return new Set(connection.toLowerCase().split(',').map((x) => x.trim()));
 }
 
+/** A header name as CGI, PHP, Apache and nginx (underscores_in_headers) read it: `_` and `.` folded to `-`. */
+export function foldedName(name: string): string {
+  return name.includes('_') || name.includes('.') ? name.replace(/[_.]/g, '-') : name;
+}
+
 /** Whether the provider request carries this client header (ruling 11, and its exceptions above). */
 export function forwardable(name: string, named: Set<string> | undefined): boolean {
   if (CHECKED.has(name)) return true;
   let held = verdicts.get(name);
   if (held === undefined) {
-    // `_` and `.` are folded to `-` by CGI, PHP, Apache and nginx (underscores_in_headers).
-    const dashed = name.includes('_') || name.includes('.') ? name.replace(/[_.]/g, '-') : name;
+    const dashed = foldedName(name);
     held = NOT_FORWARDED.has(dashed) || namesNotForwarded(dashed);
     // Clients send the same few names on every request: judged once each (bounded: names are client text).
     if (verdicts.size < MAX_VERDICTS) verdicts.set(name, held);
