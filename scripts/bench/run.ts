@@ -55,7 +55,7 @@ const SPINE_CIPHERS = 'AESGCM+EECDH:AESGCM+EDH:AES256+EECDH:AES256+EDH';
 const DEADLINE_MS = 20 * 60_000;
 const ONLY = process.env.BENCH_SCENARIOS ? new Set(process.env.BENCH_SCENARIOS.split(',')) : undefined;
 // The gateway runs with the flags of the image's ENTRYPOINT and `npm start` (Dockerfile).
-const GATEWAY_NODE_ARGS = ['--max-semi-space-size=4', ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
+const GATEWAY_NODE_ARGS = ['--max-semi-space-size=4', '--heap-growing-percent=50', ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
 
 type Scenario = 'A' | 'B' | 'C' | 'D' | 'DX' | 'DS' | 'DP' | 'E1' | 'E2' | 'N';
 const DESCRIPTION: Record<Scenario, string> = {

@@ -68,7 +68,7 @@ export async function measureStages(iterations: number, warmup: number): Promise
     stored.set(`Appointment/${id}`, Buffer.from(storedBody(id)));
     const body = Buffer.from(cancelBody('valid', id));
     const headers = {
-      'ssp-traceid': randomUUID(), 'ssp-from': CONSUMER_ASID, 'ssp-to': PROVIDER_ASID, 'ssp-interactionid': CANCEL_INTERACTION.id,
+      host: 'gateway.bench.nhs.uk', 'ssp-traceid': randomUUID(), 'ssp-from': CONSUMER_ASID, 'ssp-to': PROVIDER_ASID, 'ssp-interactionid': CANCEL_INTERACTION.id,
       authorization: `Bearer ${pool[k % pool.length]}`, 'if-match': 'W/"1"', 'content-type': 'application/fhir+json; charset=utf-8',
     };
     const route = router('PUT', `/Appointment/${id}`);

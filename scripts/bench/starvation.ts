@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   const config = buildConfig(raw); // the same checks as the gateway's, and its defaults for the figures
   writeFileSync(join(dir, 'gateway.json'), JSON.stringify(raw));
   const nodeArgs = (process.env['STARVATION_GATEWAY_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', ...nodeArgs, join(packageRoot, 'dist', 'src', 'main.js'), '--config', join(dir, 'gateway.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', '--heap-growing-percent=50', ...nodeArgs, join(packageRoot, 'dist', 'src', 'main.js'), '--config', join(dir, 'gateway.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
   const gw = { port: config.listen.port, adminPort: config.admin.port, close: () => new Promise<void>((r) => { child.once('exit', () => r()); child.kill('SIGTERM'); }) };
   await waitForPort(gw.port);
   await waitForPort(gw.adminPort);

@@ -66,8 +66,8 @@ t.test('Dockerfile: runtime stage is non-root, production, read-only friendly, w
     '--from=build /app/config ./config', '--from=build /app/dist ./dist', '--from=build /app/node_modules ./node_modules', '--from=build /app/package.json ./package.json',
   ].sort(), 'only the built output, production node_modules, config/ and package.json (paths.ts finds the root by it)');
   t.same(inStage(1, 'VOLUME'), [], 'no VOLUME: nothing is written');
-  t.same(JSON.parse(inStage(1, 'ENTRYPOINT')[0] ?? 'null'), ['node', '--max-semi-space-size=4', 'dist/src/main.js']);
-  t.match(JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).scripts.start, /--max-semi-space-size=4 dist\/src\/main\.js/, 'npm start runs the gateway as the image does');
+  t.same(JSON.parse(inStage(1, 'ENTRYPOINT')[0] ?? 'null'), ['node', '--max-semi-space-size=4', '--heap-growing-percent=50', 'dist/src/main.js']);
+  t.match(JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).scripts.start, /--max-semi-space-size=4 --heap-growing-percent=50 dist\/src\/main\.js/, 'npm start runs the gateway as the image does');
   t.same(JSON.parse(inStage(1, 'CMD')[0] ?? 'null'), ['--config', '/etc/cancel-gateway/config.yaml']);
   t.equal(pkg.bin['cancel-gateway'], 'dist/src/main.js', 'the entry point is the package bin');
   const hc = inStage(1, 'HEALTHCHECK')[0] ?? '';
