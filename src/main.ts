@@ -6,6 +6,7 @@ import { createLogger } from './log.js';
 import { createGateway, type Gateway } from './server.js';
 import { inspectTls } from './tls/inspect.js';
 import { runVaultCommand, VAULT_USAGE } from './cli/vault.js';
+import { checkListenHosts } from './ops/listen-check.js';
 import { checkStore } from './store/check.js';
 
 /**
@@ -164,6 +165,12 @@ async function main(argv: string[]): Promise<number> {
       const storeProblems = await checkStore(c);
       if (storeProblems.length) {
         process.stderr.write(`${configFile}: store: ${storeProblems.length} problem(s)\n${storeProblems.map((p) => `  - ${p}`).join('\n')}\n`);
+        return 1;
+      }
+      // The listen and admin addresses, bound once on port 0 as start-up would bind them.
+      const listenProblems = await checkListenHosts(c);
+      if (listenProblems.length) {
+        process.stderr.write(`${configFile}: ${listenProblems.length} problem(s)\n${listenProblems.map((p) => `  - ${p}`).join('\n')}\n`);
         return 1;
       }
       // "valid" only once every part is: the file, the TLS material and the store.

@@ -12,7 +12,7 @@ import { bodyFramingFailed, carriesBody, readBounded } from './edge/read-body.js
 import { GatewayError, isGatewayError, type ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
-import type { AuditSink } from './ops/audit.js';
+import { clip, type AuditSink } from './ops/audit.js';
 import { reportOnly } from './checks/report-mode.js';
 import { CLIENT_CLOSED, type Forwarder, type ForwardResult } from './proxy/forward.js';
 import { sendError } from './respond.js';
@@ -321,7 +321,7 @@ export function createPipeline(deps: PipelineDeps) {
       : undefined;
     const wouldReject = trail.wouldReject.length ? trail.wouldReject : undefined;
     logger.info('decision', {
-      traceId: ctx ? ctx.traceId : wellFormedTraceId(req.headers), requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId, ods: requester?.odsCode,
+      traceId: ctx ? ctx.traceId : wellFormedTraceId(req.headers), requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId, ods: clip(requester?.odsCode),
       outcome: out.outcome, status: out.status, code: out.code, wouldReject, breaches: trail.breaches, inDoubt: trail.inDoubt,
       ms: Math.round(totalMs * 1000) / 1000, upstreamMs: Math.round(upstreamMs * 1000) / 1000, stages: ctx?.timings,
     });

@@ -36,7 +36,8 @@ const MAX_PATHS = 20;
 const EMPTY = Buffer.alloc(0);
 const MAX_FIELD = 128;
 
-const clip = (v: string | undefined): string | undefined => (v === undefined || v.length <= MAX_FIELD ? v : v.slice(0, MAX_FIELD - 1) + '…');
+/** A client-supplied string cut to MAX_FIELD characters (audit fields, and the decision line's `ods`). */
+export const clip = (v: string | undefined): string | undefined => (v === undefined || v.length <= MAX_FIELD ? v : v.slice(0, MAX_FIELD - 1) + '…');
 
 /**
  * A record cut to a small fixed size: strings clipped, at most 20 differing paths plus an

@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { STANDARDS } from '../../src/standards/index.js';
 import { assertOutcome } from '../helpers/assert.js';
 import { cancelRequest, identityHeaders, pki, startHarness } from '../helpers/harness.js';
+import { validClaims } from '../helpers/tokens.js';
+
+const validClaimsFor = () => validClaims({ standard: 'nhs-booking', scope: 'patient/appointment.write', nowSeconds: Math.floor(Date.now() / 1000) });
 import { adminGet, sample } from '../helpers/admin.js';
 
 const auditDir = mkdtempSync(join(tmpdir(), 'gw-audit-'));
@@ -161,4 +164,20 @@ t.test('README documents every metric the gateway registers', async (t) => {
   const names = (await h.gateway.metrics.registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => !/_(process|nodejs)_/.test(n));
   t.ok(names.length >= 12);
   for (const n of names) t.ok(readme.includes(`\`${n}\``), `README documents ${n}`);
+});
+
+t.test('a long ODS code from the token is cut to 128 characters in the decision line and the audit record', async (t) => {
+  const org = (validClaimsFor() as { requesting_organization: { identifier: Array<{ system: string; value: string }> } }).requesting_organization;
+  const long = 'ODSX' + 'O'.repeat(2500);
+  for (const id of org.identifier) if (id.system === 'https://fhir.nhs.uk/Id/ods-organization-code') id.value = long;
+  const req = await cancelRequest(h, 'nhs-booking', 'appt-4');
+  req.headers = { ...req.headers, Authorization: identityHeaders('nhs-booking', 'cancel', { claims: { requesting_organization: org } }).Authorization };
+  const before = h.logs.length;
+  t.equal((await h.request(req)).status, 200, 'the token is valid: the ODS code is not judged by length');
+  const line = h.logs.slice(before).map((l) => JSON.parse(l)).find((l) => l.msg === 'decision' && l.appointmentId === 'appt-4');
+  t.ok(line, 'a decision line');
+  t.equal(line.ods.length, 128, 'the decision line holds at most 128 characters of it');
+  t.ok(line.ods.startsWith('ODSXOOO') && line.ods.endsWith('…'), 'cut, and marked as cut');
+  const record = h.audit.filter((r) => r.appointmentId === 'appt-4').at(-1)!;
+  t.equal(record.requester?.odsCode?.length, 128, 'the audit record too');
 });

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -196,4 +197,21 @@ t.test('check-config: exits 1 listing the problem, 0 with a warning, --warn-days
   t.notMatch(down.stdout, /valid/, 'not called valid when the store cannot be opened');
   t.match(down.stderr, /store \(postgres\): .*cannot reach the database \(ECONNREFUSED\)/);
   t.notMatch(down.stderr, /secret|SQLSTATE/);
+  // Addresses start-up could not listen on: a name that does not resolve, an address not this machine's.
+  const hosts = json({});
+  writeFileSync(hosts, JSON.stringify({ ...JSON.parse(readFileSync(hosts, 'utf8')), listen: { host: 'no-such-host.invalid', port: 8443 }, admin: { host: '192.0.2.7', port: 9090 } }));
+  const unbindable = run(hosts);
+  t.equal(unbindable.status, 1, unbindable.stderr);
+  t.notMatch(unbindable.stdout, /valid/, 'not called valid when start-up could not listen');
+  t.match(unbindable.stderr, /2 problem\(s\)/);
+  t.match(unbindable.stderr, /- listen\.host: cannot listen on 'no-such-host\.invalid' on this machine \((ENOTFOUND|EAI_AGAIN): the name does not resolve\)/);
+  t.match(unbindable.stderr, /- admin\.host: cannot listen on '192\.0\.2\.7' on this machine \(EADDRNOTAVAIL: not an address of this machine\)/);
+  // Ports in use do not count: check-config binds port 0 (a running gateway does not make it fail).
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+  const inUse = json({});
+  writeFileSync(inUse, JSON.stringify({ ...JSON.parse(readFileSync(inUse, 'utf8')), listen: { host: '127.0.0.1', port: (busy.address() as AddressInfo).port } }));
+  const used = run(inUse);
+  busy.close();
+  t.equal(used.status, 0, used.stderr);
 });
