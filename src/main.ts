@@ -75,13 +75,18 @@ async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => v
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
+/** `FILE: N problem(s)` and one `  - problem` line each, on stderr. */
+function writeProblems(label: string, problems: readonly string[]): void {
+  process.stderr.write(`${label}: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+}
+
 /** check-config's TLS half (issue 19): warnings on stderr, errors listed like config problems; 1 on an error. */
 function reportTls(configFile: string, c: Readonly<Config>, warnDays: number | undefined): number {
   const findings = inspectTls(c, { now: Date.now(), certWarningDays: warnDays ?? c.tls.expiryWarningDays, crlWarningHours: c.tls.crlWarningHours });
   for (const f of findings) if (f.level === 'warning') process.stderr.write(`${configFile}: warning: ${f.what}: ${f.message}\n`);
   const errors = findings.filter((f) => f.level === 'error');
   if (errors.length) {
-    process.stderr.write(`${configFile}: ${errors.length} problem(s)\n${errors.map((f) => `  - ${f.what}: ${f.message}`).join('\n')}\n`);
+    writeProblems(configFile, errors.map((f) => `${f.what}: ${f.message}`));
     return 1;
   }
   return 0;
@@ -117,12 +122,41 @@ async function runVault(argv: string[]): Promise<number> {
     config = loadConfig(file);
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`${file}: ${e.problems.length} problem(s)\n${e.problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      writeProblems(file, e.problems);
       return 1;
     }
     throw e;
   }
   return runVaultCommand(argv, config, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
+}
+
+/** `check-config`: the file, its TLS material, the store and the listen addresses, as start-up would load them. */
+async function checkConfig(configFile: string, warnDays: number | undefined): Promise<number> {
+  try {
+    const c = loadConfig(configFile);
+    const tlsCode = reportTls(configFile, c, warnDays);
+    // The store is checked as start-up would open it (connects to PostgreSQL, opens sqlite).
+    const storeProblems = await checkStore(c);
+    if (storeProblems.length) {
+      writeProblems(`${configFile}: store`, storeProblems);
+      return 1;
+    }
+    // The listen and admin addresses, bound once on port 0 as start-up would bind them.
+    const listenProblems = await checkListenHosts(c);
+    if (listenProblems.length) {
+      writeProblems(configFile, listenProblems);
+      return 1;
+    }
+    // "valid" only once every part is: the file, the TLS material and the store.
+    if (tlsCode === 0) process.stdout.write(`${configFile}: valid (standard ${c.standard}, upstream ${withoutCredentials(c.upstream.url)}, store ${c.store.kind})\n`);
+    return tlsCode;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      writeProblems(configFile, e.problems);
+      return 1;
+    }
+    throw e;
+  }
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -158,31 +192,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write('--warn-days must be a whole number of days\n');
       return 2;
     }
-    try {
-      const c = loadConfig(configFile);
-      const tlsCode = reportTls(configFile, c, warnDays);
-      // The store is checked as start-up would open it (connects to PostgreSQL, opens sqlite).
-      const storeProblems = await checkStore(c);
-      if (storeProblems.length) {
-        process.stderr.write(`${configFile}: store: ${storeProblems.length} problem(s)\n${storeProblems.map((p) => `  - ${p}`).join('\n')}\n`);
-        return 1;
-      }
-      // The listen and admin addresses, bound once on port 0 as start-up would bind them.
-      const listenProblems = await checkListenHosts(c);
-      if (listenProblems.length) {
-        process.stderr.write(`${configFile}: ${listenProblems.length} problem(s)\n${listenProblems.map((p) => `  - ${p}`).join('\n')}\n`);
-        return 1;
-      }
-      // "valid" only once every part is: the file, the TLS material and the store.
-      if (tlsCode === 0) process.stdout.write(`${configFile}: valid (standard ${c.standard}, upstream ${withoutCredentials(c.upstream.url)}, store ${c.store.kind})\n`);
-      return tlsCode;
-    } catch (e) {
-      if (e instanceof ConfigError) {
-        process.stderr.write(`${configFile}: ${e.problems.length} problem(s)\n${e.problems.map((p) => `  - ${p}`).join('\n')}\n`);
-        return 1;
-      }
-      throw e;
-    }
+    return checkConfig(configFile, warnDays);
   }
   if (command !== 'run') {
     process.stderr.write(`unknown command '${command}'\n${USAGE}\n`);

@@ -124,6 +124,45 @@ function dequeue(agent: Agent, r: ClientRequest): void {
 }
 
 /** A buffered passthrough answer as a resource, by its Content-Type; undefined when unreadable. */
+/**
+ * What http-proxy-3 is handed: a view of the request whose own `headers` are the gateway's
+ * (allow-list and forwarding headers; it copies `req.headers` onto the provider request), the
+ * incoming request never changed (issue 12 item 3). A body read whole already (bounded) goes out
+ * with its length, not the client's framing; the provider's work becomes a child of the gateway's
+ * span (W3C Trace Context).
+ */
+function outgoingView(req: IncomingMessage, headers: IncomingHttpHeaders, body: Buffer | undefined, traceparent: string | undefined): IncomingMessage {
+  if (body) {
+    delete headers['transfer-encoding'];
+    headers['content-length'] = String(body.length);
+  }
+  if (traceparent) headers.traceparent = traceparent;
+  return Object.create(req, { headers: { value: headers, enumerable: true } }) as IncomingMessage;
+}
+
+/**
+ * The provider sees the path below our base path, on its own base (http-proxy-3 prepends it);
+ * passed as the `target` option rather than by rewriting req.url.
+ */
+function providerTarget(base: URL, url: string | undefined, basePath: string): string {
+  const below = (url ?? '/').slice(basePath.length) || '/';
+  const target = new URL(base.href);
+  target.pathname = base.pathname.replace(/\/$/, '') + below.split('?')[0];
+  target.search = below.includes('?') ? below.slice(below.indexOf('?')) : '';
+  return target.href;
+}
+
+/**
+ * The body stream for http-proxy-3, or undefined to pipe the request. A method without a body
+ * never sends one, whatever the request carried: the provider request has no framing for it, so
+ * piped bytes would reach the provider's socket raw (a second, smuggled request). Ruling 25
+ * refuses such a request before; this is the backstop.
+ */
+function bodyToSend(method: string | undefined, body: Buffer | undefined): Readable | undefined {
+  if (method === 'GET' || method === 'HEAD' || method === 'DELETE' || method === 'OPTIONS') return Readable.from([]);
+  return body ? Readable.from([body]) : undefined;
+}
+
 /** The request's path, without its query. */
 function requestPath(req: IncomingMessage): string {
   const url = req.url ?? '';
@@ -368,32 +407,11 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
           }
         };
 
-        // http-proxy-3 copies `req.headers` onto the provider request: it is handed a view of the
-        // request whose own `headers` are the gateway's (allow-list and forwarding headers); the
-        // incoming request is never changed (issue 12 item 3). Everything else is the request's.
-        const headers = ownHeaders(req);
-        if (body) {
-          // Read whole already (bounded): it goes out with its length, not the client's framing.
-          delete headers['transfer-encoding'];
-          headers['content-length'] = String(body.length);
-        }
-        // The provider's work becomes a child of the gateway's span (W3C Trace Context).
-        if (traceparent) headers.traceparent = traceparent;
-        const outgoing = Object.create(req, { headers: { value: headers, enumerable: true } }) as IncomingMessage;
+        const outgoing = outgoingView(req, ownHeaders(req), body, traceparent);
         pending.set(outgoing, { onResponse: (r) => void onResponse(r), setProxyReq: (r) => (proxyReq = r), traceparent });
-        // The provider sees the path below our base path, on its own base (http-proxy-3 prepends
-        // it); passed as `target` options rather than by rewriting req.url.
-        const below = (req.url ?? '/').slice(basePath.length) || '/';
-        const target = new URL(upstream.base.href);
-        target.pathname = upstream.base.pathname.replace(/\/$/, '') + below.split('?')[0];
-        target.search = below.includes('?') ? below.slice(below.indexOf('?')) : '';
         const agent = trackingAgent(upstream.agent as Agent, (r) => (proxyReq = r));
-        // A method without a body never sends one, whatever the request carried: the provider
-        // request has no framing for it, so piped bytes would reach the provider's socket raw (a
-        // second, smuggled request). Ruling 25 refuses such a request before; this is the backstop.
-        const bodyless = req.method === 'GET' || req.method === 'HEAD' || req.method === 'DELETE' || req.method === 'OPTIONS';
-        const buffer = bodyless ? Readable.from([]) : body ? Readable.from([body]) : undefined;
-        proxy.web(outgoing, res, { target: target.href, ignorePath: true, agent, ...(buffer ? { buffer } : {}) }, (err: Error) => {
+        const buffer = bodyToSend(req.method, body);
+        proxy.web(outgoing, res, { target: providerTarget(upstream.base, req.url, basePath), ignorePath: true, agent, ...(buffer ? { buffer } : {}) }, (err: Error) => {
           const kind = timedOut ? 'timeout' : classify(err);
           if (settled) return;
           if (res.headersSent) {
