@@ -2,9 +2,9 @@ import type { Issue } from '../errors.js';
 import { diffResources } from '../fhir/diff.js';
 import { isFhirElementName } from '../fhir/sd/model.js';
 import { parseInstant } from '../fhir/instant.js';
-import { RAW_NUMBERS } from '../fhir/strict-json.js';
+import { copyKeepingNumberText } from '../fhir/strict-json.js';
 import type { ChangeSet } from '../standards/types.js';
-import { isJsonObject as isObject } from '../fhir/json.js';
+import { isBlankText, isJsonObject as isObject } from '../fhir/json.js';
 
 type Json = Record<string, unknown>;
 
@@ -12,10 +12,8 @@ const hasUrl = (url: string) => (e: unknown) => isObject(e) && e.url === url;
 
 /** A shallow copy without what the change set allows to differ. */
 function withoutAllowed(r: Json, set: ChangeSet, dropExtension: ((e: unknown) => boolean) | undefined): Json {
-  const copy: Json = { ...r };
   // The numbers' written text (ruling 26: 1.0 and 1.00 differ) travels with the shallow copy.
-  const raw = (r as { [RAW_NUMBERS]?: unknown })[RAW_NUMBERS];
-  if (raw) Object.defineProperty(copy, RAW_NUMBERS, { value: raw, enumerable: false });
+  const copy: Json = copyKeepingNumberText(r);
   const metaAllowed: string[] = [];
   for (const name of set.mayChange) {
     if (name.startsWith('meta.')) metaAllowed.push(name.slice(5));
@@ -56,8 +54,8 @@ export function changeIssues(set: ChangeSet, stored: Json, submitted: Json, now:
   }
   for (const name of set.changedNotBlank ?? []) {
     const v = submitted[name];
-    // Blank as FHIR reads whitespace (space, tab, CR, LF); a value left out is the profile's to judge.
-    if (v !== stored[name] && typeof v === 'string' && /^[ \t\r\n]*$/.test(v)) issues.push({ diagnostics: `${name} may be changed, not left blank`, expression: `Appointment.${name}` });
+    // Blank as isBlankText reads it (the cancellation reason's check uses the same); a value left out is the profile's to judge.
+    if (v !== stored[name] && typeof v === 'string' && isBlankText(v)) issues.push({ diagnostics: `${name} may be changed, not left blank`, expression: `Appointment.${name}` });
   }
   // The extension may be added, never changed or removed: when the stored copy has it, it stays
   // in both copies and any change shows in the diff.

@@ -1,5 +1,6 @@
 import { GatewayError, type Issue } from '../errors.js';
 import { parseInstant } from '../fhir/instant.js';
+import { isBlankText } from '../fhir/json.js';
 import type { Standard } from '../standards/index.js';
 import type { Clock } from '../ports/clock.js';
 import type { Check } from './types.js';
@@ -56,7 +57,7 @@ export function createCancelRequestCheck(standard: Standard, clock: Clock): Chec
         const reasons = extensionsWithUrl(r, rules.reasonExtensionUrl);
         if (reasons.length === 0) issues.push({ diagnostics: 'the cancellation reason extension is required', expression: 'Appointment.extension' });
         else {
-          const empty = reasons.find((e) => typeof (e as Json).valueString !== 'string' || ((e as Json).valueString as string).trim() === '');
+          const empty = reasons.find((e) => typeof (e as Json).valueString !== 'string' || isBlankText((e as Json).valueString as string));
           // GP Connect §d: an empty reason is INVALID_PARAMETER (tested by NHS's provider suite).
           if (empty) {
             const at = (r.extension as unknown[]).indexOf(empty);

@@ -2,3 +2,13 @@
 export function isJsonObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/**
+ * Blank: nothing a reader would see — empty, or only whitespace as JavaScript's trim() knows it
+ * (space, tab, line breaks, the no-break space and the other Unicode spaces). Stricter than the
+ * FHIR `string` regex, on purpose: a cancellation reason or an amended description of no-break
+ * spaces says nothing, and the gateway refuses on doubt.
+ */
+export function isBlankText(s: string): boolean {
+  return s.trim() === '';
+}

@@ -19,6 +19,14 @@ export function numberText(container: object, key: string | number, value: numbe
   return m?.get(String(key)) ?? String(value);
 }
 
+/** A shallow copy of `o` that keeps the written text of its numbers (RAW_NUMBERS, non-enumerable, which a spread drops). */
+export function copyKeepingNumberText<T extends object>(o: T): T {
+  const copy = { ...o };
+  const raw = (o as { [RAW_NUMBERS]?: unknown })[RAW_NUMBERS];
+  if (raw) Object.defineProperty(copy, RAW_NUMBERS, { value: raw, enumerable: false });
+  return copy;
+}
+
 export type StrictJsonResult = { ok: true; value: unknown } | { ok: false; reason: string; offset: number };
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);

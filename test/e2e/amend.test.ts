@@ -70,6 +70,7 @@ t.test('refusals: 422 business-rule with the path of each difference, nothing fo
     ['comment over 500 characters (gp-connect §c)', (r) => (r.comment = '\u{1F600}'.repeat(501)), ['Appointment.comment']],
     // description is 1..1 in GPConnect-Appointment-1: an amend may change it, not blank it.
     ['description blanked', (r) => (r.description = '   '), ['Appointment.description']],
+    ['description of no-break spaces (blank as the cancellation reason is)', (r) => (r.description = '\u00a0'), ['Appointment.description']],
     ['description of tabs and line breaks', (r) => (r.description = '\t\r\n '), ['Appointment.description']],
   ];
   for (const [name, change, paths] of cases) {

@@ -146,6 +146,9 @@ class Decoder {
     p.on('closetag', (tag) => this.close(tag));
     p.on('text', (t) => this.text(t));
     p.on('cdata', (t) => this.text(t, true));
+    // A comment inside the narrative div is part of it (xhtml.ts); elsewhere FHIR XML ignores them.
+    // The seventh handler only when the text can hold one (the slowdown above).
+    if (text.includes('<!--')) p.on('comment', (t) => this.comment(t));
     p.write(text).close();
     const root = this.root ?? refuse('no root element');
     // Ruling 21, checked identically: the same body in JSON and in XML meets the same node and
@@ -179,6 +182,14 @@ class Decoder {
       this.count(1);
       top.writer.text(t);
     } else if (cdata || /[^ \t\r\n]/.test(t)) refuse('text where FHIR allows none');
+  }
+
+  private comment(t: string): void {
+    const top = this.stack[this.stack.length - 1];
+    if (top?.kind === 'xhtml') {
+      this.count(1);
+      top.writer.comment(t);
+    }
   }
 
   private open(tag: SaxesTagNS): void {

@@ -1,3 +1,4 @@
+import { copyKeepingNumberText } from '../strict-json.js';
 import { canonicalDiv, Refusal } from './xhtml.js';
 
 type Json = Record<string, unknown>;
@@ -8,10 +9,13 @@ const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && 
 function withCanonicalDiv(r: Json): Json {
   const text = r['text'];
   if (!isObj(text) || typeof text['div'] !== 'string') return r;
-  const div = canonicalDiv(text['div'], MAX_DIV_DEPTH);
+  const div = canonicalDiv(text['div'], MAX_DIV_DEPTH, { strict: true });
   // A div XML cannot carry stays as it is: the diff then reports it, as it must.
   if (div instanceof Refusal || div === text['div']) return r;
-  return { ...r, text: { ...text, div } };
+  // Copies keep the numbers' written text (ruling 26), which a spread would drop.
+  const copy = copyKeepingNumberText(r);
+  copy['text'] = Object.assign(copyKeepingNumberText(text), { div });
+  return copy;
 }
 
 /**
@@ -25,7 +29,10 @@ export function narrativesAsXmlReadsThem(stored: Json): Json {
   const contained = out['contained'];
   if (Array.isArray(contained)) {
     const next = contained.map((c) => (isObj(c) ? withCanonicalDiv(c) : c));
-    if (next.some((c, i) => c !== contained[i])) out = { ...out, contained: next };
+    if (next.some((c, i) => c !== contained[i])) {
+      out = out === stored ? copyKeepingNumberText(stored) : out;
+      out['contained'] = next;
+    }
   }
   return out;
 }

@@ -3,7 +3,9 @@
  * same writer serves the decoder (SAX events of the body's div -> string) and the encoder (a JSON
  * div is parsed and rewritten before it is embedded, so a div can never inject markup into the
  * surrounding FHIR XML). Canonical form: attributes in source order with double quotes, text with
- * & < > (and CR) escaped, `<x/>` kept apart from `<x></x>`; comments dropped.
+ * & < > (and CR) escaped, `<x/>` kept apart from `<x></x>`, comments inside the div kept as
+ * `<!--text-->` (they are part of the narrative a provider stores: adding or removing one is a
+ * change the diff must see).
  */
 import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 import { XHTML_NS } from './model.js';
@@ -52,6 +54,10 @@ export class XhtmlWriter {
     this.parts.push(escText(t));
   }
 
+  comment(t: string): void {
+    this.parts.push(`<!--${t}-->`);
+  }
+
   end(tag: SaxesTagNS): void {
     this.depth--;
     if (!tag.isSelfClosing) this.parts.push(`</${tag.local}>`);
@@ -64,9 +70,13 @@ export class XhtmlWriter {
 
 /**
  * Parses a JSON div string and returns its canonical form, or a Refusal when it is not one
- * well-formed XHTML div (no DOCTYPE, no entities beyond the predefined ones, no PIs).
+ * well-formed XHTML div (no DOCTYPE, no entities beyond the predefined ones, no PIs). `strict`
+ * (the diff's reading, ruling 9): nothing at all around the div — an XML declaration, whitespace or
+ * a comment before or after it is a Refusal too, so that such a string is compared as written
+ * instead of being made equal to a div XML can carry. Without it (the encoder), those are dropped.
  */
-export function canonicalDiv(div: string, maxDepth: number): string | Refusal {
+export function canonicalDiv(div: string, maxDepth: number, opts: { strict?: boolean } = {}): string | Refusal {
+  if (opts.strict && !(div.startsWith('<div') && div.endsWith('>'))) return new Refusal('something around the div');
   const w = new XhtmlWriter();
   const p = new SaxesParser({ xmlns: true, position: false });
   let done = false;
@@ -91,9 +101,16 @@ export function canonicalDiv(div: string, maxDepth: number): string | Refusal {
   });
   p.on('text', (t) => {
     if (w.open) w.text(t);
-    else if (/[^ \t\r\n]/.test(t)) refuse('text outside the div');
+    else if (opts.strict || /[^ \t\r\n]/.test(t)) refuse('text outside the div');
   });
   p.on('cdata', (t) => (w.open ? w.text(t) : refuse('text outside the div')));
+  // A seventh handler only when there can be a comment (see above: it slows every parser down).
+  if (div.includes('<!--')) {
+    p.on('comment', (t) => {
+      if (w.open) w.comment(t);
+      else if (opts.strict) refuse('a comment outside the div');
+    });
+  }
   try {
     p.write(div).close();
   } catch (e) {
