@@ -6,7 +6,7 @@ import { createLogger } from './log.js';
 import { createGateway, type Gateway } from './server.js';
 import { inspectTls } from './tls/inspect.js';
 import { runVaultCommand, VAULT_USAGE } from './cli/vault.js';
-import { checkListenHosts } from './ops/listen-check.js';
+import { checkListen } from './ops/listen-check.js';
 import { checkStore } from './store/check.js';
 
 /**
@@ -137,17 +137,13 @@ async function checkConfig(configFile: string, warnDays: number | undefined): Pr
     const tlsCode = reportTls(configFile, c, warnDays);
     // The store is checked as start-up would open it (connects to PostgreSQL, opens sqlite).
     const storeProblems = await checkStore(c);
-    if (storeProblems.length) {
-      writeProblems(`${configFile}: store`, storeProblems);
-      return 1;
-    }
-    // The listen and admin addresses, bound once on port 0 as start-up would bind them.
-    const listenProblems = await checkListenHosts(c);
-    if (listenProblems.length) {
-      writeProblems(configFile, listenProblems);
-      return 1;
-    }
-    // "valid" only once every part is: the file, the TLS material and the store.
+    // The listen and admin addresses, bound once and closed, as start-up would bind them.
+    const listen = await checkListen(c);
+    for (const w of listen.warnings) process.stderr.write(`${configFile}: warning: ${w}\n`);
+    if (storeProblems.length) writeProblems(`${configFile}: store`, storeProblems);
+    if (listen.problems.length) writeProblems(configFile, listen.problems);
+    if (storeProblems.length || listen.problems.length) return 1;
+    // "valid" only once every part is: the file, the TLS material, the store and the addresses.
     if (tlsCode === 0) process.stdout.write(`${configFile}: valid (standard ${c.standard}, upstream ${withoutCredentials(c.upstream.url)}, store ${c.store.kind})\n`);
     return tlsCode;
   } catch (e) {

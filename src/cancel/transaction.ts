@@ -135,7 +135,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
       // canonical form: compare both sides in that form, like with like.
       const viaXml = codecFor(req.writeHeaders['content-type'], codecs).format === 'xml' || codecFor(current.mediaType, codecs).format === 'xml';
       const stored = viaXml ? narrativesAsXmlReadsThem(current.resource) : current.resource;
-      const submitted = viaXml ? narrativesAsXmlReadsThem(req.submitted!) : req.submitted!;
+      const submitted = viaXml ? narrativesAsXmlReadsThem(req.submitted!, { strict: true }) : req.submitted!;
       const { issues, paths } = changeIssues(set, stored, submitted, clock.now());
       if (issues.length) {
         trail.differingPaths = paths;

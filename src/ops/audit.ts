@@ -37,7 +37,14 @@ const EMPTY = Buffer.alloc(0);
 const MAX_FIELD = 128;
 
 /** A client-supplied string cut to MAX_FIELD characters (audit fields, and the decision line's `ods`). */
-export const clip = (v: string | undefined): string | undefined => (v === undefined || v.length <= MAX_FIELD ? v : v.slice(0, MAX_FIELD - 1) + '…');
+export function clip(v: string | undefined): string | undefined {
+  if (v === undefined || v.length <= MAX_FIELD) return v;
+  // Never half a surrogate pair: a lone surrogate is valid in JSON text but refused by strict readers.
+  const cut = isHighSurrogate(v.charCodeAt(MAX_FIELD - 2)) ? MAX_FIELD - 2 : MAX_FIELD - 1;
+  return v.slice(0, cut) + '…';
+}
+
+const isHighSurrogate = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
 
 /**
  * A record cut to a small fixed size: strings clipped, at most 20 differing paths plus an

@@ -123,7 +123,6 @@ function dequeue(agent: Agent, r: ClientRequest): void {
   }
 }
 
-/** A buffered passthrough answer as a resource, by its Content-Type; undefined when unreadable. */
 /**
  * What http-proxy-3 is handed: a view of the request whose own `headers` are the gateway's
  * (allow-list and forwarding headers; it copies `req.headers` onto the provider request), the
@@ -170,6 +169,7 @@ function requestPath(req: IncomingMessage): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** A buffered passthrough answer as a resource, by its Content-Type; undefined when unreadable. */
 function readAnswerBody(raw: Buffer, contentType: string | undefined, contentEncoding: string | undefined, codecs: readonly Codec[] | undefined, maxBytes: number): unknown {
   let body: Buffer;
   try {

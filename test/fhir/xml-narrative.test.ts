@@ -33,7 +33,7 @@ function xml(text: string): Json {
 
 /** What decide() in src/cancel/transaction.ts does when either side is XML. */
 function differing(stored: Json, submitted: Json): string[] {
-  return changeIssues(set, narrativesAsXmlReadsThem(stored), narrativesAsXmlReadsThem(submitted), NOW).paths;
+  return changeIssues(set, narrativesAsXmlReadsThem(stored), narrativesAsXmlReadsThem(submitted, { strict: true }), NOW).paths;
 }
 
 const storedJson = (div: string, extra = '') =>
@@ -72,6 +72,17 @@ t.test('a JSON div with anything around it is compared as written (stored XML, s
   ]) {
     t.same(differing(stored, submitted(div!)), ['Appointment.text.div'], `${name}: a change`);
   }
+});
+
+t.test('what a provider stored around its JSON div does not make an XML cancel a 422 (stored JSON, submitted XML)', async (t) => {
+  for (const [name, div] of [
+    ['a trailing line break', `<div xmlns="${XHTML}">Appointment</div>\n`],
+    ['leading indentation', `\n  <div xmlns="${XHTML}">Appointment</div>`],
+    ['an XML declaration', `<?xml version="1.0"?><div xmlns="${XHTML}">Appointment</div>`],
+  ]) {
+    t.same(differing(storedJson(div!), submittedXml(`<div xmlns="${XHTML}">Appointment</div>`)), [], `${name}: only the cancellation`);
+  }
+  t.same(differing(storedJson(`<div xmlns="${XHTML}">Appointment</div>\n`), submittedXml(`<div xmlns="${XHTML}">Appointment changed</div>`)), ['Appointment.text.div'], 'a changed div still is a change');
 });
 
 t.test('ruling 26 survives the rewritten div: a number written 15.0 against 15 is a change', async (t) => {

@@ -22,3 +22,16 @@ t.test('issue 17: the audit record size bound is never below the real size, so s
   t.ok(upperBoundBytes(usual) <= MAX_AUDIT_RECORD_BYTES, 'a usual refusal fits without serialising it twice');
   t.equal(boundAuditRecord(usual), usual, 'and is written as it is');
 });
+
+t.test('clip: at most 128 characters, marked as cut, never half a surrogate pair', async (t) => {
+  const { clip } = await import('../../src/ops/audit.js');
+  t.equal(clip('short'), 'short');
+  t.equal(clip('x'.repeat(128)), 'x'.repeat(128), 'exactly the limit: kept');
+  t.equal(clip('x'.repeat(200)), 'x'.repeat(127) + '…');
+  for (let pad = 120; pad < 130; pad++) {
+    const cut = clip('a'.repeat(pad) + '😀'.repeat(20))!;
+    t.ok(cut.length <= 128, `${pad}: within the limit`);
+    t.ok(cut.endsWith('…'));
+    t.notOk(/[\ud800-\udbff](?![\udc00-\udfff])/.test(cut), `${pad}: no high surrogate without its pair`);
+  }
+});

@@ -172,6 +172,8 @@ t.test('check-config: exits 1 listing the problem, 0 with a warning, --warn-days
   const json = (tls: Record<string, string>) => {
     const f = join(dir, `config${n++}.json`);
     writeFileSync(f, JSON.stringify({
+      // Free ports: check-config binds the listen and admin addresses (a demo on 8443 would warn).
+      listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 },
       publicBaseUrl: 'https://localhost:8443/STU3/1', upstream: { url: 'http://127.0.0.1:9' }, spine: { providerAsids: ['918999198738'] },
       tls: { cert: file(server.cert), key: file(server.key), clientCa: file(ca.cert), ...tls },
     }));
@@ -199,14 +201,21 @@ t.test('check-config: exits 1 listing the problem, 0 with a warning, --warn-days
   t.notMatch(down.stderr, /secret|SQLSTATE/);
   // Addresses start-up could not listen on: a name that does not resolve, an address not this machine's.
   const hosts = json({});
-  writeFileSync(hosts, JSON.stringify({ ...JSON.parse(readFileSync(hosts, 'utf8')), listen: { host: 'no-such-host.invalid', port: 8443 }, admin: { host: '192.0.2.7', port: 9090 } }));
+  writeFileSync(hosts, JSON.stringify({ ...JSON.parse(readFileSync(hosts, 'utf8')), listen: { host: 'no-such-host.invalid', port: 0 }, admin: { host: '192.0.2.7', port: 0 } }));
   const unbindable = run(hosts);
   t.equal(unbindable.status, 1, unbindable.stderr);
   t.notMatch(unbindable.stdout, /valid/, 'not called valid when start-up could not listen');
   t.match(unbindable.stderr, /2 problem\(s\)/);
-  t.match(unbindable.stderr, /- listen\.host: cannot listen on 'no-such-host\.invalid' on this machine \((ENOTFOUND|EAI_AGAIN): the name does not resolve\)/);
-  t.match(unbindable.stderr, /- admin\.host: cannot listen on '192\.0\.2\.7' on this machine \(EADDRNOTAVAIL: not an address of this machine\)/);
-  // Ports in use do not count: check-config binds port 0 (a running gateway does not make it fail).
+  t.match(unbindable.stderr, /- listen\.host, listen\.port: cannot listen on 'no-such-host\.invalid' port 0 on this machine \((ENOTFOUND|EAI_AGAIN): the name does not resolve\)/);
+  t.match(unbindable.stderr, /- admin\.host, admin\.port: cannot listen on '192\.0\.2\.7' port 0 on this machine \(EADDRNOTAVAIL: not an address of this machine\)/);
+  // With the store unreachable too, every problem is listed in the one run.
+  const both = json({});
+  writeFileSync(both, JSON.stringify({ ...JSON.parse(readFileSync(hosts, 'utf8')), store: { kind: 'postgres', url: 'postgres://gw:secret@127.0.0.1:1/gw', timeoutMs: 500 } }));
+  const all = run(both);
+  t.equal(all.status, 1);
+  t.match(all.stderr, /store \(postgres\): .*ECONNREFUSED/);
+  t.match(all.stderr, /EADDRNOTAVAIL/, 'the listen problems as well as the store\'s');
+  // A port in use (the gateway itself, when check-config runs in its pod) is a warning, not a problem.
   const busy = createServer();
   await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
   const inUse = json({});
@@ -214,4 +223,8 @@ t.test('check-config: exits 1 listing the problem, 0 with a warning, --warn-days
   const used = run(inUse);
   busy.close();
   t.equal(used.status, 0, used.stderr);
+  t.match(used.stderr, /warning: listen: '127\.0\.0\.1' port \d+ is in use/);
+  t.match(used.stdout, /valid/);
+  // A privileged port without the privilege: only checkable when not root.
+  if (process.getuid?.() === 0) t.comment('running as root: a port below 1024 can be bound, EACCES not exercised');
 });
