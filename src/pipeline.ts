@@ -65,6 +65,8 @@ interface Outcome {
   outcome: 'forwarded' | 'rejected' | 'error';
   code?: ErrorCode;
   forwardMs?: number;
+  /** 'vault': a version read answered from the kept versions (ruling 22), logged as such. */
+  servedFrom?: 'vault';
 }
 
 /**
@@ -262,14 +264,16 @@ export function createPipeline(deps: PipelineDeps) {
         if (isGuarded(ctx!.interaction)) out = await guarded(req, res, ctx!, io, trail, requestId, span);
         else if (ctx!.interaction.kind === 'history' && routed.vid) {
           const t0 = performance.now();
-          const headers = endToEnd(ctx!.request.headers);
+          // The client's end-to-end headers and the gateway's own X-Forwarded-*/Forwarded (ruling 25).
+          const headers = forwardingHeaders(req, endToEnd(ctx!.request.headers));
           acceptFromFormatParam(ctx!.request.query, headers, deps.codecs);
           const tpOut = span.traceparent();
           if (tpOut) headers.traceparent = tpOut;
-          const asked = askedFormat(ctx!.request.query ?? '', req.headers.accept, deps.codecs);
+          // Ruling 21: `_format`, then Accept, else JSON (a GET has no Content-Type to go by).
+          const asked = askedFormat(ctx!.request.query ?? '', req.headers.accept, deps.codecs) ?? negotiate('', undefined, undefined, deps.codecs);
           const answer = await history(ctx!.resourceId!, routed.vid, headers, asked);
           sendAnswer(res, answer, requestId);
-          out = { status: answer.status, outcome: 'forwarded', forwardMs: performance.now() - t0 };
+          out = { status: answer.status, outcome: 'forwarded', forwardMs: performance.now() - t0, ...(answer.servedFrom ? { servedFrom: answer.servedFrom } : {}) };
         } else {
           // A body (a book's POST) is read within limits.maxBodyBytes first: 413 and nothing forwarded
           // beyond it, as for a cancel; then sent as read.
@@ -322,7 +326,7 @@ export function createPipeline(deps: PipelineDeps) {
     const wouldReject = trail.wouldReject.length ? trail.wouldReject : undefined;
     logger.info('decision', {
       traceId: ctx ? ctx.traceId : wellFormedTraceId(req.headers), requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId, ods: clip(requester?.odsCode),
-      outcome: out.outcome, status: out.status, code: out.code, wouldReject, breaches: trail.breaches, inDoubt: trail.inDoubt,
+      outcome: out.outcome, servedFrom: out.servedFrom, status: out.status, code: out.code, wouldReject, breaches: trail.breaches, inDoubt: trail.inDoubt,
       ms: Math.round(totalMs * 1000) / 1000, upstreamMs: Math.round(upstreamMs * 1000) / 1000, stages: ctx?.timings,
     });
     if (!guardedRoute) return;

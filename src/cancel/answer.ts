@@ -22,6 +22,8 @@ export interface ClientAnswer {
   breaches: string[];
   /** The body with its content coding undone, when it had one (what the vault keeps). */
   decodedBody?: Buffer;
+  /** 'vault': a version read the provider could not answer, answered from the kept versions (ruling 22). */
+  servedFrom?: 'vault';
 }
 
 export interface AnswerContext {

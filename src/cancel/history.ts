@@ -11,10 +11,20 @@ import { codecFor } from './read-current.js';
 
 /**
  * Provider answers after which the kept version is served (ruling 22: "a vread the provider cannot
- * answer"): "I keep no such version" (404, 405, 410, 501), or a server error (5xx) — a kept version
- * never changes, so the provider's trouble need not hide it (as a timeout does not).
+ * answer"): "I keep no such version" (404, 405, 410, 501), a server error (5xx) or a redirect (never
+ * followed) — a kept version never changes, so the provider's trouble need not hide it (as a
+ * timeout does not) — or a success that is not the version (a 2xx other than 200: a vread's answer
+ * is the resource with 200).
  */
-const cannotAnswer = (status: number): boolean => status === 404 || status === 405 || status === 410 || status >= 500;
+const cannotAnswer = (status: number): boolean =>
+  status === 404 || status === 405 || status === 410 || status >= 500 || (status >= 300 && status < 400 && status !== 304) || (status > 200 && status < 300);
+
+/** The upstream-error kind a provider answer counts as, or undefined for an answer that is not a failure. */
+function failureOf(status: number): 'status' | 'redirect' | undefined {
+  if (status >= 500 || (status > 200 && status < 300)) return 'status';
+  if (status >= 300 && status < 400 && status !== 304) return 'redirect';
+  return undefined;
+}
 
 /**
  * A version read (`GET …/Appointment/{id}/_history/{vid}`, ruling 22): forwarded to the provider;
@@ -26,15 +36,27 @@ export function createHistoryRead(deps: {
   onVaultAnswer?: () => void;
   /** The store of kept versions could not be read (the caller logs it; the store adapter counts it). */
   onVaultError?: (e: unknown) => void;
+  /** A failed provider call, by kind (cancel_gateway_upstream_errors_total, as for every other call). */
+  onUpstreamError?: (kind: string) => void;
 }) {
-  /** `wanted`: the format the client negotiated; a kept version in another format is re-encoded in it. */
+  /** The kept version, or undefined when none is kept or the store cannot be read (reported). */
+  const keptVersion = (id: string, vid: string) =>
+    deps.vault.version(id, vid).catch((e: unknown) => {
+      deps.onVaultError?.(e);
+      return undefined;
+    });
+  /** `wanted`: the format the client negotiated (ruling 21: JSON when it named none); a kept version in another format is re-encoded in it. */
   return async (id: string, vid: string, headers: Record<string, string>, wanted?: Codec): Promise<ClientAnswer> => {
     let answer;
     try {
       answer = await deps.provider.read(`Appointment/${encodeURIComponent(id)}/_history/${encodeURIComponent(vid)}`, headers, deps.exchange);
     } catch (e) {
-      const kept = await deps.vault.version(id, vid).catch(() => undefined);
-      if (kept) return fromVault(kept, wanted);
+      deps.onUpstreamError?.(e instanceof ProviderFailure ? e.kind : 'other');
+      const kept = await keptVersion(id, vid);
+      if (kept) {
+        deps.onVaultAnswer?.();
+        return fromVault(kept, wanted);
+      }
       throw new GatewayError('UPSTREAM_UNAVAILABLE', e instanceof ProviderFailure && e.kind === 'timeout' ? 'The provider did not answer in time' : 'The provider could not be reached');
     }
     if (answer.status === 200) {
@@ -47,6 +69,8 @@ export function createHistoryRead(deps: {
       }
       return { status: 200, headers: out, body: answer.body, breaches: [] };
     }
+    const failure = failureOf(answer.status);
+    if (failure) deps.onUpstreamError?.(failure);
     if (cannotAnswer(answer.status)) {
       let kept;
       try {
@@ -75,8 +99,9 @@ export function createHistoryRead(deps: {
   };
 
   /**
-   * The kept bytes as stored; when the client asked for the other format (`_format`, `Accept`) and
-   * the kept bytes read cleanly, the same resource re-encoded in it, as a FHIR server would.
+   * The kept bytes as stored; when the format negotiated (ruling 21: `_format`, `Accept`, else JSON)
+   * is the other one and the kept bytes read cleanly, the same resource re-encoded in it, as a FHIR
+   * server would.
    */
   function fromVault(kept: { body: Buffer; mediaType: string; versionId: string; lastUpdated?: string }, wanted: Codec | undefined): ClientAnswer {
     let body = kept.body;
@@ -96,7 +121,7 @@ export function createHistoryRead(deps: {
     const headers: Record<string, string> = { 'content-type': contentType, etag: `W/"${kept.versionId}"` };
     const t = kept.lastUpdated ? parseInstant(kept.lastUpdated) ?? NaN : NaN;
     if (Number.isFinite(t)) headers['last-modified'] = new Date(t).toUTCString();
-    return { status: 200, headers, body, breaches: [] };
+    return { status: 200, headers, body, breaches: [], servedFrom: 'vault' };
   }
 }
 

@@ -84,3 +84,34 @@ t.test('the store cannot be read: 500, retryable, never the provider\'s definiti
   t.not(e503?.code, 'INTERNAL_ERROR', `the provider's 503 is answered as the provider's (${e503?.code})`);
   t.equal(errors.length, 1, 'the store error is reported to the caller (logged)');
 });
+
+t.test('a redirect or a 2xx that is not the version -> the kept version; each provider failure counted; vault answers marked', async (t) => {
+  for (const status of [301, 302, 307, 308, 201, 202, 204]) {
+    const kinds: string[] = [];
+    const provider = { read: async () => ({ status, headers: {}, body: Buffer.alloc(0), ms: 1 }) } as unknown as ProviderPort;
+    const vault = { version: async () => ({ appointmentId: 'a1', versionId: '1', sha256: '', readAt: 0, body: storedJson, mediaType: 'application/fhir+json' }) } as unknown as VaultPort;
+    const read = createHistoryRead({ provider, vault, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 }, onUpstreamError: (k) => kinds.push(k) });
+    const a = await read('a1', '1', {}, jsonCodec);
+    t.equal(a.status, 200, `${status}: served from the vault`);
+    t.equal(a.servedFrom, 'vault');
+    t.same(kinds, [status < 300 ? 'status' : 'redirect'], `${status}: counted`);
+  }
+  // Nothing kept: a redirect is still never followed nor passed on.
+  const redirect = setup(307, undefined);
+  t.equal(await redirect('a1', '1', {}, jsonCodec).then(() => undefined, (e: { code?: string }) => e.code), 'UPSTREAM_UNAVAILABLE');
+});
+
+t.test('the provider unreachable: counted by kind; a store error then is reported, not swallowed', async (t) => {
+  const { ProviderFailure } = await import('../../src/ports/provider.js');
+  const kinds: string[] = [];
+  const errors: unknown[] = [];
+  const provider = { read: async () => { throw new ProviderFailure('timeout', 'deadline'); } } as unknown as ProviderPort;
+  const down = { version: async () => { throw new Error('store down'); } } as unknown as VaultPort;
+  const read = createHistoryRead({ provider, vault: down, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 }, onUpstreamError: (k) => kinds.push(k), onVaultError: (e) => errors.push(e) });
+  t.equal(await read('a1', '1', {}, jsonCodec).then(() => undefined, (e: { code?: string }) => e.code), 'UPSTREAM_UNAVAILABLE');
+  t.same(kinds, ['timeout']);
+  t.equal(errors.length, 1, 'the store error reported');
+  const kept = { version: async () => ({ appointmentId: 'a1', versionId: '1', sha256: '', readAt: 0, body: storedJson, mediaType: 'application/fhir+json' }) } as unknown as VaultPort;
+  const served = await createHistoryRead({ provider, vault: kept, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 } })('a1', '1', {}, jsonCodec);
+  t.equal(served.servedFrom, 'vault');
+});

@@ -13,6 +13,8 @@ import { packageRoot } from '../../src/paths.js';
 import { startDemoProvider } from '../../demo/provider/server.js';
 import { identityHeaders, PROVIDER_ASID, pki, send, type RequestOptions } from '../helpers/harness.js';
 import { startGateway, type Gw } from '../helpers/gateway-process.js';
+import { adminGet } from '../helpers/admin.js';
+import { xmlCodec } from '../../src/adapters/codec-xml.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'gw-sqlite-'));
@@ -66,6 +68,40 @@ t.test('a restarted sqlite gateway still has its history', async (t) => {
   t.equal(vread.status, 200, 'a vread the provider cannot answer, from the vault');
   t.equal(vread.json.status, 'booked');
   t.equal(vread.headers.etag, `W/"${v}"`);
+  // What the provider was asked: the gateway's own forwarding headers, never the client's (ruling 25).
+  const asked = provider.requests.filter((q) => q.method === 'GET' && q.url.includes('/_history/')).at(-1)!;
+  t.equal(asked.headers['x-forwarded-for'], '127.0.0.1', 'X-Forwarded-For: the client as the gateway saw it');
+  t.match(String(asked.headers.forwarded), /^for=127\.0\.0\.1;proto=https/);
+  // A redirect is never followed: the kept version is served, the provider's failure counted, the
+  // decision line says where the answer came from.
+  const stopRedirect = provider.fault('redirect', { method: 'GET', path: /_history/ });
+  const redirected = await send(gw.port, { method: 'GET', path: `/STU3/1/Appointment/${id}/_history/${v}`, headers: { ...identityHeaders('nhs-booking', 'read'), 'X-Request-ID': 'vread-redirect' } });
+  stopRedirect();
+  t.equal(redirected.status, 200, 'a redirect for a kept version: served from the vault');
+  const metrics = await adminGet({ gateway: { adminPort: gw.adminPort } } as never, '/metrics');
+  t.match(metrics.body, /cancel_gateway_upstream_errors_total\{kind="redirect"\} [1-9]/, 'counted as a failed provider call');
+  const line = gw.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'decision' && l.requestId === 'vread-redirect');
+  t.equal(line?.servedFrom, 'vault', 'the decision line says the vault answered');
+});
+
+t.test('a version kept as FHIR XML is read back as JSON when the client names no format (ruling 21)', async (t) => {
+  const xmlId = provider.store.ids()[1]!;
+  const r = structuredClone(provider.store.read(xmlId)!.resource) as Record<string, any>;
+  const v = provider.store.currentVersion(xmlId);
+  r.status = 'cancelled';
+  const put = await send(gw!.port, { method: 'PUT', path: `/STU3/1/Appointment/${xmlId}`, body: xmlCodec.encode(r), headers: { ...identityHeaders('nhs-booking', 'cancel'), 'If-Match': `W/"${v}"`, 'Content-Type': 'application/fhir+xml', Accept: 'application/fhir+xml' } });
+  t.equal(put.status, 200, put.body.toString().slice(0, 200));
+  t.match(String(put.headers['content-type']), /xml/, 'the provider answered the write in XML: the new version is kept as XML');
+  const after = String(put.headers.etag).replace(/^W\/"|"$/g, '');
+  const stopFault = provider.fault('not-found', { method: 'GET', path: /_history/ });
+  const plain = await send(gw!.port, { method: 'GET', path: `/STU3/1/Appointment/${xmlId}/_history/${after}`, headers: identityHeaders('nhs-booking', 'read') });
+  const asXml = await send(gw!.port, { method: 'GET', path: `/STU3/1/Appointment/${xmlId}/_history/${after}?_format=xml`, headers: identityHeaders('nhs-booking', 'read') });
+  stopFault();
+  t.equal(plain.status, 200);
+  t.match(String(plain.headers['content-type']), /^application\/fhir\+json/, 'JSON when nothing is asked for');
+  t.equal(plain.json.id, xmlId);
+  t.equal(plain.json.status, 'cancelled', 'the version the cancel made');
+  t.match(String(asXml.headers['content-type']), /^application\/fhir\+xml/, 'XML when asked for');
 });
 
 t.test('vault restore brings the cancelled appointment back; it can be cancelled again', async (t) => {
