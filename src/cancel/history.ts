@@ -55,7 +55,7 @@ export function createHistoryRead(deps: {
       const kept = await keptVersion(id, vid);
       if (kept) {
         deps.onVaultAnswer?.();
-        return fromVault(kept, wanted);
+        return fromVault(kept, wanted, headers['if-none-match']);
       }
       throw new GatewayError('UPSTREAM_UNAVAILABLE', e instanceof ProviderFailure && e.kind === 'timeout' ? 'The provider did not answer in time' : 'The provider could not be reached');
     }
@@ -83,7 +83,7 @@ export function createHistoryRead(deps: {
       }
       if (kept) {
         deps.onVaultAnswer?.();
-        return fromVault(kept, wanted);
+        return fromVault(kept, wanted, headers['if-none-match']);
       }
     }
     // A 304 answers the client's own conditional headers (If-None-Match, forwarded by ruling 11):
@@ -103,7 +103,12 @@ export function createHistoryRead(deps: {
    * is the other one and the kept bytes read cleanly, the same resource re-encoded in it, as a FHIR
    * server would.
    */
-  function fromVault(kept: { body: Buffer; mediaType: string; versionId: string; lastUpdated?: string }, wanted: Codec | undefined): ClientAnswer {
+  function fromVault(kept: { body: Buffer; mediaType: string; versionId: string; lastUpdated?: string }, wanted: Codec | undefined, ifNoneMatch?: string): ClientAnswer {
+    const etag = `W/"${kept.versionId}"`;
+    // RFC 9110 §13.1.2: If-None-Match by weak comparison; the client already has this version.
+    if (ifNoneMatch !== undefined && noneMatchHits(ifNoneMatch, kept.versionId)) {
+      return { status: 304, headers: { etag }, body: Buffer.alloc(0), breaches: [], servedFrom: 'vault' };
+    }
     let body = kept.body;
     let contentType = kept.mediaType || 'application/fhir+json; charset=utf-8';
     const stored = codecFor(contentType, deps.codecs);
@@ -118,7 +123,7 @@ export function createHistoryRead(deps: {
         }
       }
     }
-    const headers: Record<string, string> = { 'content-type': contentType, etag: `W/"${kept.versionId}"` };
+    const headers: Record<string, string> = { 'content-type': contentType, etag };
     const t = kept.lastUpdated ? parseInstant(kept.lastUpdated) ?? NaN : NaN;
     if (Number.isFinite(t)) headers['last-modified'] = new Date(t).toUTCString();
     return { status: 200, headers, body, breaches: [], servedFrom: 'vault' };
@@ -126,6 +131,16 @@ export function createHistoryRead(deps: {
 }
 
 export type HistoryRead = ReturnType<typeof createHistoryRead>;
+
+/** `*`, or a listed entity tag whose opaque part (weak or strong) is this version's. */
+function noneMatchHits(header: string, versionId: string): boolean {
+  if (header.trim() === '*') return true;
+  for (const tag of header.split(',')) {
+    const m = /^\s*(?:W\/)?"([^"]*)"\s*$/.exec(tag);
+    if (m && m[1] === versionId) return true;
+  }
+  return false;
+}
 
 /** A provider answer's bytes with its content coding undone; empty (unreadable) when that fails. */
 function plainBody(answer: ProviderAnswer, maxBytes: number): Buffer {

@@ -115,3 +115,13 @@ t.test('the provider unreachable: counted by kind; a store error then is reporte
   const served = await createHistoryRead({ provider, vault: kept, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 } })('a1', '1', {}, jsonCodec);
   t.equal(served.servedFrom, 'vault');
 });
+
+t.test('If-None-Match on a version answered from the vault: 304 when it names that version (weak comparison)', async (t) => {
+  const read = setup(404, { body: storedJson, mediaType: 'application/fhir+json' });
+  for (const [inm, status] of [['W/"1"', 304], ['"1"', 304], ['W/"0", W/"1"', 304], ['*', 304], ['W/"2"', 200], ['garbage', 200]] as const) {
+    const a = await read('a1', '1', { 'if-none-match': inm }, jsonCodec);
+    t.equal(a.status, status, `If-None-Match: ${inm}`);
+    t.equal(a.headers.etag, 'W/"1"');
+    if (status === 304) t.equal(a.body.length, 0, 'no body');
+  }
+});
