@@ -20,10 +20,10 @@ import type { RouteResult } from './route.js';
 import { isGuarded, type Interaction, type Standard } from './standards/index.js';
 import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
-import { acceptFromFormatParam, askedFormat, negotiate } from './edge/negotiate.js';
+import { acceptFromFormatParam, answerCodecOf, askedFormat, negotiate } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
 import { isAcceptedMediaType } from './checks/media-type.js';
-import { headBytes, REQUEST_ID, type RequestHead } from './edge/request-head.js';
+import { headBytes, requestIdOf, type RequestHead } from './edge/request-head.js';
 
 export interface PipelineDeps {
   config: Readonly<Config>;
@@ -203,11 +203,7 @@ export function createPipeline(deps: PipelineDeps) {
 
   /** The format the client asked its answer in (ruling 21). */
   function answerCodec(req: IncomingMessage): Codec {
-    const url = req.url ?? '';
-    const q = url.indexOf('?');
-    const accept = req.headers.accept;
-    const contentType = req.headers['content-type'];
-    return negotiate(q === -1 ? '' : url.slice(q + 1), typeof accept === 'string' ? accept : undefined, typeof contentType === 'string' ? contentType : undefined, deps.codecs);
+    return answerCodecOf(req, deps.codecs);
   }
 
   function route(req: IncomingMessage): { ctx?: RequestContext; result: RouteResult } {
@@ -242,8 +238,7 @@ export function createPipeline(deps: PipelineDeps) {
     async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
       const started = performance.now();
       metrics.inFlight.inc();
-      const rid = req.headers['x-request-id'];
-      const requestId = typeof rid === 'string' && REQUEST_ID.test(rid) ? rid : undefined;
+      const requestId = requestIdOf(req.headers['x-request-id']);
       const { ctx, result: routed } = route(req);
       const tp = req.headers.traceparent;
       const span = tracer.startRequest(`${req.method} ${ctx?.interaction.name ?? 'unrouted'}`, typeof tp === 'string' ? tp : undefined, { 'http.method': req.method, 'appointment.id': ctx?.resourceId });

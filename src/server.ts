@@ -14,6 +14,8 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics, storeMetricsOf, type Metrics } from './metrics.js';
 import { boundedAuditSink, createAuditSink, type AuditSink } from './ops/audit.js';
 import { sendError } from './respond.js';
+import { answerCodecOf } from './edge/negotiate.js';
+import { requestIdOf } from './edge/request-head.js';
 import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material.js';
 import { createTlsStatus } from './tls/status.js';
 import { createClientAllowList } from './tls/allow-list.js';
@@ -66,7 +68,7 @@ function serve(h: Handling, req: http.IncomingMessage, res: http.ServerResponse,
   return h.pipeline.handle(req, res).then(ended, (e: unknown) => {
     ended();
     logger.error('unhandled pipeline failure', { error: (e as Error)?.message });
-    if (!res.headersSent) sendError(res, new GatewayError('INTERNAL_ERROR', 'Unexpected internal error'), h.standard);
+    if (!res.headersSent) sendError(res, new GatewayError('INTERNAL_ERROR', 'Unexpected internal error'), h.standard, requestIdOf(req.headers['x-request-id']), false, answerCodecOf(req, CODECS));
     else res.destroy();
   });
 }
@@ -136,7 +138,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     void p.finally(() => handlingNow.delete(p));
   };
   const listener = createTlsListener({
-    config, material, metrics, logger, clock, onRequest, outcomeProfile: () => handling.standard.operationOutcomeProfile, codecs: CODECS,
+    config, material, metrics, logger, clock, onRequest, outcomeStandard: () => handling.standard, codecs: CODECS,
     onRefusedFraming: (head, status, code) => handling.pipeline.refusedFraming(head, status, code),
   });
   const server = listener.server;

@@ -83,6 +83,20 @@ t.test('OperationOutcome shape (ruling 14)', async (t) => {
   t.equal(STANDARDS['gp-connect'].operationOutcomeProfile, 'https://fhir.nhs.uk/STU3/StructureDefinition/GPConnect-OperationOutcome-1');
 });
 
+t.test('an HTTP problem is located as FHIR says ("http." + the parameter name in location), and kept in expression', async (t) => {
+  const std = STANDARDS['nhs-booking'];
+  const e = new GatewayError('IF_MATCH_MISSING', { diagnostics: 'If-Match is required', expression: 'http.If-Match' });
+  const oo = buildOperationOutcome(mappingFor(e, std), e.issues, std.operationOutcomeProfile);
+  t.same(oo.issue[0]!.location, ['http.If-Match']);
+  t.same(oo.issue[0]!.expression, ['http.If-Match']);
+  const body = new GatewayError('PROFILE_INVALID', { diagnostics: 'x', expression: 'Appointment.status' });
+  t.notOk('location' in buildOperationOutcome(mappingFor(body, std), body.issues, std.operationOutcomeProfile).issue[0]!, 'a resource path is an expression only');
+  // The XML form writes location before expression (STU3 element order).
+  const { xmlCodec } = await import('../src/adapters/codec-xml.js');
+  const xml = xmlCodec.encode(oo as unknown as Record<string, unknown>).toString();
+  t.match(xml, /<diagnostics value="If-Match is required"\/><location value="http\.If-Match"\/><expression value="http\.If-Match"\/>/);
+});
+
 t.test('Spine displays match the CodeSystem v1.6.0', async (t) => {
   const cs = JSON.parse(readFileSync(join(packageRoot, 'test/fixtures/spine-error-codes.json'), 'utf8')) as { concepts: Array<{ code: string; display: string }> };
   for (const [code, display] of Object.entries(SPINE_DISPLAYS)) {

@@ -95,3 +95,11 @@ export function codecFor(contentType: unknown, codecs: readonly Codec[]): Codec 
 
 const CODEC_CACHE_SIZE = 64;
 const codecCache = new WeakMap<readonly Codec[], Map<string, Codec>>();
+
+/** The format a request's answer is written in (ruling 21): `_format`, then Accept, then Content-Type, else JSON. */
+export function answerCodecOf(req: { url?: string; headers: { accept?: string | string[]; 'content-type'?: string | string[] } }, codecs: readonly Codec[]): Codec {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  const { accept, 'content-type': contentType } = req.headers;
+  return negotiate(q === -1 ? '' : url.slice(q + 1), typeof accept === 'string' ? accept : undefined, typeof contentType === 'string' ? contentType : undefined, codecs);
+}

@@ -24,6 +24,11 @@ const CONTENT_TYPE = /^content-type:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const MAX_NEGOTIATION = 256;
 /** The X-Request-ID values echoed as X-Correlation-ID (ruling 14): visible ASCII, at most 256 characters. */
 export const REQUEST_ID = /^[!-~](?:[ -~]{0,254}[!-~])?$/;
+
+/** The client's X-Request-ID when well formed (echoed as X-Correlation-ID), else undefined. */
+export function requestIdOf(value: unknown): string | undefined {
+  return typeof value === 'string' && REQUEST_ID.test(value) ? value : undefined;
+}
 const REQUEST_ID_LINE = /^x-request-id:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const TRACE_ID = /^ssp-traceid:[ \t]*([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})[ \t]*\r?$/im;
 
@@ -42,8 +47,8 @@ export function requestHeadOf(raw: unknown): RequestHead | undefined {
   if (accept) head.accept = accept[1]!.slice(0, MAX_NEGOTIATION);
   const type = CONTENT_TYPE.exec(headerBlock);
   if (type) head.contentType = type[1]!.slice(0, MAX_NEGOTIATION);
-  const rid = REQUEST_ID_LINE.exec(headerBlock)?.[1];
-  if (rid !== undefined && REQUEST_ID.test(rid)) head.requestId = rid;
+  const rid = requestIdOf(REQUEST_ID_LINE.exec(headerBlock)?.[1]);
+  if (rid !== undefined) head.requestId = rid;
   return head;
 }
 

@@ -3,18 +3,20 @@ import https from 'node:https';
 import type net from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import type { Config } from '../config.js';
-import { CATALOGUE, type ErrorCode } from '../errors.js';
+import { GatewayError, type ErrorCode } from '../errors.js';
 import { buildOperationOutcome } from '../fhir/operation-outcome.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Codec } from '../ports/codec.js';
+import { mappingFor } from '../respond.js';
+import type { Standard } from '../standards/index.js';
 import { negotiate } from './negotiate.js';
 import type { TlsMaterial } from '../tls/material.js';
 import { normaliseSerial, revokedSerials } from '../tls/crl-serials.js';
 import { createConnectionBook, createHandshakeGuard } from './connection-guard.js';
 import { createRefusalLog } from './refusal-log.js';
-import { REQUEST_ID, requestHeadOf, type RequestHead } from './request-head.js';
+import { requestHeadOf, requestIdOf, type RequestHead } from './request-head.js';
 import { failBodyFraming } from './read-body.js';
 
 const CURRENT_REQUEST: unique symbol = Symbol('cancel-gateway.currentRequest');
@@ -33,8 +35,8 @@ export interface TlsListenerOptions {
   logger: Logger;
   clock: Clock;
   onRequest(req: http.IncomingMessage, res: http.ServerResponse, retire: boolean): void;
-  /** The OperationOutcome profile of the standard in force (for answers written on a raw socket). */
-  outcomeProfile(): string;
+  /** The standard in force: its OperationOutcome profile and error codings, for answers written on a raw socket. */
+  outcomeStandard(): Standard;
   /** The formats those answers may be written in (negotiated, ruling 21); JSON without. */
   codecs?: readonly Codec[];
   /** A request the HTTP parser refused (ruling 16), for its decision line and audit record (ruling 19). */
@@ -96,9 +98,10 @@ export function certificateFailureReason(code: string): string {
 }
 
 /** A whole HTTP answer for a socket the HTTP parser gave up on (Connection: close). */
-function rawErrorResponse(code: ErrorCode, diagnostics: string, profile: string, codec: Codec | undefined, requestId: string | undefined): Buffer {
-  const m = CATALOGUE[code];
-  const oo = buildOperationOutcome(m, [{ diagnostics }], profile) as unknown as Record<string, unknown>;
+function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standard, codec: Codec | undefined, requestId: string | undefined): Buffer {
+  // Coded as the standard codes it (its overrides), like every other refusal.
+  const m = mappingFor(new GatewayError(code, diagnostics), standard);
+  const oo = buildOperationOutcome(m, [{ diagnostics }], standard.operationOutcomeProfile) as unknown as Record<string, unknown>;
   const body = codec ? codec.encode(oo) : Buffer.from(JSON.stringify(oo));
   const reason = http.STATUS_CODES[m.status] ?? 'Error';
   const type = codec?.contentType ?? 'application/fhir+json; charset=utf-8';
@@ -239,12 +242,12 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
     metrics.rejections.inc({ code: which });
     const head = requestHeadOf((err as { rawPacket?: unknown }).rawPacket);
-    o.onRefusedFraming?.(head, CATALOGUE[which].status, which);
+    o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
     // Item 13: answers on a connection go out in request order — a malformed request pipelined
     // behind a cancel is answered after the cancel's answer, never instead of it.
     socket.pause();
     const diagnostics = which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed';
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeProfile(), refusalCodec(head, o.codecs), head?.requestId)));
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeStandard(), refusalCodec(head, o.codecs), head?.requestId)));
   });
   // Rulings 13 and 19: CONNECT asks for a tunnel, which no interaction is: 404 as an
   // OperationOutcome, recorded like any refusal, and the connection closed (Node would close it
@@ -256,11 +259,11 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     const head: RequestHead = {
       method: 'CONNECT', url: '', traceId: typeof trace === 'string' && /^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$/.test(trace) ? trace : undefined,
       accept: typeof accept === 'string' ? accept.slice(0, 256) : undefined,
-      requestId: typeof rid === 'string' && REQUEST_ID.test(rid) ? rid : undefined,
+      requestId: requestIdOf(rid),
     };
-    o.onRefusedFraming?.(head, CATALOGUE[which].status, which);
+    o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
     socket.pause();
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, 'A tunnel (CONNECT) is not served', o.outcomeProfile(), refusalCodec(head, o.codecs), head.requestId)));
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, 'A tunnel (CONNECT) is not served', o.outcomeStandard(), refusalCodec(head, o.codecs), head.requestId)));
   });
   server.on('error', (e) => logger.error('listener error', { error: e.message }));
 

@@ -10,6 +10,7 @@ export interface OperationOutcome {
     code: string;
     details: { coding: [{ system: string; code: string; display: string }] };
     diagnostics: string;
+    location?: string[];
     expression?: string[];
   }>;
 }
@@ -26,6 +27,9 @@ export function buildOperationOutcome(mapping: ErrorMapping, issues: readonly Is
       code: i.issue ?? mapping.issue,
       details: { coding: [{ ...coding }] },
       diagnostics: i.diagnostics,
+      // FHIR STU3 OperationOutcome.issue.location: "for HTTP errors, "http." + the parameter name";
+      // kept in expression as well, where the gateway has always put it.
+      ...(i.expression?.startsWith('http.') ? { location: [i.expression] } : {}),
       ...(i.expression ? { expression: [i.expression] } : {}),
     })),
   };
