@@ -34,6 +34,9 @@ export function sendError(res: ServerResponse, err: GatewayError, standard: Stan
   // Ruling 21: the negotiated format (JSON unless the request asked for XML).
   const oo = buildOperationOutcome(mapping, err.issues, standard.operationOutcomeProfile) as unknown as Record<string, unknown>;
   const body = codec ? codec.encode(oo) : Buffer.from(JSON.stringify(oo));
+  // A connection already marked to close (retired: its request count, its age, a CRL; or draining)
+  // stays marked: the refusal replaces the answer's headers, not that decision.
+  const closing = close || /(^|,)\s*close\s*(,|$)/i.test(String(res.getHeader('connection') ?? ''));
   for (const h of res.getHeaderNames()) res.removeHeader(h);
   res.statusCode = mapping.status;
   res.setHeader('Content-Type', codec?.contentType ?? FHIR_JSON);
@@ -41,7 +44,7 @@ export function sendError(res: ServerResponse, err: GatewayError, standard: Stan
   res.setHeader('Content-Length', body.length);
   if (requestId) res.setHeader('X-Correlation-ID', requestId);
   for (const [k, v] of Object.entries(err.headers ?? {})) res.setHeader(k, v);
-  if (close) res.setHeader('Connection', 'close');
+  if (closing) res.setHeader('Connection', 'close');
   res.end(body);
   return mapping.status;
 }

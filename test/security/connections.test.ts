@@ -82,6 +82,22 @@ t.test('item 7: a connection answers with Connection: close after limits.maxRequ
   t.ok(await c.closed(3000), 'and the connection is closed');
 });
 
+t.test('item 7: the last allowed request closes the connection when its answer is a refusal too', async (t) => {
+  const h = await startHarness({ config: { limits: { maxRequestsPerConnection: 2 } } });
+  t.teardown(() => h.close());
+  const c = await rawTls(h.gateway.port);
+  const id = h.provider.store.ids()[0]!;
+  c.socket.write(read(id));
+  t.ok(await eventually(() => parseResponses(c.received()).length >= 1), 'answer 1');
+  // The second (last allowed) request is refused by the gateway itself: 404, no such route.
+  c.socket.write(raw('GET', '/STU3/1/Nothing/here', identityHeaders('nhs-booking', 'read')));
+  t.ok(await eventually(() => parseResponses(c.received()).length >= 2), 'answer 2');
+  const answers = parseResponses(c.received());
+  t.same(answers.map((a) => a.status), [200, 404]);
+  t.equal(answers[1]!.headers['connection'], 'close', 'the refusal keeps Connection: close');
+  t.ok(await c.closed(3000), 'and the connection is closed');
+});
+
 t.test('item 7: after a CRL reload, a busy connection with a now-revoked certificate closes after its in-flight answer', async (t) => {
   const p = pki();
   const dir = mkdtempSync(join(tmpdir(), 'gw-crl-'));
