@@ -55,7 +55,7 @@ export function createHistoryRead(deps: {
       const kept = await keptVersion(id, vid);
       if (kept) {
         deps.onVaultAnswer?.();
-        return fromVault(kept, wanted, headers['if-none-match']);
+        return fromVault(kept, wanted, headers);
       }
       throw new GatewayError('UPSTREAM_UNAVAILABLE', e instanceof ProviderFailure && e.kind === 'timeout' ? 'The provider did not answer in time' : 'The provider could not be reached');
     }
@@ -83,7 +83,7 @@ export function createHistoryRead(deps: {
       }
       if (kept) {
         deps.onVaultAnswer?.();
-        return fromVault(kept, wanted, headers['if-none-match']);
+        return fromVault(kept, wanted, headers);
       }
     }
     // A 304 answers the client's own conditional headers (If-None-Match, forwarded by ruling 11):
@@ -103,11 +103,17 @@ export function createHistoryRead(deps: {
    * is the other one and the kept bytes read cleanly, the same resource re-encoded in it, as a FHIR
    * server would.
    */
-  function fromVault(kept: { body: Buffer; mediaType: string; versionId: string; lastUpdated?: string }, wanted: Codec | undefined, ifNoneMatch?: string): ClientAnswer {
+  function fromVault(kept: { body: Buffer; mediaType: string; versionId: string; lastUpdated?: string }, wanted: Codec | undefined, asked: Record<string, string> = {}): ClientAnswer {
     const etag = `W/"${kept.versionId}"`;
-    // RFC 9110 §13.1.2: If-None-Match by weak comparison; the client already has this version.
-    if (ifNoneMatch !== undefined && noneMatchHits(ifNoneMatch, kept.versionId)) {
-      return { status: 304, headers: { etag }, body: Buffer.alloc(0), breaches: [], servedFrom: 'vault' };
+    const t = kept.lastUpdated ? parseInstant(kept.lastUpdated) ?? NaN : NaN;
+    const lastModified = Number.isFinite(t) ? new Date(t).toUTCString() : undefined;
+    // The format follows Accept (RFC 9110 §12.5.5).
+    const vary = { vary: 'Accept' };
+    // RFC 9110 §13.1.2-3: If-None-Match by weak comparison, else If-Modified-Since: the client already has this version.
+    const inm = asked['if-none-match'];
+    const ims = inm === undefined && asked['if-modified-since'] !== undefined ? Date.parse(asked['if-modified-since']) : NaN;
+    if ((inm !== undefined && noneMatchHits(inm, kept.versionId)) || (Number.isFinite(ims) && Number.isFinite(t) && Math.floor(t / 1000) * 1000 <= ims)) {
+      return { status: 304, headers: { etag, ...vary, ...(lastModified ? { 'last-modified': lastModified } : {}) }, body: Buffer.alloc(0), breaches: [], servedFrom: 'vault' };
     }
     let body = kept.body;
     let contentType = kept.mediaType || 'application/fhir+json; charset=utf-8';
@@ -123,9 +129,8 @@ export function createHistoryRead(deps: {
         }
       }
     }
-    const headers: Record<string, string> = { 'content-type': contentType, etag };
-    const t = kept.lastUpdated ? parseInstant(kept.lastUpdated) ?? NaN : NaN;
-    if (Number.isFinite(t)) headers['last-modified'] = new Date(t).toUTCString();
+    const headers: Record<string, string> = { 'content-type': contentType, etag, ...vary };
+    if (lastModified) headers['last-modified'] = lastModified;
     return { status: 200, headers, body, breaches: [], servedFrom: 'vault' };
   }
 }

@@ -105,7 +105,8 @@ function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standa
   const body = codec ? codec.encode(oo) : Buffer.from(JSON.stringify(oo));
   const reason = http.STATUS_CODES[m.status] ?? 'Error';
   const type = codec?.contentType ?? 'application/fhir+json; charset=utf-8';
-  const head = `HTTP/1.1 ${m.status} ${reason}\r\nContent-Type: ${type}\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\n${requestId ? `X-Correlation-ID: ${requestId}\r\n` : ''}Connection: close\r\n\r\n`;
+  // Date: RFC 9110 §6.6.1 (Node writes it on every answer it makes; this one is written by hand).
+  const head = `HTTP/1.1 ${m.status} ${reason}\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: ${type}\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\n${requestId ? `X-Correlation-ID: ${requestId}\r\n` : ''}Connection: close\r\n\r\n`;
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }
 

@@ -125,3 +125,14 @@ t.test('If-None-Match on a version answered from the vault: 304 when it names th
     if (status === 304) t.equal(a.body.length, 0, 'no body');
   }
 });
+
+t.test('a vault answer varies by Accept; If-Modified-Since at or after its Last-Modified is 304 (If-None-Match first)', async (t) => {
+  const read = setup(404, { body: storedJson, mediaType: 'application/fhir+json' });
+  const full = await read('a1', '1', {}, jsonCodec);
+  t.equal(full.headers.vary, 'Accept');
+  const lm = String(full.headers['last-modified']);
+  t.equal((await read('a1', '1', { 'if-modified-since': lm }, jsonCodec)).status, 304, 'not modified since its own date');
+  t.equal((await read('a1', '1', { 'if-modified-since': 'Sat, 01 Jan 2000 00:00:00 GMT' }, jsonCodec)).status, 200, 'modified since an earlier date');
+  t.equal((await read('a1', '1', { 'if-modified-since': 'not a date' }, jsonCodec)).status, 200, 'an unreadable date is ignored');
+  t.equal((await read('a1', '1', { 'if-none-match': 'W/"9"', 'if-modified-since': lm }, jsonCodec)).status, 200, 'If-None-Match decides when both are sent');
+});

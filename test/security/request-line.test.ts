@@ -14,14 +14,14 @@ function raw(method: string, path: string, version: string, headers: Record<stri
   return [`${method} ${path} HTTP/${version}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), '', body].join('\r\n');
 }
 
-async function send(bytes: string): Promise<{ status: number; body: string; closed: boolean }> {
+async function send(bytes: string): Promise<{ status: number; body: string; closed: boolean; headers: Record<string, string> }> {
   const c = await rawTls(h.gateway.port);
   c.socket.write(bytes);
   await c.bytes(12, 5000);
   const closed = await c.closed(2000);
   const [first] = parseResponses(c.received());
   c.socket.destroy();
-  return { status: first?.status ?? 0, body: first?.body ?? '', closed };
+  return { status: first?.status ?? 0, body: first?.body ?? '', closed, headers: (first?.headers ?? {}) as Record<string, string> };
 }
 
 t.test('HTTP/1.0 with Transfer-Encoding is faulty framing (RFC 9112 §6.1): 400, closed, not forwarded', async (t) => {
@@ -59,6 +59,8 @@ t.test('CONNECT (a tunnel) is no interaction: 404 as an OperationOutcome, logged
   t.equal(r.status, 404);
   t.match(r.body, /"resourceType":\s*"OperationOutcome"/);
   t.notMatch(r.body, /127\.0\.0\.1:22/, 'the target is not echoed');
+  t.ok(Number.isFinite(Date.parse(r.headers.date ?? '')), 'a Date header, as on every answer (RFC 9110 §6.6.1)');
+  t.equal(r.headers['x-correlation-id'], 'tunnel-1');
   t.ok(r.closed, 'the connection is closed');
   t.equal(h.provider.requests.length, before, 'nothing reached the provider');
   t.ok(h.logs.some((l) => l.includes('"decision"') && l.includes(trace) && l.includes('"status":404')), 'one decision line, with its trace id');
