@@ -73,6 +73,13 @@ function withoutOutcomePreference(headers: Record<string, string>): void {
   else delete headers.prefer;
 }
 
+/** A request body not read to its end whose length is unknown (chunked) or over the limit. */
+function largeUnreadBody(req: IncomingMessage, limit: number): boolean {
+  if (req.readableEnded || !carriesBody(req.headers)) return false;
+  const length = Number(req.headers['content-length']);
+  return req.headers['transfer-encoding'] !== undefined || !Number.isFinite(length) || length > limit;
+}
+
 interface Outcome {
   status: number;
   outcome: 'forwarded' | 'rejected' | 'error';
@@ -206,7 +213,9 @@ export function createPipeline(deps: PipelineDeps) {
     }
     // A body we did not read leaves the connection in an unknown state: close it.
     // ...and so does one whose body framing broke (ruling 16), whatever refused it first.
-    const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || err.code === 'HEADERS_TOO_LARGE' || bodyFramingFailed(req) || draining();
+    // ...and so does an unread body of unknown or over-limit length: Node would read it all to
+    // keep the connection (a refused client could make the gateway read any amount).
+    const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || err.code === 'HEADERS_TOO_LARGE' || bodyFramingFailed(req) || draining() || largeUnreadBody(req, config.limits.maxBodyBytes);
     const status = sendError(res, err, standard, requestId, close, answerCodec(req));
     if (status >= 500) outcome = 'error';
     // The provider's own refusal of a forwarded write (ruling 11): it reached the provider.

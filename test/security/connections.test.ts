@@ -145,3 +145,30 @@ t.test('item 13: a malformed request pipelined behind a cancel is answered after
   t.same(answers.map((a) => a.status), [200, 400], 'the cancel\'s answer first, then the 400');
   t.equal(h.provider.store.currentVersion(id), '2', 'the cancel was applied');
 });
+
+t.test('a refusal before the body is read closes the connection when the body is over the limit or of unknown length (never read to its end)', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[0]!;
+  // The read interaction on the cancel route: refused at the Spine headers, before any body is read.
+  const headers = { ...identityHeaders('nhs-booking', 'read'), 'If-Match': 'W/"1"', 'Content-Type': 'application/fhir+json' };
+  for (const [name, extra] of [
+    ['8 MiB declared', { 'Content-Length': String(8 * 1024 * 1024) }],
+    ['chunked', { 'Transfer-Encoding': 'chunked' }],
+  ] as const) {
+    const c = await rawTls(h.gateway.port);
+    const head = raw('PUT', `/STU3/1/Appointment/${id}`, { ...headers, ...extra });
+    c.socket.write(head.replace(/\r\n\r\n$/, '\r\n\r\n') + (name === 'chunked' ? '400\r\n' + 'x'.repeat(1024) + '\r\n' : 'x'.repeat(1024)));
+    t.ok(await eventually(() => parseResponses(c.received()).length >= 1), `${name}: answered`);
+    const [answer] = parseResponses(c.received());
+    t.equal(answer!.status, 400, `${name}: refused before the body`);
+    t.equal(answer!.headers['connection'], 'close', `${name}: Connection: close`);
+    t.ok(await c.closed(3000), `${name}: closed without reading the rest`);
+  }
+  // A small declared body still keeps the connection (Node reads it off): nothing to protect.
+  const c = await rawTls(h.gateway.port);
+  c.socket.write(raw('PUT', `/STU3/1/Appointment/${id}`, { ...headers, 'Content-Length': '10' }, '0123456789'));
+  t.ok(await eventually(() => parseResponses(c.received()).length >= 1));
+  t.equal(parseResponses(c.received())[0]!.headers['connection'], 'keep-alive', 'a small unread body: kept alive');
+  c.socket.destroy();
+});
