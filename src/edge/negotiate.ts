@@ -37,19 +37,33 @@ export function formatParam(query: string): 'json' | 'xml' | undefined {
   return found;
 }
 
-/** The first acceptable format of an Accept header, by quality then order. */
-function formatOfAccept(accept: string): 'json' | 'xml' | undefined {
-  let best: { f: 'json' | 'xml'; q: number } | undefined;
+type Format = 'json' | 'xml';
+
+/**
+ * An Accept header read for the two formats: the acceptable one of highest quality (then order),
+ * and those it refuses outright (`q=0`, RFC 9110 §12.4.2; parameter names in any case).
+ */
+function acceptOf(accept: string): { best?: Format; refused: Format[] } {
+  let best: { f: Format; q: number } | undefined;
+  const refused: Format[] = [];
   for (const range of accept.split(',').slice(0, 32)) {
     const [type, ...params] = range.split(';');
     const f = formatOfMediaType(type ?? '');
     if (!f) continue;
-    const qp = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+    const qp = params.map((p) => p.trim().toLowerCase()).find((p) => p.startsWith('q='));
     const q = qp ? Number(qp.slice(2)) : 1;
-    if (!(q > 0)) continue;
+    if (!(q > 0)) {
+      if (q === 0) refused.push(f);
+      continue;
+    }
     if (!best || q > best.q) best = { f, q };
   }
-  return best?.f;
+  return { best: best?.f, refused };
+}
+
+/** The first acceptable format of an Accept header, by quality then order. */
+function formatOfAccept(accept: string): Format | undefined {
+  return acceptOf(accept).best;
 }
 
 /**
@@ -57,7 +71,10 @@ function formatOfAccept(accept: string): 'json' | 'xml' | undefined {
  * else JSON. Gateway-made OperationOutcomes are written in it.
  */
 export function negotiate(query: string, accept: string | undefined, contentType: string | undefined, codecs: readonly Codec[]): Codec {
-  const f = formatParam(query) ?? (accept ? formatOfAccept(accept) : undefined) ?? (contentType ? formatOfMediaType(contentType) : undefined) ?? 'json';
+  const a = accept ? acceptOf(accept) : { best: undefined, refused: [] as Format[] };
+  // A format the client refused (q=0) is not chosen by the fall-backs; refusing both leaves JSON.
+  const fallBack = [contentType ? formatOfMediaType(contentType) : undefined, 'json' as const, 'xml' as const].find((x) => x !== undefined && !a.refused.includes(x));
+  const f = formatParam(query) ?? a.best ?? fallBack ?? 'json';
   return codecs.find((c) => c.format === f) ?? codecs.find((c) => c.format === 'json')!;
 }
 

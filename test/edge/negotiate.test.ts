@@ -34,3 +34,16 @@ t.test('_format: a literal + (form-decoded to a space) still names the media typ
   acceptFromFormatParam('', none, [jsonCodec, xmlCodec]);
   t.equal(none.accept, 'application/fhir+json', 'no _format: Accept as sent');
 });
+
+t.test('ruling 21 with RFC 9110 §12.4.2: a format refused by q=0 is never the fall-back', async (t) => {
+  const { negotiate } = await import('../../src/edge/negotiate.js');
+  const codecs = [jsonCodec, xmlCodec];
+  const XML = 'application/fhir+xml';
+  t.equal(negotiate('', 'application/fhir+xml;q=0', XML, codecs).format, 'json', 'XML refused: not taken from Content-Type');
+  t.equal(negotiate('', 'application/fhir+xml;Q=0', XML, codecs).format, 'json', 'Q in upper case is the same parameter');
+  t.equal(negotiate('', 'application/fhir+json;q=0', undefined, codecs).format, 'xml', 'JSON refused, nothing else said: XML');
+  t.equal(negotiate('', 'application/fhir+json;q=0, application/fhir+xml;q=0', undefined, codecs).format, 'json', 'both refused: JSON');
+  t.equal(negotiate('', 'application/fhir+xml;q=0.5', undefined, codecs).format, 'xml', 'a low quality is still acceptable');
+  t.equal(negotiate('_format=xml', 'application/fhir+xml;q=0', undefined, codecs).format, 'xml', '_format beats Accept');
+  t.equal(negotiate('', 'text/html', XML, codecs).format, 'xml', 'nothing FHIR in Accept: Content-Type');
+});
