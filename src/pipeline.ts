@@ -60,19 +60,6 @@ export function bodyReader(req: IncomingMessage): CheckIO {
   return { readBody: (limit) => readBounded(req, limit) };
 }
 
-/**
- * RFC 7240 `Prefer: return=OperationOutcome` is not passed on with a guarded write: the gateway
- * judges the provider's answer by the resource it returns (rulings 12, 26), so it asks for that; a
- * preference may be ignored, and the client gets the representation. Other preferences stay.
- */
-function withoutOutcomePreference(headers: Record<string, string>): void {
-  const prefer = headers.prefer;
-  if (prefer === undefined || !/return\s*=\s*"?operationoutcome/i.test(prefer)) return;
-  const kept = prefer.split(',').map((p) => p.trim()).filter((p) => p && !/^return\s*=\s*"?operationoutcome"?$/i.test(p));
-  if (kept.length) headers.prefer = kept.join(', ');
-  else delete headers.prefer;
-}
-
 /** A request body not read to its end whose length is unknown (chunked) or over the limit. */
 function largeUnreadBody(req: IncomingMessage, limit: number): boolean {
   if (req.readableEnded || !carriesBody(req.headers)) return false;
@@ -141,7 +128,6 @@ export function createPipeline(deps: PipelineDeps) {
     }
     const writeHeaders = forwardingHeaders(req, endToEnd(view.headers));
     acceptFromFormatParam(view.query, writeHeaders, deps.codecs);
-    withoutOutcomePreference(writeHeaders);
     const r = ctx.requester;
     return {
       id: ctx.resourceId!,

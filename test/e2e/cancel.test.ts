@@ -603,17 +603,3 @@ t.test('audit: a diff rejection and a success', async (t) => {
 });
 
 
-t.test('RFC 7240: Prefer return=OperationOutcome is not passed on with a cancel (the gateway judges the returned resource); other preferences are', async (t) => {
-  const hh = await startHarness();
-  t.teardown(() => hh.close());
-  const [first, second] = hh.provider.store.ids();
-  const asked = withHeader(await cancelRequest(hh, 'nhs-booking', first!), 'Prefer', 'return=OperationOutcome, handling=strict');
-  const r = await hh.request(asked);
-  t.equal(r.status, 200, r.body.toString().slice(0, 200));
-  t.equal(r.json?.resourceType, 'Appointment', 'the representation');
-  const put = hh.provider.requests.filter((x) => x.method === 'PUT' && x.url === `/Appointment/${first}`).at(-1);
-  t.equal(put?.headers.prefer, 'handling=strict', 'the other preference reached the provider');
-  const only = withHeader(await cancelRequest(hh, 'nhs-booking', second!), 'Prefer', 'return=representation');
-  t.equal((await hh.request(only)).status, 200);
-  t.equal(hh.provider.requests.filter((x) => x.method === 'PUT' && x.url === `/Appointment/${second}`).at(-1)?.headers.prefer, 'return=representation', 'passed on unchanged');
-});
