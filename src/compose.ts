@@ -132,6 +132,7 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared, onClosed?:
     // Counted by the store adapter (cancel_gateway_store_errors_total); named here.
     onVaultError: (e) => shared.logger.error('a kept version could not be read from the store', { error: (e as Error)?.name }),
     onUpstreamError: (kind) => shared.metrics.upstreamErrors.inc({ kind }),
+    now: () => shared.clock.now(),
   });
   const forwarder = createForwarder(cfg, standard, upstream, { logger: shared.logger, metrics: shared.metrics, codecs: shared.codecs });
   const pipeline = createPipeline({

@@ -1,4 +1,4 @@
-import { parseStrictJson } from '../fhir/strict-json.js';
+import { parseStrictJson, stringifyKeepingNumberText } from '../fhir/strict-json.js';
 import type { Codec, DecodeResult } from '../ports/codec.js';
 
 // ignoreBOM: true keeps a leading U+FEFF in the text so it is refused, not skipped: RFC 8259 §8.1
@@ -29,5 +29,6 @@ export const jsonCodec: Codec = Object.freeze({
   mediaTypes: Object.freeze(['application/fhir+json', 'application/json+fhir', 'application/json', 'text/json']),
   contentType: 'application/fhir+json; charset=utf-8',
   decode,
-  encode: (resource: Record<string, unknown>) => Buffer.from(JSON.stringify(resource), 'utf8'),
+  // Numbers as written (a version kept as XML with `1.10` is re-encoded `1.10`, not `1.1`).
+  encode: (resource: Record<string, unknown>) => Buffer.from(stringifyKeepingNumberText(resource), 'utf8'),
 });

@@ -38,7 +38,10 @@ export function createHistoryRead(deps: {
   onVaultError?: (e: unknown) => void;
   /** A failed provider call, by kind (cancel_gateway_upstream_errors_total, as for every other call). */
   onUpstreamError?: (kind: string) => void;
+  /** The clock If-Modified-Since is judged by (a date in the future is ignored). */
+  now?: () => number;
 }) {
+  const now = deps.now ?? Date.now;
   /** The kept version, or undefined when none is kept or the store cannot be read (reported). */
   const keptVersion = (id: string, vid: string) =>
     deps.vault.version(id, vid).catch((e: unknown) => {
@@ -70,7 +73,9 @@ export function createHistoryRead(deps: {
       return { status: 200, headers: out, body: answer.body, breaches: [] };
     }
     const failure = failureOf(answer.status);
-    if (failure) deps.onUpstreamError?.(failure);
+    const oddSuccess = answer.status > 200 && answer.status < 300;
+    // A 5xx or a redirect failed whatever is kept; an odd 2xx only when the kept version replaces it.
+    if (failure && !oddSuccess) deps.onUpstreamError?.(failure);
     if (cannotAnswer(answer.status)) {
       let kept;
       try {
@@ -78,10 +83,12 @@ export function createHistoryRead(deps: {
       } catch (e) {
         deps.onVaultError?.(e);
         // A store that cannot be read says nothing about the version: the provider's "no such
-        // version" is not the answer (the client may retry the 500); its own 5xx stands.
-        if (answer.status < 500) throw new GatewayError('INTERNAL_ERROR', 'The provider keeps no such version and the store of kept versions is unavailable; try again');
+        // version" (or its redirect) is not the answer (the client may retry the 500); its own 5xx
+        // and an odd 2xx stand.
+        if (answer.status < 500 && !oddSuccess) throw new GatewayError('INTERNAL_ERROR', 'The provider did not give this version and the store of kept versions is unavailable; try again');
       }
       if (kept) {
+        if (oddSuccess) deps.onUpstreamError?.('status');
         deps.onVaultAnswer?.();
         return fromVault(kept, wanted, headers);
       }
@@ -111,7 +118,7 @@ export function createHistoryRead(deps: {
     const vary = { vary: 'Accept' };
     // RFC 9110 §13.1.2-3: If-None-Match by weak comparison, else If-Modified-Since: the client already has this version.
     const inm = asked['if-none-match'];
-    const ims = inm === undefined && asked['if-modified-since'] !== undefined ? Date.parse(asked['if-modified-since']) : NaN;
+    const ims = inm === undefined ? httpDate(asked['if-modified-since'], now()) : NaN;
     if ((inm !== undefined && noneMatchHits(inm, kept.versionId)) || (Number.isFinite(ims) && Number.isFinite(t) && Math.floor(t / 1000) * 1000 <= ims)) {
       return { status: 304, headers: { etag, ...vary, ...(lastModified ? { 'last-modified': lastModified } : {}) }, body: Buffer.alloc(0), breaches: [], servedFrom: 'vault' };
     }
@@ -136,6 +143,21 @@ export function createHistoryRead(deps: {
 }
 
 export type HistoryRead = ReturnType<typeof createHistoryRead>;
+
+/** RFC 9110 §5.6.7: IMF-fixdate, RFC 850 and asctime forms only. */
+const HTTP_DATE = [
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/,
+  /^(Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \d{2}-(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)-\d{2} \d{2}:\d{2}:\d{2} GMT$/,
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/,
+];
+
+/** An HTTP-date's time, or NaN when it is not one or lies after `nowMs` (RFC 9110 §13.1.3: ignored). */
+function httpDate(value: string | undefined, nowMs: number): number {
+  if (value === undefined || !HTTP_DATE.some((re) => re.test(value))) return NaN;
+  // asctime carries no zone: it is GMT.
+  const t = Date.parse(/GMT$/.test(value) ? value : `${value} GMT`);
+  return t <= nowMs ? t : NaN;
+}
 
 /** `*`, or a listed entity tag whose opaque part (weak or strong) is this version's. */
 function noneMatchHits(header: string, versionId: string): boolean {

@@ -39,6 +39,20 @@ export function formatParam(query: string): 'json' | 'xml' | undefined {
 
 type Format = 'json' | 'xml';
 
+/** RFC 9110 §12.4.2 qvalue: 0 to 1 with at most three decimals. */
+const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+
+/** A media range's weight: its `q` parameter (name in any case, spaces around `=` tolerated), 1 without one; undefined when malformed. */
+function qualityOf(params: readonly string[]): number | undefined {
+  for (const p of params) {
+    const eq = p.indexOf('=');
+    if (eq === -1 || p.slice(0, eq).trim().toLowerCase() !== 'q') continue;
+    const v = p.slice(eq + 1).trim();
+    return QVALUE.test(v) ? Number(v) : undefined;
+  }
+  return 1;
+}
+
 /**
  * An Accept header read for the two formats: the acceptable one of highest quality (then order),
  * and those it refuses outright (`q=0`, RFC 9110 §12.4.2; parameter names in any case).
@@ -50,20 +64,15 @@ function acceptOf(accept: string): { best?: Format; refused: Format[] } {
     const [type, ...params] = range.split(';');
     const f = formatOfMediaType(type ?? '');
     if (!f) continue;
-    const qp = params.map((p) => p.trim().toLowerCase()).find((p) => p.startsWith('q='));
-    const q = qp ? Number(qp.slice(2)) : 1;
-    if (!(q > 0)) {
-      if (q === 0) refused.push(f);
+    const q = qualityOf(params);
+    if (q === undefined) continue; // a malformed weight: this range says nothing
+    if (q === 0) {
+      refused.push(f);
       continue;
     }
     if (!best || q > best.q) best = { f, q };
   }
   return { best: best?.f, refused };
-}
-
-/** The first acceptable format of an Accept header, by quality then order. */
-function formatOfAccept(accept: string): Format | undefined {
-  return acceptOf(accept).best;
 }
 
 /**
@@ -76,12 +85,6 @@ export function negotiate(query: string, accept: string | undefined, contentType
   const fallBack = [contentType ? formatOfMediaType(contentType) : undefined, 'json' as const, 'xml' as const].find((x) => x !== undefined && !a.refused.includes(x));
   const f = formatParam(query) ?? a.best ?? fallBack ?? 'json';
   return codecs.find((c) => c.format === f) ?? codecs.find((c) => c.format === 'json')!;
-}
-
-/** The format the client asked for by `_format` or `Accept`, if it named one (a GET has no Content-Type to fall back on). */
-export function askedFormat(query: string, accept: string | undefined, codecs: readonly Codec[]): Codec | undefined {
-  const f = formatParam(query) ?? (accept ? formatOfAccept(accept) : undefined);
-  return f === undefined ? undefined : codecs.find((c) => c.format === f);
 }
 
 /**

@@ -98,7 +98,7 @@ export function certificateFailureReason(code: string): string {
 }
 
 /** A whole HTTP answer for a socket the HTTP parser gave up on (Connection: close). */
-function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standard, codec: Codec | undefined, requestId: string | undefined): Buffer {
+function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standard, codec: Codec | undefined, requestId: string | undefined, nowMs: number): Buffer {
   // Coded as the standard codes it (its overrides), like every other refusal.
   const m = mappingFor(new GatewayError(code, diagnostics), standard);
   const oo = buildOperationOutcome(m, [{ diagnostics }], standard.operationOutcomeProfile) as unknown as Record<string, unknown>;
@@ -106,7 +106,7 @@ function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standa
   const reason = http.STATUS_CODES[m.status] ?? 'Error';
   const type = codec?.contentType ?? 'application/fhir+json; charset=utf-8';
   // Date: RFC 9110 §6.6.1 (Node writes it on every answer it makes; this one is written by hand).
-  const head = `HTTP/1.1 ${m.status} ${reason}\r\nDate: ${new Date().toUTCString()}\r\nContent-Type: ${type}\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\n${requestId ? `X-Correlation-ID: ${requestId}\r\n` : ''}Connection: close\r\n\r\n`;
+  const head = `HTTP/1.1 ${m.status} ${reason}\r\nDate: ${new Date(nowMs).toUTCString()}\r\nContent-Type: ${type}\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\n${requestId ? `X-Correlation-ID: ${requestId}\r\n` : ''}Connection: close\r\n\r\n`;
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }
 
@@ -248,7 +248,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // behind a cancel is answered after the cancel's answer, never instead of it.
     socket.pause();
     const diagnostics = which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed';
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeStandard(), refusalCodec(head, o.codecs), head?.requestId)));
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeStandard(), refusalCodec(head, o.codecs), head?.requestId, o.clock.now())));
   });
   // Rulings 13 and 19: CONNECT asks for a tunnel, which no interaction is: 404 as an
   // OperationOutcome, recorded like any refusal, and the connection closed (Node would close it
@@ -264,7 +264,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     };
     o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
     socket.pause();
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, 'A tunnel (CONNECT) is not served', o.outcomeStandard(), refusalCodec(head, o.codecs), head.requestId)));
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, 'A tunnel (CONNECT) is not served', o.outcomeStandard(), refusalCodec(head, o.codecs), head.requestId, o.clock.now())));
   });
   server.on('error', (e) => logger.error('listener error', { error: e.message }));
 

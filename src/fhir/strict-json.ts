@@ -27,6 +27,29 @@ export function copyKeepingNumberText<T extends object>(o: T): T {
   return copy;
 }
 
+/**
+ * JSON text of a parsed resource with every number as it was written (RAW_NUMBERS, ruling 26):
+ * `1.10` stays `1.10` where JSON.stringify would write `1.1`. Otherwise as JSON.stringify.
+ */
+export function stringifyKeepingNumberText(v: unknown, written?: string): string {
+  if (typeof v === 'number') return written ?? JSON.stringify(v);
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  const texts = (v as { [RAW_NUMBERS]?: Map<string, string> })[RAW_NUMBERS];
+  if (Array.isArray(v)) return `[${v.map((x, i) => stringifyKeepingNumberText(x, texts?.get(String(i)))).join(',')}]`;
+  const parts: string[] = [];
+  for (const k of Object.keys(v)) {
+    const x = (v as Record<string, unknown>)[k];
+    if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
+    parts.push(`${JSON.stringify(k)}:${stringifyKeepingNumberText(x, texts?.get(k))}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+/** The number at `container[key]` as written, when that is not its canonical form. */
+export function writtenNumber(container: object, key: string | number): string | undefined {
+  return (container as { [RAW_NUMBERS]?: Map<string, string> })[RAW_NUMBERS]?.get(String(key));
+}
+
 export type StrictJsonResult = { ok: true; value: unknown } | { ok: false; reason: string; offset: number };
 
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);

@@ -13,10 +13,10 @@ import type { KeptVersion, VaultPort } from '../../src/ports/vault.js';
 const resource = { resourceType: 'Appointment', id: 'a1', meta: { versionId: '1', lastUpdated: '2029-06-01T10:00:00Z' }, status: 'booked', minutesDuration: 15, participant: [{ status: 'accepted' }] };
 const storedJson = Buffer.from(JSON.stringify(resource));
 
-function setup(providerStatus: number, kept: Pick<KeptVersion, 'body' | 'mediaType'> | undefined) {
+function setup(providerStatus: number, kept: Pick<KeptVersion, 'body' | 'mediaType'> | undefined, now?: () => number) {
   const provider = { read: async () => ({ status: providerStatus, headers: {}, body: Buffer.alloc(0), ms: 1 }) } as unknown as ProviderPort;
   const vault = { version: async () => (kept ? { appointmentId: 'a1', versionId: '1', sha256: '', readAt: 0, lastUpdated: '2029-06-01T10:00:00Z', ...kept } : undefined) } as unknown as VaultPort;
-  return createHistoryRead({ provider, vault, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 } });
+  return createHistoryRead({ provider, vault, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 }, ...(now ? { now } : {}) });
 }
 
 t.test('404 from the provider, kept as JSON: the stored bytes when no format is asked, or JSON is', async (t) => {
@@ -127,7 +127,8 @@ t.test('If-None-Match on a version answered from the vault: 304 when it names th
 });
 
 t.test('a vault answer varies by Accept; If-Modified-Since at or after its Last-Modified is 304 (If-None-Match first)', async (t) => {
-  const read = setup(404, { body: storedJson, mediaType: 'application/fhir+json' });
+  // The kept version is dated 2029: the clock is after it (a date in the future is ignored).
+  const read = setup(404, { body: storedJson, mediaType: 'application/fhir+json' }, () => Date.parse('2030-01-01T00:00:00Z'));
   const full = await read('a1', '1', {}, jsonCodec);
   t.equal(full.headers.vary, 'Accept');
   const lm = String(full.headers['last-modified']);
@@ -135,4 +136,36 @@ t.test('a vault answer varies by Accept; If-Modified-Since at or after its Last-
   t.equal((await read('a1', '1', { 'if-modified-since': 'Sat, 01 Jan 2000 00:00:00 GMT' }, jsonCodec)).status, 200, 'modified since an earlier date');
   t.equal((await read('a1', '1', { 'if-modified-since': 'not a date' }, jsonCodec)).status, 200, 'an unreadable date is ignored');
   t.equal((await read('a1', '1', { 'if-none-match': 'W/"9"', 'if-modified-since': lm }, jsonCodec)).status, 200, 'If-None-Match decides when both are sent');
+});
+
+t.test('re-encoded kept versions keep numbers as written (no data lost: 1.10 stays 1.10 both ways)', async (t) => {
+  const xmlKept = Buffer.from('<Appointment xmlns="http://hl7.org/fhir"><id value="a1"/><meta><versionId value="1"/></meta><extension url="https://example.org/x"><valueDecimal value="1.10"/></extension><status value="booked"/><priority value="5"/><minutesDuration value="15"/><participant><status value="accepted"/></participant></Appointment>');
+  const asJson = await setup(404, { body: xmlKept, mediaType: 'application/fhir+xml' })('a1', '1', {}, jsonCodec);
+  t.match(asJson.body.toString(), /"valueDecimal":1\.10[,}]/, 'XML kept, JSON asked: 1.10');
+  const jsonKept = Buffer.from('{"resourceType":"Appointment","id":"a1","meta":{"versionId":"1"},"extension":[{"url":"https://example.org/x","valueDecimal":1.10}],"status":"booked","participant":[{"status":"accepted"}]}');
+  const asXml = await setup(404, { body: jsonKept, mediaType: 'application/fhir+json' })('a1', '1', {}, xmlCodec);
+  t.match(asXml.body.toString(), /<valueDecimal value="1\.10"\/>/, 'JSON kept, XML asked: 1.10');
+  // And back: what the codecs write reads back to the same text.
+  const again = jsonCodec.decode(asJson.body, { maxDepth: 64, maxNodes: 10_000 });
+  t.ok(again.ok);
+  if (again.ok) t.match(jsonCodec.encode(again.resource).toString(), /"valueDecimal":1\.10[,}]/);
+});
+
+t.test('If-Modified-Since: only an HTTP-date, never one in the future; an odd 2xx with the store down is passed on, counted only when replaced', async (t) => {
+  const now = Date.parse('2030-01-01T00:00:00Z');
+  const provider = { read: async () => ({ status: 404, headers: {}, body: Buffer.alloc(0), ms: 1 }) } as unknown as ProviderPort;
+  const vault = { version: async () => ({ appointmentId: 'a1', versionId: '1', sha256: '', readAt: 0, lastUpdated: '2029-06-01T10:00:00Z', body: storedJson, mediaType: 'application/fhir+json' }) } as unknown as VaultPort;
+  const read = createHistoryRead({ provider, vault, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 }, now: () => now });
+  for (const [ims, status] of [
+    ['Fri, 01 Jun 2029 10:00:00 GMT', 304], ['Friday, 01-Jun-29 10:00:00 GMT', 304], ['Fri Jun  1 10:00:00 2029', 304],
+    ['garbage 2030', 200], ['2029-12-01T00:00:00Z', 200], ['Fri, 01 Jun 2029 10:00:00', 200], ['Mon, 01 Jan 2035 00:00:00 GMT', 200],
+  ] as const) {
+    t.equal((await read('a1', '1', { 'if-modified-since': ims }, jsonCodec)).status, status, `If-Modified-Since: ${ims}`);
+  }
+  const kinds: string[] = [];
+  const accepted = { read: async () => ({ status: 202, headers: {}, body: Buffer.alloc(0), ms: 1 }) } as unknown as ProviderPort;
+  const down = { version: async () => { throw new Error('store down'); } } as unknown as VaultPort;
+  const a = await createHistoryRead({ provider: accepted, vault: down, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 }, onUpstreamError: (k) => kinds.push(k) })('a1', '1', {}, jsonCodec);
+  t.equal(a.status, 202, 'the provider\'s 202 stands when nothing can replace it');
+  t.same(kinds, [], 'and is not counted as a failure');
 });

@@ -47,3 +47,15 @@ t.test('ruling 21 with RFC 9110 §12.4.2: a format refused by q=0 is never the f
   t.equal(negotiate('_format=xml', 'application/fhir+xml;q=0', undefined, codecs).format, 'xml', '_format beats Accept');
   t.equal(negotiate('', 'text/html', XML, codecs).format, 'xml', 'nothing FHIR in Accept: Content-Type');
 });
+
+t.test('Accept weights as RFC 9110 writes them: spaces around =, at most three decimals, malformed ones say nothing', async (t) => {
+  const { negotiate } = await import('../../src/edge/negotiate.js');
+  const codecs = [jsonCodec, xmlCodec];
+  const XML = 'application/fhir+xml';
+  t.equal(negotiate('', 'application/fhir+xml; q = 0', XML, codecs).format, 'json', 'q = 0 refuses');
+  t.equal(negotiate('', 'application/fhir+xml;q=0.000', XML, codecs).format, 'json', '0.000 refuses');
+  for (const bad of ['q=', 'q=0x0', 'q=0e0', 'q=-0', 'q=0x1', 'q=1.5', 'q=0.0001']) {
+    t.equal(negotiate('', `application/fhir+json;${bad}`, XML, codecs).format, 'xml', `${bad}: ignored (Content-Type decides)`);
+  }
+  t.equal(negotiate('', 'application/fhir+json;q=0.5, application/fhir+xml;q=0.8', undefined, codecs).format, 'xml', 'the higher weight');
+});

@@ -6,6 +6,7 @@
  * inject markup). Anything the model cannot say in FHIR XML throws FhirXmlEncodeError rather than
  * writing XML that would read back as something else.
  */
+import { writtenNumber } from '../strict-json.js';
 import { childOf, FHIR_NS, isResourceType, orderOf, type ChildInfo } from './model.js';
 import { canonicalDiv, escAttr, Refusal } from './xhtml.js';
 import { isJsonObject as isObject } from '../json.js';
@@ -60,7 +61,7 @@ function entries(obj: Record<string, unknown>, context: string, resource: boolea
 
 function writeChildren(out: string[], obj: Record<string, unknown>, context: string, resource: boolean): void {
   for (const { name, info } of entries(obj, context, resource)) {
-    if (info.kind === 'primitive') writePrimitives(out, name, info, obj[name], obj[`_${name}`]);
+    if (info.kind === 'primitive') writePrimitives(out, name, info, obj[name], obj[`_${name}`], obj);
     else for (const v of asList(obj[name], info)) writeElement(out, name, info, v);
   }
 }
@@ -100,17 +101,18 @@ function attributes(v: Record<string, unknown>, extension: boolean): string {
 }
 
 /** A primitive (or a repeating one) with its `_name` companion, aligned by index. */
-function writePrimitives(out: string[], name: string, info: ChildInfo, value: unknown, companion: unknown): void {
-  if (!info.repeating) return writePrimitive(out, name, info, value, companion);
+function writePrimitives(out: string[], name: string, info: ChildInfo, value: unknown, companion: unknown, holder: object): void {
+  if (!info.repeating) return writePrimitive(out, name, info, value, companion, writtenNumber(holder, name));
   const values = value === undefined ? [] : Array.isArray(value) ? value : fail(`${info.path} must be an array`);
   const companions = companion === undefined ? [] : Array.isArray(companion) ? companion : fail(`_${info.path} must be an array`);
   if (value !== undefined && companion !== undefined && values.length !== companions.length) fail(`${info.path} and its _ companion differ in length`);
   const n = Math.max(values.length, companions.length);
   if (n === 0) fail(`${info.path} must be a non-empty array`);
-  for (let i = 0; i < n; i++) writePrimitive(out, name, info, values[i] ?? undefined, companions[i] ?? undefined);
+  for (let i = 0; i < n; i++) writePrimitive(out, name, info, values[i] ?? undefined, companions[i] ?? undefined, writtenNumber(values, i));
 }
 
-function writePrimitive(out: string[], name: string, info: ChildInfo, value: unknown, companion: unknown): void {
+/** `written`: a number's text as it was read, when not canonical (ruling 26: `1.10` stays `1.10`). */
+function writePrimitive(out: string[], name: string, info: ChildInfo, value: unknown, companion: unknown, written?: string): void {
   if (value === undefined && companion === undefined) return fail(`${info.path} has neither a value nor extensions`);
   let s = `<${name}`;
   if (companion !== undefined) {
@@ -118,7 +120,7 @@ function writePrimitive(out: string[], name: string, info: ChildInfo, value: unk
     for (const k of Object.keys(companion)) if (k !== 'id' && k !== 'extension') fail(`_${info.path} may hold only id and extension`);
     s += attributes(companion, false);
   }
-  if (value !== undefined) s += ` value="${escAttr(primitiveText(value, info))}"`;
+  if (value !== undefined) s += ` value="${escAttr(primitiveText(value, info, written))}"`;
   const ext = isObject(companion) ? companion.extension : undefined;
   if (ext === undefined) {
     out.push(`${s}/>`);
@@ -130,14 +132,14 @@ function writePrimitive(out: string[], name: string, info: ChildInfo, value: unk
   out.push(`</${name}>`);
 }
 
-function primitiveText(v: unknown, info: ChildInfo): string {
+function primitiveText(v: unknown, info: ChildInfo, written?: string): string {
   switch (info.json) {
     case 'boolean':
       return typeof v === 'boolean' ? String(v) : fail(`${info.path} must be a boolean`);
     case 'integer':
-      return typeof v === 'number' && Number.isInteger(v) ? String(v) : fail(`${info.path} must be an integer`);
+      return typeof v === 'number' && Number.isInteger(v) ? written ?? String(v) : fail(`${info.path} must be an integer`);
     case 'decimal':
-      return typeof v === 'number' && Number.isFinite(v) ? String(v) : fail(`${info.path} must be a number`);
+      return typeof v === 'number' && Number.isFinite(v) ? written ?? String(v) : fail(`${info.path} must be a number`);
     default:
       return typeof v === 'string' ? v : fail(`${info.path} must be a string`);
   }
