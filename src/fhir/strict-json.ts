@@ -35,7 +35,12 @@ export function stringifyKeepingNumberText(v: unknown, written?: string): string
   if (typeof v === 'number') return written ?? JSON.stringify(v);
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   const texts = (v as { [RAW_NUMBERS]?: Map<string, string> })[RAW_NUMBERS];
-  if (Array.isArray(v)) return `[${v.map((x, i) => stringifyKeepingNumberText(x, texts?.get(String(i)))).join(',')}]`;
+  if (Array.isArray(v)) {
+    const items: string[] = [];
+    // By index, as JSON.stringify: a hole is written null.
+    for (let i = 0; i < v.length; i++) items.push(v[i] === undefined || typeof v[i] === 'function' ? 'null' : stringifyKeepingNumberText(v[i], texts?.get(String(i))));
+    return `[${items.join(',')}]`;
+  }
   const parts: string[] = [];
   for (const k of Object.keys(v)) {
     const x = (v as Record<string, unknown>)[k];

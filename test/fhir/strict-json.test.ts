@@ -210,3 +210,15 @@ t.test('the native fast path agrees with the scanning parser on every text', asy
     t.ok(same(text, 64, 1000), text);
   }
 });
+
+t.test('stringifyKeepingNumberText: JSON.stringify, but numbers as written', async (t) => {
+  const { stringifyKeepingNumberText, parseStrictJson } = await import('../../src/fhir/strict-json.js');
+  const samples: unknown[] = [{ a: 1, b: [1, 'x', null, true, { c: 2.5 }], d: 'é"\\\n', e: undefined, f: -3 }, [undefined, () => 1, 1], 'plain', 7, null, { nested: { deep: [[1]] } }];
+  // eslint-disable-next-line no-sparse-arrays
+  samples.push([1, , 3]);
+  for (const v of samples) t.equal(stringifyKeepingNumberText(v), JSON.stringify(v), JSON.stringify(v));
+  const text = '{"a":1.10,"b":[1.0,2,1e2],"c":{"d":100000000000000000001}}';
+  const parsed = parseStrictJson(text, 64);
+  t.ok(parsed.ok);
+  if (parsed.ok) t.equal(stringifyKeepingNumberText(parsed.value), text, 'every number as written');
+});
