@@ -602,4 +602,3 @@ t.test('audit: a diff rejection and a success', async (t) => {
   t.equal(rec3?.outcome, 'rejected');
 });
 
-
