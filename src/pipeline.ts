@@ -20,7 +20,7 @@ import type { RouteResult } from './route.js';
 import { isGuarded, type Interaction, type Standard } from './standards/index.js';
 import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
-import { acceptFromFormatParam, answerCodecOf, negotiate } from './edge/negotiate.js';
+import { acceptFromFormatParam, answerCodecOf } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
 import { isAcceptedMediaType } from './checks/media-type.js';
 import { headBytes, requestIdOf, type RequestHead } from './edge/request-head.js';
@@ -273,9 +273,8 @@ export function createPipeline(deps: PipelineDeps) {
           acceptFromFormatParam(ctx!.request.query, headers, deps.codecs);
           const tpOut = span.traceparent();
           if (tpOut) headers.traceparent = tpOut;
-          // Ruling 21: `_format`, then Accept, else JSON (a GET has no Content-Type to go by).
-          const accept = req.headers.accept;
-          const asked = negotiate(ctx!.request.query ?? '', typeof accept === 'string' ? accept : undefined, undefined, deps.codecs);
+          // Ruling 21, as for every answer the gateway makes: `_format`, then Accept, then Content-Type, else JSON.
+          const asked = answerCodec(req);
           const answer = await history(ctx!.resourceId!, routed.vid, headers, asked);
           sendAnswer(res, answer, requestId);
           out = { status: answer.status, outcome: 'forwarded', forwardMs: performance.now() - t0, ...(answer.servedFrom ? { servedFrom: answer.servedFrom } : {}) };

@@ -16,8 +16,7 @@ import { codecFor } from './read-current.js';
  * timeout does not) — or a success that is not the version (a 2xx other than 200: a vread's answer
  * is the resource with 200).
  */
-const cannotAnswer = (status: number): boolean =>
-  status === 404 || status === 405 || status === 410 || status >= 500 || (status >= 300 && status < 400 && status !== 304) || (status > 200 && status < 300);
+const cannotAnswer = (status: number): boolean => status === 404 || status === 405 || status === 410 || failureOf(status) !== undefined;
 
 /** The upstream-error kind a provider answer counts as, or undefined for an answer that is not a failure. */
 function failureOf(status: number): 'status' | 'redirect' | undefined {
@@ -106,7 +105,7 @@ export function createHistoryRead(deps: {
   };
 
   /**
-   * The kept bytes as stored; when the format negotiated (ruling 21: `_format`, `Accept`, else JSON)
+   * The kept bytes as stored; when the format negotiated (ruling 21: `_format`, `Accept`, `Content-Type`, else JSON)
    * is the other one and the kept bytes read cleanly, the same resource re-encoded in it, as a FHIR
    * server would.
    */

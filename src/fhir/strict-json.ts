@@ -15,8 +15,7 @@ export const RAW_NUMBERS: unique symbol = Symbol('cancel-gateway.rawNumbers');
 
 /** The number at `container[key]` as written in the JSON text. */
 export function numberText(container: object, key: string | number, value: number): string {
-  const m = (container as { [RAW_NUMBERS]?: Map<string, string> })[RAW_NUMBERS];
-  return m?.get(String(key)) ?? String(value);
+  return writtenNumber(container, key) ?? String(value);
 }
 
 /** A shallow copy of `o` that keeps the written text of its numbers (RAW_NUMBERS, non-enumerable, which a spread drops). */

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { acceptFromFormatParam, codecFor, formatParam } from '../../src/edge/negotiate.js';
+import { acceptFromFormatParam, codecFor, formatParam, negotiate } from '../../src/edge/negotiate.js';
 import { isAcceptedCancelQuery } from '../../src/checks/media-type.js';
 import { jsonCodec } from '../../src/adapters/codec-json.js';
 import { xmlCodec } from '../../src/adapters/codec-xml.js';
@@ -35,27 +35,25 @@ t.test('_format: a literal + (form-decoded to a space) still names the media typ
   t.equal(none.accept, 'application/fhir+json', 'no _format: Accept as sent');
 });
 
+const XML = 'application/fhir+xml';
+/** The format negotiate() chooses for a query, an Accept and (optionally) a Content-Type. */
+const format = (query: string, accept: string, contentType?: string) => negotiate(query, accept, contentType, [jsonCodec, xmlCodec]).format;
+
 t.test('ruling 21 with RFC 9110 §12.4.2: a format refused by q=0 is never the fall-back', async (t) => {
-  const { negotiate } = await import('../../src/edge/negotiate.js');
-  const codecs = [jsonCodec, xmlCodec];
-  const XML = 'application/fhir+xml';
-  t.equal(negotiate('', 'application/fhir+xml;q=0', XML, codecs).format, 'json', 'XML refused: not taken from Content-Type');
-  t.equal(negotiate('', 'application/fhir+xml;Q=0', XML, codecs).format, 'json', 'Q in upper case is the same parameter');
-  t.equal(negotiate('', 'application/fhir+json;q=0', undefined, codecs).format, 'xml', 'JSON refused, nothing else said: XML');
-  t.equal(negotiate('', 'application/fhir+json;q=0, application/fhir+xml;q=0', undefined, codecs).format, 'json', 'both refused: JSON');
-  t.equal(negotiate('', 'application/fhir+xml;q=0.5', undefined, codecs).format, 'xml', 'a low quality is still acceptable');
-  t.equal(negotiate('_format=xml', 'application/fhir+xml;q=0', undefined, codecs).format, 'xml', '_format beats Accept');
-  t.equal(negotiate('', 'text/html', XML, codecs).format, 'xml', 'nothing FHIR in Accept: Content-Type');
+  t.equal(format('', 'application/fhir+xml;q=0', XML), 'json', 'XML refused: not taken from Content-Type');
+  t.equal(format('', 'application/fhir+xml;Q=0', XML), 'json', 'Q in upper case is the same parameter');
+  t.equal(format('', 'application/fhir+json;q=0'), 'xml', 'JSON refused, nothing else said: XML');
+  t.equal(format('', 'application/fhir+json;q=0, application/fhir+xml;q=0'), 'json', 'both refused: JSON');
+  t.equal(format('', 'application/fhir+xml;q=0.5'), 'xml', 'a low quality is still acceptable');
+  t.equal(format('_format=xml', 'application/fhir+xml;q=0'), 'xml', '_format beats Accept');
+  t.equal(format('', 'text/html', XML), 'xml', 'nothing FHIR in Accept: Content-Type');
 });
 
 t.test('Accept weights as RFC 9110 writes them: spaces around =, at most three decimals, malformed ones say nothing', async (t) => {
-  const { negotiate } = await import('../../src/edge/negotiate.js');
-  const codecs = [jsonCodec, xmlCodec];
-  const XML = 'application/fhir+xml';
-  t.equal(negotiate('', 'application/fhir+xml; q = 0', XML, codecs).format, 'json', 'q = 0 refuses');
-  t.equal(negotiate('', 'application/fhir+xml;q=0.000', XML, codecs).format, 'json', '0.000 refuses');
+  t.equal(format('', 'application/fhir+xml; q = 0', XML), 'json', 'q = 0 refuses');
+  t.equal(format('', 'application/fhir+xml;q=0.000', XML), 'json', '0.000 refuses');
   for (const bad of ['q=', 'q=0x0', 'q=0e0', 'q=-0', 'q=0x1', 'q=1.5', 'q=0.0001']) {
-    t.equal(negotiate('', `application/fhir+json;${bad}`, XML, codecs).format, 'xml', `${bad}: ignored (Content-Type decides)`);
+    t.equal(format('', `application/fhir+json;${bad}`, XML), 'xml', `${bad}: ignored (Content-Type decides)`);
   }
-  t.equal(negotiate('', 'application/fhir+json;q=0.5, application/fhir+xml;q=0.8', undefined, codecs).format, 'xml', 'the higher weight');
+  t.equal(format('', 'application/fhir+json;q=0.5, application/fhir+xml;q=0.8'), 'xml', 'the higher weight');
 });
