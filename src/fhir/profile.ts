@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { profilesDir } from '../paths.js';
 import { compileConstraint, holds } from './sd/fhirpath.js';
 import { FAST_PATHS } from './sd/fast-paths.js';
-import { Model, isFhirElementName, type Constraint, type ElementDef, type ExtensionDef, type TypeNode } from './sd/model.js';
+import { Model, isFhirElementName, referencedType, type Constraint, type ElementDef, type ExtensionDef, type TypeNode } from './sd/model.js';
 import { PRIMITIVES, primitiveProblem } from './sd/primitives.js';
 import { isJsonObject as isObj } from './json.js';
 import { numberText } from './strict-json.js';
@@ -38,6 +38,13 @@ export const MAX_ISSUES = 20;
 /** Issues counted (not kept) past the cap before the walk gives up. */
 const MAX_COUNTED = 500;
 const MAX_DEPTH = 96;
+/**
+ * FHIRPath constraints without a fast path evaluated per body, at most (ruling 20 and issue 13's
+ * bounded cost): an appointment with its contained Patient, Slot and DocumentReference needs a few
+ * dozen; 1,000 contained ElementDefinitions (13 KB) needed ~15,000 and 136 ms. Past the bound the
+ * body is refused (422), never forwarded unvalidated.
+ */
+export const MAX_ENGINE_EVALUATIONS = 1000;
 const ROOT = 'Appointment';
 const ELEMENT_NAME = /^_?[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
@@ -102,6 +109,8 @@ class Walk {
   /** False: FHIRPath constraints are not evaluated (a structural check). */
   constraints = true;
   containedTypes = new Map<string, string>();
+  /** FHIRPath constraints handed to the engine (no fast path): each costs ~10 µs or more. */
+  engineEvaluations = 0;
   constructor(readonly root: Obj) {}
 
   here(suffix?: string | number): string {
@@ -441,7 +450,7 @@ function value(ctx: Ctx, w: Walk, holder: object, def: ElementDef, v: unknown, a
     return;
   }
   if (def.type === 'Resource') {
-    contained(ctx, w, v, at);
+    contained(ctx, w, v, at, def.name === 'contained');
     return;
   }
   let node = def.node?.();
@@ -519,8 +528,6 @@ function codedBinding(w: Walk, def: ElementDef, v: Obj): void {
   }
 }
 
-const RESOURCE_IN_URL = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
-
 function reference(w: Walk, def: ElementDef, v: Obj): void {
   const ref = v['reference'];
   if (typeof ref !== 'string') return;
@@ -529,7 +536,7 @@ function reference(w: Walk, def: ElementDef, v: Obj): void {
   if (!def.targets) return;
   let type: string | undefined;
   if (ref.startsWith('#')) type = w.containedTypes.get(ref.slice(1));
-  else type = RESOURCE_IN_URL.exec(ref)?.[1];
+  else type = referencedType(ref);
   if (type !== undefined && type !== '' && !def.targets.has(type)) {
     w.add(w.here('reference'), `reference target type not allowed here (allowed: ${[...def.targets].join(', ')})`);
   }
@@ -540,6 +547,11 @@ function constraint(w: Walk, c: Constraint, node: Obj, type: TypeNode, resource:
   if (c.key === 'ref-1') return; // reported with its exact path by localReferences
   const fast = FAST_PATHS[c.key];
   const verdict = fast ? fast(node, resource) : undefined;
+  if (verdict === undefined && ++w.engineEvaluations > MAX_ENGINE_EVALUATIONS) {
+    // fail closed: a body that needs more than this cannot be certified in bounded time
+    w.add(ROOT, `the resource needs more than ${MAX_ENGINE_EVALUATIONS} FHIRPath constraint evaluations; it is refused as too complex to validate`);
+    throw new Stop();
+  }
   const ok = verdict ?? holds(compileConstraint(type.fpBase, c.expression), node, resource, resource);
   if (!ok) w.issue(`${c.key}: ${c.human}`, suffix);
 }
@@ -570,23 +582,47 @@ function resourceConstraints(ctx: Ctx, w: Walk, res: Obj, node: TypeNode): void 
   void ctx;
 }
 
-function contained(ctx: Ctx, w: Walk, v: Obj, at: Where): void {
+/**
+ * A resource inside the resource being walked. `asContained`: it is an item of a `contained`
+ * element; the standard's rows for contained resources (§c) apply only to the Appointment's own.
+ * A resource held by another element (`Bundle.entry.resource`, `Parameters.parameter.resource`) is
+ * a resource of its own: its `contained` are walked and its dom-1, dom-2 and dom-4 hold for them.
+ */
+function contained(ctx: Ctx, w: Walk, v: Obj, at: Where, asContained = true): void {
   const rt = v['resourceType'];
   if (typeof rt !== 'string' || !ctx.model.resourceTypes.has(rt)) {
     w.issue('not a FHIR STU3 resource type', 'resourceType');
     return;
   }
   const node = ctx.model.type(rt);
-  const required = ctx.overlay.containedRequired[rt] ?? ctx.overlay.containedRequired['*'] ?? [];
-  for (const r of required) if (!hasOwn(v, r)) w.issue("required element is missing (the standard's rules for contained resources)", r);
-  for (const rule of ctx.overlay.containedValues ?? []) if (rule.type === rt) valueRule(w, v, rule, w.here());
-  visitObject(ctx, w, v, node, { fhirPath: rt, typeName: rt, resource: at.resource, depth: at.depth + 1 });
+  if (asContained && at.resource === w.root) {
+    const required = ctx.overlay.containedRequired[rt] ?? ctx.overlay.containedRequired['*'] ?? [];
+    // a primitive's companion stands for it (`_start` with a data-absent-reason), as for a base min 1; an id must be there to be referenced
+    for (const r of required) if (!hasOwn(v, r) && (r === 'id' || !hasOwn(v, '_' + r))) w.issue("required element is missing (the standard's rules for contained resources)", r);
+    for (const rule of ctx.overlay.containedValues ?? []) if (rule.type === rt) valueRule(w, v, rule, w.here());
+  }
+  const resource = asContained ? at.resource : v;
+  visitObject(ctx, w, v, node, { fhirPath: rt, typeName: rt, resource, depth: at.depth + 1 });
   for (const c of node.constraints) {
     // dom-1..4 speak of a resource's own contained resources; a contained resource may have none
     // (its container's dom-2 reports them), so they are not evaluated inside it
-    if (c.key.startsWith('dom-')) continue;
-    constraint(w, c, v, node, at.resource);
+    if (c.key.startsWith('dom-')) {
+      if (!asContained) ownContainedRules(w, c, v);
+      continue;
+    }
+    constraint(w, c, v, node, resource);
   }
+}
+
+/** dom-1, dom-2, dom-4 for a resource that is not the root and not contained (dom-3 is judged by the root's references). */
+function ownContainedRules(w: Walk, c: Constraint, res: Obj): void {
+  const bad = c.key === 'dom-1' ? ['text'] : c.key === 'dom-2' ? ['contained'] : c.key === 'dom-4' ? ['versionId', 'lastUpdated'] : [];
+  const contained = Array.isArray(res['contained']) ? res['contained'] : [];
+  contained.forEach((r, i) => {
+    if (!isObj(r)) return;
+    const holder = c.key === 'dom-4' ? r['meta'] : r;
+    for (const b of bad) if (isObj(holder) && (hasOwn(holder, b) || hasOwn(holder, '_' + b))) w.issue(`${c.key}: ${c.human}`, `contained[${i}]${c.key === 'dom-4' ? '.meta' : ''}.${b}`);
+  });
 }
 
 /** No value at all, as FHIRPath sees it: null, [], or an array of nulls. */

@@ -8,7 +8,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/paths.js';
-import { createProfileValidator, type ProfileIssue } from '../../src/fhir/profile.js';
+import { createProfileValidator, MAX_ENGINE_EVALUATIONS, type ProfileIssue } from '../../src/fhir/profile.js';
 import { parseStrictJson } from '../../src/fhir/strict-json.js';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -88,4 +88,57 @@ t.test('decimals are written without an exponent', async (t) => {
   };
   for (const bad of ['1e1', '1E-2', '-2.5e+3']) t.match(at(withLongitude(bad)).join('\n'), /position.longitude: must be written without an exponent/, bad);
   for (const good of ['1.50', '-0.0', '10', '0.000001']) t.same(at(withLongitude(good)), [], good);
+});
+
+// Twelfth review (helper on a clone): elements defined by contentReference, reference types named
+// by any capitalised segment, resources held by elements other than `contained`, §c companions, and
+// the cost of FHIRPath constraints. Each case fails on the code before it.
+const withContained = (r: Json): Json =>
+  mutate((a) => {
+    a.contained.push(r);
+    (a.extension ??= []).push({ url: 'https://example.org/ext', valueReference: { reference: `#${r.id}` } });
+  });
+
+t.test('elements defined by contentReference (Questionnaire.item.item) are walked like their origin', async (t) => {
+  const q = (inner: Json): Json => withContained({ resourceType: 'Questionnaire', id: 'q', status: 'draft', item: [{ linkId: '1', type: 'group', item: [inner] }] });
+  t.same(at(validate(q({ linkId: '2', type: 'group', item: [{ linkId: '3', type: 'display', text: 'x' }] }))), [], 'three levels of valid items');
+  const bad = at(validate(q({ linkId: '2', type: 'string', modifierExtension: [{ url: 'https://example.org/must-understand', valueBoolean: true }], bogus: 1 })));
+  t.match(bad.join('\n'), /contained\[\d+\]\.item\[0\]\.item\[0\]\.modifierExtension\[0\]: unknown modifier extension/, 'an unknown modifierExtension two levels down');
+  t.match(bad.join('\n'), /contained\[\d+\]\.item\[0\]\.item\[0\]\.<unknown>: element is not defined here/, 'an unknown element two levels down');
+  t.match(at(validate(q({ type: 'string' }))).join('\n'), /item\[0\]\.item\[0\]\.linkId: required element is missing/, "the origin's cardinality");
+  t.match(at(validate(q({ linkId: '2', type: 'group' }))).join('\n'), /item\[0\]\.item\[0\]: que-1/, "the origin's constraints");
+  const obs = withContained({ resourceType: 'Observation', id: 'q', status: 'final', code: { text: 'x' }, component: [{ code: { text: 'c' }, referenceRange: [{ bogus: 1 }] }] });
+  t.match(at(validate(obs)).join('\n'), /component\[0\]\.referenceRange\[0\]\.<unknown>/, 'Observation.component.referenceRange reuses Observation.referenceRange');
+});
+
+t.test('a reference names a target type only with a concrete resource type', async (t) => {
+  const actor = (reference: string): string[] => at(validate(mutate((a) => a.participant.push({ actor: { reference }, status: 'accepted' }))));
+  t.same(actor('https://directory.example.org/Staff/42'), [], '"Staff" is no FHIR type: FHIR infers no target, nothing is judged');
+  t.match(actor('https://directory.example.org/Observation/42').join('\n'), /participant\[\d+\]\.actor\.reference: reference target type not allowed here/);
+});
+
+t.test('a resource inside Bundle.entry.resource is a resource of its own, not a contained one', async (t) => {
+  const bundle = (resource: Json): string[] => at(validate(withContained({ resourceType: 'Bundle', id: 'q', type: 'collection', entry: [{ resource }] })));
+  t.same(bundle({ resourceType: 'Patient', active: true }), [], "the standard's rows for contained resources (an id, a meta) do not apply to it");
+  t.match(bundle({ resourceType: 'Patient', contained: [{ resourceType: 'Nope' }] }).join('\n'), /entry\[0\]\.resource\.contained\[0\]\.resourceType: not a FHIR STU3 resource type/, 'its own contained are walked');
+  const nested = { resourceType: 'Patient', id: 'p', text: { status: 'generated', div: div('x') }, contained: [{ resourceType: 'Patient', id: 'z' }] };
+  const found = bundle({ resourceType: 'Patient', active: true, contained: [nested] }).join('\n');
+  t.match(found, /resource\.contained\[0\]\.contained: dom-2/, 'dom-2 holds for its contained');
+  t.match(found, /resource\.contained\[0\]\.text: dom-1/, 'dom-1 holds for its contained');
+});
+
+t.test("a contained resource's required primitive may be given by its companion alone (§c, as a base min 1)", async (t) => {
+  const slot = booking.contained.findIndex((c: Json) => c.resourceType === 'Slot');
+  const absent = { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }] };
+  t.same(at(validate(mutate((a) => { delete a.contained[slot].start; a.contained[slot]._start = absent; }))), []);
+  t.match(at(validate(mutate((a) => delete a.contained[slot].start))).join('\n'), /contained\[\d+\]\.start: required element is missing/);
+});
+
+t.test('the FHIRPath constraints a body needs are bounded: past the bound it is refused (422), in bounded time', async (t) => {
+  const sd = (n: number): Json =>
+    withContained({ resourceType: 'StructureDefinition', id: 'q', url: 'https://example.org/sd', name: 'x', status: 'draft', kind: 'logical', abstract: false, type: 'x', snapshot: { element: Array.from({ length: n }, () => ({ path: 'x', min: 0, max: '1', definition: 'd' })) } });
+  const issues = validate(sd(1000));
+  t.equal(issues.length, 1);
+  t.match(issues[0], { expression: 'Appointment', diagnostics: `the resource needs more than ${MAX_ENGINE_EVALUATIONS} FHIRPath constraint evaluations; it is refused as too complex to validate` });
+  t.match(at(validate(sd(3))).join('\n'), /sdf-/, 'a small one is judged by its constraints');
 });

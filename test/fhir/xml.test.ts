@@ -289,3 +289,18 @@ t.test('encoded text is escaped so it reads back as written', async (t) => {
   const d = decode(encodeFhirXml(r));
   t.same(d, { ok: true, resource: r });
 });
+
+t.test('elements defined by contentReference are read and written like their origin (Questionnaire.item.item)', async (t) => {
+  const limits = { maxDepth: 64, maxNodes: 5000 };
+  const cases: Array<Record<string, unknown>> = [
+    { resourceType: 'Questionnaire', id: 'q', status: 'draft', item: [{ linkId: '1', type: 'group', item: [{ linkId: '2', type: 'group', item: [{ linkId: '3', type: 'display' }] }] }] },
+    { resourceType: 'ValueSet', id: 'v', status: 'draft', compose: { include: [{ system: 'http://x' }], exclude: [{ system: 'http://y', concept: [{ code: 'a' }] }] }, expansion: { identifier: 'http://e', timestamp: '2020-01-01', contains: [{ system: 'http://x', code: 'a', contains: [{ system: 'http://x', code: 'b' }] }] } },
+    // max 1: not an array in JSON
+    { resourceType: 'TestReport', id: 't', status: 'completed', testScript: { reference: 'TestScript/1' }, result: 'pass', teardown: { action: [{ operation: { result: 'pass' } }] } },
+  ];
+  for (const resource of cases) {
+    const xml = encodeFhirXml(resource);
+    const back = decodeFhirXml(Buffer.from(xml), limits);
+    t.same(back, { ok: true, resource }, `${String(resource.resourceType)} round-trips`);
+  }
+});

@@ -1,5 +1,6 @@
 import fhirpath from 'fhirpath';
 import stu3 from 'fhirpath/fhir-context/stu3';
+import { referencedType } from './model.js';
 
 /**
  * HL7's FHIRPath engine (`fhirpath`, STU3 model) for the StructureDefinitions' constraints.
@@ -20,8 +21,6 @@ const engineNode = fhirpath.evaluate({ resourceType: 'Basic' }, 'Basic', undefin
   constructor: new (ctx: unknown, data: unknown, ...rest: null[]) => unknown;
 };
 
-const LITERAL_REFERENCE = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
-
 /**
  * `resolve()` without a network (the engine's own is asynchronous and fetches, so every
  * constraint using it — rfr-1, cmr-1, mps-1, ctm-1 — failed as an engine error): a `#id` reference
@@ -39,8 +38,8 @@ function resolveWithoutFetching(coll: unknown[]): unknown[] {
       const contained = (evaluating as { contained?: unknown } | undefined)?.contained;
       target = Array.isArray(contained) ? contained.find((c) => (c as { id?: unknown } | null)?.id === ref.slice(1)) : undefined;
     } else {
-      const m = LITERAL_REFERENCE.exec(ref);
-      if (m) target = { resourceType: m[1] };
+      const type = referencedType(ref);
+      if (type) target = { resourceType: type };
     }
     if (target === undefined) continue;
     out.push(new engineNode.constructor(engineNode.ctx, target, null, null, null, null));

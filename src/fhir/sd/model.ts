@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { profilesDir } from '../../paths.js';
 import { PRIMITIVES } from './primitives.js';
@@ -87,6 +88,11 @@ interface ProfileData {
 }
 
 const sdDir = profilesDir;
+/**
+ * Elements defined by `contentReference` (`Questionnaire.item.item` reuses `Questionnaire.item`):
+ * the generated rows carry no type for them; the fhirpath package's STU3 table names the origin.
+ */
+const DEFINED_ELSEWHERE = new Map(Object.entries(createRequire(import.meta.url)('fhirpath/fhir-context/stu3/pathsDefinedElsewhere.json') as Record<string, string>));
 let baseData: BaseData | undefined;
 let profileData: ProfileData | undefined;
 export function loadBase(): BaseData {
@@ -132,6 +138,18 @@ let resourceTypes: ReadonlySet<string> | undefined;
 export function isResourceType(name: string): boolean {
   resourceTypes ??= new Set(Object.entries(loadBase().types).filter(([, t]) => t.kind === 'resource').map(([n]) => n));
   return resourceTypes.has(name);
+}
+
+const LITERAL_REFERENCE = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
+/**
+ * The resource type a literal reference (`Type/id`, relative or absolute, with or without
+ * `_history`) names, or undefined. Only a concrete STU3 resource type counts: in
+ * `https://directory.example.org/Staff/42` FHIR can infer no target type, so none is judged
+ * (ruling 20: never stricter than FHIR).
+ */
+export function referencedType(ref: string): string | undefined {
+  const t = LITERAL_REFERENCE.exec(ref)?.[1];
+  return t !== undefined && t !== 'Resource' && t !== 'DomainResource' && isResourceType(t) ? t : undefined;
 }
 
 /** A key that may appear verbatim in a path (ruling 20): a defined element name, or its `_` companion. */
@@ -238,6 +256,11 @@ export class Model {
       const baseRow = baseRows.find((b) => b.p === row.p) ?? baseRows.find((b) => b.p.endsWith('[x]') && row.p.startsWith(b.p.slice(0, -3)));
       const array = baseRow ? baseRow.max !== 1 : row.max !== 1;
       const leaf = row.p.slice(at === '' ? 0 : at.length + 1);
+      const origin = (row.t ?? baseRow?.t) !== undefined ? undefined : DEFINED_ELSEWHERE.get(`${pathRoot}.${row.p}`);
+      if (origin !== undefined) {
+        this.addContentReference(node, row, rows, baseRows, array, leaf, pathRoot, origin);
+        continue;
+      }
       const types = row.t ?? baseRow?.t ?? [];
       const isChoice = leaf.endsWith('[x]') || (baseRow !== undefined && baseRow.p.endsWith('[x]'));
       const group = isChoice ? (leaf.endsWith('[x]') ? leaf : baseRow!.p.slice(baseRow!.p.lastIndexOf('.') + 1)) : undefined;
@@ -283,6 +306,34 @@ export class Model {
     for (const [g, names] of node.choices ?? []) if (names.length < 2) node.choices!.delete(g);
     if (node.choices?.size) node.choiceOf = new Map([...node.choices].flatMap(([g, names]) => names.map((n): [string, string] => [n, g])));
     return node;
+  }
+
+  /**
+   * An element defined by `contentReference` (`Questionnaire.item.item`): its own cardinality,
+   * the content (children and constraints) of its origin (`Questionnaire.item`).
+   */
+  private addContentReference(node: TypeNode, row: Row, rows: Row[], baseRows: Row[], array: boolean, leaf: string, pathRoot: string, origin: string): void {
+    const originRel = origin.slice(pathRoot.length + 1);
+    const originRow = rows.find((r) => r.p === originRel) ?? baseRows.find((r) => r.p === originRel);
+    const own = constraintsOf(row);
+    const key = `${origin}<contentReference>`; // unique: a path starts with its resource type, and no profile has one
+    node.elements.set(leaf, {
+      name: leaf,
+      companion: '_' + leaf,
+      path: `${pathRoot}.${row.p}`,
+      min: row.min,
+      max: row.max,
+      array,
+      type: originRow?.t?.[0] ?? 'BackboneElement',
+      constraints: [...own, ...constraintsOf(originRow).filter((c) => !own.some((o) => o.key === c.key))],
+      modifier: row.mod === 1,
+      node: () => {
+        let built = this.nodes.get(key);
+        if (!built) this.nodes.set(key, (built = this.build(origin, origin, pathRoot, rows, baseRows, originRel)));
+        return built;
+      },
+    });
+    if (row.min > 0) node.required.push({ label: leaf, names: [leaf], companions: ['_' + leaf] });
   }
 
   /** A datatype's own constraints (per-1 of Period, ref-1 of Reference) hold wherever it is used. */

@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module';
 import { ELEMENT_ORDER } from './element-order.js';
+import { loadBase } from '../sd/model.js';
 
 const require = createRequire(import.meta.url);
 const load = <T>(name: string): T => require(`fhirpath/fhir-context/stu3/${name}.json`) as T;
@@ -67,11 +68,21 @@ function baseName(context: string, name: string): string {
   return name;
 }
 
+/** Whether an element defined by `contentReference` repeats (the fhirpath tables leave these out; the StructureDefinition rows say). */
+function repeatsElsewhere(path: string): boolean {
+  const dot = path.indexOf('.');
+  const row = loadBase().types[path.slice(0, dot)]?.rows.find((r) => r.p === path.slice(dot + 1));
+  return row === undefined || row.max !== 1;
+}
+
 function resolve(context: string, name: string): ChildInfo | undefined {
   // A recursive backbone element (CodeSystem.concept.concept) has its children under its origin;
   // a derived data type (Age) may take an element from its parent type (Quantity).
   for (let ctx: string | undefined = DEFINED_ELSEWHERE.get(context) ?? context; ctx !== undefined; ctx = TYPE_PARENT.get(ctx)) {
     const path = `${ctx}.${name}`;
+    const elsewhere = DEFINED_ELSEWHERE.get(path);
+    // an element defined by contentReference (`Questionnaire.item.item`): complex, its children those of its origin
+    if (elsewhere !== undefined) return { path, repeating: repeatsElsewhere(path), kind: 'complex', json: 'string', context: elsewhere, base: name, companion: `_${name}` };
     const type = PATH_TO_TYPE.get(path);
     if (type === undefined) continue;
     const base = baseName(ctx, name);
