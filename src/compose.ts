@@ -39,6 +39,8 @@ export interface LongLived {
   codecs: readonly Codec[];
   /** Large bodies are checked one per turn of the event loop (issue 13 item 3), across reloads too. */
   largeBodies: Lane;
+  /** Writes in doubt still holding their appointment (ruling 23): shutdown waits them out, across reloads too. */
+  holdsInDoubt: Set<Promise<void>>;
 }
 
 export interface Shared extends LongLived {
@@ -120,7 +122,7 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared, onClosed?:
   const transaction = createWriteTransaction({
     provider, lock: shared.lock, vault: shared.vault, clock: shared.clock, codecs: shared.codecs,
     changeSets: standard.changeSets, logger: shared.logger, metrics: shared.metrics,
-    publicBaseUrl: cfg.publicBaseUrl, report: cfg.report,
+    publicBaseUrl: cfg.publicBaseUrl, report: cfg.report, holdsInDoubt: shared.holdsInDoubt,
     timeouts: {
       upstreamMs: cfg.upstream.timeoutMs, bodyMs: cfg.upstream.bodyTimeoutMs, inDoubtHoldMs: cfg.upstream.inDoubtHoldMs ?? cfg.upstream.timeoutMs,
       lockWaitMs: cfg.store.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS, maxAnswerBytes: cfg.upstream.maxAnswerBytes,

@@ -108,7 +108,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const store = createLateStore();
   let stopRetention = () => {};
   const shared: Shared = {
-    lock: store.lock, vault: store.vault, codecs: CODECS, largeBodies: createLane(), clock, logger, metrics, audit, tracer: deps.tracer ?? noTracer,
+    lock: store.lock, vault: store.vault, codecs: CODECS, largeBodies: createLane(), holdsInDoubt: new Set(), clock, logger, metrics, audit, tracer: deps.tracer ?? noTracer,
     clientAllowed: (req) => clientAllowed(req.socket as TLSSocket), draining: () => draining,
   };
   // Every handling not yet closed: the current one, and those a reload retired while requests
@@ -202,6 +202,20 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       await audit.flushed?.();
     },
     async shutdown(deadlineMs = config.shutdown.drainTimeoutMs) {
+      /**
+       * Ruling 23 at exit: a write in doubt keeps its appointment locked for upstream.inDoubtHoldMs
+       * after its client's answer; the process stays until those holds end, whatever the store (the
+       * in-process lock would otherwise vanish with the process). Bounded by the longest hold.
+       */
+      const waitOutHoldsInDoubt = async (): Promise<void> => {
+        if (!shared.holdsInDoubt.size) return;
+        const boundMs = Math.max(...[...live].map((h) => h.config.upstream.inDoubtHoldMs ?? h.config.upstream.timeoutMs), config.upstream.inDoubtHoldMs ?? config.upstream.timeoutMs) + 1000;
+        logger.info('waiting for writes in doubt before exit', { holds: shared.holdsInDoubt.size, boundMs });
+        // A timer that keeps the process alive (the holds' own timers do not), cleared when they end.
+        let bound: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.allSettled([...shared.holdsInDoubt]), new Promise((r) => (bound = setTimeout(r, boundMs)))]);
+        clearTimeout(bound);
+      };
       draining = true;
       metrics.draining.set(1);
       logger.info('draining', { deadlineMs });
@@ -216,6 +230,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
         await Promise.race([Promise.allSettled([...handlingNow]), new Promise((r) => setTimeout(r, 2000).unref())]);
       }
       server.closeAllConnections();
+      await waitOutHoldsInDoubt();
       await gw.close();
     },
     async close() {

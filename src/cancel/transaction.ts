@@ -73,6 +73,8 @@ export interface TransactionDeps {
   report: Readonly<Record<ReportFamily, 'enforce' | 'report'>>;
   /** inDoubtHoldMs: how long a write in doubt keeps the appointment locked after it (default upstreamMs). */
   timeouts: { upstreamMs: number; bodyMs: number; inDoubtHoldMs?: number; lockWaitMs: number; maxAnswerBytes: number };
+  /** Where a write in doubt registers its hold while it lasts (the process waits them out before it exits). */
+  holdsInDoubt?: Set<Promise<void>>;
 }
 
 /**
@@ -239,6 +241,9 @@ export function createWriteTransaction(deps: TransactionDeps) {
    * version cannot overtake it; the next holder then reads what the provider made of the first.
    * The client's answer is not delayed: the lock is held on, the answer goes now.
    */
+  /** The in-doubt holds running now (shutdown waits them out: ruling 23 whatever the store). */
+  const holdsInDoubt = deps.holdsInDoubt ?? new Set<Promise<void>>();
+
   function holdThroughDoubt<T>(id: string, traceId: string | undefined, fn: (held: HeldLock) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       lock
@@ -250,7 +255,10 @@ export function createWriteTransaction(deps: TransactionDeps) {
             if ((e as { inDoubt?: boolean }).inDoubt) {
               const holdMs = deps.timeouts.inDoubtHoldMs ?? deps.timeouts.upstreamMs;
               logger.warn('the write is in doubt: the appointment stays locked while the provider may still apply it', { traceId, appointmentId: id, holdMs });
-              await new Promise<void>((done) => clock.setTimer(done, holdMs));
+              const hold = new Promise<void>((done) => clock.setTimer(done, holdMs));
+              holdsInDoubt.add(hold);
+              await hold;
+              holdsInDoubt.delete(hold);
             }
           }
         })

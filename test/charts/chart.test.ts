@@ -269,7 +269,7 @@ t.test('standalone (nhs-booking): Deployment, Service, ConfigMap, ServiceAccount
   t.equal(dep.spec.replicas, 2);
   t.same(dep.spec.strategy.rollingUpdate, { maxUnavailable: 0, maxSurge: 1 }, 'rolling update never drops below the replica count');
   t.equal(dep.spec.template.spec.serviceAccountName, 'rel-cancel-gateway');
-  t.equal(dep.spec.template.spec.terminationGracePeriodSeconds, 40, 'drain 30 s + 10 s');
+  t.equal(dep.spec.template.spec.terminationGracePeriodSeconds, 55, 'drain 30 s + the in-doubt hold 10 s (timeoutMs) + 15 s');
   t.equal(dep.spec.template.spec.containers.length, 1, 'only the gateway container');
   t.equal(dep.spec.template.spec.initContainers, undefined);
   t.equal(dep.spec.template.spec.containers[0].image, 'registry.example.com/cancel-gateway:0.1.0');
@@ -305,7 +305,12 @@ t.test('standalone gp-connect: CRL, https provider with CA and client certificat
   const svc = only(t, r, 'Service', 'gpc-gateway');
   t.equal(dep.spec.replicas, 3);
   t.equal(dep.spec.template.spec.containers[0].image, 'registry.example.com/cancel-gateway@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', 'a digest pins the image');
-  t.equal(dep.spec.template.spec.terminationGracePeriodSeconds, 30, 'drain 20 s + 10 s');
+  t.equal(dep.spec.template.spec.terminationGracePeriodSeconds, 40, 'drain 20 s + the in-doubt hold 5 s (timeoutMs) + 15 s');
+  const held = render(t, 'a longer in-doubt hold', chartDir, { values: [join(ciDir, 'standalone-gp-connect-values.yaml')], set: ['config.upstream.inDoubtHoldMs=60000'] });
+  t.equal(only(t, held, 'Deployment', 'gpc-gateway').spec.template.spec.terminationGracePeriodSeconds, 95, 'drain 20 s + inDoubtHoldMs 60 s + 15 s: the process waits the hold out before exiting');
+  const short = template(chartDir, { values: [join(ciDir, 'standalone-gp-connect-values.yaml')], set: ['terminationGracePeriodSeconds=5'] });
+  t.notOk(short.ok, 'a grace period not longer than the drain is refused');
+  t.match(short.stderr, /terminationGracePeriodSeconds \(5\) must be longer than config.shutdown.drainTimeoutMs \(20 s\)/);
   t.equal(dep.spec.template.spec.topologySpreadConstraints?.[0]?.topologyKey, 'topology.kubernetes.io/zone');
   checkDeploymentBasics(t, r.label, dep, svc, config, checksum);
   checkGatewayPod(t, r.label, dep.spec.template.spec, {

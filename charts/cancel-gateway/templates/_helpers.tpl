@@ -145,13 +145,24 @@ buildConfig). Keys are sorted by toYaml.
 {{- end -}}
 {{- end -}}
 
+{{/*
+The pod's grace period. Default: the drain, then the hold a write in doubt keeps on its
+appointment (upstream.inDoubtHoldMs, default upstream.timeoutMs: the process waits it out before
+exiting, ruling 23), then 15 s (the tracer's 5 s export bound and a margin). A value given that is
+not longer than the drain is refused: the kubelet would kill in-flight requests.
+*/}}
 {{- define "cancel-gateway.terminationGracePeriodSeconds" -}}
-{{- if .v.terminationGracePeriodSeconds -}}
-{{- .v.terminationGracePeriodSeconds | int -}}
-{{- else -}}
 {{- $shutdown := default dict .v.config.shutdown -}}
 {{- $drainMs := default 30000 $shutdown.drainTimeoutMs | int -}}
-{{- add (div $drainMs 1000) 10 -}}
+{{- if .v.terminationGracePeriodSeconds -}}
+{{- if le (.v.terminationGracePeriodSeconds | int) (div $drainMs 1000) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be longer than config.shutdown.drainTimeoutMs (%d s), plus upstream.inDoubtHoldMs to keep writes in doubt locked; leave it empty for the default" (.v.terminationGracePeriodSeconds | int) (div $drainMs 1000)) -}}
+{{- end -}}
+{{- .v.terminationGracePeriodSeconds | int -}}
+{{- else -}}
+{{- $upstream := default dict .v.config.upstream -}}
+{{- $holdMs := default (default 10000 $upstream.timeoutMs) $upstream.inDoubtHoldMs | int -}}
+{{- add (div $drainMs 1000) (div (add $holdMs 999) 1000) 15 -}}
 {{- end -}}
 {{- end -}}
 
