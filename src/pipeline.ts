@@ -238,10 +238,14 @@ export function createPipeline(deps: PipelineDeps) {
       // The trace id read from the raw head is logged even when the request names no route.
       const headers = head?.traceId ? { 'ssp-traceid': head.traceId } : {};
       const req = { method: head?.method ?? 'unknown', url: head?.url ?? '', headers, rawHeaders: [] } as unknown as IncomingMessage;
-      const { ctx } = head ? route(req) : { ctx: undefined };
+      const { ctx, result } = head ? route(req) : { ctx: undefined, result: undefined };
       if (ctx && head?.traceId) ctx.traceId = head.traceId;
       const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [], timings: ctx?.timings };
-      record(req, ctx, trail, { status, outcome: 'rejected', code }, 0, head?.requestId);
+      record(req, ctx, trail, { status, outcome: 'rejected', code }, 0, head?.requestId, result && guardedIdOf(result));
+      // A head so large that its request line was no longer among the bytes the parser held: its
+      // route is unknown, and it is audited all the same (no appointment id), so that an oversized
+      // head cannot keep a cancel attempt out of the trail (ruling 19).
+      if (!head && code === 'HEADERS_TOO_LARGE') audit.write({ time: new Date().toISOString(), outcome: 'rejected', status, code });
     },
 
     async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -300,9 +304,14 @@ export function createPipeline(deps: PipelineDeps) {
       }
       span.setAttributes({ 'http.status_code': out.status, 'gateway.outcome': out.outcome, 'gateway.code': out.code, 'ssp.trace_id': ctx?.traceId, 'gateway.interaction': ctx?.interaction.name });
       span.end(out.outcome === 'error');
-      record(req, ctx, trail, out, performance.now() - started, requestId);
+      record(req, ctx, trail, out, performance.now() - started, requestId, guardedIdOf(routed));
     },
   };
+
+  /** The appointment id of a guarded write's path refused for its method (DELETE /Appointment/{id}): audited too. */
+  function guardedIdOf(r: RouteResult): string | undefined {
+    return !r.ok && r.code === 'METHOD_NOT_ALLOWED' ? r.guardedId : undefined;
+  }
 
   /** The standard's interaction whose id the request's Ssp-InteractionID carries, if any. */
   function namedInteraction(req: IncomingMessage): Interaction | undefined {
@@ -311,7 +320,7 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   /** One decision log line, the request metrics and, on a guarded route, one audit record (ruling 19). */
-  function record(req: IncomingMessage, ctx: RequestContext | undefined, trail: WriteTrail, out: Outcome, totalMs: number, requestId: string | undefined): void {
+  function record(req: IncomingMessage, ctx: RequestContext | undefined, trail: WriteTrail, out: Outcome, totalMs: number, requestId: string | undefined, refusedId?: string): void {
     const upstreamMs = (out.forwardMs ?? 0) + (trail.readMs ?? 0);
     const guardedRoute = ctx !== undefined && isGuarded(ctx.interaction);
     const route = ctx ? (guardedRoute ? 'cancel' : 'passthrough') : 'none';
@@ -329,11 +338,17 @@ export function createPipeline(deps: PipelineDeps) {
       : undefined;
     const wouldReject = trail.wouldReject.length ? trail.wouldReject : undefined;
     logger.info('decision', {
-      traceId: ctx ? ctx.traceId : wellFormedTraceId(req.headers), requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId, ods: clip(requester?.odsCode),
+      traceId: ctx ? ctx.traceId : wellFormedTraceId(req.headers), requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId ?? refusedId, ods: clip(requester?.odsCode),
       outcome: out.outcome, servedFrom: out.servedFrom, status: out.status, code: out.code, wouldReject, breaches: trail.breaches, inDoubt: trail.inDoubt,
       ms: Math.round(totalMs * 1000) / 1000, upstreamMs: Math.round(upstreamMs * 1000) / 1000, stages: ctx?.timings,
     });
-    if (!guardedRoute) return;
+    if (!guardedRoute) {
+      // Ruling 19: a request at a guarded write's path refused for its method (405) is recorded too.
+      if (refusedId !== undefined) {
+        audit.write({ time: new Date().toISOString(), traceId: wellFormedTraceId(req.headers), requestId, appointmentId: refusedId, interaction: namedInteraction(req)?.id, outcome: out.outcome, status: out.status, code: out.code });
+      }
+      return;
+    }
     audit.write({
       time: new Date().toISOString(), traceId: ctx.traceId, requestId, appointmentId: ctx.resourceId, interaction: recorded?.id,
       outcome: out.outcome, status: out.status, code: out.code, requester,

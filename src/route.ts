@@ -1,4 +1,5 @@
 import type { Interaction, Standard } from './standards/index.js';
+import { isGuarded } from './standards/types.js';
 
 /**
  * FHIR logical id (STU3: [A-Za-z0-9\-\.]{1,64}), except `.` and `..`: URL resolution turns those
@@ -13,7 +14,9 @@ interface CompiledRoute { pattern: RegExp; interactions: Interaction[] }
 
 export type RouteResult =
   | { ok: true; candidates: Interaction[]; id: string | undefined; vid?: string }
-  | { ok: false; code: 'ROUTE_NOT_FOUND' | 'METHOD_NOT_ALLOWED'; allowed?: string[] };
+  | { ok: false; code: 'ROUTE_NOT_FOUND' }
+  /** `guardedId`: the path is a guarded write's (`/Appointment/{id}`), with this id: the refusal is audited (ruling 19). */
+  | { ok: false; code: 'METHOD_NOT_ALLOWED'; allowed: string[]; guardedId?: string };
 
 /**
  * Build the router of a standard once (ruling 13): interactions grouped by path template.
@@ -37,7 +40,10 @@ export function createRouter(standard: Standard, opts: { amend: boolean }): (met
       const m = r.pattern.exec(path);
       if (!m) continue;
       const candidates = r.interactions.filter((i) => i.method === method);
-      if (!candidates.length) return { ok: false, code: 'METHOD_NOT_ALLOWED', allowed: [...new Set(r.interactions.map((i) => i.method))] };
+      if (!candidates.length) {
+        const allowed = [...new Set(r.interactions.map((i) => i.method))];
+        return r.interactions.some(isGuarded) && m[1] !== undefined ? { ok: false, code: 'METHOD_NOT_ALLOWED', allowed, guardedId: m[1] } : { ok: false, code: 'METHOD_NOT_ALLOWED', allowed };
+      }
       return { ok: true, candidates, id: m[1], vid: m[2] };
     }
     return { ok: false, code: 'ROUTE_NOT_FOUND' };

@@ -181,3 +181,21 @@ t.test('a long ODS code from the token is cut to 128 characters in the decision 
   const record = h.audit.filter((r) => r.appointmentId === 'appt-4').at(-1)!;
   t.equal(record.requester?.odsCode?.length, 128, 'the audit record too');
 });
+
+t.test("a request at a guarded write's path refused for its method (405) has its audit record; other 404/405s none", async (t) => {
+  const headers = identityHeaders('nhs-booking', 'cancel');
+  const trace = String(headers['Ssp-TraceID']);
+  const before = h.audit.length;
+  const del = await h.request({ method: 'DELETE', path: '/STU3/1/Appointment/appt-9', headers });
+  assertOutcome(t, del, 405, 'BAD_REQUEST', { issue: 'not-supported' });
+  const records = h.audit.slice(before);
+  t.equal(records.length, 1, 'one record');
+  t.match(records[0], { appointmentId: 'appt-9', traceId: trace, outcome: 'rejected', status: 405, code: 'METHOD_NOT_ALLOWED', interaction: STANDARDS['nhs-booking'].interactions.find((i) => i.kind === 'cancel')!.id });
+  t.equal(h.provider.requests.filter((r) => r.url.includes('/appt-9')).length, 0, 'nothing reached the provider');
+  const line = h.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'decision' && l.traceId === trace).at(-1);
+  t.equal(line?.appointmentId, 'appt-9', 'the decision line names the appointment');
+  const quiet = h.audit.length;
+  t.equal((await h.request({ method: 'PUT', path: '/STU3/1/Appointment/appt-9/', headers })).status, 404);
+  t.equal((await h.request({ method: 'POST', path: '/STU3/1/metadata', headers })).status, 405);
+  t.equal(h.audit.length, quiet, 'not at a guarded write path: no record');
+});

@@ -149,11 +149,17 @@ t.test('a head over limits.maxHeaderBytes (16 KiB) but within the parser\'s boun
     t.match(JSON.parse(decisions[0] ?? '{}'), { method: 'PUT', status: 431, code: 'HEADERS_TOO_LARGE', route: 'cancel', traceId }, `${name}: the decision line`);
   }
   // Beyond the parser's own bound (four times the limit) the parser refuses: still 431, closed.
+  const audited = h.audit.length;
   const c = await connect();
-  c.socket.write(raw('GET', `/STU3/1/Appointment/${ids[0]}`, { ...readHeaders(), 'X-Big': 'a'.repeat(70 * 1024) }));
+  c.socket.write(raw('PUT', `/STU3/1/Appointment/${ids[0]}`, { ...readHeaders(), 'X-Big': 'a'.repeat(70 * 1024) }));
   t.ok(await c.closed(3000), 'a 70 KiB head: closed');
   const answers = parseResponses(c.received());
   if (answers.length) t.equal(answers[0]!.status, 431, 'a 70 KiB head: 431');
+  // Its request line is no longer among the bytes the parser held: the route is unknown, and it is
+  // audited all the same, so that a head this large cannot keep a cancel attempt out of the trail.
+  const records = h.audit.slice(audited);
+  t.equal(records.length, 1, 'a 70 KiB head: one audit record');
+  t.match(records[0], { outcome: 'rejected', status: 431, code: 'HEADERS_TOO_LARGE' }, 'a 70 KiB head: the audit record');
   await stillServes(t, 'after heads over the limit');
 });
 
