@@ -126,6 +126,15 @@ function baseUrlProblems(name: string, url: string): string[] {
   return problems;
 }
 
+/** A problem with a key an environment variable set names that variable too (`spine.providerAsids: … (from GATEWAY_PROVIDER_ASID)`). */
+export function namingEnv(problem: string, env: Record<string, string | undefined>): string {
+  for (const [name, path] of ENV_OVERRIDES) {
+    if (env[name] === undefined || env[name] === '') continue;
+    if (problem.startsWith(`${path}:`) || problem.startsWith(`${path}.`)) return `${problem} (from ${name})`;
+  }
+  return problem;
+}
+
 export function applyEnv(raw: Record<string, unknown>, env: Record<string, string | undefined>): string[] {
   const problems: string[] = [];
   for (const [name, path] of ENV_OVERRIDES) {
@@ -271,7 +280,7 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
   try {
     built = buildConfig(raw, { baseDir: dirname(resolve(file)) });
   } catch (e) {
-    if (e instanceof ConfigError && envProblems.length) throw new ConfigError([...envProblems, ...e.problems]);
+    if (e instanceof ConfigError) throw new ConfigError([...envProblems, ...e.problems.map((p) => namingEnv(p, env))]);
     throw e;
   }
   if (envProblems.length) throw new ConfigError(envProblems);

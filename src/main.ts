@@ -70,6 +70,10 @@ async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => v
         });
       }
     });
+  } else {
+    // No file to re-read (the demo's embedded configuration): a SIGHUP changes nothing and must
+    // not end the process (Node's default for the signal).
+    process.on('SIGHUP', () => logger.warn('SIGHUP ignored: there is no configuration file to reload (started without --config)'));
   }
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

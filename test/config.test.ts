@@ -102,6 +102,13 @@ t.test('file + environment overrides', async (t) => {
   t.equal(c.tls.cert, join(dir, 'cert.pem'), 'relative paths resolve against the file');
   const e = t.throws(() => loadConfig(file, { GATEWAY_PORT: 'abc' })) as unknown as ConfigError;
   t.match(e.problems.join(), /GATEWAY_PORT/);
+  // A value the schema refuses names the variable that set it, not only the key.
+  const asid = t.throws(() => loadConfig(file, { GATEWAY_PROVIDER_ASID: ' , ' })) as unknown as ConfigError;
+  t.match(asid.problems.join('\n'), /^spine\.providerAsids: .* \(from GATEWAY_PROVIDER_ASID\)$/m);
+  const url = t.throws(() => loadConfig(file, { GATEWAY_UPSTREAM_URL: 'http://u:p@provider/fhir' })) as unknown as ConfigError;
+  t.match(url.problems.join('\n'), /^upstream\.url: must not carry a user name or password \(from GATEWAY_UPSTREAM_URL\)$/m);
+  const fromFile = t.throws(() => loadConfig(file, { GATEWAY_PORT: '9443', GATEWAY_LOG_LEVEL: '' , GATEWAY_JWT_AUDIENCE: undefined, GATEWAY_STANDARD: 'nope' })) as unknown as ConfigError;
+  t.notMatch(fromFile.problems.join('\n'), /GATEWAY_PORT/, 'a variable is named only for the keys it set');
   writeFileSync(join(dir, 'broken.yaml'), 'a: [1,\n');
   t.throws(() => loadConfig(join(dir, 'broken.yaml')), ConfigError);
 });
