@@ -3,6 +3,7 @@ import { CATALOGUE, providerStatusCoding, type ErrorMapping, type GatewayError }
 import { buildOperationOutcome } from './fhir/operation-outcome.js';
 import type { Codec } from './ports/codec.js';
 import type { Standard } from './standards/index.js';
+import { gzipWanted, gzipWhole } from './http/answer-gzip.js';
 
 export const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 
@@ -33,7 +34,7 @@ export function sendError(res: ServerResponse, err: GatewayError, standard: Stan
   }
   // Ruling 21: the negotiated format (JSON unless the request asked for XML).
   const oo = buildOperationOutcome(mapping, err.issues, standard.operationOutcomeProfile) as unknown as Record<string, unknown>;
-  const body = codec ? codec.encode(oo) : Buffer.from(JSON.stringify(oo));
+  let body = codec ? codec.encode(oo) : Buffer.from(JSON.stringify(oo));
   // A connection already marked to close (retired: its request count, its age, a CRL; or draining)
   // stays marked: the refusal replaces the answer's headers, not that decision.
   const closing = close || /(^|,)\s*close\s*(,|$)/i.test(String(res.getHeader('connection') ?? ''));
@@ -45,6 +46,7 @@ export function sendError(res: ServerResponse, err: GatewayError, standard: Stan
   if (requestId) res.setHeader('X-Correlation-ID', requestId);
   for (const [k, v] of Object.entries(err.headers ?? {})) res.setHeader(k, v);
   if (closing) res.setHeader('Connection', 'close');
+  if (gzipWanted(res, standard.answerGzip, mapping.status)) body = gzipWhole(res, body);
   res.end(body);
   return mapping.status;
 }

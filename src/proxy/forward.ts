@@ -8,6 +8,7 @@ import { codeForProviderStatus, providerRefusal, publicPassthroughLocation } fro
 import { connectionTokens, forwardable, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
 import { decodedBody } from '../http/content-coding.js';
+import { gzipStream, gzipWanted, gzipWhole } from '../http/answer-gzip.js';
 import { clientEtag, isEntityTag, versionIdOf } from '../http/entity-tag.js';
 import { codecFor, negotiate } from '../edge/negotiate.js';
 import type { Codec } from '../ports/codec.js';
@@ -281,7 +282,13 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       res.destroy();
     }, config.upstream.bodyTimeoutMs);
     proxyRes.once('close', () => clearTimeout(bodyTimer));
-    proxyRes.pipe(res);
+    // GP Connect §a: gzip when the client accepts it — unless the provider encoded the body itself.
+    const coded = proxyRes.headers['content-encoding'];
+    if ((coded === undefined || coded.trim().toLowerCase() === 'identity') && gzipWanted(res, standard.answerGzip, status)) {
+      const gz = gzipStream(res);
+      gz.on('error', () => res.destroy());
+      proxyRes.pipe(gz).pipe(res);
+    } else proxyRes.pipe(res);
     proxyRes.on('end', () => x.finish({ status, upstreamMs: x.upstreamMs() }));
     // A provider answer cut short must not look complete to the client.
     proxyRes.on('aborted', () => res.destroy());
@@ -335,7 +342,9 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       if (etag === undefined) res.removeHeader('etag');
       else res.setHeader('ETag', etag);
     }
-    res.end(bodyBuf);
+    const coded = proxyRes.headers['content-encoding'];
+    const plain = coded === undefined || coded.trim().toLowerCase() === 'identity';
+    res.end(plain && gzipWanted(res, standard.answerGzip, status) ? gzipWhole(res, bodyBuf) : bodyBuf);
     x.finish({ status, upstreamMs: ms });
   }
 

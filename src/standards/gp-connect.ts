@@ -69,4 +69,5 @@ export const gpConnect: Standard = {
     },
   },
   noStoreOnEveryResponse: true,
+  answerGzip: true, // gp-connect-1.2.7.md §a: Accept-Encoding gzip, "Servers SHALL support gzip"
 };

@@ -43,4 +43,5 @@ export const nhsBooking: Standard = {
     },
   },
   noStoreOnEveryResponse: false,
+  answerGzip: false, // the standard says nothing of content codings: answers as before
 };

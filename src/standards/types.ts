@@ -97,4 +97,6 @@ export interface Standard {
   changeSets: { cancel: ChangeSet; amend?: ChangeSet };
   /** GP Connect: `Cache-Control: no-store` on every response, success included. */
   noStoreOnEveryResponse: boolean;
+  /** Answers are gzip-compressed when the client's Accept-Encoding allows it (GP Connect §a: servers SHALL support gzip). */
+  answerGzip: boolean;
 }

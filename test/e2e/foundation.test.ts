@@ -33,6 +33,10 @@ t.test('a read passes through: 200, the stored appointment, ETag', async (t) => 
   t.equal(seenReq.url, `/Appointment/${id}`, 'the base path is replaced by the provider base');
   t.ok(seenReq.headers['x-forwarded-for'], 'X-Forwarded-For added');
   t.equal(seenReq.headers['x-forwarded-proto'], 'https');
+  // NHS Booking says nothing of content codings: an Accept-Encoding changes nothing (GP Connect's §a gzip is its own).
+  const gz = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: { ...identityHeaders('nhs-booking', 'read'), 'Accept-Encoding': 'gzip' } });
+  t.equal(gz.headers['content-encoding'], undefined, 'nhs-booking: not compressed');
+  t.equal(gz.json.id, id);
 });
 
 t.test('no client certificate: no HTTP response at all', async (t) => {

@@ -364,3 +364,39 @@ t.test('the demo token (demo/token.ts write gp-connect) is accepted by the gp-co
   const wrong = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${fresh(h)}`, headers: { ...identityHeaders('gp-connect', 'read'), Authorization: `Bearer ${write}` } });
   assertOutcome(t, wrong, 400, 'BAD_REQUEST', { expression: 'jwt.requested_scope' });
 });
+
+t.test('§a Accept-Encoding gzip: "Servers SHALL support gzip" — every answer the client accepts it for is compressed', async (t) => {
+  const { gunzipSync } = await import('node:zlib');
+  const unzip = (b: Buffer) => JSON.parse(gunzipSync(b).toString('utf8'));
+  const id = fresh(h);
+  // A read (passthrough, streamed): compressed, Vary, and the provider asked for no encoding.
+  const readPlain = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: identityHeaders('gp-connect', 'read') });
+  const before = h.provider.requests.length;
+  const read = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: { ...identityHeaders('gp-connect', 'read'), 'Accept-Encoding': 'gzip, deflate' } });
+  t.equal(read.status, 200);
+  t.equal(read.headers['content-encoding'], 'gzip', 'read: gzip');
+  t.match(String(read.headers.vary), /Accept-Encoding/, 'read: Vary: Accept-Encoding');
+  t.equal(read.headers['cache-control'], 'no-store');
+  t.same(unzip(read.body), readPlain.json, 'read: the same resource');
+  t.equal(h.provider.requests.slice(before).at(-1)?.headers['accept-encoding'], undefined, 'the provider was asked for no encoding');
+  // A cancel's 200 (the gateway's own answer): compressed; the body is the provider's.
+  const cancel = await cancelRequest(h, 'gp-connect', id);
+  const done = await h.request({ ...cancel, headers: { ...cancel.headers, 'Accept-Encoding': 'gzip' } });
+  t.equal(done.status, 200);
+  t.equal(done.headers['content-encoding'], 'gzip', 'cancel: gzip');
+  t.equal(Number(done.headers['content-length']), done.body.length, 'cancel: Content-Length of the compressed bytes');
+  t.equal(unzip(done.body).status, 'cancelled', 'cancel: the provider\'s cancelled appointment');
+  t.match(String(done.headers.etag), /^W\//, 'cancel: a weak ETag');
+  // A gateway-made OperationOutcome: compressed too.
+  const refused = await h.request({ ...cancel, headers: { ...cancel.headers, 'Content-Type': 'text/plain', 'Accept-Encoding': 'x-gzip' } });
+  t.equal(refused.status, 415);
+  t.equal(refused.headers['content-encoding'], 'gzip', 'an OperationOutcome: gzip');
+  t.equal(unzip(refused.body).resourceType, 'OperationOutcome');
+  // Not accepted: not compressed.
+  for (const ae of [undefined, 'identity', 'gzip;q=0', 'br', '*;q=0', 'gzip;q=0, *']) {
+    const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: { ...identityHeaders('gp-connect', 'read'), ...(ae === undefined ? {} : { 'Accept-Encoding': ae }) } });
+    t.equal(r.headers['content-encoding'], undefined, `Accept-Encoding ${String(ae)}: not compressed`);
+  }
+  const star = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: { ...identityHeaders('gp-connect', 'read'), 'Accept-Encoding': '*' } });
+  t.equal(star.headers['content-encoding'], 'gzip', 'Accept-Encoding *: gzip');
+});
