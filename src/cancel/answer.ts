@@ -41,7 +41,7 @@ export interface AnswerContext {
  * business with its own clients, never ours (ruling 25).
  */
 // X-Correlation-ID is the gateway's: it echoes the client's X-Request-ID (ruling 14), never the provider's.
-const NOT_PASSED_BACK = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'location', 'content-location', 'x-correlation-id']);
+const NOT_PASSED_BACK = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'set-cookie2', 'location', 'content-location', 'x-correlation-id']);
 
 /**
  * A provider error status without an OperationOutcome gets ours, keeping the status (ruling 11):
@@ -125,9 +125,12 @@ function namesAnotherResource(body: Buffer, id: string): boolean {
   try {
     v = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch {
-    return false;
+    // Not one JSON value (two resources one after the other, trailing text): a reader that stops
+    // at the first value, or skips to the next, may see any resource it shows.
+    return showsResource(text);
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  // An array, a string holding a resource: never this one Appointment.
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return showsResource(text);
   const r = v as Record<string, unknown>;
   if (r.resourceType !== 'Appointment' || r.id !== id) return true;
   // A first-wins reader could see an earlier resourceType or id: refuse when either is written twice.
@@ -155,22 +158,36 @@ function xmlNamesAnother(text: string, id: string): boolean {
       ids.push(typeof v === 'string' ? v : '');
     }
   });
-  p.on('closetag', () => void depth--);
+  let rootClosed = false;
+  p.on('closetag', () => void (--depth === 0 && (rootClosed = true)));
   let doctype = false;
   p.on('doctype', () => void (doctype = true));
+  let wellFormed = true;
   try {
     p.write(text.replace(/^\uFEFF/, '')).close();
   } catch {
     // not well-formed: judge on what was read
+    wellFormed = false;
   }
   // FHIR XML has no DOCTYPE; a reader that expands its entities could see another resource or id,
   // so XML with one cannot be shown to be this Appointment (an HTML page's `<!DOCTYPE html>` aside).
   if (doctype && (root === undefined || isResourceType(root))) return true;
-  // An HTML error page or other non-FHIR XML names no resource: a logged breach, passed on.
-  if (root === undefined || !isResourceType(root)) return false;
+  // An HTML error page or other non-FHIR XML names no resource — unless it carries one (FHIR XML
+  // or JSON inside it): a logged breach, passed on, only when it shows none.
+  if (root === undefined || !isResourceType(root)) return showsResource(text);
+  // Something after the root that breaks the XML (a second root, trailing text): not one resource.
+  if (!wellFormed && rootClosed) return true;
   // An Appointment without its id (none written, or the reading stopped before it) is not shown
   // to be this one, as a JSON body without `id` is not.
   return root !== 'Appointment' || ids.length !== 1 || ids[0] !== id;
+}
+
+/**
+ * Whether a text no strict reader took for one resource still shows one to a lenient reader: a
+ * JSON `resourceType` member (escaped inside a string too) or a FHIR XML namespace.
+ */
+function showsResource(text: string): boolean {
+  return /resourceType\\?"\s*:/.test(text) || text.includes('hl7.org/fhir');
 }
 
 /** How many members named `key` the parsed value holds (nested ones included). */

@@ -29,12 +29,17 @@ export function isAcceptedMediaType(value: string | undefined, accepted: readonl
  */
 export function isAcceptedCancelQuery(query: string): boolean {
   if (query === '') return true;
+  let named: string | undefined;
   for (const part of query.split('&')) {
     const parts = part.split('=');
     if (parts.length !== 2 || parts[0] !== '_format') return false;
     let value: string;
     try { value = decodeURIComponent(parts[1]!.replace(/\+/g, ' ')); } catch { return false; }
-    if (!formatOfParam(value)) return false;
+    const format = formatOfParam(value);
+    if (!format) return false;
+    // Two `_format`s naming different formats: readers differ on which one wins (first or last).
+    if (named !== undefined && named !== format) return false;
+    named = format;
   }
   return true;
 }

@@ -136,7 +136,9 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
       st.inFlight += 1;
       res.once('close', () => {
         st.inFlight -= 1;
-        if (closesConnection(res)) st.closing = true;
+        // A retired connection (its certificate refused by a reloaded CRL) ends with the answers
+        // already started: nothing queued behind them is handled (ruling 25).
+        if (closesConnection(res) || st.retire) st.closing = true;
         if (st.retire && st.inFlight === 0) s.destroySoon();
         if (st.closing) {
           for (let n = st.queued.length; n > 0; n--) onDropped();
@@ -166,6 +168,9 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
         if (!refused(s)) continue;
         n += 1;
         st.retire = true;
+        // From now on nothing more of this connection is handled: a request pipelined or sent
+        // after the reload is dropped, never forwarded (ruling 25: closed after its in-flight answer).
+        st.closing = true;
         if (st.inFlight === 0) s.destroy();
       }
       return n;

@@ -233,7 +233,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       const lower = name.toLowerCase();
       // The provider's cookies are its business with its own clients, never ours (ruling 25);
       // X-Correlation-ID is the gateway's echo of the client's X-Request-ID (ruling 14).
-      if (drop.has(lower) || skip.has(lower) || lower === 'set-cookie' || lower === 'x-correlation-id') continue;
+      if (drop.has(lower) || skip.has(lower) || lower === 'set-cookie' || lower === 'set-cookie2' || lower === 'x-correlation-id') continue;
       const existing = res.getHeader(lower);
       let value = from.rawHeaders[i + 1]!;
       if (lower === 'location' || lower === 'content-location') {

@@ -206,6 +206,18 @@ t.test('ruling 26: a success body the strict reader refuses is still checked for
     ['XML broken before the id is read', () => '<Appointment xmlns="http://hl7.org/fhir"><meta><oops', true],
     ['XML with a DOCTYPE whose entity could name another id', () => `<!DOCTYPE Appointment [<!ENTITY i "other">]><Appointment xmlns="http://hl7.org/fhir"><id value="&i;"/></Appointment>`, true],
     ['XML with a DOCTYPE before this appointment', () => `<!DOCTYPE Appointment><Appointment xmlns="http://hl7.org/fhir"><id value="${ID}"/></Appointment>`, true],
+    // Not one JSON value, or not an object: a lenient reader may see any resource it shows.
+    ['a JSON array holding another appointment', (next) => JSON.stringify([{ ...next, id: 'someone-else' }]), true],
+    ['a JSON array holding this appointment and another', (next) => JSON.stringify([next, { ...next, id: 'someone-else' }]), true],
+    ['this appointment, then another', (next) => JSON.stringify(next) + JSON.stringify({ ...next, id: 'someone-else' }), true],
+    ['this appointment, a newline, then another', (next) => JSON.stringify(next) + '\n' + JSON.stringify({ ...next, id: 'someone-else' }), true],
+    ['this appointment with a trailing comma, then another', (next) => JSON.stringify(next) + ',' + JSON.stringify({ ...next, id: 'someone-else' }), true],
+    ['a JSON string holding another appointment', (next) => JSON.stringify(JSON.stringify({ ...next, id: 'someone-else' })), true],
+    ['this XML appointment, then a second root naming another', (next) => `<Appointment xmlns="http://hl7.org/fhir"><id value="${String(next.id)}"/></Appointment><Appointment xmlns="http://hl7.org/fhir"><id value="someone-else"/></Appointment>`, true],
+    ['this XML appointment, then a second root without a namespace', (next) => `<Appointment xmlns="http://hl7.org/fhir"><id value="${String(next.id)}"/></Appointment><Appointment><id value="someone-else"/></Appointment>`, true],
+    ['an HTML page carrying another appointment as JSON', (next) => `<html><body><pre>${JSON.stringify({ ...next, id: 'someone-else' })}</pre></body></html>`, true],
+    ['an HTML page carrying another appointment as FHIR XML', () => '<html><body><Appointment xmlns="http://hl7.org/fhir"><id value="someone-else"/></Appointment></body></html>', true],
+    ['a JSON number (no resource shown): passed on, a logged breach', () => '42', false],
   ];
   for (const [name, body, refused] of bodies) {
     const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: {}, body: Buffer.from(body(next)), ms: 1 }) }) });

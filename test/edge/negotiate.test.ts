@@ -27,6 +27,10 @@ t.test('_format: a literal + (form-decoded to a space) still names the media typ
   t.equal(formatParam('_format=application/fhir+json'), 'json');
   t.equal(formatParam('_format=application/fhir++xml'), undefined);
   t.ok(isAcceptedCancelQuery('_format=application/fhir+xml'), 'accepted on a cancel');
+  // Two `_format`s naming different formats: first-wins and last-wins readers disagree, so refused.
+  t.notOk(isAcceptedCancelQuery('_format=json&_format=xml'), 'json then xml: refused');
+  t.notOk(isAcceptedCancelQuery('_format=application/fhir+xml&_format=json'), 'xml then json: refused');
+  t.ok(isAcceptedCancelQuery('_format=json&_format=application/fhir+json'), 'the same format twice: accepted');
   const h: Record<string, string> = { accept: 'application/fhir+json' };
   acceptFromFormatParam('_format=xml', h, [jsonCodec, xmlCodec]);
   t.equal(h.accept, 'application/fhir+xml', '_format beats Accept');

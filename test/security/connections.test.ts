@@ -130,6 +130,37 @@ t.test('item 7: after a CRL reload, a busy connection with a now-revoked certifi
   other.socket.destroy();
 });
 
+for (const when of ['pipelined before the reload', 'sent after the reload, while the read is in flight'] as const) {
+  t.test(`ruling 25: a cancel ${when} on a connection whose certificate a reloaded CRL revokes never reaches the provider`, async (t) => {
+    const p = pki();
+    const dir = mkdtempSync(join(tmpdir(), 'gw-crl-'));
+    const crlFile = join(dir, 'crl.pem');
+    writeFileSync(crlFile, createCrl(p.ca, []));
+    const h = await startHarness({ config: { tls: { crl: crlFile } } });
+    t.teardown(() => h.close());
+    const victim = issueCertificate(p.ca, { commonName: 'revoked-later.test.nhs.uk', kind: 'client', dnsNames: ['revoked-later.test.nhs.uk'] });
+    const [readId, cancelId] = h.provider.store.ids() as [string, string];
+    const cancel = await cancelRequest(h, 'nhs-booking', cancelId);
+    const body = String(cancel.body);
+    const put = raw('PUT', cancel.path, { ...(cancel.headers as Record<string, string>), 'Content-Length': String(Buffer.byteLength(body)) }, body);
+    const c = await rawTls(h.gateway.port, { cert: victim });
+    const undo = h.provider.fault('slow', { method: 'GET', path: new RegExp(readId), delayMs: 300 });
+    const seen = h.provider.requests.length;
+    c.socket.write(when === 'pipelined before the reload' ? read(readId) + put : read(readId));
+    t.ok(await eventually(() => h.provider.requests.length > seen), 'the read is in flight at the provider');
+    writeFileSync(crlFile, createCrl(p.ca, [victim.serialNumber]));
+    t.ok(h.gateway.reloadTls(), 'reloaded');
+    if (when !== 'pipelined before the reload') c.socket.write(put);
+    t.ok(await c.closed(4000), 'closed after the in-flight answer');
+    undo();
+    // Everything the gateway was handling has ended (a queued cancel would have run by now).
+    await h.gateway.settled();
+    t.same(parseResponses(c.received()).map((a) => a.status), [200], 'only the in-flight read was answered');
+    t.equal(h.provider.requests.filter((r) => r.method === 'PUT').length, 0, 'no PUT from the revoked certificate reached the provider');
+    t.equal(h.provider.store.currentVersion(cancelId), '1', 'the appointment is unchanged');
+  });
+}
+
 t.test('item 13: a malformed request pipelined behind a cancel is answered after the cancel, in order', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());

@@ -45,7 +45,7 @@ async function oddProvider(onPut: (res: http.ServerResponse, id: string) => void
     req.resume();
     req.on('end', () => {
       if (req.method === 'PUT') return onPut(res, id);
-      res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"1"', 'Set-Cookie': 'provider-session=abc; HttpOnly' });
+      res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"1"', 'Set-Cookie': 'provider-session=abc; HttpOnly', 'Set-Cookie2': 'legacy-session=def; Version=1' });
       res.end(stored);
     });
   });
@@ -152,4 +152,19 @@ t.test('item 8/16: the provider\'s Set-Cookie is not passed on; client X-Forward
   const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment/${up.id}`, headers: { ...identityHeaders('nhs-booking', 'read'), 'X-Forwarded-For': '10.9.9.9', Forwarded: 'for=10.9.9.9', 'X-Forwarded-Host': 'evil.example' } });
   t.equal(r.status, 200);
   t.notOk('set-cookie' in r.headers, 'no Set-Cookie reaches the client');
+  t.notOk('set-cookie2' in r.headers, 'nor the obsolete Set-Cookie2 (RFC 2965), which some stacks still honour');
+});
+
+t.test("ruling 25: a cancel's 200 passes on neither the provider's Set-Cookie nor its Set-Cookie2", async (t) => {
+  const up = await oddProvider((res) => {
+    const done = { ...JSON.parse(up.stored), status: 'cancelled', meta: { versionId: '2' } };
+    res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"2"', 'Set-Cookie': 'provider-session=abc', 'Set-Cookie2': 'legacy-session=def; Version=1' });
+    res.end(JSON.stringify(done));
+  });
+  const h = await startHarness({ config: { upstream: { url: up.url } } });
+  t.teardown(async () => { await h.close(); await up.close(); });
+  const r = await h.request(await cancelRequest(h, 'nhs-booking', up.id));
+  t.equal(r.status, 200);
+  t.notOk('set-cookie' in r.headers, 'no Set-Cookie');
+  t.notOk('set-cookie2' in r.headers, 'no Set-Cookie2');
 });
