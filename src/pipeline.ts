@@ -24,7 +24,7 @@ import { acceptFromFormatParam, answerCodecOf } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
 import { isAcceptedMediaType } from './checks/media-type.js';
 import { headBytes, requestIdOf, type RequestHead } from './edge/request-head.js';
-import { gzipWanted, gzipWhole } from './http/answer-gzip.js';
+import { gzipWanted, gzipWhole, isIdentityCoding } from './http/answer-gzip.js';
 
 export interface PipelineDeps {
   config: Readonly<Config>;
@@ -155,7 +155,9 @@ export function createPipeline(deps: PipelineDeps) {
     if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
     if (requestId && !res.hasHeader('x-correlation-id')) res.setHeader('X-Correlation-ID', requestId);
     if (draining()) res.setHeader('Connection', 'close');
-    res.end(gzipWanted(res, standard.answerGzip, answer.status) ? gzipWhole(res, answer.body) : answer.body);
+    // An answer the provider encoded itself (passed on coding and all, ruling 11) is not encoded twice.
+    const plain = isIdentityCoding(answer.headers['content-encoding']);
+    res.end(plain && gzipWanted(res, standard.answerGzip, answer.status) ? gzipWhole(res, answer.body) : answer.body);
   }
 
   /** The checks before the provider; a large body waits for its turn once it is read. */

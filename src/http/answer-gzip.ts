@@ -36,14 +36,24 @@ export function gzipWanted(res: ServerResponse, enabled: boolean, status: number
   return enabled && status !== 204 && status !== 304 && status >= 200 && acceptsGzip(res.req?.headers['accept-encoding']);
 }
 
-/** Headers of a compressed answer: its coding, Vary, and a strong ETag made weak (the bytes differ; nginx does the same). */
+/** Whether a Content-Encoding value (a header as received) leaves the body as it is: none, or `identity`. */
+export function isIdentityCoding(value: string | string[] | undefined): boolean {
+  if (value === undefined) return true;
+  const text = (Array.isArray(value) ? value.join(',') : value).trim().toLowerCase();
+  return text === '' || text === 'identity';
+}
+
+/**
+ * Headers of a compressed answer: its coding and Vary. The ETag is kept as it is: a strong tag
+ * made weak would come back as a weak If-Match, which the gateway forwards as received (ruling 11)
+ * and a provider comparing strongly would refuse; and GP Connect's answers are never cached
+ * (`Cache-Control: no-store`), so no cache can confuse the two representations.
+ */
 function markCompressed(res: ServerResponse): void {
   res.setHeader('Content-Encoding', 'gzip');
   const vary = res.getHeader('vary');
   const list = vary === undefined ? [] : String(vary).split(',').map((s) => s.trim()).filter(Boolean);
   if (!list.some((v) => v === '*' || v.toLowerCase() === 'accept-encoding')) res.setHeader('Vary', [...list, 'Accept-Encoding'].join(', '));
-  const etag = res.getHeader('etag');
-  if (typeof etag === 'string' && etag.startsWith('"')) res.setHeader('ETag', `W/${etag}`);
 }
 
 /** A whole body, compressed, with its headers set (Content-Length too). An empty body stays empty. */

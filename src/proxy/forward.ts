@@ -8,7 +8,7 @@ import { codeForProviderStatus, providerRefusal, publicPassthroughLocation } fro
 import { connectionTokens, forwardable, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
 import { decodedBody } from '../http/content-coding.js';
-import { gzipStream, gzipWanted, gzipWhole } from '../http/answer-gzip.js';
+import { gzipStream, gzipWanted, gzipWhole, isIdentityCoding } from '../http/answer-gzip.js';
 import { clientEtag, isEntityTag, versionIdOf } from '../http/entity-tag.js';
 import { codecFor, negotiate } from '../edge/negotiate.js';
 import type { Codec } from '../ports/codec.js';
@@ -283,8 +283,8 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     }, config.upstream.bodyTimeoutMs);
     proxyRes.once('close', () => clearTimeout(bodyTimer));
     // GP Connect §a: gzip when the client accepts it — unless the provider encoded the body itself.
-    const coded = proxyRes.headers['content-encoding'];
-    if ((coded === undefined || coded.trim().toLowerCase() === 'identity') && gzipWanted(res, standard.answerGzip, status)) {
+    // An empty body (Content-Length: 0) stays empty rather than becoming an empty gzip stream.
+    if (isIdentityCoding(proxyRes.headers['content-encoding']) && proxyRes.headers['content-length'] !== '0' && gzipWanted(res, standard.answerGzip, status)) {
       const gz = gzipStream(res);
       gz.on('error', () => res.destroy());
       proxyRes.pipe(gz).pipe(res);
@@ -342,9 +342,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       if (etag === undefined) res.removeHeader('etag');
       else res.setHeader('ETag', etag);
     }
-    const coded = proxyRes.headers['content-encoding'];
-    const plain = coded === undefined || coded.trim().toLowerCase() === 'identity';
-    res.end(plain && gzipWanted(res, standard.answerGzip, status) ? gzipWhole(res, bodyBuf) : bodyBuf);
+    res.end(isIdentityCoding(proxyRes.headers['content-encoding']) && gzipWanted(res, standard.answerGzip, status) ? gzipWhole(res, bodyBuf) : bodyBuf);
     x.finish({ status, upstreamMs: ms });
   }
 
