@@ -41,6 +41,8 @@ export function createMetrics() {
     storeDuration: new BoundHistogram({ name: `${p}store_duration_seconds`, help: 'State store operations (keep, link, version, history, purge, ping, export), by operation.', labelNames: ['op'], buckets: latency, registers: [registry] }),
     storeErrors: new Counter({ name: `${p}store_errors_total`, help: 'State store failures, by kind (keep, link, timeout, unavailable, sealed, connection, lock-timeout, lock-store, lock-lost).', labelNames: ['kind'], registers: [registry] }),
     lockWait: new BoundHistogram({ name: `${p}lock_wait_seconds`, help: "Time a cancel waited for its appointment's lock.", buckets: latency, registers: [registry] }),
+    auditFailures: new Counter({ name: `${p}audit_write_failures_total`, help: 'Audit file write failures (a full disk, a removed folder): while the file cannot be written, guarded writes are refused (500).', registers: [registry] }),
+    auditWritable: new Gauge({ name: `${p}audit_writable`, help: '1 while the audit destination takes records, 0 after a failed write until a write succeeds again.', registers: [registry] }),
     vaultRows: new Gauge({ name: `${p}vault_rows`, help: 'Decisions kept in the vault (as last seen by this process).', registers: [registry] }),
   };
 }

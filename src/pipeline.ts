@@ -181,6 +181,8 @@ export function createPipeline(deps: PipelineDeps) {
 
   async function guarded(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, io: CheckIO, trail: WriteTrail, requestId: string | undefined, span: TraceSpan): Promise<Outcome> {
     await checksBeforeProvider(ctx, io, span);
+    // Fail closed (ruling 19): a write whose audit record cannot be kept is not made.
+    if (audit.healthy?.() === false) throw new GatewayError('INTERNAL_ERROR', 'The audit trail cannot be written now; nothing was forwarded. Retry later');
     // Report mode may have let a bodiless request through; read it now so it can be forwarded.
     const body = ctx.rawBody ?? (await io.readBody(config.limits.maxBodyBytes));
     const write = writeRequest(req, ctx, body, span);

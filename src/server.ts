@@ -102,8 +102,8 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const clock = deps.clock ?? systemClock;
   const logger = deps.logger ?? createLogger(config.log.level);
   // Item 6: every record, whatever the sink, is cut to a small fixed size.
-  const audit = boundedAuditSink(deps.audit ?? createAuditSink(config.audit.destination));
   const metrics = createMetrics();
+  const audit = boundedAuditSink(deps.audit ?? createAuditSink(config.audit.destination, { onFailure: () => metrics.auditFailures.inc(), onWritable: (w) => metrics.auditWritable.set(w ? 1 : 0) }));
   // The state store (issue 18): opened at listen(); until then every write fails closed.
   const store = createLateStore();
   let stopRetention = () => {};

@@ -25,6 +25,11 @@ export interface AuditRecord {
 
 export interface AuditSink {
   write(record: AuditRecord): void;
+  /**
+   * False while records cannot be written (a file sink after a failed write, until a write
+   * succeeds again): guarded writes are then refused (fail closed, ruling 19). Absent: always.
+   */
+  healthy?(): boolean;
   /** Resolves once every record written so far has reached its destination (absent: nothing is buffered). */
   flushed?(): Promise<void>;
   close(): Promise<void>;
@@ -100,33 +105,77 @@ export function upperBoundBytes(r: AuditRecord): number {
 
 /** Every record through `boundAuditRecord` before it reaches `sink`. */
 export function boundedAuditSink(sink: AuditSink): AuditSink {
-  return { write: (r) => sink.write(boundAuditRecord(r)), flushed: () => sink.flushed?.() ?? Promise.resolve(), close: () => sink.close() };
+  return { write: (r) => sink.write(boundAuditRecord(r)), healthy: () => sink.healthy?.() ?? true, flushed: () => sink.flushed?.() ?? Promise.resolve(), close: () => sink.close() };
+}
+
+export interface AuditFileOptions {
+  /** Each failed write (a metric counts them). */
+  onFailure?: (error: Error) => void;
+  /** The sink became writable again, or stopped being (a gauge shows it). */
+  onWritable?: (writable: boolean) => void;
+  /** Milliseconds between attempts to reopen a failed file (default 1000). */
+  reopenMs?: number;
+  now?: () => number;
 }
 
 /** stdout, stderr, none, or an append-only JSON-lines file. */
-export function createAuditSink(destination: string): AuditSink {
+export function createAuditSink(destination: string, opts: AuditFileOptions = {}): AuditSink {
   if (destination === 'none') return { write() {}, close: async () => {} };
   if (destination === 'stdout' || destination === 'stderr') {
     const out = linesTo(destination === 'stdout' ? process.stdout : process.stderr);
     // `"audit":true` and the record's own members: one serialisation, no merged copy (issue 17).
     return { write: (r) => void out.write(jsonLine('"audit":true', r)), close: async () => {} };
   }
-  const stream: WriteStream = createWriteStream(destination, { flags: 'a', mode: 0o640 });
-  // A full disk or a removed folder must not crash the gateway: report it on stderr, keep serving.
+  return createAuditFile(destination, opts);
+}
+
+/**
+ * The append-only file. A failed write (a full disk, a removed folder) must not crash the gateway:
+ * it is reported on stderr once per failure, counted, and the sink is unhealthy — guarded writes
+ * are refused — until a write succeeds again; the file is reopened at most once per `reopenMs`
+ * (the refusals' own records are the attempts).
+ */
+function createAuditFile(destination: string, opts: AuditFileOptions): AuditSink {
+  const now = opts.now ?? Date.now;
+  const reopenMs = opts.reopenMs ?? 1000;
   let failed = false;
-  stream.on('error', (e) => {
-    if (!failed) process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'audit write failed', error: e.message }) + '\n');
-    failed = true;
-  });
+  let openedAt = now();
+  const setFailed = (v: boolean): void => {
+    if (failed === v) return;
+    failed = v;
+    opts.onWritable?.(!v);
+  };
+  const open = (): WriteStream => {
+    const s = createWriteStream(destination, { flags: 'a', mode: 0o640 });
+    s.on('error', (e) => {
+      opts.onFailure?.(e);
+      if (!failed) process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'audit write failed: guarded writes are refused until the audit file can be written', error: e.message }) + '\n');
+      setFailed(true);
+    });
+    return s;
+  };
+  let stream = open();
+  opts.onWritable?.(true);
   return {
     write: (r) => {
-      if (!stream.destroyed && !stream.writableEnded) stream.write(JSON.stringify(r) + '\n');
+      if (failed && (stream.destroyed || stream.writableEnded) && now() - openedAt >= reopenMs) {
+        stream = open();
+        openedAt = now();
+      }
+      if (stream.destroyed || stream.writableEnded) return;
+      stream.write(JSON.stringify(r) + '\n', (err) => {
+        if (!err) setFailed(false);
+      });
     },
+    healthy: () => !failed,
     // Writes reach the file in order: an empty write's callback runs after every earlier one.
     flushed: () => new Promise((resolve) => {
       if (stream.destroyed || stream.writableEnded || failed) resolve();
       else stream.write(EMPTY, () => resolve());
     }),
-    close: () => new Promise((resolve) => stream.end(resolve)),
+    close: () => new Promise((resolve) => {
+      if (stream.destroyed) resolve();
+      else stream.end(resolve);
+    }),
   };
 }

@@ -57,7 +57,7 @@ export interface Reply { status: number; headers: IncomingHttpHeaders; body: Buf
 
 export type StandardName = 'nhs-booking' | 'gp-connect';
 
-export async function startHarness(opts: { standard?: StandardName; config?: Record<string, unknown>; provider?: Parameters<typeof startDemoProvider>[0]; basePath?: string; upstreamProbeIntervalMs?: number; tracer?: Tracer } = {}): Promise<Harness> {
+export async function startHarness(opts: { standard?: StandardName; config?: Record<string, unknown>; provider?: Parameters<typeof startDemoProvider>[0]; basePath?: string; upstreamProbeIntervalMs?: number; tracer?: Tracer; auditHealthy?: () => boolean } = {}): Promise<Harness> {
   const standard = opts.standard ?? 'nhs-booking';
   const p = pki();
   const provider = await startDemoProvider({ seed: standard, ...opts.provider });
@@ -82,7 +82,7 @@ export async function startHarness(opts: { standard?: StandardName; config?: Rec
   const config = buildConfig(raw);
   const clock = { now: () => Date.now(), setTimer: systemClock.setTimer };
   const logger = createLogger('debug', { write: (s: string) => logs.push(s) });
-  const sink: AuditSink = { write: (r) => void audit.push(r), close: async () => {} };
+  const sink: AuditSink = { write: (r) => void audit.push(r), ...(opts.auditHealthy ? { healthy: opts.auditHealthy } : {}), close: async () => {} };
   const gateway = createGateway(config, { logger, audit: sink, clock, upstreamProbeIntervalMs: opts.upstreamProbeIntervalMs, tracer: opts.tracer });
   await gateway.listen();
   const request = (o: RequestOptions) => send(gateway.port, o);
