@@ -84,6 +84,9 @@ interface Outcome {
  * and nothing is forwarded (fail closed). One decision log line, metrics and (guarded routes)
  * one audit record per request.
  */
+/** Methods that change a resource: refused at the route under /Appointment/, they are audited. */
+const WRITE_METHODS: ReadonlySet<string> = new Set(['PUT', 'PATCH', 'DELETE', 'POST']);
+
 export function createPipeline(deps: PipelineDeps) {
   const { config, standard, plan, router, forwarder, transaction, history, logger, metrics, audit, clientAllowed, draining, tracer } = deps;
   const basePath = config.basePath;
@@ -246,7 +249,7 @@ export function createPipeline(deps: PipelineDeps) {
       const { ctx, result } = head ? route(req) : { ctx: undefined, result: undefined };
       if (ctx && head?.traceId) ctx.traceId = head.traceId;
       const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [], timings: ctx?.timings };
-      record(req, ctx, trail, { status, outcome: 'rejected', code }, 0, head?.requestId, result && guardedIdOf(result));
+      record(req, ctx, trail, { status, outcome: 'rejected', code }, 0, head?.requestId, result && refusedWriteOf(req, result));
       // A head so large that its request line was no longer among the bytes the parser held: its
       // route is unknown, and it is audited all the same (no appointment id), so that an oversized
       // head cannot keep a cancel attempt out of the trail (ruling 19).
@@ -309,13 +312,25 @@ export function createPipeline(deps: PipelineDeps) {
       }
       span.setAttributes({ 'http.status_code': out.status, 'gateway.outcome': out.outcome, 'gateway.code': out.code, 'ssp.trace_id': ctx?.traceId, 'gateway.interaction': ctx?.interaction.name });
       span.end(out.outcome === 'error');
-      record(req, ctx, trail, out, performance.now() - started, requestId, guardedIdOf(routed));
+      record(req, ctx, trail, out, performance.now() - started, requestId, refusedWriteOf(req, routed));
     },
   };
 
-  /** The appointment id of a guarded write's path refused for its method (DELETE /Appointment/{id}): audited too. */
-  function guardedIdOf(r: RouteResult): string | undefined {
-    return !r.ok && r.code === 'METHOD_NOT_ALLOWED' ? r.guardedId : undefined;
+  /**
+   * Ruling 19 for a write refused at the route: a PUT, PATCH, DELETE or POST under `/Appointment/`
+   * that no interaction serves (`DELETE /Appointment/{id}` 405, `PUT /Appointment/{id}/` 404) is a
+   * change attempted on an appointment, and is audited — with the id when the path names one. Reads
+   * (GET, HEAD, OPTIONS) refused there are not. `undefined`: not audited.
+   */
+  function refusedWriteOf(req: IncomingMessage, r: RouteResult): { appointmentId?: string } | undefined {
+    if (r.ok || !WRITE_METHODS.has(req.method ?? '')) return undefined;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (basePath !== '' && !path.startsWith(basePath + '/')) return undefined;
+    // `//Appointment/…`: a provider collapsing slashes would read it as the appointment's path.
+    if (!path.slice(basePath.length).replace(/^\/+/, '/').startsWith('/Appointment/')) return undefined;
+    return r.code === 'METHOD_NOT_ALLOWED' && r.guardedId !== undefined ? { appointmentId: r.guardedId } : {};
   }
 
   /** The standard's interaction whose id the request's Ssp-InteractionID carries, if any. */
@@ -325,7 +340,7 @@ export function createPipeline(deps: PipelineDeps) {
   }
 
   /** One decision log line, the request metrics and, on a guarded route, one audit record (ruling 19). */
-  function record(req: IncomingMessage, ctx: RequestContext | undefined, trail: WriteTrail, out: Outcome, totalMs: number, requestId: string | undefined, refusedId?: string): void {
+  function record(req: IncomingMessage, ctx: RequestContext | undefined, trail: WriteTrail, out: Outcome, totalMs: number, requestId: string | undefined, refusedWrite?: { appointmentId?: string }): void {
     const upstreamMs = (out.forwardMs ?? 0) + (trail.readMs ?? 0);
     const guardedRoute = ctx !== undefined && isGuarded(ctx.interaction);
     const route = ctx ? (guardedRoute ? 'cancel' : 'passthrough') : 'none';
@@ -343,14 +358,13 @@ export function createPipeline(deps: PipelineDeps) {
       : undefined;
     const wouldReject = trail.wouldReject.length ? trail.wouldReject : undefined;
     logger.info('decision', {
-      traceId: ctx ? ctx.traceId : wellFormedTraceId(req.headers), requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId ?? refusedId, ods: clip(requester?.odsCode),
+      traceId: ctx ? ctx.traceId : wellFormedTraceId(req.headers), requestId, method: req.method, route, interaction, appointmentId: ctx?.resourceId ?? refusedWrite?.appointmentId, ods: clip(requester?.odsCode),
       outcome: out.outcome, servedFrom: out.servedFrom, status: out.status, code: out.code, wouldReject, breaches: trail.breaches, inDoubt: trail.inDoubt,
       ms: Math.round(totalMs * 1000) / 1000, upstreamMs: Math.round(upstreamMs * 1000) / 1000, stages: ctx?.timings,
     });
     if (!guardedRoute) {
-      // Ruling 19: a request at a guarded write's path refused for its method (405) is recorded too.
-      if (refusedId !== undefined) {
-        audit.write({ time: new Date().toISOString(), traceId: wellFormedTraceId(req.headers), requestId, appointmentId: refusedId, interaction: namedInteraction(req)?.id, outcome: out.outcome, status: out.status, code: out.code });
+      if (refusedWrite) {
+        audit.write({ time: new Date().toISOString(), traceId: wellFormedTraceId(req.headers), requestId, appointmentId: refusedWrite.appointmentId, interaction: namedInteraction(req)?.id, outcome: out.outcome, status: out.status, code: out.code });
       }
       return;
     }

@@ -15,7 +15,7 @@ interface CompiledRoute { pattern: RegExp; interactions: Interaction[] }
 export type RouteResult =
   | { ok: true; candidates: Interaction[]; id: string | undefined; vid?: string }
   | { ok: false; code: 'ROUTE_NOT_FOUND' }
-  /** `guardedId`: the path is a guarded write's (`/Appointment/{id}`), with this id: the refusal is audited (ruling 19). */
+  /** `guardedId`: the path is a guarded write's (`/Appointment/{id}`), with this id. */
   | { ok: false; code: 'METHOD_NOT_ALLOWED'; allowed: string[]; guardedId?: string };
 
 /**

@@ -182,7 +182,7 @@ t.test('a long ODS code from the token is cut to 128 characters in the decision 
   t.equal(record.requester?.odsCode?.length, 128, 'the audit record too');
 });
 
-t.test("a request at a guarded write's path refused for its method (405) has its audit record; other 404/405s none", async (t) => {
+t.test('a write refused at the route under /Appointment/ (405, 404) has its audit record; reads and other paths none', async (t) => {
   const headers = identityHeaders('nhs-booking', 'cancel');
   const trace = String(headers['Ssp-TraceID']);
   const before = h.audit.length;
@@ -194,8 +194,21 @@ t.test("a request at a guarded write's path refused for its method (405) has its
   t.equal(h.provider.requests.filter((r) => r.url.includes('/appt-9')).length, 0, 'nothing reached the provider');
   const line = h.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'decision' && l.traceId === trace).at(-1);
   t.equal(line?.appointmentId, 'appt-9', 'the decision line names the appointment');
+  // Near misses of the cancel route: a change attempted on an appointment, audited (no id when none is named).
+  for (const [method, path, appointmentId, status] of [
+    ['PUT', '/STU3/1/Appointment/appt-9/', undefined, 404],
+    ['PUT', '/STU3/1//Appointment/appt-9', undefined, 404],
+    ['PATCH', '/STU3/1/Appointment/appt-9', 'appt-9', 405],
+    ['DELETE', '/STU3/1/Appointment/appt-9/_history/1', undefined, 405],
+  ] as const) {
+    const n = h.audit.length;
+    t.equal((await h.request({ method, path, headers })).status, status, `${method} ${path}: ${status}`);
+    t.equal(h.audit.length, n + 1, `${method} ${path}: one record`);
+    t.match(h.audit.at(-1), { appointmentId, outcome: 'rejected', status }, `${method} ${path}: the record`);
+  }
   const quiet = h.audit.length;
-  t.equal((await h.request({ method: 'PUT', path: '/STU3/1/Appointment/appt-9/', headers })).status, 404);
   t.equal((await h.request({ method: 'POST', path: '/STU3/1/metadata', headers })).status, 405);
-  t.equal(h.audit.length, quiet, 'not at a guarded write path: no record');
+  t.equal((await h.request({ method: 'PUT', path: '/STU3/1/Slot/s1', headers })).status, 404);
+  t.equal((await h.request({ method: 'OPTIONS', path: '/STU3/1/Appointment/appt-9', headers })).status, 405);
+  t.equal(h.audit.length, quiet, 'reads refused at an appointment, and writes elsewhere: no record');
 });
