@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { decodedBody } from '../http/content-coding.js';
-import { SaxesParser } from 'saxes';
 import { GatewayError, type ErrorCode } from '../errors.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
 import { clientEtag, providerEtagVersion, versionIdOf } from '../http/entity-tag.js';
@@ -10,6 +9,7 @@ import { isResourceType } from '../fhir/sd/model.js';
 import { parseInstant } from '../fhir/instant.js';
 import { ROUTABLE_ID } from '../route.js';
 import { codecFor } from './read-current.js';
+import { namesAnotherResource } from './lenient-body.js';
 
 /** What the client receives for a write the provider answered (before the edge adds its own headers). */
 export interface ClientAnswer {
@@ -109,94 +109,6 @@ export function publicPassthroughLocation(location: string, publicBase: string, 
   const [, id, , vid] = m[1]!.split('/');
   if (!ROUTABLE_ID.test(id!) || (vid !== undefined && !ROUTABLE_ID.test(vid))) return undefined;
   return serves(`/${m[1]}`) ? `${publicBase}/${m[1]}` : undefined;
-}
-
-/**
- * Ruling 26 for a success body the strict decoder refused (duplicate keys, a BOM, a prototype key,
- * JSON labelled as XML): read it as a lenient JSON reader would (last duplicate wins); if that
- * reader would see another resource, the answer is never passed on. XML is read leniently the same
- * way (xmlNamesAnother). Bodies no reader takes as JSON or XML stay a logged breach (ruling 12).
- */
-function namesAnotherResource(body: Buffer, id: string): boolean {
-  if (body.length === 0) return false;
-  const text = body.toString('utf8');
-  if (/^\uFEFF?\s*</.test(text)) return xmlNamesAnother(text, id);
-  let v: unknown;
-  try {
-    v = JSON.parse(text.replace(/^\uFEFF/, ''));
-  } catch {
-    // Not one JSON value (two resources one after the other, trailing text): a reader that stops
-    // at the first value, or skips to the next, may see any resource it shows.
-    return showsResource(text);
-  }
-  // An array, a string holding a resource: never this one Appointment.
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return showsResource(text);
-  const r = v as Record<string, unknown>;
-  if (r.resourceType !== 'Appointment' || r.id !== id) return true;
-  // A first-wins reader could see an earlier resourceType or id: refuse when either is written twice.
-  return (text.match(/"resourceType"\s*:/g)?.length ?? 0) > countKey(r, 'resourceType') || (text.match(/"id"\s*:/g)?.length ?? 0) > countKey(r, 'id');
-}
-
-/**
- * The same for XML the strict decoder refused (an unknown element, another namespace, a Patient
- * labelled text/html): read leniently, the root element is the resource type and the `id`
- * children of the root its id. Another resource type, no id, another id, two ids or a DOCTYPE →
- * another resource; a root that is no FHIR resource type (an HTML page) names none. Only
- * well-formedness errors stop the reading; what was read before them still counts.
- */
-function xmlNamesAnother(text: string, id: string): boolean {
-  let depth = 0;
-  let root: string | undefined;
-  const ids: string[] = [];
-  const p = new SaxesParser({ position: false });
-  const local = (name: string) => name.slice(name.indexOf(':') + 1);
-  p.on('opentag', (tag) => {
-    depth++;
-    if (depth === 1) root = local(tag.name);
-    else if (depth === 2 && local(tag.name) === 'id') {
-      const v = (tag.attributes as Record<string, string>)['value'];
-      ids.push(typeof v === 'string' ? v : '');
-    }
-  });
-  let rootClosed = false;
-  p.on('closetag', () => void (--depth === 0 && (rootClosed = true)));
-  let doctype = false;
-  p.on('doctype', () => void (doctype = true));
-  let wellFormed = true;
-  try {
-    p.write(text.replace(/^\uFEFF/, '')).close();
-  } catch {
-    // not well-formed: judge on what was read
-    wellFormed = false;
-  }
-  // FHIR XML has no DOCTYPE; a reader that expands its entities could see another resource or id,
-  // so XML with one cannot be shown to be this Appointment (an HTML page's `<!DOCTYPE html>` aside).
-  if (doctype && (root === undefined || isResourceType(root))) return true;
-  // An HTML error page or other non-FHIR XML names no resource — unless it carries one (FHIR XML
-  // or JSON inside it): a logged breach, passed on, only when it shows none.
-  if (root === undefined || !isResourceType(root)) return showsResource(text);
-  // Something after the root that breaks the XML (a second root, trailing text): not one resource.
-  if (!wellFormed && rootClosed) return true;
-  // An Appointment without its id (none written, or the reading stopped before it) is not shown
-  // to be this one, as a JSON body without `id` is not.
-  return root !== 'Appointment' || ids.length !== 1 || ids[0] !== id;
-}
-
-/**
- * Whether a text no strict reader took for one resource still shows one to a lenient reader: a
- * JSON `resourceType` member (escaped inside a string too) or a FHIR XML namespace.
- */
-function showsResource(text: string): boolean {
-  return /resourceType\\?"\s*:/.test(text) || text.includes('hl7.org/fhir');
-}
-
-/** How many members named `key` the parsed value holds (nested ones included). */
-function countKey(v: unknown, key: string): number {
-  if (Array.isArray(v)) return v.reduce((n: number, x) => n + countKey(x, key), 0);
-  if (typeof v !== 'object' || v === null) return 0;
-  let n = 0;
-  for (const [k, x] of Object.entries(v)) n += (k === key ? 1 : 0) + countKey(x, key);
-  return n;
 }
 
 /**

@@ -218,6 +218,17 @@ t.test('ruling 26: a success body the strict reader refuses is still checked for
     ['an HTML page carrying another appointment as JSON', (next) => `<html><body><pre>${JSON.stringify({ ...next, id: 'someone-else' })}</pre></body></html>`, true],
     ['an HTML page carrying another appointment as FHIR XML', () => '<html><body><Appointment xmlns="http://hl7.org/fhir"><id value="someone-else"/></Appointment></body></html>', true],
     ['a JSON number (no resource shown): passed on, a logged breach', () => '42', false],
+    ['an array naming a Patient with an escaped key', () => '[{"resource\\u0054ype":"Patient","id":"pat-9"}]', true],
+    ['a JSON string holding a Patient with an escaped key', () => JSON.stringify('{"resource\\u0054ype":"Patient","id":"pat-9"}'), true],
+    ['a Patient encoded twice inside a JSON string', () => JSON.stringify(JSON.stringify(JSON.stringify({ resourceType: 'Patient', id: 'pat-9' }))), true],
+    ['an escaped duplicate resourceType before this appointment\'s', (next) => '{"resource\\u0054ype":"Patient",' + JSON.stringify(next).slice(1), true],
+    // Nothing but this appointment, or no resource at all: passed on, a logged breach (ruling 12).
+    ['plain text naming the FHIR site', () => 'Cancelled OK. See http://hl7.org/fhir/STU3/appointment.html', false],
+    ['an HTML page linking to the FHIR site', () => '<html><body><a href="http://hl7.org/fhir/">FHIR</a> cancelled</body></html>', false],
+    ['this appointment, then a NUL', (next) => JSON.stringify(next) + '\u0000', false],
+    ['this appointment written twice', (next) => JSON.stringify(next) + JSON.stringify(next), false],
+    ['an array holding only this appointment', (next) => JSON.stringify([next]), false],
+    ['this XML appointment the strict reader refuses, then trailing text', (next) => `<Appointment xmlns="http://hl7.org/fhir"><id value="${String(next.id)}"/><bogusElement/></Appointment>\n-- end --`, false],
   ];
   for (const [name, body, refused] of bodies) {
     const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: {}, body: Buffer.from(body(next)), ms: 1 }) }) });
