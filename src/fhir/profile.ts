@@ -105,7 +105,8 @@ class Walk {
   private readonly seen = new Set<string>();
   extra = 0;
   readonly path: (string | number)[] = [];
-  readonly references: { at: string; ref: string }[] = [];
+  /** The references of the resource being walked (the root's; a nested resource's own while it is walked). */
+  references: { at: string; ref: string }[] = [];
   /** False: FHIRPath constraints are not evaluated (a structural check). */
   constraints = true;
   containedTypes = new Map<string, string>();
@@ -218,20 +219,26 @@ function fpBaseOf(def: ElementDef, child: TypeNode | undefined): string {
 
 function validateRoot(ctx: Ctx, w: Walk, res: Obj, node: TypeNode): void {
   if (res['resourceType'] !== ROOT) w.issue(`must be "${ROOT}"`, 'resourceType');
-  const contained = res['contained'];
-  if (Array.isArray(contained)) {
-    contained.forEach((c, i) => {
-      if (!isObj(c) || typeof c['id'] !== 'string') return;
-      if (w.containedTypes.has(c['id'])) w.add(`${ROOT}.contained[${i}].id`, 'contained resource ids must be unique within the resource');
-      else w.containedTypes.set(c['id'], typeof c['resourceType'] === 'string' ? c['resourceType'] : '');
-    });
-  }
+  w.containedTypes = indexContained(w, res, (i) => `${ROOT}.contained[${i}].id`);
   visitObject(ctx, w, res, node, { fhirPath: ROOT, typeName: ROOT, resource: res, depth: 0 });
   resourceConstraints(ctx, w, res, node);
   metaProfile(ctx, w, res);
   localReferences(w);
   for (const rule of ctx.overlay.rootValues ?? []) valueRule(w, res, rule, ROOT);
   patientParticipant(ctx, w, res);
+}
+
+/** A resource's contained resources by id (what its `#id` references resolve to); a repeated id is reported at `where(i)`. */
+function indexContained(w: Walk, res: Obj, where: (i: number) => string): Map<string, string> {
+  const types = new Map<string, string>();
+  const contained = res['contained'];
+  if (!Array.isArray(contained)) return types;
+  contained.forEach((c, i) => {
+    if (!isObj(c) || typeof c['id'] !== 'string') return;
+    if (types.has(c['id'])) w.add(where(i), 'contained resource ids must be unique within the resource');
+    else types.set(c['id'], typeof c['resourceType'] === 'string' ? c['resourceType'] : '');
+  });
+  return types;
 }
 
 /** The values at a dotted path, through objects and arrays (one level: FHIR JSON nests no arrays). */
@@ -601,23 +608,42 @@ function contained(ctx: Ctx, w: Walk, v: Obj, at: Where, asContained = true): vo
     for (const r of required) if (!hasOwn(v, r) && (r === 'id' || !hasOwn(v, '_' + r))) w.issue("required element is missing (the standard's rules for contained resources)", r);
     for (const rule of ctx.overlay.containedValues ?? []) if (rule.type === rt) valueRule(w, v, rule, w.here());
   }
-  const resource = asContained ? at.resource : v;
-  visitObject(ctx, w, v, node, { fhirPath: rt, typeName: rt, resource, depth: at.depth + 1 });
+  if (asContained) {
+    visitObject(ctx, w, v, node, { fhirPath: rt, typeName: rt, resource: at.resource, depth: at.depth + 1 });
+  } else {
+    // A resource of its own: its `#id` references resolve to its own contained resources (ref-1,
+    // dom-3 and reference targets judged against them), not to the Appointment's.
+    const outer = { types: w.containedTypes, refs: w.references };
+    w.containedTypes = indexContained(w, v, (i) => w.here(`contained[${i}].id`));
+    w.references = [];
+    try {
+      visitObject(ctx, w, v, node, { fhirPath: rt, typeName: rt, resource: v, depth: at.depth + 1 });
+      localReferences(w);
+      for (const c of node.constraints) if (c.key.startsWith('dom-')) ownContainedRules(w, c, v);
+    } finally {
+      w.containedTypes = outer.types;
+      w.references = outer.refs;
+    }
+  }
   for (const c of node.constraints) {
     // dom-1..4 speak of a resource's own contained resources; a contained resource may have none
     // (its container's dom-2 reports them), so they are not evaluated inside it
-    if (c.key.startsWith('dom-')) {
-      if (!asContained) ownContainedRules(w, c, v);
-      continue;
-    }
-    constraint(w, c, v, node, resource);
+    if (c.key.startsWith('dom-')) continue;
+    constraint(w, c, v, node, asContained ? at.resource : v);
   }
 }
 
-/** dom-1, dom-2, dom-4 for a resource that is not the root and not contained (dom-3 is judged by the root's references). */
+/** dom-1..4 for a resource that is neither the root nor contained, over its own contained resources and references (w's, while it is walked). */
 function ownContainedRules(w: Walk, c: Constraint, res: Obj): void {
-  const bad = c.key === 'dom-1' ? ['text'] : c.key === 'dom-2' ? ['contained'] : c.key === 'dom-4' ? ['versionId', 'lastUpdated'] : [];
   const contained = Array.isArray(res['contained']) ? res['contained'] : [];
+  if (c.key === 'dom-3') {
+    const refs = new Set(w.references.map((r) => r.ref));
+    contained.forEach((r, i) => {
+      if (isObj(r) && typeof r['id'] === 'string' && !refs.has('#' + r['id'])) w.issue(`${c.key}: ${c.human}`, `contained[${i}]`);
+    });
+    return;
+  }
+  const bad = c.key === 'dom-1' ? ['text'] : c.key === 'dom-2' ? ['contained'] : c.key === 'dom-4' ? ['versionId', 'lastUpdated'] : [];
   contained.forEach((r, i) => {
     if (!isObj(r)) return;
     const holder = c.key === 'dom-4' ? r['meta'] : r;

@@ -125,6 +125,13 @@ t.test('a resource inside Bundle.entry.resource is a resource of its own, not a 
   const found = bundle({ resourceType: 'Patient', active: true, contained: [nested] }).join('\n');
   t.match(found, /resource\.contained\[0\]\.contained: dom-2/, 'dom-2 holds for its contained');
   t.match(found, /resource\.contained\[0\]\.text: dom-1/, 'dom-1 holds for its contained');
+  // Its `#id` references resolve to its own contained resources, not the Appointment's.
+  const gp = { resourceType: 'Practitioner', id: 'pr1', name: [{ family: 'X' }] };
+  t.same(bundle({ resourceType: 'Patient', contained: [gp], generalPractitioner: [{ reference: '#pr1' }] }), [], 'a local reference to its own contained Practitioner');
+  t.match(bundle({ resourceType: 'Patient', generalPractitioner: [{ reference: '#pr1' }] }).join('\n'), /resource\.generalPractitioner\[0\]\.reference: ref-1/, 'one to nothing it contains: ref-1');
+  t.match(bundle({ resourceType: 'Patient', contained: [gp] }).join('\n'), /resource\.contained\[0\]: dom-3/, 'an unreferenced contained resource: dom-3');
+  const slot = booking.contained.find((c: Json) => c.resourceType === 'Slot');
+  t.match(bundle({ resourceType: 'Patient', generalPractitioner: [{ reference: `#${String(slot.id)}` }] }).join('\n'), /ref-1/, "the Appointment's contained ids are not its own");
 });
 
 t.test("a contained resource's required primitive may be given by its companion alone (§c, as a base min 1)", async (t) => {
