@@ -309,8 +309,11 @@ t.test('standalone gp-connect: CRL, https provider with CA and client certificat
   const held = render(t, 'a longer in-doubt hold', chartDir, { values: [join(ciDir, 'standalone-gp-connect-values.yaml')], set: ['config.upstream.inDoubtHoldMs=60000'] });
   t.equal(only(t, held, 'Deployment', 'gpc-gateway').spec.template.spec.terminationGracePeriodSeconds, 95, 'drain 20 s + inDoubtHoldMs 60 s + 15 s: the process waits the hold out before exiting');
   const short = template(chartDir, { values: [join(ciDir, 'standalone-gp-connect-values.yaml')], set: ['terminationGracePeriodSeconds=5'] });
-  t.notOk(short.ok, 'a grace period not longer than the drain is refused');
-  t.match(short.stderr, /terminationGracePeriodSeconds \(5\) must be longer than config.shutdown.drainTimeoutMs \(20 s\)/);
+  t.notOk(short.ok, 'a grace period shorter than the drain plus the hold is refused');
+  t.match(short.stderr, /terminationGracePeriodSeconds \(5\) must be at least config.shutdown.drainTimeoutMs \+ config.upstream.inDoubtHoldMs \(25 s\)/);
+  const justShort = template(chartDir, { values: [join(ciDir, 'standalone-gp-connect-values.yaml')], set: ['terminationGracePeriodSeconds=24'] });
+  t.notOk(justShort.ok, 'one second short of drain + hold: refused');
+  t.ok(template(chartDir, { values: [join(ciDir, 'standalone-gp-connect-values.yaml')], set: ['terminationGracePeriodSeconds=25'] }).ok, 'drain + hold: accepted');
   t.equal(dep.spec.template.spec.topologySpreadConstraints?.[0]?.topologyKey, 'topology.kubernetes.io/zone');
   checkDeploymentBasics(t, r.label, dep, svc, config, checksum);
   checkGatewayPod(t, r.label, dep.spec.template.spec, {
@@ -389,6 +392,10 @@ t.test('sidecar mode: the vendor chart includes the container and volumes (ordin
   const pod = dep.spec.template;
   t.equal(pod.metadata.annotations['checksum/cancel-gateway-config'], checksum, 'the vendor pod rolls when the gateway configuration changes');
   t.equal(pod.spec.containers[0].name, 'provider', "the vendor's container is kept");
+  t.equal(dep.spec.strategy?.type, 'Recreate', 'one pod at a time: each gateway holds its own lock (sqlite)');
+  const drain = (config.shutdown?.drainTimeoutMs ?? 30000) / 1000;
+  const hold = Math.ceil((config.upstream?.inDoubtHoldMs ?? config.upstream?.timeoutMs ?? 10000) / 1000);
+  t.equal(pod.spec.terminationGracePeriodSeconds, drain + hold + 15, 'the vendor pod takes its grace period from cancel-gateway.sidecar.terminationGracePeriodSeconds');
   t.equal(pod.spec.initContainers, undefined, 'no init containers');
   t.ok(pod.spec.volumes.some((v: Manifest) => v.name === 'provider-data'), "the vendor's volumes are kept");
   checkGatewayPod(t, r.label, pod.spec, {
@@ -558,7 +565,8 @@ t.test('sidecar templates under an alias: the same pod, the same checksum; sever
     .replaceAll('include "cancel-gateway.sidecar.container" .', 'include "cancel-gateway.sidecar.container" (dict "top" . "alias" "gw")')
     .replaceAll('include "cancel-gateway.sidecar.volumes" .', 'include "cancel-gateway.sidecar.volumes" (dict "top" . "alias" "gw")')
     .replaceAll('include "cancel-gateway.sidecar.annotations" .', 'include "cancel-gateway.sidecar.annotations" (dict "top" . "alias" "gw")')
-    .replaceAll('include "cancel-gateway.sidecar.native" .', 'include "cancel-gateway.sidecar.native" (dict "top" . "alias" "gw")'));
+    .replaceAll('include "cancel-gateway.sidecar.native" .', 'include "cancel-gateway.sidecar.native" (dict "top" . "alias" "gw")')
+    .replaceAll('include "cancel-gateway.sidecar.terminationGracePeriodSeconds" .', 'include "cancel-gateway.sidecar.terminationGracePeriodSeconds" (dict "top" . "alias" "gw")'));
   const named = template(two, { values: [join(two, 'ci', 'sidecar-values.yaml')], kubeVersion: NATIVE_KUBE });
   t.ok(named.ok, `named alias renders: ${named.stderr}`);
   const containers = parseManifests(named.stdout).find((d) => d.kind === 'Deployment' && d.metadata.name === 'rel-vendor-provider')?.spec.template.spec.containers ?? [];

@@ -149,20 +149,22 @@ buildConfig). Keys are sorted by toYaml.
 The pod's grace period. Default: the drain, then the hold a write in doubt keeps on its
 appointment (upstream.inDoubtHoldMs, default upstream.timeoutMs: the process waits it out before
 exiting, ruling 23), then 15 s (the tracer's 5 s export bound and a margin). A value given that is
-not longer than the drain is refused: the kubelet would kill in-flight requests.
+shorter than the drain plus the hold is refused: the kubelet would kill in-flight requests or cut
+the hold short.
 */}}
 {{- define "cancel-gateway.terminationGracePeriodSeconds" -}}
 {{- $shutdown := default dict .v.config.shutdown -}}
 {{- $drainMs := default 30000 $shutdown.drainTimeoutMs | int -}}
+{{- $upstream := default dict .v.config.upstream -}}
+{{- $holdMs := default (default 10000 $upstream.timeoutMs) $upstream.inDoubtHoldMs | int -}}
+{{- $least := add (div $drainMs 1000) (div (add $holdMs 999) 1000) -}}
 {{- if .v.terminationGracePeriodSeconds -}}
-{{- if le (.v.terminationGracePeriodSeconds | int) (div $drainMs 1000) -}}
-{{- fail (printf "terminationGracePeriodSeconds (%d) must be longer than config.shutdown.drainTimeoutMs (%d s), plus upstream.inDoubtHoldMs to keep writes in doubt locked; leave it empty for the default" (.v.terminationGracePeriodSeconds | int) (div $drainMs 1000)) -}}
+{{- if lt (.v.terminationGracePeriodSeconds | int) (int $least) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be at least config.shutdown.drainTimeoutMs + config.upstream.inDoubtHoldMs (%d s): the process waits out the hold of a write in doubt before it exits; leave it empty for the default" (.v.terminationGracePeriodSeconds | int) (int $least)) -}}
 {{- end -}}
 {{- .v.terminationGracePeriodSeconds | int -}}
 {{- else -}}
-{{- $upstream := default dict .v.config.upstream -}}
-{{- $holdMs := default (default 10000 $upstream.timeoutMs) $upstream.inDoubtHoldMs | int -}}
-{{- add (div $drainMs 1000) (div (add $holdMs 999) 1000) 15 -}}
+{{- add $least 15 -}}
 {{- end -}}
 {{- end -}}
 
@@ -414,6 +416,14 @@ when the sidecar is native (cancel-gateway.sidecar.native "true"; it then carrie
 {{- $key := include "cancel-gateway.sidecar.ctx" . -}}
 {{- $v := ternary $top.Values (index $top.Values $key) (eq $key ".") -}}
 checksum/cancel-gateway-config: {{ include "cancel-gateway.configChecksum" (dict "v" $v "top" $top) }}
+{{- end -}}
+
+{{/* The vendor pod's terminationGracePeriodSeconds: the gateway's drain, its in-doubt hold, + 15 s (as for the chart's own pods). */}}
+{{- define "cancel-gateway.sidecar.terminationGracePeriodSeconds" -}}
+{{- $top := . -}}{{- if hasKey . "top" -}}{{- $top = .top -}}{{- end -}}
+{{- $key := include "cancel-gateway.sidecar.ctx" . -}}
+{{- $v := ternary $top.Values (index $top.Values $key) (eq $key ".") -}}
+{{- include "cancel-gateway.terminationGracePeriodSeconds" (dict "v" $v) -}}
 {{- end -}}
 
 {{/* "true" when the container belongs under initContainers (native sidecar), else "". */}}
