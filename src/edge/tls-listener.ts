@@ -74,8 +74,14 @@ export function outsideValidity(cert: { valid_from?: string; valid_to?: string }
   return undefined;
 }
 
-/** OpenSSL verification error code -> metric label. */
-export function certificateFailureReason(code: string): string {
+/**
+ * OpenSSL verification error code -> metric label. With CRL checking on, OpenSSL reports a
+ * self-signed certificate (issued by no configured CA) as UNABLE_TO_GET_CRL — there is no CRL of
+ * an issuer it does not know — which would send an operator to the CRL: such a certificate is
+ * `untrusted`, as it is without a CRL.
+ */
+export function certificateFailureReason(code: string, cert?: { subject?: unknown; issuer?: unknown }): string {
+  if (code === 'UNABLE_TO_GET_CRL' && cert?.subject !== undefined && sameName(cert.subject, cert.issuer)) return 'untrusted';
   switch (code) {
     case 'CERT_HAS_EXPIRED': return 'expired';
     case 'CERT_NOT_YET_VALID': return 'not-yet-valid';
@@ -95,6 +101,13 @@ export function certificateFailureReason(code: string): string {
       return 'crl';
     default: return 'other';
   }
+}
+
+/** Whether two distinguished names (Node's parsed form: attribute -> value or values) are the same. */
+function sameName(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) return false;
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => JSON.stringify((a as Record<string, unknown>)[k]) === JSON.stringify((b as Record<string, unknown>)[k]));
 }
 
 /** A whole HTTP answer for a socket the HTTP parser gave up on (Connection: close). */
@@ -213,12 +226,12 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // Defence in depth: with rejectUnauthorized Node refuses before this event.
     const cert = socket.getPeerCertificate();
     const hasCert = Object.keys(cert ?? {}).length > 0;
-    refuse(hasCert ? certificateFailureReason(String(socket.authorizationError ?? '')) : 'no-certificate', socket, hasCert ? cert : undefined);
+    refuse(hasCert ? certificateFailureReason(String(socket.authorizationError ?? ''), cert) : 'no-certificate', socket, hasCert ? cert : undefined);
   });
   server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
     // A certificate refused after the handshake: Node's verdict is on the socket.
     const verdict = socket.authorizationError;
-    if (verdict) refuse(certificateFailureReason(String((verdict as { code?: string }).code ?? verdict)), socket, peerCerts.get(socket));
+    if (verdict) refuse(certificateFailureReason(String((verdict as { code?: string }).code ?? verdict), peerCerts.get(socket)), socket, peerCerts.get(socket));
     else refuse(handshakeFailureReason(err), socket);
   });
   server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {

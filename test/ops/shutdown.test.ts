@@ -102,14 +102,15 @@ t.test('SIGTERM past the drain deadline: the in-flight cancel is still audited a
   t.teardown(() => void gw.proc.kill('SIGKILL'));
   // 'close', not 'exit': the child's stdout is read to its end before the assertions on it.
   const order: string[] = [];
-  const exited = new Promise<number | null>((resolve) => gw.proc.on('close', (code) => (order.push('exit'), resolve(code))));
+  const at: Record<string, number> = {};
+  const exited = new Promise<number | null>((resolve) => gw.proc.on('close', (code) => (order.push('exit'), (at.exit = performance.now()), resolve(code))));
   let stdout = '';
   gw.proc.stdout!.on('data', (c) => (stdout += String(c)));
   const read = await send(gw.port, { method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: identityHeaders('nhs-booking', 'read') });
   provider.fault('slow', { method: 'PUT', delayMs: 3000 });
   const headers: Record<string, string> = { ...(identityHeaders('nhs-booking', 'cancel') as Record<string, string>), 'If-Match': String(read.headers.etag), 'Content-Type': 'application/fhir+json' };
   const trace = String(headers['Ssp-TraceID']);
-  const cancel = send(gw.port, { method: 'PUT', path: '/STU3/1/Appointment/appt-1', body: JSON.stringify({ ...read.json, status: 'cancelled' }), headers }).then((r) => (order.push('answer'), r), () => undefined);
+  const cancel = send(gw.port, { method: 'PUT', path: '/STU3/1/Appointment/appt-1', body: JSON.stringify({ ...read.json, status: 'cancelled' }), headers }).then((r) => (order.push('answer'), (at.answer = performance.now()), r), () => undefined);
   for (let i = 0; i < 100 && !provider.requests.some((r) => r.method === 'PUT'); i++) await new Promise((r) => setTimeout(r, 20));
   t.ok(provider.requests.some((r) => r.method === 'PUT'), 'the cancel is in flight at the provider');
   gw.proc.kill('SIGTERM');
@@ -125,5 +126,7 @@ t.test('SIGTERM past the drain deadline: the in-flight cancel is still audited a
   t.ok(stdout.split('\n').some((l) => l.includes('"decision"') && l.includes(trace)), 'and its decision line');
   // Ruling 23 at exit: the in-process lock would vanish with the process, so it stays until the hold ends.
   t.same(order, ['answer', 'exit'], 'the client was answered before the process exited');
+  // The hold is upstream.timeoutMs (5 s) here; a process that did not wait would exit at once.
+  t.ok((at.exit ?? 0) - (at.answer ?? 0) >= 3000, `the process stayed while the hold lasted (${Math.round((at.exit ?? 0) - (at.answer ?? 0))} ms after the answer)`);
   t.ok(stdout.split('\n').some((l) => l.includes('waiting for writes in doubt before exit') && l.includes('"holds":1')), 'the process waited out the hold of the write in doubt');
 });

@@ -36,6 +36,24 @@ t.test('an untrusted client certificate: one warn line naming it', async (t) => 
   t.ok(line.serial);
 });
 
+t.test('with a CRL configured, a self-signed client certificate is still "untrusted", not "crl"', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createCrl } = await import('../../demo/certs.js');
+  const crlFile = join(mkdtempSync(join(tmpdir(), 'gw-crl-reason-')), 'crl.pem');
+  writeFileSync(crlFile, createCrl(pki().ca, []));
+  const h = await startHarness({ config: { tls: { crl: crlFile } } });
+  t.teardown(() => h.close());
+  // A self-signed certificate (a CA's own) presented as the client's: OpenSSL says UNABLE_TO_GET_CRL.
+  const self = createCa({ commonName: 'self-signed.example' });
+  const conn = await rawTls(h.gateway.port, { cert: self }).catch(() => undefined);
+  await conn?.closed();
+  const refused = () => h.logs.find((l) => l.includes('tls handshake refused') && l.includes('self-signed.example'));
+  t.ok(await eventually(() => refused() !== undefined), 'logged');
+  t.equal(JSON.parse(refused()!).reason, 'untrusted');
+});
+
 t.test('no client certificate: the client receives the TLS alert that says so', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
