@@ -94,7 +94,7 @@ export const CATALOGUE = {
   },
   UNSUPPORTED_MEDIA_TYPE: {
     status: 415, issue: 'not-supported', spine: 'UNSUPPORTED_MEDIA_TYPE',
-    meaning: 'Content-Type is missing or not a FHIR JSON or XML media type the standard accepts; or the cancel carries a Content-Encoding, or a query parameter other than _format (rulings 5, 21).',
+    meaning: 'Content-Type is missing or not a FHIR JSON or XML media type the standard accepts; or the cancel carries a Content-Encoding, a query parameter other than _format, or two _format naming different formats (rulings 5, 21).',
   },
   BODY_TOO_LARGE: {
     status: 413, issue: 'too-long', spine: 'BAD_REQUEST',

@@ -16,7 +16,7 @@ import { clip, type AuditSink } from './ops/audit.js';
 import { reportOnly } from './checks/report-mode.js';
 import { CLIENT_CLOSED, type Forwarder, type ForwardResult } from './proxy/forward.js';
 import { sendError } from './respond.js';
-import type { RouteResult } from './route.js';
+import { ROUTABLE_ID, type RouteResult } from './route.js';
 import { isGuarded, type Interaction, type Standard } from './standards/index.js';
 import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
@@ -86,6 +86,8 @@ interface Outcome {
  */
 /** Methods that change a resource: refused at the route under /Appointment/, they are audited. */
 const WRITE_METHODS: ReadonlySet<string> = new Set(['PUT', 'PATCH', 'DELETE', 'POST']);
+/** `/Appointment`, `/Appointment/`, `/Appointment/{id}…`: the id, when a segment follows. */
+const APPOINTMENT_PATH = /^\/Appointment(?:\/([^/]*))?(?:\/.*)?$/;
 
 export function createPipeline(deps: PipelineDeps) {
   const { config, standard, plan, router, forwarder, transaction, history, logger, metrics, audit, clientAllowed, draining, tracer } = deps;
@@ -249,11 +251,15 @@ export function createPipeline(deps: PipelineDeps) {
       const { ctx, result } = head ? route(req) : { ctx: undefined, result: undefined };
       if (ctx && head?.traceId) ctx.traceId = head.traceId;
       const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [], timings: ctx?.timings };
-      record(req, ctx, trail, { status, outcome: 'rejected', code }, 0, head?.requestId, result && refusedWriteOf(req, result));
-      // A head so large that its request line was no longer among the bytes the parser held: its
-      // route is unknown, and it is audited all the same (no appointment id), so that an oversized
-      // head cannot keep a cancel attempt out of the trail (ruling 19).
-      if (!head && code === 'HEADERS_TOO_LARGE') audit.write({ time: new Date().toISOString(), outcome: 'rejected', status, code });
+      const refusedWrite = result && refusedWriteOf(req, result);
+      record(req, ctx, trail, { status, outcome: 'rejected', code }, 0, head?.requestId, refusedWrite);
+      // The head was read from the last bytes the parser held (its last TLS record, which the
+      // client chose): its request line may be missing, or another than the request's own. So a
+      // request the parser refused is audited whatever route that line names (ruling 19: no way to
+      // keep a cancel attempt out of the trail) — without an appointment id unless it named one.
+      if (!(ctx && isGuarded(ctx.interaction)) && !refusedWrite) {
+        audit.write({ time: new Date().toISOString(), traceId: head?.traceId, requestId: head?.requestId, outcome: 'rejected', status, code });
+      }
     },
 
     async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -329,8 +335,9 @@ export function createPipeline(deps: PipelineDeps) {
     const path = q === -1 ? url : url.slice(0, q);
     if (basePath !== '' && !path.startsWith(basePath + '/')) return undefined;
     // `//Appointment/…`: a provider collapsing slashes would read it as the appointment's path.
-    if (!path.slice(basePath.length).replace(/^\/+/, '/').startsWith('/Appointment/')) return undefined;
-    return r.code === 'METHOD_NOT_ALLOWED' && r.guardedId !== undefined ? { appointmentId: r.guardedId } : {};
+    const m = APPOINTMENT_PATH.exec(path.slice(basePath.length).replace(/^\/+/, '/'));
+    if (!m) return undefined;
+    return m[1] !== undefined && ROUTABLE_ID.test(m[1]) ? { appointmentId: m[1] } : {};
   }
 
   /** The standard's interaction whose id the request's Ssp-InteractionID carries, if any. */

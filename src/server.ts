@@ -104,6 +104,8 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   // Item 6: every record, whatever the sink, is cut to a small fixed size.
   const metrics = createMetrics();
   const audit = boundedAuditSink(deps.audit ?? createAuditSink(config.audit.destination, { onFailure: () => metrics.auditFailures.inc(), onWritable: (w) => metrics.auditWritable.set(w ? 1 : 0) }));
+  // An injected sink (tests, embedders) reports its own health, if any: the gauge follows it at scrape.
+  if (deps.audit) metrics.onScrape(() => metrics.auditWritable.set(audit.healthy?.() === false ? 0 : 1));
   // The state store (issue 18): opened at listen(); until then every write fails closed.
   const store = createLateStore();
   let stopRetention = () => {};

@@ -120,6 +120,8 @@ export interface AuditFileOptions {
 
 /** stdout, stderr, none, or an append-only JSON-lines file. */
 export function createAuditSink(destination: string, opts: AuditFileOptions = {}): AuditSink {
+  // Only a file can stop taking records: any other destination is writable from the start.
+  if (destination === 'none' || destination === 'stdout' || destination === 'stderr') opts.onWritable?.(true);
   if (destination === 'none') return { write() {}, close: async () => {} };
   if (destination === 'stdout' || destination === 'stderr') {
     const out = linesTo(destination === 'stdout' ? process.stdout : process.stderr);

@@ -36,6 +36,22 @@ t.test('a file that cannot be written makes the sink unhealthy; it is reopened, 
   t.same(writable, [true, false, true], 'the writable gauge followed');
 });
 
+t.test('a destination that is not a file is writable from the start (the gauge is 1: no alert on a default install)', async (t) => {
+  for (const d of ['stdout', 'stderr', 'none']) {
+    const seen: boolean[] = [];
+    const sink = createAuditSink(d, { onWritable: (w) => seen.push(w) });
+    t.same(seen, [true], d);
+    await sink.close();
+  }
+  const { adminGet, sample } = await import('../helpers/admin.js');
+  let healthy = true;
+  const h = await startHarness({ auditHealthy: () => healthy });
+  t.teardown(() => h.close());
+  t.equal(sample((await adminGet(h, '/metrics')).body, 'cancel_gateway_audit_writable'), 1, 'an injected healthy sink: 1');
+  healthy = false;
+  t.equal(sample((await adminGet(h, '/metrics')).body, 'cancel_gateway_audit_writable'), 0, 'unhealthy: 0');
+});
+
 t.test('/dev/full: the failure is counted and a cancel after it is refused (500), nothing forwarded', { skip: existsSync('/dev/full') ? false : 'no /dev/full on this machine' }, async (t) => {
   const sink = createAuditSink('/dev/full', {});
   t.teardown(() => sink.close());

@@ -194,12 +194,14 @@ t.test('a write refused at the route under /Appointment/ (405, 404) has its audi
   t.equal(h.provider.requests.filter((r) => r.url.includes('/appt-9')).length, 0, 'nothing reached the provider');
   const line = h.logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'decision' && l.traceId === trace).at(-1);
   t.equal(line?.appointmentId, 'appt-9', 'the decision line names the appointment');
-  // Near misses of the cancel route: a change attempted on an appointment, audited (no id when none is named).
+  // Near misses of the cancel route: a change attempted on an appointment, audited (with the id the path names).
   for (const [method, path, appointmentId, status] of [
-    ['PUT', '/STU3/1/Appointment/appt-9/', undefined, 404],
-    ['PUT', '/STU3/1//Appointment/appt-9', undefined, 404],
+    ['PUT', '/STU3/1/Appointment/appt-9/', 'appt-9', 404],
+    ['PUT', '/STU3/1//Appointment/appt-9', 'appt-9', 404],
     ['PATCH', '/STU3/1/Appointment/appt-9', 'appt-9', 405],
-    ['DELETE', '/STU3/1/Appointment/appt-9/_history/1', undefined, 405],
+    ['DELETE', '/STU3/1/Appointment/appt-9/_history/1', 'appt-9', 405],
+    ['PUT', '/STU3/1/Appointment', undefined, 405],
+    ['DELETE', '/STU3/1/Appointment?x=1', undefined, 405],
   ] as const) {
     const n = h.audit.length;
     t.equal((await h.request({ method, path, headers })).status, status, `${method} ${path}: ${status}`);

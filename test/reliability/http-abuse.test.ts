@@ -163,6 +163,22 @@ t.test('a head over limits.maxHeaderBytes (16 KiB) but within the parser\'s boun
   await stillServes(t, 'after heads over the limit');
 });
 
+t.test('a request the parser refuses is audited whatever request line its last TLS record shows (the client chooses where records end)', async (t) => {
+  const cancel = await cancelRequest(h, 'nhs-booking', ids[0]!);
+  const audited = h.audit.length;
+  const before = providerCount();
+  const c = await connect();
+  // The cancel's head, then — in a TLS record of its own — a line that looks like another request, which the parser refuses.
+  c.socket.write(raw('PUT', `/STU3/1/Appointment/${ids[0]}`, cancel.headers as Record<string, string>).replace(/\r\n\r\n$/, '\r\n'));
+  await new Promise((r) => setImmediate(r));
+  c.socket.write('GET /STU3/1/metadata HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n');
+  t.ok(await c.closed(3000), 'the connection is closed');
+  t.equal(providerCount(), before, 'the provider saw nothing');
+  const records = h.audit.slice(audited);
+  t.equal(records.length, 1, 'one audit record, although the last record names a passthrough route');
+  t.match(records[0], { outcome: 'rejected', status: 400, code: 'REQUEST_MALFORMED' });
+});
+
 t.test(`slow headers: closed once headersTimeoutMs (${HEADERS_TIMEOUT} ms) has passed, nothing forwarded`, async (t) => {
   const before = providerCount();
   const c = await connect();
