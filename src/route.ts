@@ -1,5 +1,4 @@
 import type { Interaction, Standard } from './standards/index.js';
-import { isGuarded } from './standards/types.js';
 
 /**
  * FHIR logical id (STU3: [A-Za-z0-9\-\.]{1,64}), except `.` and `..`: URL resolution turns those
@@ -15,8 +14,7 @@ interface CompiledRoute { pattern: RegExp; interactions: Interaction[] }
 export type RouteResult =
   | { ok: true; candidates: Interaction[]; id: string | undefined; vid?: string }
   | { ok: false; code: 'ROUTE_NOT_FOUND' }
-  /** `guardedId`: the path is a guarded write's (`/Appointment/{id}`), with this id. */
-  | { ok: false; code: 'METHOD_NOT_ALLOWED'; allowed: string[]; guardedId?: string };
+  | { ok: false; code: 'METHOD_NOT_ALLOWED'; allowed: string[] };
 
 /**
  * Build the router of a standard once (ruling 13): interactions grouped by path template.
@@ -40,10 +38,7 @@ export function createRouter(standard: Standard, opts: { amend: boolean }): (met
       const m = r.pattern.exec(path);
       if (!m) continue;
       const candidates = r.interactions.filter((i) => i.method === method);
-      if (!candidates.length) {
-        const allowed = [...new Set(r.interactions.map((i) => i.method))];
-        return r.interactions.some(isGuarded) && m[1] !== undefined ? { ok: false, code: 'METHOD_NOT_ALLOWED', allowed, guardedId: m[1] } : { ok: false, code: 'METHOD_NOT_ALLOWED', allowed };
-      }
+      if (!candidates.length) return { ok: false, code: 'METHOD_NOT_ALLOWED', allowed: [...new Set(r.interactions.map((i) => i.method))] };
       return { ok: true, candidates, id: m[1], vid: m[2] };
     }
     return { ok: false, code: 'ROUTE_NOT_FOUND' };
