@@ -213,9 +213,12 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
         if (!shared.holdsInDoubt.size) return;
         const boundMs = Math.max(...[...live].map((h) => h.config.upstream.inDoubtHoldMs ?? h.config.upstream.timeoutMs), config.upstream.inDoubtHoldMs ?? config.upstream.timeoutMs) + 1000;
         logger.info('waiting for writes in doubt before exit', { holds: shared.holdsInDoubt.size, boundMs });
-        // A timer that keeps the process alive (the holds' own timers do not), cleared when they end.
+        // A timer that keeps the process alive (the holds' own timers do not), cleared when they end;
+        // a hold that begins while waiting (a request still finishing) is waited out too.
         let bound: NodeJS.Timeout | undefined;
-        await Promise.race([Promise.allSettled([...shared.holdsInDoubt]), new Promise((r) => (bound = setTimeout(r, boundMs)))]);
+        let timedOut = false;
+        const timer = new Promise<void>((r) => (bound = setTimeout(() => ((timedOut = true), r()), boundMs)));
+        while (shared.holdsInDoubt.size && !timedOut) await Promise.race([Promise.allSettled([...shared.holdsInDoubt]), timer]);
         clearTimeout(bound);
       };
       draining = true;

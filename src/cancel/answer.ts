@@ -138,6 +138,15 @@ function errorBytes(answer: ProviderAnswer, maxBytes: number): Buffer {
   }
 }
 
+/** namesAnotherResource, and a body that cannot even be read leniently (never seen) counts as one that may. */
+function showsAnother(bytes: Buffer, id: string): boolean {
+  try {
+    return namesAnotherResource(bytes, id);
+  } catch {
+    return true;
+  }
+}
+
 const MAY_HAVE_APPLIED = 'the write may have been applied by the provider; read the appointment before retrying';
 
 /**
@@ -154,12 +163,14 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
   const codec = codecFor(answer.headers['content-type'], codecs);
   const bytes = status < 300 ? judgedBytes(answer, ctx.maxDecodedBytes ?? 8 * 1024 * 1024) : errorBytes(answer, ctx.maxDecodedBytes ?? 8 * 1024 * 1024);
   const decoded = bytes.length ? codec.decode(bytes, { maxDepth: 64, maxNodes: 200_000 }) : undefined;
-  const resource = decoded?.ok ? decoded.resource : undefined;
+  // A JSON object naming no resource (`{"error":"x"}`: no resourceType, no id) is no resource: a
+  // logged breach, passed on (ruling 12), like any body that shows none.
+  const resource = decoded?.ok && (decoded.resource.resourceType !== undefined || decoded.resource.id !== undefined) ? decoded.resource : undefined;
   if (status >= 400) {
     if (!isOperationOutcome(resource)) throw providerRefusal(codeForProviderStatus(status), status, answer.headers);
     return { status, headers: passedBack(answer.headers), body: answer.body, breaches: [] };
   }
-  if ((resource && (resource.resourceType !== 'Appointment' || resource.id !== ctx.id)) || (!resource && status < 300 && namesAnotherResource(bytes, ctx.id))) {
+  if ((resource && (resource.resourceType !== 'Appointment' || resource.id !== ctx.id)) || (!resource && status < 300 && showsAnother(bytes, ctx.id))) {
     throw Object.assign(new GatewayError('UPSTREAM_UNAVAILABLE', `The provider's answer names another resource; ${MAY_HAVE_APPLIED}`), { breach: 'other-resource' });
   }
   const headers = passedBack(answer.headers);

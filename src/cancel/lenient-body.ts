@@ -1,126 +1,144 @@
 /**
  * Ruling 26 for a success body the strict decoders refused: what a lenient reader — the client's
- * HTTP library, a browser, a log viewer — may still see in it. A body that shows another resource
- * than the appointment written (another type, another id, or this one with a second resource beside
- * it) is never passed on; one that shows no resource at all (`OK`, an HTML error page) stays a
- * logged breach, passed on (ruling 12: a write the provider accepted reaches the client). Pure.
+ * HTTP library, a browser, a log viewer — may still see in it. Every resource a reader could find
+ * is counted by its markers (a JSON `resourceType` member, escaped or not; a FHIR XML namespace
+ * declaration or a root element named for a resource type); the body is passed on only when every
+ * one of them is accounted for by this appointment (then, or when it shows none at all — `OK`, an
+ * error page — ruling 12: a write the provider accepted reaches the client, as a logged breach).
+ * Anything else is withheld: another type, another id, a key written twice, a resource this
+ * reading cannot place. Linear in the body's length (a hostile provider sends up to
+ * upstream.maxAnswerBytes); nothing here recurses on the body's own nesting. Pure.
  */
 import { SaxesParser } from 'saxes';
 import { isResourceType } from '../fhir/sd/model.js';
 
-type Verdict = 'none' | 'this' | 'other';
-/** Bodies nest (a string holding JSON, XML inside HTML); the reading stops this deep (fail closed). */
-const MAX_NESTING = 4;
-
 /** Whether a lenient reader of `body` may see a resource other than Appointment `id`. */
 export function namesAnotherResource(body: Buffer, id: string): boolean {
   if (body.length === 0) return false;
-  return judgeText(body.toString('utf8').replace(/^\uFEFF/, ''), id, 0) === 'other';
+  const text = decodeText(body);
+  const markers = resourceMarkers(text);
+  const found = /^\s*</.test(text) ? xmlResources(text, id) : jsonResources(text, id);
+  // Every marker must be one of the resources read, and each of those this appointment; a body
+  // with neither shows no resource at all.
+  return found === undefined || found !== markers;
 }
 
-function judgeText(text: string, id: string, depth: number): Verdict {
-  if (depth > MAX_NESTING) return 'other';
-  if (/^\s*</.test(text)) return judgeXml(text, id, depth);
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    // Not one JSON value (two resources one after the other, trailing text): every value a
-    // reader that stops at the first, or skips to the next, may find.
-    return judgeJsonPieces(text, id, depth);
-  }
-  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
-    const r = v as Record<string, unknown>;
-    if (r.resourceType !== 'Appointment' || r.id !== id) return 'other';
-    // A first-wins reader could see an earlier resourceType or id: refuse when either is written twice.
-    const twice = writtenKeys(text, 'resourceType') > countKey(r, 'resourceType') || writtenKeys(text, 'id') > countKey(r, 'id');
-    return twice ? 'other' : 'this';
-  }
-  return judgeValue(v, id, depth);
+/** The text as readers that detect a byte order mark decode it. */
+function decodeText(body: Buffer): string {
+  if (body.length >= 2 && body[0] === 0xff && body[1] === 0xfe) return body.toString('utf16le', 2);
+  if (body.length >= 2 && body[0] === 0xfe && body[1] === 0xff) return Buffer.from(body.subarray(2)).swap16().toString('utf16le');
+  return body.toString('utf8').replace(/^\uFEFF/, '');
 }
 
-/** A parsed value as a resource carrier: objects with `resourceType`, in arrays, or inside strings (JSON written twice). */
-function judgeValue(v: unknown, id: string, depth: number): Verdict {
-  if (depth > MAX_NESTING) return 'other';
-  if (typeof v === 'string') {
-    const s = v.trim();
-    return s.startsWith('{') || s.startsWith('[') || s.startsWith('"') || s.startsWith('<') ? judgeText(s, id, depth + 1) : 'none';
-  }
-  if (Array.isArray(v)) return combine(v.map((x) => judgeValue(x, id, depth + 1)));
-  if (typeof v !== 'object' || v === null) return 'none';
-  const r = v as Record<string, unknown>;
-  if (r.resourceType === undefined) return 'none';
-  return r.resourceType === 'Appointment' && r.id === id ? 'this' : 'other';
-}
+const ESCAPES = /\\u([0-9A-Fa-f]{4})|&#(?:x([0-9A-Fa-f]{1,6})|([0-9]{1,7}));/g;
+const RESOURCE_TYPE_MEMBER = /\\*["']resourceType\\*["']\s*:/g;
+const FHIR_NAMESPACE = /xmlns(?::[\w.-]+)?\s*=\s*["']http:\/\/hl7\.org\/fhir["']/g;
 
-/** Several things a reader may see: any other resource is 'other'; else this appointment if shown. */
-function combine(verdicts: Verdict[]): Verdict {
-  if (verdicts.includes('other')) return 'other';
-  return verdicts.includes('this') ? 'this' : 'none';
+/**
+ * How many resources a lenient reader may find: `resourceType` members (at any level of escaping,
+ * with `\uXXXX` and `&#…;` references read) plus FHIR namespace declarations. Linear.
+ */
+function resourceMarkers(text: string): number {
+  const plain = text.replace(ESCAPES, (_, u: string | undefined, x: string | undefined, d: string | undefined) => {
+    const code = u !== undefined ? parseInt(u, 16) : x !== undefined ? parseInt(x, 16) : Number(d);
+    return code <= 0x10ffff ? String.fromCodePoint(code) : '';
+  });
+  return (plain.match(RESOURCE_TYPE_MEMBER)?.length ?? 0) + (plain.match(FHIR_NAMESPACE)?.length ?? 0);
 }
 
 /**
- * A text that is not one JSON value: its top-level JSON pieces (`{…}`, `[…]`, `"…"`), found by
- * bracket matching outside strings, each judged where it parses. A piece that does not parse but
- * mentions `resourceType` may show one to a more lenient reader: 'other'.
+ * JSON read leniently: the whole text, or else its top-level pieces, each parsed; the resources in
+ * them (objects with `resourceType`, in arrays, in strings that hold JSON) found by an iterative
+ * walk. The count of them when every one is this appointment and no key of theirs is written
+ * twice; undefined when any is another (or cannot be read).
  */
-function judgeJsonPieces(text: string, id: string, depth: number): Verdict {
-  const verdicts: Verdict[] = [];
-  for (const piece of jsonPieces(text)) {
-    let v: unknown;
-    try {
-      v = JSON.parse(piece);
-    } catch {
-      verdicts.push(/resourceType/.test(piece) ? 'other' : 'none');
+function jsonResources(text: string, id: string): number | undefined {
+  let values: unknown[];
+  try {
+    values = [JSON.parse(text)];
+  } catch {
+    values = [];
+    for (const piece of jsonPieces(text)) {
+      try {
+        values.push(JSON.parse(piece));
+      } catch {
+        // an unreadable piece: whatever markers it holds stay unaccounted for
+      }
+    }
+  }
+  let found = 0;
+  let idKeys = 0;
+  // `inside`: within this appointment (its contained resources, text in its strings): accounted for.
+  const stack: Array<{ v: unknown; depth: number; inside: boolean }> = values.map((v) => ({ v, depth: 0, inside: false }));
+  while (stack.length) {
+    const { v, depth, inside } = stack.pop()!;
+    if (typeof v === 'string') {
+      const s = v.trim();
+      if (depth < 4 && (s.startsWith('{') || s.startsWith('['))) {
+        try {
+          stack.push({ v: JSON.parse(s), depth: depth + 1, inside });
+        } catch {
+          // a string that only looks like JSON
+        }
+      }
       continue;
     }
-    verdicts.push(judgeValue(v, id, depth));
+    if (typeof v !== 'object' || v === null) continue;
+    if (Array.isArray(v)) {
+      for (const x of v) stack.push({ v: x, depth, inside });
+      continue;
+    }
+    const o = v as Record<string, unknown>;
+    let within = inside;
+    if (o.resourceType !== undefined) {
+      // A resource outside this appointment must be it, written as JSON (not inside a string).
+      if (!inside && (o.resourceType !== 'Appointment' || o.id !== id || depth > 0)) return undefined;
+      found++;
+      within = true;
+    }
+    for (const k of Object.keys(o)) {
+      if (k === 'id' && depth === 0) idKeys++;
+      stack.push({ v: o[k], depth, inside: within });
+    }
   }
-  return combine(verdicts);
+  // A first-wins reader could see an earlier `id` (another appointment's): refuse one written twice.
+  return (text.match(/"id"\s*:/g)?.length ?? 0) > idKeys ? undefined : found;
 }
 
-/** Top-level JSON pieces of a text, in order (a string's quotes and escapes respected). */
+/** Top-level JSON pieces of a text (`{…}`, `[…]`), by bracket matching outside strings. Linear. */
 function jsonPieces(text: string): string[] {
   const pieces: string[] = [];
   let depth = 0;
   let start = -1;
+  let inString = false;
   for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '"') {
-      const end = closingQuote(text, i);
-      if (depth === 0) pieces.push(text.slice(i, end + 1));
-      i = end;
-    } else if (c === '{' || c === '[') {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      if (depth > 0) inString = true; // quotes between pieces (prose) are not strings
+    } else if (c === 0x7b || c === 0x5b) {
       if (depth++ === 0) start = i;
-    } else if ((c === '}' || c === ']') && depth > 0 && --depth === 0) {
+    } else if ((c === 0x7d || c === 0x5d) && depth > 0 && --depth === 0) {
       pieces.push(text.slice(start, i + 1));
     }
   }
-  if (depth > 0) pieces.push(text.slice(start)); // cut short: judged as unparsable
   return pieces;
-}
-
-/** The index of the quote that closes the string opened at `open` (the text's end when none). */
-function closingQuote(text: string, open: number): number {
-  for (let i = open + 1; i < text.length; i++) {
-    if (text[i] === '\\') i++;
-    else if (text[i] === '"') return i;
-  }
-  return text.length - 1;
 }
 
 /**
  * XML read leniently: the root element is the resource type and the `id` children of the root its
- * id. Another resource type, no id, another id, two ids or a DOCTYPE → another resource. A root
- * that is no FHIR resource type (an HTML page) shows none itself — but what it carries (FHIR XML
- * or JSON inside it) is judged; so is whatever follows the root when it breaks the XML (a second
- * root, trailing text). Only well-formedness errors stop the reading.
+ * id. One resource when it is this appointment, read to its end with nothing after it that names
+ * a resource; undefined for another type, another or a second id, a DOCTYPE, a page that is not
+ * FHIR (whatever it carries is unaccounted for), or a resource-named element after the root.
  */
-function judgeXml(text: string, id: string, depth: number): Verdict {
+function xmlResources(text: string, id: string): number | undefined {
   let level = 0;
   let root: string | undefined;
   let rootEnd = -1;
   const ids: string[] = [];
+  let doctype = false;
   const p = new SaxesParser({ position: true });
   const local = (name: string) => name.slice(name.indexOf(':') + 1);
   p.on('opentag', (tag) => {
@@ -132,62 +150,20 @@ function judgeXml(text: string, id: string, depth: number): Verdict {
     }
   });
   p.on('closetag', () => {
-    if (--level === 0) rootEnd = p.position;
+    if (--level === 0 && rootEnd < 0) rootEnd = p.position;
   });
-  let doctype = false;
   p.on('doctype', () => void (doctype = true));
-  let wellFormed = true;
   try {
     p.write(text).close();
   } catch {
-    wellFormed = false;
+    // not well-formed: judged on what was read
   }
-  // FHIR XML has no DOCTYPE; a reader that expands its entities could see another resource or id,
-  // so XML with one cannot be shown to be this Appointment (an HTML page's `<!DOCTYPE html>` aside).
-  if (doctype && (root === undefined || isResourceType(root))) return 'other';
-  if (root === undefined || !isResourceType(root)) return carried(text, id, depth);
-  // An Appointment without its id (none written, or the reading stopped before it) is not shown
-  // to be this one, as a JSON body without `id` is not.
-  const own: Verdict = root !== 'Appointment' || ids.length !== 1 || ids[0] !== id ? 'other' : 'this';
-  if (own === 'other' || wellFormed || rootEnd < 0) return own;
-  return combine([own, judgeText(text.slice(rootEnd), id, depth + 1)]);
-}
-
-const FHIR_ELEMENT = /<(?:[A-Za-z_][\w.-]*:)?([A-Z][A-Za-z]+)\b[^>]*\bxmlns(?::[\w.-]+)?\s*=\s*["']http:\/\/hl7\.org\/fhir["']/g;
-
-/** What a page that is not FHIR carries: FHIR XML resources (by their namespace) and JSON pieces. */
-function carried(text: string, id: string, depth: number): Verdict {
-  const verdicts: Verdict[] = [];
-  for (const m of text.matchAll(FHIR_ELEMENT)) if (isResourceType(m[1]!)) verdicts.push(judgeXml(text.slice(m.index), id, depth + 1));
-  verdicts.push(judgeJsonPieces(text, id, depth + 1));
-  return combine(verdicts);
-}
-
-const MEMBER_NAME = /"((?:[^"\\]|\\.)*)"\s*:/g;
-
-/** How many members named `key` a JSON text writes, escaped names (`"resource\u0054ype"`) decoded. */
-function writtenKeys(text: string, key: string): number {
-  let n = 0;
-  for (const m of text.matchAll(MEMBER_NAME)) {
-    const raw = m[1]!;
-    let name = raw;
-    if (raw.includes('\\')) {
-      try {
-        name = JSON.parse(`"${raw}"`) as string;
-      } catch {
-        continue;
-      }
-    }
-    if (name === key) n++;
-  }
-  return n;
-}
-
-/** How many members named `key` the parsed value holds (nested ones included). */
-function countKey(v: unknown, key: string): number {
-  if (Array.isArray(v)) return v.reduce((n: number, x) => n + countKey(x, key), 0);
-  if (typeof v !== 'object' || v === null) return 0;
-  let n = 0;
-  for (const [k, x] of Object.entries(v)) n += (k === key ? 1 : 0) + countKey(x, key);
-  return n;
+  // A page that is not FHIR (an HTML error page): no resource of its own; whatever markers it
+  // carries stay unaccounted for (0 found).
+  if (root === undefined || !isResourceType(root)) return doctype && root === undefined ? undefined : 0;
+  // FHIR XML has no DOCTYPE; a reader that expands its entities could see another resource or id.
+  if (doctype || root !== 'Appointment' || ids.length !== 1 || ids[0] !== id || rootEnd < 0) return undefined;
+  // After the root: a second root named for a resource (with or without a namespace) is another.
+  for (const m of text.slice(rootEnd).matchAll(/<(?:[A-Za-z_][\w.-]*:)?([A-Z][A-Za-z]{0,63})[\s/>]/g)) if (isResourceType(m[1]!)) return undefined;
+  return 1;
 }

@@ -157,9 +157,11 @@ function createAuditFile(destination: string, opts: AuditFileOptions): AuditSink
     return s;
   };
   let stream = open();
+  let closed = false;
   opts.onWritable?.(true);
   return {
     write: (r) => {
+      if (closed) return;
       if (failed && (stream.destroyed || stream.writableEnded) && now() - openedAt >= reopenMs) {
         stream = open();
         openedAt = now();
@@ -176,6 +178,7 @@ function createAuditFile(destination: string, opts: AuditFileOptions): AuditSink
       else stream.write(EMPTY, () => resolve());
     }),
     close: () => new Promise((resolve) => {
+      closed = true;
       if (stream.destroyed) resolve();
       else stream.end(resolve);
     }),

@@ -229,6 +229,18 @@ t.test('ruling 26: a success body the strict reader refuses is still checked for
     ['this appointment written twice', (next) => JSON.stringify(next) + JSON.stringify(next), false],
     ['an array holding only this appointment', (next) => JSON.stringify([next]), false],
     ['this XML appointment the strict reader refuses, then trailing text', (next) => `<Appointment xmlns="http://hl7.org/fhir"><id value="${String(next.id)}"/><bogusElement/></Appointment>\n-- end --`, false],
+    // The eighth review of the lenient reading: keys written twice inside arrays, stray quotes,
+    // inherited and prefixed namespaces, escapes in unreadable pieces, UTF-16.
+    ['an array whose object writes resourceType twice, a Patient first', (next) => `[{"resourceType":"Patient","resourceType":"Appointment","id":"${String(next.id)}"}]`, true],
+    ['an array whose object writes id twice, another first', (next) => `[{"resourceType":"Appointment","id":"other","id":"${String(next.id)}"}]`, true],
+    ['prose with a stray quote before a Patient', () => 'OK" {"resourceType":"Patient","id":"p"}', true],
+    ['a page declaring the FHIR namespace with a prefix', () => '<html xmlns:f="http://hl7.org/fhir"><body><f:Patient><f:id value="p"/></f:Patient></body></html>', true],
+    ['a page inheriting the FHIR namespace', () => '<div xmlns="http://hl7.org/fhir"><Patient><id value="p"/></Patient></div>', true],
+    ['an unreadable piece naming a Patient with an escaped key', () => '{"resource\\u0054ype":"Patient","id":"p",}', true],
+    ['an HTML page with a character reference in the key', () => '<html><pre>{"resource&#84;ype":"Patient","id":"p"}</pre></html>', true],
+    // Too deep for the strict reader, read by a lenient one as this appointment: passed on (never a crash).
+    ['JSON nested 20,000 deep after this appointment\'s members', (next) => JSON.stringify(next).slice(0, -1) + ',"a":' + '{"a":'.repeat(20000) + '1' + '}'.repeat(20000) + '}', false],
+    ['an object without a resource: no resource shown', () => '{"error":"x"}', false],
   ];
   for (const [name, body, refused] of bodies) {
     const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: {}, body: Buffer.from(body(next)), ms: 1 }) }) });
@@ -236,6 +248,26 @@ t.test('ruling 26: a success body the strict reader refuses is still checked for
     const r = await s.tx.run(request(), tr).then(() => 'passed on', (e: GatewayError) => e.code);
     t.equal(r, refused ? 'UPSTREAM_UNAVAILABLE' : 'passed on', name);
     if (refused) t.same(tr.breaches, ['other-resource'], `${name}: the breach is on the trail`);
+  }
+});
+
+t.test('ruling 26: the lenient reading of a hostile success body is linear (a provider sends up to upstream.maxAnswerBytes)', async (t) => {
+  const { namesAnotherResource } = await import('../../src/cancel/lenient-body.js');
+  const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(JSON.stringify({ resourceType: 'Patient', id: 'p' }), 'utf16le')]);
+  t.ok(namesAnotherResource(utf16, ID), 'UTF-16 with a byte order mark is read as such');
+  const hostile = [
+    '<html>' + `<Appointment xmlns="http://hl7.org/fhir"><id value="${ID}"/></Appointment><b>x</b>`.repeat(12_000),
+    '<html>' + '<Patient xmlns="http://hl7.org/fhir">'.repeat(25_000),
+    `{"resourceType":"Appointment","id":"${ID}","comment":"${'\\"'.repeat(300_000)}","comment":"x"}`,
+    '<Ab'.repeat(250_000),
+    '{'.repeat(500_000),
+  ];
+  for (const body of hostile) {
+    const started = performance.now();
+    namesAnotherResource(Buffer.from(body), ID);
+    const ms = performance.now() - started;
+    // Quadratic readings took seconds at 16 KB and hours at this size; linear ones take milliseconds.
+    t.ok(ms < 5000, `${body.slice(0, 24)}… (${Math.round(body.length / 1024)} KiB): ${Math.round(ms)} ms`);
   }
 });
 
