@@ -98,14 +98,19 @@ t.test('item 7: the last allowed request closes the connection when its answer i
   t.ok(await c.closed(3000), 'and the connection is closed');
 });
 
-t.test('item 7: after a CRL reload, a busy connection with a now-revoked certificate closes after its in-flight answer', async (t) => {
+/** A gateway with an (empty) CRL, a client certificate it trusts, and `revoke()` to write a CRL naming it. */
+async function withCrl(t: { teardown(fn: () => unknown): void }) {
   const p = pki();
-  const dir = mkdtempSync(join(tmpdir(), 'gw-crl-'));
-  const crlFile = join(dir, 'crl.pem');
+  const crlFile = join(mkdtempSync(join(tmpdir(), 'gw-crl-')), 'crl.pem');
   writeFileSync(crlFile, createCrl(p.ca, []));
   const h = await startHarness({ config: { tls: { crl: crlFile } } });
   t.teardown(() => h.close());
   const victim = issueCertificate(p.ca, { commonName: 'revoked-later.test.nhs.uk', kind: 'client', dnsNames: ['revoked-later.test.nhs.uk'] });
+  return { h, victim, revoke: () => writeFileSync(crlFile, createCrl(p.ca, [victim.serialNumber])) };
+}
+
+t.test('item 7: after a CRL reload, a busy connection with a now-revoked certificate closes after its in-flight answer', async (t) => {
+  const { h, victim, revoke } = await withCrl(t);
   const other = await rawTls(h.gateway.port);
   const c = await rawTls(h.gateway.port, { cert: victim });
   const id = h.provider.store.ids()[0]!;
@@ -116,7 +121,7 @@ t.test('item 7: after a CRL reload, a busy connection with a now-revoked certifi
   const seenBefore = h.provider.requests.length;
   c.socket.write(read(id));
   t.ok(await eventually(() => h.provider.requests.length > seenBefore), 'the second read reached the provider');
-  writeFileSync(crlFile, createCrl(p.ca, [victim.serialNumber]));
+  revoke();
   t.ok(h.gateway.reloadTls(), 'reloaded');
   t.notOk(c.socket.destroyed, 'not cut off mid-answer');
   t.ok(await c.closed(3000), 'closed after the in-flight answer');
@@ -132,13 +137,7 @@ t.test('item 7: after a CRL reload, a busy connection with a now-revoked certifi
 
 for (const when of ['pipelined before the reload', 'sent after the reload, while the read is in flight'] as const) {
   t.test(`ruling 25: a cancel ${when} on a connection whose certificate a reloaded CRL revokes never reaches the provider`, async (t) => {
-    const p = pki();
-    const dir = mkdtempSync(join(tmpdir(), 'gw-crl-'));
-    const crlFile = join(dir, 'crl.pem');
-    writeFileSync(crlFile, createCrl(p.ca, []));
-    const h = await startHarness({ config: { tls: { crl: crlFile } } });
-    t.teardown(() => h.close());
-    const victim = issueCertificate(p.ca, { commonName: 'revoked-later.test.nhs.uk', kind: 'client', dnsNames: ['revoked-later.test.nhs.uk'] });
+    const { h, victim, revoke } = await withCrl(t);
     const [readId, cancelId] = h.provider.store.ids() as [string, string];
     const cancel = await cancelRequest(h, 'nhs-booking', cancelId);
     const body = String(cancel.body);
@@ -148,7 +147,7 @@ for (const when of ['pipelined before the reload', 'sent after the reload, while
     const seen = h.provider.requests.length;
     c.socket.write(when === 'pipelined before the reload' ? read(readId) + put : read(readId));
     t.ok(await eventually(() => h.provider.requests.length > seen), 'the read is in flight at the provider');
-    writeFileSync(crlFile, createCrl(p.ca, [victim.serialNumber]));
+    revoke();
     t.ok(h.gateway.reloadTls(), 'reloaded');
     if (when !== 'pipelined before the reload') c.socket.write(put);
     t.ok(await c.closed(4000), 'closed after the in-flight answer');
