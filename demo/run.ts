@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
-import { applyEnv, buildConfig, ConfigError, ENV_OVERRIDES, type Config } from '../src/config.js';
+import { applyEnv, buildConfig, ConfigError, namingEnv, type Config } from '../src/config.js';
 import type { Gateway } from '../src/server.js';
 import { packageRoot } from '../src/paths.js';
 import { STANDARDS } from '../src/standards/index.js';
@@ -49,11 +49,8 @@ export function demoConfig(env: NodeJS.ProcessEnv, dir: string, files: { certs: 
     interactions: { amend: env.GATEWAY_STANDARD === 'gp-connect' },
   };
   const demoEnv = Object.fromEntries(DEMO_ENV.map((k) => [k, env[k]]));
-  // A schema problem at a path a variable set is reported under the variable's name.
-  const named = (problem: string) => {
-    const hit = ENV_OVERRIDES.find(([name, path]) => demoEnv[name] !== undefined && problem.startsWith(`${path}:`));
-    return hit ? `${hit[0]}=${JSON.stringify(demoEnv[hit[0]])}: ${problem}` : problem;
-  };
+  // A schema problem at a path a variable set names the variable, as for a configuration file.
+  const named = (problem: string) => namingEnv(problem, demoEnv);
   const envProblems = applyEnv(raw, demoEnv);
   let config: Readonly<Config>;
   try {

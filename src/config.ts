@@ -128,11 +128,15 @@ function baseUrlProblems(name: string, url: string): string[] {
 
 /** A problem with a key an environment variable set names that variable too (`spine.providerAsids: … (from GATEWAY_PROVIDER_ASID)`). */
 export function namingEnv(problem: string, env: Record<string, string | undefined>): string {
+  // The keys a problem is about come before its first ': ' (`listen.host, listen.port: …` names two).
+  const colon = problem.indexOf(': ');
+  const keys = colon === -1 ? [] : problem.slice(0, colon).split(', ');
+  const names: string[] = [];
   for (const [name, path] of ENV_OVERRIDES) {
     if (env[name] === undefined || env[name] === '') continue;
-    if (problem.startsWith(`${path}:`) || problem.startsWith(`${path}.`)) return `${problem} (from ${name})`;
+    if (keys.some((k) => k === path || k.startsWith(`${path}.`) || k.startsWith(`${path}[`))) names.push(name);
   }
-  return problem;
+  return names.length ? `${problem} (from ${names.join(', ')})` : problem;
 }
 
 export function applyEnv(raw: Record<string, unknown>, env: Record<string, string | undefined>): string[] {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { createTracer } from './compose.js';
-import { ConfigError, loadConfig, withoutCredentials, type Config } from './config.js';
+import { ConfigError, loadConfig, namingEnv, withoutCredentials, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { createGateway, type Gateway } from './server.js';
 import { inspectTls } from './tls/inspect.js';
@@ -145,7 +145,7 @@ async function checkConfig(configFile: string, warnDays: number | undefined): Pr
     const listen = await checkListen(c);
     for (const w of listen.warnings) process.stderr.write(`${configFile}: warning: ${w}\n`);
     if (storeProblems.length) writeProblems(`${configFile}: store`, storeProblems);
-    if (listen.problems.length) writeProblems(configFile, listen.problems);
+    if (listen.problems.length) writeProblems(configFile, listen.problems.map((p) => namingEnv(p, process.env)));
     if (storeProblems.length || listen.problems.length) return 1;
     // "valid" only once every part is: the file, the TLS material, the store and the addresses.
     if (tlsCode === 0) process.stdout.write(`${configFile}: valid (standard ${c.standard}, upstream ${withoutCredentials(c.upstream.url)}, store ${c.store.kind})\n`);

@@ -217,7 +217,9 @@ export function createPipeline(deps: PipelineDeps) {
     // The provider's own refusal of a forwarded write (ruling 11): it reached the provider.
     else if ((e as { forwarded?: boolean }).forwarded) outcome = 'forwarded';
     metrics.rejections.inc({ code: err.code });
-    return { status, outcome, code: err.code };
+    // A passthrough exchange that failed (timed out, cut) took the provider's time (proxy/forward.ts).
+    const forwardMs = (e as { upstreamMs?: number }).upstreamMs;
+    return { status, outcome, code: err.code, ...(forwardMs !== undefined ? { forwardMs } : {}) };
   }
 
   /** The format the client asked its answer in (ruling 21). */
@@ -309,7 +311,10 @@ export function createPipeline(deps: PipelineDeps) {
           }
           const body = framed ? await io.readBody(config.limits.maxBodyBytes) : undefined;
           fwd = await forwarder.forward(req, res, ctx!, requestId, span.traceparent(), body);
-          out = { status: fwd.status, outcome: fwd.status === CLIENT_CLOSED ? 'error' : 'forwarded', forwardMs: fwd.upstreamMs };
+          // A provider error answer replaced by the gateway's OperationOutcome carries its code (README
+          // "Errors"); an answer the provider cut after its status line went out is its failure.
+          const code = fwd.code ?? (fwd.cut ? 'UPSTREAM_UNAVAILABLE' : undefined);
+          out = { status: fwd.status, outcome: fwd.status === CLIENT_CLOSED || fwd.cut ? 'error' : 'forwarded', forwardMs: fwd.upstreamMs, ...(code ? { code } : {}) };
         }
       } catch (e) {
         out = fail(e, req, res, ctx, requestId);
@@ -348,7 +353,8 @@ export function createPipeline(deps: PipelineDeps) {
 
   /** One decision log line, the request metrics and, on a guarded route, one audit record (ruling 19). */
   function record(req: IncomingMessage, ctx: RequestContext | undefined, trail: WriteTrail, out: Outcome, totalMs: number, requestId: string | undefined, refusedWrite?: { appointmentId?: string }): void {
-    const upstreamMs = (out.forwardMs ?? 0) + (trail.readMs ?? 0);
+    // A provider call that failed still took the provider's time (README "Metrics": total minus provider time).
+    const upstreamMs = (out.forwardMs ?? trail.writeMs ?? 0) + (trail.readMs ?? 0);
     const guardedRoute = ctx !== undefined && isGuarded(ctx.interaction);
     const route = ctx ? (guardedRoute ? 'cancel' : 'passthrough') : 'none';
     // What the decision is recorded as: the interaction the request was handled as, or when

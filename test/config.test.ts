@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildConfig, loadConfig, ConfigError, ENV_OVERRIDES } from '../src/config.js';
+import { buildConfig, loadConfig, ConfigError, ENV_OVERRIDES, namingEnv } from '../src/config.js';
 import { packageRoot } from '../src/paths.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-config-'));
@@ -109,6 +109,11 @@ t.test('file + environment overrides', async (t) => {
   t.match(url.problems.join('\n'), /^upstream\.url: must not carry a user name or password \(from GATEWAY_UPSTREAM_URL\)$/m);
   const fromFile = t.throws(() => loadConfig(file, { GATEWAY_PORT: '9443', GATEWAY_LOG_LEVEL: '' , GATEWAY_JWT_AUDIENCE: undefined, GATEWAY_STANDARD: 'nope' })) as unknown as ConfigError;
   t.notMatch(fromFile.problems.join('\n'), /GATEWAY_PORT/, 'a variable is named only for the keys it set');
+  // check-config's address problems name two keys, and every variable that set one of them.
+  const listen = 'listen.host, listen.port: cannot listen on \'x\' port 1 on this machine (ENOTFOUND: the name does not resolve)';
+  t.equal(namingEnv(listen, { GATEWAY_LISTEN_HOST: 'x' }), `${listen} (from GATEWAY_LISTEN_HOST)`);
+  t.equal(namingEnv(listen, { GATEWAY_LISTEN_HOST: 'x', GATEWAY_PORT: '1' }), `${listen} (from GATEWAY_LISTEN_HOST, GATEWAY_PORT)`);
+  t.equal(namingEnv(listen, { GATEWAY_ADMIN_PORT: '1' }), listen, 'not a variable for another key');
   writeFileSync(join(dir, 'broken.yaml'), 'a: [1,\n');
   t.throws(() => loadConfig(join(dir, 'broken.yaml')), ConfigError);
 });

@@ -91,7 +91,7 @@ export function createHttpProvider(opts: HttpProviderOptions): ProviderPort {
         // A write refused at connect, or still queued for a connection or connecting (undici had not
         // begun to write it: no onConnect yet), never left; anything later may have reached the provider.
         const mayHaveApplied = method === 'PUT' && kind !== 'refused' && abort !== undefined;
-        reject(new ProviderFailure(kind, expired ? `the provider did not answer within the deadline (${phase})` : `provider exchange failed (${kind})`, statusSeen, mayHaveApplied));
+        reject(new ProviderFailure(kind, expired ? `the provider did not answer within the deadline (${phase})` : `provider exchange failed (${kind})`, statusSeen, mayHaveApplied, statusSeen === undefined ? undefined : answerHeaders));
       };
       const expire = () => {
         expired = true;
@@ -117,7 +117,7 @@ export function createHttpProvider(opts: HttpProviderOptions): ProviderPort {
           onData(chunk: Buffer) {
             size += chunk.length;
             if (size > o.maxBytes) {
-              fail(new ProviderFailure('too-large', `the provider's answer is over ${o.maxBytes} bytes`, statusSeen, method === 'PUT'));
+              fail(new ProviderFailure('too-large', `the provider's answer is over ${o.maxBytes} bytes`, statusSeen, method === 'PUT', answerHeaders));
               abort?.(new Error('too large'));
               return false;
             }

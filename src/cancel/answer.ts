@@ -41,7 +41,20 @@ export interface AnswerContext {
  * business with its own clients, never ours (ruling 25).
  */
 // X-Correlation-ID is the gateway's: it echoes the client's X-Request-ID (ruling 14), never the provider's.
-const NOT_PASSED_BACK = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'set-cookie2', 'location', 'content-location', 'x-correlation-id']);
+// `Alt-Svc`, `Refresh` and `Link` name the provider's own hosts and URLs, which lead consumers past
+// the gateway (ruling 22's intent): never passed back.
+export const NOT_PASSED_BACK: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'set-cookie2', 'location', 'content-location', 'x-correlation-id', 'alt-svc', 'refresh', 'link']);
+
+/**
+ * Headers an answer carries once (RFC 9110): of a provider's two, the first is the one the gateway
+ * judged the answer by, and the only one passed back.
+ */
+export const SINGLE_VALUED: ReadonlySet<string> = new Set(['content-type', 'etag', 'last-modified', 'date', 'expires', 'age', 'retry-after', 'content-length']);
+
+/** The first of a header's values (what the gateway judges an answer by when it came twice). */
+export function firstOf(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
 
 /**
  * A provider error status without an OperationOutcome gets ours, keeping the status (ruling 11):
@@ -68,7 +81,8 @@ export function passedBack(headers: IncomingHttpHeaders): Record<string, string 
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(headers)) {
     if (v === undefined || NOT_PASSED_BACK.has(k)) continue;
-    out[k] = v;
+    // A list header sent twice is one list (RFC 9110 §5.3); a single-valued one keeps its first.
+    out[k] = Array.isArray(v) ? (SINGLE_VALUED.has(k) ? v[0]! : k === 'content-encoding' ? v.join(', ') : v) : v;
   }
   const conn = headers.connection;
   if (typeof conn === 'string') for (const n of conn.split(',')) delete out[n.trim().toLowerCase()];
@@ -158,9 +172,13 @@ const MAY_HAVE_APPLIED = 'the write may have been applied by the provider; read 
 export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, codecs: readonly Codec[]): ClientAnswer {
   const { status } = answer;
   if (status >= 300 && status < 400) {
-    throw new GatewayError('UPSTREAM_UNAVAILABLE', `The provider answered the write with a redirect; ${MAY_HAVE_APPLIED}`);
+    throw Object.assign(new GatewayError('UPSTREAM_UNAVAILABLE', `The provider answered the write with a redirect; ${MAY_HAVE_APPLIED}`), { upstreamKind: 'redirect' });
   }
-  const codec = codecFor(answer.headers['content-type'], codecs);
+  // RFC 9110 §15: a status outside 100–599 is no HTTP answer (as for the read of ruling 8).
+  if (status < 200 || status > 599) {
+    throw Object.assign(new GatewayError('UPSTREAM_UNAVAILABLE', `The provider answered the write with an invalid status; ${MAY_HAVE_APPLIED}`), { upstreamKind: 'protocol' });
+  }
+  const codec = codecFor(firstOf(answer.headers['content-type']), codecs);
   const bytes = status < 300 ? judgedBytes(answer, ctx.maxDecodedBytes ?? 8 * 1024 * 1024) : errorBytes(answer, ctx.maxDecodedBytes ?? 8 * 1024 * 1024);
   const decoded = bytes.length ? codec.decode(bytes, { maxDepth: 64, maxNodes: 200_000 }) : undefined;
   // A JSON object naming no resource (`{"error":"x"}`: no resourceType, no id) is no resource: a
@@ -175,12 +193,15 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
   }
   const headers = passedBack(answer.headers);
   const meta = resource?.meta as { versionId?: unknown; lastUpdated?: unknown } | undefined;
-  const tagged = providerEtagVersion(answer.headers.etag as string | string[] | undefined);
-  const etagVersion = tagged ?? undefined;
   const metaVersion = versionIdOf(meta);
+  // Two ETags naming different versions (ruling 8 fails closed on such a read; this write was
+  // accepted, so it is passed on): the one the body agrees with, else the first — a breach.
+  const { providerTag, etagsDisagree } = oneEtag(answer.headers.etag as string | string[] | undefined, metaVersion);
+  const tagged = providerEtagVersion(providerTag);
+  const etagVersion = tagged ?? undefined;
   // The client is always given an entity tag: a bare `ETag: 5` is written W/"5"; one that names no
   // version (blank, `*`, garbage) is replaced by the body's version, as when there is none.
-  const etag = clientEtag(answer.headers.etag as string | string[] | undefined, metaVersion);
+  const etag = clientEtag(providerTag, metaVersion);
   if (etag === undefined) delete headers.etag;
   else headers.etag = etag;
   // The version the client's ETag names is the one the next read goes by (ruling 8: ETag first),
@@ -205,7 +226,16 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
     if (ctx.kind === 'cancel' && resource.status !== 'cancelled') breaches.push('status-not-cancelled');
     if (!versionAfter) breaches.push('no-version');
     else if (versionAfter === ctx.versionBefore) breaches.push('version-unchanged');
-    if (etagVersion !== undefined && metaVersion !== undefined && etagVersion !== metaVersion) breaches.push('etag-disagrees');
   }
+  if (etagsDisagree || (resource && etagVersion !== undefined && metaVersion !== undefined && etagVersion !== metaVersion)) breaches.push('etag-disagrees');
   return { status, headers, body: answer.body, versionAfter, lastUpdated, breaches, ...(bytes !== answer.body ? { decodedBody: bytes } : {}) };
+}
+
+/** Of a provider's ETag header(s), the one to go by, and whether two of them name different versions. */
+function oneEtag(value: string | string[] | undefined, metaVersion: string | undefined): { providerTag: string | undefined; etagsDisagree: boolean } {
+  if (!Array.isArray(value)) return { providerTag: value, etagsDisagree: false };
+  const versions = new Set(value.map((v) => providerEtagVersion(v)).filter((v) => v !== undefined));
+  if (versions.size <= 1) return { providerTag: value[0], etagsDisagree: false };
+  const agreeing = value.find((v) => providerEtagVersion(v) === metaVersion);
+  return { providerTag: agreeing ?? value[0], etagsDisagree: true };
 }

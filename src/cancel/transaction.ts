@@ -12,7 +12,7 @@ import type { TraceSpan } from '../ports/tracer.js';
 import type { Decision, VaultPort } from '../ports/vault.js';
 import type { ChangeSet } from '../standards/types.js';
 import { narrativesAsXmlReadsThem } from '../fhir/xml/narrative.js';
-import { answerFromWrite, type ClientAnswer } from './answer.js';
+import { answerFromWrite, codeForProviderStatus, providerRefusal, type ClientAnswer } from './answer.js';
 import { changeIssues } from './change-rules.js';
 import { codecFor, currentFromAnswer, type CurrentVersion } from './read-current.js';
 
@@ -104,12 +104,16 @@ export function createWriteTransaction(deps: TransactionDeps) {
   async function readCurrent(req: WriteRequest, trail: WriteTrail): Promise<CurrentVersion> {
     let answer;
     const span = req.span?.child('provider read', { 'http.method': 'GET' });
+    const t0 = performance.now();
     try {
       answer = await provider.read(`Appointment/${encodeURIComponent(req.id)}`, withTrace(req.readHeaders, span), exchange);
       span?.setAttributes({ 'http.status_code': answer.status });
       span?.end();
     } catch (e) {
       span?.end(true);
+      // Time spent on the provider counts as the provider's, answered or not (README "Metrics").
+      trail.readMs = performance.now() - t0;
+      metrics.upstreamDuration.observe({ call: 'read' }, trail.readMs / 1000);
       const kind = e instanceof ProviderFailure ? e.kind : 'other';
       metrics.upstreamErrors.inc({ kind });
       throw new GatewayError('UPSTREAM_UNAVAILABLE', kind === 'timeout' ? 'The provider did not answer the read in time' : 'The provider could not be reached to read the current appointment');
@@ -172,6 +176,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
 
   async function write(req: WriteRequest, trail: WriteTrail) {
     const span = req.span?.child('provider write', { 'http.method': 'PUT' });
+    const t0 = performance.now();
     try {
       const answer = await provider.write(`Appointment/${encodeURIComponent(req.id)}`, req.body, withTrace(req.writeHeaders, span), exchange);
       span?.setAttributes({ 'http.status_code': answer.status });
@@ -181,8 +186,14 @@ export function createWriteTransaction(deps: TransactionDeps) {
       return answer;
     } catch (e) {
       span?.end(true);
+      trail.writeMs = performance.now() - t0;
+      metrics.upstreamDuration.observe({ call: 'forward' }, trail.writeMs / 1000);
       const f = e instanceof ProviderFailure ? e : new ProviderFailure('other', String(e), undefined, true);
       metrics.upstreamErrors.inc({ kind: f.kind });
+      // Ruling 11: a refusal (4xx, 5xx) whose body was then cut, too slow or too large is still the
+      // provider's refusal: its status is kept with the gateway's OperationOutcome, not in doubt.
+      const refused = f.statusSeen;
+      if (refused !== undefined && refused >= 400 && refused <= 599) throw providerRefusal(codeForProviderStatus(refused), refused, f.headersSeen ?? {});
       const when = f.kind === 'timeout' ? 'did not answer in time' : f.kind === 'slow-body' ? 'sent its answer too slowly' : f.kind === 'too-large' ? 'sent an answer over the size limit' : 'could not be reached or cut the exchange short';
       const inDoubt = f.mayHaveApplied || f.statusSeen === 200;
       if (inDoubt) trail.inDoubt = true;
@@ -277,7 +288,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
         } catch (e) {
           const breach = (e as { breach?: string }).breach;
           if (breach) reportBreaches(req, trail, [breach]);
-          else if (isGatewayError(e) && e.code === 'UPSTREAM_UNAVAILABLE') metrics.upstreamErrors.inc({ kind: 'redirect' });
+          else if (isGatewayError(e) && e.code === 'UPSTREAM_UNAVAILABLE') metrics.upstreamErrors.inc({ kind: (e as { upstreamKind?: string }).upstreamKind ?? 'redirect' });
           // Not passed on, yet the provider may have applied it (a redirect, another resource named).
           if (isGatewayError(e) && e.code === 'UPSTREAM_UNAVAILABLE') trail.inDoubt = true;
           else if (isGatewayError(e)) metrics.upstreamErrors.inc({ kind: 'status' });

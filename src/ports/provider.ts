@@ -41,6 +41,8 @@ export class ProviderFailure extends Error {
     readonly statusSeen?: number,
     /** True when the request may have reached the provider (the outcome is unknown). */
     readonly mayHaveApplied = false,
+    /** The headers that came with `statusSeen` (a refusal's `Retry-After` is passed on). */
+    readonly headersSeen?: IncomingHttpHeaders,
   ) {
     super(message);
     this.name = 'ProviderFailure';

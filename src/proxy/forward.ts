@@ -3,8 +3,8 @@ import { Readable } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Config } from '../config.js';
 import type { RequestContext } from '../context.js';
-import { GatewayError } from '../errors.js';
-import { codeForProviderStatus, providerRefusal, publicPassthroughLocation } from '../cancel/answer.js';
+import { GatewayError, type ErrorCode } from '../errors.js';
+import { codeForProviderStatus, providerRefusal, publicPassthroughLocation, SINGLE_VALUED } from '../cancel/answer.js';
 import { connectionTokens, forwardable, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
 import { decodedBody } from '../http/content-coding.js';
@@ -48,6 +48,10 @@ function hopByHop(headers: IncomingHttpHeaders): Set<string> {
 export interface ForwardResult {
   status: number;
   upstreamMs: number;
+  /** The gateway's code for a provider error answer it replaced (ruling 11), for the decision line and audit. */
+  code?: ErrorCode;
+  /** The provider cut its answer after the status line went to the client (the client saw it cut). */
+  cut?: true;
 }
 
 /** Status recorded (never sent) when the client closed the connection before the answer (nginx's 499). */
@@ -233,8 +237,11 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       const lower = name.toLowerCase();
       // The provider's cookies are its business with its own clients, never ours (ruling 25);
       // X-Correlation-ID is the gateway's echo of the client's X-Request-ID (ruling 14).
-      if (drop.has(lower) || skip.has(lower) || lower === 'set-cookie' || lower === 'set-cookie2' || lower === 'x-correlation-id') continue;
+      // `Alt-Svc`, `Refresh` and `Link` name the provider's own hosts (NOT_PASSED_BACK, cancel/answer.ts).
+      if (drop.has(lower) || skip.has(lower) || lower === 'set-cookie' || lower === 'set-cookie2' || lower === 'x-correlation-id' || lower === 'alt-svc' || lower === 'refresh' || lower === 'link') continue;
       const existing = res.getHeader(lower);
+      // A single-valued header sent twice keeps its first, the one Node (and so the gateway) read.
+      if (existing !== undefined && SINGLE_VALUED.has(lower)) continue;
       let value = from.rawHeaders[i + 1]!;
       if (lower === 'location' || lower === 'content-location') {
         const onGateway = publicPassthroughLocation(value, config.publicBaseUrl, servesRead);
@@ -275,13 +282,20 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     ownAnswerHeaders(x);
     // Ruling 24: after the status line the body gets its own bound, streamed or not; a body still
     // arriving then is cut (the client sees an incomplete answer, never a complete-looking one).
-    const bodyTimer = setTimeout(() => {
-      if (proxyRes.complete) return;
-      metrics.upstreamErrors.inc({ kind: 'slow-body' });
+    // A provider answer cut short (slow, reset, truncated) must not look complete to the client; it
+    // is recorded as the provider's failure, not as the client leaving.
+    const cut = (kind: 'slow-body' | 'reset') => {
+      if (proxyRes.complete || x.settled()) return;
+      metrics.upstreamErrors.inc({ kind });
+      x.finish({ status, upstreamMs: x.upstreamMs(), cut: true });
       proxyRes.destroy();
       res.destroy();
-    }, config.upstream.bodyTimeoutMs);
-    proxyRes.once('close', () => clearTimeout(bodyTimer));
+    };
+    const bodyTimer = setTimeout(() => cut('slow-body'), config.upstream.bodyTimeoutMs);
+    proxyRes.once('close', () => {
+      clearTimeout(bodyTimer);
+      if (!proxyRes.complete) cut('reset');
+    });
     // GP Connect §a: gzip when the client accepts it — unless the provider encoded the body itself.
     // An empty body (Content-Length: 0) stays empty rather than becoming an empty gzip stream.
     if (isIdentityCoding(proxyRes.headers['content-encoding']) && proxyRes.headers['content-length'] !== '0' && gzipWanted(res, standard.answerGzip, status)) {
@@ -290,9 +304,8 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       proxyRes.pipe(gz).pipe(res);
     } else proxyRes.pipe(res);
     proxyRes.on('end', () => x.finish({ status, upstreamMs: x.upstreamMs() }));
-    // A provider answer cut short must not look complete to the client.
-    proxyRes.on('aborted', () => res.destroy());
-    proxyRes.on('error', () => res.destroy());
+    proxyRes.on('aborted', () => cut('reset'));
+    proxyRes.on('error', () => cut('reset'));
   }
 
   /**
@@ -330,7 +343,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       const q = (req.url ?? '').indexOf('?');
       const codec = deps.codecs ? negotiate(q === -1 ? '' : req.url!.slice(q + 1), req.headers.accept, req.headers['content-type'], deps.codecs) : undefined;
       sendError(res, err, standard, x.requestId, false, codec);
-      x.finish({ status, upstreamMs: ms });
+      x.finish({ status, upstreamMs: ms, code: err.code });
       return;
     }
     res.statusCode = status;
@@ -365,7 +378,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
           if (!settled) {
             settled = true;
             clearTimeout(timer);
-            reject(e);
+            reject(Object.assign(e, { upstreamMs: upstreamMs() }));
           }
         };
         const upstreamMs = () => performance.now() - started;
@@ -398,6 +411,14 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
           proxyReq?.setTimeout(0);
           try {
             const status = proxyRes.statusCode ?? 502;
+            // RFC 9110 §15: a status outside 100–599 is no HTTP answer (as for the read of ruling 8).
+            if (status < 100 || status > 599) {
+              proxyRes.destroy();
+              metrics.upstreamErrors.inc({ kind: 'protocol' });
+              x.stopDeadline();
+              fail(new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answered with an invalid status'));
+              return;
+            }
             const wantsEtag = ctx.interaction.addEtagFromBody === true && status === 200 && !isEntityTag(proxyRes.headers.etag);
             res.on('close', () => finish({ status, upstreamMs: upstreamMs() }));
             if (!wantsEtag && status < 400) streamAnswer(x, proxyRes, status);
@@ -408,8 +429,8 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             if (!slowBody) metrics.upstreamErrors.inc({ kind: 'reset' });
             if (!res.headersSent) fail(slowBody ? e : new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answer was cut short or too large'));
             else {
+              finish({ status: res.statusCode, upstreamMs: upstreamMs(), cut: true });
               res.destroy();
-              finish({ status: res.statusCode, upstreamMs: upstreamMs() });
             }
           }
         };
@@ -423,8 +444,9 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
           if (settled) return;
           if (res.headersSent) {
             // Half an answer is worse than none: cut the connection.
+            metrics.upstreamErrors.inc({ kind });
+            finish({ status: res.statusCode, upstreamMs: upstreamMs(), cut: true });
             res.destroy();
-            finish({ status: res.statusCode, upstreamMs: upstreamMs() });
             return;
           }
           if (req.destroyed && !res.writable) {

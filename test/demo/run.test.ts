@@ -35,8 +35,9 @@ t.test('GATEWAY_STANDARD and the other demo variables are validated, naming the 
   // File existence is checked too; these cases fail earlier or alongside, on the variables.
   const cases: Array<[Record<string, string>, RegExp]> = [
     [{ GATEWAY_PORT: 'eighty' }, /^GATEWAY_PORT: must be an integer$/],
-    [{ GATEWAY_PORT: '70000' }, /^GATEWAY_PORT="70000": listen\.port: must be <= 65535$/],
-    [{ GATEWAY_LOG_LEVEL: 'loud' }, /^GATEWAY_LOG_LEVEL="loud": log\.level: must be equal to one of the allowed values/],
+    // The same form as for a configuration file (README "Configuration").
+    [{ GATEWAY_PORT: '70000' }, /^listen\.port: must be <= 65535 \(from GATEWAY_PORT\)$/],
+    [{ GATEWAY_LOG_LEVEL: 'loud' }, /^log\.level: must be equal to one of the allowed values.* \(from GATEWAY_LOG_LEVEL\)$/],
   ];
   for (const [env, want] of cases) {
     const p = problems(() => demoConfig(env, dir, files));

@@ -1,0 +1,185 @@
+import t from 'tap';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { nhsBookingAppointment } from '../../demo/provider/seed/nhs-booking.js';
+import { cancelRequest, identityHeaders, startHarness, type Harness } from '../helpers/harness.js';
+import { adminGet } from '../helpers/admin.js';
+
+/**
+ * A provider written byte by byte: its answers to a PUT (the forwarded cancel) and to reads of a
+ * few ids are scripted per appointment id. Every other GET is a valid appointment, version 1.
+ */
+type Script = (sock: net.Socket, id: string) => void;
+
+function appointment(id: string, version: string, status = 'booked'): string {
+  return JSON.stringify({ ...nhsBookingAppointment, id, status, meta: { ...(nhsBookingAppointment as { meta: object }).meta, versionId: version } });
+}
+
+function head(status: string, headers: string[], length?: number): string {
+  return [`HTTP/1.1 ${status}`, ...headers, ...(length === undefined ? [] : [`Content-Length: ${length}`]), '', ''].join('\r\n');
+}
+
+async function startRawProvider(puts: Record<string, Script>, gets: Record<string, Script>): Promise<{ url: string; putsSeen: string[]; close(): Promise<void> }> {
+  const putsSeen: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => {});
+    let buf = '';
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const headText = buf.slice(0, end);
+        const length = Number(/content-length:\s*(\d+)/i.exec(headText)?.[1] ?? 0);
+        if (buf.length < end + 4 + length) return;
+        buf = buf.slice(end + 4 + length);
+        const [method, path] = headText.split('\r\n')[0]!.split(' ');
+        const id = decodeURIComponent(path!.split('/').pop() ?? '');
+        if (method === 'PUT') {
+          putsSeen.push(id);
+          (puts[id] ?? ((s) => s.end(head('500 No', [], 0))))(sock, id);
+        } else if (gets[id]) gets[id]!(sock, id);
+        else {
+          const body = appointment(id, '1');
+          sock.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"1"'], Buffer.byteLength(body)) + body);
+        }
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    putsSeen,
+    close: () => new Promise<void>((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+  };
+}
+
+function decisions(h: Harness): Array<Record<string, any>> {
+  return h.logs.map((l) => JSON.parse(l)).filter((j) => j.msg === 'decision');
+}
+
+const PARTIAL_OO = '{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"conflict"';
+
+t.test('a provider refusal whose body is then cut, slow or too large keeps its status, not in doubt (ruling 11)', async (t) => {
+  const p = await startRawProvider({
+    'cut-409': (s) => { s.write(head('409 Conflict', ['Content-Type: application/fhir+json'], 500) + PARTIAL_OO); setImmediate(() => s.destroy()); },
+    'cut-503': (s) => { s.write(head('503 Busy', ['Content-Type: application/fhir+json', 'Retry-After: 7'], 500) + PARTIAL_OO); setImmediate(() => s.destroy()); },
+    'slow-412': (s) => { s.write(head('412 Precondition Failed', ['Content-Type: application/fhir+json'], 500) + PARTIAL_OO); },
+    'big-409': (s) => { s.write(head('409 Conflict', ['Content-Type: text/plain'], 3_000_000)); s.write(Buffer.alloc(3_000_000, 0x61)); },
+  }, {});
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url, timeoutMs: 2000, bodyTimeoutMs: 300, maxAnswerBytes: 1_000_000 } } });
+  t.teardown(() => h.close());
+  const want: Record<string, number> = { 'cut-409': 409, 'cut-503': 503, 'slow-412': 412, 'big-409': 409 };
+  for (const [id, status] of Object.entries(want)) {
+    const req = await cancelRequest(h, 'nhs-booking', id);
+    const r = await h.request(req);
+    t.equal(r.status, status, `${id}: the provider's status is kept`);
+    t.equal(r.json?.resourceType, 'OperationOutcome', `${id}: the gateway's OperationOutcome`);
+    t.notMatch(r.body.toString(), /may have been applied/, `${id}: not in doubt`);
+    if (id === 'cut-503') t.equal(r.headers['retry-after'], '7', 'its Retry-After is passed on');
+    const rec = h.audit.find((a) => a.traceId === req.headers!['Ssp-TraceID']);
+    t.equal(rec?.status, status);
+    t.equal(rec?.outcome, status >= 500 ? 'error' : 'forwarded');
+    t.notOk(rec?.inDoubt, `${id}: the audit record is not in doubt`);
+  }
+  t.same(p.putsSeen, Object.keys(want), 'each cancel was forwarded once');
+  // Not held through doubt: the same appointment is decided again at once (read, then forwarded).
+  const again = await h.request(await cancelRequest(h, 'nhs-booking', 'cut-409'));
+  t.equal(again.status, 409);
+  t.equal(p.putsSeen.length, 5);
+});
+
+t.test('a status outside 100–599 is no HTTP answer: 500, to a cancel (in doubt) and to a read', async (t) => {
+  const odd: Script = (s) => s.end(head('600 Odd', ['Content-Type: text/plain'], 2) + 'no');
+  const p = await startRawProvider({ 'odd-put': odd }, { 'odd-read': odd });
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url } } });
+  t.teardown(() => h.close());
+  const r = await h.request(await cancelRequest(h, 'nhs-booking', 'odd-put'));
+  t.equal(r.status, 500);
+  t.match(r.body.toString(), /invalid status; the write may have been applied/);
+  const read = await h.request({ method: 'GET', path: '/STU3/1/Appointment/odd-read', headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(read.status, 500);
+  t.equal(read.json?.resourceType, 'OperationOutcome');
+  const m = await adminGet(h, '/metrics');
+  t.match(m.body, /cancel_gateway_upstream_errors_total\{kind="protocol"\} 2/);
+});
+
+t.test('a cancel 200 with single-valued headers twice and ETags that disagree: one value each, a breach; provider URLs in Link, Refresh, Alt-Svc dropped', async (t) => {
+  const body = appointment('dup', '2', 'cancelled');
+  const p = await startRawProvider({
+    dup: (s) => s.write(head('200 OK', [
+      'Content-Type: application/fhir+json', 'Content-Type: application/fhir+xml',
+      'ETag: W/"7"', 'ETag: W/"2"',
+      'Last-Modified: Thu, 01 Jan 2026 00:00:00 GMT', 'Last-Modified: Fri, 01 Jan 2100 00:00:00 GMT',
+      'Link: <http://internal.provider:8080/fhir/Appointment/dup>; rel="self"', 'Refresh: 0; url=http://internal.provider/', 'Alt-Svc: h2="internal.provider:443"',
+    ], Buffer.byteLength(body)) + body),
+  }, {});
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url } } });
+  t.teardown(() => h.close());
+  const req = await cancelRequest(h, 'nhs-booking', 'dup');
+  const r = await h.request(req);
+  t.equal(r.status, 200);
+  t.equal(r.headers['content-type'], 'application/fhir+json', 'the first Content-Type, the one the body was judged by');
+  t.equal(r.headers.etag, 'W/"2"', 'the ETag the body agrees with');
+  t.equal(r.headers['last-modified'], 'Thu, 01 Jan 2026 00:00:00 GMT');
+  for (const name of ['link', 'refresh', 'alt-svc']) t.equal(r.headers[name], undefined, `${name} not passed back`);
+  const rec = h.audit.find((a) => a.traceId === req.headers!['Ssp-TraceID']);
+  t.same(rec?.breaches, ['etag-disagrees']);
+  t.equal(rec?.versionAfter, '2');
+});
+
+t.test('a passthrough answer the provider cuts after its status line is its failure, not a client hang-up; a provider 404 is logged UPSTREAM_REFUSED', async (t) => {
+  const p = await startRawProvider({}, {
+    'cut-read': (s) => { s.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"1"'], 4000) + '{"resourceType":"Appointment"'); setTimeout(() => s.destroy(), 20); },
+    'reset-read': (s) => { s.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"1"', 'Alt-Svc: h2=":443"', 'Link: <http://internal/x>'], 4000) + '{"resourceType":"Appointment"'); setTimeout(() => s.resetAndDestroy(), 20); },
+    'gone-read': (s) => s.write(head('404 Not Found', ['Content-Type: text/plain'], 9) + 'not found'),
+  });
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url } } });
+  t.teardown(() => h.close());
+  for (const id of ['cut-read', 'reset-read']) {
+    const traceId = `7f1c2e4a-0b3d-4c5e-9f6a-${id === 'cut-read' ? '000000000001' : '000000000002'}`;
+    await h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: { ...identityHeaders('nhs-booking', 'read'), 'Ssp-TraceID': traceId } }).then(
+      (r) => t.ok(r.body.length < 4000, `${id}: the client never sees a complete answer`),
+      () => t.pass(`${id}: the client's answer is cut`),
+    );
+    const line = decisions(h).find((d) => d.traceId === traceId);
+    t.equal(line?.status, 200, `${id}: the status that went out`);
+    t.equal(line?.outcome, 'error', `${id}: recorded as a failure`);
+    t.equal(line?.code, 'UPSTREAM_UNAVAILABLE', `${id}: the provider's`);
+  }
+  const m = await adminGet(h, '/metrics');
+  t.match(m.body, /cancel_gateway_upstream_errors_total\{kind="reset"\} 2/);
+  t.notMatch(m.body, /status="499"/, 'no client hang-up counted');
+  const traceId = '7f1c2e4a-0b3d-4c5e-9f6a-000000000003';
+  const gone = await h.request({ method: 'GET', path: '/STU3/1/Appointment/gone-read', headers: { ...identityHeaders('nhs-booking', 'read'), 'Ssp-TraceID': traceId } });
+  t.equal(gone.status, 404);
+  const line = decisions(h).find((d) => d.traceId === traceId);
+  t.equal(line?.code, 'UPSTREAM_REFUSED');
+  t.equal(line?.outcome, 'forwarded');
+});
+
+t.test('time spent on a provider call that failed is the provider\'s, not the gateway\'s own', async (t) => {
+  const hang: Script = () => {};
+  const p = await startRawProvider({ 'hang-put': hang }, { 'hang-get': hang });
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url, timeoutMs: 300, inDoubtHoldMs: 0 } } });
+  t.teardown(() => h.close());
+  const put = await cancelRequest(h, 'nhs-booking', 'hang-put');
+  t.equal((await h.request(put)).status, 500);
+  const readReq = { ...(await cancelRequest(h, 'nhs-booking', 'x', (r) => { r.id = 'hang-get'; })), path: '/STU3/1/Appointment/hang-get' };
+  t.equal((await h.request(readReq)).status, 500);
+  const passthrough = { method: 'GET', path: '/STU3/1/Appointment/hang-get', headers: identityHeaders('nhs-booking', 'read') };
+  t.equal((await h.request(passthrough)).status, 500);
+  for (const traceId of [put.headers!['Ssp-TraceID'], readReq.headers!['Ssp-TraceID'], passthrough.headers['Ssp-TraceID']]) {
+    const line = decisions(h).find((d) => d.traceId === traceId);
+    t.ok(line && line.upstreamMs >= 290, `upstreamMs counts the deadline: ${line?.upstreamMs}`);
+    t.ok(line && line.ms - line.upstreamMs < 250, `the gateway's own time excludes it: ${line?.ms} - ${line?.upstreamMs}`);
+  }
+});
