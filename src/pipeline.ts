@@ -23,6 +23,7 @@ import type { Codec } from './ports/codec.js';
 import { acceptFromFormatParam, answerCodecOf } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
 import { isAcceptedMediaType } from './checks/media-type.js';
+import { checkRequestSemantics } from './checks/request-semantics.js';
 import { headBytes, requestIdOf, type RequestHead } from './edge/request-head.js';
 import { gzipWanted, gzipWhole, isIdentityCoding } from './http/answer-gzip.js';
 
@@ -248,7 +249,7 @@ export function createPipeline(deps: PipelineDeps) {
      */
     refusedFraming(head: RequestHead | undefined, status: number, code: ErrorCode): void {
       // The trace id read from the raw head is logged even when the request names no route.
-      const headers = head?.traceId ? { 'ssp-traceid': head.traceId } : {};
+      const headers = { ...(head?.traceId ? { 'ssp-traceid': head.traceId } : {}), ...(head?.interactionId ? { 'ssp-interactionid': head.interactionId } : {}) };
       const req = { method: head?.method ?? 'unknown', url: head?.url ?? '', headers, rawHeaders: [] } as unknown as IncomingMessage;
       const { ctx, result } = head ? route(req) : { ctx: undefined, result: undefined };
       if (ctx && head?.traceId) ctx.traceId = head.traceId;
@@ -280,6 +281,10 @@ export function createPipeline(deps: PipelineDeps) {
         if (headBytes(req.method ?? '', req.url ?? '', req.rawHeaders) > config.limits.maxHeaderBytes) throw new GatewayError('HEADERS_TOO_LARGE', 'The request headers are too large');
         if (!clientAllowed(req)) throw new GatewayError('CLIENT_NOT_ALLOWED', 'The client certificate is not allowed to call this gateway');
         if (!routed.ok) {
+          // Ruling 25 before the route's 404/405: `DELETE /Appointment/{id}` with a body is its 400.
+          const url = req.url ?? '';
+          const q = url.indexOf('?');
+          checkRequestSemantics({ method: req.method ?? '', path: '', query: q === -1 ? '' : url.slice(q + 1), headers: req.headers, repeated: repeatedHeaders(req.rawHeaders), httpVersion: req.httpVersion }, false);
           if (routed.code === 'ROUTE_NOT_FOUND') throw new GatewayError(routed.code, 'No interaction is served at this path');
           throw new GatewayError(routed.code, 'This method is not allowed at this path', { headers: { Allow: (routed.allowed ?? []).join(', ') } });
         }

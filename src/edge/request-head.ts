@@ -14,6 +14,8 @@ export interface RequestHead {
   contentType?: string;
   /** X-Request-ID when it is one the gateway echoes (ruling 14: X-Correlation-ID on the answer). */
   requestId?: string;
+  /** Ssp-InteractionID as sent (bounded): the audit record names the interaction it claimed (ruling 19). */
+  interactionId?: string;
 }
 
 const LOOK_AT = 8192;
@@ -30,6 +32,7 @@ export function requestIdOf(value: unknown): string | undefined {
   return typeof value === 'string' && REQUEST_ID.test(value) ? value : undefined;
 }
 const REQUEST_ID_LINE = /^x-request-id:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
+const INTERACTION_ID = /^ssp-interactionid:[ \t]*([!-~]{1,256})[ \t]*\r?$/im;
 const TRACE_ID = /^ssp-traceid:[ \t]*([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})[ \t]*\r?$/im;
 
 export function requestHeadOf(raw: unknown): RequestHead | undefined {
@@ -49,6 +52,8 @@ export function requestHeadOf(raw: unknown): RequestHead | undefined {
   if (type) head.contentType = type[1]!.slice(0, MAX_NEGOTIATION);
   const rid = requestIdOf(REQUEST_ID_LINE.exec(headerBlock)?.[1]);
   if (rid !== undefined) head.requestId = rid;
+  const interaction = INTERACTION_ID.exec(headerBlock);
+  if (interaction) head.interactionId = interaction[1]!;
   return head;
 }
 

@@ -46,6 +46,7 @@ const MAX_DEPTH = 96;
  */
 export const MAX_ENGINE_EVALUATIONS = 1000;
 const ROOT = 'Appointment';
+const REQUIRED_MISSING = 'required element is missing';
 const ELEMENT_NAME = /^_?[A-Za-z][A-Za-z0-9_]{0,63}$/;
 
 type Obj = Record<string, unknown>;
@@ -121,16 +122,21 @@ class Walk {
     return s;
   }
 
-  add(expression: string, diagnostics: string): void {
-    const key = expression + '\u0000' + diagnostics;
+  /**
+   * One issue per violation (ruling 7): the same problem found twice at one place (a required
+   * element both the standard's contained rows and the profile's min 1 ask for) is one issue;
+   * `distinct` tells apart violations written alike (two unknown keys, both `<unknown>`).
+   */
+  add(expression: string, diagnostics: string, distinct = ''): void {
+    const key = diagnostics.startsWith(REQUIRED_MISSING) ? `${expression}\u0000${REQUIRED_MISSING}` : `${expression}\u0000${diagnostics}\u0000${distinct}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
     if (this.issues.length < MAX_ISSUES - 1) this.issues.push({ expression, diagnostics });
     else if (++this.extra > MAX_COUNTED) throw new Stop();
   }
 
-  issue(diagnostics: string, suffix?: string | number): void {
-    this.add(this.here(suffix), diagnostics);
+  issue(diagnostics: string, suffix?: string | number, distinct?: string): void {
+    this.add(this.here(suffix), diagnostics, distinct);
   }
 }
 
@@ -339,7 +345,7 @@ function visitObject(ctx: Ctx, w: Walk, o: Obj, node: TypeNode, at: Where, primi
     }
     const def = node.elements.get(key);
     if (!def) {
-      w.issue('element is not defined here (unknown elements are not allowed)', safeKey(key));
+      w.issue('element is not defined here (unknown elements are not allowed)', safeKey(key), key);
       continue;
     }
     w.path.push(key);
@@ -383,7 +389,7 @@ function choiceIssues(w: Walk, o: Obj, keys: readonly string[], choiceOf: Readon
 function companion(ctx: Ctx, w: Walk, o: Obj, key: string, node: TypeNode, at: Where): void {
   const def = node.elements.get(key.slice(1));
   if (!def || !PRIMITIVES.has(def.type)) {
-    w.issue('element is not defined here (unknown elements are not allowed)', safeKey(key));
+    w.issue('element is not defined here (unknown elements are not allowed)', safeKey(key), key);
     return;
   }
   const v = o[key];

@@ -282,13 +282,26 @@ t.test('issues are de-duplicated and capped at 20 ("and N more")', async (t) => 
   const issues = vBooking(many);
   t.equal(issues.length, 20);
   t.match(issues[19]?.diagnostics, /^and \d+ more profile issues not listed$/);
-  // Unknown keys that are no FHIR names all read Appointment.<unknown> (ruling 20): one issue.
+  // Unknown keys that are no FHIR names all read Appointment.<unknown> (ruling 20), yet each is a
+  // violation of its own (ruling 7: one issue per violation), capped like any other.
+  const two = vBooking(mutate(booking, (a) => { a.foo = 1; a.bar = 2; }));
+  t.same(two.map((i) => i.expression), ['Appointment.<unknown>', 'Appointment.<unknown>']);
   const unknown = vBooking(mutate(booking, (a) => {
     for (let i = 0; i < 200; i++) a['unknown' + i] = i;
   }));
-  t.same(unknown.map((i) => i.expression), ['Appointment.<unknown>']);
+  t.equal(unknown.length, 20);
+  t.same(new Set(unknown.slice(0, 19).map((i) => i.expression)), new Set(['Appointment.<unknown>']));
+  t.match(unknown[19]?.diagnostics, /^and 181 more profile issues not listed$/);
   const keys = issues.map((i) => i.expression + '|' + i.diagnostics);
   t.equal(new Set(keys).size, keys.length);
+  // The same violation found by two rules is one issue: a contained Slot without its schedule
+  // (the standard's contained rows and the base definition's min 1).
+  const noSchedule = vBooking(mutate(booking, (a) => {
+    const slot = a.contained.find((c: Json) => c.resourceType === 'Slot');
+    delete slot.schedule;
+  }));
+  const at = noSchedule.filter((i) => /\.schedule$/.test(i.expression));
+  t.equal(at.length, 1, JSON.stringify(noSchedule));
 });
 
 t.test('the validator never throws', async (t) => {

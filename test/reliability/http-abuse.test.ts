@@ -93,11 +93,15 @@ t.test('ruling 21: a framing refusal is written in the format asked for (_format
   ];
   for (const [name, query, extra, type] of cases) {
     const headers = { ...(cancel.headers as Record<string, string>), 'Content-Type': 'application/fhir+json', ...extra, ...framing };
+    const audited = h.audit.length;
     const c = await connect();
     c.socket.write(raw('PUT', `/STU3/1/Appointment/${ids[0]}${query}`, headers, `0\r\n\r\n`));
     t.ok(await c.closed(3000), `${name}: closed`);
     const [answer] = parseResponses(c.received());
     t.equal(answer?.status, 400, `${name}: 400`);
+    // Ruling 19: the record names the interaction the request claimed, as for a request that was parsed.
+    t.ok(await eventually(() => h.audit.length > audited, 1000), `${name}: audited`);
+    t.match(h.audit[audited], { status: 400, code: 'REQUEST_MALFORMED', appointmentId: ids[0], interaction: (headers as Record<string, string>)['Ssp-InteractionID'] }, `${name}: the interaction named`);
     t.match(String(answer?.headers['content-type']), type, `${name}: ${type}`);
     t.match(answer?.body ?? '', /OperationOutcome/, `${name}: an OperationOutcome`);
   }
