@@ -1,4 +1,4 @@
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 
 /** Whatever the provider's answer body is once its Content-Encoding is undone cannot be known. */
 export class ContentCodingError extends Error {
@@ -20,7 +20,7 @@ export function decodedBody(body: Buffer, contentEncoding: string | string[] | u
     for (const c of codings) {
       const opts = { maxOutputLength: maxBytes };
       if (c === 'gzip' || c === 'x-gzip') out = gunzipSync(out, opts);
-      else if (c === 'deflate') out = inflateSync(out, opts);
+      else if (c === 'deflate') out = inflated(out, opts);
       else if (c === 'br') out = brotliDecompressSync(out, opts);
       else throw new Error('unknown coding');
     }
@@ -28,4 +28,14 @@ export function decodedBody(body: Buffer, contentEncoding: string | string[] | u
     throw new ContentCodingError('the answer has a content coding that cannot be read');
   }
   return out;
+}
+
+/**
+ * `deflate` is the zlib format (RFC 9110 §8.4.1.2), yet servers long sent raw deflate under that
+ * name and every HTTP client (curl, browsers) reads both: so does the gateway, by the first byte
+ * (a zlib stream's CMF byte names method 8 and its header check passes).
+ */
+function inflated(bytes: Buffer, opts: { maxOutputLength: number }): Buffer {
+  const zlibHeader = bytes.length >= 2 && (bytes[0]! & 0x0f) === 8 && ((bytes[0]! << 8) | bytes[1]!) % 31 === 0;
+  return zlibHeader ? inflateSync(bytes, opts) : inflateRawSync(bytes, opts);
 }
