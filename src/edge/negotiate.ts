@@ -99,7 +99,9 @@ export function acceptFromFormatParam(query: string | undefined, headers: Record
 }
 
 /** The codec that reads a body of this Content-Type (request or provider answer); JSON when absent or unknown. */
-export function codecFor(contentType: unknown, codecs: readonly Codec[]): Codec {
+export function codecFor(contentTypeSent: unknown, codecs: readonly Codec[]): Codec {
+  // A Content-Type sent twice (a provider's answer) is read by its first, as Node reads it.
+  const contentType = Array.isArray(contentTypeSent) ? contentTypeSent[0] : contentTypeSent;
   // Three lookups per cancel (body, current version, answer) of a handful of distinct values:
   // remembered per codec list, at most CODEC_CACHE_SIZE of them (the header is the client's).
   let known = codecCache.get(codecs);
