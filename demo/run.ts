@@ -70,7 +70,7 @@ export function demoConfig(env: NodeJS.ProcessEnv, dir: string, files: { certs: 
 export function demoStandard(env: NodeJS.ProcessEnv): Config['standard'] {
   const s = env.GATEWAY_STANDARD || 'nhs-booking';
   if (!(s in STANDARDS)) {
-    throw new ConfigError([`GATEWAY_STANDARD=${JSON.stringify(s)}: standard: must be equal to one of the allowed values (${Object.keys(STANDARDS).join(', ')})`]);
+    throw new ConfigError([`standard: must be equal to one of the allowed values (${Object.keys(STANDARDS).join(', ')}) (from GATEWAY_STANDARD)`]);
   }
   return s as Config['standard'];
 }

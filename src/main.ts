@@ -81,7 +81,9 @@ async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => v
 
 /** `FILE: N problem(s)` and one `  - problem` line each, on stderr. */
 function writeProblems(label: string, problems: readonly string[]): void {
-  process.stderr.write(`${label}: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+  // A problem with a key an environment variable set names the variable (README "Configuration").
+  const named = problems.map((p) => (p.includes(' (from GATEWAY_') ? p : namingEnv(p, process.env)));
+  process.stderr.write(`${label}: ${named.length} problem(s)\n${named.map((p) => `  - ${p}`).join('\n')}\n`);
 }
 
 /** check-config's TLS half (issue 19): warnings on stderr, errors listed like config problems; 1 on an error. */
@@ -145,7 +147,7 @@ async function checkConfig(configFile: string, warnDays: number | undefined): Pr
     const listen = await checkListen(c);
     for (const w of listen.warnings) process.stderr.write(`${configFile}: warning: ${w}\n`);
     if (storeProblems.length) writeProblems(`${configFile}: store`, storeProblems);
-    if (listen.problems.length) writeProblems(configFile, listen.problems.map((p) => namingEnv(p, process.env)));
+    if (listen.problems.length) writeProblems(configFile, listen.problems);
     if (storeProblems.length || listen.problems.length) return 1;
     // "valid" only once every part is: the file, the TLS material, the store and the addresses.
     if (tlsCode === 0) process.stdout.write(`${configFile}: valid (standard ${c.standard}, upstream ${withoutCredentials(c.upstream.url)}, store ${c.store.kind})\n`);

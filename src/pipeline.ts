@@ -5,7 +5,7 @@ import type { CheckPlan, Check, CheckIO } from './checks/index.js';
 import type { Config } from './config.js';
 import { createContext, header, repeatedHeaders, type RequestContext } from './context.js';
 import type { WriteRequest, WriteTrail, WriteTransaction } from './cancel/transaction.js';
-import type { ClientAnswer } from './cancel/answer.js';
+import { codeForProviderStatus, type ClientAnswer } from './cancel/answer.js';
 import type { HistoryRead } from './cancel/history.js';
 import { endToEnd, forwardingHeaders, pick, READ_HEADERS } from './edge/forward-headers.js';
 import { bodyFramingFailed, carriesBody, readBounded } from './edge/read-body.js';
@@ -197,7 +197,9 @@ export function createPipeline(deps: PipelineDeps) {
     const clientGone = res.destroyed || (req.socket?.destroyed ?? false);
     sendAnswer(res, answer, requestId);
     // 499: the client left before the answer (nginx's convention); the provider's side is done.
-    return { status: clientGone ? CLIENT_CLOSED : answer.status, outcome: clientGone ? 'error' : 'forwarded', forwardMs: trail.writeMs };
+    // A provider refusal passed on with its own OperationOutcome is recorded with the code its status stands for.
+    const code = answer.status >= 400 && !clientGone ? codeForProviderStatus(answer.status) : undefined;
+    return { status: clientGone ? CLIENT_CLOSED : answer.status, outcome: clientGone || (code !== undefined && answer.status >= 500) ? 'error' : 'forwarded', forwardMs: trail.writeMs, ...(code ? { code } : {}) };
   }
 
   function fail(e: unknown, req: IncomingMessage, res: ServerResponse, ctx: RequestContext | undefined, requestId: string | undefined): Outcome {
@@ -300,7 +302,10 @@ export function createPipeline(deps: PipelineDeps) {
           if (tpOut) headers.traceparent = tpOut;
           // Ruling 21, as for every answer the gateway makes: `_format`, then Accept, then Content-Type, else JSON.
           const asked = answerCodec(req);
-          const answer = await history(ctx!.resourceId!, routed.vid, headers, asked);
+          // A failed version read took the provider's time too (README "Metrics").
+          const answer = await history(ctx!.resourceId!, routed.vid, headers, asked).catch((e: unknown) => {
+            throw Object.assign(e as object, { upstreamMs: performance.now() - t0 });
+          });
           sendAnswer(res, answer, requestId);
           out = { status: answer.status, outcome: 'forwarded', forwardMs: performance.now() - t0, ...(answer.servedFrom ? { servedFrom: answer.servedFrom } : {}) };
         } else {
@@ -319,7 +324,8 @@ export function createPipeline(deps: PipelineDeps) {
           // A provider error answer replaced by the gateway's OperationOutcome carries its code (README
           // "Errors"); an answer the provider cut after its status line went out is its failure.
           const code = fwd.code ?? (fwd.cut ? 'UPSTREAM_UNAVAILABLE' : undefined);
-          out = { status: fwd.status, outcome: fwd.status === CLIENT_CLOSED || fwd.cut ? 'error' : 'forwarded', forwardMs: fwd.upstreamMs, ...(code ? { code } : {}) };
+          // As on a cancel: a provider 5xx (replaced or passed on) is an error, a 4xx forwarded.
+          out = { status: fwd.status, outcome: fwd.status === CLIENT_CLOSED || fwd.cut || (code !== undefined && fwd.status >= 500) ? 'error' : 'forwarded', forwardMs: fwd.upstreamMs, ...(code ? { code } : {}) };
         }
       } catch (e) {
         out = fail(e, req, res, ctx, requestId);

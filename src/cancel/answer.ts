@@ -49,7 +49,7 @@ export const NOT_PASSED_BACK: ReadonlySet<string> = new Set(['connection', 'keep
  * Headers an answer carries once (RFC 9110): of a provider's two, the first is the one the gateway
  * judged the answer by, and the only one passed back.
  */
-export const SINGLE_VALUED: ReadonlySet<string> = new Set(['content-type', 'etag', 'last-modified', 'date', 'expires', 'age', 'retry-after', 'content-length']);
+export const SINGLE_VALUED: ReadonlySet<string> = new Set(['content-type', 'etag', 'last-modified', 'date', 'expires', 'age', 'retry-after', 'content-length', 'location', 'content-location']);
 
 /** The first of a header's values (what the gateway judges an answer by when it came twice). */
 export function firstOf(v: string | string[] | undefined): string | undefined {
@@ -68,7 +68,8 @@ export function codeForProviderStatus(status: number): ErrorCode {
 
 /** A provider's `Retry-After` (delta-seconds or an HTTP date) is passed on with its error status. */
 export function retryAfterOf(headers: IncomingHttpHeaders): Record<string, string> | undefined {
-  const v = headers['retry-after'];
+  const sent = headers['retry-after'] as string | string[] | undefined;
+  const v = Array.isArray(sent) ? sent[0] : sent; // sent twice: its first, as Node reads it
   return typeof v === 'string' && /^(?:\d{1,10}|[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT)$/.test(v) ? { 'retry-after': v } : undefined;
 }
 
@@ -234,7 +235,8 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
 /** Of a provider's ETag header(s), the one to go by, and whether two of them name different versions. */
 function oneEtag(value: string | string[] | undefined, metaVersion: string | undefined): { providerTag: string | undefined; etagsDisagree: boolean } {
   if (!Array.isArray(value)) return { providerTag: value, etagsDisagree: false };
-  const versions = new Set(value.map((v) => providerEtagVersion(v)).filter((v) => v !== undefined));
+  // Only tags that name a version can disagree (`*` or garbage names none).
+  const versions = new Set(value.map((v) => providerEtagVersion(v)).filter((v): v is string => typeof v === 'string'));
   if (versions.size <= 1) return { providerTag: value[0], etagsDisagree: false };
   const agreeing = value.find((v) => providerEtagVersion(v) === metaVersion);
   return { providerTag: agreeing ?? value[0], etagsDisagree: true };

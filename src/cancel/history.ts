@@ -59,6 +59,9 @@ export function createHistoryRead(deps: {
         deps.onVaultAnswer?.();
         return fromVault(kept, wanted, headers);
       }
+      // A refusal whose body was then cut, slow or too large is still the provider's refusal (ruling 11).
+      const refused = e instanceof ProviderFailure ? e.statusSeen : undefined;
+      if (refused !== undefined && refused >= 400 && refused <= 599) throw providerRefusal(codeForProviderStatus(refused), refused, (e as ProviderFailure).headersSeen ?? {});
       throw new GatewayError('UPSTREAM_UNAVAILABLE', e instanceof ProviderFailure && e.kind === 'timeout' ? 'The provider did not answer in time' : 'The provider could not be reached');
     }
     if (answer.status === 200) {

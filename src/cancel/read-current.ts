@@ -43,7 +43,8 @@ export function currentFromAnswer(id: string, answer: ProviderAnswer, codecs: re
   if (r.resourceType !== 'Appointment' || r.id !== id) throw unavailable('The provider answered the read with another resource', 'protocol');
   const etags = answer.headers.etag;
   // Two ETags naming different versions: which version this is cannot be told (fail closed).
-  if (Array.isArray(etags) && new Set(etags).size > 1) throw unavailable('The provider answered the read with two different ETags', 'protocol');
+  // (`W/"1"` and `"1"` name one version; one that names none is refused below.)
+  if (Array.isArray(etags) && new Set(etags.map((e) => providerEtagVersion(e))).size > 1) throw unavailable('The provider answered the read with two different ETags', 'protocol');
   const etag = Array.isArray(etags) ? etags[0] : etags;
   const meta = r.meta as { versionId?: unknown; lastUpdated?: unknown } | undefined;
   const tagged = providerEtagVersion(etag);

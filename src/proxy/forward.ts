@@ -286,8 +286,12 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     // is recorded as the provider's failure, not as the client leaving.
     const cut = (kind: 'slow-body' | 'reset') => {
       if (proxyRes.complete || x.settled()) return;
-      metrics.upstreamErrors.inc({ kind });
-      x.finish({ status, upstreamMs: x.upstreamMs(), cut: true });
+      // A client that does not read (its socket full) holds the provider's bytes back: its doing.
+      if (kind === 'slow-body' && res.writableNeedDrain) x.finish({ status: CLIENT_CLOSED, upstreamMs: x.upstreamMs() });
+      else {
+        metrics.upstreamErrors.inc({ kind });
+        x.finish({ status, upstreamMs: x.upstreamMs(), cut: true });
+      }
       proxyRes.destroy();
       res.destroy();
     };
@@ -329,6 +333,12 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     try {
       bodyBuf = await readBounded(proxyRes, config.upstream.maxAnswerBytes, { clientBody: false });
     } catch (e) {
+      // A refusal whose body was then cut, slow or too large is still the provider's refusal (ruling 11).
+      if (status >= 400 && !x.settled()) {
+        if (!slow) metrics.upstreamErrors.inc({ kind: 'reset' });
+        refuse(x, status, proxyRes.headers, x.upstreamMs());
+        return;
+      }
       // Counted as slow already; said so to the client (onResponse counts the other failures).
       throw slow ? new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider sent its answer too slowly') : e;
     } finally {
@@ -339,11 +349,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     const parsed = readAnswerBody(bodyBuf, proxyRes.headers['content-type'], proxyRes.headers['content-encoding'], deps.codecs, config.upstream.maxAnswerBytes);
     if (status >= 400 && !isOperationOutcome(parsed)) {
       metrics.upstreamErrors.inc({ kind: 'status' });
-      const err = providerRefusal(codeForProviderStatus(status), status, proxyRes.headers);
-      const q = (req.url ?? '').indexOf('?');
-      const codec = deps.codecs ? negotiate(q === -1 ? '' : req.url!.slice(q + 1), req.headers.accept, req.headers['content-type'], deps.codecs) : undefined;
-      sendError(res, err, standard, x.requestId, false, codec);
-      x.finish({ status, upstreamMs: ms, code: err.code });
+      refuse(x, status, proxyRes.headers, ms);
       return;
     }
     res.statusCode = status;
@@ -356,7 +362,19 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       else res.setHeader('ETag', etag);
     }
     res.end(isIdentityCoding(proxyRes.headers['content-encoding']) && gzipWanted(res, standard.answerGzip, status) ? gzipWhole(res, bodyBuf) : bodyBuf);
-    x.finish({ status, upstreamMs: ms });
+    // A provider refusal passed on with its own OperationOutcome: recorded with the code its status stands for.
+    x.finish({ status, upstreamMs: ms, ...(status >= 400 ? { code: codeForProviderStatus(status) } : {}) });
+  }
+
+  /** A provider error answer without a readable OperationOutcome gets the gateway's, same status (ruling 11). */
+  function refuse(x: Exchange, status: number, headers: IncomingHttpHeaders, ms: number): void {
+    const err = providerRefusal(codeForProviderStatus(status), status, headers);
+    const url = x.req.url ?? '';
+    const q = url.indexOf('?');
+    const codec = deps.codecs ? negotiate(q === -1 ? '' : url.slice(q + 1), x.req.headers.accept, x.req.headers['content-type'], deps.codecs) : undefined;
+    sendError(x.res, err, standard, x.requestId, false, codec);
+    metrics.rejections.inc({ code: err.code });
+    x.finish({ status, upstreamMs: ms, code: err.code });
   }
 
   return {

@@ -28,7 +28,7 @@ const problems = (fn: () => unknown): string[] => {
 t.test('GATEWAY_STANDARD and the other demo variables are validated, naming the variable', async (t) => {
   t.equal(demoStandard({}), 'nhs-booking');
   t.equal(demoStandard({ GATEWAY_STANDARD: 'gp-connect' }), 'gp-connect');
-  t.same(problems(() => demoStandard({ GATEWAY_STANDARD: 'gp-connnect' })), ['GATEWAY_STANDARD="gp-connnect": standard: must be equal to one of the allowed values (nhs-booking, gp-connect)']);
+  t.same(problems(() => demoStandard({ GATEWAY_STANDARD: 'gp-connnect' })), ['standard: must be equal to one of the allowed values (nhs-booking, gp-connect) (from GATEWAY_STANDARD)']);
   const dir = mkdtempSync(join(tmpdir(), 'gw-demo-cfg-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const files = { certs: { caCert: 'ca.crt', caKey: 'ca.key', serverCert: 'server.crt', serverKey: 'server.key', clientCert: 'client.crt', clientKey: 'client.key' }, providerUrl: 'http://127.0.0.1:1' };
@@ -50,7 +50,7 @@ t.test('a typo in GATEWAY_STANDARD stops npm start with a clear error, before an
     env: { PATH: process.env.PATH ?? '', GATEWAY_STANDARD: 'nhs_booking' }, encoding: 'utf8', timeout: 20_000,
   });
   t.equal(r.status, 1, r.stderr);
-  t.match(r.stderr, /GATEWAY_STANDARD="nhs_booking": standard: must be equal to one of the allowed values \(nhs-booking, gp-connect\)/);
+  t.match(r.stderr, /standard: must be equal to one of the allowed values \(nhs-booking, gp-connect\) \(from GATEWAY_STANDARD\)/);
   t.equal(r.stdout, '', 'no demo banner');
 });
 

@@ -183,3 +183,53 @@ t.test('time spent on a provider call that failed is the provider\'s, not the ga
     t.ok(line && line.ms - line.upstreamMs < 250, `the gateway's own time excludes it: ${line?.ms} - ${line?.upstreamMs}`);
   }
 });
+
+t.test('a passthrough or version-read refusal whose body is cut or slow keeps its status; 5xx recorded as an error, counted as a rejection', async (t) => {
+  const cut503: Script = (s) => { s.write(head('503 Busy', ['Content-Type: application/fhir+json', 'Retry-After: 7', 'Retry-After: 9'], 500) + PARTIAL_OO); setImmediate(() => s.destroy()); };
+  const slow404: Script = (s) => s.write(head('404 Not Found', ['Content-Type: application/fhir+json'], 500) + PARTIAL_OO);
+  const p = await startRawProvider({ 'twice-503': (s) => s.end(head('503 Busy', ['Content-Type: text/plain', 'Retry-After: 7', 'Retry-After: 9'], 4) + 'busy') }, { 'cut-503': cut503, 'slow-404': slow404, '1': slow404 });
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url, bodyTimeoutMs: 300 } } });
+  t.teardown(() => h.close());
+  const read = (path: string, traceId: string) => h.request({ method: 'GET', path, headers: { ...identityHeaders('nhs-booking', 'read'), 'Ssp-TraceID': traceId } });
+  const a = await read('/STU3/1/Appointment/cut-503', '7f1c2e4a-0b3d-4c5e-9f6a-000000000011');
+  t.equal(a.status, 503);
+  t.equal(a.headers['retry-after'], '7', 'the first Retry-After');
+  t.equal(a.json?.resourceType, 'OperationOutcome');
+  const b = await read('/STU3/1/Appointment/slow-404', '7f1c2e4a-0b3d-4c5e-9f6a-000000000012');
+  t.equal(b.status, 404);
+  const c = await read('/STU3/1/Appointment/v1/_history/1', '7f1c2e4a-0b3d-4c5e-9f6a-000000000013');
+  t.equal(c.status, 404, 'a version read: the same');
+  const lines = decisions(h);
+  t.match(lines.find((d) => d.traceId.endsWith('11')), { status: 503, outcome: 'error', code: 'UPSTREAM_ERROR' });
+  t.match(lines.find((d) => d.traceId.endsWith('12')), { status: 404, outcome: 'forwarded', code: 'UPSTREAM_REFUSED' });
+  const m = await adminGet(h, '/metrics');
+  t.match(m.body, /cancel_gateway_rejections_total\{code="UPSTREAM_ERROR"\} 1/);
+  // A cancel's refusal with Retry-After sent twice passes on the first.
+  const r = await h.request(await cancelRequest(h, 'nhs-booking', 'twice-503'));
+  t.equal(r.status, 503);
+  t.equal(r.headers['retry-after'], '7');
+});
+
+t.test('a passthrough answer with Location or Content-Location twice passes one; ETags naming no version do not disagree; a read with W/"1" and "1" is one version', async (t) => {
+  const body2 = appointment('star', '2', 'cancelled');
+  const one = appointment('same-tags', '1');
+  const p = await startRawProvider({
+    star: (s) => s.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"2"', 'ETag: *'], Buffer.byteLength(body2)) + body2),
+  }, {
+    'two-locations': (s) => { const b = appointment('two-locations', '1'); s.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"1"', 'Content-Location: /fhir/Appointment/two-locations/_history/1', 'Content-Location: /fhir/Appointment/other/_history/9'], Buffer.byteLength(b)) + b); },
+    'same-tags': (s) => s.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"1"', 'ETag: "1"'], Buffer.byteLength(one)) + one),
+  });
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url } } });
+  t.teardown(() => h.close());
+  const read = await h.request({ method: 'GET', path: '/STU3/1/Appointment/two-locations', headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(read.headers['content-location'], 'https://gateway.example.nhs.uk/STU3/1/Appointment/two-locations/_history/1', 'the first, made public');
+  const req = await cancelRequest(h, 'nhs-booking', 'star');
+  t.equal((await h.request(req)).status, 200);
+  t.notOk(h.audit.find((a) => a.traceId === req.headers!['Ssp-TraceID'])?.breaches, '`*` names no version: no breach');
+  const same = await cancelRequest(h, 'nhs-booking', 'same-tags');
+  const r = await h.request(same);
+  t.equal(r.status, 500, 'the cancel reaches the provider (the raw provider answers its PUT 500)');
+  t.same(p.putsSeen.filter((id) => id === 'same-tags'), ['same-tags'], 'the read with two tags of one version was used');
+});
