@@ -5,6 +5,7 @@
  * Checks run in a fixed order and the first failure is returned, naming the claim at fault. Failure
  * reasons are fixed strings: they never echo a claim value (CONTRIBUTING; ruling 19).
  */
+import { writtenNumber } from '../fhir/strict-json.js';
 import type { Result, TokenFailure } from './token.js';
 import { isJsonObject as isObject } from '../fhir/json.js';
 import type { BaseResourceValidator } from '../fhir/profile.js';
@@ -154,9 +155,11 @@ function checkTimes(payload: Json, rules: ClaimRules, nowSeconds: number): void 
   const exp = payload['exp'];
   const iat = payload['iat'];
   if (exp === undefined) reject('exp', 'missing');
-  if (!isSeconds(exp)) reject('exp', 'must be an integer number of seconds');
+  if (!isSeconds(exp) || writtenNumber(payload, 'exp') !== undefined) reject('exp', 'must be an integer number of seconds');
   if (iat === undefined) reject('iat', 'missing');
-  if (!isSeconds(iat)) reject('iat', 'must be an integer number of seconds');
+  // Written as an integer too (§b: "integer UNIX seconds"; TKW: 10 digits): `1700000300.0` or
+  // `1.7000003e9` is read as one by this parser, as something else by another (ruling 26).
+  if (!isSeconds(iat) || writtenNumber(payload, 'iat') !== undefined) reject('iat', 'must be an integer number of seconds');
   // TKW and the GP Connect tests: exp - iat must be exactly 300 (299, 301, -1 all refused).
   if (exp - iat !== rules.lifetimeSeconds) reject('exp', `must equal iat + ${rules.lifetimeSeconds}`);
   // Ruling 3: exp not passed, allowing the configured clock skew.
@@ -166,7 +169,7 @@ function checkTimes(payload: Json, rules: ClaimRules, nowSeconds: number): void 
   // Ruling 26: `nbf`, when present, is honoured (with the same clock skew as `exp`).
   const nbf = payload['nbf'];
   if (nbf !== undefined) {
-    if (!isSeconds(nbf)) reject('nbf', 'must be an integer number of seconds');
+    if (!isSeconds(nbf) || writtenNumber(payload, 'nbf') !== undefined) reject('nbf', 'must be an integer number of seconds');
     if (nbf > nowSeconds + rules.clockSkewSeconds) reject('nbf', 'token not yet valid');
   }
 }

@@ -188,16 +188,28 @@ export function createSignedVerifier(
       return fail('header', 'not a JWS compact serialization');
     }
     if (typeof alg !== 'string' || !algorithms.includes(alg)) return fail('header.alg', 'algorithm not allowed');
-    // jose reads the payload with JSON.parse (last duplicate wins): refuse duplicates first.
-    const strict = decodeJsonObject(token.split('.')[1] ?? '');
+    // jose reads both with JSON.parse (last duplicate wins, a byte order mark skipped, any depth):
+    // the token is forwarded as sent, so both are read as strictly as an unsigned token's first.
+    const [headerPart = '', payloadPart = ''] = token.split('.');
+    const header = decodeJsonObject(headerPart);
+    if (header === 'duplicate') return fail('header', 'a parameter appears more than once');
+    if (typeof header === 'string') return fail('header', 'not a JSON object');
+    // No critical extension is understood here (RFC 7515 §4.1.11: such a token is refused).
+    if (Object.hasOwn(header, 'crit')) return fail('header.crit', 'critical header parameters are not supported');
+    const strict = decodeJsonObject(payloadPart);
     if (strict === 'duplicate') return fail('payload', 'a claim appears more than once');
+    if (typeof strict === 'string') return fail('payload', 'not a JSON object');
 
     try {
-      const { payload } = await jwtVerify(token, keys, { ...verifyOptions, currentDate: new Date(opts.now()) });
-      return { ok: true, value: payload as Record<string, unknown> };
+      await jwtVerify(token, keys, { ...verifyOptions, currentDate: new Date(opts.now()) });
+      // The claims as the strict parser read them (the same, duplicates refused; numbers as written).
+      return { ok: true, value: strict };
     } catch (err) {
       // A token without `kid` and several keys of its type (a rotation): the one that verifies it.
-      if ((err as { code?: unknown }).code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') return verifyWithEach(token, err as AsyncIterable<CryptoKey>, verifyOptions, opts.now);
+      if ((err as { code?: unknown }).code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') {
+        const r = await verifyWithEach(token, err as AsyncIterable<CryptoKey>, verifyOptions, opts.now);
+        return r.ok ? { ok: true, value: strict } : r;
+      }
       return mapJoseError(err);
     }
   };
@@ -260,7 +272,7 @@ function mapJoseError(err: unknown): Result<never> {
       return fail(typeof claim === 'string' && known.includes(claim) ? claim : 'payload', 'claim check failed');
     }
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
-    case 'ERR_JOSE_NOT_SUPPORTED':
+    case 'ERR_JOSE_NOT_SUPPORTED': // e.g. an HMAC algorithm: a key set never yields such a key (`crit` is refused before)
       return fail('header.alg', 'algorithm not allowed');
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
       return fail('signature', 'signature verification failed');

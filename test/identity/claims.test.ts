@@ -1,6 +1,7 @@
 import t from 'tap';
 import { checkClaims, DEFAULT_CLAIM_TIMING, type ClaimRules } from '../../src/identity/claims.js';
 import { validClaims } from '../helpers/tokens.js';
+import { decodeUnsigned } from '../../src/identity/token.js';
 import { createBaseResourceValidator } from '../../src/fhir/profile.js';
 
 const NOW = 1_700_000_000;
@@ -307,4 +308,20 @@ t.test('custom timing rules', async (t) => {
   setTimes(p, NOW + 1, NOW + 301);
   const r = checkClaims(p, rules, NOW);
   t.equal(!r.ok && r.failure.claim, 'iat', 'no future allowance');
+});
+
+t.test('NumericDates written as integers (§b "integer UNIX seconds"): `…300.0` or `1.7e9` style is refused, in both standards', async (t) => {
+  for (const standard of ['nhs-booking', 'gp-connect'] as const) {
+    for (const [claim, text] of [['exp', `${NOW + 300}.0`], ['exp', `${(NOW + 300) / 1e9}e9`], ['iat', `${NOW}.00`], ['nbf', `${NOW - 10}.0`]] as const) {
+      const p = base(standard);
+      if (claim === 'nbf') p['nbf'] = NOW - 10;
+      const json = JSON.stringify(p).replace(`"${claim}":${p[claim]}`, `"${claim}":${text}`);
+      const header = Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url');
+      const parsed = decodeUnsigned(`${header}.${Buffer.from(json).toString('base64url')}.`);
+      t.ok(parsed.ok, `${standard} ${claim}=${text}: decoded`);
+      const r = parsed.ok ? checkClaims(parsed.value, RULES[standard], NOW) : undefined;
+      t.equal(r?.ok, false, `${standard} ${claim}=${text}: refused`);
+      t.equal(r && !r.ok && r.failure.claim, claim, `${standard}: names ${claim}`);
+    }
+  }
 });

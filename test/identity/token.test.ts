@@ -3,6 +3,7 @@ import { SignJWT, exportJWK, exportSPKI, generateKeyPair } from 'jose';
 import fc from 'fast-check';
 import { createSignedVerifier, decodeBase64url, decodeUnsigned, readBearer, unsignedTokenWithScope, utf8Text } from '../../src/identity/token.js';
 import { unsignedToken, validClaims } from '../helpers/tokens.js';
+import { writtenNumber } from '../../src/fhir/strict-json.js';
 
 const NOW_S = 1_700_000_000;
 const NOW_MS = NOW_S * 1000;
@@ -189,6 +190,30 @@ t.test('signed mode', async (t) => {
     const [h, , s] = (await sign(claims)).split('.') as [string, string, string];
     const tampered = `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: 'someone-else' })).toString('base64url')}.${s}`;
     await expectFailure(t, tampered, 'signature');
+  });
+
+  await t.test('header and payload read as strictly as an unsigned token\'s (the token is forwarded as sent)', async (t) => {
+    const signRaw = async (headerJson: string, payloadBytes: Buffer) => {
+      const h = Buffer.from(headerJson).toString('base64url');
+      const p = payloadBytes.toString('base64url');
+      const sig = await (await import('node:crypto')).webcrypto.subtle.sign({ name: 'RSASSA-PKCS1-v1_5' }, privateKey as CryptoKey, Buffer.from(`${h}.${p}`));
+      return `${h}.${p}.${Buffer.from(sig).toString('base64url')}`;
+    };
+    const good = Buffer.from(JSON.stringify(claims));
+    t.ok((await verify(await signRaw('{"alg":"RS256","typ":"JWT","kid":"k1"}', good))).ok, 'the raw signer itself is sound');
+    const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), good]);
+    await expectFailure(t, await signRaw('{"alg":"RS256","typ":"JWT","kid":"k1"}', bom), 'payload');
+    await expectFailure(t, await signRaw('\ufeff{"alg":"RS256","typ":"JWT","kid":"k1"}', good), 'header');
+    await expectFailure(t, await signRaw('{"alg":"RS256","typ":"JWT","kid":"zzz","kid":"k1"}', good), 'header');
+    await expectFailure(t, await signRaw('{"alg":"RS256","typ":"JWT","kid":"k1"}', Buffer.from(JSON.stringify(claims).replace('{', '{"__proto__":{"x":1},'))), 'payload');
+    let deep: unknown = 1;
+    for (let i = 0; i < 40; i++) deep = { d: deep };
+    await expectFailure(t, await signRaw('{"alg":"RS256","typ":"JWT","kid":"k1"}', Buffer.from(JSON.stringify({ ...claims, deep }))), 'payload');
+    await expectFailure(t, await signRaw('{"alg":"RS256","typ":"JWT","kid":"k1","crit":["x-ext"],"x-ext":1}', good), 'header.crit');
+    // Numbers as written reach the claim checks: `exp` written 1.7e9-style is not an integer as written.
+    const written = await verify(await signRaw('{"alg":"RS256","typ":"JWT","kid":"k1"}', Buffer.from(JSON.stringify(claims).replace(`"exp":${NOW_S + 300}`, `"exp":${NOW_S + 300}.0`))));
+    t.ok(written.ok, 'verified here');
+    t.equal(written.ok && writtenNumber(written.value, 'exp'), `${NOW_S + 300}.0`, 'its written form kept for checkClaims');
   });
 
   await t.test('garbage', async (t) => {
