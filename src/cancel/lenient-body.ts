@@ -139,10 +139,18 @@ function xmlResources(text: string, id: string): number | undefined {
   let rootEnd = -1;
   const ids: string[] = [];
   let doctype = false;
+  // FHIR namespace declarations on the root and inside it (a serializer may repeat it on each
+  // contained resource): part of this appointment, each one of the markers.
+  let declarations = 0;
   const p = new SaxesParser({ position: true });
   const local = (name: string) => name.slice(name.indexOf(':') + 1);
   p.on('opentag', (tag) => {
     level++;
+    if (rootEnd < 0) {
+      for (const [name, value] of Object.entries(tag.attributes as Record<string, string>)) {
+        if ((name === 'xmlns' || name.startsWith('xmlns:')) && value === 'http://hl7.org/fhir') declarations++;
+      }
+    }
     if (level === 1) root = local(tag.name);
     else if (level === 2 && local(tag.name) === 'id') {
       const v = (tag.attributes as Record<string, string>)['value'];
@@ -165,5 +173,5 @@ function xmlResources(text: string, id: string): number | undefined {
   if (doctype || root !== 'Appointment' || ids.length !== 1 || ids[0] !== id || rootEnd < 0) return undefined;
   // After the root: a second root named for a resource (with or without a namespace) is another.
   for (const m of text.slice(rootEnd).matchAll(/<(?:[A-Za-z_][\w.-]*:)?([A-Z][A-Za-z]{0,63})[\s/>]/g)) if (isResourceType(m[1]!)) return undefined;
-  return 1;
+  return Math.max(1, declarations);
 }

@@ -241,6 +241,9 @@ t.test('ruling 26: a success body the strict reader refuses is still checked for
     // Too deep for the strict reader, read by a lenient one as this appointment: passed on (never a crash).
     ['JSON nested 20,000 deep after this appointment\'s members', (next) => JSON.stringify(next).slice(0, -1) + ',"a":' + '{"a":'.repeat(20000) + '1' + '}'.repeat(20000) + '}', false],
     ['an object without a resource: no resource shown', () => '{"error":"x"}', false],
+    // A serializer repeating the FHIR namespace on each contained resource (legal, redundant): they are the appointment's.
+    ['this XML appointment the strict reader refuses, its contained resources redeclaring the namespace', (next) => `<?xml version="1.0"?><?xml-stylesheet href="/x.xsl"?><Appointment xmlns="http://hl7.org/fhir"><id value="${String(next.id)}"/><contained><Patient xmlns="http://hl7.org/fhir"><id value="p"/></Patient></contained><contained><Slot xmlns="http://hl7.org/fhir"><id value="s"/></Slot></contained><status value="cancelled"/></Appointment>`, false],
+    ['a Patient after this XML appointment, declaring the namespace', (next) => `<Appointment xmlns="http://hl7.org/fhir"><id value="${String(next.id)}"/><futureElement/></Appointment><Patient xmlns="http://hl7.org/fhir"><id value="p"/></Patient>`, true],
   ];
   for (const [name, body, refused] of bodies) {
     const s = setup({ provider: memoryProvider({ writeAnswer: (next) => ({ status: 200, headers: {}, body: Buffer.from(body(next)), ms: 1 }) }) });

@@ -53,6 +53,11 @@ t.test('narrative: text anywhere counts (txt-2), handlers only inside tags (txt-
     t.match(at(validate(withDiv(div(bypass)))).join('\n'), /txt-1: the narrative contains active content/, bypass);
   }
   t.match(at(validate(withDiv(div('<span title=">"></span>')))).join('\n'), /txt-2/, 'a quote inside a tag is not text');
+  // STU3 narrative: "SHALL NOT contain a head, a body element, … frames".
+  for (const fragment of ['x<head><title>x</title></head>', '<body>x</body>', '<html>x</html>', '<frameset><frame/></frameset>x']) {
+    t.match(at(validate(withDiv(div(fragment)))).join('\n'), /txt-1: the narrative contains a document element/, fragment);
+  }
+  t.same(at(validate(withDiv(div('<p>heading</p><table><tbody><tr><td>body</td></tr></tbody></table>')))), [], 'tbody, and words like head or body in text, are fine');
 });
 
 t.test('constraints using resolve(): contained and literal references are resolved, nothing fetched', async (t) => {

@@ -174,6 +174,9 @@ const REFUSALS: [string, string, RegExp][] = [
   ['processing instruction inside', appt('<?php x ?>'), /processing instruction/],
   ['UTF-16 declared', `<?xml version="1.0" encoding="UTF-16"?>${appt('')}`, /encoding/],
   ['ISO-8859-1 declared', `<?xml version="1.0" encoding="ISO-8859-1"?>${appt('')}`, /encoding/],
+  // XML 1.1 reads U+0085 and U+2028 as line ends (a provider's XML 1.0 parser keeps them).
+  ['XML 1.1 declared', `<?xml version="1.1" encoding="UTF-8"?>${appt('<comment value="a\u0085b"/>')}`, /version/],
+  ['XML 1.1 declared, single quotes', `<?xml version='1.1'?>${appt('')}`, /version/],
   ['no namespace', '<Appointment><id value="a1"/></Appointment>', /no namespace/],
   ['another namespace', '<Appointment xmlns="http://hl7.org/fhir/other"><id value="a1"/></Appointment>', /another namespace/],
   ['child in no namespace', appt('<description xmlns="" value="x"/>'), /no namespace/],

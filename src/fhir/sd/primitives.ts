@@ -119,20 +119,24 @@ export function xhtmlProblem(v: string): string | undefined {
   if (!/^<div[^>]*\sxmlns\s*=\s*["']http:\/\/www\.w3\.org\/1999\/xhtml["']/.test(s)) return 'txt-1: the narrative div must be in the XHTML namespace';
   const scan = scanMarkup(s);
   if (scan.active) return 'txt-1: the narrative contains active content';
+  if (scan.structure) return 'txt-1: the narrative contains a document element (html, head, body, title, frames)';
   // txt-2: some text outside the tags (wherever it sits: after a line break, inside a <p>), or an image.
   if (!scan.text && !scan.image) return 'txt-2: the narrative must have some non-whitespace content';
   return undefined;
 }
 
 const ACTIVE_ELEMENTS = new Set(['script', 'form', 'iframe', 'object', 'embed', 'style', 'base', 'link', 'meta', 'applet']);
+/** STU3 narrative: "SHALL NOT contain a head, a body element, … frames" (a fragment, not a document). */
+const DOCUMENT_ELEMENTS = new Set(['html', 'head', 'body', 'title', 'frame', 'frameset', 'noframes']);
 
 /**
  * One pass over the markup: tags are read with their attributes, a quoted value running to its
  * closing quote (XML lets it hold `>`), so an event handler after `title=">"` is still an
  * attribute, and nothing inside a tag counts as text.
  */
-function scanMarkup(s: string): { active: boolean; text: boolean; image: boolean } {
+function scanMarkup(s: string): { active: boolean; structure: boolean; text: boolean; image: boolean } {
   let active = false;
+  let structure = false;
   let text = false;
   let image = false;
   let i = 0;
@@ -155,12 +159,13 @@ function scanMarkup(s: string): { active: boolean; text: boolean; image: boolean
     }
     const local = name?.[1]!.toLowerCase().replace(/^.*:/, '');
     if (local && ACTIVE_ELEMENTS.has(local)) active = true;
+    if (local && DOCUMENT_ELEMENTS.has(local)) structure = true;
     if (local === 'img') image = true;
     // Attribute names outside quoted values: an `on…` one is an event handler.
     if (/(?:^|\s)on[a-z]+\s*=/i.test(attrs)) active = true;
     i = j + 1;
   }
-  return { active, text, image };
+  return { active, structure, text, image };
 }
 
 /** Epoch milliseconds of a full instant-precision dateTime (second 60 counted as 59.999), else undefined. */
