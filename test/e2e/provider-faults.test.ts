@@ -233,3 +233,24 @@ t.test('a passthrough answer with Location or Content-Location twice passes one;
   t.equal(r.status, 500, 'the cancel reaches the provider (the raw provider answers its PUT 500)');
   t.same(p.putsSeen.filter((id) => id === 'same-tags'), ['same-tags'], 'the read with two tags of one version was used');
 });
+
+t.test('a client that stops reading a streamed answer is not blamed on the provider (499, no provider error counted)', async (t) => {
+  const { rawTls, eventually } = await import('../reliability/support.js');
+  const big = 20 * 1024 * 1024;
+  const p = await startRawProvider({}, {
+    'big-read': (s) => { s.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"1"'], big)); s.write(Buffer.alloc(big, 0x20)); },
+  });
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url, bodyTimeoutMs: 300 } } });
+  t.teardown(() => h.close());
+  const traceId = '7f1c2e4a-0b3d-4c5e-9f6a-000000000021';
+  const headers = { ...identityHeaders('nhs-booking', 'read'), 'Ssp-TraceID': traceId, Host: 'localhost' };
+  const c = await rawTls(h.gateway.port);
+  c.socket.write(`GET /STU3/1/Appointment/big-read HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`);
+  c.socket.pause(); // reads nothing more: the answer backs up to the provider
+  t.ok(await eventually(() => decisions(h).some((d) => d.traceId === traceId), 5000), 'decided');
+  c.socket.destroy();
+  t.match(decisions(h).find((d) => d.traceId === traceId), { status: 499, outcome: 'error' });
+  const m = await adminGet(h, '/metrics');
+  t.notMatch(m.body, /cancel_gateway_upstream_errors_total\{kind="slow-body"\}/, 'not the provider\'s failure');
+});
