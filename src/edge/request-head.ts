@@ -35,9 +35,16 @@ const REQUEST_ID_LINE = /^x-request-id:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const INTERACTION_ID = /^ssp-interactionid:[ \t]*([!-~]{1,256})[ \t]*\r?$/im;
 const TRACE_ID = /^ssp-traceid:[ \t]*([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})[ \t]*\r?$/im;
 
-export function requestHeadOf(raw: unknown): RequestHead | undefined {
+/**
+ * `failedAt`: where in `raw` the parser stopped (Node's `bytesParsed`). The bytes the parser held
+ * may begin with requests it had already read whole (pipelined in one packet): those are skipped,
+ * so the refused request is never recorded under an earlier one's line, trace id or interaction.
+ */
+export function requestHeadOf(raw: unknown, failedAt?: number): RequestHead | undefined {
   if (!Buffer.isBuffer(raw) || raw.length === 0) return undefined;
-  const text = raw.toString('latin1', 0, Math.min(raw.length, LOOK_AT));
+  const start = typeof failedAt === 'number' && failedAt > 0 ? refusedRequestStart(raw, Math.min(failedAt, raw.length)) : 0;
+  if (start >= raw.length) return undefined;
+  const text = raw.toString('latin1', start, Math.min(raw.length, start + LOOK_AT));
   const eol = text.indexOf('\n');
   const line = REQUEST_LINE.exec(eol === -1 ? text : text.slice(0, eol));
   if (!line || line[2]!.length > MAX_TARGET) return undefined;
@@ -55,6 +62,29 @@ export function requestHeadOf(raw: unknown): RequestHead | undefined {
   const interaction = INTERACTION_ID.exec(headerBlock);
   if (interaction) head.interactionId = interaction[1]!;
   return head;
+}
+
+const MAX_SKIPPED = 64;
+const CONTENT_LENGTH = /^content-length:[ \t]*(\d{1,10})[ \t]*\r?$/im;
+const TRANSFER_ENCODING = /^transfer-encoding:/im;
+
+/**
+ * Where the refused request begins: past every request whose head and (Content-Length) body lie
+ * wholly before the point of failure. A chunked one is not measured here: taken as the refused one.
+ */
+function refusedRequestStart(raw: Buffer, failedAt: number): number {
+  const text = raw.toString('latin1', 0, failedAt);
+  let p = 0;
+  for (let n = 0; n < MAX_SKIPPED; n++) {
+    const end = text.indexOf('\r\n\r\n', p);
+    if (end === -1) return p;
+    const head = text.slice(p, end + 2);
+    if (TRANSFER_ENCODING.test(head)) return p;
+    const next = end + 4 + Number(CONTENT_LENGTH.exec(head)?.[1] ?? 0);
+    if (next > failedAt) return p;
+    p = next;
+  }
+  return p;
 }
 
 /**

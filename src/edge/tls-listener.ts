@@ -255,7 +255,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     }
     const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
     metrics.rejections.inc({ code: which });
-    const head = requestHeadOf((err as { rawPacket?: unknown }).rawPacket);
+    const head = requestHeadOf((err as { rawPacket?: unknown }).rawPacket, (err as { bytesParsed?: unknown }).bytesParsed as number | undefined);
     o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
     // Item 13: answers on a connection go out in request order — a malformed request pipelined
     // behind a cancel is answered after the cancel's answer, never instead of it.

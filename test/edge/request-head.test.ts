@@ -26,3 +26,17 @@ t.test('not a request line: nothing', async (t) => {
   t.equal(head('GET http://x/ HTTP/1.1\r\n\r\n'), undefined, 'absolute form is not read');
   t.equal(requestHeadOf(undefined), undefined);
 });
+
+t.test('requests the parser read whole before the failure (pipelined in one packet) are skipped', async (t) => {
+  const cancel = `PUT /STU3/1/Appointment/a1 HTTP/1.1\r\nSsp-TraceID: ${TRACE}\r\nSsp-InteractionID: urn:x\r\nContent-Length: 2\r\n\r\n{}`;
+  const garbage = Buffer.from(`${cancel}BLAH\r\n\r\n`, 'latin1');
+  t.equal(requestHeadOf(garbage, cancel.length + 2), undefined, 'the refused request is the garbage, not the cancel before it');
+  const read = `GET /STU3/1/Appointment/a1 HTTP/1.1\r\nSsp-TraceID: ${TRACE}\r\n\r\n`;
+  const second = `PUT /STU3/1/Appointment/b2 HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n`;
+  const two = Buffer.from(read + second, 'latin1');
+  t.match(requestHeadOf(two, read.length + 60), { method: 'PUT', url: '/STU3/1/Appointment/b2', traceId: undefined }, 'the second request, not the first');
+  t.match(requestHeadOf(Buffer.from(second, 'latin1'), 60), { method: 'PUT', url: '/STU3/1/Appointment/b2' }, 'alone: itself');
+  t.match(requestHeadOf(Buffer.from(second, 'latin1')), { method: 'PUT' }, 'no failure point: from the start, as before');
+  const chunked = `PUT /STU3/1/Appointment/c3 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n`;
+  t.match(requestHeadOf(Buffer.from(chunked + 'BLAH\r\n\r\n', 'latin1'), chunked.length + 1), { url: '/STU3/1/Appointment/c3' }, 'a chunked body is not measured: the request it belongs to is taken');
+});

@@ -444,3 +444,24 @@ t.test('a framing header past 2000 header lines is still seen: no request smuggl
   }
   t.equal(h.provider.store.currentVersion(target), before, 'the appointment the smuggled PUT named is untouched');
 });
+
+// Last: it cancels ids[3] (whatever earlier tests left of it), which they read as stored.
+t.test('ruling 19: garbage pipelined behind a cancel in one packet is recorded as itself, never under the cancel\'s trace id or interaction', async (t) => {
+  const cancel = await cancelRequest(h, 'nhs-booking', ids[3]!);
+  const body = String(cancel.body);
+  const audited = h.audit.length;
+  const c = await connect();
+  c.socket.write(raw('PUT', cancel.path, { ...(cancel.headers as Record<string, string>), 'Content-Length': String(Buffer.byteLength(body)) }, body) + 'BLAH\r\n\r\n');
+  t.ok(await eventually(() => parseResponses(c.received()).length >= 2, 5000), 'two answers');
+  const [first, second] = parseResponses(c.received()).map((a) => a.status);
+  t.equal(second, 400, 'the garbage is answered after the cancel');
+  t.ok(await eventually(() => h.audit.length >= audited + 2, 2000), 'two records');
+  const records = h.audit.slice(audited);
+  const traceId = (cancel.headers as Record<string, string>)['Ssp-TraceID'];
+  t.same(records.filter((r) => r.traceId === traceId).map((r) => r.status), [first], 'the cancel\'s trace id is on its own record only');
+  const refused = records.find((r) => r.status === 400);
+  t.match(refused, { outcome: 'rejected', code: 'REQUEST_MALFORMED' });
+  t.equal(refused?.appointmentId, undefined, 'no appointment named for the garbage');
+  t.equal(refused?.interaction, undefined, 'nor an interaction');
+  c.socket.destroy();
+});
