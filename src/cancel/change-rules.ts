@@ -61,7 +61,15 @@ export function changeIssues(set: ChangeSet, stored: Json, submitted: Json, now:
   // in both copies and any change shows in the diff.
   const ext = set.mayAddExtension ? hasUrl(set.mayAddExtension) : undefined;
   const storedHasExt = ext !== undefined && Array.isArray(stored.extension) && stored.extension.some(ext);
-  const differences = diffResources(withoutAllowed(stored, set, undefined), withoutAllowed(submitted, set, storedHasExt ? undefined : ext), { root: 'Appointment', maxDifferences: 100, echoKey: isFhirElementName });
+  const storedCopy = withoutAllowed(stored, set, undefined);
+  // An element the change set lets the client leave out (with its companion) is compared only when sent.
+  for (const name of set.mayOmit ?? []) {
+    if (!Object.hasOwn(submitted, name) && !Object.hasOwn(submitted, `_${name}`)) {
+      delete storedCopy[name];
+      delete storedCopy[`_${name}`];
+    }
+  }
+  const differences = diffResources(storedCopy, withoutAllowed(submitted, set, storedHasExt ? undefined : ext), { root: 'Appointment', maxDifferences: 100, echoKey: isFhirElementName });
   const allowedNames = set.mayChange.filter((n) => !n.startsWith('meta.')).join(', ');
   for (const d of differences) {
     if (set.submittedStatus === 'unchanged' && d.path === 'Appointment.status') continue; // reported above

@@ -55,6 +55,8 @@ export const gpConnect: Standard = {
       storedNotCancelled: true,
       // Checked on the submitted body before the provider is contacted (cancel-request).
       storedStartInFuture: false,
+      // §d "Tolerated omissions … (1.2.7 backwards compatibility)"; a changed value is still a difference.
+      mayOmit: ['serviceCategory', 'serviceType'],
     },
     // Ruling 27 / gp-connect-1.2.7.md amend: only description and comment may be amended.
     amend: {

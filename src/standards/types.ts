@@ -47,6 +47,12 @@ export interface ChangeSet {
    * only) is refused — GP Connect's amend of the mandatory description.
    */
   changedNotBlank?: readonly string[];
+  /**
+   * Elements the submitted resource may leave out although the stored one has them (never change):
+   * GP Connect 1.2.7's backward compatibility with consumers of 1.2.1–1.2.6, whose profile had
+   * `serviceCategory` and `serviceType` 0..0 (gp-connect-1.2.7.md §c, §d: "omitting both → 200").
+   */
+  mayOmit?: readonly string[];
 }
 
 export interface Interaction {

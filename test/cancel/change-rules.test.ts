@@ -177,3 +177,19 @@ t.test('ruling 20: a key the stored appointment holds that FHIR does not define 
   const named = changeIssues(NHS.changeSets.cancel, stored((r) => (r.minutesDuration = 5)), cancelOf(stored((r) => (r.minutesDuration = 6))), Date.now());
   t.same(named.paths, ['Appointment.minutesDuration'], 'element names FHIR defines are echoed');
 });
+
+t.test('GP Connect 1.2.7 backwards compatibility: serviceCategory and serviceType may be left out, never changed; NHS Booking tolerates no omission', async (t) => {
+  const s = stored((r) => {
+    r.serviceCategory = { text: 'GP' };
+    r.serviceType = [{ text: 'Routine' }];
+    r._serviceCategory = undefined;
+  });
+  delete s._serviceCategory;
+  const gp = (mutate: (r: Json) => void) => decide(s, cancelOf(s, (r) => { r.extension = [...(r.extension ?? []), { url: GPC_REASON, valueString: 'x' }]; mutate(r); }), GPC);
+  passes(t, gp((r) => { delete r.serviceCategory; delete r.serviceType; }), 'both left out');
+  passes(t, gp((r) => { delete r.serviceType; }), 'one left out');
+  t.same(gp((r) => { r.serviceType = [{ text: 'Urgent' }]; }).ctx.differingPaths, ['Appointment.serviceType[0].text'], 'a changed one is a difference');
+  t.same(gp((r) => { r.serviceCategory = { text: 'GP' }; r._serviceCategory = { extension: [{ url: 'https://example.org/x', valueString: 'y' }] }; }).ok, false, 'a companion sent is compared');
+  const nhs = decide(s, cancelOf(s, (r) => { delete r.serviceType; }), NHS);
+  t.same(nhs.ctx.differingPaths, ['Appointment.serviceType'], 'nhs-booking: left out is removed');
+});

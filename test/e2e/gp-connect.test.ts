@@ -152,6 +152,7 @@ t.test('§d cancel rejections: 422, nothing forwarded', async (t) => {
       ext.valueReference.reference = 'https://provider.nhs.uk/GP0001/STU3/1/gpconnect/Organization/1';
       delete r.contained;
     }, 'INVALID_RESOURCE', /^Appointment\.extension\[\d+\]\.valueReference\.reference$/, false],
+    ['serviceType changed (omitting it is tolerated, changing it is not)', (r) => (r.serviceType = [{ text: 'Another slot type' }]), 'INVALID_RESOURCE', /^Appointment\.serviceType/, true],
     ['reason extension with an unknown URL', (r) => {
       for (const e of r.extension) if (e.url === REASON_URL) e.url = 'https://example.org/StructureDefinition/cancellation-reason';
     }, 'INVALID_RESOURCE', /extension/, false],
@@ -180,6 +181,18 @@ t.test('§d cancel rejections: 422, nothing forwarded', async (t) => {
       if (!readsProvider) t.equal(contacted, 0, 'decided on the body alone: the provider was not contacted');
     });
   }
+
+  t.test('§c/§d tolerated omissions (1.2.7 backwards compatibility): serviceCategory and serviceType left out -> 200, forwarded as sent', async (t) => {
+    const id = fresh(h);
+    t.ok(h.provider.store.read(id)!.resource['serviceCategory'] && h.provider.store.read(id)!.resource['serviceType'], 'the stored appointment has both');
+    const req = await cancelRequest(h, 'gp-connect', id, (r) => { delete r.serviceCategory; delete r.serviceType; });
+    const r = await h.request(req);
+    t.equal(r.status, 200, r.body.toString().slice(0, 300));
+    const put = h.provider.requests.filter((x) => x.method === 'PUT' && x.url.endsWith(`/Appointment/${id}`)).at(-1);
+    t.equal(put?.body?.toString(), String(req.body), 'the body as sent');
+    const one = await h.request(await cancelRequest(h, 'gp-connect', fresh(h), (x) => { delete x.serviceCategory; }));
+    t.equal(one.status, 200, 'either alone too');
+  });
 
   t.test('an appointment whose start is in the past -> 422 business-rule, before the provider is contacted', async (t) => {
     // Every instant moved back 30 days (start, end, created), consistently, as the seed does forward.
