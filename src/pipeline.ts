@@ -25,7 +25,7 @@ import type { Lane } from './edge/large-body-lane.js';
 import { isAcceptedMediaType } from './checks/media-type.js';
 import { checkRequestSemantics } from './checks/request-semantics.js';
 import { headBytes, requestIdOf, type RequestHead } from './edge/request-head.js';
-import { gzipWanted, gzipWhole, isIdentityCoding } from './http/answer-gzip.js';
+import { gzipWanted, gzipWhole, isIdentityCoding, varyAsCompressed } from './http/answer-gzip.js';
 
 export interface PipelineDeps {
   config: Readonly<Config>;
@@ -162,6 +162,7 @@ export function createPipeline(deps: PipelineDeps) {
     if (requestId && !res.hasHeader('x-correlation-id')) res.setHeader('X-Correlation-ID', requestId);
     if (draining()) res.setHeader('Connection', 'close');
     // An answer the provider encoded itself (passed on coding and all, ruling 11) is not encoded twice.
+    varyAsCompressed(res, standard.answerGzip, answer.status);
     const plain = isIdentityCoding(answer.headers['content-encoding']);
     res.end(plain && gzipWanted(res, standard.answerGzip, answer.status) ? gzipWhole(res, answer.body) : answer.body);
   }

@@ -51,6 +51,18 @@ export function isIdentityCoding(value: string | string[] | undefined): boolean 
  */
 function markCompressed(res: ServerResponse): void {
   res.setHeader('Content-Encoding', 'gzip');
+  varyOnEncoding(res);
+}
+
+/**
+ * A 304 carries the Vary its 200 would have (RFC 9110 §15.4.5): with gzip on and accepted, the
+ * 200 would have been compressed, so the 304 says it varies on Accept-Encoding too.
+ */
+export function varyAsCompressed(res: ServerResponse, enabled: boolean, status: number): void {
+  if (enabled && status === 304 && acceptsGzip(res.req?.headers['accept-encoding'])) varyOnEncoding(res);
+}
+
+function varyOnEncoding(res: ServerResponse): void {
   const vary = res.getHeader('vary');
   const list = vary === undefined ? [] : String(vary).split(',').map((s) => s.trim()).filter(Boolean);
   if (!list.some((v) => v === '*' || v.toLowerCase() === 'accept-encoding')) res.setHeader('Vary', [...list, 'Accept-Encoding'].join(', '));

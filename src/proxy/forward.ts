@@ -8,7 +8,7 @@ import { codeForProviderStatus, providerRefusal, publicPassthroughLocation, SING
 import { connectionTokens, forwardable, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
 import { decodedBody } from '../http/content-coding.js';
-import { gzipStream, gzipWanted, gzipWhole, isIdentityCoding } from '../http/answer-gzip.js';
+import { gzipStream, gzipWanted, gzipWhole, isIdentityCoding, varyAsCompressed } from '../http/answer-gzip.js';
 import { clientEtag, isEntityTag, versionIdOf } from '../http/entity-tag.js';
 import { codecFor, negotiate } from '../edge/negotiate.js';
 import type { Codec } from '../ports/codec.js';
@@ -302,6 +302,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     });
     // GP Connect §a: gzip when the client accepts it — unless the provider encoded the body itself.
     // An empty body (Content-Length: 0) stays empty rather than becoming an empty gzip stream.
+    varyAsCompressed(res, standard.answerGzip, status);
     if (isIdentityCoding(proxyRes.headers['content-encoding']) && proxyRes.headers['content-length'] !== '0' && gzipWanted(res, standard.answerGzip, status)) {
       const gz = gzipStream(res);
       gz.on('error', () => res.destroy());

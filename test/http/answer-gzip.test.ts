@@ -7,7 +7,7 @@ import t from 'tap';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { acceptsGzip, gzipWhole, isIdentityCoding } from '../../src/http/answer-gzip.js';
+import { acceptsGzip, gzipWhole, isIdentityCoding, varyAsCompressed } from '../../src/http/answer-gzip.js';
 
 t.test('Accept-Encoding: gzip, x-gzip or * with a weight above 0; an explicit gzip;q=0 wins over *', async (t) => {
   for (const v of ['gzip', 'GZIP', 'x-gzip', 'deflate, gzip;q=0.5', '*', 'br;q=1, *;q=0.1', 'gzip;q=1.000']) t.ok(acceptsGzip(v), v);
@@ -44,4 +44,26 @@ t.test('a compressed answer: Content-Encoding, Vary merged, its own Content-Leng
   t.equal(Number(got.headers['content-length']), got.bytes.length, 'Content-Length of the compressed bytes');
   t.equal(got.headers.etag, '"7"', 'a strong ETag stays strong: a weakened one would come back as a weak If-Match, forwarded as received');
   t.same(gunzipSync(got.bytes), body);
+});
+
+t.test('a 304 varies on Accept-Encoding when its 200 would have been compressed (RFC 9110 §15.4.5)', async (t) => {
+  let enabled = true;
+  const server = http.createServer((req, res) => {
+    res.statusCode = 304;
+    res.setHeader('Vary', 'Accept');
+    varyAsCompressed(res, enabled, 304);
+    res.end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => server.close());
+  const vary = (acceptEncoding?: string) => new Promise<unknown>((resolve, reject) => {
+    http.get({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', path: '/', headers: acceptEncoding ? { 'Accept-Encoding': acceptEncoding } : {} }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.headers.vary));
+    }).on('error', reject);
+  });
+  t.equal(await vary('gzip'), 'Accept, Accept-Encoding');
+  t.equal(await vary(), 'Accept', 'not asked for gzip: its 200 was not compressed');
+  enabled = false;
+  t.equal(await vary('gzip'), 'Accept', 'nhs-booking: never compressed');
 });
