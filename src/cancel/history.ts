@@ -54,14 +54,18 @@ export function createHistoryRead(deps: {
       answer = await deps.provider.read(`Appointment/${encodeURIComponent(id)}/_history/${encodeURIComponent(vid)}`, headers, deps.exchange);
     } catch (e) {
       deps.onUpstreamError?.(e instanceof ProviderFailure ? e.kind : 'other');
+      // A refusal whose body was then cut, slow or too large is still the provider's refusal (ruling
+      // 11): one the kept versions do not replace when complete (a 400, 403, 429…) is not replaced
+      // when cut either; "no such version" or a 5xx falls back to them as when complete.
+      const refused = e instanceof ProviderFailure ? e.statusSeen : undefined;
+      const refusal = refused !== undefined && refused >= 400 && refused <= 599 ? providerRefusal(codeForProviderStatus(refused), refused, (e as ProviderFailure).headersSeen ?? {}) : undefined;
+      if (refusal && !cannotAnswer(refused!)) throw refusal;
       const kept = await keptVersion(id, vid);
       if (kept) {
         deps.onVaultAnswer?.();
         return fromVault(kept, wanted, headers);
       }
-      // A refusal whose body was then cut, slow or too large is still the provider's refusal (ruling 11).
-      const refused = e instanceof ProviderFailure ? e.statusSeen : undefined;
-      if (refused !== undefined && refused >= 400 && refused <= 599) throw providerRefusal(codeForProviderStatus(refused), refused, (e as ProviderFailure).headersSeen ?? {});
+      if (refusal) throw refusal;
       throw new GatewayError('UPSTREAM_UNAVAILABLE', e instanceof ProviderFailure && e.kind === 'timeout' ? 'The provider did not answer in time' : 'The provider could not be reached');
     }
     if (answer.status === 200) {

@@ -169,3 +169,20 @@ t.test('If-Modified-Since: only an HTTP-date, never one in the future; an odd 2x
   t.equal(a.status, 202, 'the provider\'s 202 stands when nothing can replace it');
   t.same(kinds, [], 'and is not counted as a failure');
 });
+
+t.test('a refusal whose body is cut or slow is judged by its status as a complete one: 400/403/429 stand over a kept version, 404/5xx fall back to it', async (t) => {
+  const { ProviderFailure } = await import('../../src/ports/provider.js');
+  const kept = { version: async () => ({ appointmentId: 'a1', versionId: '1', sha256: '', readAt: 0, body: storedJson, mediaType: 'application/fhir+json' }) } as unknown as VaultPort;
+  const none = { version: async () => undefined } as unknown as VaultPort;
+  const cutAfter = (status: number, headers = {}) => ({ read: async () => { throw new ProviderFailure('reset', 'cut', status, false, headers); } }) as unknown as ProviderPort;
+  const read = (provider: ProviderPort, vault: VaultPort) => createHistoryRead({ provider, vault, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 } })('a1', '1', {}, jsonCodec)
+    .then((a) => ({ status: a.status, from: a.servedFrom, headers: a.headers }), (e: { code?: string; statusOverride?: number; headers?: Record<string, string> }) => ({ status: e.statusOverride, code: e.code, headers: e.headers }));
+  for (const status of [400, 403, 429]) {
+    const r = await read(cutAfter(status, { 'retry-after': '9' }), kept);
+    t.equal(r.status, status, `${status} cut: the provider's status stands over the kept version`);
+    t.equal((r as { from?: string }).from, undefined);
+  }
+  t.same((await read(cutAfter(429, { 'retry-after': '9' }), kept)).headers, { 'retry-after': '9' }, 'its Retry-After');
+  for (const status of [404, 410, 503]) t.match(await read(cutAfter(status), kept), { status: 200, from: 'vault' }, `${status} cut: the kept version, as when complete`);
+  t.match(await read(cutAfter(404), none), { status: 404 }, 'nothing kept: its 404');
+});
