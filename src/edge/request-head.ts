@@ -83,6 +83,8 @@ function refusedRequestStart(raw: Buffer, failedAt: number): number {
     const next = end + 4 + Number(CONTENT_LENGTH.exec(head)?.[1] ?? 0);
     if (next > failedAt) return p;
     p = next;
+    // An empty line between requests (RFC 9112 §2.2: old clients send one after a POST body) is skipped.
+    while (text.startsWith('\r\n', p)) p += 2;
   }
   return p;
 }

@@ -40,3 +40,9 @@ t.test('requests the parser read whole before the failure (pipelined in one pack
   const chunked = `PUT /STU3/1/Appointment/c3 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n`;
   t.match(requestHeadOf(Buffer.from(chunked + 'BLAH\r\n\r\n', 'latin1'), chunked.length + 1), { url: '/STU3/1/Appointment/c3' }, 'a chunked body is not measured: the request it belongs to is taken');
 });
+
+t.test('an empty line between pipelined requests (RFC 9112 §2.2) does not hide the refused one', async (t) => {
+  const post = 'POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nab';
+  const bad = 'GET /STU3/1/Appointment/b HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n';
+  t.match(requestHeadOf(Buffer.from(`${post}\r\n${bad}`, 'latin1'), post.length + 2 + 40), { method: 'GET', url: '/STU3/1/Appointment/b' });
+});
