@@ -43,7 +43,9 @@ export interface AnswerContext {
 // X-Correlation-ID is the gateway's: it echoes the client's X-Request-ID (ruling 14), never the provider's.
 // `Alt-Svc`, `Refresh` and `Link` name the provider's own hosts and URLs, which lead consumers past
 // the gateway (ruling 22's intent): never passed back.
-export const NOT_PASSED_BACK: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'set-cookie', 'set-cookie2', 'location', 'content-location', 'x-correlation-id', 'alt-svc', 'refresh', 'link']);
+/** Provider answer headers no client ever gets, on any route (the passthrough forwarder uses it too). */
+export const PROVIDER_ONLY: ReadonlySet<string> = new Set(['set-cookie', 'set-cookie2', 'x-correlation-id', 'alt-svc', 'refresh', 'link']);
+const NOT_PASSED_BACK: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'location', 'content-location', ...PROVIDER_ONLY]);
 
 /**
  * Headers an answer carries once (RFC 9110): of a provider's two, the first is the one the gateway

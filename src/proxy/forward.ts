@@ -4,7 +4,7 @@ import { createProxyServer } from 'http-proxy-3';
 import type { Config } from '../config.js';
 import type { RequestContext } from '../context.js';
 import { GatewayError, type ErrorCode } from '../errors.js';
-import { codeForProviderStatus, providerRefusal, publicPassthroughLocation, SINGLE_VALUED } from '../cancel/answer.js';
+import { codeForProviderStatus, PROVIDER_ONLY, providerRefusal, publicPassthroughLocation, SINGLE_VALUED } from '../cancel/answer.js';
 import { connectionTokens, forwardable, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
 import { decodedBody } from '../http/content-coding.js';
@@ -237,8 +237,8 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       const lower = name.toLowerCase();
       // The provider's cookies are its business with its own clients, never ours (ruling 25);
       // X-Correlation-ID is the gateway's echo of the client's X-Request-ID (ruling 14).
-      // `Alt-Svc`, `Refresh` and `Link` name the provider's own hosts (NOT_PASSED_BACK, cancel/answer.ts).
-      if (drop.has(lower) || skip.has(lower) || lower === 'set-cookie' || lower === 'set-cookie2' || lower === 'x-correlation-id' || lower === 'alt-svc' || lower === 'refresh' || lower === 'link') continue;
+      // PROVIDER_ONLY (cancel/answer.ts): cookies, the provider's own hosts (`Alt-Svc`, `Refresh`, `Link`).
+      if (drop.has(lower) || skip.has(lower) || PROVIDER_ONLY.has(lower)) continue;
       const existing = res.getHeader(lower);
       // A single-valued header sent twice keeps its first, the one Node (and so the gateway) read.
       if (existing !== undefined && SINGLE_VALUED.has(lower)) continue;
