@@ -388,16 +388,26 @@ function choiceIssues(w: Walk, o: Obj, keys: readonly string[], choiceOf: Readon
 /** `_x`: the id and extensions of primitive `x` (ruling 20), arrays aligned with `x`'s. */
 function companion(ctx: Ctx, w: Walk, o: Obj, key: string, node: TypeNode, at: Where): void {
   const def = node.elements.get(key.slice(1));
-  if (!def || !PRIMITIVES.has(def.type)) {
+  if (!def || !PRIMITIVES.has(def.type) || !takesCompanion(def, node)) {
     w.issue('element is not defined here (unknown elements are not allowed)', safeKey(key), key);
     return;
   }
   const v = o[key];
+  const main = o[def.name];
+  if (main === undefined || main === null) {
+    // the companion alone makes the element present (FHIR JSON): max 0 and fixed values still hold
+    if (def.max === 0) {
+      w.issue('element is not allowed in this profile (max 0)', def.name);
+      return;
+    }
+    if (def.fixed !== undefined || def.pattern !== undefined) w.issue('must equal the fixed value of the profile (it has no value)', def.name);
+  } else if (def.array && Array.isArray(main) && (def.fixed !== undefined || def.pattern !== undefined) && main.includes(null)) {
+    w.issue('must equal the fixed value of the profile (an item has no value)', def.name);
+  }
   const el = ctx.model.type('Element');
   const sub: Where = { fhirPath: def.path, typeName: def.type, resource: at.resource, depth: at.depth + 1 };
   w.path.push(key);
   if (def.array) {
-    const main = o[def.name];
     if (!Array.isArray(v) || v.length === 0) w.issue('must be a non-empty JSON array aligned with the primitive values');
     else {
       if (Array.isArray(main) && main.length !== v.length) w.issue('must have as many items as the primitive values, null where none');
@@ -412,6 +422,17 @@ function companion(ctx: Ctx, w: Walk, o: Obj, key: string, node: TypeNode, at: W
   } else if (isObj(v)) visitObject(ctx, w, v, el, sub, o[def.name] !== undefined && o[def.name] !== null);
   else w.issue('must be a JSON object (the id and extensions of a primitive)');
   w.path.pop();
+}
+
+/**
+ * Whether a primitive may have a `_name` companion: not the ones FHIR XML writes as attributes
+ * (an element's `id`, an Extension's `url`), which have no id or extensions of their own, and not
+ * xhtml (its extension is 0..0).
+ */
+function takesCompanion(def: ElementDef, node: TypeNode): boolean {
+  if (def.type === 'xhtml') return false;
+  if (def.name === 'id') return node.isResource;
+  return !(def.name === 'url' && def.path.endsWith('Extension.url'));
 }
 
 function property(ctx: Ctx, w: Walk, o: Obj, def: ElementDef, v: unknown, at: Where): void {

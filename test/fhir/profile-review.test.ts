@@ -154,3 +154,38 @@ t.test('the FHIRPath constraints a body needs are bounded: past the bound it is 
   t.match(issues[0], { expression: 'Appointment', diagnostics: `the resource needs more than ${MAX_ENGINE_EVALUATIONS} FHIRPath constraint evaluations; it is refused as too complex to validate` });
   t.match(at(validate(sd(3))).join('\n'), /sdf-/, 'a small one is judged by its constraints');
 });
+
+t.test('a primitive given by its companion alone is present: max 0 and fixed values hold (fourteenth review)', async (t) => {
+  const gpc = JSON.parse(readFileSync(join(packageRoot, 'test', 'fixtures', 'gp-connect', 'appointment.json'), 'utf8')) as Json;
+  const validateGp = createProfileValidator('gpconnect-appointment-1');
+  const ext = { extension: [{ url: 'http://example.org/x', valueString: 'y' }] };
+  const gp = (f: (a: Json) => void): string[] => {
+    const a = structuredClone(gpc);
+    f(a);
+    return at(validateGp(a));
+  };
+  t.same(gp(() => undefined), [], 'the example is valid');
+  const ident = { system: 'https://fhir.nhs.uk/Id/gpconnect-appointment-identifier', value: '1' };
+  t.same(gp((a) => (a.identifier = [{ ...ident }])), [], 'an identifier');
+  t.match(gp((a) => (a.identifier = [{ ...ident, _use: ext }])).join('\n'), /identifier\[0\]\.use: element is not allowed in this profile \(max 0\)/, 'identifier.use is 0..0');
+  t.equal(gp((a) => (a.identifier = [{ ...ident, use: 'official', _use: ext }])).length, 1, 'with its value as well: one issue');
+  const reason = (coding: Json): string[] => gp((a) => (a.reason = [{ coding: [coding] }]));
+  t.match(reason({ _system: ext, code: '17436001', display: 'x' }).join('\n'), /reason\[0\]\.coding\[0\]\.system: must equal the fixed value/, 'a fixed system with no value');
+  t.match(reason({ system: 'http://snomed.info/sct', _version: ext, code: '17436001', display: 'x' }).join('\n'), /coding\[0\]\.version: element is not allowed/, 'coding.version is 0..0');
+});
+
+t.test('no companion where FHIR XML has an attribute or xhtml has no extensions', async (t) => {
+  const ext = { extension: [{ url: 'http://example.org/x', valueString: 'y' }] };
+  t.match(at(validate(mutate((a) => (a.text._div = ext)))).join('\n'), /Appointment\.text\._div: element is not defined here/);
+  t.match(at(validate(mutate((a) => (a.extension ??= []).push({ url: 'http://example.org/x', _url: ext, valueString: 'y' })))).join('\n'), /\._url: element is not defined here/);
+  t.match(at(validate(mutate((a) => (a.participant[0]._id = ext)))).join('\n'), /participant\[0\]\._id: element is not defined here/);
+  t.same(at(validate(mutate((a) => (a._id = ext)))), [], "a resource's id is an element: it may have extensions");
+  t.same(at(validate(mutate((a) => (a._description = ext)))), [], 'an ordinary primitive may');
+});
+
+t.test('per-1 with a year before 1 (STU3 dateTime allows "-0001"): decided, not refused as an engine error', async (t) => {
+  const period = (start: string, end: string): string[] => at(validate(mutate((a) => (a.requestedPeriod = [{ start, end }]))));
+  t.same(period('-0001', '2020'), []);
+  t.same(period('-0100-01-01', '-0001'), []);
+  t.match(period('2020', '-0001').join('\n'), /per-1/);
+});

@@ -33,6 +33,22 @@ export function collectReferences(o: unknown, out: Set<string>, depth = 0): void
   }
 }
 
+/**
+ * per-1 where a date has a negative year: by the years when they alone decide (they differ by more
+ * than a day's time-zone shift can move a year, or neither carries a time); else undecided.
+ */
+function signedYearsOrder(s: string, e: string): boolean | undefined {
+  const year = (d: string): number | undefined => {
+    const m = /^(-?)(\d{4})/.exec(d);
+    return m ? (m[1] ? -1 : 1) * Number(m[2]) : undefined;
+  };
+  const a = year(s);
+  const b = year(e);
+  if (a === undefined || b === undefined || a === b) return undefined;
+  if (Math.abs(a - b) >= 2 || (!s.includes('T') && !e.includes('T'))) return a < b;
+  return undefined;
+}
+
 export const FAST_PATHS: Record<string, FastPath> = {
   'ext-1': (o) => {
     let value = false;
@@ -72,6 +88,8 @@ export const FAST_PATHS: Record<string, FastPath> = {
     const e = o['end'];
     if (s === undefined || e === undefined) return true;
     if (typeof s !== 'string' || typeof e !== 'string') return undefined;
+    // a year before 1 (STU3's dateTime allows `-0001`): the engine cannot read it, so decide here
+    if (s.charCodeAt(0) === 0x2d || e.charCodeAt(0) === 0x2d) return signedYearsOrder(s, e);
     const a = instantMillis(s);
     const b = instantMillis(e);
     // the engine compares at the precision both carry: decide only when it cannot matter
