@@ -37,7 +37,7 @@ t.test('the rulings\' status codes (README rulings 2-9, GP Connect section)', as
     ['IF_MATCH_MISSING', 412, 'MISSING_OR_INVALID_HEADER', 412, 'MISSING_OR_INVALID_HEADER'],
     ['IF_MATCH_INVALID', 400, 'MISSING_OR_INVALID_HEADER', 400, 'BAD_REQUEST'],
     ['VERSION_CONFLICT', 409, 'CONFLICTING_VALUES', 409, 'FHIR_CONSTRAINT_VIOLATION'],
-    ['UNSUPPORTED_MEDIA_TYPE', 415, 'UNSUPPORTED_MEDIA_TYPE', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['UNSUPPORTED_MEDIA_TYPE', 415, 'UNSUPPORTED_MEDIA_TYPE', 415, 'BAD_REQUEST'], // gp: §e, its code system has no UNSUPPORTED_MEDIA_TYPE,
     ['BODY_TOO_LARGE', 413, 'BAD_REQUEST', 413, 'BAD_REQUEST'],
     ['BODY_INVALID', 400, 'BAD_REQUEST', 400, 'BAD_REQUEST'],
     ['PROFILE_INVALID', 422, 'INVALID_RESOURCE', 422, 'INVALID_RESOURCE'],
@@ -111,4 +111,18 @@ t.test('a GatewayError is an answer: no stack trace captured, and the limit is l
   t.ok(e instanceof Error);
   t.equal(Error.stackTraceLimit, before);
   t.match(new Error('a fault').stack, /\n\s+at /, 'other errors keep their stacks');
+});
+
+t.test("every Spine code answered under gp-connect is in GP Connect's own code system (GPConnect-OperationOutcome-1 binds it as required)", async (t) => {
+  const fixture = JSON.parse(readFileSync(join(packageRoot, 'test/fixtures/gp-connect/spine-error-codes.json'), 'utf8')) as { codes: string[] };
+  const codes = new Set(fixture.codes);
+  t.ok(codes.size > 30, 'the code system was read');
+  const gp = STANDARDS['gp-connect'];
+  for (const code of Object.keys(CATALOGUE) as ErrorCode[]) {
+    t.ok(codes.has(mappingFor(new GatewayError(code, 'x'), gp).spine), `${code} → ${mappingFor(new GatewayError(code, 'x'), gp).spine}`);
+  }
+  for (let status = 400; status < 600; status++) {
+    const e = new GatewayError('UPSTREAM_REFUSED', { diagnostics: 'x', status });
+    t.ok(codes.has(mappingFor(e, gp).spine), `a provider's ${status}`);
+  }
 });

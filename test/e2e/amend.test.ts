@@ -106,7 +106,7 @@ t.test('same checks as a cancel: stale If-Match 409, media type 415, profile 422
   const stale = await send({ ...req, headers: { ...req.headers, 'If-Match': 'W/"99"' } });
   assertOutcome(t, stale.r, 409, 'FHIR_CONSTRAINT_VIOLATION');
   const media = await send({ ...req, headers: { ...req.headers, 'Content-Type': 'text/plain' } });
-  assertOutcome(t, media.r, 415, 'UNSUPPORTED_MEDIA_TYPE');
+  assertOutcome(t, media.r, 415, 'BAD_REQUEST');
   const bad = JSON.parse(String(req.body));
   bad.status = 'not-a-status';
   const profile = await send({ ...req, body: JSON.stringify(bad) });

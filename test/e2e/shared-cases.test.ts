@@ -120,7 +120,7 @@ const CASES: Case[] = [
     noProviderContact: true,
     expect: {
       'nhs-booking': { status: 415, spine: 'UNSUPPORTED_MEDIA_TYPE', expression: 'http.Content-Type', forwarded: false },
-      'gp-connect': { status: 415, spine: 'UNSUPPORTED_MEDIA_TYPE', expression: 'http.Content-Type', forwarded: false },
+      'gp-connect': { status: 415, spine: 'BAD_REQUEST', expression: 'http.Content-Type', forwarded: false },
     },
   },
   {

@@ -96,7 +96,7 @@ for (const standard of ['nhs-booking', 'gp-connect'] as const) {
       ['415 Content-Encoding', async () => {
         const req = await xmlCancel(h, standard, fresh());
         return { ...req, headers: { ...req.headers, 'Content-Encoding': 'gzip' } };
-      }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      }, 415, standard === 'gp-connect' ? 'BAD_REQUEST' : 'UNSUPPORTED_MEDIA_TYPE'],
       ['422 a difference beyond the cancellation', async () => xmlCancel(h, standard, fresh(), (r) => (r.minutesDuration = 99)), 422, 'INVALID_RESOURCE'],
       ['422 profile', async () => xmlCancel(h, standard, fresh(), (r) => (r.participant[0].status = 'not-a-code')), 422, 'INVALID_RESOURCE'],
     ];
