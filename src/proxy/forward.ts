@@ -334,6 +334,9 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     try {
       bodyBuf = await readBounded(proxyRes, config.upstream.maxAnswerBytes, { clientBody: false });
     } catch (e) {
+      // Unread (too large) or half read: its connection is not reusable, so it goes (else the pool
+      // keeps it assigned until the provider closes it, and later requests wait for a socket).
+      proxyRes.destroy();
       // A refusal whose body was then cut, slow or too large is still the provider's refusal (ruling 11).
       if (status >= 400 && !x.settled()) {
         if (!slow) metrics.upstreamErrors.inc({ kind: 'reset' });

@@ -118,6 +118,26 @@ t.test('item 15: a passthrough answer the gateway buffers (a read without ETag, 
   t.notOk(r.body.toString().includes('aaaa'), 'the oversized answer is not passed on');
 });
 
+t.test('a passthrough answer over the bound gives up its provider connection: the pool keeps serving (fourteenth review)', async (t) => {
+  let big = true;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    const body = big ? Buffer.alloc(4096, 'x') : Buffer.from('{"resourceType":"Appointment","id":"big-1","meta":{"versionId":"1"},"status":"booked"}');
+    // an error over maxAnswerBytes (the gateway reads errors to check them), then a normal read
+    res.writeHead(big ? 503 : 200, { 'Content-Type': big ? 'text/plain' : 'application/fhir+json', 'Content-Length': body.length, ...(big ? {} : { ETag: 'W/"1"' }) });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 60_000; // the provider would keep an unread connection for a minute
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const h = await startHarness({ config: { upstream: { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, maxAnswerBytes: 1024, maxSockets: 2, timeoutMs: 5000 } } });
+  t.teardown(async () => { await h.close(); server.closeAllConnections(); await new Promise((r) => server.close(r)); });
+  const read = () => h.request({ method: 'GET', path: '/STU3/1/Appointment/big-1', headers: identityHeaders('nhs-booking', 'read') });
+  for (let i = 0; i < 2; i++) t.equal((await read()).status, 503, 'the refusal keeps its status');
+  big = false;
+  const r = await read();
+  t.equal(r.status, 200, 'a normal read afterwards finds a socket (the two half-read connections were closed, not kept in the pool)');
+});
+
 t.test('ruling 11: a provider\'s gzip\'d OperationOutcome to the PUT is passed on as sent (not replaced)', async (t) => {
   const oo = { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'business-rule', diagnostics: 'the provider says no' }] };
   const up = await oddProvider((res) => {
