@@ -199,7 +199,7 @@ export function createPipeline(deps: PipelineDeps) {
     sendAnswer(res, answer, requestId);
     // 499: the client left before the answer (nginx's convention); the provider's side is done.
     // A provider refusal passed on with its own OperationOutcome is recorded with the code its status stands for.
-    const code = answer.status >= 400 && !clientGone ? codeForProviderStatus(answer.status) : undefined;
+    const code = answer.status >= 400 ? codeForProviderStatus(answer.status) : undefined;
     return { status: clientGone ? CLIENT_CLOSED : answer.status, outcome: clientGone || (code !== undefined && answer.status >= 500) ? 'error' : 'forwarded', forwardMs: trail.writeMs, ...(code ? { code } : {}) };
   }
 
@@ -216,8 +216,11 @@ export function createPipeline(deps: PipelineDeps) {
     // ...and so does an unread body of unknown or over-limit length: Node would read it all to
     // keep the connection (a refused client could make the gateway read any amount).
     const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || err.code === 'HEADERS_TOO_LARGE' || bodyFramingFailed(req) || draining() || largeUnreadBody(req, config.limits.maxBodyBytes);
-    const status = sendError(res, err, standard, requestId, close, answerCodec(req));
-    if (status >= 500) outcome = 'error';
+    // 499 as in guarded(): a client that left before its answer never saw this status.
+    const clientGone = res.destroyed || (req.socket?.destroyed ?? false);
+    const sent = sendError(res, err, standard, requestId, close, answerCodec(req));
+    const status = clientGone ? CLIENT_CLOSED : sent;
+    if (status >= 500 || clientGone) outcome = 'error';
     // The provider's own refusal of a forwarded write (ruling 11): it reached the provider.
     else if ((e as { forwarded?: boolean }).forwarded) outcome = 'forwarded';
     metrics.rejections.inc({ code: err.code });

@@ -16,6 +16,9 @@ export function readBounded(stream: Readable & { headers?: Record<string, unknow
   const declared = Number(stream.headers?.['content-length']);
   if (Number.isFinite(declared) && declared > limit) return Promise.reject(new GatewayError('BODY_TOO_LARGE', `The body is over ${limit} bytes`));
   if ((stream as Flagged)[FRAMING_FAILED]) return Promise.reject(malformedFraming());
+  // Gone before the read began (the client left while an earlier check awaited I/O, e.g. a JWKS):
+  // its 'aborted'/'close' have fired and 'end' never will.
+  if (stream.destroyed && !stream.readableEnded) return Promise.reject(cutShort());
   return new Promise<Buffer>((resolve, reject) => {
     // One buffer, grown by doubling and copied into: a body sent as a million 1-byte chunks must
     // not be kept as a million Buffer objects (~380 bytes of memory per byte of body).
@@ -54,7 +57,10 @@ export function readBounded(stream: Readable & { headers?: Record<string, unknow
     };
     const onAbort = () => {
       cleanup();
-      reject(new GatewayError('REQUEST_MALFORMED', 'The request body was cut short'));
+      reject(cutShort());
+    };
+    const onClose = () => {
+      if (!stream.readableEnded) onAbort();
     };
     const onBadFraming = () => {
       cleanup();
@@ -65,14 +71,20 @@ export function readBounded(stream: Readable & { headers?: Record<string, unknow
       stream.off('end', onEnd);
       stream.off('aborted', onAbort);
       stream.off('error', onAbort);
+      stream.off('close', onClose);
       stream.off(FRAMING_FAILED_EVENT, onBadFraming);
     };
     stream.on('data', onData);
     stream.on('end', onEnd);
     stream.on('aborted', onAbort);
     stream.on('error', onAbort);
+    stream.on('close', onClose);
     stream.on(FRAMING_FAILED_EVENT, onBadFraming);
   });
+}
+
+function cutShort(): GatewayError {
+  return new GatewayError('REQUEST_MALFORMED', 'The request body was cut short');
 }
 
 /** Beyond this many pieces a body whose pieces average under SMALLEST_AVERAGE_PIECE bytes is refused. */

@@ -9,6 +9,7 @@ import { createCa, createCrl, issueCertificate } from '../../demo/certs.js';
 import { assertOutcome } from '../helpers/assert.js';
 import { adminGet, sample } from '../helpers/admin.js';
 import { amendRequest, cancelRequest, identityHeaders, pki, seen, startHarness } from '../helpers/harness.js';
+import { eventually } from '../reliability/support.js';
 
 /** Regression tests for defects found in review; each names what it guards. */
 
@@ -44,6 +45,39 @@ t.test('a client that hangs up during the forward does not lock the appointment'
   t.equal(gone?.outcome, 'error', 'with an unknown outcome');
   const text = (await adminGet(h, '/metrics')).body;
   t.equal(sample(text, 'cancel_gateway_in_flight_requests'), 0, 'no request stuck in flight');
+});
+
+t.test('a client that hangs up before a provider refusal is recorded as 499 too (README: hung up → 499), with the refusal kept in its code', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const p = pki();
+  for (const [fault, id] of [['status-504', 'appt-1'], ['status-500', 'appt-2']] as const) {
+    const req = await cancelRequest(h, 'nhs-booking', id);
+    const undo = h.provider.fault(fault, { method: 'PUT', delayMs: 300 });
+    const before = h.audit.length;
+    const puts = seen(h.provider, 'PUT', id);
+    await new Promise<void>((resolve) => {
+      const r = https.request({
+        host: '127.0.0.1', port: h.gateway.port, method: 'PUT', path: req.path, servername: 'localhost', agent: false,
+        ca: p.ca.cert, cert: p.client.cert, key: p.client.key, headers: req.headers as Record<string, string>,
+      });
+      r.on('error', () => resolve());
+      r.end(req.body);
+      const atProvider = (): void => {
+        if (seen(h.provider, 'PUT', id) > puts) {
+          r.destroy();
+          resolve();
+        } else setImmediate(atProvider);
+      };
+      atProvider();
+    });
+    await eventually(() => h.audit.length > before, 5000);
+    undo();
+    const record = h.audit[h.audit.length - 1]!;
+    t.equal(record.status, 499, `${fault}: the client never saw the provider's status`);
+    t.equal(record.outcome, 'error', fault);
+    t.equal(record.code, 'UPSTREAM_ERROR', `${fault}: what the provider answered stays in the code`);
+  }
 });
 
 t.test('ids "." and ".." are not routes (URL resolution would reach other provider paths)', async (t) => {

@@ -36,3 +36,20 @@ t.test('empty pieces do not count; a provider answer is bounded by size only', a
   const tiny = Array.from({ length: 20_000 }, () => Buffer.from('a'));
   t.same(await feed(tiny, 1 << 20, { clientBody: false }), Buffer.from('a'.repeat(20_000)), 'a provider\'s answer in tiny pieces is read');
 });
+
+t.test('a stream already gone, or closed before its end, is cut short (never a read that waits forever)', async (t) => {
+  const gone = new PassThrough();
+  gone.write(Buffer.from('{"resourceType"'));
+  gone.destroy();
+  await new Promise((r) => gone.once('close', r));
+  await t.rejects(readBounded(gone, 1024), { code: 'REQUEST_MALFORMED' }, 'destroyed before the read began');
+  const closing = new PassThrough();
+  const read = readBounded(closing, 1024);
+  closing.write(Buffer.from('{"resourceType"'));
+  closing.destroy();
+  await t.rejects(read, { code: 'REQUEST_MALFORMED' }, "destroyed without an error or 'aborted' during the read");
+  const whole = new PassThrough();
+  const done = readBounded(whole, 1024);
+  whole.end(Buffer.from('{}'));
+  t.equal((await done).toString(), '{}', "a stream that ends and then closes is whole");
+});
