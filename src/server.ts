@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type net from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { createSecureContext, type TLSSocket } from 'node:tls';
+import { readFileSync } from 'node:fs';
 import { CODECS, createHandling, createLateStore, openStore, type Handling, type Shared, type Store } from './compose.js';
 import { startRetention } from './store/retention.js';
 import { systemClock, type Clock } from './ports/clock.js';
@@ -16,7 +17,7 @@ import { boundedAuditSink, createAuditSink, type AuditSink } from './ops/audit.j
 import { sendError } from './respond.js';
 import { answerCodecOf } from './edge/negotiate.js';
 import { requestIdOf } from './edge/request-head.js';
-import { loadTlsMaterial, watchTlsFiles, type TlsMaterial } from './tls/material.js';
+import { loadTlsMaterial, watchFiles, watchTlsFiles, type TlsMaterial } from './tls/material.js';
 import { createTlsStatus } from './tls/status.js';
 import { createClientAllowList } from './tls/allow-list.js';
 import { createTlsListener } from './edge/tls-listener.js';
@@ -153,7 +154,14 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     logger,
     metrics,
   });
-  const unwatch = config.tls.watch ? watchTlsFiles(config.tls, reloadTls) : () => {};
+  const unwatchListener = config.tls.watch ? watchTlsFiles(config.tls, reloadTls) : () => {};
+  const unwatchHandling = config.tls.watch
+    ? watchHandlingFiles(config, { current: () => handling, swap: (h) => (handling = h), build: buildHandling, logger, metrics })
+    : () => {};
+  const unwatch = (): void => {
+    unwatchListener();
+    unwatchHandling();
+  };
 
   // Readiness (issue 19 item 5): this gateway can serve — its certificate, its store, not
   // draining; the provider is reported, and counts only when configured to.
@@ -251,4 +259,31 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     },
   };
   return gw;
+}
+
+/**
+ * The provider's client certificate, key and CA, and a signed mode's JWKS file, are read when a
+ * handling is built: a change to them (a renewed Secret, a rotated key set) builds a new one, as a
+ * SIGHUP does with the same configuration; in-flight requests finish on the old one. The paths
+ * watched are those of start-up; a failed load keeps the current handling and is counted.
+ */
+function watchHandlingFiles(config: Readonly<Config>, deps: { current: () => Handling; swap: (h: Handling) => void; build: (c: Readonly<Config>) => Handling; logger: Logger; metrics: Metrics }): () => void {
+  const reload = createTlsReload({
+    what: 'provider TLS and JWKS files',
+    load: () => {
+      const u = deps.current().config.upstream;
+      // A certificate that does not match its key is refused here, not at the next connection.
+      if (u.cert || u.key) createSecureContext({ cert: readFileSync(u.cert!), key: readFileSync(u.key!), ...(u.ca ? { ca: readFileSync(u.ca) } : {}) });
+      return deps.build(deps.current().config);
+    },
+    apply: (next: Handling) => {
+      const old = deps.current();
+      deps.swap(next);
+      old.retire();
+    },
+    logger: deps.logger,
+    metrics: deps.metrics,
+  });
+  const files = [config.upstream.ca, config.upstream.cert, config.upstream.key, config.jwt.mode === 'signed' ? config.jwt.jwksFile : undefined];
+  return watchFiles(files, reload);
 }

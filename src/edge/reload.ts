@@ -69,16 +69,17 @@ export function createConfigReload<H extends Swappable>(deps: {
 }
 
 /** TLS material reload (file change or call): on failure the previous material stays in use. */
-export function createTlsReload<M>(deps: { load: () => M; apply: (m: M) => void; logger: Logger; metrics: Metrics }): () => boolean {
+export function createTlsReload<M>(deps: { load: () => M; apply: (m: M) => void; logger: Logger; metrics: Metrics; what?: string }): () => boolean {
+  const what = deps.what ?? 'tls material';
   return () => {
     try {
       deps.apply(deps.load());
       deps.metrics.reloads.inc({ kind: 'tls', result: 'success' });
-      deps.logger.info('tls material reloaded');
+      deps.logger.info(`${what} reloaded`);
       return true;
     } catch (e) {
       deps.metrics.reloads.inc({ kind: 'tls', result: 'failure' });
-      deps.logger.error('tls reload failed; keeping the previous material', { error: (e as Error).message });
+      deps.logger.error(`${what} reload failed; keeping the previous material`, { error: (e as Error).message });
       return false;
     }
   };

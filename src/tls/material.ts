@@ -90,7 +90,16 @@ export function concernsTlsFile(name: string | Buffer | null | undefined, names:
 }
 
 export function watchTlsFiles(tls: Readonly<Config['tls']>, onChange: () => void, debounceMs = 200): () => void {
-  const files = [tls.cert, tls.key, tls.clientCa, tls.crl].filter((f): f is string => Boolean(f));
+  return watchFiles([tls.cert, tls.key, tls.clientCa, tls.crl], onChange, debounceMs);
+}
+
+/**
+ * Calls `onChange` (debounced) when one of `files` changes or Kubernetes swaps the `..data` link
+ * of a mounted Secret or ConfigMap in its folder. The provider's TLS files and a JWKS file are
+ * watched the same way as the listener's (server.ts).
+ */
+export function watchFiles(paths: ReadonlyArray<string | undefined>, onChange: () => void, debounceMs = 200): () => void {
+  const files = paths.filter((f): f is string => Boolean(f));
   const dirs = new Set(files.map((f) => dirname(f)));
   const names = new Set(files.map((f) => basename(f)));
   let timer: NodeJS.Timeout | undefined;
