@@ -70,16 +70,16 @@ export function createConfigReload<H extends Swappable>(deps: {
 
 /** TLS material reload (file change or call): on failure the previous material stays in use. */
 export function createTlsReload<M>(deps: { load: () => M; apply: (m: M) => void; logger: Logger; metrics: Metrics; what?: string }): () => boolean {
-  const what = deps.what ?? 'tls material';
+  const [done, failed] = deps.what ? [`${deps.what} reloaded`, `${deps.what} reload failed`] : ['tls material reloaded', 'tls reload failed'];
   return () => {
     try {
       deps.apply(deps.load());
       deps.metrics.reloads.inc({ kind: 'tls', result: 'success' });
-      deps.logger.info(`${what} reloaded`);
+      deps.logger.info(done);
       return true;
     } catch (e) {
       deps.metrics.reloads.inc({ kind: 'tls', result: 'failure' });
-      deps.logger.error(`${what} reload failed; keeping the previous material`, { error: (e as Error).message });
+      deps.logger.error(`${failed}; keeping the previous material`, { error: (e as Error).message });
       return false;
     }
   };
