@@ -73,6 +73,8 @@ export interface StoreDeps {
   metrics?: StoreMetrics;
   /** false: the vault only (the `vault` commands take no locks). Default true. */
   lock?: boolean;
+  /** The gateway's own open: a sqlite file is held for this process alone. */
+  exclusive?: boolean;
 }
 
 /** Opens the store; rejects with VaultUnavailable (database), KeyFileError (keys) or Error. */
@@ -87,7 +89,7 @@ export async function openStore(s: Readonly<StoreConfig>, deps: StoreDeps = {}):
   // The database drivers load only for the store that uses them (issue 17: memory at start-up).
   if (s.kind === 'sqlite') {
     const { createSqliteVault } = await import('./adapters/vault-sqlite.js');
-    const vault = createSqliteVault({ path: s.path!, timeoutMs: s.timeoutMs, sealer, clock, metrics });
+    const vault = createSqliteVault({ path: s.path!, timeoutMs: s.timeoutMs, sealer, clock, metrics, exclusive: deps.exclusive === true });
     const lock = createMemoryLock({ clock, metrics });
     return { kind: s.kind, lock, vault, close: async () => { await lock.close(); await vault.close(); } };
   }

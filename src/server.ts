@@ -197,7 +197,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       return (admin.address() as net.AddressInfo | null)?.port ?? 0;
     },
     async listen() {
-      store.bind(deps.store ?? (await openStore(config.store, { clock, metrics: storeMetricsOf(metrics) })));
+      store.bind(deps.store ?? (await openStore(config.store, { clock, metrics: storeMetricsOf(metrics), exclusive: true })));
       if (config.store.retentionDays !== undefined) {
         stopRetention = startRetention(store.vault, { retentionDays: config.store.retentionDays, clock, onError: (e) => logger.error('vault retention purge failed', { error: (e as Error)?.name }) });
       }

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { systemClock, type Clock } from '../ports/clock.js';
 import { VaultUnavailable, type HistoryRow, type KeepEntry, type KeptVersion, type LinkAfter, type VaultPort } from '../ports/vault.js';
@@ -33,6 +33,12 @@ import { migrateSqlite } from '../store/sqlite-migrate.js';
 export interface SqliteVaultOptions {
   path: string;
   timeoutMs: number;
+  /**
+   * The gateway's own open: hold the file for this process alone (ruling 10 holds in one process
+   * only: two gateways on one file would each forward the same version). The `vault` commands and
+   * check-config open it without.
+   */
+  exclusive?: boolean;
   sealer?: Sealer;
   clock?: Clock;
   metrics?: StoreMetrics;
@@ -45,9 +51,40 @@ export interface SqliteVault extends VaultPort {
 
 function unavailable(metrics: StoreMetrics, e: unknown): VaultUnavailable {
   if (e instanceof VaultUnavailable) return e;
-  const code = (e as { code?: string }).code ?? (e as Error).name;
-  metrics.error(code === 'SQLITE_BUSY' ? 'timeout' : code === 'SealError' ? 'sealed' : 'unavailable');
-  return new VaultUnavailable(`sqlite store: ${code}${code === 'SealError' ? `: ${(e as Error).message}` : ''}`);
+  const code = (e as { code?: string }).code;
+  const name = code ?? (e as Error).name;
+  metrics.error(name === 'SQLITE_BUSY' ? 'timeout' : name === 'SealError' ? 'sealed' : 'unavailable');
+  // A SealError's and the migration's own refusals (no code) say what is wrong and hold no data.
+  const said = name === 'SealError' || code === undefined ? `: ${String((e as Error).message).split('\n')[0]}` : '';
+  return new VaultUnavailable(`sqlite store: ${name}${said}`);
+}
+
+/**
+ * An exclusive lock on `<path>.owner` (a small SQLite file in exclusive locking mode), held until
+ * closed; the system releases it when the process ends, however it ends. Taken by another
+ * process (or another open in this one) → refused at once.
+ */
+function holdForThisProcess(path: string): BetterSqlite3.Database {
+  const file = `${path}.owner`;
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const fresh = !existsSync(file);
+  const owner = new Database(file, { timeout: 0 });
+  try {
+    if (fresh) chmodSync(file, 0o600);
+    owner.pragma('locking_mode = EXCLUSIVE');
+    owner.exec('CREATE TABLE IF NOT EXISTS owner (pid INTEGER NOT NULL)');
+    owner.exec('BEGIN EXCLUSIVE');
+    owner.exec('DELETE FROM owner');
+    owner.prepare('INSERT INTO owner (pid) VALUES (?)').run(process.pid);
+    owner.exec('COMMIT'); // exclusive locking mode: the lock stays after the commit
+    return owner;
+  } catch (e) {
+    owner.close();
+    if ((e as { code?: string }).code === 'SQLITE_BUSY') {
+      throw new VaultUnavailable(`sqlite store: another gateway process has ${path} open (one file, one process: use the postgres store for several)`);
+    }
+    throw e;
+  }
 }
 
 /** Opens (creating and migrating when needed) the vault file. Throws VaultUnavailable. */
@@ -56,9 +93,12 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
   const metrics = opts.metrics ?? noStoreMetrics;
   const sealer = opts.sealer ?? createSealer();
   let db: BetterSqlite3.Database;
+  let owner: BetterSqlite3.Database | undefined;
   try {
+    if (opts.exclusive) owner = holdForThisProcess(opts.path);
     db = openDatabase(opts.path, opts.timeoutMs);
   } catch (e) {
+    owner?.close();
     throw unavailable(metrics, e);
   }
   const q = prepare(db);
@@ -110,9 +150,14 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
         metrics.rows(rows);
         return n;
       }),
-    ping: () => op('ping', () => void q.ping.get()),
+    // Readable and still writable (a remount read-only, a changed mode): not ready otherwise.
+    ping: () => op('ping', () => {
+      q.ping.get();
+      accessSync(opts.path, constants.W_OK);
+    }),
     async close() {
       if (db.open) db.close();
+      if (owner?.open) owner.close();
     },
   };
 }
@@ -173,6 +218,9 @@ function openDatabase(path: string, timeoutMs: number): BetterSqlite3.Database {
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     migrateSqlite(db);
+    // SQLite opens a file it may not write read-only without a word, and every keep would then
+    // fail (500s behind a ready gateway): a write at open finds that out (SQLITE_READONLY).
+    db.prepare('UPDATE gw_schema_version SET version = version').run();
     return db;
   } catch (e) {
     db.close();
