@@ -256,6 +256,7 @@ async function writeBack(id: string, vid: string, stored: KeptVersion, current: 
   } catch (e) {
     // The write may or may not have reached the provider: audited as an error (status 0), and said so.
     await record(io, config, { traceId, id, status: 0, before: currentVersion, after: undefined, ok: false });
+    await holdThroughDoubt(config, io);
     throw new Refused(`the provider exchange failed (${(e as Error).message.split('\n')[0]}); the restore may or may not have been applied: read the appointment before running it again`);
   }
   // Any 2xx is the provider's acceptance (a 201 or a 204 too): it is reported as done.
@@ -275,6 +276,19 @@ async function writeBack(id: string, vid: string, stored: KeptVersion, current: 
   }
   io.stdout.write(`restored: appointment ${id} now holds the content of version ${vid} as version ${newVersion ?? '(not given by the provider)'}\n`);
   return 0;
+}
+
+/**
+ * Rulings 10 and 23, as the gateway's cancels keep them: a write in doubt keeps the appointment
+ * locked for upstream.inDoubtHoldMs, so that no replica's cancel overtakes a provider still applying
+ * the restore. Only the postgres lock is shared with the gateway (under sqlite the command's lock
+ * is its own: restores are run with the gateway stopped, docs/store.md).
+ */
+async function holdThroughDoubt(config: Readonly<Config>, io: VaultIo): Promise<void> {
+  if (config.store.kind !== 'postgres') return;
+  const holdMs = config.upstream.inDoubtHoldMs ?? config.upstream.timeoutMs;
+  io.stderr.write(`the write is in doubt: holding the appointment's lock for ${holdMs} ms (upstream.inDoubtHoldMs) so that no cancel overtakes it\n`);
+  await new Promise<void>((done) => (io.clock ?? systemClock).setTimer(done, holdMs));
 }
 
 function showDiff(io: VaultIo, id: string, currentVersion: string, stored: KeptVersion, currentBody: Buffer): void {

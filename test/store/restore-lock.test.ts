@@ -63,3 +63,49 @@ t.test('a restore waits for the lock a cancel holds, then reads again and writes
   t.equal(await restore, 0, 'restored once the cancel let go');
   t.same(calls, ['read', 'read', 'write W/"7"'], 'read again under the lock, then written');
 });
+
+t.test('a restore whose write is in doubt keeps the lock for upstream.inDoubtHoldMs, as a cancel does (ruling 23)', async (t) => {
+  const missing = pgMissing();
+  if (missing) return void t.skip(missing, async () => {});
+  const cluster = await startPostgres();
+  t.teardown(() => cluster.destroy());
+  const url = await cluster.createDatabase('restore_doubt');
+  const clock = new ManualClock();
+  const vault = await createPostgresVault({ url, poolSize: 2, timeoutMs: 2000, clock });
+  await vault.keep(entry('r-2', '6', clock.now()));
+  await vault.close();
+  const config = buildConfig({
+    publicBaseUrl: 'https://gw.example/STU3/1',
+    tls: { cert: '/x/cert.pem', key: '/x/key.pem', clientCa: '/x/ca.pem' },
+    upstream: { url: 'http://127.0.0.1:9', timeoutMs: 5000, inDoubtHoldMs: 7000 },
+    spine: { providerAsids: ['918999198738'] },
+    audit: { destination: 'none' },
+    store: { kind: 'postgres', url },
+  }, { checkFiles: false });
+  let err = '';
+  const reply: ProviderReply = { status: 200, headers: { etag: 'W/"7"', 'content-type': 'application/fhir+json' }, body: appointment('r-2', '7') };
+  let done = false;
+  const restore = runVaultCommand(['restore', 'r-2', '--to', '6', '--yes'], config, {
+    stdout: { write: () => true }, stderr: { write: (s: string) => ((err += s), true) }, stdin: new PassThrough(), clock,
+    provider: {
+      read: async () => reply,
+      write: async () => { throw new Error('socket hang up'); },
+    },
+  }).finally(() => (done = true));
+  while (!err.includes('the write is in doubt') && !done) await new Promise((r) => setImmediate(r));
+  t.match(err, /holding the appointment's lock for 7000 ms/);
+  const probe = new pg.Client({ connectionString: url });
+  await probe.connect();
+  t.teardown(() => probe.end());
+  const tryLock = async (): Promise<boolean> => {
+    const got = (await probe.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS ok', [advisoryKey('r-2')])).rows[0]!.ok;
+    if (got) await probe.query('SELECT pg_advisory_unlock($1::bigint)', [advisoryKey('r-2')]);
+    return got;
+  };
+  t.equal(await tryLock(), false, 'a cancel on a replica cannot take the appointment meanwhile');
+  t.notOk(done, 'the command still holds it');
+  clock.advance(7000);
+  t.equal(await restore, 1, 'then it ends, refused');
+  t.match(err, /may or may not have been applied/);
+  t.equal(await tryLock(), true, 'and the lock is free');
+});
