@@ -142,6 +142,12 @@ t.test('a file audit trail gets its own volume (the 16Mi /tmp would fill and evi
   t.equal(mountOf(container, '/var/log/cancel-gateway')?.name, 'cancel-gateway-audit');
   const claim = render(chartDir, { values: base, set: ['config.audit.destination=/var/log/cancel-gateway/audit.jsonl', 'auditVolume.existingClaim=audit-trail'] });
   t.same(volumeOf(pod(claim, 'rel-cancel-gateway').spec, 'cancel-gateway-audit')?.persistentVolumeClaim, { claimName: 'audit-trail' });
+  // One claim for every pod (replicas, a rolling update's extra pod): a file per pod, never one shared.
+  const env = pod(claim, 'rel-cancel-gateway').container.env as Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
+  t.same(env.find((e) => e.name === 'CANCEL_GATEWAY_POD_NAME')?.valueFrom, { fieldRef: { fieldPath: 'metadata.name' } }, 'the pod name from the downward API');
+  t.equal(env.find((e) => e.name === 'GATEWAY_AUDIT_DESTINATION')?.value, '/var/log/cancel-gateway/$(CANCEL_GATEWAY_POD_NAME)-audit.jsonl', 'the audit file named after the pod');
+  t.ok(env.findIndex((e) => e.name === 'CANCEL_GATEWAY_POD_NAME') < env.findIndex((e) => e.name === 'GATEWAY_AUDIT_DESTINATION'), 'defined before it is used (Kubernetes expands only earlier variables)');
+  t.notOk((pod(docs, 'rel-cancel-gateway').container.env ?? []).some((e: { name: string }) => e.name === 'GATEWAY_AUDIT_DESTINATION'), 'an emptyDir is the pod\'s own: the file keeps its name');
   const stdout = render(chartDir, { values: base });
   t.notOk(volumeOf(pod(stdout, 'rel-cancel-gateway').spec, 'cancel-gateway-audit'), 'stdout: no audit volume');
   const elsewhere = template(chartDir, { values: base, set: ['config.audit.destination=/var/log/audit.jsonl'] });
@@ -149,3 +155,14 @@ t.test('a file audit trail gets its own volume (the 16Mi /tmp would fill and evi
   t.match(elsewhere.stderr, /auditVolume\.mountPath/);
   t.notOk(template(chartDir, { values: base, set: ['auditVolume.mountPath=/', 'config.audit.destination=/audit.jsonl'] }).ok, 'a volume over / is refused');
 });
+
+t.test('a loopback admin listener is refused at render: the kubelet probes the pod address, and the pod would restart for ever', async (t) => {
+  const base = [join(ci, 'standalone-values.yaml')];
+  for (const host of ['127.0.0.1', 'localhost', '::1']) {
+    const r = template(chartDir, { values: base, set: [`config.admin.host=${host}`] });
+    t.notOk(r.ok, host);
+    t.match(r.stderr, /config\.admin\.host .*loopback admin listener fails every probe/, host);
+  }
+  t.ok(template(chartDir, { values: base, set: ['config.admin.host=0.0.0.0'] }).ok, '0.0.0.0 renders');
+});
+

@@ -96,6 +96,9 @@ buildConfig). Keys are sorted by toYaml.
 {{- /* The gateway's own admin.host default (127.0.0.1) would hide the probes from the kubelet. */ -}}
 {{- $admin := deepCopy (default dict $c.admin) -}}
 {{- if not $admin.host -}}{{- $_ := set $admin "host" "0.0.0.0" -}}{{- end -}}
+{{- if regexMatch "^(127\\.|localhost$|::1$|\\[::1\\]$)" (toString $admin.host) -}}
+{{- fail (printf "config.admin.host %s: the kubelet probes the pod's address, so a loopback admin listener fails every probe (the pod restarts for ever); use 0.0.0.0 or leave it out" (toString $admin.host)) -}}
+{{- end -}}
 {{- $_ := set $c "admin" $admin -}}
 {{- $tls := deepCopy (default dict $c.tls) -}}
 {{- $_ := set $tls "cert" (printf "%s/tls/%s" $dir $v.tls.server.certKey) -}}
@@ -186,9 +189,13 @@ the hold short.
   {{- end }}
   args: ["--config", "{{ $dir }}/config/config.yaml"]
   {{- $storeEnv := include "cancel-gateway.store.env" . }}
-  {{- if or $storeEnv $v.extraEnv }}
+  {{- $auditEnv := include "cancel-gateway.audit.env" . }}
+  {{- if or $storeEnv $auditEnv $v.extraEnv }}
   env:
     {{- with $storeEnv }}
+    {{- . | nindent 4 }}
+    {{- end }}
+    {{- with $auditEnv }}
     {{- . | nindent 4 }}
     {{- end }}
     {{- with $v.extraEnv }}
@@ -341,6 +348,24 @@ true
 {{- else if not (hasPrefix "/tmp/" $dest) -}}
 {{- fail (printf "config.audit.destination %s: a file must be under auditVolume.mountPath (%s) or /tmp, the only writable folders" $dest $dir) -}}
 {{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+An audit file on auditVolume.existingClaim is one volume for every pod (replicas, and the pod a
+rolling update adds): each pod writes its own file, <pod name>-<file name>, so that no two
+processes append to one file (the pod name comes from the downward API; Kubernetes expands
+$(CANCEL_GATEWAY_POD_NAME) in the value). On an emptyDir each pod has its own volume: unchanged.
+*/}}
+{{- define "cancel-gateway.audit.env" -}}
+{{- if and (eq (include "cancel-gateway.auditOnVolume" .) "true") .v.auditVolume.existingClaim -}}
+{{- $dest := toString .v.config.audit.destination -}}
+- name: CANCEL_GATEWAY_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: GATEWAY_AUDIT_DESTINATION
+  value: {{ printf "%s/$(CANCEL_GATEWAY_POD_NAME)-%s" (dir $dest) (base $dest) | quote }}
 {{- end -}}
 {{- end -}}
 
