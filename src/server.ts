@@ -18,7 +18,7 @@ import { sendError } from './respond.js';
 import { answerCodecOf } from './edge/negotiate.js';
 import { requestIdOf } from './edge/request-head.js';
 import { loadTlsMaterial, watchFiles, watchTlsFiles, type TlsMaterial } from './tls/material.js';
-import { createTlsStatus } from './tls/status.js';
+import { createTlsStatus, serverValid } from './tls/status.js';
 import { createClientAllowList } from './tls/allow-list.js';
 import { createTlsListener } from './edge/tls-listener.js';
 import { createLane } from './edge/large-body-lane.js';
@@ -146,7 +146,12 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   });
   const server = listener.server;
   const reloadTls = createTlsReload({
-    load: () => loadTlsMaterial(config.tls),
+    load: () => {
+      const next = loadTlsMaterial(config.tls);
+      // One bad push of a shared Secret must not make every replica unready at once.
+      if (!serverValid(next, clock.now()) && tlsStatus.serving()) throw new Error('the new server certificate has expired; keeping the current one, which is still valid');
+      return next;
+    },
     apply: (next: TlsMaterial) => {
       listener.apply(next);
       tlsStatus.update(next);

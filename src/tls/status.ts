@@ -18,6 +18,10 @@ export function createTlsStatus(first: TlsMaterial, o: { metrics: Metrics; logge
   const update = (m: TlsMaterial): void => {
     material = m;
     setExpiry();
+    const server = m.certificates.find((c) => c.role === 'server');
+    if (server && server.notAfter <= o.clock.now()) {
+      o.logger.error('the server certificate has expired: clients refuse it, and readiness reports tls false', { subject: server.subject, notAfter: new Date(server.notAfter).toISOString() });
+    }
     reportCrlStatus(m.crls, { metrics: o.metrics, logger: o.logger, now: o.clock.now(), warningHours: o.crlWarningHours });
   };
   o.metrics.onScrape(setExpiry);
@@ -25,6 +29,11 @@ export function createTlsStatus(first: TlsMaterial, o: { metrics: Metrics; logge
   return {
     update,
     /** The served certificate is within its validity (a failed reload keeps an old one). */
-    serving: (): boolean => material.certificates.some((c) => c.role === 'server' && c.notAfter > o.clock.now()),
+    serving: (): boolean => serverValid(material, o.clock.now()),
   };
+}
+
+/** Whether the material's server certificate is within its validity at `now`. */
+export function serverValid(material: TlsMaterial, now: number): boolean {
+  return material.certificates.some((c) => c.role === 'server' && c.notAfter > now);
 }

@@ -99,4 +99,13 @@ t.test('a rotated certificate is used for new handshakes while an open connectio
   secret.swap({ 'tls.crt': 'not a certificate', 'tls.key': second.key, 'ca.crt': p.ca.cert });
   await until(h, 'failure', 2);
   t.equal((await get(h, false)).serial.toLowerCase(), '0a02');
+
+  // An expired certificate does not replace a valid one: one bad push of a shared Secret would
+  // make every replica unready at once (fourteenth review).
+  const expired = issueCertificate(p.ca, { commonName: 'localhost', kind: 'server', serialNumber: '0a04', notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
+  secret.swap({ 'tls.crt': expired.cert, 'tls.key': expired.key, 'ca.crt': p.ca.cert });
+  await until(h, 'failure', 3);
+  t.equal((await get(h, false)).serial.toLowerCase(), '0a02', 'the valid certificate stays');
+  t.ok(h.logs.some((l) => l.includes('the new server certificate has expired; keeping the current one')), 'and the refusal says why');
+  t.equal((await adminGet(h, '/readyz')).status, 200, 'still ready');
 });

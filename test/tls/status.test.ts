@@ -1,0 +1,26 @@
+/**
+ * What the served TLS material says about itself: an expired server certificate is said at load
+ * (start-up or a reload that could not keep a valid one), not only by readiness (fourteenth review:
+ * the gateway logged "ready" on an expired certificate without a word).
+ */
+import t from 'tap';
+import { createLogger } from '../../src/log.js';
+import { createMetrics } from '../../src/metrics.js';
+import { ManualClock } from '../../src/ports/clock.js';
+import { createTlsStatus } from '../../src/tls/status.js';
+import type { TlsMaterial } from '../../src/tls/material.js';
+
+const material = (notAfter: number): TlsMaterial => ({ certificates: [{ role: 'server', subject: 'CN=localhost', notAfter }], crls: [] }) as unknown as TlsMaterial;
+
+t.test('an expired server certificate is logged as an error at load, and readiness reports it', async (t) => {
+  const clock = new ManualClock();
+  const lines: string[] = [];
+  const logger = createLogger('info', { write: (s: string) => lines.push(s) });
+  const status = createTlsStatus(material(clock.now() - 1000), { metrics: createMetrics(), logger, clock, crlWarningHours: 24 });
+  t.notOk(status.serving());
+  t.ok(lines.some((l) => l.includes('"level":"error"') && l.includes('the server certificate has expired')), 'said at load');
+  const count = lines.length;
+  status.update(material(clock.now() + 86400_000));
+  t.ok(status.serving());
+  t.equal(lines.filter((l) => l.includes('has expired')).length, lines.slice(0, count).filter((l) => l.includes('has expired')).length, 'a valid one says nothing');
+});
