@@ -122,7 +122,7 @@ t.test("every Spine code answered under gp-connect is in GP Connect's own code s
     t.ok(codes.has(mappingFor(new GatewayError(code, 'x'), gp).spine), `${code} → ${mappingFor(new GatewayError(code, 'x'), gp).spine}`);
   }
   for (let status = 400; status < 600; status++) {
-    const e = new GatewayError('UPSTREAM_REFUSED', { diagnostics: 'x', status });
+    const e = new GatewayError('UPSTREAM_REFUSED', 'x', { status });
     t.ok(codes.has(mappingFor(e, gp).spine), `a provider's ${status}`);
   }
 });

@@ -74,7 +74,7 @@ t.test('a file the process may not write is refused at open (SQLite would open i
   try {
     execFileSync('chattr', ['+i', path], { stdio: 'ignore' });
   } catch {
-    t.skip('chattr +i is not available here (needs root and a file system with attributes): a read-only file cannot be made for root');
+    t.skip('chattr +i is not available here (needs root and a file system with attributes): a read-only file cannot be made for root', async () => {});
     return;
   }
   t.teardown(() => execFileSync('chattr', ['-i', path], { stdio: 'ignore' }));
