@@ -140,7 +140,7 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared, onClosed?:
   });
   const forwarder = createForwarder(cfg, standard, upstream, { logger: shared.logger, metrics: shared.metrics, codecs: shared.codecs });
   const pipeline = createPipeline({
-    config: cfg, standard, plan: createCheckPlan(cfg, standard, { clock: shared.clock, codecs: shared.codecs }),
+    config: cfg, standard, plan: createCheckPlan(cfg, standard, { clock: shared.clock, codecs: shared.codecs, logger: shared.logger }),
     router: createRouter(standard, { amend: cfg.interactions.amend }), forwarder, transaction, history,
     logger: shared.logger, metrics: shared.metrics, audit: shared.audit, clientAllowed: shared.clientAllowed, draining: shared.draining, tracer: shared.tracer, codecs: shared.codecs,
     largeBodies: shared.largeBodies,

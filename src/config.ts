@@ -31,7 +31,7 @@ export interface Config {
   spine: { providerAsids: string[] };
   jwt: {
     mode: 'unsigned' | 'signed'; audience?: string; clockSkewSeconds: number; maxFutureIatSeconds: number;
-    maxTokenBytes: number; jwksFile?: string; jwksUrl?: string; algorithms: string[]; issuer?: string;
+    maxTokenBytes: number; jwksFile?: string; jwksUrl?: string; jwksCa?: string; algorithms: string[]; issuer?: string;
   };
   limits: {
     maxBodyBytes: number; maxJsonDepth: number; maxHeaderBytes: number; headersTimeoutMs: number;
@@ -201,6 +201,7 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   if (c.upstream.cert) c.upstream.cert = abs(c.upstream.cert);
   if (c.upstream.key) c.upstream.key = abs(c.upstream.key);
   if (c.jwt.jwksFile) c.jwt.jwksFile = abs(c.jwt.jwksFile);
+  if (c.jwt.jwksCa) c.jwt.jwksCa = abs(c.jwt.jwksCa);
   if (c.store.path) c.store.path = abs(c.store.path);
   if (c.store.tls?.ca) c.store.tls.ca = abs(c.store.tls.ca);
   if (c.store.encryptionKeyFile) c.store.encryptionKeyFile = abs(c.store.encryptionKeyFile);
@@ -215,6 +216,7 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   if (c.jwt.mode === 'signed' && !c.jwt.audience) problems.push('jwt.audience: required in signed mode');
   if (c.jwt.mode === 'unsigned' && (c.jwt.jwksFile || c.jwt.jwksUrl)) problems.push('jwt: jwksFile/jwksUrl given but mode is unsigned');
   if (c.jwt.jwksFile && c.jwt.jwksUrl) problems.push('jwt: give jwksFile or jwksUrl, not both');
+  if (c.jwt.jwksCa && !c.jwt.jwksUrl) problems.push('jwt.jwksCa: only with jwksUrl (the CA of the key set\'s HTTPS server)');
   if (c.jwt.mode === 'signed' && c.jwt.algorithms.length === 0) problems.push('jwt.algorithms: at least one algorithm in signed mode');
   if (Boolean(c.upstream.cert) !== Boolean(c.upstream.key)) problems.push('upstream: cert and key must be given together');
   if (c.upstream.url.startsWith('http:') && (c.upstream.ca || c.upstream.cert)) problems.push('upstream: ca/cert/key need an https url');
@@ -232,7 +234,7 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   if (opts.checkFiles !== false) {
     const files: Array<[string, string | undefined]> = [
       ['tls.cert', c.tls.cert], ['tls.key', c.tls.key], ['tls.clientCa', c.tls.clientCa], ['tls.crl', c.tls.crl],
-      ['upstream.ca', c.upstream.ca], ['upstream.cert', c.upstream.cert], ['upstream.key', c.upstream.key], ['jwt.jwksFile', c.jwt.jwksFile],
+      ['upstream.ca', c.upstream.ca], ['upstream.cert', c.upstream.cert], ['upstream.key', c.upstream.key], ['jwt.jwksFile', c.jwt.jwksFile], ['jwt.jwksCa', c.jwt.jwksCa],
       ['store.tls.ca', c.store.tls?.ca], ['store.encryptionKeyFile', c.store.encryptionKeyFile],
       ...c.store.decryptionKeyFiles.map((f, i): [string, string] => [`store.decryptionKeyFiles.${i}`, f]),
     ];

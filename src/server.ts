@@ -6,7 +6,7 @@ import { CODECS, createHandling, createLateStore, openStore, type Handling, type
 import { startRetention } from './store/retention.js';
 import { systemClock, type Clock } from './ports/clock.js';
 import { noTracer, type Tracer } from './ports/tracer.js';
-import type { Config } from './config.js';
+import { jwksFileProblems, type Config } from './config.js';
 import { GatewayError } from './errors.js';
 import { createAdminServer } from './edge/admin.js';
 import { createConfigReload, createTlsReload } from './edge/reload.js';
@@ -276,7 +276,12 @@ function watchHandlingFiles(config: Readonly<Config>, deps: { current: () => Han
   const reload = createTlsReload({
     what: 'provider TLS and JWKS files',
     load: () => {
-      const u = deps.current().config.upstream;
+      const { upstream: u, jwt: j } = deps.current().config;
+      // The key set is judged as start-up and a SIGHUP judge it (an empty one, a private key).
+      if (j.mode === 'signed' && j.jwksFile) {
+        const problems = jwksFileProblems(j.jwksFile);
+        if (problems.length) throw new Error(problems.join('; '));
+      }
       // A certificate that does not match its key is refused here, not at the next connection.
       if (u.cert || u.key) createSecureContext({ cert: readFileSync(u.cert!), key: readFileSync(u.key!), ...(u.ca ? { ca: readFileSync(u.ca) } : {}) });
       return deps.build(deps.current().config);
@@ -289,6 +294,6 @@ function watchHandlingFiles(config: Readonly<Config>, deps: { current: () => Han
     logger: deps.logger,
     metrics: deps.metrics,
   });
-  const files = [config.upstream.ca, config.upstream.cert, config.upstream.key, config.jwt.mode === 'signed' ? config.jwt.jwksFile : undefined];
+  const files = [config.upstream.ca, config.upstream.cert, config.upstream.key, ...(config.jwt.mode === 'signed' ? [config.jwt.jwksFile, config.jwt.jwksCa] : [])];
   return watchFiles(files, reload);
 }

@@ -89,6 +89,8 @@ t.test('signed mode: the JWKS file is public keys in JSON, one source, an algori
   t.notMatch(broken, /BEGIN/, 'the file is never quoted');
   t.match(problems(jwt({ jwksFile: good, jwksUrl: 'https://iss.example/jwks' })), /jwksFile or jwksUrl, not both/);
   t.match(problems(jwt({ jwksFile: good, algorithms: [] })), /jwt.algorithms/);
+  t.match(problems(jwt({ jwksFile: good, jwksCa: good })), /jwt\.jwksCa: only with jwksUrl/, 'a CA for no key set server');
+  t.match(problems(jwt({ jwksUrl: 'https://iss.example/jwks', jwksCa: join(dir, 'no-such-ca.pem') })), /jwt\.jwksCa: cannot read/, 'a CA file that is not there');
 });
 
 t.test('file + environment overrides', async (t) => {

@@ -1,3 +1,4 @@
+import type { Logger } from '../log.js';
 import type { Config } from '../config.js';
 import type { Standard } from '../standards/index.js';
 import { createBodyCheck } from './body.js';
@@ -26,9 +27,9 @@ export interface CheckPlan {
  * these run; a request whose headers could change its meaning
  * (method overrides, look-alike names, a body on a read) is refused first of all (ruling 25); the provider half (current appointment onwards) is src/cancel/transaction.ts.
  */
-export function createCheckPlan(config: Readonly<Config>, standard: Standard, deps: { clock: Clock; codecs: readonly Codec[] }): CheckPlan {
+export function createCheckPlan(config: Readonly<Config>, standard: Standard, deps: { clock: Clock; codecs: readonly Codec[]; logger?: Logger }): CheckPlan {
   return {
-    identity: [createRequestSemanticsCheck(), createSpineHeadersCheck(config), createJwtCheck(config, standard, deps.clock)],
+    identity: [createRequestSemanticsCheck(), createSpineHeadersCheck(config), createJwtCheck(config, standard, deps.clock, deps.logger)],
     beforeProvider: [
       createIfMatchCheck(standard),
       createMediaTypeCheck(standard),

@@ -1,6 +1,7 @@
 import { createBaseResourceValidator } from '../fhir/profile.js';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config.js';
+import type { Logger } from '../log.js';
 import { GatewayError } from '../errors.js';
 import { checkClaims, type ClaimRules } from '../identity/claims.js';
 import { createSignedVerifier, decodeUnsigned, KEYS_UNAVAILABLE, readBearer, type Result, type TokenFailure } from '../identity/token.js';
@@ -21,7 +22,7 @@ function fail(f: TokenFailure): never {
  * every claim, with the scope of the interaction chosen by the Spine-header check. Never in report
  * mode: identity is not negotiable.
  */
-export function createJwtCheck(config: Readonly<Config>, standard: Standard, clock: Clock = systemClock): Check {
+export function createJwtCheck(config: Readonly<Config>, standard: Standard, clock: Clock = systemClock, logger?: Logger): Check {
   const j = config.jwt;
   let decode: (token: string) => Result<Record<string, unknown>> | Promise<Result<Record<string, unknown>>>;
   if (j.mode === 'signed') {
@@ -29,6 +30,9 @@ export function createJwtCheck(config: Readonly<Config>, standard: Standard, clo
     decode = createSignedVerifier({
       jwks, algorithms: j.algorithms, issuer: j.issuer, audience: j.audience,
       now: () => clock.now(),
+      ...(j.jwksCa ? { jwksCa: readFileSync(j.jwksCa) } : {}),
+      // The cause (a TLS or socket code, a jose code), never a token or a key.
+      ...(logger ? { onKeySetFailure: (reason: string) => logger.warn('the JWT key set could not be fetched; verifying with the keys last fetched, if any', { reason }) } : {}),
     });
   } else {
     decode = decodeUnsigned;

@@ -9,12 +9,16 @@
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   decodeProtectedHeader,
   jwtVerify,
+  type FetchImplementation,
   type JSONWebKeySet,
   type JWTVerifyGetKey,
 } from 'jose';
 import { isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
+import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
 import { parseStrictJson } from '../fhir/strict-json.js';
 
 export interface TokenFailure {
@@ -151,6 +155,10 @@ export interface SignedVerifierOptions {
   audience?: string;
   /** Injected clock, milliseconds since the epoch. */
   now: () => number;
+  /** Told (at most once a minute) why a remote key set could not be fetched: no token, no key. */
+  onKeySetFailure?: (reason: string) => void;
+  /** PEM CA bundle the remote key set's HTTPS server is verified with (jwt.jwksCa); else the system's. */
+  jwksCa?: Buffer;
 }
 
 /**
@@ -169,7 +177,7 @@ export function createSignedVerifier(
   if (algorithms.some((a) => a.toLowerCase() === 'none')) {
     throw new TypeError('signed JWT mode never accepts alg none');
   }
-  const keys: JWTVerifyGetKey = opts.jwks instanceof URL ? remoteKeysKeepingLastGood(opts.jwks) : createLocalJWKSet(opts.jwks as unknown as JSONWebKeySet);
+  const keys: JWTVerifyGetKey = opts.jwks instanceof URL ? remoteKeysKeepingLastGood(opts.jwks, opts.jwksCa, opts.onKeySetFailure) : createLocalJWKSet(opts.jwks as unknown as JSONWebKeySet);
   const verifyOptions = {
     algorithms,
     // The token's times (exp, iat, nbf) are judged by checkClaims alone, in both modes, so that a
@@ -232,24 +240,97 @@ async function verifyWithEach(token: string, candidates: AsyncIterable<CryptoKey
 }
 
 /**
- * A remote key set that keeps verifying with the keys it last fetched when a refresh fails (the
- * identity provider briefly down must not refuse every client once jose's cache ages).
+ * One remote key set per URL for the life of the process: a reload (SIGHUP, a rotated provider
+ * certificate) rebuilds the handling, and must not lose the keys already fetched.
  */
-function remoteKeysKeepingLastGood(url: URL): JWTVerifyGetKey {
-  const remote = createRemoteJWKSet(url);
-  return async (header, token) => {
+const remoteKeySets = new Map<string, RemoteKeys>();
+
+function remoteKeysKeepingLastGood(url: URL, ca: Buffer | undefined, onFailure?: (reason: string) => void): JWTVerifyGetKey {
+  const key = ca ? `${url.href} ${createHash('sha256').update(ca).digest('hex')}` : url.href;
+  let keys = remoteKeySets.get(key);
+  if (!keys) remoteKeySets.set(key, (keys = new RemoteKeys(url, ca)));
+  if (onFailure) keys.onFailure = onFailure;
+  return keys.getKey;
+}
+
+/** After a refresh failed, the last keys serve for this long before the next attempt. */
+const REFRESH_RETRY_MS = 30_000;
+const FAILURE_REPORT_MS = 60_000;
+
+/**
+ * A remote key set that keeps verifying with the keys it last fetched when a refresh fails (the
+ * identity provider briefly down must not refuse every client once jose's cache ages). Once stale,
+ * the last keys answer at once while one refresh runs behind them; after a failed refresh the next
+ * waits REFRESH_RETRY_MS, so a provider that hangs costs no request its timeout. A key the last
+ * keys do not hold while the set cannot be refreshed may be a rotation: the key set is
+ * unavailable (500, retry), not the token wrong (403).
+ */
+class RemoteKeys {
+  private readonly remote: ReturnType<typeof createRemoteJWKSet>;
+  private failedAt = Number.NEGATIVE_INFINITY;
+  private reportedAt = Number.NEGATIVE_INFINITY;
+  private refreshing: Promise<void> | undefined;
+  onFailure: ((reason: string) => void) | undefined;
+
+  constructor(url: URL, ca?: Buffer) {
+    if (!ca) {
+      this.remote = createRemoteJWKSet(url);
+      return;
+    }
+    // The key set's server verified with jwt.jwksCa: undici's own fetch with an agent that trusts it.
+    const dispatcher = new UndiciAgent({ connect: { ca } });
+    const fetchWithCa = ((u: string, o: Record<string, unknown>) => undiciFetch(u, { ...o, dispatcher } as Parameters<typeof undiciFetch>[1])) as unknown as FetchImplementation;
+    this.remote = createRemoteJWKSet(url, { [customFetch]: fetchWithCa });
+  }
+
+  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    const kept = this.remote.jwks();
+    if (kept && !this.remote.fresh) {
+      if (!this.refreshing && Date.now() - this.failedAt >= REFRESH_RETRY_MS) {
+        this.refreshing = this.remote.reload().catch((e: unknown) => this.failed(e)).finally(() => (this.refreshing = undefined));
+      }
+      return this.withKept(header, token);
+    }
     try {
-      return await remote(header, token);
+      return await this.remote(header, token);
     } catch (err) {
       // A verdict on the token's key (none matches, several do) stands; anything else — refused,
       // timed out, not 200, not a key set — is the key set being unavailable.
       const code = (err as { code?: unknown }).code;
       if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
-      const kept = remote.jwks();
-      if (!kept) throw Object.assign(new Error('the key set could not be fetched'), { code: JWKS_UNAVAILABLE_CODE });
-      return createLocalJWKSet(kept)(header, token);
+      this.failed(err);
+      if (!this.remote.jwks()) throw keySetUnavailable();
+      return this.withKept(header, token);
     }
   };
+
+  /** The last keys; a key they lack after a failed refresh (or while one runs and then fails) is no verdict. */
+  private async withKept(header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1]): Promise<CryptoKey> {
+    try {
+      return (await createLocalJWKSet(this.remote.jwks()!)(header, token)) as CryptoKey;
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
+      if (this.refreshing) {
+        await this.refreshing;
+        if (Date.now() - this.failedAt >= REFRESH_RETRY_MS) return (await createLocalJWKSet(this.remote.jwks()!)(header, token)) as CryptoKey;
+      }
+      if (Date.now() - this.failedAt < REFRESH_RETRY_MS) throw keySetUnavailable();
+      throw e;
+    }
+  }
+
+  private failed(e: unknown): void {
+    this.failedAt = Date.now();
+    if (this.onFailure && this.failedAt - this.reportedAt >= FAILURE_REPORT_MS) {
+      this.reportedAt = this.failedAt;
+      const err = e as { code?: unknown; name?: unknown; cause?: { code?: unknown } };
+      this.onFailure(String(err?.cause?.code ?? err?.code ?? err?.name ?? 'unknown'));
+    }
+  }
+}
+
+function keySetUnavailable(): Error {
+  return Object.assign(new Error('the key set could not be fetched'), { code: JWKS_UNAVAILABLE_CODE });
 }
 
 const JWKS_UNAVAILABLE_CODE = 'GATEWAY_JWKS_UNAVAILABLE';

@@ -588,6 +588,17 @@ t.test('signed JWT mode without a key set is refused at render; with one it rend
   const unpinned = template(chartDir, { values: base, set: ['config.jwt.mode=signed', 'config.jwt.jwksUrl=https://keys.example.nhs.uk/jwks.json'] });
   t.notOk(unpinned.ok, 'signed mode without issuer and audience: refused');
   t.match(unpinned.stderr, /issuer|audience/);
+  // A key set server on a private CA: jwks.caConfigMap is mounted and named as config.jwt.jwksCa.
+  const signed = ['config.jwt.mode=signed', 'config.jwt.issuer=https://spine.example.nhs.uk', 'config.jwt.audience=https://provider.example.nhs.uk'];
+  const withCa = render(t, 'signed jwksUrl with jwks.caConfigMap', chartDir, { values: base, set: [...signed, 'config.jwt.jwksUrl=https://keys.example.nhs.uk/jwks.json', 'jwks.caConfigMap=idp-ca'] });
+  t.equal(gatewayConfig(t, withCa, 'rel-cancel-gateway').config.jwt.jwksCa, '/etc/cancel-gateway/jwks-ca/ca.crt', 'config.jwt.jwksCa set by the chart');
+  const spec = only(t, withCa, 'Deployment', 'rel-cancel-gateway').spec.template.spec;
+  const container = spec.containers.find((c: { name: string }) => c.name === 'cancel-gateway');
+  t.same(spec.volumes.find((v: { name: string }) => v.name === 'cancel-gateway-jwks-ca')?.configMap, { name: 'idp-ca' }, 'the CA ConfigMap as a volume');
+  t.equal(container.volumeMounts.find((m: { name: string }) => m.name === 'cancel-gateway-jwks-ca')?.mountPath, '/etc/cancel-gateway/jwks-ca');
+  const noUrl = template(chartDir, { values: base, set: [...signed, 'jwks.configMap=provider-jwks', 'jwks.caConfigMap=idp-ca'] });
+  t.notOk(noUrl.ok, 'a CA for no key set server: refused');
+  t.match(noUrl.stderr, /jwks\.caConfigMap .*config\.jwt\.jwksUrl/);
 });
 
 t.test('opt-in monitoring: a Grafana dashboard ConfigMap and a PrometheusRule', async (t) => {
@@ -654,7 +665,7 @@ t.test('chart metadata and values schema', async (t) => {
   // sets (so a key added to config/config.schema.json must be added here too).
   const gw = JSON.parse(readFileSync(join(packageRoot, 'config', 'config.schema.json'), 'utf8'));
   const vs = JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8'));
-  const chartOwned = new Set(['tls.cert', 'tls.key', 'tls.clientCa', 'tls.crl', 'upstream.ca', 'upstream.cert', 'upstream.key', 'jwt.jwksFile',
+  const chartOwned = new Set(['tls.cert', 'tls.key', 'tls.clientCa', 'tls.crl', 'upstream.ca', 'upstream.cert', 'upstream.key', 'jwt.jwksFile', 'jwt.jwksCa',
     'store.kind', 'store.path', 'store.url', 'store.encryptionKeyFile', 'store.decryptionKeyFiles']);
   const cfg = vs.properties.config;
   for (const [top, s] of Object.entries<Manifest>(gw.properties)) {

@@ -93,4 +93,11 @@ t.test('a rotated JWKS file (signed mode) is read again without a restart', asyn
   replace(jwksFile, '{"keys": [');
   t.ok(await eventually(() => reloads(h.logs, 'reload failed') > 0, 5000), 'an unreadable key set is refused and logged');
   t.equal((await read(k2.privateKey, 'k2')).status, 200, 'the current key set stays in use');
+  // Judged as start-up and a SIGHUP judge it: an empty set, or one holding a private key, is refused too.
+  replace(jwksFile, '{"keys": []}');
+  t.ok(await eventually(() => reloads(h.logs, 'reload failed') > 1, 5000), 'an empty key set is refused');
+  t.ok(h.logs.some((l) => l.includes('needs a non-empty \\"keys\\" array')), 'saying why');
+  replace(jwksFile, JSON.stringify({ keys: [{ ...(await jwk(k2.publicKey, 'k2')), d: 'private' }] }));
+  t.ok(await eventually(() => reloads(h.logs, 'reload failed') > 2, 5000), 'a key set holding private key material is refused');
+  t.equal((await read(k2.privateKey, 'k2')).status, 200, 'the current key set stays in use');
 });

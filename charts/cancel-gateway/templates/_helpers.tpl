@@ -88,6 +88,9 @@ buildConfig). Keys are sorted by toYaml.
 {{- if hasKey (default dict $c.jwt) "jwksFile" -}}
 {{- fail "config.jwt.jwksFile is set by the chart from jwks.configMap; remove it from config" -}}
 {{- end -}}
+{{- if hasKey (default dict $c.jwt) "jwksCa" -}}
+{{- fail "config.jwt.jwksCa is set by the chart from jwks.caConfigMap; remove it from config" -}}
+{{- end -}}
 {{- $_ := required "config.publicBaseUrl is required (the public FHIR base URL consumers use)" $c.publicBaseUrl -}}
 {{- $upstream := deepCopy (default dict $c.upstream) -}}
 {{- $_ := required "config.upstream.url is required (the provider's FHIR base URL)" $upstream.url -}}
@@ -125,6 +128,14 @@ buildConfig). Keys are sorted by toYaml.
 {{- if $v.jwks.configMap -}}
 {{- $jwt := deepCopy (default dict $c.jwt) -}}
 {{- $_ := set $jwt "jwksFile" (printf "%s/jwks/%s" $dir $v.jwks.key) -}}
+{{- $_ := set $c "jwt" $jwt -}}
+{{- end -}}
+{{- if $v.jwks.caConfigMap -}}
+{{- if not $jwtIn.jwksUrl -}}
+{{- fail "jwks.caConfigMap is the CA of config.jwt.jwksUrl's server: give config.jwt.jwksUrl" -}}
+{{- end -}}
+{{- $jwt := deepCopy (default dict $c.jwt) -}}
+{{- $_ := set $jwt "jwksCa" (printf "%s/jwks-ca/%s" $dir $v.jwks.caKey) -}}
 {{- $_ := set $c "jwt" $jwt -}}
 {{- end -}}
 {{- if hasKey (default dict (default dict $c.store).tls) "ca" -}}
@@ -264,6 +275,11 @@ the hold short.
       mountPath: {{ $dir }}/jwks
       readOnly: true
     {{- end }}
+    {{- if $v.jwks.caConfigMap }}
+    - name: cancel-gateway-jwks-ca
+      mountPath: {{ $dir }}/jwks-ca
+      readOnly: true
+    {{- end }}
     {{- if $v.tmpVolume.enabled }}
     - name: cancel-gateway-tmp
       mountPath: /tmp
@@ -314,6 +330,11 @@ the hold short.
 - name: cancel-gateway-jwks
   configMap:
     name: {{ $v.jwks.configMap }}
+{{- end }}
+{{- if $v.jwks.caConfigMap }}
+- name: cancel-gateway-jwks-ca
+  configMap:
+    name: {{ $v.jwks.caConfigMap }}
 {{- end }}
 {{- if $v.tmpVolume.enabled }}
 - name: cancel-gateway-tmp
