@@ -129,12 +129,6 @@ export function createWriteTransaction(deps: TransactionDeps) {
       if (req.ifMatch !== undefined && req.ifMatch !== current.version) {
         throw new GatewayError('VERSION_CONFLICT', { diagnostics: 'If-Match does not name the current version of the appointment', expression: 'http.If-Match' });
       }
-      // An amend without If-Match (GP Connect allows it) made from an older version would silently
-      // undo a newer amend's description or comment: the version its body names must be the current one.
-      const named = req.kind === 'amend' && req.ifMatch === undefined ? bodyVersion(req.submitted) : undefined;
-      if (named !== undefined && named !== current.version) {
-        throw new GatewayError('VERSION_CONFLICT', { diagnostics: "No If-Match, and the body's meta.versionId does not name the current version of the appointment: read it again", expression: 'Appointment.meta.versionId' });
-      }
     });
     const set = deps.changeSets[req.kind];
     if (!set) throw new GatewayError('INTERACTION_MISMATCH', 'This change is not enabled');
@@ -339,10 +333,3 @@ export function isNewVersion(after: string, before: string): boolean {
 }
 
 export type WriteTransaction = ReturnType<typeof createWriteTransaction>;
-
-/** The `meta.versionId` a submitted body names, when it names one. */
-function bodyVersion(submitted: Record<string, unknown> | undefined): string | undefined {
-  const meta = submitted?.['meta'];
-  const v = meta && typeof meta === 'object' ? (meta as Record<string, unknown>)['versionId'] : undefined;
-  return typeof v === 'string' ? v : undefined;
-}
