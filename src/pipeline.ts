@@ -9,6 +9,7 @@ import { codeForProviderStatus, type ClientAnswer } from './cancel/answer.js';
 import type { HistoryRead } from './cancel/history.js';
 import { endToEnd, forwardingHeaders, pick, READ_HEADERS } from './edge/forward-headers.js';
 import { bodyFramingFailed, carriesBody, readBounded } from './edge/read-body.js';
+import { clientLeft } from './edge/connection-guard.js';
 import { GatewayError, isGatewayError, type ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -195,7 +196,7 @@ export function createPipeline(deps: PipelineDeps) {
     const write = writeRequest(req, ctx, body, span);
     ctx.resource = undefined; // handed to the transaction, which lets it go once decided (issue 17)
     const answer = await transaction.run(write, trail);
-    const clientGone = res.destroyed || (req.socket?.destroyed ?? false);
+    const clientGone = clientLeft(req, res);
     sendAnswer(res, answer, requestId);
     // 499: the client left before the answer (nginx's convention); the provider's side is done.
     // A provider refusal passed on with its own OperationOutcome is recorded with the code its status stands for.
@@ -217,13 +218,14 @@ export function createPipeline(deps: PipelineDeps) {
     // keep the connection (a refused client could make the gateway read any amount).
     const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || err.code === 'HEADERS_TOO_LARGE' || bodyFramingFailed(req) || draining() || largeUnreadBody(req, config.limits.maxBodyBytes);
     // 499 as in guarded(): a client that left before its answer never saw this status.
-    const clientGone = res.destroyed || (req.socket?.destroyed ?? false);
+    const clientGone = clientLeft(req, res);
     const sent = sendError(res, err, standard, requestId, close, answerCodec(req));
     const status = clientGone ? CLIENT_CLOSED : sent;
     if (status >= 500 || clientGone) outcome = 'error';
     // The provider's own refusal of a forwarded write (ruling 11): it reached the provider.
     else if ((e as { forwarded?: boolean }).forwarded) outcome = 'forwarded';
-    metrics.rejections.inc({ code: err.code });
+    // Gateway-made error answers: none was made for a client that had left.
+    if (!clientGone) metrics.rejections.inc({ code: err.code });
     // A passthrough exchange that failed (timed out, cut) took the provider's time (proxy/forward.ts).
     const forwardMs = (e as { upstreamMs?: number }).upstreamMs;
     return { status, outcome, code: err.code, ...(forwardMs !== undefined ? { forwardMs } : {}) };

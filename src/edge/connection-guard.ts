@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * Issue 13 item 5: connections that have not finished the TLS handshake are bounded on their own,
@@ -176,4 +176,24 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
       return n;
     },
   };
+}
+
+/** Connections the gateway itself cut (a request or header timeout): their clients did not leave. */
+const cutByGateway = new WeakSet<net.Socket>();
+
+/** Closes a connection for the gateway's own reason (ruling 16's timeouts). */
+export function closeAsGateway(socket: net.Socket): void {
+  cutByGateway.add(socket);
+  socket.destroy();
+}
+
+/**
+ * Whether the client left before its answer (recorded as 499): the response or the connection is
+ * gone, or the connection can no longer be written (a client that hung up mid-body leaves it
+ * unwritable before it is destroyed) — unless the gateway cut it itself, which is its refusal.
+ */
+export function clientLeft(req: IncomingMessage, res: ServerResponse): boolean {
+  const s = req.socket as net.Socket | null;
+  if (s && cutByGateway.has(s)) return false;
+  return res.destroyed || (s ? s.destroyed || !s.writable : false);
 }

@@ -14,7 +14,7 @@ import type { Standard } from '../standards/index.js';
 import { negotiate } from './negotiate.js';
 import type { TlsMaterial } from '../tls/material.js';
 import { normaliseSerial, revokedSerials } from '../tls/crl-serials.js';
-import { createConnectionBook, createHandshakeGuard } from './connection-guard.js';
+import { closeAsGateway, createConnectionBook, createHandshakeGuard } from './connection-guard.js';
 import { createRefusalLog } from './refusal-log.js';
 import { requestHeadOf, requestIdOf, type RequestHead } from './request-head.js';
 import { failBodyFraming } from './read-body.js';
@@ -238,7 +238,11 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // Ruling 16: malformed framing (CL+TE, conflicting Content-Length) -> 400 and close;
     // oversized headers -> 431; timeouts and resets -> just close.
     const code = err.code ?? '';
-    if (!socket.writable || code === 'ERR_TLS_RENEGOTIATION_DISABLED' || code === 'ECONNRESET' || code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
+    if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
+      closeAsGateway(socket); // a request still in flight is the gateway's refusal, not a client that left
+      return;
+    }
+    if (!socket.writable || code === 'ERR_TLS_RENEGOTIATION_DISABLED' || code === 'ECONNRESET') {
       socket.destroy();
       return;
     }

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { CATALOGUE } from '../../src/errors.js';
 import { cancelRequest, identityHeaders, readThrough, startHarness, type Harness } from '../helpers/harness.js';
 import { catalogueCodes, eventually, parseResponses, rawTls, type RawConnection } from './support.js';
+import { adminGet, sample } from '../helpers/admin.js';
 
 const HEADERS_TIMEOUT = 300;
 const REQUEST_TIMEOUT = 600;
@@ -221,7 +222,26 @@ t.test(`slow body: closed (or 408) once requestTimeoutMs (${REQUEST_TIMEOUT} ms)
   t.notOk(answers.some((r) => r.status === 200), 'no 200 answer');
   t.equal(providerCount(), before, 'the provider saw nothing (not even the read)');
   t.equal(h.provider.store.currentVersion(ids[1]!), '1', 'the appointment is untouched');
+  const traceId = (cancel.headers as Record<string, string>)['Ssp-TraceID'];
+  t.ok(await eventually(() => h.audit.some((a) => a.traceId === traceId)), 'audited');
+  t.match(h.audit.find((a) => a.traceId === traceId), { status: 400, outcome: 'rejected', code: 'REQUEST_MALFORMED' }, "the gateway's own refusal, not a client that left (499)");
   await stillServes(t, 'after a slow body');
+});
+
+t.test('a client that hangs up mid-body is recorded as 499 (it left), not as a malformed request', async (t) => {
+  const cancel = await cancelRequest(h, 'nhs-booking', ids[1]!);
+  const body = String(cancel.body);
+  const traceId = (cancel.headers as Record<string, string>)['Ssp-TraceID'];
+  const c = await connect();
+  c.socket.write(raw('PUT', `/STU3/1/Appointment/${ids[1]}`, { ...cancel.headers, 'Content-Length': String(body.length) } as Record<string, string>) + body.slice(0, 40));
+  // Gone once the gateway holds the request (its head parsed, in flight), before the body is whole.
+  let inFlight = 0;
+  for (let i = 0; i < 200 && inFlight < 1; i++) inFlight = sample((await adminGet(h, '/metrics')).body, 'cancel_gateway_in_flight_requests') ?? 0;
+  t.equal(inFlight, 1, 'the request is in flight');
+  c.socket.destroy();
+  t.ok(await eventually(() => h.audit.some((a) => a.traceId === traceId)), 'audited');
+  t.match(h.audit.find((a) => a.traceId === traceId), { status: 499, outcome: 'error' });
+  await stillServes(t, 'after a client left mid-body');
 });
 
 t.test('slowloris: connections trickling header bytes are closed at the limit while normal requests are served', async (t) => {
