@@ -23,6 +23,8 @@ export function failureKind(err: unknown): ProviderFailureKind {
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'ETIMEDOUT') return 'timeout';
   if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'UND_ERR_SOCKET' || code === 'UND_ERR_CLOSED' || code === 'ECONNABORTED') return 'reset';
   if (code.startsWith('HPE_') || code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' || code === 'UND_ERR_INFO') return 'protocol';
+  // undici's parser error for an answer that is no HTTP at all carries no code, only its name.
+  if ((err as Error)?.name === 'HTTPParserError') return 'protocol';
   return 'other';
 }
 

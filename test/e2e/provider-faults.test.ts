@@ -109,6 +109,22 @@ t.test('a status outside 100–599 is no HTTP answer: 500, to a cancel (in doubt
   t.match(m.body, /cancel_gateway_upstream_errors_total\{kind="protocol"\} 2/);
 });
 
+t.test('an answer that is no HTTP at all counts as protocol on every route (the cancel read, a passthrough read)', async (t) => {
+  const garbage: Script = (s) => s.end('SSH-2.0-OpenSSH_9.2\r\n\r\n');
+  const p = await startRawProvider({}, { 'garbage-read': garbage, 'garbage-pass': garbage });
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url } } });
+  t.teardown(() => h.close());
+  const body = JSON.stringify({ ...nhsBookingAppointment, id: 'garbage-read', status: 'cancelled' });
+  const cancel = await h.request({ method: 'PUT', path: '/STU3/1/Appointment/garbage-read', body, headers: { ...identityHeaders('nhs-booking', 'cancel'), 'If-Match': 'W/"1"', 'Content-Type': 'application/fhir+json' } });
+  t.equal(cancel.status, 500, "the cancel's read of the current appointment");
+  const read = await h.request({ method: 'GET', path: '/STU3/1/Appointment/garbage-pass', headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(read.status, 500, 'a passthrough read');
+  const m = await adminGet(h, '/metrics');
+  t.match(m.body, /cancel_gateway_upstream_errors_total\{kind="protocol"\} 2/, 'both as protocol');
+  t.notMatch(m.body, /cancel_gateway_upstream_errors_total\{kind="other"\}/, 'none as other');
+});
+
 t.test('a cancel 200 with single-valued headers twice and ETags that disagree: one value each, a breach; provider URLs in Link, Refresh, Alt-Svc dropped', async (t) => {
   const body = appointment('dup', '2', 'cancelled');
   const p = await startRawProvider({
