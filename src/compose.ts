@@ -176,7 +176,10 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared, onClosed?:
     },
     close,
     /** Past the drain deadline: provider exchanges still in flight are aborted, so their requests end and are recorded. */
-    abortInFlight: () => provider.abort?.() ?? Promise.resolve(),
+    abortInFlight: async () => {
+      forwarder.abortInFlight();
+      await (provider.abort?.() ?? Promise.resolve());
+    },
   };
 }
 

@@ -66,6 +66,12 @@ export interface Forwarder {
    */
   /** `body`: the request body, already read within limits.maxBodyBytes (a method that has one). */
   forward(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, requestId: string | undefined, traceparent?: string, body?: Buffer): Promise<ForwardResult>;
+  /**
+   * Shutdown past its drain deadline (ruling 19): every exchange still in flight is aborted now,
+   * its client answered 500 (or its half-sent answer cut), so that its decision line is written
+   * before the process exits.
+   */
+  abortInFlight(): void;
   close(): void;
 }
 
@@ -381,8 +387,13 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     x.finish({ status, upstreamMs: ms, code: err.code });
   }
 
+  /** The exchanges in flight, each with its abort (shutdown). */
+  const inFlight = new Set<() => void>();
   return {
     close: () => proxy.close(),
+    abortInFlight: () => {
+      for (const abort of [...inFlight]) abort();
+    },
     forward(req, res, ctx, requestId, traceparent, body) {
       return new Promise<ForwardResult>((resolve, reject) => {
         const started = performance.now();
@@ -393,6 +404,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
           if (!settled) {
             settled = true;
             clearTimeout(timer);
+            inFlight.delete(abort);
             resolve(r);
           }
         };
@@ -400,9 +412,22 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
           if (!settled) {
             settled = true;
             clearTimeout(timer);
+            inFlight.delete(abort);
             reject(Object.assign(e, { upstreamMs: upstreamMs() }));
           }
         };
+        const abort = (): void => {
+          if (proxyReq) dequeue(upstream.agent as Agent, proxyReq);
+          proxyReq?.destroy();
+          if (settled) return;
+          if (res.headersSent) {
+            finish({ status: res.statusCode, upstreamMs: upstreamMs(), cut: true });
+            res.destroy();
+          } else {
+            fail(new GatewayError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down: the provider exchange was aborted'));
+          }
+        };
+        inFlight.add(abort);
         const upstreamMs = () => performance.now() - started;
         // One deadline for the whole exchange (ruling 24): queued for a socket, connecting,
         // writing, the status line. It always settles and aborts the provider request.

@@ -130,3 +130,21 @@ t.test('SIGTERM past the drain deadline: the in-flight cancel is still audited a
   t.ok((at.exit ?? 0) - (at.answer ?? 0) >= 3000, `the process stayed while the hold lasted (${Math.round((at.exit ?? 0) - (at.answer ?? 0))} ms after the answer)`);
   t.ok(stdout.split('\n').some((l) => l.includes('waiting for writes in doubt before exit') && l.includes('"holds":1')), 'the process waited out the hold of the write in doubt');
 });
+
+t.test('past the drain deadline a passthrough read still waiting for the provider is aborted: its client gets a 500 and its decision line is written before shutdown ends', async (t) => {
+  const { startHarness } = await import('../helpers/harness.js');
+  const h = await startHarness({ config: { upstream: { timeoutMs: 8000 } } });
+  t.teardown(() => h.close());
+  const undo = h.provider.fault('slow', { method: 'GET', delayMs: 6000 });
+  t.teardown(undo);
+  const headers = identityHeaders('nhs-booking', 'read');
+  const trace = String(headers['Ssp-TraceID']);
+  const read = h.request({ method: 'GET', path: '/STU3/1/Appointment/appt-2', headers });
+  while (!h.provider.requests.some((r) => r.method === 'GET' && r.url.includes('appt-2'))) await new Promise((r) => setImmediate(r));
+  const t0 = performance.now();
+  await h.gateway.shutdown(300);
+  t.ok(performance.now() - t0 < 2500, `shutdown did not wait out the provider (${Math.round(performance.now() - t0)} ms)`);
+  t.ok(h.logs.some((l) => l.includes('"msg":"decision"') && l.includes(trace)), 'its decision line is written before shutdown ends');
+  const answer = await read.catch((e: Error) => e);
+  t.equal((answer as { status?: number }).status, 500, 'the client got a 500, not an empty reply');
+});
