@@ -188,4 +188,10 @@ t.test('per-1 with a year before 1 (STU3 dateTime allows "-0001"): decided, not 
   t.same(period('-0001', '2020'), []);
   t.same(period('-0100-01-01', '-0001'), []);
   t.match(period('2020', '-0001').join('\n'), /per-1/);
+  // Full instants compare by their time, zones included (a review of the first fix).
+  t.same(period('-0002-12-31T23:00:00Z', '-0001-01-01T00:00:00Z'), [], 'across a year boundary');
+  t.same(period('-0001-12-31T23:00:00Z', '0000-01-01T01:00:00Z'), [], 'into year 0');
+  t.same(period('-0001-06-01T10:00:00+05:00', '-0001-06-01T06:00:00Z'), [], '05:00Z before 06:00Z');
+  t.match(period('-0001-06-01T06:00:00-05:00', '-0001-06-01T10:00:00Z').join('\n'), /per-1/, '11:00Z after 10:00Z');
+  t.same(period('-0001-06', '-0001-06-15'), [], 'equal at the precision both carry');
 });

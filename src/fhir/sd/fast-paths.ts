@@ -34,19 +34,34 @@ export function collectReferences(o: unknown, out: Set<string>, depth = 0): void
 }
 
 /**
- * per-1 where a date has a negative year: by the years when they alone decide (they differ by more
- * than a day's time-zone shift can move a year, or neither carries a time); else undecided.
+ * per-1 where a date has a year before 1 (STU3's dateTime allows `-0001`; the FHIRPath engine
+ * cannot read it). Two full instants compare by their time; otherwise by year, month and day at
+ * the precision both carry, and equal there is no violation (FHIRPath's answer is then empty).
  */
 function signedYearsOrder(s: string, e: string): boolean | undefined {
-  const year = (d: string): number | undefined => {
-    const m = /^(-?)(\d{4})/.exec(d);
-    return m ? (m[1] ? -1 : 1) * Number(m[2]) : undefined;
-  };
-  const a = year(s);
-  const b = year(e);
-  if (a === undefined || b === undefined || a === b) return undefined;
-  if (Math.abs(a - b) >= 2 || (!s.includes('T') && !e.includes('T'))) return a < b;
-  return undefined;
+  const a = signedDateTime(s);
+  const b = signedDateTime(e);
+  if (!a || !b) return undefined;
+  if (a.ms !== undefined && b.ms !== undefined) return a.ms <= b.ms;
+  const n = Math.min(a.parts.length, b.parts.length);
+  for (let i = 0; i < n; i++) if (a.parts[i] !== b.parts[i]) return a.parts[i]! < b.parts[i]!;
+  return true;
+}
+
+const SIGNED_DATE_TIME = /^(-?\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2}))?)?)?$/;
+
+/** Year (signed), month and day as written, and the instant when a time and zone are given. */
+function signedDateTime(v: string): { parts: number[]; ms?: number } | undefined {
+  const m = SIGNED_DATE_TIME.exec(v);
+  if (!m) return undefined;
+  const parts = [Number(m[1]), ...(m[2] ? [Number(m[2])] : []), ...(m[3] ? [Number(m[3])] : [])];
+  if (!m[4]) return { parts };
+  const d = new Date(0);
+  d.setUTCFullYear(parts[0]!, parts[1]! - 1, parts[2]!); // any year, 0-99 not read as 1900-1999
+  d.setUTCHours(Number(m[4]), Number(m[5]), Number(m[6]), m[7] ? Math.floor(Number(m[7]) * 1000) : 0);
+  const zone = m[8]!;
+  const offset = zone === 'Z' ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
+  return { parts, ms: d.getTime() - offset * 60_000 };
 }
 
 export const FAST_PATHS: Record<string, FastPath> = {
