@@ -1,5 +1,6 @@
 import { Ajv } from 'ajv';
 import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { isAbsolute, join, dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -310,6 +311,19 @@ export function withoutCredentials(url: string): string {
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 /**
+ * Whether a JWK imports as a public key jose will verify with (an unusable one would make every
+ * request a 500): RSA keys of at least 2048 bits, as jose requires for RS and PS algorithms.
+ */
+function importablePublicKey(k: Record<string, unknown>): boolean {
+  try {
+    const key = createPublicKey({ key: k as import('node:crypto').JsonWebKey, format: 'jwk' });
+    return key.asymmetricKeyType !== 'rsa' || (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * What a JWKS file must be for signed mode: JSON, a non-empty `keys` array of public keys only.
  * The file's content is never quoted (a parse error's message could hold key material).
  */
@@ -326,6 +340,7 @@ export function jwksFileProblems(file: string): string[] {
   keys.forEach((k, i) => {
     if (typeof k !== 'object' || k === null || Array.isArray(k)) problems.push(`jwt.jwksFile: keys[${i}] is not a JSON object`);
     else if (PRIVATE_JWK_MEMBERS.some((m) => m in k)) problems.push(`jwt.jwksFile: keys[${i}] holds private or symmetric key material; give public keys only`);
+    else if (!importablePublicKey(k as Record<string, unknown>)) problems.push(`jwt.jwksFile: keys[${i}] is not a usable public key (kty and its parameters)`);
   });
   return problems;
 }

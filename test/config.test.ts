@@ -1,5 +1,6 @@
 import t from 'tap';
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig, loadConfig, ConfigError, ENV_OVERRIDES, namingEnv } from '../src/config.js';
@@ -80,10 +81,14 @@ t.test('signed mode: the JWKS file is public keys in JSON, one source, an algori
     return f;
   };
   const problems = (c: Record<string, unknown>): string => (t.throws(() => buildConfig(c)) as unknown as ConfigError).problems.join('\n');
-  const good = file('jwks-good.json', JSON.stringify({ keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB', kid: 'k1' }] }));
+  const publicJwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' });
+  const good = file('jwks-good.json', JSON.stringify({ keys: [{ ...publicJwk, kid: 'k1' }] }));
   t.doesNotThrow(() => buildConfig(jwt({ jwksFile: good })));
   t.match(problems(jwt({ jwksFile: file('jwks-private.json', JSON.stringify({ keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB', d: 'secret-material' }] })) })), /keys\[0\] holds private or symmetric key material/);
   t.match(problems(jwt({ jwksFile: file('jwks-empty.json', '{"keys":[]}') })), /non-empty "keys" array/);
+  // A key that does not import (an RSA modulus that is no modulus) would make every request a 500.
+  t.match(problems(jwt({ jwksFile: file('jwks-unusable.json', JSON.stringify({ keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB' }] })) })), /keys\[0\] is not a usable public key/);
+  t.match(problems(jwt({ jwksFile: file('jwks-kty.json', JSON.stringify({ keys: [{ kty: 'XYZ' }] })) })), /keys\[0\] is not a usable public key/);
   const broken = problems(jwt({ jwksFile: file('jwks-broken.json', '-----BEGIN PRIVATE KEY-----') }));
   t.match(broken, /jwt.jwksFile: not JSON/);
   t.notMatch(broken, /BEGIN/, 'the file is never quoted');

@@ -4,6 +4,7 @@
  */
 import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig, ConfigError } from '../../src/config.js';
@@ -60,7 +61,7 @@ t.test('signed mode without jwt.issuer or jwt.audience is a configuration error'
   };
   // A public key set (check-config reads it: JSON, public keys only).
   const jwks = join(mkdtempSync(join(tmpdir(), 'gw-jwks-')), 'jwks.json');
-  writeFileSync(jwks, JSON.stringify({ keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB', kid: 'k1' }] }));
+  writeFileSync(jwks, JSON.stringify({ keys: [{ ...generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ format: 'jwk' }), kid: 'k1' }] }));
   for (const [label, jwt, wanted] of [
     ['neither', { mode: 'signed', jwksFile: jwks }, [/jwt\.issuer/, /jwt\.audience/]],
     ['no audience', { mode: 'signed', jwksFile: jwks, issuer: 'https://issuer.example' }, [/jwt\.audience/]],
