@@ -102,7 +102,9 @@ function jsonResources(text: string, id: string): number | undefined {
     }
   }
   // A first-wins reader could see an earlier `id` (another appointment's): refuse one written twice.
-  return (text.match(/"id"\s*:/g)?.length ?? 0) > idKeys ? undefined : found;
+  // Counted with `\uXXXX` escapes decoded (`"\u0069d"` is an `id` key too): decoding only adds matches.
+  const keys = text.replace(/\\u([0-9A-Fa-f]{4})/g, (_, u: string) => String.fromCharCode(parseInt(u, 16)));
+  return (keys.match(/"id"\s*:/g)?.length ?? 0) > idKeys ? undefined : found;
 }
 
 /** Top-level JSON pieces of a text (`{…}`, `[…]`), by bracket matching outside strings. Linear. */

@@ -192,6 +192,7 @@ t.test('ruling 26: a success body the strict reader refuses is still checked for
   const bodies: Array<[string, (next: Record<string, unknown>) => string, boolean]> = [
     ['a duplicate id, the last naming another', (next) => JSON.stringify(next).replace(/}$/, ',"id":"other"}'), true],
     ['a duplicate id, the first naming another', (next) => '{"id":"other",' + JSON.stringify(next).slice(1), true],
+    ['a duplicate id, the first naming another and written with an escape', (next) => '{"\\u0069d":"other",' + JSON.stringify(next).slice(1), true],
     ['a byte order mark before another resource', (next) => '\uFEFF' + JSON.stringify({ ...next, id: 'other' }), true],
     ['a byte order mark before this appointment', (next) => '\uFEFF' + JSON.stringify(next), false],
     ['not JSON at all', () => 'not json', false],
