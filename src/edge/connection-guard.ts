@@ -194,6 +194,8 @@ export function closeAsGateway(socket: net.Socket): void {
  */
 export function clientLeft(req: IncomingMessage, res: ServerResponse): boolean {
   const s = req.socket as net.Socket | null;
-  if (s && cutByGateway.has(s)) return false;
+  // Cut by the gateway while this request's body was still coming: its refusal. A whole request
+  // on that connection (one pipelined ahead of the one that timed out) lost its answer: 499.
+  if (s && cutByGateway.has(s) && !req.complete) return false;
   return res.destroyed || (s ? s.destroyed || !s.writable : false);
 }

@@ -241,82 +241,104 @@ async function verifyWithEach(token: string, candidates: AsyncIterable<CryptoKey
 
 /**
  * One remote key set per URL for the life of the process: a reload (SIGHUP, a rotated provider
- * certificate) rebuilds the handling, and must not lose the keys already fetched.
+ * certificate, a changed jwt.jwksCa) rebuilds the handling, and must not lose the keys already fetched.
  */
 const remoteKeySets = new Map<string, RemoteKeys>();
 
 function remoteKeysKeepingLastGood(url: URL, ca: Buffer | undefined, onFailure?: (reason: string) => void): JWTVerifyGetKey {
-  const key = ca ? `${url.href} ${createHash('sha256').update(ca).digest('hex')}` : url.href;
-  let keys = remoteKeySets.get(key);
-  if (!keys) remoteKeySets.set(key, (keys = new RemoteKeys(url, ca)));
+  let keys = remoteKeySets.get(url.href);
+  if (!keys) remoteKeySets.set(url.href, (keys = new RemoteKeys(url)));
+  keys.trust(ca);
   if (onFailure) keys.onFailure = onFailure;
   return keys.getKey;
 }
 
-/** After a refresh failed, the last keys serve for this long before the next attempt. */
+/** jose's defaults, kept here because the fetching is paced here: cache age, and the pause after a fetch. */
+const CACHE_MAX_AGE_MS = 600_000;
+const COOLDOWN_MS = 30_000;
+/** After a failed fetch, the next is not tried for this long (the last keys serve meanwhile). */
 const REFRESH_RETRY_MS = 30_000;
 const FAILURE_REPORT_MS = 60_000;
 
 /**
- * A remote key set that keeps verifying with the keys it last fetched when a refresh fails (the
- * identity provider briefly down must not refuse every client once jose's cache ages). Once stale,
- * the last keys answer at once while one refresh runs behind them; after a failed refresh the next
- * waits REFRESH_RETRY_MS, so a provider that hangs costs no request its timeout. A key the last
- * keys do not hold while the set cannot be refreshed may be a rotation: the key set is
- * unavailable (500, retry), not the token wrong (403).
+ * A remote key set paced by the gateway; jose fetches (5 s timeout, no redirects, a key set or an
+ * error) and selects keys. The keys last fetched are kept: once stale (10 minutes) they answer at
+ * once while one refresh runs behind them; a failed fetch is not retried for 30 s, so an identity
+ * provider that hangs costs no request its timeout and no client can make it fetch per request. A
+ * `kid` the kept keys lack makes one fetch (shared, at most every 30 s); while the set cannot be
+ * fetched it is the key set's fault (500, retry), after a fetch that succeeded the token's (403).
  */
 class RemoteKeys {
-  private readonly remote: ReturnType<typeof createRemoteJWKSet>;
+  private remote: ReturnType<typeof createRemoteJWKSet>;
+  private caHash = '';
+  private dispatcher: UndiciAgent | undefined;
+  private local: JWTVerifyGetKey | undefined;
+  private fetchedAt = Number.NEGATIVE_INFINITY;
   private failedAt = Number.NEGATIVE_INFINITY;
   private reportedAt = Number.NEGATIVE_INFINITY;
   private refreshing: Promise<void> | undefined;
   onFailure: ((reason: string) => void) | undefined;
 
-  constructor(url: URL, ca?: Buffer) {
-    if (!ca) {
-      this.remote = createRemoteJWKSet(url);
-      return;
-    }
-    // The key set's server verified with jwt.jwksCa: undici's own fetch with an agent that trusts it.
-    const dispatcher = new UndiciAgent({ connect: { ca } });
-    const fetchWithCa = ((u: string, o: Record<string, unknown>) => undiciFetch(u, { ...o, dispatcher } as Parameters<typeof undiciFetch>[1])) as unknown as FetchImplementation;
-    this.remote = createRemoteJWKSet(url, { [customFetch]: fetchWithCa });
+  constructor(private readonly url: URL) {
+    this.remote = createRemoteJWKSet(url);
+  }
+
+  /** The CA the key set's server is verified with (jwt.jwksCa); the system's when absent. The kept keys stay. */
+  trust(ca: Buffer | undefined): void {
+    const hash = ca ? createHash('sha256').update(ca).digest('hex') : '';
+    if (hash === this.caHash) return;
+    this.caHash = hash;
+    this.failedAt = Number.NEGATIVE_INFINITY; // a new CA is a new chance to fetch
+    void this.dispatcher?.close().catch(() => undefined);
+    this.dispatcher = ca ? new UndiciAgent({ connect: { ca } }) : undefined;
+    const dispatcher = this.dispatcher;
+    const fetchWithCa = dispatcher
+      ? ((u: string, o: Record<string, unknown>) => undiciFetch(u, { ...o, dispatcher } as Parameters<typeof undiciFetch>[1])) as unknown as FetchImplementation
+      : undefined;
+    this.remote = createRemoteJWKSet(this.url, fetchWithCa ? { [customFetch]: fetchWithCa } : {});
   }
 
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
-    const kept = this.remote.jwks();
-    if (kept && !this.remote.fresh) {
-      if (!this.refreshing && Date.now() - this.failedAt >= REFRESH_RETRY_MS) {
-        this.refreshing = this.remote.reload().catch((e: unknown) => this.failed(e)).finally(() => (this.refreshing = undefined));
-      }
-      return this.withKept(header, token);
+    if (!this.local) {
+      await this.refresh();
+      if (!this.local) throw keySetUnavailable();
+    } else if (Date.now() - this.fetchedAt >= CACHE_MAX_AGE_MS) {
+      void this.refresh(); // stale: the kept keys answer now
     }
     try {
-      return await this.remote(header, token);
-    } catch (err) {
-      // A verdict on the token's key (none matches, several do) stands; anything else — refused,
-      // timed out, not 200, not a key set — is the key set being unavailable.
-      const code = (err as { code?: unknown }).code;
-      if (code === 'ERR_JWKS_NO_MATCHING_KEY' || code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') throw err;
-      this.failed(err);
-      if (!this.remote.jwks()) throw keySetUnavailable();
-      return this.withKept(header, token);
+      return await this.local(header, token);
+    } catch (e) {
+      if ((e as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
+      return this.afterUnknownKey(header, token, e);
     }
   };
 
-  /** The last keys; a key they lack after a failed refresh (or while one runs and then fails) is no verdict. */
-  private async withKept(header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1]): Promise<CryptoKey> {
-    try {
-      return (await createLocalJWKSet(this.remote.jwks()!)(header, token)) as CryptoKey;
-    } catch (e) {
-      if ((e as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
-      if (this.refreshing) {
-        await this.refreshing;
-        if (Date.now() - this.failedAt >= REFRESH_RETRY_MS) return (await createLocalJWKSet(this.remote.jwks()!)(header, token)) as CryptoKey;
-      }
-      if (Date.now() - this.failedAt < REFRESH_RETRY_MS) throw keySetUnavailable();
-      throw e;
-    }
+  /** A kid the kept keys lack: perhaps a rotation. One shared fetch, paced; else a verdict or unavailable. */
+  private async afterUnknownKey(header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1], noMatch: unknown): Promise<CryptoKey> {
+    const now = Date.now();
+    if (!this.refreshing && now - this.failedAt >= REFRESH_RETRY_MS && now - this.fetchedAt < COOLDOWN_MS) throw noMatch; // just fetched: the token's key is not there
+    const fetchedBefore = this.fetchedAt;
+    await this.refresh();
+    if (this.fetchedAt === fetchedBefore) throw keySetUnavailable(); // no fresh set to judge by
+    return (await this.local!(header, token)) as CryptoKey;
+  }
+
+  /** One fetch at a time, none within REFRESH_RETRY_MS of a failed one. Never rejects. */
+  private refresh(): Promise<void> {
+    if (this.refreshing) return this.refreshing;
+    if (Date.now() - this.failedAt < REFRESH_RETRY_MS) return Promise.resolve();
+    const remote = this.remote;
+    this.refreshing = remote
+      .reload()
+      .then(() => {
+        const jwks = remote.jwks();
+        if (!jwks) throw new Error('no key set');
+        this.local = createLocalJWKSet(jwks);
+        this.fetchedAt = Date.now();
+      })
+      .catch((e: unknown) => this.failed(e))
+      .finally(() => (this.refreshing = undefined));
+    return this.refreshing;
   }
 
   private failed(e: unknown): void {

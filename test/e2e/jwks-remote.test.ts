@@ -137,3 +137,33 @@ t.test('a new key while the set cannot be refreshed is 500 (retry), not 403; a c
   t.equal(status, 200, 'the rotated key, once the provider is back');
   offset = 0;
 });
+
+t.test('a changed jwt.jwksCa keeps the keys already fetched; an unknown kid while the provider hangs makes one fetch, not one per request', async (t) => {
+  offset = 0;
+  const idp = await keySetServer();
+  t.teardown(() => idp.close());
+  const k1 = await keyPair('k1');
+  idp.keys = [k1.jwk];
+  const caFile = join(dir, 'rotating-ca.pem');
+  writeFileSync(caFile, idpCa.cert);
+  const h = await gatewayOn(idp.url, caFile);
+  t.teardown(() => h.close());
+  t.equal((await read(h, k1)).status, 200);
+  // The CA file becomes a bundle (the current CA and the next), a normal rotation step; then a reload.
+  writeFileSync(caFile, idpCa.cert + createCa({ commonName: 'Next identity provider CA' }).cert);
+  idp.mode = '500';
+  t.ok(h.gateway.reloadConfig(buildConfig(JSON.parse(JSON.stringify({ ...h.config, upstream: { ...h.config.upstream, timeoutMs: 2600 } })))), 'reloaded');
+  t.equal((await read(h, k1)).status, 200, 'the keys fetched before the change still verify');
+
+  idp.mode = 'hang';
+  offset = 31_000; // past the pause after a successful fetch
+  const before = idp.fetches;
+  const statuses: number[] = [];
+  for (const kid of ['u1', 'u2', 'u3']) statuses.push((await read(h, { privateKey: k1.privateKey, kid })).status);
+  t.same(statuses, [500, 500, 500], 'unknown keys while the set cannot be fetched: unavailable, retry');
+  t.equal(idp.fetches - before, 1, 'one fetch for all of them');
+  const t0 = realNow();
+  t.equal((await read(h, { privateKey: k1.privateKey, kid: 'u4' })).status, 500);
+  t.ok(realNow() - t0 < 2000, `a later one does not wait for the provider (${realNow() - t0} ms)`);
+  offset = 0;
+});

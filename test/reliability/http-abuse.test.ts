@@ -228,6 +228,23 @@ t.test(`slow body: closed (or 408) once requestTimeoutMs (${REQUEST_TIMEOUT} ms)
   await stillServes(t, 'after a slow body');
 });
 
+t.test('a whole cancel pipelined ahead of a head that times out: the gateway cuts the connection, and the cancel, whose answer is lost, is 499', async (t) => {
+  const id = 'pipelined-cut';
+  h.provider.store.create({ ...structuredClone(h.provider.store.read(ids[0]!)!.resource), id } as Parameters<typeof h.provider.store.create>[0], id);
+  const undo = h.provider.fault('slow', { method: 'PUT', delayMs: HEADERS_TIMEOUT * 4 });
+  t.teardown(undo);
+  const cancel = await cancelRequest(h, 'nhs-booking', id);
+  const body = String(cancel.body);
+  const traceId = (cancel.headers as Record<string, string>)['Ssp-TraceID'];
+  const c = await connect();
+  c.socket.write(raw('PUT', `/STU3/1/Appointment/${id}`, { ...cancel.headers, 'Content-Length': String(body.length) } as Record<string, string>) + body + 'GET /STU3/1/Appoint');
+  t.ok(await c.closed(REQUEST_TIMEOUT * 10), 'the gateway cut the connection (the second head never came)');
+  t.ok(await eventually(() => h.audit.some((a) => a.traceId === traceId), 5000), 'audited');
+  t.match(h.audit.find((a) => a.traceId === traceId), { status: 499, outcome: 'error' }, 'not recorded as the 200 its client never got');
+  undo();
+  await stillServes(t, 'after a cut pipelined connection');
+});
+
 t.test('a client that hangs up mid-body is recorded as 499 (it left), not as a malformed request', async (t) => {
   const cancel = await cancelRequest(h, 'nhs-booking', ids[1]!);
   const body = String(cancel.body);
