@@ -177,7 +177,8 @@ export function createSignedVerifier(
   if (algorithms.some((a) => a.toLowerCase() === 'none')) {
     throw new TypeError('signed JWT mode never accepts alg none');
   }
-  const keys: JWTVerifyGetKey = opts.jwks instanceof URL ? remoteKeysKeepingLastGood(opts.jwks, opts.jwksCa, opts.onKeySetFailure) : createLocalJWKSet(opts.jwks as unknown as JSONWebKeySet);
+  const remote = opts.jwks instanceof URL ? remoteKeySet(opts.jwks, opts.jwksCa, opts.onKeySetFailure) : undefined;
+  const keys: JWTVerifyGetKey = remote ? remote.getKey : createLocalJWKSet(opts.jwks as unknown as JSONWebKeySet);
   const verifyOptions = {
     algorithms,
     // The token's times (exp, iat, nbf) are judged by checkClaims alone, in both modes, so that a
@@ -208,18 +209,27 @@ export function createSignedVerifier(
     if (strict === 'duplicate') return fail('payload', 'a claim appears more than once');
     if (typeof strict === 'string') return fail('payload', 'not a JSON object');
 
-    try {
-      await jwtVerify(token, keys, { ...verifyOptions, currentDate: new Date(opts.now()) });
-      // The claims as the strict parser read them (the same, duplicates refused; numbers as written).
-      return { ok: true, value: strict };
-    } catch (err) {
-      // A token without `kid` and several keys of its type (a rotation): the one that verifies it.
-      if ((err as { code?: unknown }).code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') {
-        const r = await verifyWithEach(token, err as AsyncIterable<CryptoKey>, verifyOptions, opts.now);
-        return r.ok ? { ok: true, value: strict } : r;
+    const verify = async (): Promise<Result<Record<string, unknown>>> => {
+      try {
+        await jwtVerify(token, keys, { ...verifyOptions, currentDate: new Date(opts.now()) });
+        // The claims as the strict parser read them (the same, duplicates refused; numbers as written).
+        return { ok: true, value: strict };
+      } catch (err) {
+        // A token without `kid` and several keys of its type (a rotation): the one that verifies it.
+        if ((err as { code?: unknown }).code === 'ERR_JWKS_MULTIPLE_MATCHING_KEYS') {
+          const r = await verifyWithEach(token, err as AsyncIterable<CryptoKey>, verifyOptions, opts.now);
+          return r.ok ? { ok: true, value: strict } : r;
+        }
+        return mapJoseError(err);
       }
-      return mapJoseError(err);
-    }
+    };
+    const first = await verify();
+    // A token without `kid` that no kept key verifies may be signed by a key published since the
+    // last fetch: one paced fetch, as for an unknown `kid`, before the verdict.
+    if (first.ok || first.failure.claim !== 'signature' || !remote || header['kid'] !== undefined) return first;
+    const fetched = await remote.refreshForRetry();
+    if (fetched === 'fresh') return verify();
+    return fetched === 'unavailable' ? fail(KEYS_UNAVAILABLE, 'key set unavailable') : first;
   };
 }
 
@@ -245,13 +255,16 @@ async function verifyWithEach(token: string, candidates: AsyncIterable<CryptoKey
  */
 const remoteKeySets = new Map<string, RemoteKeys>();
 
-function remoteKeysKeepingLastGood(url: URL, ca: Buffer | undefined, onFailure?: (reason: string) => void): JWTVerifyGetKey {
+function remoteKeySet(url: URL, ca: Buffer | undefined, onFailure?: (reason: string) => void): RemoteKeys {
   let keys = remoteKeySets.get(url.href);
   if (!keys) remoteKeySets.set(url.href, (keys = new RemoteKeys(url)));
   keys.trust(ca);
   if (onFailure) keys.onFailure = onFailure;
-  return keys.getKey;
+  return keys;
 }
+
+/** The pacing's clock: monotonic, so that a wall clock stepped back (NTP, a resumed VM) never stops fetches. */
+const monotonicNow = (): number => performance.now();
 
 /** jose's defaults, kept here because the fetching is paced here: cache age, and the pause after a fetch. */
 const CACHE_MAX_AGE_MS = 600_000;
@@ -302,7 +315,7 @@ class RemoteKeys {
     if (!this.local) {
       await this.refresh();
       if (!this.local) throw keySetUnavailable();
-    } else if (Date.now() - this.fetchedAt >= CACHE_MAX_AGE_MS) {
+    } else if (monotonicNow() - this.fetchedAt >= CACHE_MAX_AGE_MS) {
       void this.refresh(); // stale: the kept keys answer now
     }
     try {
@@ -315,18 +328,29 @@ class RemoteKeys {
 
   /** A kid the kept keys lack: perhaps a rotation. One shared fetch, paced; else a verdict or unavailable. */
   private async afterUnknownKey(header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1], noMatch: unknown): Promise<CryptoKey> {
-    const now = Date.now();
-    if (!this.refreshing && now - this.failedAt >= REFRESH_RETRY_MS && now - this.fetchedAt < COOLDOWN_MS) throw noMatch; // just fetched: the token's key is not there
+    const fetched = await this.refreshForRetry();
+    if (fetched === 'cooling') throw noMatch; // just fetched: the token's key is not there
+    if (fetched === 'unavailable') throw keySetUnavailable(); // no fresh set to judge by
+    return (await this.local!(header, token)) as CryptoKey;
+  }
+
+  /**
+   * A token the kept keys cannot verify may need keys published since: 'fresh' when a fetch (this
+   * one or one under way) brought the set, 'cooling' within 30 s of a successful fetch (the
+   * verdict stands), 'unavailable' when the set cannot be fetched now.
+   */
+  async refreshForRetry(): Promise<'fresh' | 'cooling' | 'unavailable'> {
+    const now = monotonicNow();
+    if (!this.refreshing && now - this.failedAt >= REFRESH_RETRY_MS && now - this.fetchedAt < COOLDOWN_MS) return 'cooling';
     const fetchedBefore = this.fetchedAt;
     await this.refresh();
-    if (this.fetchedAt === fetchedBefore) throw keySetUnavailable(); // no fresh set to judge by
-    return (await this.local!(header, token)) as CryptoKey;
+    return this.fetchedAt !== fetchedBefore ? 'fresh' : 'unavailable';
   }
 
   /** One fetch at a time, none within REFRESH_RETRY_MS of a failed one. Never rejects. */
   private refresh(): Promise<void> {
     if (this.refreshing) return this.refreshing;
-    if (Date.now() - this.failedAt < REFRESH_RETRY_MS) return Promise.resolve();
+    if (monotonicNow() - this.failedAt < REFRESH_RETRY_MS) return Promise.resolve();
     const remote = this.remote;
     this.refreshing = remote
       .reload()
@@ -334,7 +358,7 @@ class RemoteKeys {
         const jwks = remote.jwks();
         if (!jwks) throw new Error('no key set');
         this.local = createLocalJWKSet(jwks);
-        this.fetchedAt = Date.now();
+        this.fetchedAt = monotonicNow();
       })
       .catch((e: unknown) => this.failed(e))
       .finally(() => (this.refreshing = undefined));
@@ -342,7 +366,7 @@ class RemoteKeys {
   }
 
   private failed(e: unknown): void {
-    this.failedAt = Date.now();
+    this.failedAt = monotonicNow();
     if (this.onFailure && this.failedAt - this.reportedAt >= FAILURE_REPORT_MS) {
       this.reportedAt = this.failedAt;
       const err = e as { code?: unknown; name?: unknown; cause?: { code?: unknown } };

@@ -22,10 +22,15 @@ import { validClaims } from '../helpers/tokens.js';
 const ISS = 'https://consumersupplier.thirdparty.nhs.uk/';
 const AUD = 'https://providersupplier.thirdparty.nhs.uk/STU3/1';
 const realNow = Date.now.bind(Date);
+const realMonotonic = performance.now.bind(performance);
+/** Time moved forward on both clocks; `wallBack` steps the wall clock alone back (NTP, a resumed VM). */
 let offset = 0;
-Date.now = () => realNow() + offset;
+let wallBack = 0;
+Date.now = () => realNow() + offset - wallBack;
+performance.now = () => realMonotonic() + offset;
 t.teardown(() => {
   Date.now = realNow;
+  performance.now = realMonotonic;
 });
 
 type Mode = 'ok' | 'hang' | '500';
@@ -166,4 +171,32 @@ t.test('a changed jwt.jwksCa keeps the keys already fetched; an unknown kid whil
   t.equal((await read(h, { privateKey: k1.privateKey, kid: 'u4' })).status, 500);
   t.ok(realNow() - t0 < 2000, `a later one does not wait for the provider (${realNow() - t0} ms)`);
   offset = 0;
+});
+
+t.test('a token without kid signed by a key published since the last fetch makes one paced fetch, then verifies; a wall clock stepped back does not stop fetches', async (t) => {
+  offset = 0;
+  const idp = await keySetServer();
+  t.teardown(() => idp.close());
+  const k1 = await keyPair('k1');
+  const k2 = await keyPair('k2');
+  idp.keys = [k1.jwk];
+  const h = await gatewayOn(idp.url);
+  t.teardown(() => h.close());
+  t.equal((await read(h, k1)).status, 200);
+  idp.keys = [k1.jwk, k2.jwk];
+  offset = 5 * 60_000; // the set is not stale yet, and the pause after the fetch is over
+  wallBack = 60 * 60_000; // and the wall clock was stepped back an hour
+  const before = idp.fetches;
+  const claims = { ...validClaims({ standard: 'nhs-booking', scope, nowSeconds: Math.floor(Date.now() / 1000), audience: AUD }), iss: ISS };
+  const kidless = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT' }).sign(k2.privateKey);
+  const r = await h.request({ method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: { ...identityHeaders('nhs-booking', 'read'), Authorization: `Bearer ${kidless}` } });
+  t.equal(r.status, 200, 'verified by the newly published key');
+  t.equal(idp.fetches - before, 1, 'after one fetch');
+  t.equal((await read(h, { privateKey: k2.privateKey, kid: 'k2' })).status, 200, 'and by kid');
+  const forged = await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT' }).sign((await keyPair('x')).privateKey);
+  const refused = await h.request({ method: 'GET', path: '/STU3/1/Appointment/appt-1', headers: { ...identityHeaders('nhs-booking', 'read'), Authorization: `Bearer ${forged}` } });
+  t.equal(refused.status, 403, 'a token no published key signed is refused');
+  t.equal(idp.fetches - before, 1, 'without another fetch (within 30 s of the last)');
+  offset = 0;
+  wallBack = 0;
 });
