@@ -8,33 +8,38 @@ import { buildConfig, ConfigError } from '../../src/config.js';
 import { createCa, createCrl, issueCertificate } from '../../demo/certs.js';
 import { assertOutcome } from '../helpers/assert.js';
 import { adminGet, sample } from '../helpers/admin.js';
-import { amendRequest, cancelRequest, identityHeaders, pki, seen, startHarness } from '../helpers/harness.js';
+import { amendRequest, cancelRequest, identityHeaders, pki, seen, startHarness, type Harness, type RequestOptions } from '../helpers/harness.js';
 import { eventually } from '../reliability/support.js';
 
 /** Regression tests for defects found in review; each names what it guards. */
 
-t.test('a client that hangs up during the forward does not lock the appointment', async (t) => {
-  const h = await startHarness();
-  t.teardown(() => h.close());
-  const req = await cancelRequest(h, 'nhs-booking', 'appt-1');
-  const undo = h.provider.fault('slow', { method: 'PUT', delayMs: 800 });
+/** Sends the cancel and hangs up once its PUT is at the provider (the forward under way), however long that takes. */
+function hangUpAtProvider(h: Harness, req: RequestOptions, id: string): Promise<void> {
   const p = pki();
-  await new Promise<void>((resolve) => {
+  const puts = seen(h.provider, 'PUT', id);
+  return new Promise<void>((resolve) => {
     const r = https.request({
       host: '127.0.0.1', port: h.gateway.port, method: 'PUT', path: req.path, servername: 'localhost', agent: false,
       ca: p.ca.cert, cert: p.client.cert, key: p.client.key, headers: req.headers as Record<string, string>,
     });
     r.on('error', () => resolve());
     r.end(req.body);
-    // Hang up once the PUT is at the provider (the forward is under way), however long that takes.
     const atProvider = (): void => {
-      if (h.provider.requests.some((x) => x.method === 'PUT')) {
+      if (seen(h.provider, 'PUT', id) > puts) {
         r.destroy();
         resolve();
       } else setImmediate(atProvider);
     };
     atProvider();
   });
+}
+
+t.test('a client that hangs up during the forward does not lock the appointment', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const req = await cancelRequest(h, 'nhs-booking', 'appt-1');
+  const undo = h.provider.fault('slow', { method: 'PUT', delayMs: 800 });
+  await hangUpAtProvider(h, req, 'appt-1');
   undo();
   // The next cancel of the same appointment is decided, not queued forever.
   const next = await cancelRequest(h, 'nhs-booking', 'appt-1');
@@ -50,27 +55,11 @@ t.test('a client that hangs up during the forward does not lock the appointment'
 t.test('a client that hangs up before a provider refusal is recorded as 499 too (README: hung up → 499), with the refusal kept in its code', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
-  const p = pki();
   for (const [fault, id] of [['status-504', 'appt-1'], ['status-500', 'appt-2']] as const) {
     const req = await cancelRequest(h, 'nhs-booking', id);
     const undo = h.provider.fault(fault, { method: 'PUT', delayMs: 300 });
     const before = h.audit.length;
-    const puts = seen(h.provider, 'PUT', id);
-    await new Promise<void>((resolve) => {
-      const r = https.request({
-        host: '127.0.0.1', port: h.gateway.port, method: 'PUT', path: req.path, servername: 'localhost', agent: false,
-        ca: p.ca.cert, cert: p.client.cert, key: p.client.key, headers: req.headers as Record<string, string>,
-      });
-      r.on('error', () => resolve());
-      r.end(req.body);
-      const atProvider = (): void => {
-        if (seen(h.provider, 'PUT', id) > puts) {
-          r.destroy();
-          resolve();
-        } else setImmediate(atProvider);
-      };
-      atProvider();
-    });
+    await hangUpAtProvider(h, req, id);
     await eventually(() => h.audit.length > before, 5000);
     undo();
     const record = h.audit[h.audit.length - 1]!;
