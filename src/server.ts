@@ -17,10 +17,11 @@ import { boundedAuditSink, createAuditSink, type AuditSink } from './ops/audit.j
 import { sendError } from './respond.js';
 import { answerCodecOf } from './edge/negotiate.js';
 import { requestIdOf } from './edge/request-head.js';
-import { loadTlsMaterial, watchFiles, watchTlsFiles, type TlsMaterial } from './tls/material.js';
-import { createTlsStatus, serverValid } from './tls/status.js';
+import { keepingServerCertificate, loadTlsMaterial, watchFiles, watchTlsFiles, type TlsMaterial } from './tls/material.js';
+import { createTlsStatus, serverValid, serverValidFrom } from './tls/status.js';
 import { createClientAllowList } from './tls/allow-list.js';
 import { createTlsListener } from './edge/tls-listener.js';
+import { closeAsGateway } from './edge/connection-guard.js';
 import { createLane } from './edge/large-body-lane.js';
 
 export interface GatewayDeps {
@@ -145,17 +146,33 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     onRefusedFraming: (head, status, code) => handling.pipeline.refusedFraming(head, status, code),
   });
   const server = listener.server;
-  const reloadTls = createTlsReload({
+  let served = material;
+  let validFromTimer: NodeJS.Timeout | undefined;
+  /** Material with the reason its server certificate was not taken (the current one kept). */
+  const keptServer = new WeakMap<TlsMaterial, string>();
+  const reloadTls: () => boolean = createTlsReload({
     load: () => {
       const next = loadTlsMaterial(config.tls);
-      // One bad push of a shared Secret must not make every replica unready at once.
-      if (!serverValid(next, clock.now()) && tlsStatus.serving()) throw new Error('the new server certificate has expired; keeping the current one, which is still valid');
-      return next;
+      const now = clock.now();
+      if (serverValid(next, now) || !tlsStatus.serving()) return next;
+      // One bad push of a shared Secret must not make every replica unready at once; its client CA
+      // and CRL still apply (a revocation does not wait for a good certificate). A certificate not
+      // valid yet is tried again when it becomes valid.
+      const from = serverValidFrom(next, now);
+      clearTimeout(validFromTimer);
+      if (from !== undefined) validFromTimer = setTimeout(reloadTls, Math.min(from - now + 1000, 2 ** 31 - 1)).unref();
+      const kept = keepingServerCertificate(next, served);
+      keptServer.set(kept, from !== undefined
+        ? `the new server certificate is not valid before ${new Date(from).toISOString()}; keeping the current one, which is still valid, until then`
+        : 'the new server certificate has expired; keeping the current one, which is still valid');
+      return kept;
     },
     apply: (next: TlsMaterial) => {
       listener.apply(next);
       tlsStatus.update(next);
+      served = next;
     },
+    refusedPart: (next) => keptServer.get(next),
     logger,
     metrics,
   });
@@ -244,6 +261,9 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
         // applied"), and its decision line and audit record are written before the audit sink
         // closes (briefly bounded: a store call may still be finishing). Only then are the
         // connections cut.
+        // A request whose body is still arriving is cut as one at limits.requestTimeoutMs is: the
+        // gateway's refusal, recorded (400 REQUEST_MALFORMED), not a client that left.
+        for (const res of active) if (!res.req.complete) closeAsGateway(res.req.socket as net.Socket);
         await Promise.all([...live].map((h) => h.abortInFlight().catch(() => undefined)));
         await Promise.race([Promise.allSettled([...handlingNow]), new Promise((r) => setTimeout(r, 2000).unref())]);
       }
@@ -253,6 +273,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
     },
     async close() {
       unwatch();
+      clearTimeout(validFromTimer);
       readiness.stop();
       server.closeAllConnections();
       await Promise.all([closeListener(server), closeListener(admin)]);

@@ -68,12 +68,23 @@ export function createConfigReload<H extends Swappable>(deps: {
   };
 }
 
-/** TLS material reload (file change or call): on failure the previous material stays in use. */
-export function createTlsReload<M>(deps: { load: () => M; apply: (m: M) => void; logger: Logger; metrics: Metrics; what?: string }): () => boolean {
+/**
+ * TLS material reload (file change or call): on failure the previous material stays in use. A load
+ * may keep part of the previous material (`refusedPart` says which and why): the rest is applied,
+ * and the reload is counted and logged as failed.
+ */
+export function createTlsReload<M>(deps: { load: () => M; apply: (m: M) => void; logger: Logger; metrics: Metrics; what?: string; refusedPart?: (m: M) => string | undefined }): () => boolean {
   const [done, failed] = deps.what ? [`${deps.what} reloaded`, `${deps.what} reload failed`] : ['tls material reloaded', 'tls reload failed'];
   return () => {
     try {
-      deps.apply(deps.load());
+      const next = deps.load();
+      deps.apply(next);
+      const refused = deps.refusedPart?.(next);
+      if (refused) {
+        deps.metrics.reloads.inc({ kind: 'tls', result: 'failure' });
+        deps.logger.error(`${failed} in part; the rest is applied`, { error: refused });
+        return false;
+      }
       deps.metrics.reloads.inc({ kind: 'tls', result: 'success' });
       deps.logger.info(done);
       return true;

@@ -8,7 +8,7 @@ import { certificateSubjectDer, crlBlocks, parseCrl } from './crl.js';
 export interface TlsMaterial {
   options: SecureContextOptions;
   /** For the expiry metric. */
-  certificates: Array<{ role: 'server' | 'client-ca'; subject: string; notAfter: number }>;
+  certificates: Array<{ role: 'server' | 'client-ca'; subject: string; notAfter: number; notBefore?: number }>;
   /** For the CRL metric and warning (issue 19): each CRL's issuing CA and nextUpdate (ms). */
   crls: CrlSummary[];
 }
@@ -61,7 +61,7 @@ export function loadTlsMaterial(tls: Readonly<Config['tls']>): TlsMaterial {
   if (!leaf.checkPrivateKey(createPrivateKey(key))) throw new Error('tls.key does not match tls.cert');
   const cas = caCerts.map((p) => new X509Certificate(p));
   const certificates: TlsMaterial['certificates'] = [
-    { role: 'server', subject: leaf.subject.replace(/\n/g, ', '), notAfter: Date.parse(leaf.validTo) },
+    { role: 'server', subject: leaf.subject.replace(/\n/g, ', '), notAfter: Date.parse(leaf.validTo), notBefore: Date.parse(leaf.validFrom) },
     ...cas.map((c) => ({ role: 'client-ca' as const, subject: c.subject.replace(/\n/g, ', '), notAfter: Date.parse(c.validTo) })),
   ];
   return {
@@ -70,6 +70,20 @@ export function loadTlsMaterial(tls: Readonly<Config['tls']>): TlsMaterial {
     options: { cert, key, ca, ...(crlBlocks.length ? { crl: crlBlocks } : {}), minVersion: tls.minVersion, ciphers: tls.ciphers, honorCipherOrder: true, dhparam: 'auto' },
     certificates,
     crls: crl ? summariseCrls(crl, cas) : [],
+  };
+}
+
+/**
+ * `next` with the server certificate and key of `kept` (and its entry for the expiry metric):
+ * what a reload applies when the new server certificate is not valid now but the current one is —
+ * the new client CA bundle and CRL still take effect (ruling 15: a revocation must not wait for a
+ * good certificate).
+ */
+export function keepingServerCertificate(next: TlsMaterial, kept: TlsMaterial): TlsMaterial {
+  return {
+    options: { ...next.options, cert: kept.options.cert, key: kept.options.key },
+    certificates: [...kept.certificates.filter((c) => c.role === 'server'), ...next.certificates.filter((c) => c.role !== 'server')],
+    crls: next.crls,
   };
 }
 

@@ -21,6 +21,8 @@ export function createTlsStatus(first: TlsMaterial, o: { metrics: Metrics; logge
     const server = m.certificates.find((c) => c.role === 'server');
     if (server && server.notAfter <= o.clock.now()) {
       o.logger.error('the server certificate has expired: clients refuse it, and readiness reports tls false', { subject: server.subject, notAfter: new Date(server.notAfter).toISOString() });
+    } else if (server?.notBefore !== undefined && server.notBefore > o.clock.now()) {
+      o.logger.error('the server certificate is not valid yet: clients refuse it, and readiness reports tls false', { subject: server.subject, notBefore: new Date(server.notBefore).toISOString() });
     }
     reportCrlStatus(m.crls, { metrics: o.metrics, logger: o.logger, now: o.clock.now(), warningHours: o.crlWarningHours });
   };
@@ -33,7 +35,13 @@ export function createTlsStatus(first: TlsMaterial, o: { metrics: Metrics; logge
   };
 }
 
-/** Whether the material's server certificate is within its validity at `now`. */
+/** Whether the material's server certificate is within its validity at `now` (not expired, not yet to come). */
 export function serverValid(material: TlsMaterial, now: number): boolean {
-  return material.certificates.some((c) => c.role === 'server' && c.notAfter > now);
+  return material.certificates.some((c) => c.role === 'server' && c.notAfter > now && (c.notBefore === undefined || c.notBefore <= now));
+}
+
+/** When the material's server certificate becomes valid, if that is after `now`. */
+export function serverValidFrom(material: TlsMaterial, now: number): number | undefined {
+  const from = material.certificates.find((c) => c.role === 'server')?.notBefore;
+  return from !== undefined && from > now ? from : undefined;
 }

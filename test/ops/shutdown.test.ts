@@ -148,3 +148,33 @@ t.test('past the drain deadline a passthrough read still waiting for the provide
   const answer = await read.catch((e: Error) => e);
   t.equal((answer as { status?: number }).status, 500, 'the client got a 500, not an empty reply');
 });
+
+t.test('past the drain deadline a cancel whose body is still arriving is cut as the gateway\'s refusal, and recorded before shutdown ends', async (t) => {
+  const tls = await import('node:tls');
+  const { startHarness } = await import('../helpers/harness.js');
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const headers = identityHeaders('nhs-booking', 'cancel');
+  const trace = String(headers['Ssp-TraceID']);
+  const head = [
+    'PUT /STU3/1/Appointment/appt-1 HTTP/1.1', 'Host: localhost', 'Content-Type: application/fhir+json', 'If-Match: W/"1"', 'Content-Length: 100',
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ].join('\r\n');
+  const socket = tls.connect({ host: '127.0.0.1', port: h.gateway.port, servername: 'localhost', ca: p.ca.cert, cert: p.client.cert, key: p.client.key });
+  t.teardown(() => socket.destroy());
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((r) => socket.on('close', () => r()));
+  await new Promise<void>((r) => socket.once('secureConnect', () => r()));
+  socket.write(`${head}\r\n\r\n{"resourceType":`);
+  const before = h.audit.length;
+  // The gateway is waiting for the rest of the body.
+  for (let i = 0; i < 200 && !h.logs.some((l) => l.includes('appt-1')) && h.gateway.metrics && i < 20; i++) await new Promise((r) => setTimeout(r, 10));
+  await h.gateway.shutdown(200);
+  await closed;
+  const line = h.logs.find((l) => l.includes('"msg":"decision"') && l.includes(trace));
+  t.ok(line, 'its decision line is written before shutdown ends');
+  t.match(String(line), /"status":400/, 'as the gateway\'s refusal of a body it stopped waiting for, not a client that left');
+  t.match(String(line), /REQUEST_MALFORMED/);
+  t.ok(h.audit.slice(before).some((a) => (a as { traceId?: string }).traceId === trace), 'and its audit record');
+  t.equal(h.provider.requests.filter((r) => r.method === 'PUT').length, 0, 'nothing forwarded');
+});

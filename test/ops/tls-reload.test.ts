@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { mkdirSync, mkdtempSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { issueCertificate } from '../../demo/certs.js';
+import { createCrl, issueCertificate } from '../../demo/certs.js';
 import { identityHeaders, pki, startHarness, type Harness } from '../helpers/harness.js';
 import { adminGet, sample } from '../helpers/admin.js';
 
@@ -33,12 +33,12 @@ function k8sSecretDir(files: Record<string, string>): { dir: string; swap(files:
   };
 }
 
-function get(h: Harness, agent: https.Agent | false): Promise<{ status: number; serial: string; socket: TLSSocket }> {
+function get(h: Harness, agent: https.Agent | false, client = pki().client): Promise<{ status: number; serial: string; socket: TLSSocket }> {
   return new Promise((resolve, reject) => {
     const p = pki();
     const req = https.request({
       host: '127.0.0.1', port: h.gateway.port, path: '/STU3/1/Appointment/appt-1', servername: 'localhost', agent,
-      ca: p.ca.cert, cert: p.client.cert, key: p.client.key, headers: identityHeaders('nhs-booking', 'read'),
+      ca: p.ca.cert, cert: client.cert, key: client.key, headers: identityHeaders('nhs-booking', 'read'),
     }, (res) => {
       const socket = res.socket as TLSSocket;
       const serial = socket.getPeerCertificate().serialNumber;
@@ -108,4 +108,42 @@ t.test('a rotated certificate is used for new handshakes while an open connectio
   t.equal((await get(h, false)).serial.toLowerCase(), '0a02', 'the valid certificate stays');
   t.ok(h.logs.some((l) => l.includes('the new server certificate has expired; keeping the current one')), 'and the refusal says why');
   t.equal((await adminGet(h, '/readyz')).status, 200, 'still ready');
+});
+
+t.test('a server certificate kept over an expired or future one still lets a new CRL and client CA apply', async (t) => {
+  const p = pki();
+  const first = issueCertificate(p.ca, { commonName: 'localhost', kind: 'server', serialNumber: '0b01' });
+  const client = issueCertificate(p.ca, { commonName: 'soon.revoked', kind: 'client', serialNumber: '0c0c' });
+  const files = (cert: { cert: string; key: string }, revoked: string[]) => ({ 'tls.crt': cert.cert, 'tls.key': cert.key, 'ca.crt': p.ca.cert, 'crl.pem': createCrl(p.ca, revoked) });
+  const secret = k8sSecretDir(files(first, []));
+  const h = await startHarness({
+    config: { tls: { cert: join(secret.dir, 'tls.crt'), key: join(secret.dir, 'tls.key'), clientCa: join(secret.dir, 'ca.crt'), crl: join(secret.dir, 'crl.pem'), watch: true } },
+  });
+  t.teardown(() => h.close());
+  t.equal((await get(h, false, client)).status, 200, 'the client is served before its revocation');
+
+  // One push carries an expired certificate and a CRL revoking the client (review of stop 33):
+  // the certificate is refused, the revocation is not.
+  const expired = issueCertificate(p.ca, { commonName: 'localhost', kind: 'server', serialNumber: '0b02', notBefore: new Date(Date.now() - 3 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
+  secret.swap(files(expired, ['0c0c']));
+  await until(h, 'failure', 1);
+  t.ok(h.logs.some((l) => l.includes('tls reload failed in part') && l.includes('has expired')), 'the refused certificate is logged');
+  await t.rejects(get(h, false, client), 'the revoked client is refused at the handshake');
+  const other = await get(h, false);
+  t.equal(other.status, 200, 'another client is served');
+  t.equal(other.serial.toLowerCase(), '0b01', 'with the certificate that was kept');
+  t.equal((await adminGet(h, '/readyz')).status, 200, 'still ready');
+
+  // A certificate not valid yet is kept out as well (clients would refuse it), with its reason.
+  const future = issueCertificate(p.ca, { commonName: 'localhost', kind: 'server', serialNumber: '0b03', notBefore: new Date(Date.now() + 86400_000), notAfter: new Date(Date.now() + 3 * 86400_000) });
+  secret.swap(files(future, ['0c0c']));
+  await until(h, 'failure', 2);
+  t.ok(h.logs.some((l) => l.includes('not valid before')), 'the refusal names when it becomes valid');
+  t.equal((await get(h, false)).serial.toLowerCase(), '0b01', 'the current certificate stays');
+
+  // Fixed with a good certificate: taken.
+  const good = issueCertificate(p.ca, { commonName: 'localhost', kind: 'server', serialNumber: '0b04' });
+  secret.swap(files(good, ['0c0c']));
+  await until(h, 'success', 1);
+  t.equal((await get(h, false)).serial.toLowerCase(), '0b04');
 });
