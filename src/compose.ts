@@ -26,6 +26,7 @@ import { createForwarder } from './proxy/forward.js';
 import { createUpstream } from './proxy/upstream.js';
 import { createRouter } from './route.js';
 import { STANDARDS } from './standards/index.js';
+import { assertTrustBundle } from './tls/trust-bundle.js';
 
 /**
  * The composition root (issue 12): the only file that names an adapter. Configuration in, a
@@ -75,6 +76,8 @@ export interface StoreDeps {
   lock?: boolean;
   /** The gateway's own open: a sqlite file is held for this process alone. */
   exclusive?: boolean;
+  /** A sqlite file must exist already (the `vault` commands read or change a store, never create one). */
+  existing?: boolean;
 }
 
 /** Opens the store; rejects with VaultUnavailable (database), KeyFileError (keys) or Error. */
@@ -89,7 +92,7 @@ export async function openStore(s: Readonly<StoreConfig>, deps: StoreDeps = {}):
   // The database drivers load only for the store that uses them (issue 17: memory at start-up).
   if (s.kind === 'sqlite') {
     const { createSqliteVault } = await import('./adapters/vault-sqlite.js');
-    const vault = createSqliteVault({ path: s.path!, timeoutMs: s.timeoutMs, sealer, clock, metrics, exclusive: deps.exclusive === true });
+    const vault = createSqliteVault({ path: s.path!, timeoutMs: s.timeoutMs, sealer, clock, metrics, exclusive: deps.exclusive === true, existing: deps.existing === true });
     const lock = createMemoryLock({ clock, metrics });
     return { kind: s.kind, lock, vault, close: async () => { await lock.close(); await vault.close(); } };
   }
@@ -119,6 +122,10 @@ export async function createTracer(config: Readonly<Config>): Promise<Tracer> {
 /** Everything a request is handled with, built from one configuration; swapped on reload. */
 export function createHandling(cfg: Readonly<Config>, shared: Shared, onClosed?: () => void) {
   const standard = STANDARDS[cfg.standard];
+  // A CA file that holds no certificate would fail every provider or key-set connection: refused
+  // here, so start-up fails and a reload or file change keeps the current handling.
+  if (cfg.upstream.ca) assertTrustBundle(cfg.upstream.ca, 'upstream.ca');
+  if (cfg.jwt.mode === 'signed' && cfg.jwt.jwksCa) assertTrustBundle(cfg.jwt.jwksCa, 'jwt.jwksCa');
   const upstream = createUpstream(cfg);
   const provider = createHttpProvider({ url: cfg.upstream.url, ca: cfg.upstream.ca, cert: cfg.upstream.cert, key: cfg.upstream.key, connections: cfg.upstream.writeConnections, clock: shared.clock });
   const transaction = createWriteTransaction({

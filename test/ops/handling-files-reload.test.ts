@@ -63,6 +63,16 @@ t.test("a renewed client certificate for the provider is presented without a res
   t.ok(await eventually(() => reloads(h.logs, 'reload failed') > failedBefore, 5000), 'a mismatched pair is refused and logged');
   t.equal((await read()).status, 200, 'the current material stays in use');
   t.equal(seen.at(-1), 'gateway-2027');
+
+  // A CA file that holds no certificate (Node's TLS would take it and fail every exchange) is
+  // refused the same way (review of stop 33).
+  replace(join(dir, 'client-key.pem'), renewed.key);
+  t.ok(await eventually(() => reloads(h.logs, 'reloaded') > 1, 5000), 'the pair is good again');
+  const failedNow = reloads(h.logs, 'reload failed');
+  replace(join(dir, 'ca.pem'), 'garbage');
+  t.ok(await eventually(() => reloads(h.logs, 'reload failed') > failedNow, 5000), 'a CA file of garbage is refused');
+  t.ok(h.logs.some((l) => l.includes('upstream.ca holds no PEM certificate')), 'saying why');
+  t.equal((await read()).status, 200, 'the provider is still reached with the CA that was kept');
 });
 
 t.test('a rotated JWKS file (signed mode) is read again without a restart', async (t) => {
@@ -100,4 +110,22 @@ t.test('a rotated JWKS file (signed mode) is read again without a restart', asyn
   replace(jwksFile, JSON.stringify({ keys: [{ ...(await jwk(k2.publicKey, 'k2')), d: 'private' }] }));
   t.ok(await eventually(() => reloads(h.logs, 'reload failed') > 2, 5000), 'a key set holding private key material is refused');
   t.equal((await read(k2.privateKey, 'k2')).status, 200, 'the current key set stays in use');
+});
+
+t.test('a CA file that holds no certificate is refused at start-up (upstream.ca)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { packageRoot } = await import('../../src/paths.js');
+  const { pki } = await import('../helpers/harness.js');
+  const p = pki();
+  const dir = mkdtempSync(join(tmpdir(), 'gw-up-ca-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'ca.pem'), 'garbage');
+  writeFileSync(join(dir, 'gateway.yaml'), [
+    'listen: { host: 127.0.0.1, port: 0 }', 'admin: { host: 127.0.0.1, port: 0 }', 'publicBaseUrl: https://gw.example/STU3/1',
+    `tls: { cert: ${p.files.serverCert}, key: ${p.files.serverKey}, clientCa: ${p.files.ca} }`,
+    `upstream: { url: "https://localhost:9", ca: ${join(dir, 'ca.pem')} }`, 'spine: { providerAsids: ["918999198738"] }',
+  ].join('\n'));
+  const r = spawnSync(process.execPath, [join(packageRoot, 'dist/src/main.js'), '--config', join(dir, 'gateway.yaml')], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(r.status, 1, 'the gateway does not start');
+  t.match(r.stdout + r.stderr, /upstream\.ca holds no PEM certificate/, 'saying why');
 });

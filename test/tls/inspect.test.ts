@@ -132,6 +132,13 @@ t.test('upstream CA and client pair are checked likewise', async (t) => {
   t.ok(errors(inspect({}, { upstream: { url: 'https://127.0.0.1:9443', ca: file(pinned.cert) } })).some((x) => /upstream\.ca: CN=provider: not a CA/.test(x)), 'a non-CA, non-self-signed upstream.ca is refused');
 });
 
+t.test('a signed mode\'s jwt.jwksCa is checked as a trust bundle (review of stop 33)', async (t) => {
+  const jwt = (ca: string) => ({ jwt: { mode: 'signed', jwksUrl: 'https://idp.example/jwks.json', jwksCa: ca, issuer: 'https://idp.example', audience: 'https://gw.example' } });
+  t.same(errors(inspect({}, jwt(file(ca.cert)))), [], 'a CA certificate');
+  t.ok(errors(inspect({}, jwt(file('this is not a certificate')))).some((x) => /^jwt\.jwksCa: /.test(x)), 'text that holds no certificate');
+  t.ok(errors(inspect({}, jwt(file(leafOnly.cert)))).some((x) => /^jwt\.jwksCa: .*not a CA/.test(x)), 'a leaf issued by a CA');
+});
+
 t.test('CRL reader: dates, issuer and signature of a generated CRL', async (t) => {
   const next = new Date(Math.floor(Date.now() / 1000) * 1000 + 5 * DAY);
   const pem = createCrl(ca, ['0a0b', '0c'], { nextUpdate: next });
