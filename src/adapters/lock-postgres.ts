@@ -183,7 +183,8 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
       try {
         await withClient(pool, clock, opts.timeoutMs, (c) => c.query('SELECT 1'));
       } catch (e) {
-        metrics.error('lock-store');
+        // Not counted here: lock-store counts cancels refused for it (transaction.ts); readiness
+        // says the store is down, once per probe, in /readyz.
         throw new LockUnavailable('store', `postgres lock: ${(e as Error).message.split('\n')[0]}`);
       }
     },

@@ -39,6 +39,8 @@ export interface SqliteVaultOptions {
    * check-config open it without.
    */
   exclusive?: boolean;
+  /** Open a store that exists, never create one (the `vault` commands: a mistyped path is an error, not an empty store). */
+  existing?: boolean;
   sealer?: Sealer;
   clock?: Clock;
   metrics?: StoreMetrics;
@@ -95,6 +97,7 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
   let db: BetterSqlite3.Database;
   let owner: BetterSqlite3.Database | undefined;
   try {
+    if (opts.existing && !existsSync(opts.path)) throw new Error(`no store at ${opts.path} (nothing is created for a vault command; is store.path right?)`);
     if (opts.exclusive) owner = holdForThisProcess(opts.path);
     db = openDatabase(opts.path, opts.timeoutMs);
   } catch (e) {

@@ -60,7 +60,7 @@ export async function runVaultCommand(argv: string[], config: Readonly<Config>, 
   try {
     // Only a restore writes to the provider: it takes the appointment's lock like a cancel (shared
     // with the replicas under postgres), so it never races a cancel in flight.
-    store = await openStore(config.store, { lock: args.command === 'restore' });
+    store = await openStore(config.store, { lock: args.command === 'restore', existing: true });
   } catch (e) {
     io.stderr.write(`cannot open the store: ${(e as Error).message}\n`);
     return 1;
@@ -154,8 +154,8 @@ export function versionOf(r: ProviderReply): string | undefined {
   const etag = r.headers.etag;
   const m = typeof etag === 'string' ? /^(?:W\/)?"([^"]+)"$/.exec(etag.trim()) : null;
   if (m) return m[1];
-  const json = parseJson(r.body) as { meta?: { versionId?: unknown } } | undefined;
-  return typeof json?.meta?.versionId === 'string' ? json.meta.versionId : undefined;
+  const v = (resourceOf(r.body, r.headers['content-type']) as { meta?: { versionId?: unknown } } | undefined)?.meta?.versionId;
+  return typeof v === 'string' ? v : undefined;
 }
 
 /** Whether a provider answer's body is the Appointment `id`, read by its Content-Type (JSON or XML). */
@@ -166,16 +166,15 @@ function namesThisAppointment(r: ProviderReply, id: string): boolean {
   return d.ok && d.resource['resourceType'] === 'Appointment' && d.resource['id'] === id;
 }
 
-function parseJson(b: Buffer): unknown {
-  try {
-    return JSON.parse(b.toString('utf8'));
-  } catch {
-    return undefined;
-  }
+/** A body as a resource, read by its media type (FHIR JSON or XML), or undefined when it is neither. */
+function resourceOf(b: Buffer, mediaType: unknown): Record<string, unknown> | undefined {
+  if (b.length === 0) return undefined;
+  const d = codecFor(typeof mediaType === 'string' ? mediaType : undefined, CODECS).decode(b, { maxDepth: 64, maxNodes: 200_000 });
+  return d.ok ? d.resource : undefined;
 }
 
-function lastUpdatedOf(b: Buffer): string | undefined {
-  const v = (parseJson(b) as { meta?: { lastUpdated?: unknown } } | undefined)?.meta?.lastUpdated;
+function lastUpdatedOf(b: Buffer, mediaType: unknown): string | undefined {
+  const v = (resourceOf(b, mediaType) as { meta?: { lastUpdated?: unknown } } | undefined)?.meta?.lastUpdated;
   return typeof v === 'string' ? v : undefined;
 }
 
@@ -212,7 +211,7 @@ async function restore(id: string, vid: string, values: Record<string, string | 
     io.stdout.write(`version ${vid} is already the current one; nothing to do\n`);
     return 0;
   }
-  showDiff(io, id, current.version, stored, current.reply.body);
+  showDiff(io, id, current.version, stored, current.reply);
   if (values.yes !== true && !(await confirm(io, `write version ${vid} back over version ${current.version}? [y/N] `))) {
     io.stderr.write('not confirmed; nothing restored\n');
     return 1;
@@ -246,7 +245,7 @@ async function writeBack(id: string, vid: string, stored: KeptVersion, current: 
       appointmentId: id, versionId: currentVersion, body: body0,
       mediaType: String(current.reply.headers['content-type'] ?? 'application/fhir+json'),
       sha256: createHash('sha256').update(body0).digest('hex'), readAt: clock.now(),
-      ...(lastUpdatedOf(body0) ? { lastUpdated: lastUpdatedOf(body0)! } : {}),
+      ...(lastUpdatedOf(body0, current.reply.headers['content-type']) ? { lastUpdated: lastUpdatedOf(body0, current.reply.headers['content-type'])! } : {}),
     },
     decision: { traceId, interaction: 'restore', requester: { deviceId: 'cancel-gateway-vault-cli' } },
   }, held);
@@ -271,7 +270,7 @@ async function writeBack(id: string, vid: string, stored: KeptVersion, current: 
     // After the provider's success: a failure to link is reported, never turned into a failure.
     // The answer's bytes are kept only when they are this Appointment (not an empty 204, not a page).
     const body = namesThisAppointment(answer, id) ? answer.body : undefined;
-    await vault.link(keptId, { versionId: newVersion, body, mediaType: String(answer.headers['content-type'] ?? stored.mediaType), at: clock.now(), ...(lastUpdatedOf(answer.body) ? { lastUpdated: lastUpdatedOf(answer.body)! } : {}) }, held)
+    await vault.link(keptId, { versionId: newVersion, body, mediaType: String(answer.headers['content-type'] ?? stored.mediaType), at: clock.now(), ...(lastUpdatedOf(answer.body, answer.headers['content-type']) ? { lastUpdated: lastUpdatedOf(answer.body, answer.headers['content-type'])! } : {}) }, held)
       .catch((e: Error) => io.stderr.write(`warning: restored, but the vault could not link the new version: ${e.message}\n`));
   }
   io.stdout.write(`restored: appointment ${id} now holds the content of version ${vid} as version ${newVersion ?? '(not given by the provider)'}\n`);
@@ -291,12 +290,13 @@ async function holdThroughDoubt(config: Readonly<Config>, io: VaultIo): Promise<
   await new Promise<void>((done) => (io.clock ?? systemClock).setTimer(done, holdMs));
 }
 
-function showDiff(io: VaultIo, id: string, currentVersion: string, stored: KeptVersion, currentBody: Buffer): void {
+function showDiff(io: VaultIo, id: string, currentVersion: string, stored: KeptVersion, current: ProviderReply): void {
   io.stdout.write(`Appointment/${id}: current version ${currentVersion}; kept version ${stored.versionId} read ${new Date(stored.readAt).toISOString()}\n`);
-  const before = parseJson(currentBody);
-  const after = parseJson(stored.body);
+  // Either may be JSON or XML (the provider's format when each was read): compared as resources.
+  const before = resourceOf(current.body, current.headers['content-type']);
+  const after = resourceOf(stored.body, stored.mediaType);
   if (before === undefined || after === undefined) {
-    io.stdout.write(stored.body.equals(currentBody) ? 'the bytes are identical\n' : 'not JSON: the bytes differ (no element diff)\n');
+    io.stdout.write(stored.body.equals(current.body) ? 'the bytes are identical\n' : 'not a FHIR JSON or XML resource: the bytes differ (no element diff)\n');
     return;
   }
   const diffs = diffResources(before, after, { maxDifferences: 50 }).filter((d) => !/^[A-Za-z]+\.meta\.(versionId|lastUpdated)$/.test(d.path));

@@ -324,3 +324,39 @@ t.test('restore answered 204 (or any 2xx): done, exit 0, linked without a body',
   t.match((await v2.history('appt-9')).at(-1), { versionAfter: '4' });
   await v2.close();
 });
+
+t.test('restore between XML versions shows the element diff and keeps the new version\'s lastUpdated (review of stop 33)', async (t) => {
+  const { xmlCodec } = await import('../../src/adapters/codec-xml.js');
+  const xml = (b: Buffer) => xmlCodec.encode(JSON.parse(b.toString('utf8')));
+  const currentXml = xml(appointment('appt-9', '3', { status: 'cancelled' }));
+  const newXml = xml(appointment('appt-9', '4', { meta: { versionId: '4', lastUpdated: '2026-02-02T10:00:00Z' } }));
+  const p = await scripted(t, (res) => res.writeHead(200, { 'Content-Type': 'application/fhir+xml' }).end(currentXml), (res) => res.writeHead(200, { 'Content-Type': 'application/fhir+xml' }).end(newXml));
+  const { config: c, path } = config(p.url);
+  const v = createSqliteVault({ path, timeoutMs: 1000, clock });
+  const kept = entry('appt-9', '2', clock.now(), { body: xml(appointment('appt-9', '2')) });
+  await v.keep({ ...kept, preImage: { ...kept.preImage, mediaType: 'application/fhir+xml' } });
+  await v.close();
+  const asked = await run(['restore', 'appt-9', '--to', '2'], c, 'n\n');
+  t.equal(asked.code, 1, 'not confirmed');
+  t.match(asked.out, /current version 3/, 'the version read from the XML body (no ETag)');
+  t.match(asked.out, /changes 1 element\(s\):\n\s+changed\s+Appointment\.status/, 'the element diff of two XML versions');
+  t.equal(p.puts, 0);
+  const done = await run(['restore', 'appt-9', '--to', '2', '--yes'], c);
+  t.equal(done.code, 0, done.err);
+  t.match(done.out, /as version 4/);
+  const v2 = createSqliteVault({ path, timeoutMs: 1000, clock });
+  t.equal((await v2.version('appt-9', '4'))?.lastUpdated, '2026-02-02T10:00:00Z', 'Last-Modified can be answered for the restored version');
+  t.equal((await v2.version('appt-9', '3'))?.lastUpdated, '2026-01-01T09:00:00Z', 'and for the version it replaced');
+  await v2.close();
+});
+
+t.test('a vault command on a store path that does not exist: exit 1, nothing created', async (t) => {
+  const { config: c, path } = config();
+  const missing = { ...c, store: { ...c.store, path: join(path, 'no-such-folder', 'vault.db') } };
+  for (const argv of [['history', 'appt-1'], ['export'], ['purge', '--older-than', '3']]) {
+    const r = await run(argv, missing);
+    t.equal(r.code, 1, `vault ${argv.join(' ')}`);
+    t.match(r.err, /no store at .*vault\.db/);
+  }
+  t.notOk(existsSync(join(path, 'no-such-folder')), 'no folder or file made');
+});
