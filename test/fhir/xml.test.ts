@@ -161,6 +161,15 @@ t.test('a UTF-8 byte order mark and XML comments are accepted; attribute escapes
   if (d.ok) t.same(decode(encodeFhirXml(d.resource)), d);
 });
 
+t.test('a second byte order mark is refused: the XML 1.0 version and UTF-8 checks must see the declaration (XML review of stop 33)', async (t) => {
+  const bom = Buffer.from([0xef, 0xbb, 0xbf]);
+  for (const decl of ['<?xml version="1.1" encoding="UTF-8"?>', '<?xml version="1.0" encoding="ISO-8859-1"?>', '']) {
+    const d = decode(Buffer.concat([bom, bom, Buffer.from(decl + appt('<description value="Reason\u0085for calling"/>'))]));
+    t.notOk(d.ok, `two BOMs then ${decl || 'no declaration'}`);
+    if (!d.ok) t.match(d.diagnostics, /second byte order mark/);
+  }
+});
+
 const OUTSIDE = 'http://attacker.invalid/x';
 const REFUSALS: [string, string, RegExp][] = [
   ['DOCTYPE', `<!DOCTYPE Appointment>${appt('')}`, /DOCTYPE/],

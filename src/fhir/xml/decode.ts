@@ -333,6 +333,9 @@ class Decoder {
 
 /** The bytes were decoded as UTF-8; a declaration naming another encoding would be read differently elsewhere. */
 function checkDeclaredEncoding(text: string): void {
+  // One byte order mark was skipped in decoding; a second is no XML 1.0 (saxes would skip it too
+  // and read what follows, declaration included, under rules other than the checks below).
+  if (text.charCodeAt(0) === 0xfeff) refuse('a second byte order mark');
   if (!text.startsWith('<?xml')) return;
   const end = text.indexOf('?>');
   const declaration = end < 0 ? text : text.slice(0, end);
