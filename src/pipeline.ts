@@ -322,6 +322,10 @@ export function createPipeline(deps: PipelineDeps) {
           // Like those refusals, never in report mode: no check after it reads a passthrough body.
           // (Methods without a body never carry one here: ruling 25 refused that before.)
           const framed = carriesBody(req.headers);
+          // A Content-Type sent twice is refused, not guessed (Node keeps the first; README "Repeated headers").
+          if (ctx!.request.repeated.has('content-type')) {
+            throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'Content-Type is sent more than once', expression: 'http.Content-Type' });
+          }
           if (framed && !isAcceptedMediaType(header(ctx!.request, 'content-type'), standard.requestMediaTypes)) {
             throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'A request body must be FHIR (JSON or XML)', expression: 'http.Content-Type' });
           }

@@ -130,6 +130,19 @@ function refusalCodec(head: RequestHead | undefined, codecs: readonly Codec[] | 
   return negotiate(q === -1 ? '' : head!.url.slice(q + 1), head?.accept, head?.contentType, codecs);
 }
 
+/**
+ * A request target in absolute form (`PUT https://host/STU3/1/Appointment/x`, which RFC 9112 §3.2.2
+ * says a server MUST accept) as the origin form it names: routed, checked, audited and forwarded
+ * like it. The path and query are kept as sent (no URL object re-encodes them); the authority is
+ * not used (the gateway serves one origin).
+ */
+export function originForm(url: string): string {
+  const authority = /^https?:\/\/[^/?#]*/i.exec(url);
+  if (!authority) return url;
+  const rest = url.slice(authority[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}
+
 export function createTlsListener(o: TlsListenerOptions): TlsListener {
   const { config, metrics, logger, clock } = o;
   const server = https.createServer({
@@ -195,6 +208,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     // Defence in depth: Node refuses an unauthorized peer at the handshake (rejectUnauthorized).
     if (!(req.socket as TLSSocket).authorized) return void req.socket.destroy();
+    req.url = originForm(req.url ?? '/');
     (req.socket as Tracked)[CURRENT_REQUEST] = { req, res };
     // Item 7: a connection has a maximum age and request count; a retired one closes after this answer.
     // Pipelined requests one at a time; none after an answer that closed the connection.

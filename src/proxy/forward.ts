@@ -141,25 +141,24 @@ function dequeue(agent: Agent, r: ClientRequest): void {
  * with its length, not the client's framing; the provider's work becomes a child of the gateway's
  * span (W3C Trace Context).
  */
-function outgoingView(req: IncomingMessage, headers: IncomingHttpHeaders, body: Buffer | undefined, traceparent: string | undefined): IncomingMessage {
+function outgoingView(req: IncomingMessage, headers: IncomingHttpHeaders, body: Buffer | undefined, traceparent: string | undefined, url: string): IncomingMessage {
   if (body) {
     delete headers['transfer-encoding'];
     headers['content-length'] = String(body.length);
   }
   if (traceparent) headers.traceparent = traceparent;
-  return Object.create(req, { headers: { value: headers, enumerable: true } }) as IncomingMessage;
+  return Object.create(req, { headers: { value: headers, enumerable: true }, url: { value: url, enumerable: true } }) as IncomingMessage;
 }
 
 /**
- * The provider sees the path below our base path, on its own base (http-proxy-3 prepends it);
- * passed as the `target` option rather than by rewriting req.url.
+ * The provider sees the path below our base path on its own base, byte for byte as the client sent
+ * it (ruling 13: forwarded untouched): no URL object re-encodes it (the WHATWG setters turned
+ * `'`, `"`, `<`, `>` and `#` of a query into escapes the gateway never checked). http-proxy-3 is
+ * given the origin alone and this path as the request's own (`toProxy` keeps it unparsed).
  */
-function providerTarget(base: URL, url: string | undefined, basePath: string): string {
+function providerPath(base: URL, url: string | undefined, basePath: string): string {
   const below = (url ?? '/').slice(basePath.length) || '/';
-  const target = new URL(base.href);
-  target.pathname = base.pathname.replace(/\/$/, '') + below.split('?')[0];
-  target.search = below.includes('?') ? below.slice(below.indexOf('?')) : '';
-  return target.href;
+  return base.pathname.replace(/\/$/, '') + below;
 }
 
 /**
@@ -482,11 +481,11 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
           }
         };
 
-        const outgoing = outgoingView(req, ownHeaders(req), body, traceparent);
+        const outgoing = outgoingView(req, ownHeaders(req), body, traceparent, providerPath(upstream.base, req.url, basePath));
         pending.set(outgoing, { onResponse: (r) => void onResponse(r), setProxyReq: (r) => (proxyReq = r), traceparent });
         const agent = trackingAgent(upstream.agent as Agent, (r) => (proxyReq = r));
         const buffer = bodyToSend(req.method, body);
-        proxy.web(outgoing, res, { target: providerTarget(upstream.base, req.url, basePath), ignorePath: true, agent, ...(buffer ? { buffer } : {}) }, (err: Error) => {
+        proxy.web(outgoing, res, { target: upstream.base.origin, prependPath: false, toProxy: true, agent, ...(buffer ? { buffer } : {}) }, (err: Error) => {
           const kind = timedOut ? 'timeout' : classify(err);
           if (settled) return;
           if (res.headersSent) {

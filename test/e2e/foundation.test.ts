@@ -39,6 +39,13 @@ t.test('a read passes through: 200, the stored appointment, ETag', async (t) => 
   t.equal(gz.json.id, id);
 });
 
+t.test('a passthrough query reaches the provider byte for byte (ruling 13: untouched; review of stop 33)', async (t) => {
+  const query = `patient=1&q='x'"y"<z>&w=a%26b&v=%zz`;
+  const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment?${query}`, headers: identityHeaders('nhs-booking', 'search') });
+  t.ok(r.status < 500, `answered (${r.status})`);
+  t.equal(h.provider.requests.at(-1)!.url, `/Appointment?${query}`, 'no character re-encoded');
+});
+
 t.test('no client certificate: no HTTP response at all', async (t) => {
   t.equal(await tryConnect(null), 'no-response');
 });
@@ -160,5 +167,13 @@ t.test('a repeated single-valued header is refused, not guessed (Node keeps only
   for (const [name, values, status, spine] of cases) {
     assertOutcome(t, await h.request({ ...req, headers: { ...req.headers, [name]: values } }), status, spine);
   }
+  t.equal(h.provider.requests.length, before, 'nothing reached the provider');
+});
+
+t.test('a passthrough write with Content-Type sent twice is refused, not guessed (review of stop 33)', async (t) => {
+  const before = h.provider.requests.length;
+  const headers = { ...identityHeaders('nhs-booking', 'book'), 'Content-Type': ['application/fhir+json', 'application/x-www-form-urlencoded'] };
+  const r = await h.request({ method: 'POST', path: '/STU3/1/Appointment', headers, body: '{"resourceType":"Appointment","status":"booked"}' });
+  assertOutcome(t, r, 415, 'UNSUPPORTED_MEDIA_TYPE');
   t.equal(h.provider.requests.length, before, 'nothing reached the provider');
 });

@@ -502,3 +502,19 @@ t.test('ruling 19: garbage pipelined behind a cancel in one packet is recorded a
   t.equal(refused?.interaction, undefined, 'nor an interaction');
   c.socket.destroy();
 });
+
+t.test('RFC 9112 §3.2.2: a cancel in absolute form is routed, checked, forwarded and audited as its origin form (review of stop 33)', async (t) => {
+  const id = freshAppointment('absolute-form');
+  const cancel = await cancelRequest(h, 'nhs-booking', id);
+  const headers: Record<string, string> = { ...(cancel.headers as Record<string, string>), 'Content-Length': String(Buffer.byteLength(String(cancel.body))) };
+  const trace = headers['Ssp-TraceID'];
+  const c = await connect();
+  c.socket.write(raw('PUT', `https://localhost:${h.gateway.port}${cancel.path}`, headers, String(cancel.body)));
+  t.ok(await eventually(() => parseResponses(c.received()).length >= 1, 5000), 'answered');
+  const [answer] = parseResponses(c.received());
+  t.equal(answer!.status, 200, 'the cancel went through its checks');
+  const put = h.provider.requests.filter((r) => r.method === 'PUT' && r.url.endsWith(`/Appointment/${id}`));
+  t.equal(put.length, 1, 'one PUT, at the provider\'s own path');
+  t.ok(h.audit.some((a) => (a as { traceId?: string; appointmentId?: string }).traceId === trace && (a as { appointmentId?: string }).appointmentId === id), 'audited under its appointment');
+  c.socket.destroy();
+});
