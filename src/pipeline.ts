@@ -25,7 +25,7 @@ import { acceptFromFormatParam, answerCodecOf } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
 import { isAcceptedMediaType } from './checks/media-type.js';
 import { checkRequestSemantics } from './checks/request-semantics.js';
-import { headBytes, requestIdOf, type RequestHead } from './edge/request-head.js';
+import { headBytes, requestIdOf, sentTarget, type RequestHead } from './edge/request-head.js';
 import { gzipWanted, gzipWhole, isIdentityCoding, varyAsCompressed } from './http/answer-gzip.js';
 
 export interface PipelineDeps {
@@ -286,7 +286,7 @@ export function createPipeline(deps: PipelineDeps) {
       try {
         // Ruling 16: a head over the limit is 431 before anything else (the parser's own bound is
         // higher, so that the refusal still has the whole request for its log and audit record).
-        if (headBytes(req.method ?? '', req.url ?? '', req.rawHeaders) > config.limits.maxHeaderBytes) throw new GatewayError('HEADERS_TOO_LARGE', 'The request headers are too large');
+        if (headBytes(req.method ?? '', sentTarget(req), req.rawHeaders) > config.limits.maxHeaderBytes) throw new GatewayError('HEADERS_TOO_LARGE', 'The request headers are too large');
         if (!clientAllowed(req)) throw new GatewayError('CLIENT_NOT_ALLOWED', 'The client certificate is not allowed to call this gateway');
         if (!routed.ok) {
           // Ruling 25 before the route's 404/405: `DELETE /Appointment/{id}` with a body is its 400.

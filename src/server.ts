@@ -150,17 +150,21 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   let validFromTimer: NodeJS.Timeout | undefined;
   /** Material with the reason its server certificate was not taken (the current one kept). */
   const keptServer = new WeakMap<TlsMaterial, string>();
+  /** Reload once `from` has come (a timer is at most ~24.8 days: re-armed until then, not reloaded early). */
+  const retryAt = (from: number): void => {
+    validFromTimer = setTimeout(() => (clock.now() >= from ? reloadTls() : retryAt(from)), Math.min(Math.max(from - clock.now(), 0) + 1000, 2 ** 31 - 1)).unref();
+  };
   const reloadTls: () => boolean = createTlsReload({
     load: () => {
       const next = loadTlsMaterial(config.tls);
       const now = clock.now();
+      clearTimeout(validFromTimer); // a later push decides anew
       if (serverValid(next, now) || !tlsStatus.serving()) return next;
       // One bad push of a shared Secret must not make every replica unready at once; its client CA
       // and CRL still apply (a revocation does not wait for a good certificate). A certificate not
       // valid yet is tried again when it becomes valid.
       const from = serverValidFrom(next, now);
-      clearTimeout(validFromTimer);
-      if (from !== undefined) validFromTimer = setTimeout(reloadTls, Math.min(from - now + 1000, 2 ** 31 - 1)).unref();
+      if (from !== undefined) retryAt(from);
       const kept = keepingServerCertificate(next, served);
       keptServer.set(kept, from !== undefined
         ? `the new server certificate is not valid before ${new Date(from).toISOString()}; keeping the current one, which is still valid, until then`

@@ -41,6 +41,7 @@ export function createJwtCheck(config: Readonly<Config>, standard: Standard, clo
     audience: j.audience,
     issuer: j.issuer,
     requirePractitioner: standard.jwt.requirePractitioner,
+    refuseRequestedRecord: standard.jwt.refuseRequestedRecord === true,
     completePractitioner: standard.jwt.completePractitioner === true,
     sdsIdFormat: standard.jwt.sdsIdFormat === true,
     validateEmbeddedResources: standard.jwt.validateEmbeddedResources,

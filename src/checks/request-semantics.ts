@@ -97,6 +97,9 @@ export function checkRequestSemantics(request: RequestView, guarded: boolean): v
   // DELETE or a PUT carrying only a read scope.
   // (A guarded write's query is the media-type check's: only `_format` passes there, 415.)
   if (request.query && !guarded && hasMethodParam(request.query)) refuse('A method-override parameter (_method) is not accepted', 'http.query');
+  // RFC 9112 §3.2.1: a request target has no fragment. A `#` in the query would be forwarded as
+  // sent, and read as a fragment (dropped) by one provider, as data by another.
+  if (request.query?.includes('#')) refuse('A request target carries no fragment (#)', 'http.query');
   for (const name of Object.keys(headers)) {
     // The name is not echoed: only a fixed label (style habit 15).
     // `.` too: CGI, PHP and some proxies fold it like `_` (as the forwarding filter reads it).

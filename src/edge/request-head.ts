@@ -96,6 +96,18 @@ function refusedRequestStart(raw: Buffer, failedAt: number): number {
  * around each value (so a head padded with whitespace is bounded by the parser's own limit, four
  * times this, instead).
  */
+/** Targets sent in absolute form, by request (req.url holds their origin form: tls-listener.ts). */
+const sentTargets = new WeakMap<object, string>();
+
+export function keepSentTarget(req: object, sent: string): void {
+  sentTargets.set(req, sent);
+}
+
+/** The request target as the client sent it (absolute form included), for measuring the head. */
+export function sentTarget(req: { url?: string }): string {
+  return sentTargets.get(req) ?? req.url ?? '';
+}
+
 export function headBytes(method: string, url: string, rawHeaders: readonly string[]): number {
   let n = method.length + url.length + 14; // "M U HTTP/1.1\r\n" (12 beyond M and U) and the final "\r\n"
   for (let i = 0; i < rawHeaders.length; i++) n += rawHeaders[i]!.length + 2; // ": " or "\r\n"

@@ -16,7 +16,7 @@ import type { TlsMaterial } from '../tls/material.js';
 import { normaliseSerial, revokedSerials } from '../tls/crl-serials.js';
 import { closeAsGateway, createConnectionBook, createHandshakeGuard } from './connection-guard.js';
 import { createRefusalLog } from './refusal-log.js';
-import { requestHeadOf, requestIdOf, type RequestHead } from './request-head.js';
+import { keepSentTarget, requestHeadOf, requestIdOf, type RequestHead } from './request-head.js';
 import { failBodyFraming } from './read-body.js';
 
 const CURRENT_REQUEST: unique symbol = Symbol('cancel-gateway.currentRequest');
@@ -137,7 +137,8 @@ function refusalCodec(head: RequestHead | undefined, codecs: readonly Codec[] | 
  * not used (the gateway serves one origin).
  */
 export function originForm(url: string): string {
-  const authority = /^https?:\/\/[^/?#]*/i.exec(url);
+  // An empty authority (`https:///…`) is no http(s) URI (RFC 9110 §4.2): left as sent, no route serves it (404).
+  const authority = /^https?:\/\/[^/?#]+/i.exec(url);
   if (!authority) return url;
   const rest = url.slice(authority[0].length);
   return rest.startsWith('/') ? rest : `/${rest}`;
@@ -208,7 +209,10 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     // Defence in depth: Node refuses an unauthorized peer at the handshake (rejectUnauthorized).
     if (!(req.socket as TLSSocket).authorized) return void req.socket.destroy();
-    req.url = originForm(req.url ?? '/');
+    const sent = req.url ?? '/';
+    req.url = originForm(sent);
+    // The head is measured as sent (limits.maxHeaderBytes): an authority is part of it.
+    if (req.url !== sent) keepSentTarget(req, sent);
     (req.socket as Tracked)[CURRENT_REQUEST] = { req, res };
     // Item 7: a connection has a maximum age and request count; a retired one closes after this answer.
     // Pipelined requests one at a time; none after an answer that closed the connection.

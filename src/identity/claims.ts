@@ -19,6 +19,8 @@ export interface ClaimRules {
   issuer?: string;
   /** nhs-booking: false (optional, but complete if present); gp-connect: true. */
   requirePractitioner: boolean;
+  /** GP Connect §b: the 0.x `requested_record` claim is refused in 1.x (its demonstrator answers 400). */
+  refuseRequestedRecord?: boolean;
   /**
    * nhs-booking §b (and TKW): a present practitioner names all three identifiers — sds-user-id,
    * sds-role-profile-id (value or UNK) and a consumer-local id. GP Connect tolerates the last two absent.
@@ -292,7 +294,8 @@ function check(payload: Json, rules: ClaimRules, nowSeconds: number): Requester 
   } else Object.assign(requester, checkPractitioner(payload, rules, sub));
 
   // 0.x claim, removed in 1.0; the GP Connect demonstrator refuses it in 1.x (gp-connect §b).
-  if (payload['requested_record'] !== undefined) reject('requested_record', 'not allowed');
+  // NHS Booking (§b) says nothing of it: an extra claim, ignored like any other.
+  if (rules.refuseRequestedRecord && payload['requested_record'] !== undefined) reject('requested_record', 'not allowed');
 
   return requester;
 }

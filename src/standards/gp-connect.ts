@@ -42,7 +42,7 @@ export const gpConnect: Standard = {
   // GP Connect: JSON SHALL, XML SHOULD (application/fhir+xml; the legacy XML name is not GP Connect's).
   requestMediaTypes: ['application/fhir+json', 'application/json+fhir', 'application/fhir+xml'],
   ifMatchRequired: false,
-  jwt: { requirePractitioner: true, validateEmbeddedResources: true },
+  jwt: { requirePractitioner: true, validateEmbeddedResources: true, refuseRequestedRecord: true },
   cancel: {
     reasonExtensionUrl: 'https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-AppointmentCancellationReason-1',
     reasonRequired: true,

@@ -97,7 +97,7 @@ export interface Standard {
   requestMediaTypes: readonly string[];
   /** nhs-booking: a missing If-Match is 412; GP Connect: allowed, the stored version is used. */
   ifMatchRequired: boolean;
-  jwt: { requirePractitioner: boolean; validateEmbeddedResources: boolean; completePractitioner?: boolean; sdsIdFormat?: boolean };
+  jwt: { requirePractitioner: boolean; validateEmbeddedResources: boolean; refuseRequestedRecord?: boolean; completePractitioner?: boolean; sdsIdFormat?: boolean };
   cancel: CancelRules;
   /** Allowed change sets per guarded interaction kind. */
   changeSets: { cancel: ChangeSet; amend?: ChangeSet };

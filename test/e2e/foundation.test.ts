@@ -177,3 +177,10 @@ t.test('a passthrough write with Content-Type sent twice is refused, not guessed
   assertOutcome(t, r, 415, 'UNSUPPORTED_MEDIA_TYPE');
   t.equal(h.provider.requests.length, before, 'nothing reached the provider');
 });
+
+t.test('a fragment (#) in a passthrough query is 400, nothing forwarded (RFC 9112 §3.2.1; review of stop 33)', async (t) => {
+  const before = h.provider.requests.length;
+  const r = await h.request({ method: 'GET', path: '/STU3/1/Appointment?patient=1#frag', headers: identityHeaders('nhs-booking', 'search') });
+  assertOutcome(t, r, 400, 'BAD_REQUEST');
+  t.equal(h.provider.requests.length, before, 'nothing reached the provider');
+});

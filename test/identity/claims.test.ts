@@ -24,6 +24,7 @@ const RULES: Record<Standard, ClaimRules> = {
     requiredScope: 'patient/*.write',
     audience: GP_AUD,
     requirePractitioner: true,
+    refuseRequestedRecord: true,
     validateEmbeddedResources: true,
     resourceValidator: createBaseResourceValidator(),
     ...DEFAULT_CLAIM_TIMING,
@@ -219,7 +220,9 @@ const CASES: Case[] = [
   { name: 'an invalid resource outranks a missing field', mutate: (p) => { delete p['requesting_device']['model']; p['requesting_practitioner']['name'][0]['foo'] = 'x'; }, claim: 'requesting_practitioner', gpInvalidResource: true, only: 'gp-connect' },
   { name: 'a missing field with every resource valid stays a claim failure', mutate: (p) => delete p['requesting_device']['model'], claim: 'requesting_device.model' },
   // requested_record: 0.x only, refused in 1.x.
-  { name: 'requested_record present', mutate: (p) => (p['requested_record'] = { resourceType: 'Patient' }), claim: 'requested_record' },
+  { name: 'requested_record present', mutate: (p) => (p['requested_record'] = { resourceType: 'Patient' }), claim: 'requested_record', only: 'gp-connect' },
+  // NHS Booking §b says nothing of it: an extra claim like any other (rulings review of stop 33).
+  { name: 'requested_record present (nhs-booking ignores)', mutate: (p) => (p['requested_record'] = { resourceType: 'Patient' }), only: 'nhs-booking' },
   // Unknown top-level claims are not refused.
   { name: 'extra top-level claim ok', mutate: (p) => (p['jti'] = 'abc') },
   // Embedded resources with a property outside STU3: only gp-connect checks (invalidResource).

@@ -318,6 +318,7 @@ function tokenPlanArb(std: StandardName): fc.Arbitrary<TokenPlan> {
 /** Whether a token plan is valid for the standard, and the code it fails with otherwise. */
 function tokenFailure(std: StandardName, p: TokenPlan): ErrorCode | undefined {
   if (p.kind === 'valid') return undefined;
+  if (p.kind === 'requestedRecord' && std === 'nhs-booking') return undefined;
   if (p.kind === 'noPractitioner') return std === 'nhs-booking' ? undefined : 'JWT_INVALID';
   if (p.kind === 'extraProperty') return std === 'nhs-booking' ? undefined : 'JWT_CLAIM_RESOURCE_INVALID';
   if (p.kind === 'delete' && p.claim === 'requesting_practitioner') return std === 'nhs-booking' ? undefined : 'JWT_INVALID';
