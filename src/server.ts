@@ -267,7 +267,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
         // connections cut.
         // A request whose body is still arriving is cut as one at limits.requestTimeoutMs is: the
         // gateway's refusal, recorded (400 REQUEST_MALFORMED), not a client that left.
-        for (const res of active) if (!res.req.complete) closeAsGateway(res.req.socket as net.Socket);
+        for (const res of active) if (!res.req.complete && !res.writableEnded) closeAsGateway(res.req.socket as net.Socket); // an answer already made is left to finish
         await Promise.all([...live].map((h) => h.abortInFlight().catch(() => undefined)));
         await Promise.race([Promise.allSettled([...handlingNow]), new Promise((r) => setTimeout(r, 2000).unref())]);
       }
