@@ -32,7 +32,7 @@ export function createMetrics() {
     upstreamErrors: new Counter({ name: `${p}upstream_errors_total`, help: 'Failed provider calls, by kind (refused, timeout, slow-body, reset, protocol, status, redirect, too-large, other).', labelNames: ['kind'], registers: [registry] }),
     inFlight: new BoundGauge({ name: `${p}in_flight_requests`, help: 'Requests being handled now.', registers: [registry] }),
     tlsFailures: new Counter({ name: `${p}tls_handshake_failures_total`, help: 'Refused or failed TLS handshakes, by reason.', labelNames: ['reason'], registers: [registry] }),
-    certExpiry: new Gauge({ name: `${p}certificate_expiry_seconds`, help: 'Seconds until the certificate expires, by role (server, client-ca) and subject.', labelNames: ['role', 'subject'], registers: [registry] }),
+    certExpiry: new Gauge({ name: `${p}certificate_expiry_seconds`, help: 'Seconds until the certificate expires, by role (server, client-ca, upstream-client) and subject.', labelNames: ['role', 'subject'], registers: [registry] }),
     reloads: new Counter({ name: `${p}reloads_total`, help: 'Reloads of certificate material (kind tls) and of the configuration (kind config), by result (success, failure).', labelNames: ['kind', 'result'], registers: [registry] }),
     contractBreaches: new Counter({ name: `${p}provider_contract_breaches_total`, help: 'Provider success answers that break the cancel contract (returned anyway), by reason.', labelNames: ['reason'], registers: [registry] }),
     providerUp: new Gauge({ name: `${p}provider_up`, help: '1 when the provider accepted a connection at the last readiness probe, else 0.', registers: [registry] }),

@@ -18,7 +18,7 @@ import { sendError } from './respond.js';
 import { answerCodecOf } from './edge/negotiate.js';
 import { requestIdOf } from './edge/request-head.js';
 import { keepingServerCertificate, loadTlsMaterial, watchFiles, watchTlsFiles, type TlsMaterial } from './tls/material.js';
-import { createTlsStatus, serverValid, serverValidFrom } from './tls/status.js';
+import { createTlsStatus, serverValid, serverValidFrom, upstreamClientCertificate, type ExpiringCertificate } from './tls/status.js';
 import { createClientAllowList } from './tls/allow-list.js';
 import { createTlsListener } from './edge/tls-listener.js';
 import { closeAsGateway } from './edge/connection-guard.js';
@@ -118,15 +118,19 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   // Every handling not yet closed: the current one, and those a reload retired while requests
   // begun under them are still running (shutdown aborts and closes them all).
   const live = new Set<Handling>();
+  // The provider client certificate of the handling in use, for the expiry metric (re-read when a
+  // handling is built: a renewed Secret).
+  let upstreamCert: ExpiringCertificate | undefined;
   const buildHandling = (cfg: Readonly<Config>): Handling => {
     const h: Handling = createHandling(cfg, shared, () => live.delete(h));
     live.add(h);
+    upstreamCert = upstreamClientCertificate(cfg.upstream.cert);
     return h;
   };
   let handling = buildHandling(config);
 
   const material = loadTlsMaterial(config.tls);
-  const tlsStatus = createTlsStatus(material, { metrics, logger, clock, crlWarningHours: config.tls.crlWarningHours });
+  const tlsStatus = createTlsStatus(material, { metrics, logger, clock, crlWarningHours: config.tls.crlWarningHours, others: () => (upstreamCert ? [upstreamCert] : []) });
   const clientAllowed = createClientAllowList(config.tls.allowedClients);
 
   let draining = false;

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { createCa, issueCertificate } from '../../demo/certs.js';
 import { identityHeaders, startHarness } from '../helpers/harness.js';
+import { adminGet, sample } from '../helpers/admin.js';
 import { validClaims } from '../helpers/tokens.js';
 import { STANDARDS } from '../../src/standards/index.js';
 import { eventually } from '../reliability/support.js';
@@ -50,6 +51,8 @@ t.test("a renewed client certificate for the provider is presented without a res
   const read = () => h.request({ method: 'GET', path: '/STU3/1/Appointment/x1', headers: identityHeaders('nhs-booking', 'read') });
   t.equal((await read()).status, 200);
   t.equal(seen.at(-1), 'gateway-2026');
+  const expiry = async (cn: string) => sample((await adminGet(h, '/metrics')).body, 'cancel_gateway_certificate_expiry_seconds', { role: 'upstream-client', subject: `CN=${cn}` });
+  t.ok((await expiry('gateway-2026') ?? 0) > 86400, 'the provider client certificate has its expiry metric');
 
   const renewed = issueCertificate(providerCa, { commonName: 'gateway-2027', kind: 'client' });
   replace(join(dir, 'client-key.pem'), renewed.key);
@@ -57,6 +60,8 @@ t.test("a renewed client certificate for the provider is presented without a res
   t.ok(await eventually(() => reloads(h.logs, 'reloaded') > 0, 5000), 'reloaded on the change');
   t.equal((await read()).status, 200);
   t.equal(seen.at(-1), 'gateway-2027', 'the provider sees the renewed certificate');
+  t.ok((await expiry('gateway-2027') ?? 0) > 86400, 'and the metric follows the renewed certificate');
+  t.equal(await expiry('gateway-2026'), undefined, 'the old one is gone from it');
 
   const failedBefore = reloads(h.logs, 'reload failed');
   replace(join(dir, 'client-key.pem'), first.key); // no longer the certificate's key
