@@ -388,12 +388,17 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
 
   /** The exchanges in flight, each with its abort (shutdown). */
   const inFlight = new Set<() => void>();
+  let stopped = false;
   return {
     close: () => proxy.close(),
     abortInFlight: () => {
+      stopped = true;
       for (const abort of [...inFlight]) abort();
     },
     forward(req, res, ctx, requestId, traceparent, body) {
+      // Past the shutdown deadline no new exchange starts (one still in its checks then would go
+      // out while the connections are being cut): refused, nothing sent.
+      if (stopped) return Promise.reject(new GatewayError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down: nothing was forwarded'));
       return new Promise<ForwardResult>((resolve, reject) => {
         const started = performance.now();
         let timedOut = false;
