@@ -250,6 +250,16 @@ export function createPipeline(deps: PipelineDeps) {
 
   return {
     /**
+     * Ruling 13 for a method Node's parser does not know (`FOO`, a lower-case `get`): no interaction
+     * is configured for it, so its path decides — 404 where nothing is served, else 405 with what is.
+     */
+    routeRefusal(head: RequestHead): { code: ErrorCode; allowed: readonly string[] } {
+      const { result } = route({ method: head.method, url: head.url, headers: {}, rawHeaders: [] } as unknown as IncomingMessage);
+      if (result.ok) return { code: 'METHOD_NOT_ALLOWED', allowed: [] };
+      return result.code === 'METHOD_NOT_ALLOWED' ? { code: result.code, allowed: result.allowed } : { code: result.code, allowed: [] };
+    },
+
+    /**
      * Ruling 19 for a request Node's parser refused before it became a request (ruling 16): the
      * answer was written by the listener; this writes its decision line and, when its request line
      * names a guarded route, its audit record. `head` is undefined when the request line was not

@@ -148,6 +148,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const listener = createTlsListener({
     config, material, metrics, logger, clock, onRequest, outcomeStandard: () => handling.standard, codecs: CODECS,
     onRefusedFraming: (head, status, code) => handling.pipeline.refusedFraming(head, status, code),
+    routeRefusal: (head) => handling.pipeline.routeRefusal(head),
   });
   const server = listener.server;
   let served = material;

@@ -20,7 +20,7 @@ export interface RequestHead {
 
 const LOOK_AT = 8192;
 const MAX_TARGET = 2048;
-const REQUEST_LINE = /^([A-Z]{1,16}) (\/[!-~]*) HTTP\/\d\.\d\r?$/; // any version: the parser may refuse the version itself
+const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}) (\/[!-~]*) HTTP\/\d\.\d\r?$/; // a method is any token (RFC 9110 §9.1) // any version: the parser may refuse the version itself
 const ACCEPT = /^accept:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const CONTENT_TYPE = /^content-type:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const MAX_NEGOTIATION = 256;

@@ -41,6 +41,8 @@ export interface TlsListenerOptions {
   codecs?: readonly Codec[];
   /** A request the HTTP parser refused (ruling 16), for its decision line and audit record (ruling 19). */
   onRefusedFraming?(head: RequestHead | undefined, status: number, code: ErrorCode): void;
+  /** A method the HTTP parser does not know: its path's 404, or 405 with the methods served there. */
+  routeRefusal?(head: RequestHead): { code: ErrorCode; allowed: readonly string[] };
 }
 
 export interface TlsListener {
@@ -111,7 +113,7 @@ function sameName(a: unknown, b: unknown): boolean {
 }
 
 /** A whole HTTP answer for a socket the HTTP parser gave up on (Connection: close). */
-function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standard, codec: Codec | undefined, requestId: string | undefined, nowMs: number): Buffer {
+function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standard, codec: Codec | undefined, requestId: string | undefined, nowMs: number, allow?: string): Buffer {
   // Coded as the standard codes it (its overrides), like every other refusal.
   const m = mappingFor(new GatewayError(code, diagnostics), standard);
   const oo = buildOperationOutcome(m, [{ diagnostics }], standard.operationOutcomeProfile) as unknown as Record<string, unknown>;
@@ -119,7 +121,7 @@ function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standa
   const reason = http.STATUS_CODES[m.status] ?? 'Error';
   const type = codec?.contentType ?? 'application/fhir+json; charset=utf-8';
   // Date: RFC 9110 §6.6.1 (Node writes it on every answer it makes; this one is written by hand).
-  const head = `HTTP/1.1 ${m.status} ${reason}\r\nDate: ${new Date(nowMs).toUTCString()}\r\nContent-Type: ${type}\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\n${requestId ? `X-Correlation-ID: ${requestId}\r\n` : ''}Connection: close\r\n\r\n`;
+  const head = `HTTP/1.1 ${m.status} ${reason}\r\nDate: ${new Date(nowMs).toUTCString()}\r\nContent-Type: ${type}\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\n${requestId ? `X-Correlation-ID: ${requestId}\r\n` : ''}${allow !== undefined ? `Allow: ${allow}\r\n` : ''}Connection: close\r\n\r\n`;
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }
 
@@ -275,15 +277,21 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       if (inFlight.res.writableEnded) connections.whenIdle(socket, () => socket.end());
       return;
     }
-    const which: ErrorCode = code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED';
-    metrics.rejections.inc({ code: which });
     const head = requestHeadOf((err as { rawPacket?: unknown }).rawPacket, (err as { bytesParsed?: unknown }).bytesParsed as number | undefined);
+    // Ruling 13: a method the parser does not know is no interaction — 404 or 405 as its path says.
+    const byMethod = code === 'HPE_INVALID_METHOD' && head ? o.routeRefusal?.(head) : undefined;
+    const which: ErrorCode = byMethod?.code ?? (code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED');
+    metrics.rejections.inc({ code: which });
     o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
     // Item 13: answers on a connection go out in request order — a malformed request pipelined
     // behind a cancel is answered after the cancel's answer, never instead of it.
     socket.pause();
-    const diagnostics = which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large' : 'The HTTP request is malformed';
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeStandard(), refusalCodec(head, o.codecs), head?.requestId, o.clock.now())));
+    const diagnostics = which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large'
+      : which === 'ROUTE_NOT_FOUND' ? 'No interaction is served at this path'
+      : which === 'METHOD_NOT_ALLOWED' ? 'This method is not allowed at this path'
+      : 'The HTTP request is malformed';
+    const allow = byMethod?.code === 'METHOD_NOT_ALLOWED' ? byMethod.allowed.join(', ') : undefined;
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeStandard(), refusalCodec(head, o.codecs), head?.requestId, o.clock.now(), allow)));
   });
   // Rulings 13 and 19: CONNECT asks for a tunnel, which no interaction is: 404 as an
   // OperationOutcome, recorded like any refusal, and the connection closed (Node would close it

@@ -518,3 +518,22 @@ t.test('RFC 9112 §3.2.2: a cancel in absolute form is routed, checked, forwarde
   t.ok(h.audit.some((a) => (a as { traceId?: string; appointmentId?: string }).traceId === trace && (a as { appointmentId?: string }).appointmentId === id), 'audited under its appointment');
   c.socket.destroy();
 });
+
+t.test('ruling 13: a method the HTTP parser does not know is 405 with Allow on a served path, 404 elsewhere — never 400 (review of stop 33)', async (t) => {
+  const before = providerCount();
+  for (const [method, path, status, allow] of [
+    ['FOO', `/STU3/1/Appointment/${ids[0]}`, 405, /GET.*PUT|PUT.*GET/],
+    ['get', `/STU3/1/Appointment/${ids[0]}`, 405, /GET/],
+    ['BREW', '/STU3/1/Nothing/here', 404, undefined],
+  ] as const) {
+    const c = await connect();
+    c.socket.write(raw(method, path, readHeaders()));
+    t.ok(await c.closed(3000), `${method} ${path}: closed after the answer`);
+    const [answer] = parseResponses(c.received());
+    t.equal(answer?.status, status, `${method}: ${status}`);
+    t.ok(catalogueCodes('nhs-booking', status, JSON.parse(answer?.body ?? '{}')).includes(status === 405 ? 'METHOD_NOT_ALLOWED' : 'ROUTE_NOT_FOUND'), `${method}: its OperationOutcome`);
+    if (allow) t.match(answer?.headers['allow'], allow, `${method}: Allow names the methods served`);
+  }
+  t.equal(providerCount(), before, 'the provider saw nothing');
+  t.ok(h.logs.some((l) => l.includes('"msg":"decision"') && l.includes('"method":"FOO"') && l.includes('METHOD_NOT_ALLOWED')), 'a decision line');
+});
