@@ -280,7 +280,10 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
   let raw: Record<string, unknown>;
   try { raw = parseConfigText(text, file); } catch (e) {
     if (e instanceof ConfigError) throw e;
-    throw new ConfigError([`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${(e as Error).message.split('\n')[0]}`]);
+    // The parser's own words only, never its quote of the text (newer V8 quotes the JSON around the
+    // error: a store.url password could be in it): the first line, cut before a quoted snippet.
+    const said = (e as Error).message.split('\n')[0]!.replace(/,? *"[\s\S]*$/, '');
+    throw new ConfigError([`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${said}`]);
   }
   const envProblems = applyEnv(raw, env);
   let built: Readonly<Config>;

@@ -199,3 +199,18 @@ t.test('store keys belong to their kind; a sqlite file is not under /proc or /sy
   t.match(problems({ kind: 'sqlite', path: '/var/lib/gw/v.db', url: 'postgres://h/db' }), /store\.url: only the postgres store uses a URL/);
   t.equal(problems({ kind: 'sqlite', path: '/var/lib/gw/v.db' }), '');
 });
+
+t.test('a configuration file that does not parse is named with the parser\'s words, never a quote of its text (a store.url password)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-cfg-parse-'));
+  for (const [name, text] of [['c.json', '{"store": {"kind": "postgres", "url": "postgres://gw:S3CRET-PW@db/gw"}}}'], ['c.yaml', 'store:\n  url: postgres://gw:S3CRET-PW@db/gw\n   bad: [indent']] as const) {
+    writeFileSync(join(dir, name), text);
+    try {
+      loadConfig(join(dir, name), {});
+      t.fail(`${name}: refused`);
+    } catch (e) {
+      const said = (e as { problems?: string[] }).problems?.join(' ') ?? String(e);
+      t.match(said, /not valid (JSON|YAML)/, `${name}: says it does not parse`);
+      t.notMatch(said, /S3CRET/, `${name}: and quotes none of it`);
+    }
+  }
+});
