@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join, relative, isAbsolute } from 'node:path';
 import { applyEnv, buildConfig, ConfigError, namingEnv, type Config } from '../src/config.js';
 import type { Gateway } from '../src/server.js';
@@ -168,11 +169,24 @@ Stop with Ctrl-C. GATEWAY_STANDARD=gp-connect npm start runs the GP Connect 1.2.
 `;
 }
 
+/**
+ * GATEWAY_PORT=0 (any free port): the port is chosen here, before the configuration is built, so
+ * that publicBaseUrl — every Location the gateway returns — names the port it listens on (ruling 22).
+ */
+async function withGatewayPortChosen(env: NodeJS.ProcessEnv): Promise<NodeJS.ProcessEnv> {
+  if (env.GATEWAY_PORT?.trim() !== '0') return env;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return { ...env, GATEWAY_PORT: String(port) };
+}
+
 export async function runDemo(
   run: (config: Readonly<Config>, onReady: (gw: Gateway) => void) => Promise<void>,
   opts: DemoOptions = {},
 ): Promise<{ close(): Promise<void> }> {
-  const env = opts.env ?? process.env;
+  const env = await withGatewayPortChosen(opts.env ?? process.env);
   const dir = opts.dir ?? join(packageRoot, '.demo');
   const out = opts.out ?? process.stdout;
   const standard = demoStandard(env);

@@ -119,7 +119,8 @@ function baseUrlProblems(name: string, url: string): string[] {
   let u: URL;
   try { u = new URL(url); } catch { return [`${name}: not a valid URL`]; }
   const problems: string[] = [];
-  if (u.username || u.password) problems.push(`${name}: must not carry a user name or password`);
+  // The written form too: an empty one (`https://:@host`, `https://@host`) parses to none but is still written into every URL built on it.
+  if (u.username || u.password || /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url)) problems.push(`${name}: must not carry a user name or password`);
   if (url.includes('?') || url.includes('#')) problems.push(`${name}: must not carry a query or a fragment`);
   // The URL parser resolves them away (and reads `\` as `/`), so the written form is looked at.
   if (url.includes('\\')) problems.push(`${name}: must not contain a backslash`);

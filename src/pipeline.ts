@@ -23,7 +23,7 @@ import type { TraceSpan, Tracer } from './ports/tracer.js';
 import type { Codec } from './ports/codec.js';
 import { acceptFromFormatParam, answerCodecOf } from './edge/negotiate.js';
 import type { Lane } from './edge/large-body-lane.js';
-import { isAcceptedMediaType } from './checks/media-type.js';
+import { isAcceptedCancelQuery, isAcceptedMediaType } from './checks/media-type.js';
 import { checkRequestSemantics } from './checks/request-semantics.js';
 import { headBytes, requestIdOf, sentTarget, type RequestHead } from './edge/request-head.js';
 import { gzipWanted, gzipWhole, isIdentityCoding, varyAsCompressed } from './http/answer-gzip.js';
@@ -310,6 +310,11 @@ export function createPipeline(deps: PipelineDeps) {
         await runChecks(plan.identity, ctx!, io, span);
         if (isGuarded(ctx!.interaction)) out = await guarded(req, res, ctx!, io, trail, requestId, span);
         else if (ctx!.interaction.kind === 'history' && routed.vid) {
+          // As on a cancel: only `_format` — the query is not forwarded, and a version answered from
+          // the store could not apply `_summary` or `_elements`: refused, not silently dropped.
+          if (ctx!.request.query && !isAcceptedCancelQuery(ctx!.request.query)) {
+            throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', { diagnostics: 'Only _format (json or xml) may be given on a version read', expression: 'http.query' });
+          }
           const t0 = performance.now();
           // The client's end-to-end headers and the gateway's own X-Forwarded-*/Forwarded (ruling 25).
           const headers = forwardingHeaders(req, endToEnd(ctx!.request.headers));

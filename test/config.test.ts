@@ -169,6 +169,8 @@ t.test('base URLs are an origin and a path; basePath has no dot segments; numeri
   t.match(problems({ upstream: { url: 'http://svc:pw@provider:8080/fhir' } }), /upstream\.url: must not carry a user name or password/);
   t.match(problems({ publicBaseUrl: 'https://gw.example/STU3/1?x=1' }), /publicBaseUrl: must not carry a query or a fragment/);
   t.match(problems({ publicBaseUrl: 'https://user:pw@gw.example/STU3/1' }), /publicBaseUrl: must not carry a user name or password/);
+  for (const empty of ['https://:@gw.example/STU3/1', 'https://@gw.example/STU3/1']) t.match(problems({ publicBaseUrl: empty }), /publicBaseUrl: must not carry a user name or password/, `an empty userinfo is written into every Location: ${empty}`);
+  t.equal(problems({ publicBaseUrl: 'https://gw.example/STU3/@1' }), '', 'an @ in the path is no userinfo');
   t.match(problems({ publicBaseUrl: 'https://gw.example/STU3/../1' }), /publicBaseUrl: must not have \. or \.\. path segments/);
   t.match(problems({ publicBaseUrl: 'https://gw.example/STU3\\..\\1' }), /publicBaseUrl: must not contain a backslash/, 'the URL parser reads \\ as /');
   t.equal(problems({ publicBaseUrl: 'https://gw.example:443/STU3/1/', upstream: { url: 'https://provider.example/fhir/' } }), '', 'a port and trailing slashes are fine');

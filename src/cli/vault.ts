@@ -6,8 +6,7 @@ import type { Readable } from 'node:stream';
 import type { Config } from '../config.js';
 import { diffResources } from '../fhir/diff.js';
 import { codecFor } from '../edge/negotiate.js';
-import { jsonCodec } from '../adapters/codec-json.js';
-import { xmlCodec } from '../adapters/codec-xml.js';
+import { CODECS } from '../compose.js';
 import { createAuditSink, type AuditSink } from '../ops/audit.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 import type { KeptVersion, VaultPort } from '../ports/vault.js';
@@ -159,7 +158,6 @@ export function versionOf(r: ProviderReply): string | undefined {
 }
 
 /** Whether a provider answer's body is the Appointment `id`, read by its Content-Type (JSON or XML). */
-const CODECS = [jsonCodec, xmlCodec] as const;
 function namesThisAppointment(r: ProviderReply, id: string): boolean {
   if (r.body.length === 0) return false;
   const d = codecFor(r.headers['content-type'], CODECS).decode(r.body, { maxDepth: 64, maxNodes: 200_000 });

@@ -43,13 +43,18 @@ const NOT_FORWARDED = new Set<string>([
   'fastly-client-ip', 'x-proxyuser-ip', 'client-cert', 'client-cert-chain', 'x-client-cert', 'x-client-verify', 'x-client-dn',
   'x-arr-clientcert', 'x-arr-ssl', 'remote-user', 'x-user', 'x-userid', 'x-user-id', 'x-authenticated-userid',
   'x-consumer-username', 'x-consumer-id', 'x-credential-identifier', 'cookie', 'cookie2',
+  'x-client-s-dn', 'x-client-i-dn', 'x-client-serial', 'x-client-fingerprint',
 ]);
 const NOT_FORWARDED_PREFIXES = [
   'x-forwarded', 'x-original-', 'x-ssl-', 'ssl-client', 'x-client-cert', 'x-remote-', 'x-auth-request-', 'x-ms-client-principal',
   'x-amzn-mtls-', 'x-envoy-', 'nhsd-',
+  // identity-aware proxies' word on the user: AWS ALB OIDC, Google IAP, Cloudflare Access,
+  // Shibboleth, Authelia/Authentik-style `Remote-*`, and the like
+  'x-amzn-oidc-', 'x-goog-authenticated-', 'x-goog-iap-', 'cf-access-', 'x-shib-', 'shib-', 'remote-', 'x-iinsproxy-',
+  'x-webauth-', 'x-auth-user', 'x-proxy-user', 'x-authenticated-', 'authenticated-', 'x-oidc-', 'oidc-claim-', 'x-userinfo',
 ];
 /** Compound words run together in one name (`X-ForwardedFor`, `X-RealIP`, `X-SSLClientCert`). */
-const NOT_FORWARDED_GLUED = ['forwardedfor', 'forwardedhost', 'forwardedproto', 'realip', 'clientip', 'remoteip', 'remoteaddr', 'clientcert', 'sslclient', 'originalur', 'methodoverride', 'remoteuser'];
+const NOT_FORWARDED_GLUED = ['forwardedfor', 'forwardedhost', 'forwardedproto', 'realip', 'clientip', 'remoteip', 'remoteaddr', 'clientcert', 'sslclient', 'originalur', 'methodoverride', 'remoteuser', 'authenticateduser', 'authuser', 'proxyuser', 'webauthuser', 'clientdn', 'clientsdn'];
 
 /** Whether the (dashed, lower-case) name is held back by prefix or by a run-together compound. */
 function namesNotForwarded(dashed: string): boolean {

@@ -94,6 +94,8 @@ t.test('every numbered step prints commands that work when pasted; everything la
     const [read, cancel, again, audit, history, xml, amend] = results;
     t.same(status(read!.stdout), [200], `${standard} step 1 reads: ${read!.stderr}`);
     t.same(status(cancel!.stdout), [200], `${standard} step 2 cancels: ${cancel!.stderr}${cancel!.stdout.slice(-400)}`);
+    // GATEWAY_PORT=0: the Location names the port the gateway listens on (ruling 22; README review of stop 33).
+    t.match(cancel!.stdout, new RegExp(`^location: https://localhost:${gw!.port}/STU3/1/Appointment/`, 'im'), `${standard} step 2: the Location leads to this gateway`);
     t.same(status(again!.stdout), [409], `${standard} step 3, the same cancel again: 409`);
     t.match(again!.stdout, /"resourceType":\s*"OperationOutcome"/);
     const records = audit!.stdout.trim().split('\n').map((l) => JSON.parse(l) as { status: number; interaction: string });

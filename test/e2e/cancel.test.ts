@@ -602,3 +602,17 @@ t.test('audit: a diff rejection and a success', async (t) => {
   t.equal(rec3?.outcome, 'rejected');
 });
 
+
+t.test('a version read takes only _format: another parameter is 415, not silently dropped (README review of stop 33)', async (t) => {
+  const before = h.provider.requests.length;
+  for (const query of ['_summary=true', '_format=turtle', '_elements=status']) {
+    const r = await h.request({ method: 'GET', path: `/STU3/1/Appointment/appt-1/_history/1?${query}`, headers: identityHeaders('nhs-booking', 'read') });
+    assertOutcome(t, r, 415, 'UNSUPPORTED_MEDIA_TYPE');
+  }
+  // Two formats: refused too (its answer's own format is negotiation's business).
+  t.equal((await h.request({ method: 'GET', path: '/STU3/1/Appointment/appt-1/_history/1?_format=json&_format=xml', headers: identityHeaders('nhs-booking', 'read') })).status, 415);
+  t.equal(h.provider.requests.length, before, 'nothing reached the provider');
+  const ok = await h.request({ method: 'GET', path: '/STU3/1/Appointment/appt-1/_history/1?_format=xml', headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(ok.status, 200, '_format is accepted');
+  t.match(String(ok.headers['content-type']), /fhir\+xml/);
+});

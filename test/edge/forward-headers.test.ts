@@ -23,7 +23,12 @@ t.test('held back', async (t) => {
     'client-cert', 'client-cert-chain', 'x-ssl-client-cert', 'x-sslclientcert', 'x-arr-clientcert', 'ssl_client_s_dn',
     'x-remote-user', 'x-authenticated-userid', 'x-userid', 'x-consumer-username', 'x-credential-identifier', 'nhsd-end-user-organisation-ods',
     'x-original-host', 'x-envoy-original-path', 'x-auth-request-user', 'x-ms-client-principal-name', 'x-amzn-mtls-clientcert', 'x-ssl-cert',
-    'cookie', 'cookie2', 'proxy']) {
+    'cookie', 'cookie2', 'proxy',
+    // identity-aware proxies' word on the user (README review of stop 33)
+    'x-authenticated-user', 'x-auth-user', 'x-proxy-user', 'x-webauth-user', 'authenticated-user', 'remote-email', 'remote-groups',
+    'x-amzn-oidc-identity', 'x-amzn-oidc-data', 'x-amzn-oidc-accesstoken', 'x-goog-authenticated-user-email', 'x-goog-iap-jwt-assertion',
+    'cf-access-authenticated-user-email', 'cf-access-jwt-assertion', 'x-shib-user', 'shib-identity-provider', 'x-iinsproxy-user', 'x-client-s-dn',
+    'x-authenticateduser', 'x_webauth_user']) {
     t.notOk(forwardable(name, undefined), name);
   }
 });
