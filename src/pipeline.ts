@@ -1,6 +1,6 @@
 import { wellFormedTraceId } from './checks/spine-headers.js';
 import { unsignedTokenWithScope } from './identity/token.js';
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { METHODS, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { CheckPlan, Check, CheckIO } from './checks/index.js';
 import type { Config } from './config.js';
 import { createContext, header, repeatedHeaders, type RequestContext } from './context.js';
@@ -88,6 +88,8 @@ interface Outcome {
  */
 /** Methods that change a resource: refused at the route under /Appointment/, they are audited. */
 const WRITE_METHODS: ReadonlySet<string> = new Set(['PUT', 'PATCH', 'DELETE', 'POST']);
+/** Methods Node's HTTP parser reads; any other reaches the gateway only from a refused request line. */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
 /** `/Appointment`, `/Appointment/`, `/Appointment/{id}…`: the id, when a segment follows. */
 const APPOINTMENT_PATH = /^\/Appointment(?:\/([^/]*))?(?:\/.*)?$/;
 
@@ -253,9 +255,12 @@ export function createPipeline(deps: PipelineDeps) {
      * Ruling 13 for a method Node's parser does not know (`FOO`, a lower-case `get`): no interaction
      * is configured for it, so its path decides — 404 where nothing is served, else 405 with what is.
      */
-    routeRefusal(head: RequestHead): { code: ErrorCode; allowed: readonly string[] } {
+    routeRefusal(head: RequestHead): { code: ErrorCode; allowed: readonly string[] } | undefined {
+      // A method Node knows: the line is another request's (one read whole before, e.g. chunked),
+      // not the refused one — no verdict from it. Ruling 25's refusals seen in the head come first.
+      if (KNOWN_METHODS.has(head.method) || head.changesMeaning) return undefined;
       const { result } = route({ method: head.method, url: head.url, headers: {}, rawHeaders: [] } as unknown as IncomingMessage);
-      if (result.ok) return { code: 'METHOD_NOT_ALLOWED', allowed: [] };
+      if (result.ok) return undefined;
       return result.code === 'METHOD_NOT_ALLOWED' ? { code: result.code, allowed: result.allowed } : { code: result.code, allowed: [] };
     },
 
@@ -370,7 +375,8 @@ export function createPipeline(deps: PipelineDeps) {
    * (GET, HEAD, OPTIONS) refused there are not. `undefined`: not audited.
    */
   function refusedWriteOf(req: IncomingMessage, r: RouteResult): { appointmentId?: string } | undefined {
-    if (r.ok || !WRITE_METHODS.has(req.method ?? '')) return undefined;
+    // A method no one knows (`FOO`) at an appointment's path is recorded as a write attempt too.
+    if (r.ok || !(WRITE_METHODS.has(req.method ?? '') || !KNOWN_METHODS.has(req.method ?? ''))) return undefined;
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);

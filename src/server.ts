@@ -148,7 +148,8 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const listener = createTlsListener({
     config, material, metrics, logger, clock, onRequest, outcomeStandard: () => handling.standard, codecs: CODECS,
     onRefusedFraming: (head, status, code) => handling.pipeline.refusedFraming(head, status, code),
-    routeRefusal: (head) => handling.pipeline.routeRefusal(head),
+    // The allow-list first (README order: 403 before the route), as for any request.
+    routeRefusal: (head, socket) => (clientAllowed(socket as TLSSocket) ? handling.pipeline.routeRefusal(head) : { code: 'CLIENT_NOT_ALLOWED', allowed: [] }),
   });
   const server = listener.server;
   let served = material;

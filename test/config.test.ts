@@ -216,3 +216,16 @@ t.test('a configuration file that does not parse is named with the parser\'s wor
     }
   }
 });
+
+t.test('a YAML parse error keeps its location (its own words may hold a quote character)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-cfg-yaml-'));
+  writeFileSync(join(dir, 'c.yaml'), 'store:\n  kind: postgres\n  url: "postgres://u:s3cret@h/db\n');
+  try {
+    loadConfig(join(dir, 'c.yaml'), {});
+    t.fail('refused');
+  } catch (e) {
+    const said = (e as ConfigError).problems.join(' ');
+    t.match(said, /not valid YAML: .*line \d+, column \d+/, said);
+    t.notMatch(said, /s3cret/);
+  }
+});

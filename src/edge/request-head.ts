@@ -1,3 +1,4 @@
+import { hasMethodParam } from '../checks/request-semantics.js';
 /**
  * The request line (and a well-formed Ssp-TraceID) of a request Node's HTTP parser refused
  * (ruling 16: conflicting framing, headers too large), read from the raw bytes the parser held,
@@ -16,11 +17,14 @@ export interface RequestHead {
   requestId?: string;
   /** Ssp-InteractionID as sent (bounded): the audit record names the interaction it claimed (ruling 19). */
   interactionId?: string;
+  /** A method-override header, or `_method` or a `#` in the query: ruling 25's 400 comes before any route's verdict. */
+  changesMeaning?: boolean;
 }
 
 const LOOK_AT = 8192;
 const MAX_TARGET = 2048;
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}) (\/[!-~]*) HTTP\/\d\.\d\r?$/; // a method is any token (RFC 9110 §9.1) // any version: the parser may refuse the version itself
+const OVERRIDE_HEADER = /^x[-_.](?:http[-_.]method(?:[-_.]override)?|method[-_.]override)[ \t]*:/im; // ruling 25, look-alikes too
 const ACCEPT = /^accept:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const CONTENT_TYPE = /^content-type:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const MAX_NEGOTIATION = 256;
@@ -61,6 +65,8 @@ export function requestHeadOf(raw: unknown, failedAt?: number): RequestHead | un
   if (rid !== undefined) head.requestId = rid;
   const interaction = INTERACTION_ID.exec(headerBlock);
   if (interaction) head.interactionId = interaction[1]!;
+  const q = head.url.indexOf('?');
+  if (OVERRIDE_HEADER.test(headerBlock) || (q !== -1 && (head.url.includes('#', q) || hasMethodParam(head.url.slice(q + 1))))) head.changesMeaning = true;
   return head;
 }
 

@@ -42,7 +42,7 @@ export interface TlsListenerOptions {
   /** A request the HTTP parser refused (ruling 16), for its decision line and audit record (ruling 19). */
   onRefusedFraming?(head: RequestHead | undefined, status: number, code: ErrorCode): void;
   /** A method the HTTP parser does not know: its path's 404, or 405 with the methods served there. */
-  routeRefusal?(head: RequestHead): { code: ErrorCode; allowed: readonly string[] };
+  routeRefusal?(head: RequestHead, socket: net.Socket): { code: ErrorCode; allowed: readonly string[] } | undefined;
 }
 
 export interface TlsListener {
@@ -140,8 +140,9 @@ function refusalCodec(head: RequestHead | undefined, codecs: readonly Codec[] | 
  */
 export function originForm(url: string): string {
   // An empty authority (`https:///…`) is no http(s) URI (RFC 9110 §4.2): left as sent, no route serves it (404).
-  const authority = /^https?:\/\/[^/?#]+/i.exec(url);
-  if (!authority) return url;
+  const authority = /^https?:\/\/([^/?#]*)/i.exec(url);
+  // No host once userinfo and port are set aside (`https://:443/`, `https://u@/`): no http(s) URI either.
+  if (!authority || authority[1]!.replace(/^[^@]*@/, '').replace(/:\d*$/, '') === '') return url;
   const rest = url.slice(authority[0].length);
   return rest.startsWith('/') ? rest : `/${rest}`;
 }
@@ -279,7 +280,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     }
     const head = requestHeadOf((err as { rawPacket?: unknown }).rawPacket, (err as { bytesParsed?: unknown }).bytesParsed as number | undefined);
     // Ruling 13: a method the parser does not know is no interaction — 404 or 405 as its path says.
-    const byMethod = code === 'HPE_INVALID_METHOD' && head ? o.routeRefusal?.(head) : undefined;
+    const byMethod = code === 'HPE_INVALID_METHOD' && head ? o.routeRefusal?.(head, socket) : undefined;
     const which: ErrorCode = byMethod?.code ?? (code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED');
     metrics.rejections.inc({ code: which });
     o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);

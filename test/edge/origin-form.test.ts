@@ -13,6 +13,7 @@ t.test('absolute form to origin form, path and query untouched', async (t) => {
   t.equal(originForm('https://gw.example'), '/');
   t.equal(originForm('/STU3/1/Appointment/a1'), '/STU3/1/Appointment/a1', 'origin form as it is');
   t.equal(originForm('https:///STU3/1/Appointment'), 'https:///STU3/1/Appointment', 'an empty authority is no http(s) URI: left as sent (404)');
+  for (const hostless of ['https://:443/STU3/1/Appointment', 'https://u@/STU3/1/Appointment', 'https://u:p@:8443/STU3/1/Appointment']) t.equal(originForm(hostless), hostless, `no host: ${hostless}`);
   t.equal(originForm('ftp://gw.example/x'), 'ftp://gw.example/x');
   t.equal(originForm('*'), '*');
 });

@@ -536,4 +536,37 @@ t.test('ruling 13: a method the HTTP parser does not know is 405 with Allow on a
   }
   t.equal(providerCount(), before, 'the provider saw nothing');
   t.ok(h.logs.some((l) => l.includes('"msg":"decision"') && l.includes('"method":"FOO"') && l.includes('METHOD_NOT_ALLOWED')), 'a decision line');
+  t.ok(h.audit.some((a) => (a as { code?: string; appointmentId?: string }).code === 'METHOD_NOT_ALLOWED' && (a as { appointmentId?: string }).appointmentId === ids[0]), 'audited as a write attempt on its appointment');
+
+  // Ruling 25 comes first (README step 2): an override header or `_method` is 400, as with a known method.
+  for (const [what, path, extra] of [
+    ['an override header', `/STU3/1/Appointment/${ids[0]}`, { 'X-HTTP-Method-Override': 'PUT' }],
+    ['_method in the query', '/STU3/1/Nothing?_method=DELETE', {}],
+  ] as const) {
+    const c = await connect();
+    c.socket.write(raw('FOO', path, { ...readHeaders(), ...extra }));
+    t.ok(await c.closed(3000), `${what}: closed`);
+    t.equal(parseResponses(c.received())[0]?.status, 400, `${what}: 400 first`);
+  }
+  // A request line the parser read whole before (a chunked cancel) is not the refused request's: no 405 from it.
+  const cancel = await cancelRequest(h, 'nhs-booking', freshAppointment('unknown-behind-chunked'));
+  const body = String(cancel.body);
+  const c = await connect();
+  c.socket.write(raw('PUT', cancel.path, { ...(cancel.headers as Record<string, string>), 'Transfer-Encoding': 'chunked' }, `${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`) + raw('FOO', '/STU3/1/Nothing', readHeaders()));
+  t.ok(await eventually(() => parseResponses(c.received()).length >= 2, 5000), 'two answers');
+  const answers = parseResponses(c.received());
+  t.equal(answers[0]!.status, 200, 'the cancel');
+  t.not(answers[1]!.status, 405, 'the unknown method is not judged on the cancel\'s line');
+  c.socket.destroy();
+});
+
+t.test('an unknown method from a client not on the allow-list is 403, before any route (README order)', async (t) => {
+  const hx = await startHarness({ config: { tls: { allowedClients: { subjects: ['only.this.one'], sans: [] } } } });
+  t.teardown(() => hx.close());
+  const c = await rawTls(hx.gateway.port);
+  c.socket.write(raw('FOO', '/STU3/1/Appointment/appt-1', readHeaders()));
+  t.ok(await c.closed(3000), 'closed');
+  const [answer] = parseResponses(c.received());
+  t.equal(answer?.status, 403);
+  t.equal(answer?.headers['allow'], undefined, 'no Allow: nothing learned of the routes');
 });
