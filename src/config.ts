@@ -283,7 +283,7 @@ export function loadConfig(file: string, env: Record<string, string | undefined>
     if (e instanceof ConfigError) throw e;
     // The parser's own words only, never its quote of the text (newer V8 quotes the JSON around the
     // error: a store.url password could be in it): the first line, cut before a quoted snippet.
-    const said = (e as Error).message.split('\n')[0]!.replace(/, "[\s\S]*$/, '');
+    const said = (e as Error).message.split('\n')[0]!.replace(/, (?:\.\.\.)?"[\s\S]*$/, '');
     throw new ConfigError([`${file}: not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${said}`]);
   }
   const envProblems = applyEnv(raw, env);

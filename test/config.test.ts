@@ -204,7 +204,7 @@ t.test('store keys belong to their kind; a sqlite file is not under /proc or /sy
 
 t.test('a configuration file that does not parse is named with the parser\'s words, never a quote of its text (a store.url password)', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'gw-cfg-parse-'));
-  for (const [name, text] of [['c.json', '{"store": {"kind": "postgres", "url": "postgres://gw:S3CRET-PW@db/gw"}}}'], ['c.yaml', 'store:\n  url: postgres://gw:S3CRET-PW@db/gw\n   bad: [indent']] as const) {
+  for (const [name, text] of [['c.json', '{"store": {"kind": "postgres", "url": "postgres://gw:S3CRET-PW@db/gw"}}}'], ['d.json', '{"store":{"kind":"postgres","url": S3CRET-PW@d/x}}'], ['c.yaml', 'store:\n  url: postgres://gw:S3CRET-PW@db/gw\n   bad: [indent']] as const) {
     writeFileSync(join(dir, name), text);
     try {
       loadConfig(join(dir, name), {});

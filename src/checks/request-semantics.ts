@@ -19,7 +19,7 @@ const OVERRIDE_EXPRESSION: Readonly<Record<(typeof METHOD_OVERRIDES)[number], st
  * server behind us folds `_` into `-` (CGI, nginx with underscores_in_headers, some Java stacks) and
  * reads a value the gateway never saw.
  */
-const CHECKED = new Set<string>([
+export const LOOK_ALIKE_CHECKED: ReadonlySet<string> = new Set<string>([
   ...CHECKED_REQUEST_HEADERS, 'content-length', 'content-encoding', 'transfer-encoding', 'host', 'expect', 'connection',
   'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'forwarded', ...METHOD_OVERRIDES,
   // Evaluated by the gateway itself on a version read it answers from the vault (ruling 22).
@@ -104,7 +104,7 @@ export function checkRequestSemantics(request: RequestView, guarded: boolean): v
     // The name is not echoed: only a fixed label (style habit 15).
     // `.` too: CGI, PHP and some proxies fold it like `_` (as the forwarding filter reads it).
     const folded = foldedName(name);
-    if (folded !== name && CHECKED.has(folded)) refuse('A header name uses "_" or "." in place of "-"', 'http.header');
+    if (folded !== name && LOOK_ALIKE_CHECKED.has(folded)) refuse('A header name uses "_" or "." in place of "-"', 'http.header');
   }
   // A transfer coding besides chunked (`gzip, chunked`): the gateway removes the chunking only,
   // and would check, or send on with a Content-Length, bytes still coded without saying so.

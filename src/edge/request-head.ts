@@ -1,4 +1,6 @@
-import { hasMethodParam } from '../checks/request-semantics.js';
+import { METHODS } from 'node:http';
+import { foldedName } from './forward-headers.js';
+import { hasMethodParam, LOOK_ALIKE_CHECKED } from '../checks/request-semantics.js';
 /**
  * The request line (and a well-formed Ssp-TraceID) of a request Node's HTTP parser refused
  * (ruling 16: conflicting framing, headers too large), read from the raw bytes the parser held,
@@ -21,6 +23,20 @@ export interface RequestHead {
   changesMeaning?: boolean;
 }
 
+/** Ruling 25 and RFC 9112 §3.2 in a raw head: a checked header's `_`/`.` look-alike, or no Host line. */
+function lookAlikeOrNoHost(headerBlock: string): boolean {
+  let host = false;
+  for (const line of headerBlock.split('\n')) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    if (name === 'host') host = true;
+    else if (/[_.]/.test(name) && LOOK_ALIKE_CHECKED.has(foldedName(name))) return true;
+  }
+  return !host;
+}
+
+const PARSER_METHODS: ReadonlySet<string> = new Set(METHODS);
 const LOOK_AT = 8192;
 const MAX_TARGET = 2048;
 const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}) (\/[!-~]*) HTTP\/\d\.\d\r?$/; // a method is any token (RFC 9110 §9.1) // any version: the parser may refuse the version itself
@@ -66,7 +82,8 @@ export function requestHeadOf(raw: unknown, failedAt?: number): RequestHead | un
   const interaction = INTERACTION_ID.exec(headerBlock);
   if (interaction) head.interactionId = interaction[1]!;
   const q = head.url.indexOf('?');
-  if (OVERRIDE_HEADER.test(headerBlock) || (q !== -1 && (head.url.includes('#', q) || hasMethodParam(head.url.slice(q + 1))))) head.changesMeaning = true;
+  // Only a method the parser does not know is judged from this head (routeRefusal in pipeline.ts).
+  if (!PARSER_METHODS.has(head.method) && (OVERRIDE_HEADER.test(headerBlock) || lookAlikeOrNoHost(headerBlock) || (q !== -1 && (head.url.includes('#', q) || hasMethodParam(head.url.slice(q + 1)))))) head.changesMeaning = true;
   return head;
 }
 

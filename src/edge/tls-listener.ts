@@ -16,7 +16,7 @@ import type { TlsMaterial } from '../tls/material.js';
 import { normaliseSerial, revokedSerials } from '../tls/crl-serials.js';
 import { closeAsGateway, createConnectionBook, createHandshakeGuard } from './connection-guard.js';
 import { createRefusalLog } from './refusal-log.js';
-import { keepSentTarget, requestHeadOf, requestIdOf, type RequestHead } from './request-head.js';
+import { keepSentTarget, requestHeadOf, requestIdOf, sentTarget, type RequestHead } from './request-head.js';
 import { failBodyFraming } from './read-body.js';
 
 const CURRENT_REQUEST: unique symbol = Symbol('cancel-gateway.currentRequest');
@@ -278,9 +278,13 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       if (inFlight.res.writableEnded) connections.whenIdle(socket, () => socket.end());
       return;
     }
-    const head = requestHeadOf((err as { rawPacket?: unknown }).rawPacket, (err as { bytesParsed?: unknown }).bytesParsed as number | undefined);
-    // Ruling 13: a method the parser does not know is no interaction — 404 or 405 as its path says.
-    const byMethod = code === 'HPE_INVALID_METHOD' && head ? o.routeRefusal?.(head, socket) : undefined;
+    let head = requestHeadOf((err as { rawPacket?: unknown }).rawPacket, (err as { bytesParsed?: unknown }).bytesParsed as number | undefined);
+    // The line of the request this connection last handled (one the head could not skip, e.g. a
+    // chunked one read whole in the same packet) is not the refused request's: not recorded under it.
+    if (head && inFlight?.req.complete && head.method === inFlight.req.method && head.url === sentTarget(inFlight.req)) head = undefined;
+    // Ruling 13: a method the parser does not know (Node says INVALID_METHOD, or INVALID_CONSTANT for
+    // RTSP's) is no interaction — 404 or 405 as its path says.
+    const byMethod = (code === 'HPE_INVALID_METHOD' || code === 'HPE_INVALID_CONSTANT') && head ? o.routeRefusal?.(head, socket) : undefined;
     const which: ErrorCode = byMethod?.code ?? (code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED');
     metrics.rejections.inc({ code: which });
     o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);

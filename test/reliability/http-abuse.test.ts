@@ -542,6 +542,7 @@ t.test('ruling 13: a method the HTTP parser does not know is 405 with Allow on a
   for (const [what, path, extra] of [
     ['an override header', `/STU3/1/Appointment/${ids[0]}`, { 'X-HTTP-Method-Override': 'PUT' }],
     ['_method in the query', '/STU3/1/Nothing?_method=DELETE', {}],
+    ['a look-alike of a checked header', `/STU3/1/Appointment/${ids[0]}`, { 'If.Match': 'W/"1"' }],
   ] as const) {
     const c = await connect();
     c.socket.write(raw('FOO', path, { ...readHeaders(), ...extra }));
@@ -557,7 +558,15 @@ t.test('ruling 13: a method the HTTP parser does not know is 405 with Allow on a
   const answers = parseResponses(c.received());
   t.equal(answers[0]!.status, 200, 'the cancel');
   t.not(answers[1]!.status, 405, 'the unknown method is not judged on the cancel\'s line');
+  const records = h.audit.filter((a) => (a as { traceId?: string }).traceId === (cancel.headers as Record<string, string>)['Ssp-TraceID']);
+  t.equal(records.length, 1, 'nor recorded under the cancel: the cancel has its one record');
   c.socket.destroy();
+
+  // RTSP's methods: Node's parser says INVALID_CONSTANT, not INVALID_METHOD; the same 405.
+  const d = await connect();
+  d.socket.write(raw('DESCRIBE', `/STU3/1/Appointment/${ids[0]}`, readHeaders()));
+  t.ok(await d.closed(3000), 'DESCRIBE: closed');
+  t.equal(parseResponses(d.received())[0]?.status, 405, 'DESCRIBE: 405');
 });
 
 t.test('an unknown method from a client not on the allow-list is 403, before any route (README order)', async (t) => {
