@@ -19,7 +19,11 @@ export interface RequestHead {
   requestId?: string;
   /** Ssp-InteractionID as sent (bounded): the audit record names the interaction it claimed (ruling 19). */
   interactionId?: string;
-  /** A method-override header, or `_method` or a `#` in the query: ruling 25's 400 comes before any route's verdict. */
+  /**
+   * For a method the parser does not know: a method-override header, a checked header's `_`/`.`
+   * look-alike, no Host, or `_method` or a `#` in the query — ruling 25's 400 comes before any
+   * route's verdict.
+   */
   changesMeaning?: boolean;
 }
 
@@ -112,13 +116,6 @@ function refusedRequestStart(raw: Buffer, failedAt: number): number {
   return p;
 }
 
-/**
- * The size of a parsed request's head (request line, header lines, the blank line), for
- * `limits.maxHeaderBytes` (ruling 16: 431). Header names and values are latin1 strings: one
- * character per byte. Counted as Node delivers the header lines: without the optional whitespace
- * around each value (so a head padded with whitespace is bounded by the parser's own limit, four
- * times this, instead).
- */
 /** Targets sent in absolute form, by request (req.url holds their origin form: tls-listener.ts). */
 const sentTargets = new WeakMap<object, string>();
 
@@ -131,6 +128,13 @@ export function sentTarget(req: { url?: string }): string {
   return sentTargets.get(req) ?? req.url ?? '';
 }
 
+/**
+ * The size of a parsed request's head (request line, header lines, the blank line), for
+ * `limits.maxHeaderBytes` (ruling 16: 431). Header names and values are latin1 strings: one
+ * character per byte. Counted as Node delivers the header lines: without the optional whitespace
+ * around each value (so a head padded with whitespace is bounded by the parser's own limit, four
+ * times this, instead).
+ */
 export function headBytes(method: string, url: string, rawHeaders: readonly string[]): number {
   let n = method.length + url.length + 14; // "M U HTTP/1.1\r\n" (12 beyond M and U) and the final "\r\n"
   for (let i = 0; i < rawHeaders.length; i++) n += rawHeaders[i]!.length + 2; // ": " or "\r\n"
