@@ -6,7 +6,7 @@
  * keys already fetched; and the cause of a failure is logged. jose's cache ages by Date.now, so the
  * test moves Date.now forward instead of waiting.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import https from 'node:https';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,6 +72,20 @@ async function gatewayOn(url: string, ca: string | null = jwksCa): Promise<Harne
   return startHarness({ config: { jwt: { mode: 'signed', jwksUrl: url, ...(ca ? { jwksCa: ca } : {}), algorithms: ['RS256'], issuer: ISS, audience: AUD } } });
 }
 
+/** A key set server publishing k1 (k2 made, not yet published) and a gateway on it that has verified k1 once. */
+async function servingK1(t: Test) {
+  offset = 0;
+  const idp = await keySetServer();
+  t.teardown(() => idp.close());
+  const k1 = await keyPair('k1');
+  const k2 = await keyPair('k2');
+  idp.keys = [k1.jwk];
+  const h = await gatewayOn(idp.url);
+  t.teardown(() => h.close());
+  t.equal((await read(h, k1)).status, 200);
+  return { idp, k1, k2, h };
+}
+
 t.test('jwt.jwksCa: the key set server is trusted by the CA given, and only by it', async (t) => {
   offset = 0;
   const idp = await keySetServer();
@@ -110,15 +124,7 @@ t.test('a stale key set and a hanging identity provider: the last keys answer at
 });
 
 t.test('a new key while the set cannot be refreshed is 500 (retry), not 403; a configuration reload keeps the fetched keys; the cause is logged', async (t) => {
-  offset = 0;
-  const idp = await keySetServer();
-  t.teardown(() => idp.close());
-  const k1 = await keyPair('k1');
-  const k2 = await keyPair('k2');
-  idp.keys = [k1.jwk];
-  const h = await gatewayOn(idp.url);
-  t.teardown(() => h.close());
-  t.equal((await read(h, k1)).status, 200);
+  const { idp, k1, k2, h } = await servingK1(t);
 
   idp.keys = [k1.jwk, k2.jwk];
   idp.mode = '500';
@@ -174,15 +180,7 @@ t.test('a changed jwt.jwksCa keeps the keys already fetched; an unknown kid whil
 });
 
 t.test('a token without kid signed by a key published since the last fetch makes one paced fetch, then verifies; a wall clock stepped back does not stop fetches', async (t) => {
-  offset = 0;
-  const idp = await keySetServer();
-  t.teardown(() => idp.close());
-  const k1 = await keyPair('k1');
-  const k2 = await keyPair('k2');
-  idp.keys = [k1.jwk];
-  const h = await gatewayOn(idp.url);
-  t.teardown(() => h.close());
-  t.equal((await read(h, k1)).status, 200);
+  const { idp, k1, k2, h } = await servingK1(t);
   idp.keys = [k1.jwk, k2.jwk];
   offset = 5 * 60_000; // the set is not stale yet, and the pause after the fetch is over
   wallBack = 60 * 60_000; // and the wall clock was stepped back an hour
