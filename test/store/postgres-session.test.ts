@@ -14,7 +14,7 @@ import { pgMissing, startPostgres } from '../helpers/postgres.js';
 
 t.test('the lock and the vault share one session', async (t) => {
   const missing = pgMissing();
-  if (missing) return void t.skip(missing, async () => {});
+  if (missing) return void t.skip(`needs a throwaway PostgreSQL 15 cluster, which cannot start here: ${missing}`, async () => {});
   const cluster = await startPostgres();
   t.teardown(() => cluster.destroy());
   const url = await cluster.createDatabase('shared');

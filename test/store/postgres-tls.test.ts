@@ -12,7 +12,7 @@ import { pgMissing, startPostgres } from '../helpers/postgres.js';
 
 t.test('postgres over TLS', async (t) => {
   const missing = pgMissing();
-  if (missing) return void t.skip(missing, async () => {});
+  if (missing) return void t.skip(`needs a throwaway PostgreSQL 15 cluster, which cannot start here: ${missing}`, async () => {});
   const dir = mkdtempSync(join(tmpdir(), 'gw-pgtls-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const ca = createCa({ commonName: 'Test Database CA' });

@@ -17,7 +17,7 @@ import { pgMissing, startPostgres } from '../helpers/postgres.js';
 
 t.test('a restore waits for the lock a cancel holds, then reads again and writes', async (t) => {
   const missing = pgMissing();
-  if (missing) return void t.skip(missing, async () => {});
+  if (missing) return void t.skip(`needs a throwaway PostgreSQL 15 cluster, which cannot start here: ${missing}`, async () => {});
   const cluster = await startPostgres();
   t.teardown(() => cluster.destroy());
   const url = await cluster.createDatabase('restore_lock');
@@ -66,7 +66,7 @@ t.test('a restore waits for the lock a cancel holds, then reads again and writes
 
 t.test('a restore whose write is in doubt keeps the lock for upstream.inDoubtHoldMs, as a cancel does (ruling 23)', async (t) => {
   const missing = pgMissing();
-  if (missing) return void t.skip(missing, async () => {});
+  if (missing) return void t.skip(`needs a throwaway PostgreSQL 15 cluster, which cannot start here: ${missing}`, async () => {});
   const cluster = await startPostgres();
   t.teardown(() => cluster.destroy());
   const url = await cluster.createDatabase('restore_doubt');

@@ -82,7 +82,7 @@ t.test('checkStore: memory passes; sqlite is opened; a bad key or an unreachable
 
 t.test('postgres: checkStore connects; openStore gives the shared lock and vault', async (t) => {
   const missing = pgMissing();
-  if (missing) return void t.skip(missing, async () => {});
+  if (missing) return void t.skip(`needs a throwaway PostgreSQL 15 cluster, which cannot start here: ${missing}`, async () => {});
   const pg = await startPostgres();
   t.teardown(() => pg.destroy());
   const url = await pg.createDatabase('check');
