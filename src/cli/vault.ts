@@ -171,6 +171,12 @@ function resourceOf(b: Buffer, mediaType: unknown): Record<string, unknown> | un
   return d.ok ? d.resource : undefined;
 }
 
+/** `{ lastUpdated }` when the body carries meta.lastUpdated, else nothing (the body decoded once). */
+function optionalLastUpdated(b: Buffer, mediaType: unknown): { lastUpdated?: string } {
+  const v = lastUpdatedOf(b, mediaType);
+  return v === undefined ? {} : { lastUpdated: v };
+}
+
 function lastUpdatedOf(b: Buffer, mediaType: unknown): string | undefined {
   const v = (resourceOf(b, mediaType) as { meta?: { lastUpdated?: unknown } } | undefined)?.meta?.lastUpdated;
   return typeof v === 'string' ? v : undefined;
@@ -243,7 +249,7 @@ async function writeBack(id: string, vid: string, stored: KeptVersion, current: 
       appointmentId: id, versionId: currentVersion, body: body0,
       mediaType: String(current.reply.headers['content-type'] ?? 'application/fhir+json'),
       sha256: createHash('sha256').update(body0).digest('hex'), readAt: clock.now(),
-      ...(lastUpdatedOf(body0, current.reply.headers['content-type']) ? { lastUpdated: lastUpdatedOf(body0, current.reply.headers['content-type'])! } : {}),
+      ...optionalLastUpdated(body0, current.reply.headers['content-type']),
     },
     decision: { traceId, interaction: 'restore', requester: { deviceId: 'cancel-gateway-vault-cli' } },
   }, held);
@@ -268,7 +274,7 @@ async function writeBack(id: string, vid: string, stored: KeptVersion, current: 
     // After the provider's success: a failure to link is reported, never turned into a failure.
     // The answer's bytes are kept only when they are this Appointment (not an empty 204, not a page).
     const body = namesThisAppointment(answer, id) ? answer.body : undefined;
-    await vault.link(keptId, { versionId: newVersion, body, mediaType: String(answer.headers['content-type'] ?? stored.mediaType), at: clock.now(), ...(lastUpdatedOf(answer.body, answer.headers['content-type']) ? { lastUpdated: lastUpdatedOf(answer.body, answer.headers['content-type'])! } : {}) }, held)
+    await vault.link(keptId, { versionId: newVersion, body, mediaType: String(answer.headers['content-type'] ?? stored.mediaType), at: clock.now(), ...optionalLastUpdated(answer.body, answer.headers['content-type']) }, held)
       .catch((e: Error) => io.stderr.write(`warning: restored, but the vault could not link the new version: ${e.message}\n`));
   }
   io.stdout.write(`restored: appointment ${id} now holds the content of version ${vid} as version ${newVersion ?? '(not given by the provider)'}\n`);
