@@ -139,6 +139,7 @@ function refusalCodec(head: RequestHead | undefined, codecs: readonly Codec[] | 
  * not used (the gateway serves one origin).
  */
 export function originForm(url: string): string {
+  if (url.charCodeAt(0) === 0x2f) return url; // origin form, as nearly every request is: no regex on the hot path
   // An empty authority (`https:///…`) is no http(s) URI (RFC 9110 §4.2): left as sent, no route serves it (404).
   const authority = /^https?:\/\/([^/?#]*)/i.exec(url);
   // No host once userinfo and port are set aside (`https://:443/`, `https://u@/`): no http(s) URI either.
