@@ -258,7 +258,7 @@ export function createPipeline(deps: PipelineDeps) {
     routeRefusal(head: RequestHead): { code: ErrorCode; allowed: readonly string[] } | undefined {
       // A method Node knows: the line is another request's (one read whole before, e.g. chunked),
       // not the refused one — no verdict from it. Ruling 25's refusals seen in the head come first.
-      if (KNOWN_METHODS.has(head.method) || head.changesMeaning) return undefined;
+      if (KNOWN_METHODS.has(head.method) || head.refusedFirst) return undefined;
       const { result } = route({ method: head.method, url: head.url, headers: {}, rawHeaders: [] } as unknown as IncomingMessage);
       if (result.ok) return undefined;
       return result.code === 'METHOD_NOT_ALLOWED' ? { code: result.code, allowed: result.allowed } : { code: result.code, allowed: [] };

@@ -20,30 +20,59 @@ export interface RequestHead {
   /** Ssp-InteractionID as sent (bounded): the audit record names the interaction it claimed (ruling 19). */
   interactionId?: string;
   /**
-   * For a method the parser does not know: a method-override header, a checked header's `_`/`.`
-   * look-alike, no Host, or `_method` or a `#` in the query — ruling 25's 400 comes before any
-   * route's verdict.
+   * For a method the parser does not know, what every known method would get first, before any
+   * route's verdict: 431 for a head over `limits.maxHeaderBytes`; 400 for conflicting framing
+   * (ruling 16), a missing, repeated or listed Host (RFC 9112 §3.2), a method-override header, a
+   * checked header's `_`/`.` look-alike, or `_method` or a `#` in the query (ruling 25).
    */
-  changesMeaning?: boolean;
+  refusedFirst?: 'REQUEST_MALFORMED' | 'HEADERS_TOO_LARGE';
 }
 
-/** Ruling 25 and RFC 9112 §3.2 in a raw head: a checked header's `_`/`.` look-alike, or no Host line. */
-function lookAlikeOrNoHost(headerBlock: string): boolean {
-  let host = false;
+/**
+ * Ruling 25, ruling 16 and RFC 9112 §3.2 in a raw head: a checked header's `_`/`.` look-alike,
+ * Content-Length with Transfer-Encoding or two different Content-Lengths, and Host repeated, a
+ * list, or missing where it is required (`hostOptional`: HTTP/1.0, or a head not held whole).
+ */
+function refusedHeaderLines(headerBlock: string, hostOptional: boolean): boolean {
+  let hosts = 0;
+  let transferEncoding = false;
+  let length: string | undefined;
   for (const line of headerBlock.split('\n')) {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
     const name = line.slice(0, colon).trim().toLowerCase();
-    if (name === 'host') host = true;
-    else if (/[_.]/.test(name) && LOOK_ALIKE_CHECKED.has(foldedName(name))) return true;
+    const value = line.slice(colon + 1).trim();
+    if (name === 'host') {
+      if (++hosts > 1 || value.includes(',')) return true;
+    } else if (name === 'transfer-encoding') transferEncoding = true;
+    else if (name === 'content-length') {
+      if ((length !== undefined && length !== value) || value.includes(',')) return true;
+      length = value;
+    } else if (/[_.]/.test(name) && LOOK_ALIKE_CHECKED.has(foldedName(name))) return true;
   }
-  return !host;
+  return (transferEncoding && length !== undefined) || (hosts === 0 && !hostOptional);
+}
+
+/**
+ * A request target in absolute form (`PUT https://host/STU3/1/Appointment/x`, which RFC 9112 §3.2.2
+ * says a server MUST accept) as the origin form it names: routed, checked, audited and forwarded
+ * like it. The path and query are kept as sent (no URL object re-encodes them); the authority is
+ * not used (the gateway serves one origin). An authority that is no http(s) authority — empty, no
+ * host, userinfo (RFC 9110 §4.2.4: an error, it hides the host), a port that is not digits — is
+ * left as sent: no route serves it (404).
+ */
+export function originForm(url: string): string {
+  if (url.charCodeAt(0) === 0x2f) return url; // origin form, as nearly every request is: no regex on the hot path
+  const authority = /^https?:\/\/([^/?#]*)/i.exec(url);
+  if (!authority || !/^(?:\[[0-9A-Fa-f:.]+\]|[^@:[\]]+)(?::\d*)?$/.test(authority[1]!)) return url;
+  const rest = url.slice(authority[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 const PARSER_METHODS: ReadonlySet<string> = new Set(METHODS);
 const LOOK_AT = 8192;
 const MAX_TARGET = 2048;
-const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}) (\/[!-~]*) HTTP\/\d\.\d\r?$/; // a method is any token (RFC 9110 §9.1) // any version: the parser may refuse the version itself
+const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]{1,16}) ([!-~]+) HTTP\/(\d\.\d)\r?$/; // a method is any token (RFC 9110 §9.1) // any version: the parser may refuse the version itself
 const OVERRIDE_HEADER = /^x[-_.](?:http[-_.]method(?:[-_.]override)?|method[-_.]override)[ \t]*:/im; // ruling 25, look-alikes too
 const ACCEPT = /^accept:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
 const CONTENT_TYPE = /^content-type:[ \t]*([^\r\n]*?)[ \t]*\r?$/im;
@@ -64,7 +93,7 @@ const TRACE_ID = /^ssp-traceid:[ \t]*([0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{
  * may begin with requests it had already read whole (pipelined in one packet): those are skipped,
  * so the refused request is never recorded under an earlier one's line, trace id or interaction.
  */
-export function requestHeadOf(raw: unknown, failedAt?: number): RequestHead | undefined {
+export function requestHeadOf(raw: unknown, failedAt?: number, maxHeaderBytes = Number.POSITIVE_INFINITY): RequestHead | undefined {
   if (!Buffer.isBuffer(raw) || raw.length === 0) return undefined;
   const start = typeof failedAt === 'number' && failedAt > 0 ? refusedRequestStart(raw, Math.min(failedAt, raw.length)) : 0;
   if (start >= raw.length) return undefined;
@@ -72,7 +101,10 @@ export function requestHeadOf(raw: unknown, failedAt?: number): RequestHead | un
   const eol = text.indexOf('\n');
   const line = REQUEST_LINE.exec(eol === -1 ? text : text.slice(0, eol));
   if (!line || line[2]!.length > MAX_TARGET) return undefined;
-  const head: RequestHead = { method: line[1]!, url: line[2]! };
+  // An absolute-form target is recorded and routed as its origin form, as a parsed request is.
+  const url = originForm(line[2]!);
+  if (url.charCodeAt(0) !== 0x2f) return undefined;
+  const head: RequestHead = { method: line[1]!, url };
   const end = text.indexOf('\r\n\r\n');
   const headerBlock = eol === -1 ? '' : text.slice(eol + 1, end === -1 ? undefined : end + 2);
   const trace = TRACE_ID.exec(headerBlock);
@@ -85,9 +117,17 @@ export function requestHeadOf(raw: unknown, failedAt?: number): RequestHead | un
   if (rid !== undefined) head.requestId = rid;
   const interaction = INTERACTION_ID.exec(headerBlock);
   if (interaction) head.interactionId = interaction[1]!;
-  const q = head.url.indexOf('?');
   // Only a method the parser does not know is judged from this head (routeRefusal in pipeline.ts).
-  if (!PARSER_METHODS.has(head.method) && (OVERRIDE_HEADER.test(headerBlock) || lookAlikeOrNoHost(headerBlock) || (q !== -1 && (head.url.includes('#', q) || hasMethodParam(head.url.slice(q + 1)))))) head.changesMeaning = true;
+  if (!PARSER_METHODS.has(head.method)) {
+    const headEnd = raw.indexOf('\r\n\r\n', start, 'latin1');
+    const size = headEnd === -1 ? raw.length - start + 2 : headEnd + 4 - start; // not held whole: at least its closing CRLF is to come
+    const q = head.url.indexOf('?');
+    // The whole head when the parser held it (it may span TLS records the client has yet to send:
+    // then a Host line may still come, and only what is held is judged).
+    const whole = raw.toString('latin1', start + eol + 1, headEnd === -1 ? raw.length : headEnd + 2);
+    if (size > maxHeaderBytes) head.refusedFirst = 'HEADERS_TOO_LARGE';
+    else if (OVERRIDE_HEADER.test(whole) || refusedHeaderLines(whole, line[3] === '1.0' || headEnd === -1) || (q !== -1 && (head.url.includes('#', q) || hasMethodParam(head.url.slice(q + 1))))) head.refusedFirst = 'REQUEST_MALFORMED';
+  }
   return head;
 }
 
@@ -96,8 +136,8 @@ const CONTENT_LENGTH = /^content-length:[ \t]*(\d{1,10})[ \t]*\r?$/im;
 const TRANSFER_ENCODING = /^transfer-encoding:/im;
 
 /**
- * Where the refused request begins: past every request whose head and (Content-Length) body lie
- * wholly before the point of failure. A chunked one is not measured here: taken as the refused one.
+ * Where the refused request begins: past every request whose head and body (Content-Length or
+ * chunked, measured chunk by chunk) lie wholly before the point of failure.
  */
 function refusedRequestStart(raw: Buffer, failedAt: number): number {
   const text = raw.toString('latin1', 0, failedAt);
@@ -106,14 +146,33 @@ function refusedRequestStart(raw: Buffer, failedAt: number): number {
     const end = text.indexOf('\r\n\r\n', p);
     if (end === -1) return p;
     const head = text.slice(p, end + 2);
-    if (TRANSFER_ENCODING.test(head)) return p;
-    const next = end + 4 + Number(CONTENT_LENGTH.exec(head)?.[1] ?? 0);
-    if (next > failedAt) return p;
+    const next = TRANSFER_ENCODING.test(head) ? chunkedEnd(text, end + 4) : end + 4 + Number(CONTENT_LENGTH.exec(head)?.[1] ?? 0);
+    if (next === -1 || next > failedAt) return p;
     p = next;
     // An empty line between requests (RFC 9112 §2.2: old clients send one after a POST body) is skipped.
     while (text.startsWith('\r\n', p)) p += 2;
   }
   return p;
+}
+
+const CHUNK_SIZE = /^([0-9A-Fa-f]{1,8})(?:[ \t]*;[^\r\n]*)?\r\n/;
+
+/** The end of a chunked body starting at `p` (its last chunk and trailer section included), or -1 when it is not all in `text`. */
+function chunkedEnd(text: string, p: number): number {
+  for (let n = 0; n < 4096; n++) {
+    const size = CHUNK_SIZE.exec(text.slice(p, p + 128));
+    if (!size) return -1;
+    const length = parseInt(size[1]!, 16);
+    p += size[0].length;
+    if (length === 0) {
+      const trailersEnd = text.startsWith('\r\n', p) ? p : text.indexOf('\r\n\r\n', p) + 2;
+      return trailersEnd < p ? -1 : trailersEnd + 2;
+    }
+    p += length;
+    if (!text.startsWith('\r\n', p)) return -1;
+    p += 2;
+  }
+  return -1;
 }
 
 /** Targets sent in absolute form, by request (req.url holds their origin form: tls-listener.ts). */

@@ -16,7 +16,7 @@ import type { TlsMaterial } from '../tls/material.js';
 import { normaliseSerial, revokedSerials } from '../tls/crl-serials.js';
 import { closeAsGateway, createConnectionBook, createHandshakeGuard } from './connection-guard.js';
 import { createRefusalLog } from './refusal-log.js';
-import { keepSentTarget, requestHeadOf, requestIdOf, sentTarget, type RequestHead } from './request-head.js';
+import { keepSentTarget, originForm, requestHeadOf, requestIdOf, sentTarget, type RequestHead } from './request-head.js';
 import { failBodyFraming } from './read-body.js';
 
 const CURRENT_REQUEST: unique symbol = Symbol('cancel-gateway.currentRequest');
@@ -132,21 +132,8 @@ function refusalCodec(head: RequestHead | undefined, codecs: readonly Codec[] | 
   return negotiate(q === -1 ? '' : head!.url.slice(q + 1), head?.accept, head?.contentType, codecs);
 }
 
-/**
- * A request target in absolute form (`PUT https://host/STU3/1/Appointment/x`, which RFC 9112 §3.2.2
- * says a server MUST accept) as the origin form it names: routed, checked, audited and forwarded
- * like it. The path and query are kept as sent (no URL object re-encodes them); the authority is
- * not used (the gateway serves one origin).
- */
-export function originForm(url: string): string {
-  if (url.charCodeAt(0) === 0x2f) return url; // origin form, as nearly every request is: no regex on the hot path
-  // An empty authority (`https:///…`) is no http(s) URI (RFC 9110 §4.2): left as sent, no route serves it (404).
-  const authority = /^https?:\/\/([^/?#]*)/i.exec(url);
-  // No host once userinfo and port are set aside (`https://:443/`, `https://u@/`): no http(s) URI either.
-  if (!authority || authority[1]!.replace(/^[^@]*@/, '').replace(/:\d*$/, '') === '') return url;
-  const rest = url.slice(authority[0].length);
-  return rest.startsWith('/') ? rest : `/${rest}`;
-}
+/** Absolute-form targets (request-head.ts, where the raw head of a refused request is read too). */
+export { originForm };
 
 export function createTlsListener(o: TlsListenerOptions): TlsListener {
   const { config, metrics, logger, clock } = o;
@@ -279,14 +266,15 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       if (inFlight.res.writableEnded) connections.whenIdle(socket, () => socket.end());
       return;
     }
-    let head = requestHeadOf((err as { rawPacket?: unknown }).rawPacket, (err as { bytesParsed?: unknown }).bytesParsed as number | undefined);
+    let head = requestHeadOf((err as { rawPacket?: unknown }).rawPacket, (err as { bytesParsed?: unknown }).bytesParsed as number | undefined, o.config.limits.maxHeaderBytes);
     // The line of the request this connection last handled (one the head could not skip, e.g. a
     // chunked one read whole in the same packet) is not the refused request's: not recorded under it.
     if (head && inFlight?.req.complete && head.method === inFlight.req.method && head.url === sentTarget(inFlight.req)) head = undefined;
     // Ruling 13: a method the parser does not know (Node says INVALID_METHOD, or INVALID_CONSTANT for
     // RTSP's) is no interaction — 404 or 405 as its path says.
-    const byMethod = (code === 'HPE_INVALID_METHOD' || code === 'HPE_INVALID_CONSTANT') && head ? o.routeRefusal?.(head, socket) : undefined;
-    const which: ErrorCode = byMethod?.code ?? (code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED');
+    const unknownMethod = code === 'HPE_INVALID_METHOD' || code === 'HPE_INVALID_CONSTANT';
+    const byMethod = unknownMethod && head && !head.refusedFirst ? o.routeRefusal?.(head, socket) : undefined;
+    const which: ErrorCode = byMethod?.code ?? (unknownMethod ? head?.refusedFirst : undefined) ?? (code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED');
     metrics.rejections.inc({ code: which });
     o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
     // Item 13: answers on a connection go out in request order — a malformed request pipelined

@@ -287,7 +287,9 @@ function patientParticipant(ctx: Ctx, w: Walk, res: Obj): void {
     const ref = isObj(actor) ? actor['reference'] : undefined;
     if (typeof ref !== 'string' || !ref.startsWith('#') || w.containedTypes.get(ref.slice(1)) !== 'Patient') return;
     const at = `${ROOT}.participant[${i}]`;
-    if ((p as Obj)['status'] !== rule.status) w.add(`${at}.status`, `must be ${rule.status} for the patient ${src}`);
+    // no status at all is the missing required element (min 1), one issue (ruling 7)
+    const missing = (p as Obj)['status'] === undefined && (p as Obj)['_status'] === undefined;
+    if (!missing && (p as Obj)['status'] !== rule.status) w.add(`${at}.status`, `must be ${rule.status} for the patient ${src}`);
     const id = (actor as Obj)['identifier'];
     if (id === undefined) return;
     const { use, system, value, re } = rule.identifier;
@@ -414,14 +416,24 @@ function companion(ctx: Ctx, w: Walk, o: Obj, key: string, node: TypeNode, at: W
       v.forEach((item, i) => {
         if (item === null) return;
         w.path.push(i);
-        if (isObj(item)) visitObject(ctx, w, item, el, sub, Array.isArray(main) && main[i] !== null && main[i] !== undefined);
-        else w.issue('must be a JSON object or null');
+        if (!isObj(item)) w.issue('must be a JSON object or null');
+        else if (noKeys(item)) w.issue(EMPTY_COMPANION);
+        else visitObject(ctx, w, item, el, sub, Array.isArray(main) && main[i] !== null && main[i] !== undefined);
         w.path.pop();
       });
     }
-  } else if (isObj(v)) visitObject(ctx, w, v, el, sub, o[def.name] !== undefined && o[def.name] !== null);
-  else w.issue('must be a JSON object (the id and extensions of a primitive)');
+  } else if (!isObj(v)) w.issue('must be a JSON object (the id and extensions of a primitive)');
+  else if (noKeys(v)) w.issue(EMPTY_COMPANION);
+  else visitObject(ctx, w, v, el, sub, o[def.name] !== undefined && o[def.name] !== null);
   w.path.pop();
+}
+
+/** FHIR JSON: objects are never empty; a companion with no id and no extension is written as none (null in an array). */
+const EMPTY_COMPANION = 'ele-1: a primitive\'s companion must carry an id or extensions (FHIR JSON objects are never empty)';
+
+function noKeys(o: Obj): boolean {
+  for (const _ in o) return false;
+  return true;
 }
 
 /**

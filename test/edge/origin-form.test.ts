@@ -9,7 +9,9 @@ import { headBytes, keepSentTarget, sentTarget } from '../../src/edge/request-he
 t.test('absolute form to origin form, path and query untouched', async (t) => {
   t.equal(originForm('https://gw.example/STU3/1/Appointment/a1'), '/STU3/1/Appointment/a1');
   t.equal(originForm('HTTP://GW.example:8443/STU3/1/Appointment?q=\'x\'%zz'), '/STU3/1/Appointment?q=\'x\'%zz');
-  t.equal(originForm('https://user@gw.example?x=1'), '/?x=1', 'no path: the root');
+  t.equal(originForm('https://gw.example?x=1'), '/?x=1', 'no path: the root');
+  t.equal(originForm('https://[::1]:8443/a'), '/a', 'an IPv6 literal');
+  for (const bad of ['https://user@gw.example/a', 'https://u:p@gw.example/a', 'https://%40@gw/a', 'https://gw:abc/a', 'https://gw:1:2/a', 'https://[::1/a']) t.equal(originForm(bad), bad, `no http(s) authority (left as sent: 404): ${bad}`);
   t.equal(originForm('https://gw.example'), '/');
   t.equal(originForm('/STU3/1/Appointment/a1'), '/STU3/1/Appointment/a1', 'origin form as it is');
   t.equal(originForm('https:///STU3/1/Appointment'), 'https:///STU3/1/Appointment', 'an empty authority is no http(s) URI: left as sent (404)');

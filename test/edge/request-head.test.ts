@@ -23,7 +23,8 @@ t.test('an X-Request-ID the gateway would not echo is not taken', async (t) => {
 
 t.test('not a request line: nothing', async (t) => {
   t.equal(head('hello'), undefined);
-  t.equal(head('GET http://x/ HTTP/1.1\r\n\r\n'), undefined, 'absolute form is not read');
+  t.equal(head('GET * HTTP/1.1\r\n\r\n'), undefined, 'asterisk form');
+  t.equal(head('GET https://u@x/ HTTP/1.1\r\n\r\n'), undefined, 'an absolute form with userinfo names no route');
   t.equal(requestHeadOf(undefined), undefined);
 });
 
@@ -38,7 +39,34 @@ t.test('requests the parser read whole before the failure (pipelined in one pack
   t.match(requestHeadOf(Buffer.from(second, 'latin1'), 60), { method: 'PUT', url: '/STU3/1/Appointment/b2' }, 'alone: itself');
   t.match(requestHeadOf(Buffer.from(second, 'latin1')), { method: 'PUT' }, 'no failure point: from the start, as before');
   const chunked = `PUT /STU3/1/Appointment/c3 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n`;
-  t.match(requestHeadOf(Buffer.from(chunked + 'BLAH\r\n\r\n', 'latin1'), chunked.length + 1), { url: '/STU3/1/Appointment/c3' }, 'a chunked body is not measured: the request it belongs to is taken');
+  t.equal(requestHeadOf(Buffer.from(chunked + 'BLAH\r\n\r\n', 'latin1'), chunked.length + 1), undefined, 'a chunked request read whole is skipped too');
+  const ext = `PUT /STU3/1/Appointment/c4 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\nab\r\n0\r\nT: 1\r\n\r\n`;
+  const foo = 'FOO /STU3/1/Appointment/d5 HTTP/1.1\r\nHost: x\r\n\r\n';
+  t.match(requestHeadOf(Buffer.from(chunked + ext + foo, 'latin1'), chunked.length + ext.length + 1), { method: 'FOO', url: '/STU3/1/Appointment/d5' }, 'two chunked (extensions, trailers) skipped: the refused one is named');
+  const cut = `PUT /STU3/1/Appointment/c6 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nab`;
+  t.match(requestHeadOf(Buffer.from(cut, 'latin1'), cut.length), { url: '/STU3/1/Appointment/c6' }, 'a chunked body not held whole: its request is the refused one');
+});
+
+t.test('an absolute-form target is read as its origin form', async (t) => {
+  t.match(head(`PUT https://gw.example:443/STU3/1/Appointment/a1?x=1 HTTP/1.1\r\nSsp-TraceID: ${TRACE}\r\nX-Request-ID: r1\r\n\r\n`), { method: 'PUT', url: '/STU3/1/Appointment/a1?x=1', traceId: TRACE, requestId: 'r1' });
+});
+
+t.test('an unknown method: what a known one would get first (431, 400) is named', async (t) => {
+  const foo = (headers: string, line = 'FOO /STU3/1/Appointment/a1 HTTP/1.1') => requestHeadOf(Buffer.from(`${line}\r\n${headers}\r\n`, 'latin1'), undefined, 1024)?.refusedFirst;
+  t.equal(foo('Host: x\r\n'), undefined, 'a plain head: the route decides');
+  t.equal(foo('Host: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n'), 'REQUEST_MALFORMED', 'CL and TE (ruling 16)');
+  t.equal(foo('Host: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n'), 'REQUEST_MALFORMED', 'two Content-Lengths');
+  t.equal(foo('Host: x\r\nHost: y\r\n'), 'REQUEST_MALFORMED', 'Host twice');
+  t.equal(foo('Host: x, y\r\n'), 'REQUEST_MALFORMED', 'Host a list');
+  t.equal(foo(''), 'REQUEST_MALFORMED', 'no Host (HTTP/1.1)');
+  t.equal(foo('', 'FOO /STU3/1/Appointment/a1 HTTP/1.0'), undefined, 'no Host (HTTP/1.0): none needed');
+  t.equal(foo('Host: x\r\nX-HTTP-Method-Override: PUT\r\n'), 'REQUEST_MALFORMED', 'an override header');
+  t.equal(foo('Host: x\r\nIf.Match: W/"1"\r\n'), 'REQUEST_MALFORMED', 'a look-alike');
+  t.equal(foo('Host: x\r\n', 'FOO /STU3/1/Appointment/a1?_method=PUT HTTP/1.1'), 'REQUEST_MALFORMED', '_method');
+  t.equal(foo(`Host: x\r\nX-Pad: ${'a'.repeat(1100)}\r\n`), 'HEADERS_TOO_LARGE', 'a head over the limit');
+  const partial = requestHeadOf(Buffer.from('FOO /STU3/1/Appointment/a1 HTTP/1.1\r\nAccept: */*\r\n', 'latin1'), undefined, 1024);
+  t.equal(partial?.refusedFirst, undefined, 'a head not held whole: its Host may still come');
+  t.equal(foo('Host: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n', 'GET /STU3/1/Appointment/a1 HTTP/1.1'), undefined, 'a known method: the parser judged it');
 });
 
 t.test('an empty line between pipelined requests (RFC 9112 §2.2) does not hide the refused one', async (t) => {

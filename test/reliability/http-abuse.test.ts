@@ -557,16 +557,48 @@ t.test('ruling 13: a method the HTTP parser does not know is 405 with Allow on a
   t.ok(await eventually(() => parseResponses(c.received()).length >= 2, 5000), 'two answers');
   const answers = parseResponses(c.received());
   t.equal(answers[0]!.status, 200, 'the cancel');
-  t.not(answers[1]!.status, 405, 'the unknown method is not judged on the cancel\'s line');
+  t.equal(answers[1]!.status, 404, 'the unknown method is judged on its own line (no route), not the cancel\'s');
   const records = h.audit.filter((a) => (a as { traceId?: string }).traceId === (cancel.headers as Record<string, string>)['Ssp-TraceID']);
   t.equal(records.length, 1, 'nor recorded under the cancel: the cancel has its one record');
   c.socket.destroy();
+
+  // Two chunked cancels read whole in one packet, then an unknown method at a served path (review of stop 34).
+  const [one, two] = [await cancelRequest(h, 'nhs-booking', freshAppointment('chunked-one')), await cancelRequest(h, 'nhs-booking', freshAppointment('chunked-two'))];
+  const chunked = (r: typeof one) => raw('PUT', r.path, { ...(r.headers as Record<string, string>), 'Transfer-Encoding': 'chunked', 'X-Request-ID': `rq-${r.path.slice(-12)}` }, `${Buffer.byteLength(String(r.body)).toString(16)}\r\n${String(r.body)}\r\n0\r\n\r\n`);
+  const e = await connect();
+  e.socket.write(chunked(one) + chunked(two) + raw('FOO', `/STU3/1/Appointment/${ids[0]}`, readHeaders()));
+  t.ok(await eventually(() => parseResponses(e.received()).length >= 3, 5000), 'three answers');
+  const three = parseResponses(e.received());
+  t.same(three.map((a) => a.status), [200, 200, 405], 'both cancels, then the unknown method\'s own verdict');
+  t.equal(three[2]!.headers['x-correlation-id'], undefined, 'no correlation id borrowed from a cancel');
+  for (const r of [one, two]) t.equal(h.audit.filter((a) => (a as { traceId?: string }).traceId === (r.headers as Record<string, string>)['Ssp-TraceID']).length, 1, 'each cancel has its one record');
+  e.socket.destroy();
 
   // RTSP's methods: Node's parser says INVALID_CONSTANT, not INVALID_METHOD; the same 405.
   const d = await connect();
   d.socket.write(raw('DESCRIBE', `/STU3/1/Appointment/${ids[0]}`, readHeaders()));
   t.ok(await d.closed(3000), 'DESCRIBE: closed');
   t.equal(parseResponses(d.received())[0]?.status, 405, 'DESCRIBE: 405');
+});
+
+t.test('an unknown method gets first what a known one would: framing 400, 431, Host 400; absolute form routed (review of stop 34)', async (t) => {
+  const before = providerCount();
+  const path = `/STU3/1/Appointment/${ids[0]}`;
+  for (const [what, line, extra, status] of [
+    ['Content-Length with Transfer-Encoding', path, { 'Content-Length': '1', 'Transfer-Encoding': 'chunked' }, 400],
+    ['Host twice', path, { Host: ['gw', 'gw'] }, 400],
+    ['a head over limits.maxHeaderBytes', path, { 'X-Pad': 'a'.repeat(17 * 1024) }, 431],
+    ['absolute form', `https://gw.example${path}`, {}, 405],
+  ] as const) {
+    const c = await connect();
+    c.socket.write(raw('FOO', line, { ...readHeaders(), ...extra }));
+    t.ok(await c.closed(3000), `${what}: closed`);
+    const [answer] = parseResponses(c.received());
+    t.equal(answer?.status, status, `${what}: ${status}`);
+    if (status === 405) t.match(answer?.headers['allow'], /GET.*PUT|PUT.*GET/, `${what}: Allow`);
+  }
+  t.ok(h.audit.some((a) => (a as { code?: string; appointmentId?: string }).code === 'METHOD_NOT_ALLOWED' && (a as { appointmentId?: string }).appointmentId === ids[0]), 'the absolute-form one audited with its appointment');
+  t.equal(providerCount(), before, 'the provider saw nothing');
 });
 
 t.test('an unknown method from a client not on the allow-list is 403, before any route (README order)', async (t) => {
