@@ -22,6 +22,21 @@ export function mappingFor(err: GatewayError, standard: Standard): ErrorMapping 
 }
 
 /**
+ * An OperationOutcome in the negotiated format; in JSON when that format cannot say it (a
+ * diagnostic holding a character XML cannot carry): an answer always goes out.
+ */
+export function encodeOutcome(oo: Record<string, unknown>, codec: Codec | undefined): { body: Buffer; contentType: string } {
+  if (codec) {
+    try {
+      return { body: codec.encode(oo), contentType: codec.contentType };
+    } catch {
+      // the JSON below
+    }
+  }
+  return { body: Buffer.from(JSON.stringify(oo)), contentType: FHIR_JSON };
+}
+
+/**
  * Write a gateway-made error (ruling 14): OperationOutcome, FHIR JSON, no-store, and
  * X-Correlation-ID echoing X-Request-ID. Safe to call when the answer has already started: then
  * the connection is cut instead, so the client never mistakes a half answer for a whole one.
@@ -34,13 +49,14 @@ export function sendError(res: ServerResponse, err: GatewayError, standard: Stan
   }
   // Ruling 21: the negotiated format (JSON unless the request asked for XML).
   const oo = buildOperationOutcome(mapping, err.issues, standard.operationOutcomeProfile) as unknown as Record<string, unknown>;
-  let body = codec ? codec.encode(oo) : Buffer.from(JSON.stringify(oo));
+  const encoded = encodeOutcome(oo, codec);
+  let body = encoded.body;
   // A connection already marked to close (retired: its request count, its age, a CRL; or draining)
   // stays marked: the refusal replaces the answer's headers, not that decision.
   const closing = close || /(^|,)\s*close\s*(,|$)/i.test(String(res.getHeader('connection') ?? ''));
   for (const h of res.getHeaderNames()) res.removeHeader(h);
   res.statusCode = mapping.status;
-  res.setHeader('Content-Type', codec?.contentType ?? FHIR_JSON);
+  res.setHeader('Content-Type', encoded.contentType);
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Length', body.length);
   if (requestId) res.setHeader('X-Correlation-ID', requestId);

@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Clock } from '../ports/clock.js';
 import type { Codec } from '../ports/codec.js';
-import { mappingFor } from '../respond.js';
+import { encodeOutcome, mappingFor } from '../respond.js';
 import type { Standard } from '../standards/index.js';
 import { negotiate } from './negotiate.js';
 import type { TlsMaterial } from '../tls/material.js';
@@ -117,9 +117,8 @@ function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standa
   // Coded as the standard codes it (its overrides), like every other refusal.
   const m = mappingFor(new GatewayError(code, diagnostics), standard);
   const oo = buildOperationOutcome(m, [{ diagnostics }], standard.operationOutcomeProfile) as unknown as Record<string, unknown>;
-  const body = codec ? codec.encode(oo) : Buffer.from(JSON.stringify(oo));
+  const { body, contentType: type } = encodeOutcome(oo, codec);
   const reason = http.STATUS_CODES[m.status] ?? 'Error';
-  const type = codec?.contentType ?? 'application/fhir+json; charset=utf-8';
   // Date: RFC 9110 §6.6.1 (Node writes it on every answer it makes; this one is written by hand).
   const head = `HTTP/1.1 ${m.status} ${reason}\r\nDate: ${new Date(nowMs).toUTCString()}\r\nContent-Type: ${type}\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\n${requestId ? `X-Correlation-ID: ${requestId}\r\n` : ''}${allow !== undefined ? `Allow: ${allow}\r\n` : ''}Connection: close\r\n\r\n`;
   return Buffer.concat([Buffer.from(head, 'latin1'), body]);

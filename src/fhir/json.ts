@@ -4,11 +4,14 @@ export function isJsonObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Blank: nothing a reader would see — empty, or only whitespace as JavaScript's trim() knows it
- * (space, tab, line breaks, the no-break space and the other Unicode spaces). Stricter than the
- * FHIR `string` regex, on purpose: a cancellation reason or an amended description of no-break
- * spaces says nothing, and the gateway refuses on doubt.
+ * Blank: nothing a reader would see — empty, or only whitespace (space, tab, line breaks, the
+ * no-break space and the other Unicode spaces), control characters (NUL, DEL…), invisible format
+ * characters (zero-width space, joiners, BOM) and halves of surrogate pairs. Stricter than the FHIR
+ * `string` regex, on purpose: a cancellation reason or an amended description of no-break spaces
+ * or NULs says nothing, and the gateway refuses on doubt.
  */
+const BLANK = /^[\s\p{Cc}\p{Cf}\p{Cs}]*$/u;
+
 export function isBlankText(s: string): boolean {
-  return s.trim() === '';
+  return BLANK.test(s);
 }

@@ -166,6 +166,9 @@ t.test('§d cancel rejections: 422, nothing forwarded', async (t) => {
     ['reason valueString of no-break spaces (blank as the amend\'s description is)', (r) => {
       for (const e of r.extension) if (e.url === REASON_URL) e.valueString = '\u00a0\u00a0';
     }, 'INVALID_PARAMETER', /^Appointment\.extension\[\d+\]\.valueString$/, false],
+    ['reason valueString of a NUL and a zero-width space (nothing a reader sees; review of stop 34)', (r) => {
+      for (const e of r.extension) if (e.url === REASON_URL) e.valueString = '\u0000\u200b';
+    }, 'INVALID_PARAMETER', /^Appointment\.extension\[\d+\]\.valueString$/, false],
     ['reason present', (r) => (r.reason = { coding: [{ system: 'http://snomed.info/sct', code: '1', display: 'x' }] }), 'INVALID_RESOURCE', /reason/, false],
     ['specialty present', (r) => (r.specialty = [{ text: 'GP' }]), 'INVALID_RESOURCE', /specialty/, false],
     ['indication present', (r) => (r.indication = [{ reference: 'Condition/1' }]), 'INVALID_RESOURCE', /indication/, false],

@@ -195,3 +195,17 @@ t.test('per-1 with a year before 1 (STU3 dateTime allows "-0001"): decided, not 
   t.match(period('-0001-06-01T06:00:00-05:00', '-0001-06-01T10:00:00Z').join('\n'), /per-1/, '11:00Z after 10:00Z');
   t.same(period('-0001-06', '-0001-06-15'), [], 'equal at the precision both carry');
 });
+
+t.test('an empty primitive companion is refused: FHIR JSON objects are never empty (review of stop 34)', async (t) => {
+  t.match(at(validate(mutate((a) => (a._status = {})))).join('\n'), /Appointment\._status: ele-1/, '_status: {}');
+  t.match(at(validate(mutate((a) => (a._description = {})))).join('\n'), /Appointment\._description: ele-1/, '_description: {}');
+  t.match(at(validate(mutate((a) => (a.meta._profile = a.meta.profile.map(() => ({})))))).join('\n'), /Appointment\.meta\._profile\[0\]: ele-1/, 'meta._profile: [{}]');
+  t.same(at(validate(mutate((a) => (a._status = { id: 's1' })))), [], 'a companion with an id');
+  t.same(at(validate(mutate((a) => (a.meta._profile = a.meta.profile.map(() => null))))), [], 'null items: no companion');
+});
+
+t.test('a participant with no status is one issue, not two (ruling 7; review of stop 34)', async (t) => {
+  const issues = at(validate(mutate((a) => delete a.participant[0].status)));
+  t.equal(issues.filter((i) => i.startsWith('Appointment.participant[0].status')).length, 1, issues.join('\n'));
+  t.match(at(validate(mutate((a) => (a.participant[0].status = 'declined')))).join('\n'), /participant\[0\]\.status: must be accepted/, 'a wrong status is still the §c rule\'s');
+});

@@ -42,6 +42,9 @@ t.test('XML codec: refusals come back as diagnostics, never as exceptions', asyn
   t.match(xmlCodec.decode(Buffer.from('<!DOCTYPE x><x/>'), LIMITS), { ok: false, diagnostics: /DOCTYPE/ });
   t.match(xmlCodec.decode(Buffer.from('{"resourceType":"Appointment"}'), LIMITS), { ok: false, diagnostics: /well-formed/ });
   t.throws(() => xmlCodec.encode({ resourceType: 'Appointment', colour: 'red' }), { name: 'FhirXmlEncodeError' });
+  // What XML 1.0 cannot carry (review of stop 34: the vault served such a version as XML its own reader refused).
+  for (const bad of ['a\u0001b', 'a\u0000b', 'x\ud800y', 'x\udc00', '\uffff']) t.throws(() => xmlCodec.encode({ resourceType: 'Appointment', comment: bad }), { name: 'FhirXmlEncodeError' }, JSON.stringify(bad));
+  t.doesNotThrow(() => xmlCodec.encode({ resourceType: 'Appointment', comment: 'tab\tline\nreturn\r😀' }), 'tab, line breaks and a surrogate pair are XML');
 });
 
 t.test('ruling 21: the node limit is met at the same count in JSON and in XML (the model counted as JSON counts it)', async (t) => {

@@ -23,10 +23,16 @@ const fail = (message: string): never => {
 /** Nesting bound for the narrative div parsed while encoding. */
 const MAX_DIV_DEPTH = 64;
 
+/** Characters XML 1.0 cannot carry, escaped or not (§2.2 Char): C0 controls but tab and line breaks, U+FFFE/U+FFFF, a lone surrogate. */
+const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 export function encodeFhirXml(resource: Record<string, unknown>): string {
   const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
   writeResource(out, resource, true);
-  return out.join('');
+  const xml = out.join('');
+  // A JSON string may hold what no XML document can (`"\u0001"`): no XML is written for it.
+  if (NOT_XML_CHAR.test(xml)) fail('a value holds a character XML 1.0 cannot carry');
+  return xml;
 }
 
 function writeResource(out: string[], r: unknown, root: boolean): void {
