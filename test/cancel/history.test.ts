@@ -186,3 +186,11 @@ t.test('a refusal whose body is cut or slow is judged by its status as a complet
   for (const status of [404, 410, 503]) t.match(await read(cutAfter(status), kept), { status: 200, from: 'vault' }, `${status} cut: the kept version, as when complete`);
   t.match(await read(cutAfter(404), none), { status: 404 }, 'nothing kept: its 404');
 });
+
+t.test('kept JSON holding a character XML 1.0 cannot carry, XML asked for: the kept JSON, never unreadable XML (review of stop 34)', async (t) => {
+  const odd = Buffer.from(JSON.stringify({ ...resource, comment: 'a\u0001b' }));
+  const a = await setup(404, { body: odd, mediaType: 'application/fhir+json' })('a1', '1', {}, xmlCodec);
+  t.equal(a.status, 200);
+  t.ok(a.body.equals(odd), 'the kept bytes');
+  t.equal(a.headers['content-type'], 'application/fhir+json');
+});
