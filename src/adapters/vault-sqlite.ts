@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { accessSync, chmodSync, constants, existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { systemClock, type Clock } from '../ports/clock.js';
 import { VaultUnavailable, type HistoryRow, type KeepEntry, type KeptVersion, type LinkAfter, type VaultPort } from '../ports/vault.js';
 import { noStoreMetrics, timed, type StoreMetrics } from '../store/metrics.js';
@@ -62,6 +62,25 @@ function unavailable(metrics: StoreMetrics, e: unknown): VaultUnavailable {
 }
 
 /**
+ * The file a path names, links resolved: two spellings of one file (a symbolic link, `a/../b`)
+ * share one owner lock.
+ */
+function canonicalPath(path: string): string {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  return existsSync(path) ? realpathSync(path) : join(realpathSync(dirname(path)), basename(path));
+}
+
+/** Device and inode of the file at `path` (undefined when there is none). */
+function fileIdentity(path: string): string | undefined {
+  try {
+    const s = statSync(path);
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * An exclusive lock on `<path>.owner` (a small SQLite file in exclusive locking mode), held until
  * closed; the system releases it when the process ends, however it ends. Taken by another
  * process (or another open in this one) → refused at once.
@@ -98,15 +117,23 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
   let owner: BetterSqlite3.Database | undefined;
   try {
     if (opts.existing && !existsSync(opts.path)) throw new Error(`no store at ${opts.path} (nothing is created for a vault command; is store.path right?)`);
-    if (opts.exclusive) owner = holdForThisProcess(opts.path);
+    if (opts.exclusive) owner = holdForThisProcess(canonicalPath(opts.path));
     db = openDatabase(opts.path, opts.timeoutMs);
   } catch (e) {
     owner?.close();
     throw unavailable(metrics, e);
   }
+  // The file opened: one deleted or replaced under the running gateway would take every version
+  // kept after it with it (unlinked, or a file nobody reads) — each durable commit checks it first.
+  const opened = fileIdentity(opts.path);
+  const stillOpened = (): void => {
+    if (fileIdentity(opts.path) === opened) return;
+    metrics.error('unavailable');
+    throw new VaultUnavailable(`sqlite store: ${opts.path} is no longer the file this process opened (deleted or replaced); restart the gateway`);
+  };
   const q = prepare(db);
   const tx = transactions(db, q, sealer);
-  const commit = createGroupCommit(db);
+  const commit = createGroupCommit(db, stillOpened);
   // The rows gauge: counted at open and after a purge, incremented by keeps (count(*) scans).
   const count = (): number => (q.count.get() as { n: number }).n;
   let rows = count();
@@ -157,6 +184,7 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
     ping: () => op('ping', () => {
       q.ping.get();
       accessSync(opts.path, constants.W_OK);
+      stillOpened();
     }),
     async close() {
       if (db.open) db.close();
@@ -170,7 +198,7 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
  * batch at the end of the current turn of the event loop (setImmediate), so every write asked for
  * during this turn joins it.
  */
-function createGroupCommit(db: BetterSqlite3.Database): <T>(durable: boolean, fn: () => T) => Promise<T> {
+function createGroupCommit(db: BetterSqlite3.Database, beforeDurable: () => void): <T>(durable: boolean, fn: () => T) => Promise<T> {
   type Job = { durable: boolean; fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
   let queue: Job[] = [];
   let synchronous: 'FULL' | 'NORMAL' = 'FULL';
@@ -184,7 +212,9 @@ function createGroupCommit(db: BetterSqlite3.Database): <T>(durable: boolean, fn
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
       if (!db.open) throw new VaultUnavailable('sqlite store: closed');
-      setSynchronous(jobs.some((j) => j.durable) ? 'FULL' : 'NORMAL');
+      const durable = jobs.some((j) => j.durable);
+      if (durable) beforeDurable();
+      setSynchronous(durable ? 'FULL' : 'NORMAL');
       db.transaction(() => {
         for (const j of jobs) {
           try {

@@ -3,7 +3,7 @@ import t from 'tap';
 import { isBlankText } from '../../src/fhir/json.js';
 
 t.test('nothing a reader would see is blank', async (t) => {
-  for (const [what, s] of [['empty', ''], ['spaces', '  \t\n'], ['no-break spaces', '\u00a0\u2007'], ['NUL', '\u0000'], ['controls', '\u0001\u007f\u0085'], ['zero-width', '\u200b\u200d\ufeff\u2060'], ['a lone surrogate', '\ud800'], ['mixed', ' \u0000\u200b ']]) t.ok(isBlankText(s), what);
+  for (const [what, s] of <[string, string][]>[['empty', ''], ['spaces', '  \t\n'], ['no-break spaces', '\u00a0\u2007'], ['NUL', '\u0000'], ['controls', '\u0001\u007f\u0085'], ['zero-width', '\u200b\u200d\ufeff\u2060'], ['a lone surrogate', '\ud800'], ['mixed', ' \u0000\u200b ']]) t.ok(isBlankText(s), what);
 });
 
 t.test('any visible character is text', async (t) => {

@@ -584,12 +584,12 @@ t.test('ruling 13: a method the HTTP parser does not know is 405 with Allow on a
 t.test('an unknown method gets first what a known one would: framing 400, 431, Host 400; absolute form routed (review of stop 34)', async (t) => {
   const before = providerCount();
   const path = `/STU3/1/Appointment/${ids[0]}`;
-  for (const [what, line, extra, status] of [
+  for (const [what, line, extra, status] of <[string, string, Record<string, string | string[]>, number][]>[
     ['Content-Length with Transfer-Encoding', path, { 'Content-Length': '1', 'Transfer-Encoding': 'chunked' }, 400],
     ['Host twice', path, { Host: ['gw', 'gw'] }, 400],
     ['a head over limits.maxHeaderBytes', path, { 'X-Pad': 'a'.repeat(17 * 1024) }, 431],
     ['absolute form', `https://gw.example${path}`, {}, 405],
-  ] as const) {
+  ]) {
     const c = await connect();
     c.socket.write(raw('FOO', line, { ...readHeaders(), ...extra }));
     t.ok(await c.closed(3000), `${what}: closed`);

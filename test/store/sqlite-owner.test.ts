@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,6 +17,7 @@ import { PROVIDER_ASID, pki } from '../helpers/harness.js';
 import { startGateway, type Gw } from '../helpers/gateway-process.js';
 import { createSqliteVault } from '../../src/adapters/vault-sqlite.js';
 import { VaultUnavailable } from '../../src/ports/vault.js';
+import { entry } from '../contracts/vault.contract.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'gw-sqlite-owner-'));
@@ -87,4 +88,28 @@ t.test("a migration's own refusal keeps its reason", async (t) => {
   v.db.prepare('INSERT INTO gw_schema_version (version) VALUES (99)').run();
   await v.close();
   t.throws(() => createSqliteVault({ path, timeoutMs: 500 }), { message: /sqlite store: Error: the store's schema version 99 is newer than this gateway's/ });
+});
+
+t.test('two spellings of one file (a symbolic link, a `..` path) share one owner lock (review of stop 34)', async (t) => {
+  const path = join(dir, 'spelled.sqlite');
+  const a = createSqliteVault({ path, timeoutMs: 500, exclusive: true });
+  t.teardown(() => a.close());
+  mkdirSync(join(dir, 'elsewhere'), { recursive: true });
+  symlinkSync(path, join(dir, 'elsewhere', 'alias.sqlite'));
+  t.throws(() => createSqliteVault({ path: join(dir, 'elsewhere', 'alias.sqlite'), timeoutMs: 500, exclusive: true }), { message: /another gateway process/ }, 'through a symbolic link');
+  t.throws(() => createSqliteVault({ path: join(dir, 'elsewhere', '..', 'spelled.sqlite'), timeoutMs: 500, exclusive: true }), { message: /another gateway process/ }, 'through ..');
+});
+
+t.test('a store file deleted or replaced under the running gateway: keeps fail closed, readiness says so (review of stop 34)', async (t) => {
+  for (const how of ['deleted', 'replaced'] as const) {
+    const path = join(dir, `${how}.sqlite`);
+    const v = createSqliteVault({ path, timeoutMs: 500, exclusive: true });
+    t.ok(await v.keep(entry('a1', '1', 0)), `${how}: a keep before`);
+    await v.ping();
+    for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
+    if (how === 'replaced') await createSqliteVault({ path, timeoutMs: 500 }).close();
+    await t.rejects(v.keep(entry('a2', '1', 0)), { name: 'VaultUnavailable', message: /no longer the file this process opened/ }, `${how}: the next keep is refused`);
+    await t.rejects(v.ping(), { name: 'VaultUnavailable' }, `${how}: not ready`);
+    await v.close();
+  }
 });
