@@ -75,9 +75,25 @@ export function retryAfterOf(headers: IncomingHttpHeaders): Record<string, strin
   return typeof v === 'string' && /^(?:\d{1,10}|[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT)$/.test(v) ? { 'retry-after': v } : undefined;
 }
 
+/** Visible ASCII and spaces, bounded: a provider header value passed on with its status. */
+const PASSABLE_VALUE = /^[ -~]{1,1024}$/;
+
+/**
+ * The provider's headers its error status cannot go without (RFC 9110): `Retry-After`; the
+ * `WWW-Authenticate` a 401 MUST carry (§11.6.1) and the `Allow` a 405 MUST carry (§15.5.6),
+ * passed on as the provider sent them (the gateway replaces the body only, ruling 11).
+ */
+export function refusalHeadersOf(status: number, headers: IncomingHttpHeaders): Record<string, string> | undefined {
+  const retry = retryAfterOf(headers);
+  const name = status === 401 ? 'www-authenticate' : status === 405 ? 'allow' : undefined;
+  const sent = name ? firstOf(headers[name] as string | string[] | undefined) : undefined;
+  if (!name || sent === undefined || !PASSABLE_VALUE.test(sent)) return retry;
+  return { ...retry, [name]: sent };
+}
+
 /** An error raised from the provider's answer to the forwarded request: it reached the provider. */
 export function providerRefusal(code: ErrorCode, status: number, headers: IncomingHttpHeaders): GatewayError {
-  return Object.assign(new GatewayError(code, `The provider answered with status ${status}`, { status, headers: retryAfterOf(headers) }), { forwarded: true });
+  return Object.assign(new GatewayError(code, `The provider answered with status ${status}`, { status, headers: refusalHeadersOf(status, headers) }), { forwarded: true });
 }
 
 export function passedBack(headers: IncomingHttpHeaders): Record<string, string | string[]> {

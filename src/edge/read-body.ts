@@ -4,7 +4,8 @@ import { GatewayError } from '../errors.js';
 /** Whether a request's head frames a body: a declared length above zero, or a transfer coding. */
 export function carriesBody(headers: { 'content-length'?: string; 'transfer-encoding'?: string }): boolean {
   const length = headers['content-length'];
-  return headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+  // `00` is zero too (RFC 9110 §8.6: 1*DIGIT); Node's parser has already refused any non-digit.
+  return headers['transfer-encoding'] !== undefined || (length !== undefined && !/^0+$/.test(length));
 }
 
 /**

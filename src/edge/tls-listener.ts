@@ -113,7 +113,7 @@ function sameName(a: unknown, b: unknown): boolean {
 }
 
 /** A whole HTTP answer for a socket the HTTP parser gave up on (Connection: close). */
-function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standard, codec: Codec | undefined, requestId: string | undefined, nowMs: number, allow?: string): Buffer {
+function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standard, codec: Codec | undefined, requestId: string | undefined, nowMs: number, allow?: string, toHead = false): Buffer {
   // Coded as the standard codes it (its overrides), like every other refusal.
   const m = mappingFor(new GatewayError(code, diagnostics), standard);
   const oo = buildOperationOutcome(m, [{ diagnostics }], standard.operationOutcomeProfile) as unknown as Record<string, unknown>;
@@ -121,7 +121,8 @@ function rawErrorResponse(code: ErrorCode, diagnostics: string, standard: Standa
   const reason = http.STATUS_CODES[m.status] ?? 'Error';
   // Date: RFC 9110 §6.6.1 (Node writes it on every answer it makes; this one is written by hand).
   const head = `HTTP/1.1 ${m.status} ${reason}\r\nDate: ${new Date(nowMs).toUTCString()}\r\nContent-Type: ${type}\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\n${requestId ? `X-Correlation-ID: ${requestId}\r\n` : ''}${allow !== undefined ? `Allow: ${allow}\r\n` : ''}Connection: close\r\n\r\n`;
-  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+  // An answer to HEAD has no content (RFC 9110 §9.3.2): its Content-Length says what GET would get.
+  return toHead ? Buffer.from(head, 'latin1') : Buffer.concat([Buffer.from(head, 'latin1'), body]);
 }
 
 /** Ruling 21 for a refusal written on the raw socket: `_format`, then Accept, then Content-Type, as far as they were read. */
@@ -284,7 +285,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       : which === 'METHOD_NOT_ALLOWED' ? 'This method is not allowed at this path'
       : 'The HTTP request is malformed';
     const allow = byMethod?.code === 'METHOD_NOT_ALLOWED' ? byMethod.allowed.join(', ') : undefined;
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeStandard(), refusalCodec(head, o.codecs), head?.requestId, o.clock.now(), allow)));
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeStandard(), refusalCodec(head, o.codecs), head?.requestId, o.clock.now(), allow, head?.method === 'HEAD')));
   });
   // Rulings 13 and 19: CONNECT asks for a tunnel, which no interaction is: 404 as an
   // OperationOutcome, recorded like any refusal, and the connection closed (Node would close it

@@ -227,6 +227,34 @@ t.test('a passthrough or version-read refusal whose body is cut or slow keeps it
   t.equal(r.headers['retry-after'], '7');
 });
 
+t.test('a provider 401 keeps its WWW-Authenticate and a 405 its Allow (RFC 9110 §11.6.1, §15.5.6; review of stop 34)', async (t) => {
+  const p = await startRawProvider({
+    'put-401': (s) => s.write(head('401 Unauthorized', ['Content-Type: text/plain', 'WWW-Authenticate: Bearer realm="fhir"'], 2) + 'no'),
+    'put-405': (s) => s.write(head('405 Method Not Allowed', ['Content-Type: text/plain', 'Allow: GET'], 2) + 'no'),
+  }, {
+    'read-401': (s) => s.write(head('401 Unauthorized', ['Content-Type: text/plain', 'WWW-Authenticate: Bearer realm="fhir"'], 2) + 'no'),
+    'read-405': (s) => s.write(head('405 Method Not Allowed', ['Content-Type: text/plain', 'Allow: PUT'], 2) + 'no'),
+  });
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url } } });
+  t.teardown(() => h.close());
+  const read = (id: string) => h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: identityHeaders('nhs-booking', 'read') });
+  const r401 = await read('read-401');
+  t.equal(r401.status, 401);
+  t.equal(r401.headers['www-authenticate'], 'Bearer realm="fhir"', 'a read\'s 401');
+  t.equal(r401.json?.resourceType, 'OperationOutcome', 'the body is the gateway\'s');
+  const r405 = await read('read-405');
+  t.equal(r405.status, 405);
+  t.equal(r405.headers.allow, 'PUT', 'a read\'s 405');
+  const c401 = await h.request(await cancelRequest(h, 'nhs-booking', 'put-401'));
+  t.equal(c401.status, 401);
+  t.equal(c401.headers['www-authenticate'], 'Bearer realm="fhir"', 'a cancel\'s 401');
+  const c405 = await h.request(await cancelRequest(h, 'nhs-booking', 'put-405'));
+  t.equal(c405.status, 405);
+  t.equal(c405.headers.allow, 'GET', 'a cancel\'s 405');
+  t.equal(c405.headers['retry-after'], undefined, 'nothing else of the provider\'s');
+});
+
 t.test('a passthrough answer with Location or Content-Location twice passes one; ETags naming no version do not disagree; a read with W/"1" and "1" is one version', async (t) => {
   const body2 = appointment('star', '2', 'cancelled');
   const one = appointment('same-tags', '1');

@@ -611,3 +611,18 @@ t.test('an unknown method from a client not on the allow-list is 403, before any
   t.equal(answer?.status, 403);
   t.equal(answer?.headers['allow'], undefined, 'no Allow: nothing learned of the routes');
 });
+
+t.test('Content-Length: 00 is no body (RFC 9110 §8.6); a raw refusal of HEAD has no content (§9.3.2) (review of stop 34)', async (t) => {
+  const c = await connect();
+  c.socket.write(raw('GET', `/STU3/1/Appointment/${ids[0]}`, { ...readHeaders(), 'Content-Length': '00' }));
+  t.ok(await eventually(() => parseResponses(c.received()).length >= 1, 5000), 'answered');
+  t.equal(parseResponses(c.received())[0]!.status, 200, 'a read with Content-Length: 00 is served');
+  c.socket.destroy();
+  const d = await connect();
+  d.socket.write(raw('HEAD', `/STU3/1/Appointment/${ids[0]}`, { ...readHeaders(), 'Content-Length': '5', 'Transfer-Encoding': 'chunked' }));
+  t.ok(await d.closed(3000), 'closed');
+  const text = String(d.received());
+  t.match(text, /^HTTP\/1\.1 400 /, '400');
+  t.match(text, /Content-Length: [1-9]\d*\r\n/, 'Content-Length of what GET would get');
+  t.ok(text.endsWith('\r\n\r\n'), 'and no content after the head');
+});
