@@ -9,6 +9,7 @@ import { codeForProviderStatus, type ClientAnswer } from './cancel/answer.js';
 import type { HistoryRead } from './cancel/history.js';
 import { endToEnd, forwardingHeaders, pick, READ_HEADERS } from './edge/forward-headers.js';
 import { bodyFramingFailed, carriesBody, readBounded } from './edge/read-body.js';
+import { bodyNeverAsked, sendContinue } from './edge/expect-continue.js';
 import { clientLeft } from './edge/connection-guard.js';
 import { GatewayError, isGatewayError, type ErrorCode } from './errors.js';
 import type { Logger } from './log.js';
@@ -60,7 +61,13 @@ export interface PipelineDeps {
 
 /** Read the body up to `limit` bytes (413 beyond, checked on Content-Length first). */
 export function bodyReader(req: IncomingMessage): CheckIO {
-  return { readBody: (limit) => readBounded(req, limit) };
+  return {
+    readBody: (limit) => {
+      // Not for a declared length over the limit: that 413 goes out before the client uploads.
+      if (!(Number(req.headers['content-length']) > limit)) sendContinue(req);
+      return readBounded(req, limit);
+    },
+  };
 }
 
 /** A request body not read to its end whose length is unknown (chunked) or over the limit. */
@@ -218,7 +225,7 @@ export function createPipeline(deps: PipelineDeps) {
     // ...and so does one whose body framing broke (ruling 16), whatever refused it first.
     // ...and so does an unread body of unknown or over-limit length: Node would read it all to
     // keep the connection (a refused client could make the gateway read any amount).
-    const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || err.code === 'HEADERS_TOO_LARGE' || bodyFramingFailed(req) || draining() || largeUnreadBody(req, config.limits.maxBodyBytes);
+    const close = err.code === 'BODY_TOO_LARGE' || err.code === 'REQUEST_MALFORMED' || err.code === 'HEADERS_TOO_LARGE' || bodyFramingFailed(req) || draining() || largeUnreadBody(req, config.limits.maxBodyBytes) || bodyNeverAsked(req);
     // 499 as in guarded(): a client that left before its answer never saw this status.
     const clientGone = clientLeft(req, res);
     const sent = sendError(res, err, standard, requestId, close, answerCodec(req));

@@ -18,6 +18,7 @@ import { closeAsGateway, createConnectionBook, createHandshakeGuard } from './co
 import { createRefusalLog } from './refusal-log.js';
 import { keepSentTarget, originForm, requestHeadOf, requestIdOf, sentTarget, type RequestHead } from './request-head.js';
 import { failBodyFraming } from './read-body.js';
+import { awaitContinue } from './expect-continue.js';
 
 const CURRENT_REQUEST: unique symbol = Symbol('cancel-gateway.currentRequest');
 type Tracked = net.Socket & { [CURRENT_REQUEST]?: { req: http.IncomingMessage; res: http.ServerResponse } };
@@ -213,6 +214,11 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   // so the request goes through the checks like any other instead of Node's bare 417 — answered
   // as an OperationOutcome when refused, logged and audited; Expect is never forwarded (ruling 24).
   server.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => server.emit('request', req, res));
+  // Expect: 100-continue — sent when the body is about to be read, not before the checks (expect-continue.ts).
+  server.on('checkContinue', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    awaitContinue(req, res);
+    server.emit('request', req, res);
+  });
   server.on('secureConnection', (socket: TLSSocket) => {
     // Node keeps the raw socket it wrapped as `_parent`: its handshake no longer counts as pending.
     handshakes.handshaken((socket as unknown as { _parent?: net.Socket })._parent);

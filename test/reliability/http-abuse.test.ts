@@ -451,6 +451,35 @@ t.test('an Expect other than 100-continue is ignored (RFC 9110 §10.1.1), not a 
   d.socket.destroy();
 });
 
+t.test('Expect: 100-continue — 100 only when the body is to be read; a refusal known from the head goes out first and closes (RFC 9110 §10.1.1; review of stop 34)', async (t) => {
+  const id = freshAppointment('expect-continue');
+  const cancel = await cancelRequest(h, 'nhs-booking', id);
+  const body = String(cancel.body);
+  const headers: Record<string, string> = { ...(cancel.headers as Record<string, string>), 'Content-Length': String(Buffer.byteLength(body)), Expect: '100-continue' };
+  const before = providerCount();
+  // A bad token: refused from the head, no 100, the connection closed (its body was never asked for).
+  const bad = await connect();
+  bad.socket.write(raw('PUT', cancel.path, { ...headers, Authorization: 'Bearer x' }));
+  t.ok(await bad.closed(3000), 'a refusal from the head: closed without the body');
+  t.notMatch(String(bad.received()), /100 Continue/, 'no 100 Continue first');
+  t.equal(parseResponses(bad.received())[0]?.status, 403);
+  // A declared length over the limit: 413 before the upload.
+  const big = await connect();
+  big.socket.write(raw('PUT', cancel.path, { ...headers, 'Content-Length': String(8 * 1024 * 1024) }));
+  t.ok(await big.closed(3000), '413: closed');
+  t.notMatch(String(big.received()), /100 Continue/, '413: no 100 Continue first');
+  t.equal(parseResponses(big.received())[0]?.status, 413);
+  t.equal(providerCount(), before, 'the provider saw nothing');
+  // A valid cancel: 100 Continue once the checks before the body pass, then the body, then 200.
+  const ok = await connect();
+  ok.socket.write(raw('PUT', cancel.path, headers));
+  t.ok(await eventually(() => /^HTTP\/1\.1 100 Continue\r\n/.test(String(ok.received())), 3000), '100 Continue');
+  ok.socket.write(body);
+  t.ok(await eventually(() => /HTTP\/1\.1 200 /.test(String(ok.received())), 5000), 'then 200');
+  t.equal(h.provider.requests.filter((r) => r.method === 'PUT' && r.url.endsWith(`/Appointment/${id}`)).length, 1, 'forwarded once');
+  ok.socket.destroy();
+});
+
 t.test('ruling 14: a framing refusal echoes X-Request-ID as X-Correlation-ID', async (t) => {
   const c = await connect();
   c.socket.write(raw('PUT', `/STU3/1/Appointment/${ids[0]}`, { 'Content-Length': '2', 'Transfer-Encoding': 'chunked', 'X-Request-ID': 'req-42' }, '0\r\n\r\n'));
