@@ -168,7 +168,8 @@ export function createPipeline(deps: PipelineDeps) {
     // resource, not this empty answer.
     if (answer.status === 204 || answer.status === 304) res.removeHeader('Content-Length');
     else res.setHeader('Content-Length', answer.body.length);
-    if (standard.noStoreOnEveryResponse) res.setHeader('Cache-Control', 'no-store');
+    // An error is never cached (README: no-store on errors, the provider's passed on included).
+    if (standard.noStoreOnEveryResponse || answer.status >= 400) res.setHeader('Cache-Control', 'no-store');
     if (requestId && !res.hasHeader('x-correlation-id')) res.setHeader('X-Correlation-ID', requestId);
     if (draining()) res.setHeader('Connection', 'close');
     // An answer the provider encoded itself (passed on coding and all, ruling 11) is not encoded twice.

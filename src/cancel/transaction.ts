@@ -85,6 +85,13 @@ export interface TransactionDeps {
  * client does. Failures before the write are GatewayErrors (nothing forwarded); after the provider
  * accepted the write, problems are logged and counted, never turned into a failure (ruling 12).
  */
+/** What the client is told when the read of the current appointment failed, by the failure's kind. */
+const READ_FAILED: Partial<Record<string, string>> = {
+  timeout: 'The provider did not answer the read in time',
+  'slow-body': 'The provider sent the current appointment too slowly',
+  'too-large': 'The provider sent a current appointment over the size limit',
+};
+
 export function createWriteTransaction(deps: TransactionDeps) {
   const { provider, lock, vault, clock, codecs, logger, metrics } = deps;
   const exchange: ExchangeOptions = { deadlineMs: deps.timeouts.upstreamMs, bodyDeadlineMs: deps.timeouts.bodyMs, maxBytes: deps.timeouts.maxAnswerBytes };
@@ -116,7 +123,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
       metrics.upstreamDuration.observe({ call: 'read' }, trail.readMs / 1000);
       const kind = e instanceof ProviderFailure ? e.kind : 'other';
       metrics.upstreamErrors.inc({ kind });
-      throw new GatewayError('UPSTREAM_UNAVAILABLE', kind === 'timeout' ? 'The provider did not answer the read in time' : 'The provider could not be reached to read the current appointment');
+      throw new GatewayError('UPSTREAM_UNAVAILABLE', READ_FAILED[kind] ?? 'The provider could not be reached to read the current appointment');
     }
     trail.readMs = answer.ms;
     metrics.upstreamDuration.observe({ call: 'read' }, answer.ms / 1000);

@@ -274,7 +274,8 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
 
   /** The gateway's own headers on every passthrough answer. */
   function ownAnswerHeaders(x: Exchange): void {
-    if (standard.noStoreOnEveryResponse) x.res.setHeader('Cache-Control', 'no-store');
+    // An error is never cached (README: no-store on errors, the provider's passed on included).
+    if (standard.noStoreOnEveryResponse || x.res.statusCode >= 400) x.res.setHeader('Cache-Control', 'no-store');
     if (x.requestId && !x.res.hasHeader('x-correlation-id')) x.res.setHeader('X-Correlation-ID', x.requestId);
   }
 

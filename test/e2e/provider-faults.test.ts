@@ -61,6 +61,7 @@ function decisions(h: Harness): Array<Record<string, any>> {
   return h.logs.map((l) => JSON.parse(l)).filter((j) => j.msg === 'decision');
 }
 
+const OO = '{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"conflict","diagnostics":"the provider\'s own"}]}';
 const PARTIAL_OO = '{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"conflict"';
 
 t.test('a provider refusal whose body is then cut, slow or too large keeps its status, not in doubt (ruling 11)', async (t) => {
@@ -227,11 +228,32 @@ t.test('a passthrough or version-read refusal whose body is cut or slow keeps it
   t.equal(r.headers['retry-after'], '7');
 });
 
+t.test('a read of the current appointment whose body stalls is told as such (review of stop 34)', async (t) => {
+  let reads = 0;
+  const p = await startRawProvider({}, {
+    'slow-read': (s, id) => {
+      const body = appointment(id, '1');
+      // the first read builds the cancel; the gateway's own read then stalls after its status line
+      if (reads++ === 0) s.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"1"'], Buffer.byteLength(body)) + body);
+      else s.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"1"'], Buffer.byteLength(body)) + body.slice(0, 10));
+    },
+  });
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url, bodyTimeoutMs: 300 } } });
+  t.teardown(() => h.close());
+  const r = await h.request(await cancelRequest(h, 'nhs-booking', 'slow-read'));
+  t.equal(r.status, 500);
+  t.match(r.json?.issue?.[0]?.diagnostics, /sent the current appointment too slowly/);
+  t.same(p.putsSeen, [], 'nothing forwarded');
+});
+
 t.test('a provider 401 keeps its WWW-Authenticate and a 405 its Allow (RFC 9110 §11.6.1, §15.5.6; review of stop 34)', async (t) => {
   const p = await startRawProvider({
     'put-401': (s) => s.write(head('401 Unauthorized', ['Content-Type: text/plain', 'WWW-Authenticate: Bearer realm="fhir"'], 2) + 'no'),
     'put-405': (s) => s.write(head('405 Method Not Allowed', ['Content-Type: text/plain', 'Allow: GET'], 2) + 'no'),
+    'put-409oo': (s) => s.write(head('409 Conflict', ['Content-Type: application/fhir+json', 'Cache-Control: max-age=60'], Buffer.byteLength(OO)) + OO),
   }, {
+    'read-404oo': (s) => s.write(head('404 Not Found', ['Content-Type: application/fhir+json'], Buffer.byteLength(OO)) + OO),
     'read-401': (s) => s.write(head('401 Unauthorized', ['Content-Type: text/plain', 'WWW-Authenticate: Bearer realm="fhir"'], 2) + 'no'),
     'read-405': (s) => s.write(head('405 Method Not Allowed', ['Content-Type: text/plain', 'Allow: PUT'], 2) + 'no'),
   });
@@ -253,6 +275,14 @@ t.test('a provider 401 keeps its WWW-Authenticate and a 405 its Allow (RFC 9110 
   t.equal(c405.status, 405);
   t.equal(c405.headers.allow, 'GET', 'a cancel\'s 405');
   t.equal(c405.headers['retry-after'], undefined, 'nothing else of the provider\'s');
+  // The provider's own OperationOutcome passed on (ruling 11): an error is never cached, under NHS Booking too.
+  const r404 = await read('read-404oo');
+  t.equal(r404.status, 404);
+  t.equal(r404.headers['cache-control'], 'no-store', 'a passed-on read error: no-store');
+  const c409 = await h.request(await cancelRequest(h, 'nhs-booking', 'put-409oo'));
+  t.equal(c409.status, 409);
+  t.equal(c409.json?.issue?.[0]?.diagnostics, 'the provider\'s own', 'the provider\'s body');
+  t.equal(c409.headers['cache-control'], 'no-store', 'a passed-on cancel error: no-store, not the provider\'s max-age');
 });
 
 t.test('a passthrough answer with Location or Content-Location twice passes one; ETags naming no version do not disagree; a read with W/"1" and "1" is one version', async (t) => {
