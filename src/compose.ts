@@ -26,7 +26,7 @@ import { createForwarder } from './proxy/forward.js';
 import { createUpstream } from './proxy/upstream.js';
 import { createRouter } from './route.js';
 import { STANDARDS } from './standards/index.js';
-import { assertTrustBundle } from './tls/trust-bundle.js';
+import { assertClientPair, assertTrustBundle } from './tls/trust-bundle.js';
 
 /**
  * The composition root (issue 12): the only file that names an adapter. Configuration in, a
@@ -126,6 +126,7 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared, onClosed?:
   // here, so start-up fails and a reload or file change keeps the current handling.
   if (cfg.upstream.ca) assertTrustBundle(cfg.upstream.ca, 'upstream.ca');
   if (cfg.jwt.mode === 'signed' && cfg.jwt.jwksCa) assertTrustBundle(cfg.jwt.jwksCa, 'jwt.jwksCa');
+  if (cfg.upstream.cert || cfg.upstream.key) assertClientPair(cfg.upstream.cert, cfg.upstream.key);
   const upstream = createUpstream(cfg);
   const provider = createHttpProvider({ url: cfg.upstream.url, ca: cfg.upstream.ca, cert: cfg.upstream.cert, key: cfg.upstream.key, connections: cfg.upstream.writeConnections, clock: shared.clock });
   const transaction = createWriteTransaction({

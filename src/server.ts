@@ -1,7 +1,6 @@
 import http from 'node:http';
 import type net from 'node:net';
-import { createSecureContext, type TLSSocket } from 'node:tls';
-import { readFileSync } from 'node:fs';
+import type { TLSSocket } from 'node:tls';
 import { CODECS, createHandling, createLateStore, openStore, type Handling, type Shared, type Store } from './compose.js';
 import { startRetention } from './store/retention.js';
 import { systemClock, type Clock } from './ports/clock.js';
@@ -307,14 +306,13 @@ function watchHandlingFiles(config: Readonly<Config>, deps: { current: () => Han
   const reload = createTlsReload({
     what: 'provider TLS and JWKS files',
     load: () => {
-      const { upstream: u, jwt: j } = deps.current().config;
+      const { jwt: j } = deps.current().config;
       // The key set is judged as start-up and a SIGHUP judge it (an empty one, a private key).
       if (j.mode === 'signed' && j.jwksFile) {
         const problems = jwksFileProblems(j.jwksFile);
         if (problems.length) throw new Error(problems.join('; '));
       }
-      // A certificate that does not match its key is refused here, not at the next connection.
-      if (u.cert || u.key) createSecureContext({ cert: readFileSync(u.cert!), key: readFileSync(u.key!), ...(u.ca ? { ca: readFileSync(u.ca) } : {}) });
+      // A certificate that does not match its key is refused by the build (createHandling), not at the next connection.
       return deps.build(deps.current().config);
     },
     apply: (next: Handling) => {

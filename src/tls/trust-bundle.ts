@@ -1,5 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 
 /**
  * A CA bundle the gateway trusts a server with (upstream.ca, jwt.jwksCa), judged as the handling
@@ -18,4 +19,19 @@ export function assertTrustBundle(file: string, what: string): void {
       throw new Error(`${what}: certificate ${i + 1} does not parse`);
     }
   });
+}
+
+/**
+ * The provider client certificate and its key (upstream.cert, upstream.key), judged as the handling
+ * is built: a pair that does not match would fail every provider exchange (500 behind a ready
+ * gateway). Throws a plain message naming the settings, as check-config does.
+ */
+export function assertClientPair(certFile: string | undefined, keyFile: string | undefined): void {
+  if (!certFile || !keyFile) throw new Error('upstream.cert and upstream.key go together');
+  try {
+    createSecureContext({ cert: readFileSync(certFile), key: readFileSync(keyFile) });
+  } catch (e) {
+    const why = /mismatch/i.test(String((e as Error).message)) ? 'does not match the certificate in upstream.cert' : `cannot be used with upstream.cert (${String((e as { code?: string }).code ?? 'unreadable')})`;
+    throw new Error(`upstream.key: ${why}`);
+  }
 }

@@ -134,3 +134,20 @@ t.test('a CA file that holds no certificate is refused at start-up (upstream.ca)
   t.equal(r.status, 1, 'the gateway does not start');
   t.match(r.stdout + r.stderr, /upstream\.ca holds no PEM certificate/, 'saying why');
 });
+
+t.test('a provider client certificate that does not match its key is refused at start-up, as check-config says (review of stop 34)', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { packageRoot } = await import('../../src/paths.js');
+  const { pki } = await import('../helpers/harness.js');
+  const p = pki();
+  const dir = mkdtempSync(join(tmpdir(), 'gw-up-pair-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'gateway.yaml'), [
+    'listen: { host: 127.0.0.1, port: 0 }', 'admin: { host: 127.0.0.1, port: 0 }', 'publicBaseUrl: https://gw.example/STU3/1',
+    `tls: { cert: ${p.files.serverCert}, key: ${p.files.serverKey}, clientCa: ${p.files.ca} }`,
+    `upstream: { url: "https://localhost:9", ca: ${p.files.ca}, cert: ${p.files.clientCert}, key: ${p.files.serverKey} }`, 'spine: { providerAsids: ["918999198738"] }',
+  ].join('\n'));
+  const r = spawnSync(process.execPath, [join(packageRoot, 'dist/src/main.js'), '--config', join(dir, 'gateway.yaml')], { encoding: 'utf8', timeout: 30_000 });
+  t.equal(r.status, 1, 'the gateway does not start');
+  t.match(r.stdout + r.stderr, /upstream\.key: does not match the certificate in upstream\.cert/, 'saying why');
+});
