@@ -142,10 +142,10 @@ async function checkConfig(configFile: string, warnDays: number | undefined): Pr
     const c = loadConfig(configFile);
     const tlsCode = reportTls(configFile, c, warnDays);
     // The store is checked as start-up would open it (connects to PostgreSQL, opens sqlite).
-    const storeProblems = await checkStore(c);
+    const { problems: storeProblems, warnings: storeWarnings } = await checkStore(c);
     // The listen and admin addresses, bound once and closed, as start-up would bind them.
     const listen = await checkListen(c);
-    for (const w of listen.warnings) process.stderr.write(`${configFile}: warning: ${w}\n`);
+    for (const w of [...storeWarnings, ...listen.warnings]) process.stderr.write(`${configFile}: warning: ${w}\n`);
     if (storeProblems.length) writeProblems(`${configFile}: store`, storeProblems);
     if (listen.problems.length) writeProblems(configFile, listen.problems);
     if (storeProblems.length || listen.problems.length) return 1;

@@ -108,6 +108,26 @@ function holdForThisProcess(path: string): BetterSqlite3.Database {
   }
 }
 
+/** An open that failed for want of the file or its folder names them (the rest say what they are). */
+function withPath(u: VaultUnavailable, e: unknown, path: string): VaultUnavailable {
+  const code = (e as { code?: string }).code ?? '';
+  if (!/^(?:SQLITE_CANTOPEN|SQLITE_PERM|EACCES|EPERM|ENOENT|ENOTDIR|EEXIST|EROFS)/.test(code)) return u;
+  return new VaultUnavailable(`${u.message}: cannot open or create ${path} (its folder must exist or be creatable, and be writable by this process)`);
+}
+
+/**
+ * Whether another process holds the file for itself (check-config's warning: start-up would be
+ * refused while it runs). Takes the owner lock and lets it go at once.
+ */
+export function heldByAnotherProcess(path: string): boolean {
+  try {
+    holdForThisProcess(canonicalPath(path)).close();
+    return false;
+  } catch (e) {
+    return e instanceof VaultUnavailable;
+  }
+}
+
 /** Opens (creating and migrating when needed) the vault file. Throws VaultUnavailable. */
 export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
   const clock = opts.clock ?? systemClock;
@@ -121,7 +141,7 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
     db = openDatabase(opts.path, opts.timeoutMs);
   } catch (e) {
     owner?.close();
-    throw unavailable(metrics, e);
+    throw withPath(unavailable(metrics, e), e, opts.path);
   }
   // The file opened: one deleted or replaced under the running gateway would take every version
   // kept after it with it (unlinked, or a file nobody reads) — each durable commit checks it first.

@@ -7,6 +7,7 @@ import { applyEnv, buildConfig, ConfigError } from '../../src/config.js';
 import { ManualClock } from '../../src/ports/clock.js';
 import type { VaultPort } from '../../src/ports/vault.js';
 import { checkStore } from '../../src/store/check.js';
+import { createSqliteVault } from '../../src/adapters/vault-sqlite.js';
 import { openStore } from '../../src/store/open.js';
 import { startRetention } from '../../src/store/retention.js';
 import { pgMissing, startPostgres } from '../helpers/postgres.js';
@@ -70,14 +71,27 @@ t.test('GATEWAY_STORE_URL sets store.url', async (t) => {
 });
 
 t.test('checkStore: memory passes; sqlite is opened; a bad key or an unreachable database is a problem', async (t) => {
-  t.same(await checkStore(build()), []);
-  t.same(await checkStore(build({ kind: 'sqlite', path: 'check/vault.db', encryptionKeyFile: 'store.key' })), []);
+  t.same(await checkStore(build()), { problems: [], warnings: [] });
+  t.same(await checkStore(build({ kind: 'sqlite', path: 'check/vault.db', encryptionKeyFile: 'store.key' })), { problems: [], warnings: [] });
   writeFileSync(join(dir, 'bad.key'), 'not a key');
-  t.match(await checkStore(build({ kind: 'sqlite', path: 'check/vault.db', encryptionKeyFile: 'bad.key' })), [/store \(sqlite\): .*32 bytes/]);
-  const down = await checkStore(build({ kind: 'postgres', url: 'postgres://gw:secret@127.0.0.1:1/gw', timeoutMs: 500 }));
+  t.match((await checkStore(build({ kind: 'sqlite', path: 'check/vault.db', encryptionKeyFile: 'bad.key' }))).problems, [/store \(sqlite\): .*32 bytes/]);
+  const down = (await checkStore(build({ kind: 'postgres', url: 'postgres://gw:secret@127.0.0.1:1/gw', timeoutMs: 500 }))).problems;
   t.match(down, [/store \(postgres\)/]);
   t.notMatch(down[0], /secret/, 'no password in the problem');
   t.match(down[0], /cannot reach the database \(ECONNREFUSED\)/, 'a system error is named as one, not as a SQLSTATE');
+});
+
+t.test('checkStore, sqlite: a file a running gateway holds is a warning; one that cannot be opened names its path (review of stop 34)', async (t) => {
+  const c = build({ kind: 'sqlite', path: 'held/vault.db', encryptionKeyFile: 'store.key' });
+  const running = createSqliteVault({ path: c.store.path!, timeoutMs: 500, exclusive: true });
+  const held = await checkStore(c);
+  await running.close();
+  t.same(held.problems, [], 'not a problem: check-config may run beside the gateway it checks');
+  t.match(held.warnings, [/store\.path: .*held\/vault\.db is held by a running gateway process/]);
+  t.same((await checkStore(c)).warnings, [], 'free once it stops');
+  writeFileSync(join(dir, 'a-file'), 'x');
+  const blocked = (await checkStore(build({ kind: 'sqlite', path: 'a-file/vault.db', encryptionKeyFile: 'store.key' }))).problems;
+  t.match(blocked, [/store \(sqlite\): sqlite store: \w+: cannot open or create .*a-file\/vault\.db \(its folder must exist/]);
 });
 
 t.test('postgres: checkStore connects; openStore gives the shared lock and vault', async (t) => {
@@ -87,7 +101,7 @@ t.test('postgres: checkStore connects; openStore gives the shared lock and vault
   t.teardown(() => pg.destroy());
   const url = await pg.createDatabase('check');
   const c = build({ kind: 'postgres', url, encryptionKeyFile: 'store.key' });
-  t.same(await checkStore(c), []);
+  t.same(await checkStore(c), { problems: [], warnings: [] });
   const store = await openStore(c.store);
   t.equal(store.kind, 'postgres');
   t.equal(await store.lock.hold('a', { waitMs: 1000 }, async () => 'held'), 'held');
