@@ -490,6 +490,11 @@ t.test('refused values: schema and required checks name the problem', async (t) 
     [['replicas=3'], /Additional property replicas is not allowed/, 'a misspelt top-level key'],
     [['config.upstream.url=ftp://x'], /config\.upstream\.url/, 'a non-http upstream'],
     [['podDisruptionBudget.minAvailable=1', 'podDisruptionBudget.maxUnavailable=1'], /either minAvailable or maxUnavailable/, 'both PDB bounds'],
+    // review of stop 34: values that rendered pods which could not start
+    [['tmpVolume.enabled=false', 'config.audit.destination=/tmp/audit.jsonl'], /\/tmp is writable only with tmpVolume\.enabled/, 'an audit file in /tmp without the /tmp volume'],
+    [['auditVolume.mountPath=/tmp', 'config.audit.destination=/tmp/audit.jsonl'], /auditVolume\.mountPath \/tmp: another volume is mounted there/, 'the audit volume on /tmp'],
+    [['store.kind=sqlite', 'replicaCount=1', 'auditVolume.mountPath=/var/lib/cancel-gateway', 'config.audit.destination=/var/lib/cancel-gateway/audit.jsonl'], /another volume is mounted there/, 'the audit volume on the sqlite folder'],
+    [['extraEnv[0].name=GATEWAY_ADMIN_PORT', 'extraEnv[0].value=9999'], /extraEnv GATEWAY_ADMIN_PORT: the chart derives the ports/, 'a port moved past the probes'],
   ];
   for (const [set, re, why] of cases) {
     const r = template(chartDir, { values: base, set });

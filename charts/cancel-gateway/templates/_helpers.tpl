@@ -210,6 +210,11 @@ the hold short.
     {{- . | nindent 4 }}
     {{- end }}
     {{- with $v.extraEnv }}
+    {{- range . }}
+    {{- if has .name (list "GATEWAY_PORT" "GATEWAY_ADMIN_PORT" "GATEWAY_LISTEN_HOST" "GATEWAY_ADMIN_HOST" "GATEWAY_AUDIT_DESTINATION" "GATEWAY_TLS_CERT" "GATEWAY_TLS_KEY" "GATEWAY_TLS_CLIENT_CA" "GATEWAY_TLS_CRL") }}
+    {{- fail (printf "extraEnv %s: the chart derives the ports, probes, mounts and paths from config; set it under config instead" .name) }}
+    {{- end }}
+    {{- end }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
   {{- end }}
@@ -365,9 +370,14 @@ refused at render (the root filesystem is read-only: the gateway would not start
 {{- if not (has $dest (list "stdout" "stderr" "none")) -}}
 {{- $dir := trimSuffix "/" .v.auditVolume.mountPath -}}
 {{- if hasPrefix (printf "%s/" $dir) $dest -}}
+{{- if or (eq $dir "/tmp") (hasPrefix "/tmp/" (printf "%s/" $dir)) (and (eq $dir (include "cancel-gateway.store.dataDir" .)) (eq (include "cancel-gateway.store.kind" .) "sqlite")) (hasPrefix (printf "%s/" (include "cancel-gateway.dir" .)) (printf "%s/" $dir)) -}}
+{{- fail (printf "auditVolume.mountPath %s: another volume is mounted there (/tmp, the sqlite store's folder, or the configuration under %s); choose a folder of its own" $dir (include "cancel-gateway.dir" .)) -}}
+{{- end -}}
 true
 {{- else if not (hasPrefix "/tmp/" $dest) -}}
 {{- fail (printf "config.audit.destination %s: a file must be under auditVolume.mountPath (%s) or /tmp, the only writable folders" $dest $dir) -}}
+{{- else if not .v.tmpVolume.enabled -}}
+{{- fail (printf "config.audit.destination %s: /tmp is writable only with tmpVolume.enabled (the root filesystem is read-only)" $dest) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
