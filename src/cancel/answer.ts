@@ -44,7 +44,8 @@ export interface AnswerContext {
 // `Alt-Svc`, `Refresh` and `Link` name the provider's own hosts and URLs, which lead consumers past
 // the gateway (ruling 22's intent): never passed back.
 /** Provider answer headers no client ever gets, on any route (the passthrough forwarder uses it too). */
-export const PROVIDER_ONLY: ReadonlySet<string> = new Set(['set-cookie', 'set-cookie2', 'x-correlation-id', 'alt-svc', 'refresh', 'link']);
+// `Report-To`, `Reporting-Endpoints` and `NEL` send the client's reports to the provider's hosts: the same.
+export const PROVIDER_ONLY: ReadonlySet<string> = new Set(['set-cookie', 'set-cookie2', 'x-correlation-id', 'alt-svc', 'refresh', 'link', 'report-to', 'reporting-endpoints', 'nel']);
 const NOT_PASSED_BACK: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'content-length', 'location', 'content-location', ...PROVIDER_ONLY]);
 
 /**
@@ -75,8 +76,8 @@ export function retryAfterOf(headers: IncomingHttpHeaders): Record<string, strin
   return typeof v === 'string' && /^(?:\d{1,10}|[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT)$/.test(v) ? { 'retry-after': v } : undefined;
 }
 
-/** Visible ASCII and spaces, bounded: a provider header value passed on with its status. */
-const PASSABLE_VALUE = /^[ -~]{1,1024}$/;
+/** Visible ASCII, spaces and tabs, bounded: a provider header value passed on with its status (an empty `Allow` says "no method"). */
+const PASSABLE_VALUE = /^[\t -~]{0,8192}$/;
 
 /**
  * The provider's headers its error status cannot go without (RFC 9110): `Retry-After`; the
@@ -86,7 +87,9 @@ const PASSABLE_VALUE = /^[ -~]{1,1024}$/;
 export function refusalHeadersOf(status: number, headers: IncomingHttpHeaders): Record<string, string> | undefined {
   const retry = retryAfterOf(headers);
   const name = status === 401 ? 'www-authenticate' : status === 405 ? 'allow' : undefined;
-  const sent = name ? firstOf(headers[name] as string | string[] | undefined) : undefined;
+  // Several lines are one list (RFC 9110 §5.3): every challenge, every method.
+  const lines = name ? headers[name] as string | string[] | undefined : undefined;
+  const sent = Array.isArray(lines) ? lines.join(', ') : lines;
   if (!name || sent === undefined || !PASSABLE_VALUE.test(sent)) return retry;
   return { ...retry, [name]: sent };
 }

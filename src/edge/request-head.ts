@@ -29,29 +29,38 @@ export interface RequestHead {
 }
 
 /**
- * Ruling 25, ruling 16 and RFC 9112 §3.2 in a raw head: a checked header's `_`/`.` look-alike,
- * Content-Length with Transfer-Encoding or two different Content-Lengths, and Host repeated, a
- * list, or missing where it is required (`hostOptional`: HTTP/1.0, or a head not held whole).
+ * Ruling 25, ruling 16 and RFC 9112 in a raw head, as Node's parser and the checks judge a known
+ * method's: a line that is no header field (obs-fold, a bare LF, whitespace before the colon, a
+ * name that is no token), a checked header's `_`/`.` look-alike, Content-Length repeated or not
+ * digits, Transfer-Encoding repeated, not `chunked`, beside a Content-Length or on HTTP/1.0, and
+ * Host repeated, a list, or missing where it is required (`hostOptional`: HTTP/1.0, or a head not
+ * held whole).
  */
-function refusedHeaderLines(headerBlock: string, hostOptional: boolean): boolean {
+function refusedHeaderLines(headerBlock: string, http10: boolean, whole: boolean): boolean {
   let hosts = 0;
-  let transferEncoding = false;
-  let length: string | undefined;
-  for (const line of headerBlock.split('\n')) {
+  let encodings = 0;
+  let lengths = 0;
+  const lines = headerBlock.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (i === lines.length - 1 && (line === '' || !whole)) break; // after the last CRLF, or a line still arriving
+    if (!line.endsWith('\r')) return true; // a bare LF
     const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    const value = line.slice(colon + 1).trim();
+    if (colon <= 0 || !HEADER_NAME.test(line.slice(0, colon))) return true; // obs-fold, `Host : x`, `Foo Bar: 1`
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1, -1).trim();
     if (name === 'host') {
       if (++hosts > 1 || value.includes(',')) return true;
-    } else if (name === 'transfer-encoding') transferEncoding = true;
-    else if (name === 'content-length') {
-      if ((length !== undefined && length !== value) || value.includes(',')) return true;
-      length = value;
+    } else if (name === 'transfer-encoding') {
+      if (++encodings > 1 || value.toLowerCase() !== 'chunked' || http10) return true;
+    } else if (name === 'content-length') {
+      if (++lengths > 1 || !/^\d+$/.test(value)) return true;
     } else if (/[_.]/.test(name) && LOOK_ALIKE_CHECKED.has(foldedName(name))) return true;
   }
-  return (transferEncoding && length !== undefined) || (hosts === 0 && !hostOptional);
+  return (encodings > 0 && lengths > 0) || (hosts === 0 && !http10 && whole);
 }
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /**
  * A request target in absolute form (`PUT https://host/STU3/1/Appointment/x`, which RFC 9112 §3.2.2
@@ -102,9 +111,8 @@ export function requestHeadOf(raw: unknown, failedAt?: number, maxHeaderBytes = 
   const line = REQUEST_LINE.exec(eol === -1 ? text : text.slice(0, eol));
   if (!line || line[2]!.length > MAX_TARGET) return undefined;
   // An absolute-form target is recorded and routed as its origin form, as a parsed request is.
-  const url = originForm(line[2]!);
-  if (url.charCodeAt(0) !== 0x2f) return undefined;
-  const head: RequestHead = { method: line[1]!, url };
+  // (one that names no http(s) authority stays as sent: no route serves it, 404)
+  const head: RequestHead = { method: line[1]!, url: originForm(line[2]!) };
   const end = text.indexOf('\r\n\r\n');
   const headerBlock = eol === -1 ? '' : text.slice(eol + 1, end === -1 ? undefined : end + 2);
   const trace = TRACE_ID.exec(headerBlock);
@@ -126,7 +134,7 @@ export function requestHeadOf(raw: unknown, failedAt?: number, maxHeaderBytes = 
     // then a Host line may still come, and only what is held is judged).
     const whole = raw.toString('latin1', start + eol + 1, headEnd === -1 ? raw.length : headEnd + 2);
     if (size > maxHeaderBytes) head.refusedFirst = 'HEADERS_TOO_LARGE';
-    else if (OVERRIDE_HEADER.test(whole) || refusedHeaderLines(whole, line[3] === '1.0' || headEnd === -1) || (q !== -1 && (head.url.includes('#', q) || hasMethodParam(head.url.slice(q + 1))))) head.refusedFirst = 'REQUEST_MALFORMED';
+    else if (OVERRIDE_HEADER.test(whole) || refusedHeaderLines(whole, line[3] === '1.0', headEnd !== -1) || (q !== -1 && (head.url.includes('#', q) || hasMethodParam(head.url.slice(q + 1))))) head.refusedFirst = 'REQUEST_MALFORMED';
   }
   return head;
 }
@@ -155,15 +163,19 @@ function refusedRequestStart(raw: Buffer, failedAt: number): number {
   return p;
 }
 
-const CHUNK_SIZE = /^([0-9A-Fa-f]{1,8})(?:[ \t]*;[^\r\n]*)?\r\n/;
+const CHUNK_SIZE = /^0*([0-9A-Fa-f]{1,12})(?:[ \t]*;[^\r\n]*)?$/;
+const MAX_CHUNK_LINE = 8192;
 
 /** The end of a chunked body starting at `p` (its last chunk and trailer section included), or -1 when it is not all in `text`. */
 function chunkedEnd(text: string, p: number): number {
-  for (let n = 0; n < 4096; n++) {
-    const size = CHUNK_SIZE.exec(text.slice(p, p + 128));
+  // Every chunk takes at least 5 characters: the loop ends with the text.
+  while (p < text.length) {
+    const eol = text.indexOf('\r\n', p);
+    if (eol === -1 || eol - p > MAX_CHUNK_LINE) return -1;
+    const size = CHUNK_SIZE.exec(text.slice(p, eol));
     if (!size) return -1;
     const length = parseInt(size[1]!, 16);
-    p += size[0].length;
+    p = eol + 2;
     if (length === 0) {
       const trailersEnd = text.startsWith('\r\n', p) ? p : text.indexOf('\r\n\r\n', p) + 2;
       return trailersEnd < p ? -1 : trailersEnd + 2;

@@ -4,7 +4,7 @@ import { createProxyServer } from 'http-proxy-3';
 import type { Config } from '../config.js';
 import type { RequestContext } from '../context.js';
 import { GatewayError, type ErrorCode } from '../errors.js';
-import { codeForProviderStatus, PROVIDER_ONLY, providerRefusal, publicPassthroughLocation, SINGLE_VALUED } from '../cancel/answer.js';
+import { codeForProviderStatus, firstOf, PROVIDER_ONLY, providerRefusal, publicPassthroughLocation, SINGLE_VALUED } from '../cancel/answer.js';
 import { connectionTokens, forwardable, forwardingHeaders } from '../edge/forward-headers.js';
 import { readBounded } from '../edge/read-body.js';
 import { decodedBody } from '../http/content-coding.js';
@@ -31,6 +31,8 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authe
  * Headers a client may not turn into hop-by-hop ones by naming them in `Connection`: the provider
  * must see exactly the identity, version and framing the gateway checked.
  */
+/** Redirects whose meaning is their Location (RFC 9110 §15.4): without one passed on, nothing to follow. */
+const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 const PROTECTED = new Set(['authorization', 'if-match', 'content-length', 'content-type', 'transfer-encoding', 'host', 'x-request-id', 'ssp-traceid', 'ssp-from', 'ssp-to', 'ssp-interactionid']);
 
 function hopByHop(headers: IncomingHttpHeaders): Set<string> {
@@ -234,6 +236,19 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
    * redirect whose Location would lead back to it on the gateway (the provider moved the resource
    * somewhere the gateway does not serve) loses that Location rather than loop the client.
    */
+  /** A provider Location as the client gets it: on a route the gateway serves, never a redirect to the request's own path. */
+  function passedLocation(value: string, redirect: boolean, selfPath: string): string | undefined {
+    const onGateway = publicPassthroughLocation(value, config.publicBaseUrl, servesRead);
+    if (onGateway === undefined || (redirect && selfPath.endsWith(onGateway.slice(config.publicBaseUrl.length)))) return undefined;
+    return onGateway;
+  }
+
+  /** Where a provider redirect leads the client, or undefined when its Location is not passed on. */
+  function redirectTarget(from: IncomingMessage, selfPath: string): string | undefined {
+    const location = firstOf(from.headers.location as string | string[] | undefined);
+    return location === undefined ? undefined : passedLocation(location, true, selfPath);
+  }
+
   function copyHeaders(from: IncomingMessage, res: ServerResponse, skip: Set<string>, selfPath: string): void {
     const drop = hopByHop(from.headers);
     const redirect = (from.statusCode ?? 0) >= 300 && (from.statusCode ?? 0) < 400;
@@ -249,9 +264,8 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       if (existing !== undefined && SINGLE_VALUED.has(lower)) continue;
       let value = from.rawHeaders[i + 1]!;
       if (lower === 'location' || lower === 'content-location') {
-        const onGateway = publicPassthroughLocation(value, config.publicBaseUrl, servesRead);
+        const onGateway = passedLocation(value, redirect, selfPath);
         if (onGateway === undefined) continue; // it would not lead to a route the gateway serves (ruling 22)
-        if (redirect && selfPath.endsWith(onGateway.slice(config.publicBaseUrl.length))) continue;
         value = onGateway;
       }
       if (existing === undefined) res.setHeader(name, value);
@@ -469,6 +483,15 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
               metrics.upstreamErrors.inc({ kind: 'protocol' });
               x.stopDeadline();
               fail(new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answered with an invalid status'));
+              return;
+            }
+            // A redirect whose target the gateway does not pass on (not a route it serves, or the
+            // request's own path) would reach the client with nothing to follow: the provider's failure.
+            if (REDIRECTS.has(status) && redirectTarget(proxyRes, requestPath(x.req)) === undefined) {
+              proxyRes.destroy();
+              metrics.upstreamErrors.inc({ kind: 'redirect' });
+              x.stopDeadline();
+              fail(new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answered with a redirect to no route the gateway serves'));
               return;
             }
             const wantsEtag = ctx.interaction.addEtagFromBody === true && status === 200 && !isEntityTag(proxyRes.headers.etag);

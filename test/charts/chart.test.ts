@@ -495,12 +495,15 @@ t.test('refused values: schema and required checks name the problem', async (t) 
     [['auditVolume.mountPath=/tmp', 'config.audit.destination=/tmp/audit.jsonl'], /auditVolume\.mountPath \/tmp: another volume is mounted there/, 'the audit volume on /tmp'],
     [['store.kind=sqlite', 'replicaCount=1', 'auditVolume.mountPath=/var/lib/cancel-gateway', 'config.audit.destination=/var/lib/cancel-gateway/audit.jsonl'], /another volume is mounted there/, 'the audit volume on the sqlite folder'],
     [['extraEnv[0].name=GATEWAY_ADMIN_PORT', 'extraEnv[0].value=9999'], /extraEnv GATEWAY_ADMIN_PORT: the chart derives the ports/, 'a port moved past the probes'],
+    [['extraEnv[0].name=GATEWAY_UPSTREAM_URL', 'extraEnv[0].value=https://other.example:9443/STU3/1'], /extraEnv GATEWAY_UPSTREAM_URL: the chart derives/, 'a provider the network policy does not know'],
   ];
   for (const [set, re, why] of cases) {
     const r = template(chartDir, { values: base, set });
     t.notOk(r.ok, `refused: ${why}`);
     t.match(r.stderr, re, `message: ${why}`);
   }
+  const onTmp = template(chartDir, { values: base, set: ['tmpVolume.enabled=false', 'auditVolume.mountPath=/tmp', 'config.audit.destination=/tmp/audit.jsonl'] });
+  t.ok(onTmp.ok, `the audit volume on /tmp when the /tmp volume is off: one volume there, renders${onTmp.ok ? '' : `: ${onTmp.stderr}`}`);
   const old = template(chartDir, { values: base, kubeVersion: '1.24.17' });
   t.notOk(old.ok, 'Kubernetes below 1.25 refused');
   t.match(old.stderr, /kubeVersion/);

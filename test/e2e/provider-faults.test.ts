@@ -247,6 +247,36 @@ t.test('a read of the current appointment whose body stalls is told as such (rev
   t.same(p.putsSeen, [], 'nothing forwarded');
 });
 
+t.test('a passthrough redirect with no target the gateway passes on is the provider\'s failure, not a bare 3xx; report endpoints dropped (review of stop 34)', async (t) => {
+  const p = await startRawProvider({}, {
+    'redir-self': (s) => s.write(head('301 Moved Permanently', ['Location: /Appointment/redir-self'], 0)),
+    'redir-slot': (s) => s.write(head('302 Found', ['Location: /Slot/9'], 0)),
+    'redir-other': (s) => s.write(head('307 Temporary Redirect', ['Location: /Appointment/elsewhere'], 0)),
+    'reports': (s, id) => {
+      const body = appointment(id, '1');
+      s.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"1"', 'Report-To: {"url":"https://provider.internal/r"}', 'NEL: {"report_to":"x"}', 'Reporting-Endpoints: x="https://provider.internal/r"'], Buffer.byteLength(body)) + body);
+    },
+  });
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url } } });
+  t.teardown(() => h.close());
+  const read = (id: string) => h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: identityHeaders('nhs-booking', 'read') });
+  for (const id of ['redir-self', 'redir-slot']) {
+    const r = await read(id);
+    t.equal(r.status, 500, `${id}: 500`);
+    t.match(r.json?.issue?.[0]?.diagnostics, /redirect to no route the gateway serves/, `${id}: saying why`);
+    t.equal(r.headers.location, undefined, `${id}: no Location`);
+  }
+  const other = await read('redir-other');
+  t.equal(other.status, 307, 'a redirect to a route the gateway serves is passed on');
+  t.equal(other.headers.location, 'https://gateway.example.nhs.uk/STU3/1/Appointment/elsewhere', 'its Location on the gateway');
+  const m = await adminGet(h, '/metrics');
+  t.match(m.body, /cancel_gateway_upstream_errors_total\{kind="redirect"\} 2/, 'counted as the provider\'s redirects');
+  const r = await read('reports');
+  t.equal(r.status, 200);
+  for (const name of ['report-to', 'nel', 'reporting-endpoints']) t.equal(r.headers[name], undefined, `${name} not passed back`);
+});
+
 t.test('a provider 401 keeps its WWW-Authenticate and a 405 its Allow (RFC 9110 §11.6.1, §15.5.6; review of stop 34)', async (t) => {
   const p = await startRawProvider({
     'put-401': (s) => s.write(head('401 Unauthorized', ['Content-Type: text/plain', 'WWW-Authenticate: Bearer realm="fhir"'], 2) + 'no'),

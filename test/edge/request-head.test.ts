@@ -23,8 +23,8 @@ t.test('an X-Request-ID the gateway would not echo is not taken', async (t) => {
 
 t.test('not a request line: nothing', async (t) => {
   t.equal(head('hello'), undefined);
-  t.equal(head('GET * HTTP/1.1\r\n\r\n'), undefined, 'asterisk form');
-  t.equal(head('GET https://u@x/ HTTP/1.1\r\n\r\n'), undefined, 'an absolute form with userinfo names no route');
+  t.match(head('GET * HTTP/1.1\r\n\r\n'), { url: '*' }, 'asterisk form: as sent (no route)');
+  t.match(head('GET https://u@x/ HTTP/1.1\r\n\r\n'), { url: 'https://u@x/' }, 'an absolute form with userinfo: as sent, no route (404)');
   t.equal(requestHeadOf(undefined), undefined);
 });
 
@@ -45,6 +45,8 @@ t.test('requests the parser read whole before the failure (pipelined in one pack
   t.match(requestHeadOf(Buffer.from(chunked + ext + foo, 'latin1'), chunked.length + ext.length + 1), { method: 'FOO', url: '/STU3/1/Appointment/d5' }, 'two chunked (extensions, trailers) skipped: the refused one is named');
   const cut = `PUT /STU3/1/Appointment/c6 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nab`;
   t.match(requestHeadOf(Buffer.from(cut, 'latin1'), cut.length), { url: '/STU3/1/Appointment/c6' }, 'a chunked body not held whole: its request is the refused one');
+  const long = `PUT /STU3/1/Appointment/c7 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n000000002;x=${'y'.repeat(300)}\r\nab\r\n0\r\n\r\n`;
+  t.match(requestHeadOf(Buffer.from(long + foo, 'latin1'), long.length + 1), { method: 'FOO' }, 'a 9-digit chunk size and a long extension are measured too');
 });
 
 t.test('an absolute-form target is read as its origin form', async (t) => {
@@ -64,6 +66,18 @@ t.test('an unknown method: what a known one would get first (431, 400) is named'
   t.equal(foo('Host: x\r\nIf.Match: W/"1"\r\n'), 'REQUEST_MALFORMED', 'a look-alike');
   t.equal(foo('Host: x\r\n', 'FOO /STU3/1/Appointment/a1?_method=PUT HTTP/1.1'), 'REQUEST_MALFORMED', '_method');
   t.equal(foo(`Host: x\r\nX-Pad: ${'a'.repeat(1100)}\r\n`), 'HEADERS_TOO_LARGE', 'a head over the limit');
+  for (const [what, headers, line] of <[string, string, string?][]>[
+    ['Content-Length twice, same value', 'Host: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n'],
+    ['Content-Length not digits', 'Host: x\r\nContent-Length: -1\r\n'],
+    ['Transfer-Encoding not chunked', 'Host: x\r\nTransfer-Encoding: chunked, identity\r\n'],
+    ['Transfer-Encoding twice', 'Host: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n'],
+    ['Transfer-Encoding on HTTP/1.0', 'Transfer-Encoding: chunked\r\n', 'FOO /STU3/1/Appointment/a1 HTTP/1.0'],
+    ['obs-fold', 'Host: x\r\nX-A: 1\r\n  folded\r\n'],
+    ['a bare LF', 'Host: x\nX-A: 1\r\n'],
+    ['whitespace before the colon', 'Host : x\r\n'],
+    ['a name that is no token', 'Host: x\r\nFoo Bar: 1\r\n'],
+  ]) t.equal(foo(headers, line), 'REQUEST_MALFORMED', what);
+  t.equal(foo('Host: x\r\nContent-Length: 00\r\nTransfer-Encoding: chunked\r\n'.replace('Transfer-Encoding: chunked\r\n', '')), undefined, 'Content-Length: 00 is digits');
   const partial = requestHeadOf(Buffer.from('FOO /STU3/1/Appointment/a1 HTTP/1.1\r\nAccept: */*\r\n', 'latin1'), undefined, 1024);
   t.equal(partial?.refusedFirst, undefined, 'a head not held whole: its Host may still come');
   t.equal(foo('Host: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n', 'GET /STU3/1/Appointment/a1 HTTP/1.1'), undefined, 'a known method: the parser judged it');

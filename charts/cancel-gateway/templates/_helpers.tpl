@@ -211,8 +211,8 @@ the hold short.
     {{- end }}
     {{- with $v.extraEnv }}
     {{- range . }}
-    {{- if has .name (list "GATEWAY_PORT" "GATEWAY_ADMIN_PORT" "GATEWAY_LISTEN_HOST" "GATEWAY_ADMIN_HOST" "GATEWAY_AUDIT_DESTINATION" "GATEWAY_TLS_CERT" "GATEWAY_TLS_KEY" "GATEWAY_TLS_CLIENT_CA" "GATEWAY_TLS_CRL") }}
-    {{- fail (printf "extraEnv %s: the chart derives the ports, probes, mounts and paths from config; set it under config instead" .name) }}
+    {{- if has .name (list "GATEWAY_CONFIG" "GATEWAY_PORT" "GATEWAY_ADMIN_PORT" "GATEWAY_LISTEN_HOST" "GATEWAY_ADMIN_HOST" "GATEWAY_AUDIT_DESTINATION" "GATEWAY_TLS_CERT" "GATEWAY_TLS_KEY" "GATEWAY_TLS_CLIENT_CA" "GATEWAY_TLS_CRL" "GATEWAY_UPSTREAM_URL" "GATEWAY_STORE_URL") }}
+    {{- fail (printf "extraEnv %s: the chart derives the ports, probes, mounts, paths and network policy from config; set it under config instead" .name) }}
     {{- end }}
     {{- end }}
     {{- toYaml . | nindent 4 }}
@@ -370,7 +370,7 @@ refused at render (the root filesystem is read-only: the gateway would not start
 {{- if not (has $dest (list "stdout" "stderr" "none")) -}}
 {{- $dir := trimSuffix "/" .v.auditVolume.mountPath -}}
 {{- if hasPrefix (printf "%s/" $dir) $dest -}}
-{{- if or (eq $dir "/tmp") (hasPrefix "/tmp/" (printf "%s/" $dir)) (and (eq $dir (include "cancel-gateway.store.dataDir" .)) (eq (include "cancel-gateway.store.kind" .) "sqlite")) (hasPrefix (printf "%s/" (include "cancel-gateway.dir" .)) (printf "%s/" $dir)) -}}
+{{- if or (and .v.tmpVolume.enabled (or (eq $dir "/tmp") (hasPrefix "/tmp/" (printf "%s/" $dir)))) (and (eq $dir (include "cancel-gateway.store.dataDir" .)) (eq (include "cancel-gateway.store.kind" .) "sqlite")) (hasPrefix (printf "%s/" (include "cancel-gateway.dir" .)) (printf "%s/" $dir)) -}}
 {{- fail (printf "auditVolume.mountPath %s: another volume is mounted there (/tmp, the sqlite store's folder, or the configuration under %s); choose a folder of its own" $dir (include "cancel-gateway.dir" .)) -}}
 {{- end -}}
 true
