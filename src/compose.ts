@@ -185,6 +185,7 @@ export function createHandling(cfg: Readonly<Config>, shared: Shared, onClosed?:
     close,
     /** Past the drain deadline: provider exchanges still in flight are aborted, so their requests end and are recorded. */
     abortInFlight: async () => {
+      transaction.abortWaiting();
       forwarder.abortInFlight();
       await (provider.abort?.() ?? Promise.resolve());
     },

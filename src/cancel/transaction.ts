@@ -262,10 +262,21 @@ export function createWriteTransaction(deps: TransactionDeps) {
   /** The in-doubt holds running now (shutdown waits them out: ruling 23 whatever the store). */
   const holdsInDoubt = deps.holdsInDoubt ?? new Set<Promise<void>>();
 
+  /** Writes still waiting for their appointment's lock (nothing forwarded yet), by their refusal. */
+  const waiting = new Set<(e: Error) => void>();
+
   function holdThroughDoubt<T>(id: string, traceId: string | undefined, fn: (held: HeldLock) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      let abandoned = false;
+      const giveUp = (e: Error): void => {
+        abandoned = true;
+        reject(e);
+      };
+      waiting.add(giveUp);
       lock
         .hold(id, { waitMs: deps.timeouts.lockWaitMs }, async (held) => {
+          waiting.delete(giveUp);
+          if (abandoned) return; // answered at the shutdown deadline: the lock is let go at once
           try {
             resolve(await fn(held));
           } catch (e) {
@@ -280,8 +291,21 @@ export function createWriteTransaction(deps: TransactionDeps) {
             }
           }
         })
-        .catch(reject);
+        .catch((e: unknown) => {
+          waiting.delete(giveUp);
+          reject(e);
+        });
     });
+  }
+
+  /**
+   * Past the shutdown deadline (ruling 19): every write still waiting for its appointment's lock
+   * (behind a write in doubt, say) is answered now — 500, nothing forwarded — instead of being cut
+   * with its connection; it lets the lock go untouched when it comes.
+   */
+  function abortWaiting(): void {
+    for (const giveUp of [...waiting]) giveUp(new GatewayError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down: nothing was forwarded'));
+    waiting.clear();
   }
 
   async function run(req: WriteRequest, trail: WriteTrail): Promise<ClientAnswer> {
@@ -326,7 +350,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
     }
   }
 
-  return { run };
+  return { run, abortWaiting };
 }
 
 /**

@@ -178,3 +178,26 @@ t.test('past the drain deadline a cancel whose body is still arriving is cut as 
   t.ok(h.audit.slice(before).some((a) => (a as { traceId?: string }).traceId === trace), 'and its audit record');
   t.equal(h.provider.requests.filter((r) => r.method === 'PUT').length, 0, 'nothing forwarded');
 });
+
+t.test('past the drain deadline a cancel still waiting for its appointment\'s lock (behind a write in doubt) gets its 500 and its records, not a reset (review of stop 34)', async (t) => {
+  const { startHarness, cancelRequest } = await import('../helpers/harness.js');
+  const h = await startHarness({ config: { upstream: { timeoutMs: 300, inDoubtHoldMs: 4000 } } });
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[3]!;
+  const undo = h.provider.fault('slow', { method: 'PUT', delayMs: 5000, path: new RegExp(`/Appointment/${id}$`) });
+  t.teardown(undo);
+  const cancel = await cancelRequest(h, 'nhs-booking', id);
+  const first = await h.request(cancel);
+  t.equal(first.status, 500, 'the first write is in doubt: 500, the appointment stays locked');
+  const second = { ...cancel, headers: { ...cancel.headers, 'Ssp-TraceID': '3c1d2e4a-0b3d-4c5e-9f6a-00000000cafe' } };
+  const waiting = h.request(second).catch((e: Error) => e);
+  // Queued for the lock behind the hold (its read has not started: the lock comes first).
+  await new Promise((r) => setTimeout(r, 100));
+  await h.gateway.shutdown(100);
+  const answer = await waiting;
+  t.equal((answer as { status?: number }).status, 500, 'its client got a 500, not a reset');
+  const line = h.logs.find((l) => l.includes('"msg":"decision"') && l.includes('00000000cafe'));
+  t.match(String(line), /"status":500/, 'recorded as the gateway\'s 500, not a client that left (499)');
+  t.ok(h.audit.some((a) => (a as { traceId?: string }).traceId === '3c1d2e4a-0b3d-4c5e-9f6a-00000000cafe'), 'and audited');
+  t.equal(h.provider.requests.filter((r) => r.method === 'PUT' && r.url.endsWith(`/Appointment/${id}`)).length, 1, 'only the first write reached the provider');
+});
