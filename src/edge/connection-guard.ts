@@ -80,6 +80,8 @@ interface ConnectionState {
   closing: boolean;
   /** Paused here (MAX_PIPELINED), not by Node's own write backpressure: resumed here. */
   paused: boolean;
+  /** The answer started last (retiring the connection marks it `Connection: close` if not yet sent). */
+  current?: ServerResponse;
 }
 
 /** Whether an answer ends its connection (`Connection: close`, or it was cut short). */
@@ -134,7 +136,9 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
       if (!st) return false;
       st.requests += 1;
       st.inFlight += 1;
+      st.current = res;
       res.once('close', () => {
+        if (st.current === res) st.current = undefined;
         st.inFlight -= 1;
         // A retired connection (its certificate refused by a reloaded CRL) ends with the answers
         // already started: nothing queued behind them is handled (ruling 25).
@@ -172,6 +176,8 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
         // after the reload is dropped, never forwarded (ruling 25: closed after its in-flight answer).
         st.closing = true;
         if (st.inFlight === 0) s.destroy();
+        // Its answer in flight says so, not keep-alive: the client sends nothing more on it.
+        else if (st.current && !st.current.headersSent) st.current.setHeader('Connection', 'close');
       }
       return n;
     },

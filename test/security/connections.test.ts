@@ -128,6 +128,7 @@ t.test('item 7: after a CRL reload, a busy connection with a now-revoked certifi
   undo();
   const answers = parseResponses(c.received());
   t.same(answers.map((a) => a.status), [200, 200], 'the in-flight answer was delivered');
+  t.match(String(answers[1]!.headers['connection']), /close/i, 'saying Connection: close, not keep-alive (review of stop 34)');
   // A connection with a certificate that is still good stays open and served.
   other.socket.write(read(id));
   t.ok(await eventually(() => parseResponses(other.received()).length === 1), 'the other connection is still served');
