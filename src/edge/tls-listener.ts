@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { X509Certificate } from 'node:crypto';
 import https from 'node:https';
 import type net from 'node:net';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
@@ -83,8 +84,10 @@ export function outsideValidity(cert: { valid_from?: string; valid_to?: string }
  * an issuer it does not know — which would send an operator to the CRL: such a certificate is
  * `untrusted`, as it is without a CRL.
  */
-export function certificateFailureReason(code: string, cert?: { subject?: unknown; issuer?: unknown }): string {
+export function certificateFailureReason(code: string, cert?: { subject?: unknown; issuer?: unknown; raw?: Buffer }, clientCas?: readonly X509Certificate[]): string {
   if (code === 'UNABLE_TO_GET_CRL' && cert?.subject !== undefined && sameName(cert.subject, cert.issuer)) return 'untrusted';
+  // The same for a certificate issued by no configured CA (a client CA rotated away): not the CRL's doing.
+  if (code === 'UNABLE_TO_GET_CRL' && cert?.raw && clientCas?.length && !issuedByAny(cert.raw, clientCas)) return 'untrusted';
   switch (code) {
     case 'CERT_HAS_EXPIRED': return 'expired';
     case 'CERT_NOT_YET_VALID': return 'not-yet-valid';
@@ -104,6 +107,30 @@ export function certificateFailureReason(code: string, cert?: { subject?: unknow
       return 'crl';
     default: return 'other';
   }
+}
+
+/** Whether the certificate (DER) was issued and signed by one of `cas`. */
+function issuedByAny(der: Buffer, cas: readonly X509Certificate[]): boolean {
+  try {
+    const leaf = new X509Certificate(der);
+    return cas.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey));
+  } catch {
+    return true; // unreadable: left to what OpenSSL said
+  }
+}
+
+/** The certificates of a CA bundle (what `tls.clientCa` holds), the unparsable ones left out. */
+export function caCertificates(ca: unknown): X509Certificate[] {
+  const pems = (Array.isArray(ca) ? ca : [ca]).map((c) => String(c ?? '')).join('\n');
+  const out: X509Certificate[] = [];
+  for (const b of pems.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      out.push(new X509Certificate(b));
+    } catch {
+      // not a certificate: OpenSSL did not use it either
+    }
+  }
+  return out;
 }
 
 /** Whether two distinguished names (Node's parsed form: attribute -> value or values) are the same. */
@@ -138,6 +165,8 @@ export { originForm };
 
 export function createTlsListener(o: TlsListenerOptions): TlsListener {
   const { config, metrics, logger, clock } = o;
+  /** The configured client CAs (a refusal's reason tells an unknown issuer from a CRL problem). */
+  let clientCas = caCertificates((o.material.options as { ca?: unknown }).ca);
   const server = https.createServer({
     ...o.material.options,
     requestCert: true,
@@ -241,12 +270,12 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // Defence in depth: with rejectUnauthorized Node refuses before this event.
     const cert = socket.getPeerCertificate();
     const hasCert = Object.keys(cert ?? {}).length > 0;
-    refuse(hasCert ? certificateFailureReason(String(socket.authorizationError ?? ''), cert) : 'no-certificate', socket, hasCert ? cert : undefined);
+    refuse(hasCert ? certificateFailureReason(String(socket.authorizationError ?? ''), cert, clientCas) : 'no-certificate', socket, hasCert ? cert : undefined);
   });
   server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
     // A certificate refused after the handshake: Node's verdict is on the socket.
     const verdict = socket.authorizationError;
-    if (verdict) refuse(certificateFailureReason(String((verdict as { code?: string }).code ?? verdict), peerCerts.get(socket)), socket, peerCerts.get(socket));
+    if (verdict) refuse(certificateFailureReason(String((verdict as { code?: string }).code ?? verdict), peerCerts.get(socket), clientCas), socket, peerCerts.get(socket));
     else refuse(handshakeFailureReason(err), socket);
   });
   server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {
@@ -331,6 +360,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     server,
     apply(m: TlsMaterial) {
       server.setSecureContext({ ...m.options });
+      clientCas = caCertificates((m.options as { ca?: unknown }).ca);
       retireRevoked(m);
     },
   };
