@@ -48,7 +48,11 @@ async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => v
   onReady?.(gw);
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // Said, not silent: the first signal's drain goes on (in-flight requests finish or reach the deadline).
+      logger.info('shutdown already in progress: waiting for in-flight requests', { signal, drainTimeoutMs: config.shutdown.drainTimeoutMs });
+      return;
+    }
     stopping = true;
     logger.info('shutdown requested', { signal });
     // The tracer's last spans (the drained requests') are exported before exit; its own failure

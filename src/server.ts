@@ -88,10 +88,11 @@ function listenOn(server: net.Server, at: { port: number; host: string }): Promi
  * Stops accepting; in-flight answers close their connection when done. Resolves when every
  * connection is closed or at the deadline; the caller then ends what is still in flight.
  */
-async function drain(server: http.Server, active: ReadonlySet<http.ServerResponse>, deadlineMs: number): Promise<void> {
+async function drain(server: http.Server, active: ReadonlySet<http.ServerResponse>, deadlineMs: number, closeUnrequested: () => void): Promise<void> {
   for (const res of active) if (!res.headersSent) res.setHeader('Connection', 'close');
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
+  closeUnrequested(); // a connection that never sent a request is not idle to Node: at its headers timeout
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
   await Promise.race([closed, deadline]);
 }
@@ -263,7 +264,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
       draining = true;
       metrics.draining.set(1);
       logger.info('draining', { deadlineMs });
-      await drain(server, active, deadlineMs);
+      await drain(server, active, deadlineMs, () => listener.closeUnrequested());
       if (handlingNow.size) {
         // Ruling 19 past the drain deadline: the provider exchanges still in flight are aborted so
         // that every request ends — its client gets the 500 the records say (a write "may have been

@@ -96,13 +96,22 @@ function closesConnection(res: ServerResponse): boolean {
  */
 export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: number }, now: () => number, onDropped: () => void = () => {}) {
   const states = new Map<TLSSocket, ConnectionState>();
+  let drainingHeadersMs: number | undefined;
+  const closeIfUnrequested = (s: TLSSocket, st: ConnectionState, headersTimeoutMs: number): void => {
+    const close = () => {
+      if (st.requests === 0 && !s.destroyed) closeAsGateway(s);
+    };
+    setTimeout(close, Math.max(0, st.openedAt + headersTimeoutMs - now())).unref();
+  };
   const settle = (st: ConnectionState) => {
     if (st.inFlight > 0) return;
     for (const w of st.idle.splice(0)) w();
   };
   return {
     opened(s: TLSSocket): void {
-      states.set(s, { openedAt: now(), requests: 0, inFlight: 0, idle: [], retire: false, queued: [], closing: false, paused: false });
+      const state: ConnectionState = { openedAt: now(), requests: 0, inFlight: 0, idle: [], retire: false, queued: [], closing: false, paused: false };
+      states.set(s, state);
+      if (drainingHeadersMs !== undefined) closeIfUnrequested(s, state, drainingHeadersMs);
       s.once('close', () => {
         const st = states.get(s);
         states.delete(s);
@@ -164,6 +173,16 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
       const st = states.get(s as TLSSocket);
       if (!st || st.inFlight === 0) fn();
       else st.idle.push(fn);
+    },
+    /**
+     * Draining: a connection that has not begun a request is closed when `limits.headersTimeoutMs`
+     * since it opened has passed (Node stops that timer once the server closes, and does not count
+     * such a connection as idle), so it cannot hold the drain to its deadline. One whose request
+     * starts in time is served as any other.
+     */
+    closeUnrequested(headersTimeoutMs: number): void {
+      drainingHeadersMs = headersTimeoutMs; // and for a connection whose handshake ends from now on
+      for (const [s, st] of states) if (st.requests === 0) closeIfUnrequested(s, st, headersTimeoutMs);
     },
     /** Close every connection `refused` says no to: idle ones now, busy ones after their answers. */
     retire(refused: (s: TLSSocket) => boolean): number {

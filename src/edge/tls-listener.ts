@@ -51,6 +51,8 @@ export interface TlsListener {
   readonly server: https.Server;
   /** New TLS material for new handshakes; connections its CRL revokes close after their answer. */
   apply(material: TlsMaterial): void;
+  /** Draining: connections that never began a request close at their headers timeout. */
+  closeUnrequested(): void;
 }
 
 /** Why a TLS handshake failed, as a small closed set of metric labels. */
@@ -363,6 +365,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       clientCas = caCertificates((m.options as { ca?: unknown }).ca);
       retireRevoked(m);
     },
+    closeUnrequested: () => connections.closeUnrequested(config.limits.headersTimeoutMs),
   };
 }
 

@@ -201,3 +201,17 @@ t.test('past the drain deadline a cancel still waiting for its appointment\'s lo
   t.ok(h.audit.some((a) => (a as { traceId?: string }).traceId === '3c1d2e4a-0b3d-4c5e-9f6a-00000000cafe'), 'and audited');
   t.equal(h.provider.requests.filter((r) => r.method === 'PUT' && r.url.endsWith(`/Appointment/${id}`)).length, 1, 'only the first write reached the provider');
 });
+
+t.test('a connection that never sends a request does not hold the drain past its headers timeout (review of stop 34)', async (t) => {
+  const { startHarness } = await import('../helpers/harness.js');
+  const { rawTls } = await import('../reliability/support.js');
+  const h = await startHarness({ config: { limits: { headersTimeoutMs: 400 } } });
+  t.teardown(() => h.close());
+  const silent = await rawTls(h.gateway.port);
+  t.teardown(() => silent.socket.destroy());
+  const t0 = performance.now();
+  await h.gateway.shutdown(20_000);
+  const ms = performance.now() - t0;
+  t.ok(ms < 5000, `shutdown ended at the silent connection's headers timeout, not the 20 s drain (${Math.round(ms)} ms)`);
+  t.ok(await silent.closed(3000), 'the silent connection was closed');
+});
