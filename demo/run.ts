@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join, relative, isAbsolute } from 'node:path';
 import { applyEnv, buildConfig, ConfigError, namingEnv, type Config } from '../src/config.js';
@@ -7,6 +7,7 @@ import { packageRoot } from '../src/paths.js';
 import { STANDARDS } from '../src/standards/index.js';
 import { ensureDevCertificates } from './certs.js';
 import { startDemoProvider } from './provider/server.js';
+import { heldByAnotherProcess } from '../src/adapters/vault-sqlite.js';
 
 /**
  * The embedded default of `npm start`: development certificates, the bundled demo provider on a
@@ -65,6 +66,16 @@ export function demoConfig(env: NodeJS.ProcessEnv, dir: string, files: { certs: 
   mkdirSync(join(dir, 'store'), { recursive: true });
   writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...raw, listen: config.listen, admin: config.admin, standard: config.standard }, null, 2) + '\n');
   return config;
+}
+
+/**
+ * The bundled provider is seeded afresh on every start, so the demo's store starts empty too: the
+ * versions an earlier run kept would be versions this provider never had. A store another demo
+ * holds is left alone (this start is then refused, saying so).
+ */
+function freshDemoStore(path: string): void {
+  if (heldByAnotherProcess(path)) return;
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) rmSync(f, { force: true });
 }
 
 /** The standard the demo will run, checked before anything starts (the provider is seeded by it). */
@@ -200,6 +211,7 @@ export async function runDemo(
     await provider.close();
     throw e;
   }
+  freshDemoStore(config.store.path!);
   await run(config, (gw) => {
     out.write(demoInstructions({ standard, gatewayPort: gw.port, adminPort: gw.adminPort, providerUrl: provider.url, ids: provider.store.ids(), dir, certs }));
   });

@@ -113,3 +113,26 @@ t.test('every numbered step prints commands that work when pasted; everything la
     t.equal(readFileSync(join(dir, 'audit.jsonl'), 'utf8').split('\n').filter(Boolean).length, standard === 'gp-connect' ? 4 : 3);
   }
 });
+
+t.test('the demo starts with an empty store, as its provider starts freshly seeded (review of stop 34)', async (t) => {
+  const { createSqliteVault } = await import('../../src/adapters/vault-sqlite.js');
+  const { entry } = await import('../contracts/vault.contract.js');
+  const dir = mkdtempSync(join(tmpdir(), 'gw-demo-fresh-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'store', 'vault.sqlite');
+  const before = createSqliteVault({ path, timeoutMs: 500 });
+  await before.keep(entry('appt-1', '1', 0));
+  t.equal((await before.history('appt-1')).length, 1, 'an earlier run kept a version');
+  await before.close();
+  let gw: Gateway | undefined;
+  const demo = await runDemo(async (config, onReady) => {
+    gw = createGateway(config, { logger: createLogger('silent') });
+    await gw.listen();
+    onReady(gw);
+  }, { dir, env: { GATEWAY_PORT: '0', GATEWAY_ADMIN_PORT: '0' }, out: { write: () => true } });
+  await gw?.close();
+  await demo.close();
+  const after = createSqliteVault({ path, timeoutMs: 500 });
+  t.same(await after.history('appt-1'), [], 'none of it is served as this provider\'s history');
+  await after.close();
+});
