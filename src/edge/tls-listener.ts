@@ -86,10 +86,10 @@ export function outsideValidity(cert: { valid_from?: string; valid_to?: string }
  * an issuer it does not know — which would send an operator to the CRL: such a certificate is
  * `untrusted`, as it is without a CRL.
  */
-export function certificateFailureReason(code: string, cert?: { subject?: unknown; issuer?: unknown; raw?: Buffer }, clientCas?: readonly X509Certificate[]): string {
+export function certificateFailureReason(code: string, cert?: ChainLink & { subject?: unknown; issuer?: unknown }, clientCas?: readonly X509Certificate[]): string {
   if (code === 'UNABLE_TO_GET_CRL' && cert?.subject !== undefined && sameName(cert.subject, cert.issuer)) return 'untrusted';
   // The same for a certificate issued by no configured CA (a client CA rotated away): not the CRL's doing.
-  if (code === 'UNABLE_TO_GET_CRL' && cert?.raw && clientCas?.length && !issuedByAny(cert.raw, clientCas)) return 'untrusted';
+  if (code === 'UNABLE_TO_GET_CRL' && cert?.raw && clientCas?.length && !chainsToAny(cert, clientCas)) return 'untrusted';
   switch (code) {
     case 'CERT_HAS_EXPIRED': return 'expired';
     case 'CERT_NOT_YET_VALID': return 'not-yet-valid';
@@ -111,14 +111,30 @@ export function certificateFailureReason(code: string, cert?: { subject?: unknow
   }
 }
 
-/** Whether the certificate (DER) was issued and signed by one of `cas`. */
-function issuedByAny(der: Buffer, cas: readonly X509Certificate[]): boolean {
-  try {
-    const leaf = new X509Certificate(der);
-    return cas.some((ca) => leaf.checkIssued(ca) && leaf.verify(ca.publicKey));
-  } catch {
-    return true; // unreadable: left to what OpenSSL said
+/** A certificate as Node's detailed peer certificate gives it: its DER and the one that issued it. */
+interface ChainLink {
+  raw?: Buffer;
+  issuerCertificate?: ChainLink;
+}
+
+/**
+ * Whether the certificate, or one of the intermediates the client sent with it, was issued and
+ * signed by one of `cas` (a leaf under a configured root through an intermediate chains to it:
+ * its UNABLE_TO_GET_CRL is the CRL's doing).
+ */
+function chainsToAny(cert: ChainLink, cas: readonly X509Certificate[]): boolean {
+  let link: ChainLink | undefined = cert;
+  for (let depth = 0; link?.raw && depth < 10; depth++) {
+    try {
+      const x = new X509Certificate(link.raw);
+      if (cas.some((ca) => x.checkIssued(ca) && x.verify(ca.publicKey))) return true;
+    } catch {
+      return true; // unreadable: left to what OpenSSL said
+    }
+    if (link.issuerCertificate === link) break; // self-signed: the end of the chain
+    link = link.issuerCertificate;
   }
+  return false;
 }
 
 /** The certificates of a CA bundle (what `tls.clientCa` holds), the unparsable ones left out. */
@@ -225,7 +241,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     peers.set(socket, socket.remoteAddress);
     // Runs before Node's verdict (not known yet here): kept for every handshake, read on refusal.
     socket.prependOnceListener('secure', () => {
-      const cert = socket.getPeerCertificate();
+      const cert = socket.getPeerCertificate(true); // with the chain the client sent (the refusal's reason walks it)
       if (cert && Object.keys(cert).length > 0) peerCerts.set(socket, cert);
     });
   });
@@ -270,7 +286,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       return;
     }
     // Defence in depth: with rejectUnauthorized Node refuses before this event.
-    const cert = socket.getPeerCertificate();
+    const cert = socket.getPeerCertificate(true);
     const hasCert = Object.keys(cert ?? {}).length > 0;
     refuse(hasCert ? certificateFailureReason(String(socket.authorizationError ?? ''), cert, clientCas) : 'no-certificate', socket, hasCert ? cert : undefined);
   });

@@ -15,5 +15,10 @@ t.test('UNABLE_TO_GET_CRL for a certificate no configured CA issued is untrusted
   t.equal(certificateFailureReason('UNABLE_TO_GET_CRL', peer(fromCa1.cert), caCertificates(ca2.cert)), 'untrusted', 'its CA was rotated away');
   t.equal(certificateFailureReason('UNABLE_TO_GET_CRL', peer(fromCa1.cert), caCertificates([ca2.cert, ca1.cert])), 'crl', 'its CA is configured: the CRL is missing');
   t.equal(certificateFailureReason('UNABLE_TO_GET_CRL', peer(fromCa1.cert)), 'crl', 'no CA list: as before');
+  // The chain the client sent is walked: a link issued by a configured CA (an intermediate under it) makes it the CRL's doing.
+  const fromCa2 = issueCertificate(ca2, { commonName: 'leaf', kind: 'client' });
+  const leaf = { ...peer(fromCa2.cert), issuerCertificate: { raw: new X509Certificate(fromCa1.cert).raw } };
+  t.equal(certificateFailureReason('UNABLE_TO_GET_CRL', leaf, caCertificates(ca1.cert)), 'crl', 'a link of its chain is issued by a configured CA');
+  t.equal(certificateFailureReason('UNABLE_TO_GET_CRL', leaf, caCertificates(createCa({ commonName: 'Other' }).cert)), 'untrusted', 'no link is');
   t.equal(caCertificates('garbage').length, 0);
 });
