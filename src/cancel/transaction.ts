@@ -265,7 +265,12 @@ export function createWriteTransaction(deps: TransactionDeps) {
   /** Writes still waiting for their appointment's lock (nothing forwarded yet), by their refusal. */
   const waiting = new Set<(e: Error) => void>();
 
+  /** Past the shutdown deadline: no write starts waiting for a lock any more. */
+  let stopped = false;
+  const shuttingDown = () => new GatewayError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down: nothing was forwarded');
+
   function holdThroughDoubt<T>(id: string, traceId: string | undefined, fn: (held: HeldLock) => Promise<T>): Promise<T> {
+    if (stopped) return Promise.reject(shuttingDown());
     return new Promise<T>((resolve, reject) => {
       let abandoned = false;
       const giveUp = (e: Error): void => {
@@ -304,7 +309,8 @@ export function createWriteTransaction(deps: TransactionDeps) {
    * with its connection; it lets the lock go untouched when it comes.
    */
   function abortWaiting(): void {
-    for (const giveUp of [...waiting]) giveUp(new GatewayError('UPSTREAM_UNAVAILABLE', 'The gateway is shutting down: nothing was forwarded'));
+    stopped = true; // one whose checks end after the deadline is refused at once too
+    for (const giveUp of [...waiting]) giveUp(shuttingDown());
     waiting.clear();
   }
 

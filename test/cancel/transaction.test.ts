@@ -559,3 +559,19 @@ t.test('rulings 10/23: upstream.inDoubtHoldMs sets how long a write in doubt kee
   t.equal(await second, 'VERSION_CONFLICT', 'then 409: the first write is seen');
   t.equal(state.writes, 1, 'exactly one write of version 1');
 });
+
+t.test('past the shutdown deadline (abortWaiting): a write waiting for its lock, and any after, is refused with nothing read or forwarded (review of stop 34)', async (t) => {
+  let release!: () => void;
+  const blocking = new Promise<void>((r) => (release = r));
+  const s = setup({ provider: memoryProvider({ writeAnswer: async (body) => (await blocking, { status: 200, headers: { 'content-type': 'application/fhir+json', etag: 'W/"2"' }, body: Buffer.from(JSON.stringify({ ...body, meta: { versionId: '2' } })), ms: 1 }) }) });
+  const first = s.tx.run(request(), trail());
+  while (!s.provider.calls.some((c) => c.op === 'write')) await new Promise((r) => setImmediate(r));
+  const queued = s.tx.run(request(), trail());
+  s.tx.abortWaiting();
+  t.equal(await outcome(queued), 'UPSTREAM_UNAVAILABLE', 'the queued write: 500, refused');
+  t.equal(await outcome(s.tx.run(request(), trail())), 'UPSTREAM_UNAVAILABLE', 'a write arriving later: refused at once');
+  release();
+  await first;
+  t.equal(s.provider.calls.filter((c) => c.op === 'write').length, 1, 'only the first write reached the provider');
+  t.equal(s.provider.calls.filter((c) => c.op === 'read').length, 1, 'and only its read');
+});
