@@ -33,8 +33,8 @@ export interface RequestHead {
  * method's: a line that is no header field (obs-fold, a bare LF, whitespace before the colon, a
  * name that is no token), a checked header's `_`/`.` look-alike, Content-Length repeated or not
  * digits, Transfer-Encoding repeated, not `chunked`, beside a Content-Length or on HTTP/1.0, and
- * Host repeated, a list, or missing where it is required (`hostOptional`: HTTP/1.0, or a head not
- * held whole).
+ * Host repeated, a list, or missing on HTTP/1.1. `whole`: the head's end is held (else its last,
+ * still arriving line is not judged, nor a Host that may yet come).
  */
 function refusedHeaderLines(headerBlock: string, http10: boolean, whole: boolean): boolean {
   let hosts = 0;
