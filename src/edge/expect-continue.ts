@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { carriesBody } from './read-body.js';
 /**
  * `Expect: 100-continue` (RFC 9110 §10.1.1): the client waits for `100 Continue` before sending
  * its body. Node would send it at once, before any check; the gateway sends it only when it is
@@ -23,5 +24,5 @@ export function sendContinue(req: IncomingMessage): void {
 
 /** A request that announced a body its client has not been asked for (never read): the connection closes after the answer. */
 export function bodyNeverAsked(req: IncomingMessage): boolean {
-  return waiting.has(req) && (req.headers['transfer-encoding'] !== undefined || !/^0*$/.test(req.headers['content-length'] ?? '0'));
+  return waiting.has(req) && carriesBody(req.headers);
 }

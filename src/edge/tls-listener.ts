@@ -13,7 +13,7 @@ import type { Codec } from '../ports/codec.js';
 import { encodeOutcome, mappingFor } from '../respond.js';
 import type { Standard } from '../standards/index.js';
 import { negotiate } from './negotiate.js';
-import type { TlsMaterial } from '../tls/material.js';
+import { splitPem, type TlsMaterial } from '../tls/material.js';
 import { normaliseSerial, revokedSerials } from '../tls/crl-serials.js';
 import { closeAsGateway, createConnectionBook, createHandshakeGuard } from './connection-guard.js';
 import { createRefusalLog } from './refusal-log.js';
@@ -139,9 +139,8 @@ function chainsToAny(cert: ChainLink, cas: readonly X509Certificate[]): boolean 
 
 /** The certificates of a CA bundle (what `tls.clientCa` holds), the unparsable ones left out. */
 export function caCertificates(ca: unknown): X509Certificate[] {
-  const pems = (Array.isArray(ca) ? ca : [ca]).map((c) => String(c ?? '')).join('\n');
   const out: X509Certificate[] = [];
-  for (const b of pems.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []) {
+  for (const b of splitPem((Array.isArray(ca) ? ca : [ca]).map((c) => String(c ?? '')).join('\n'))) {
     try {
       out.push(new X509Certificate(b));
     } catch {

@@ -36,7 +36,8 @@ export function summariseCrls(crlPem: string, caCerts: X509Certificate[]): CrlSu
   });
 }
 
-function splitPem(pem: string): string[] {
+/** The PEM certificate blocks of a text (a bundle, a chain), in order. */
+export function splitPem(pem: string): string[] {
   return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 

@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
+import { splitPem } from './material.js';
 
 /**
  * A CA bundle the gateway trusts a server with (upstream.ca, jwt.jwksCa), judged as the handling
@@ -10,7 +11,7 @@ import { createSecureContext } from 'node:tls';
  */
 export function assertTrustBundle(file: string, what: string): void {
   const pem = readFileSync(file, 'utf8');
-  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  const blocks = splitPem(pem);
   if (!blocks.length) throw new Error(`${what} holds no PEM certificate`);
   blocks.forEach((b, i) => {
     try {

@@ -117,37 +117,34 @@ t.test('a rotated JWKS file (signed mode) is read again without a restart', asyn
   t.equal((await read(k2.privateKey, 'k2')).status, 200, 'the current key set stays in use');
 });
 
-t.test('a CA file that holds no certificate is refused at start-up (upstream.ca)', async (t) => {
+/** Starts the built gateway with `upstream` (a YAML flow mapping built from the test PKI and `dir`): its exit status and output. */
+async function startWithUpstream(t: { teardown(fn: () => void): void }, upstream: (files: { ca: string; clientCert: string; serverKey: string }, dir: string) => string): Promise<{ status: number | null; output: string }> {
   const { spawnSync } = await import('node:child_process');
   const { packageRoot } = await import('../../src/paths.js');
   const { pki } = await import('../helpers/harness.js');
   const p = pki();
-  const dir = mkdtempSync(join(tmpdir(), 'gw-up-ca-'));
+  const dir = mkdtempSync(join(tmpdir(), 'gw-up-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'ca.pem'), 'garbage');
   writeFileSync(join(dir, 'gateway.yaml'), [
     'listen: { host: 127.0.0.1, port: 0 }', 'admin: { host: 127.0.0.1, port: 0 }', 'publicBaseUrl: https://gw.example/STU3/1',
     `tls: { cert: ${p.files.serverCert}, key: ${p.files.serverKey}, clientCa: ${p.files.ca} }`,
-    `upstream: { url: "https://localhost:9", ca: ${join(dir, 'ca.pem')} }`, 'spine: { providerAsids: ["918999198738"] }',
+    `upstream: ${upstream(p.files, dir)}`, 'spine: { providerAsids: ["918999198738"] }',
   ].join('\n'));
   const r = spawnSync(process.execPath, [join(packageRoot, 'dist/src/main.js'), '--config', join(dir, 'gateway.yaml')], { encoding: 'utf8', timeout: 30_000 });
+  return { status: r.status, output: r.stdout + r.stderr };
+}
+
+t.test('a CA file that holds no certificate is refused at start-up (upstream.ca)', async (t) => {
+  const r = await startWithUpstream(t, (_, dir) => {
+    writeFileSync(join(dir, 'ca.pem'), 'garbage');
+    return `{ url: "https://localhost:9", ca: ${join(dir, 'ca.pem')} }`;
+  });
   t.equal(r.status, 1, 'the gateway does not start');
-  t.match(r.stdout + r.stderr, /upstream\.ca holds no PEM certificate/, 'saying why');
+  t.match(r.output, /upstream\.ca holds no PEM certificate/, 'saying why');
 });
 
 t.test('a provider client certificate that does not match its key is refused at start-up, as check-config says (review of stop 34)', async (t) => {
-  const { spawnSync } = await import('node:child_process');
-  const { packageRoot } = await import('../../src/paths.js');
-  const { pki } = await import('../helpers/harness.js');
-  const p = pki();
-  const dir = mkdtempSync(join(tmpdir(), 'gw-up-pair-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'gateway.yaml'), [
-    'listen: { host: 127.0.0.1, port: 0 }', 'admin: { host: 127.0.0.1, port: 0 }', 'publicBaseUrl: https://gw.example/STU3/1',
-    `tls: { cert: ${p.files.serverCert}, key: ${p.files.serverKey}, clientCa: ${p.files.ca} }`,
-    `upstream: { url: "https://localhost:9", ca: ${p.files.ca}, cert: ${p.files.clientCert}, key: ${p.files.serverKey} }`, 'spine: { providerAsids: ["918999198738"] }',
-  ].join('\n'));
-  const r = spawnSync(process.execPath, [join(packageRoot, 'dist/src/main.js'), '--config', join(dir, 'gateway.yaml')], { encoding: 'utf8', timeout: 30_000 });
+  const r = await startWithUpstream(t, (f) => `{ url: "https://localhost:9", ca: ${f.ca}, cert: ${f.clientCert}, key: ${f.serverKey} }`);
   t.equal(r.status, 1, 'the gateway does not start');
-  t.match(r.stdout + r.stderr, /upstream\.key: does not match the certificate in upstream\.cert/, 'saying why');
+  t.match(r.output, /upstream\.key: does not match the certificate in upstream\.cert/, 'saying why');
 });
