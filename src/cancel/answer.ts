@@ -124,27 +124,48 @@ export function publicLocation(location: string | undefined, id: string, publicB
 const RESOURCE_PATH = /(?:^|\/)([A-Z][A-Za-z]{1,63}\/[A-Za-z0-9.-]{1,64}(?:\/_history\/[A-Za-z0-9.-]{1,64})?)\/?$/;
 
 /**
- * Ruling 22 for passthrough answers (a book's 201, a read's Content-Location): "every Location the
- * gateway returns leads to a route it serves". A provider Location — relative, on the provider's
- * own base URL, or on the provider's external name the gateway does not know — whose path ends in a
- * resource path the gateway serves (`serves`, e.g. `Appointment/id` or its `/_history/vid`) is made
- * absolute on the public base URL, as ruling 12 does for a cancel's Location (and nginx's
- * proxy_redirect for a known prefix). Any other — a query, a fragment, a type the gateway has no
- * route for (`Slot/9`), something that is not a URL — is dropped: `undefined`.
+ * Ruling 22 for passthrough answers (a book's 201, a read's Content-Location, a redirect's
+ * Location): "every Location the gateway returns leads to a route it serves".
+ * - On the provider's own base URL (`providerBase`: relative to it, or absolute on its origin and
+ *   path), the rest of the path is the gateway's route: a route the gateway serves (`serves`, e.g.
+ *   `/Slot`, `/Appointment/id`, `/metadata`) is made absolute on the public base URL, its query
+ *   kept (a search's next page, `?_format=`), as nginx's proxy_redirect does for a known prefix.
+ * - Otherwise (the provider's external name the gateway does not know, a path outside its base or
+ *   not a route there): a path that ends in a resource path the gateway serves (`Appointment/id` or its
+ *   `/_history/vid`), with no query, is made absolute on the public base URL, as ruling 12 does for
+ *   a cancel's Location.
+ * Any other — a fragment, a route the gateway does not serve (`Slot/9`), something that is not a
+ * URL — is dropped: `undefined`.
  */
-export function publicPassthroughLocation(location: string, publicBase: string, serves: (path: string) => boolean): string | undefined {
+export function publicPassthroughLocation(location: string, publicBase: string, serves: (path: string) => boolean, providerBase?: URL): string | undefined {
   let u: URL;
   try {
-    u = new URL(location, 'http://relative.invalid/');
+    u = new URL(location, providerBase ?? 'http://relative.invalid/');
   } catch {
     return undefined;
   }
-  if (u.search || u.hash || location.includes('?') || location.includes('#')) return undefined;
+  if (u.hash || location.includes('#')) return undefined;
+  const onProvider = providerBase === undefined ? undefined : restOnBase(u, providerBase);
+  if (onProvider !== undefined && onProvider !== '/' && servedPath(onProvider, serves)) return `${publicBase}${onProvider}${u.search}`;
+  if (u.search || location.includes('?')) return undefined;
   const m = RESOURCE_PATH.exec(u.pathname);
   if (!m) return undefined;
   const [, id, , vid] = m[1]!.split('/');
   if (!ROUTABLE_ID.test(id!) || (vid !== undefined && !ROUTABLE_ID.test(vid))) return undefined;
   return serves(`/${m[1]}`) ? `${publicBase}/${m[1]}` : undefined;
+}
+
+/** The path of `u` below `base` (`/Slot` for `https://p/fhir/Slot` on `https://p/fhir/`), or undefined when `u` is not below it. */
+function restOnBase(u: URL, base: URL): string | undefined {
+  if (u.origin !== base.origin) return undefined;
+  const prefix = base.pathname.replace(/\/+$/, '');
+  if (u.pathname !== prefix && !u.pathname.startsWith(`${prefix}/`)) return undefined;
+  return u.pathname.slice(prefix.length) || '/';
+}
+
+/** A route the gateway serves, every segment one the router could have been sent (no `.`/`..`, no escapes). */
+function servedPath(path: string, serves: (path: string) => boolean): boolean {
+  return path.split('/').slice(1).every((seg) => /^[A-Za-z0-9$_.-]{1,64}$/.test(seg) && seg !== '.' && seg !== '..') && serves(path);
 }
 
 /**

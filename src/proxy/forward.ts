@@ -174,13 +174,6 @@ function bodyToSend(method: string | undefined, body: Buffer | undefined): Reada
   return body ? Readable.from([body]) : undefined;
 }
 
-/** The request's path, without its query. */
-function requestPath(req: IncomingMessage): string {
-  const url = req.url ?? '';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
-
 /** A buffered passthrough answer as a resource, by its Content-Type; undefined when unreadable. */
 function readAnswerBody(raw: Buffer, contentType: string | undefined, contentEncoding: string | undefined, codecs: readonly Codec[] | undefined, maxBytes: number): unknown {
   let body: Buffer;
@@ -232,13 +225,13 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
   const basePath = config.basePath;
 
   /**
-   * The provider's headers onto the client's answer. `selfPath`: the path the client asked for; a
+   * The provider's headers onto the client's answer. `selfPath`: the target the client asked for (path and query); a
    * redirect whose Location would lead back to it on the gateway (the provider moved the resource
    * somewhere the gateway does not serve) loses that Location rather than loop the client.
    */
   /** A provider Location as the client gets it: on a route the gateway serves, never a redirect to the request's own path. */
   function passedLocation(value: string, redirect: boolean, selfPath: string): string | undefined {
-    const onGateway = publicPassthroughLocation(value, config.publicBaseUrl, servesRead);
+    const onGateway = publicPassthroughLocation(value, config.publicBaseUrl, servesRead, upstream.base);
     if (onGateway === undefined || (redirect && selfPath.endsWith(onGateway.slice(config.publicBaseUrl.length)))) return undefined;
     return onGateway;
   }
@@ -298,7 +291,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
     const { res } = x;
     x.stopDeadline();
     res.statusCode = status;
-    copyHeaders(proxyRes, res, new Set(), requestPath(x.req));
+    copyHeaders(proxyRes, res, new Set(), x.req.url ?? '');
     ownAnswerHeaders(x);
     // Ruling 24: after the status line the body gets its own bound, streamed or not; a body still
     // arriving then is cut (the client sees an incomplete answer, never a complete-looking one).
@@ -377,7 +370,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       return;
     }
     res.statusCode = status;
-    copyHeaders(proxyRes, res, new Set(['content-length']), requestPath(req));
+    copyHeaders(proxyRes, res, new Set(['content-length']), req.url ?? '');
     res.setHeader('Content-Length', bodyBuf.length);
     ownAnswerHeaders(x);
     if (wantsEtag) {
@@ -487,7 +480,7 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
             }
             // A redirect whose target the gateway does not pass on (not a route it serves, or the
             // request's own path) would reach the client with nothing to follow: the provider's failure.
-            if (REDIRECTS.has(status) && redirectTarget(proxyRes, requestPath(x.req)) === undefined) {
+            if (REDIRECTS.has(status) && redirectTarget(proxyRes, x.req.url ?? '') === undefined) {
               proxyRes.destroy();
               metrics.upstreamErrors.inc({ kind: 'redirect' });
               x.stopDeadline();

@@ -252,6 +252,10 @@ t.test('a passthrough redirect with no target the gateway passes on is the provi
     'redir-self': (s) => s.write(head('301 Moved Permanently', ['Location: /Appointment/redir-self'], 0)),
     'redir-slot': (s) => s.write(head('302 Found', ['Location: /Slot/9'], 0)),
     'redir-other': (s) => s.write(head('307 Temporary Redirect', ['Location: /Appointment/elsewhere'], 0)),
+    'redir-search': (s) => s.write(head('302 Found', ['Location: /Appointment?patient=9&page=2'], 0)),
+    'redir-slots': (s) => s.write(head('303 See Other', [`Location: ${p.url}/Slot?start=ge2030-01-01`], 0)),
+    'redir-meta': (s) => s.write(head('302 Found', ['Location: metadata'], 0)),
+    'redir-frag': (s) => s.write(head('302 Found', ['Location: /Slot?page=2#x'], 0)),
     'reports': (s, id) => {
       const body = appointment(id, '1');
       s.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"1"', 'Report-To: {"url":"https://provider.internal/r"}', 'NEL: {"report_to":"x"}', 'Reporting-Endpoints: x="https://provider.internal/r"'], Buffer.byteLength(body)) + body);
@@ -261,7 +265,7 @@ t.test('a passthrough redirect with no target the gateway passes on is the provi
   const h = await startHarness({ config: { upstream: { url: p.url } } });
   t.teardown(() => h.close());
   const read = (id: string) => h.request({ method: 'GET', path: `/STU3/1/Appointment/${id}`, headers: identityHeaders('nhs-booking', 'read') });
-  for (const id of ['redir-self', 'redir-slot']) {
+  for (const id of ['redir-self', 'redir-slot', 'redir-frag']) {
     const r = await read(id);
     t.equal(r.status, 500, `${id}: 500`);
     t.match(r.json?.issue?.[0]?.diagnostics, /redirect to no route the gateway serves/, `${id}: saying why`);
@@ -270,8 +274,19 @@ t.test('a passthrough redirect with no target the gateway passes on is the provi
   const other = await read('redir-other');
   t.equal(other.status, 307, 'a redirect to a route the gateway serves is passed on');
   t.equal(other.headers.location, 'https://gateway.example.nhs.uk/STU3/1/Appointment/elsewhere', 'its Location on the gateway');
+  // Review of stop 35: a search's next page, a slot search and the capability statement are routes
+  // the gateway serves, on the provider's base: passed on with their query.
+  for (const [id, status, location] of [
+    ['redir-search', 302, '/Appointment?patient=9&page=2'],
+    ['redir-slots', 303, '/Slot?start=ge2030-01-01'],
+    ['redir-meta', 302, '/metadata'],
+  ] as const) {
+    const r = await read(id);
+    t.equal(r.status, status, `${id}: passed on`);
+    t.equal(r.headers.location, `https://gateway.example.nhs.uk/STU3/1${location}`, `${id}: its Location on the gateway, query kept`);
+  }
   const m = await adminGet(h, '/metrics');
-  t.match(m.body, /cancel_gateway_upstream_errors_total\{kind="redirect"\} 2/, 'counted as the provider\'s redirects');
+  t.match(m.body, /cancel_gateway_upstream_errors_total\{kind="redirect"\} 3/, 'counted as the provider\'s redirects');
   const r = await read('reports');
   t.equal(r.status, 200);
   for (const name of ['report-to', 'nel', 'reporting-endpoints']) t.equal(r.headers[name], undefined, `${name} not passed back`);

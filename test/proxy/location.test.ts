@@ -26,6 +26,28 @@ t.test('publicPassthroughLocation: a Location leads to a route the gateway serve
   for (const [given, expected] of cases) t.equal(publicPassthroughLocation(given, PUBLIC, serves), expected, given);
 });
 
+t.test('publicPassthroughLocation on the provider\'s base: any route the gateway serves, its query kept (review of stop 35)', async (t) => {
+  const serves = (path: string) => /^\/(Appointment(\/[^/]+(\/_history\/[^/]+)?)?|Slot|metadata)$/.test(path);
+  const base = new URL('http://10.0.0.5:8080/fhir/');
+  const cases: Array<[string, string | undefined]> = [
+    ['/fhir/Slot?page=2', `${PUBLIC}/Slot?page=2`],
+    ['Slot?start=ge2030-01-01&status=free', `${PUBLIC}/Slot?start=ge2030-01-01&status=free`],
+    ['http://10.0.0.5:8080/fhir/Appointment?patient=9', `${PUBLIC}/Appointment?patient=9`],
+    ['http://10.0.0.5:8080/fhir/metadata', `${PUBLIC}/metadata`],
+    ['/fhir/Appointment/a1?_format=xml', `${PUBLIC}/Appointment/a1?_format=xml`],
+    ['/fhir/Appointment/a1/_history/2', `${PUBLIC}/Appointment/a1/_history/2`],
+    ['/fhir/Slot/9', undefined],
+    ['/fhir/', undefined],
+    ['/fhir/Slot?page=2#top', undefined],
+    ['/fhir/Appointment/%2e%2e', undefined],
+    ['/fhir/Appointment/a%20b', undefined],
+    ['/Slot?page=2', undefined],
+    ['http://10.0.0.6:8080/fhir/Slot?page=2', undefined],
+    ['http://10.0.0.6:8080/fhir/Appointment/a1', `${PUBLIC}/Appointment/a1`],
+  ];
+  for (const [given, expected] of cases) t.equal(publicPassthroughLocation(given, PUBLIC, serves, base), expected, given);
+});
+
 t.test('publicLocation: a cancel\'s Location never carries a version id the router does not serve (`.`, `..`)', async (t) => {
   t.equal(publicLocation('Appointment/p1/_history/..', 'p1', PUBLIC), `${PUBLIC}/Appointment/p1`);
   t.equal(publicLocation('/fhir/Appointment/p1/_history/.', 'p1', PUBLIC), `${PUBLIC}/Appointment/p1`);
