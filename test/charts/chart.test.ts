@@ -496,12 +496,24 @@ t.test('refused values: schema and required checks name the problem', async (t) 
     [['store.kind=sqlite', 'replicaCount=1', 'auditVolume.mountPath=/var/lib/cancel-gateway', 'config.audit.destination=/var/lib/cancel-gateway/audit.jsonl'], /another volume is mounted there/, 'the audit volume on the sqlite folder'],
     [['extraEnv[0].name=GATEWAY_ADMIN_PORT', 'extraEnv[0].value=9999'], /extraEnv GATEWAY_ADMIN_PORT: the chart derives the ports/, 'a port moved past the probes'],
     [['extraEnv[0].name=GATEWAY_UPSTREAM_URL', 'extraEnv[0].value=https://other.example:9443/STU3/1'], /extraEnv GATEWAY_UPSTREAM_URL: the chart derives/, 'a provider the network policy does not know'],
+    // review of stop 35
+    [['extraEnv[0].name=GATEWAY_UPSTREAM_TIMEOUT_MS', 'extraEnv[0].value=120000'], /extraEnv GATEWAY_UPSTREAM_TIMEOUT_MS: the chart derives/, 'a hold longer than the grace period'],
+    [['config.audit.destination=/var/log/cancel-gateway/gw/audit.jsonl'], /must sit directly in auditVolume\.mountPath/, 'a folder the empty volume does not have'],
+    [['tmpVolume.enabled=true', 'config.audit.destination=/tmp/gw/audit.jsonl'], /a file in \/tmp must sit directly in it/, 'a folder /tmp does not have'],
+    [['auditVolume.mountPath=/app', 'config.audit.destination=/app/audit.jsonl'], /auditVolume\.mountPath \/app: a system folder/, 'an emptyDir over the image\'s own files'],
+    ...['LOCALHOST', '::ffff:127.0.0.1', '0:0:0:0:0:0:0:1', '[::1]', '127.0.0.2'].map((host): [string[], RegExp, string] => [[`config.admin.host=${host}`], /a loopback admin listener fails every probe/, `loopback admin host ${host}`]),
   ];
   for (const [set, re, why] of cases) {
     const r = template(chartDir, { values: base, set });
     t.notOk(r.ok, `refused: ${why}`);
     t.match(r.stderr, re, `message: ${why}`);
   }
+  for (const host of ['0.0.0.0', '::', '10.0.0.1', 'fe80::1']) t.ok(template(chartDir, { values: base, set: [`config.admin.host=${host}`] }).ok, `admin host ${host} renders`);
+  // 0 is a setting, not "unset" (review of stop 35): no hold, no drain.
+  t.ok(template(chartDir, { values: base, set: ['config.upstream.inDoubtHoldMs=0', 'terminationGracePeriodSeconds=30'] }).ok, 'no hold: the drain alone (30 s) is enough');
+  t.ok(template(chartDir, { values: base, set: ['config.shutdown.drainTimeoutMs=0', 'terminationGracePeriodSeconds=10'] }).ok, 'no drain: the hold alone (10 s) is enough');
+  const pdb0 = template(chartDir, { values: base, set: ['podDisruptionBudget.maxUnavailable=0'] });
+  t.match(pdb0.stdout, /maxUnavailable: 0\n/, 'a PDB of maxUnavailable 0 stays 0 (no voluntary evictions)');
   const onTmp = template(chartDir, { values: base, set: ['tmpVolume.enabled=false', 'auditVolume.mountPath=/tmp', 'config.audit.destination=/tmp/audit.jsonl'] });
   t.ok(onTmp.ok, `the audit volume on /tmp when the /tmp volume is off: one volume there, renders${onTmp.ok ? '' : `: ${onTmp.stderr}`}`);
   const old = template(chartDir, { values: base, kubeVersion: '1.24.17' });

@@ -99,7 +99,8 @@ buildConfig). Keys are sorted by toYaml.
 {{- /* The gateway's own admin.host default (127.0.0.1) would hide the probes from the kubelet. */ -}}
 {{- $admin := deepCopy (default dict $c.admin) -}}
 {{- if not $admin.host -}}{{- $_ := set $admin "host" "0.0.0.0" -}}{{- end -}}
-{{- if regexMatch "^(127\\.|localhost$|::1$|\\[::1\\]$)" (toString $admin.host) -}}
+{{- /* Loopback in any spelling: 127.x, localhost (any case, a trailing dot), ::1 short or long, IPv4-mapped 127.x, bracketed. */ -}}
+{{- if regexMatch "^\\[?((::ffff:|(0{1,4}:){5}ffff:)127\\.|127\\.|localhost\\.?\\]?$|(0{0,4}:){1,7}0{0,3}1\\]?$)" (lower (toString $admin.host)) -}}
 {{- fail (printf "config.admin.host %s: the kubelet probes the pod's address, so a loopback admin listener fails every probe (the pod restarts for ever); use 0.0.0.0 or leave it out" (toString $admin.host)) -}}
 {{- end -}}
 {{- $_ := set $c "admin" $admin -}}
@@ -168,9 +169,11 @@ the hold short.
 */}}
 {{- define "cancel-gateway.terminationGracePeriodSeconds" -}}
 {{- $shutdown := default dict .v.config.shutdown -}}
-{{- $drainMs := default 30000 $shutdown.drainTimeoutMs | int -}}
+{{- /* hasKey, not default: 0 is a setting (no drain, no hold), not "unset". */ -}}
+{{- $drainMs := ternary $shutdown.drainTimeoutMs 30000 (hasKey $shutdown "drainTimeoutMs") | int -}}
 {{- $upstream := default dict .v.config.upstream -}}
-{{- $holdMs := default (default 10000 $upstream.timeoutMs) $upstream.inDoubtHoldMs | int -}}
+{{- $timeoutMs := ternary $upstream.timeoutMs 10000 (hasKey $upstream "timeoutMs") | int -}}
+{{- $holdMs := ternary $upstream.inDoubtHoldMs $timeoutMs (hasKey $upstream "inDoubtHoldMs") | int -}}
 {{- $least := add (div $drainMs 1000) (div (add $holdMs 999) 1000) -}}
 {{- if .v.terminationGracePeriodSeconds -}}
 {{- if lt (.v.terminationGracePeriodSeconds | int) (int $least) -}}
@@ -211,7 +214,7 @@ the hold short.
     {{- end }}
     {{- with $v.extraEnv }}
     {{- range . }}
-    {{- if has .name (list "GATEWAY_CONFIG" "GATEWAY_PORT" "GATEWAY_ADMIN_PORT" "GATEWAY_LISTEN_HOST" "GATEWAY_ADMIN_HOST" "GATEWAY_AUDIT_DESTINATION" "GATEWAY_TLS_CERT" "GATEWAY_TLS_KEY" "GATEWAY_TLS_CLIENT_CA" "GATEWAY_TLS_CRL" "GATEWAY_UPSTREAM_URL" "GATEWAY_STORE_URL") }}
+    {{- if has .name (list "GATEWAY_CONFIG" "GATEWAY_PORT" "GATEWAY_ADMIN_PORT" "GATEWAY_LISTEN_HOST" "GATEWAY_ADMIN_HOST" "GATEWAY_AUDIT_DESTINATION" "GATEWAY_TLS_CERT" "GATEWAY_TLS_KEY" "GATEWAY_TLS_CLIENT_CA" "GATEWAY_TLS_CRL" "GATEWAY_UPSTREAM_URL" "GATEWAY_UPSTREAM_TIMEOUT_MS" "GATEWAY_STORE_URL") }}
     {{- fail (printf "extraEnv %s: the chart derives the ports, probes, mounts, paths and network policy from config; set it under config instead" .name) }}
     {{- end }}
     {{- end }}
@@ -369,13 +372,21 @@ refused at render (the root filesystem is read-only: the gateway would not start
 {{- $dest := toString (default "stdout" ((.v.config.audit | default dict).destination)) -}}
 {{- if not (has $dest (list "stdout" "stderr" "none")) -}}
 {{- $dir := trimSuffix "/" .v.auditVolume.mountPath -}}
+{{- if has $dir (list "" "/app" "/usr" "/etc" "/bin" "/sbin" "/lib" "/lib64" "/proc" "/sys" "/dev" "/run" "/var" "/home" "/root" "/opt" "/srv") -}}
+{{- fail (printf "auditVolume.mountPath %s: a system folder of the image (an emptyDir there would hide what the image keeps in it); choose a folder of its own, e.g. /var/log/cancel-gateway" (default "/" $dir)) -}}
+{{- end -}}
 {{- if hasPrefix (printf "%s/" $dir) $dest -}}
+{{- if ne (dir $dest) $dir -}}
+{{- fail (printf "config.audit.destination %s: the file must sit directly in auditVolume.mountPath (%s): the gateway does not create folders, and the volume starts empty" $dest $dir) -}}
+{{- end -}}
 {{- if or (and .v.tmpVolume.enabled (or (eq $dir "/tmp") (hasPrefix "/tmp/" (printf "%s/" $dir)))) (and (eq $dir (include "cancel-gateway.store.dataDir" .)) (eq (include "cancel-gateway.store.kind" .) "sqlite")) (hasPrefix (printf "%s/" (include "cancel-gateway.dir" .)) (printf "%s/" $dir)) -}}
 {{- fail (printf "auditVolume.mountPath %s: another volume is mounted there (/tmp, the sqlite store's folder, or the configuration under %s); choose a folder of its own" $dir (include "cancel-gateway.dir" .)) -}}
 {{- end -}}
 true
 {{- else if not (hasPrefix "/tmp/" $dest) -}}
 {{- fail (printf "config.audit.destination %s: a file must be under auditVolume.mountPath (%s) or /tmp, the only writable folders" $dest $dir) -}}
+{{- else if ne (dir $dest) "/tmp" -}}
+{{- fail (printf "config.audit.destination %s: a file in /tmp must sit directly in it: the gateway does not create folders, and the volume starts empty" $dest) -}}
 {{- else if not .v.tmpVolume.enabled -}}
 {{- fail (printf "config.audit.destination %s: /tmp is writable only with tmpVolume.enabled (the root filesystem is read-only)" $dest) -}}
 {{- end -}}
