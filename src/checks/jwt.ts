@@ -11,10 +11,26 @@ import type { Check } from './types.js';
 import { systemClock, type Clock } from '../ports/clock.js';
 export { systemClock, type Clock };
 
-function fail(f: TokenFailure): never {
-  // Diagnostics name the claim, never its value or the token (ruling 3).
+/**
+ * RFC 6750 §3.1's challenge for a refused token (NHS Booking §b): no error code when the request
+ * carries no token at all, `invalid_request` for a malformed Authorization header,
+ * `insufficient_scope` (with the scope the interaction needs) for the wrong scope, else
+ * `invalid_token`. The status stays ruling 3's; the challenge names no claim value.
+ */
+function bearerChallenge(f: TokenFailure, requiredScope: string | undefined): string {
+  if (f.claim === 'authorization') return f.reason === 'missing' ? 'Bearer' : 'Bearer error="invalid_request"';
+  if (f.claim === 'requested_scope' && requiredScope !== undefined) return `Bearer error="insufficient_scope", scope="${requiredScope}"`;
+  return 'Bearer error="invalid_token"';
+}
+
+function fail(f: TokenFailure, challenge?: { requiredScope?: string }): never {
+  // Diagnostics name the claim, never its value or the token (ruling 3). A problem of the
+  // Authorization header itself (missing, twice, not Bearer, too large) is a header's problem:
+  // `http.Authorization`, as every header check reports (README, Errors).
   const code = f.invalidResource ? 'JWT_CLAIM_RESOURCE_INVALID' : 'JWT_INVALID';
-  throw new GatewayError(code, { diagnostics: `JWT ${f.claim}: ${f.reason}`, expression: `jwt.${f.claim}` });
+  const expression = f.claim === 'authorization' ? 'http.Authorization' : `jwt.${f.claim}`;
+  const headers = challenge ? { 'WWW-Authenticate': bearerChallenge(f, challenge.requiredScope) } : undefined;
+  throw new GatewayError(code, { diagnostics: `JWT ${f.claim}: ${f.reason}`, expression }, headers ? { headers } : undefined);
 }
 
 /**
@@ -60,15 +76,16 @@ export function createJwtCheck(config: Readonly<Config>, standard: Standard, clo
     name: 'jwt',
     family: null,
     async run(ctx) {
-      if (ctx.request.repeated.has('authorization')) fail({ claim: 'authorization', reason: 'more than one Authorization header' });
+      const challenge = standard.jwt.bearerChallenge ? { requiredScope: ctx.interaction.scope } : undefined;
+      if (ctx.request.repeated.has('authorization')) fail({ claim: 'authorization', reason: 'more than one Authorization header' }, challenge);
       const bearer = readBearer(ctx.request.headers.authorization, j.maxTokenBytes);
-      if (!bearer.ok) fail(bearer.failure);
+      if (!bearer.ok) fail(bearer.failure, challenge);
       const decoded = await decode(bearer.value);
       // The key set could not be fetched or used: the gateway's fault, a 500 the client may retry.
       if (!decoded.ok && decoded.failure.claim === KEYS_UNAVAILABLE) throw new GatewayError('INTERNAL_ERROR', 'The key set that verifies tokens is unavailable; try again');
-      if (!decoded.ok) fail(decoded.failure);
+      if (!decoded.ok) fail(decoded.failure, challenge);
       const claims = checkClaims(decoded.value, rulesFor(ctx.interaction.scope), Math.floor(clock.now() / 1000));
-      if (!claims.ok) fail(claims.failure);
+      if (!claims.ok) fail(claims.failure, challenge);
       ctx.requester = claims.value;
     },
   };

@@ -19,7 +19,7 @@ import {
 import { isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { Agent as UndiciAgent, fetch as undiciFetch } from 'undici';
-import { parseStrictJson } from '../fhir/strict-json.js';
+import { parseStrictJson, stringifyKeepingNumberText } from '../fhir/strict-json.js';
 
 export interface TokenFailure {
   /** The claim or part at fault, e.g. 'authorization', 'header.alg', 'exp', 'requesting_device.identifier'. */
@@ -452,14 +452,12 @@ function withScopeInText(text: string, scope: string): string | undefined {
   return m ? text.slice(0, at) + `"requested_scope":${JSON.stringify(scope)}` + text.slice(at + m[0].length) : undefined;
 }
 
+/** The parsing way: every other claim written back as it was, numbers in their own text (`1.10`, 2^64; ruling 26). */
 function withScopeParsed(text: string, scope: string): string | undefined {
-  let claims: unknown;
-  try {
-    claims = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
+  const parsed = parseStrictJson(text, MAX_CLAIM_DEPTH, MAX_CLAIM_NODES);
+  if (!parsed.ok) return undefined;
+  const claims = parsed.value;
   if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) return undefined;
   (claims as Record<string, unknown>)['requested_scope'] = scope;
-  return JSON.stringify(claims);
+  return stringifyKeepingNumberText(claims);
 }

@@ -25,7 +25,7 @@ export const nhsBooking: Standard = {
   // Ruling 21: XML too, with the STU3-era legacy name NHS Booking's test tool still sends.
   requestMediaTypes: ['application/fhir+json', 'application/json+fhir', 'application/fhir+xml', 'application/xml+fhir'],
   ifMatchRequired: true,
-  jwt: { requirePractitioner: false, validateEmbeddedResources: false, completePractitioner: true, sdsIdFormat: true },
+  jwt: { requirePractitioner: false, validateEmbeddedResources: false, completePractitioner: true, sdsIdFormat: true, bearerChallenge: true },
   cancel: {
     reasonExtensionUrl: 'https://fhir.hl7.org.uk/STU3/StructureDefinition/Extension-CareConnect-AppointmentCancellationReason-1',
     reasonRequired: false,

@@ -97,7 +97,11 @@ export interface Standard {
   requestMediaTypes: readonly string[];
   /** nhs-booking: a missing If-Match is 412; GP Connect: allowed, the stored version is used. */
   ifMatchRequired: boolean;
-  jwt: { requirePractitioner: boolean; validateEmbeddedResources: boolean; refuseRequestedRecord?: boolean; completePractitioner?: boolean; sdsIdFormat?: boolean };
+  jwt: {
+    requirePractitioner: boolean; validateEmbeddedResources: boolean; refuseRequestedRecord?: boolean; completePractitioner?: boolean; sdsIdFormat?: boolean;
+    /** A token refusal carries RFC 6750 §3.1's `WWW-Authenticate: Bearer` challenge (NHS Booking §b). */
+    bearerChallenge?: boolean;
+  };
   cancel: CancelRules;
   /** Allowed change sets per guarded interaction kind. */
   changeSets: { cancel: ChangeSet; amend?: ChangeSet };

@@ -114,6 +114,13 @@ async function runRow(tt: Test, hh: Harness, row: Row, path = READ_PATH): Promis
     }
     assertOutcome(tt, r, row.status, row.spine!, { expression: row.expression, ...(row.issue ? { issue: row.issue } : {}) });
     tt.equal(hh.provider.requests.length, before, 'the provider saw nothing');
+    if (row.expression === 'http.Authorization' || row.expression?.startsWith('jwt.')) {
+      // NHS Booking §b: bearer-token errors follow RFC 6750 §3.1 (review of stop 35).
+      const challenge = row.expression === 'http.Authorization'
+        ? (/^missing/.test(row.name) ? /^Bearer$/ : /^Bearer error="invalid_request"$/)
+        : row.expression === 'jwt.requested_scope' ? /^Bearer error="insufficient_scope", scope="patient\/appointment\.read"$/ : /^Bearer error="invalid_token"$/;
+      tt.match(r.headers['www-authenticate'], challenge, 'the RFC 6750 challenge');
+    }
     const diagnostics = ((r.json?.issue ?? []) as Array<{ diagnostics?: string }>).map((i) => i.diagnostics ?? '').join('\n');
     if (row.expression?.startsWith('jwt.')) {
       const claim = row.expression.slice('jwt.'.length);
@@ -227,7 +234,7 @@ const rows: Row[] = [
   {
     // Valid claims, only too long: the size is the only reason to refuse it, before any decoding.
     name: 'token of 8193 bytes (over 8 KiB) -> 403 without decoding',
-    status: 403, spine: 'ACCESS DENIED', expression: 'jwt.authorization', diagnostics: /too large/,
+    status: 403, spine: 'ACCESS DENIED', expression: 'http.Authorization', diagnostics: /too large/,
     build(now) {
       const { token, claims } = paddedToken(now, 8193);
       return { headers: readHeaders(token), token, claims };
@@ -254,12 +261,12 @@ const rows: Row[] = [
   },
   {
     name: 'missing Authorization header -> 403',
-    status: 403, spine: 'ACCESS DENIED', expression: 'jwt.authorization',
+    status: 403, spine: 'ACCESS DENIED', expression: 'http.Authorization',
     build: () => ({ headers: readHeaders(null) }),
   },
   {
     name: "'Basic xyz' scheme -> 403",
-    status: 403, spine: 'ACCESS DENIED', expression: 'jwt.authorization',
+    status: 403, spine: 'ACCESS DENIED', expression: 'http.Authorization',
     build: () => {
       const headers = readHeaders(null);
       headers['Authorization'] = 'Basic xyz';

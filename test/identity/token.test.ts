@@ -272,6 +272,14 @@ t.test('the gateway\'s own read narrows the scope of a token sent after more tha
   t.equal(payload.requested_scope, 'patient/appointment.read');
 });
 
+t.test('the narrowed token keeps every other claim as written when the scope is not a plain string (review of stop 35, ruling 26)', async (t) => {
+  const header = Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url');
+  const text = '{"jti":12345678901234567890,"x":1.10,"requested_scope":"patient\\/appointment.write","iss":"x"}';
+  const narrowed = unsignedTokenWithScope(`Bearer ${header}.${Buffer.from(text).toString('base64url')}.`, 'patient/appointment.read');
+  const written = Buffer.from(String(narrowed).split('.')[1]!, 'base64url').toString();
+  t.equal(written, '{"jti":12345678901234567890,"x":1.10,"requested_scope":"patient/appointment.read","iss":"x"}');
+});
+
 t.test('a key set URL answering 503 is the key set unavailable (a 500 at the check), never a verdict on the token', async (t) => {
   const http = await import('node:http');
   const server = http.createServer((_req, res) => { res.writeHead(503); res.end('down'); });
