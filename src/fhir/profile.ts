@@ -71,6 +71,8 @@ interface ValueRule {
   oneOf?: string[];
   includes?: string;
   pattern?: string;
+  /** Identifiers at `path` of this system must have a `value` matching `pattern` (a Slot's UUID). */
+  withSystem?: string;
   /** Compiled once when the validator is made: the path's segments and the pattern. */
   parts?: string[];
   re?: RegExp;
@@ -269,11 +271,21 @@ function valueRule(w: Walk, o: Obj, rule: ValueRule, at: string): void {
   const found = valuesAt(o, rule.parts ?? rule.path.split('.'), at);
   const src = '(NHS Booking 2.0.1 §c)';
   const re = rule.re ?? (rule.pattern ? new RegExp(rule.pattern) : undefined);
+  if (rule.withSystem !== undefined && re) return identifierValues(w, found, rule.withSystem, re, `${rule.pattern} ${src}`);
   for (const [x, where] of found) {
     if (rule.oneOf && (typeof x !== 'string' || !rule.oneOf.includes(x))) w.add(where, `must be ${rule.oneOf.join(' or ')} ${src}`);
     if (re && (typeof x !== 'string' || !re.test(x))) w.add(where, `must match ${rule.pattern} ${src}`);
   }
   if (rule.includes !== undefined && found.length > 0 && !found.some(([x]) => x === rule.includes)) w.add(`${at}.${rule.path}`, `must include ${rule.includes} ${src}`);
+}
+
+/** The identifiers of `system` among `found`: each one's value must match `re`. */
+function identifierValues(w: Walk, found: Array<[unknown, string]>, system: string, re: RegExp, what: string): void {
+  for (const [x, where] of found) {
+    if (!isObj(x) || x['system'] !== system) continue;
+    const value = x['value'];
+    if (typeof value !== 'string' || !re.test(value)) w.add(`${where}.value`, `must match ${what}`);
+  }
 }
 
 /** nhs-booking §c: the participant whose actor is the contained Patient is accepted, with the NHS number when it names one. */

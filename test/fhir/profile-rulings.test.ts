@@ -53,6 +53,11 @@ t.test('each class of invalid body is caught with its path', async (t) => {
     ['day 00', mutate(gpc, (a) => (a.created = '2019-01-00')), vGpc, ['Appointment.created']],
     ['unknown contained resourceType', mutate(booking, (a) => (a.contained[0].resourceType = 'Letter')), vBooking, ['Appointment.contained[0].resourceType']],
     ['contained Slot status outside its binding', mutate(booking, (a) => (a.contained[2].status = 'taken')), vBooking, ['Appointment.contained[2].status']],
+    // §c (review of stop 35): the Slot's and the DocumentReference's identifier {system rfc4122, UUID}
+    ['contained Slot identifier of another system', mutate(booking, (a) => (a.contained[2].identifier[0].system = 'https://example.org/slots')), vBooking, ['Appointment.contained[2].identifier.system']],
+    ['contained Slot identifier not a UUID', mutate(booking, (a) => (a.contained[2].identifier[0].value = 'slot-5')), vBooking, ['Appointment.contained[2].identifier[0].value']],
+    ['created as a date only (§c: an instant in 2.0.1)', mutate(booking, (a) => (a.created = '2019-01-17')), vBooking, ['Appointment.created']],
+    ['contained DocumentReference identifier not a UUID', mutate(booking, (a) => (a.contained[0].identifier[0].value = 'not-a-uuid')), vBooking, ['Appointment.contained[0].identifier[0].value']],
     ['contained Patient unknown element: not a name FHIR defines, so not echoed (ruling 20)', mutate(booking, (a) => (a.contained[1].nickname = 'x')), vBooking, ['Appointment.contained[1].<unknown>']],
     ['a FHIR element name out of place is echoed', mutate(booking, (a) => (a.contained[1].minutesDuration = 5)), vBooking, ['Appointment.contained[1].minutesDuration']],
     ['an identifier-shaped key holding data is never echoed (ruling 20)', mutate(booking, (a) => (a.Peter_Chalmers_9434765919 = 1)), vBooking, ['Appointment.<unknown>']],

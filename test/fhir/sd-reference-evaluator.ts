@@ -55,12 +55,18 @@ export function referenceEvaluate(profile: string, res: unknown): RefIssue[] {
 }
 
 /** An overlay value rule as a FHIRPath expression on the resource (independent of the gateway's walk). */
-function valueRule(env: Env, node: Obj, type: string, at: string, rule: { path: string; oneOf?: string[]; includes?: string; pattern?: string }): void {
+function valueRule(env: Env, node: Obj, type: string, at: string, rule: { path: string; oneOf?: string[]; includes?: string; pattern?: string; withSystem?: string }): void {
   const q = (v: string) => `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
   const exprs: string[] = [];
   if (rule.oneOf) exprs.push(`${rule.path}.all(${rule.oneOf.map((v) => `$this = ${q(v)}`).join(' or ')})`);
   if (rule.includes !== undefined) exprs.push(`${rule.path}.empty() or ${rule.path}.where($this = ${q(rule.includes)}).exists()`);
-  if (rule.pattern) exprs.push(`${rule.path}.all($this.matches(${q(rule.pattern)}))`);
+  if (rule.pattern && rule.withSystem !== undefined) {
+    // Each identifier of the system, by its own FHIRPath, reported at its value.
+    const list = node[rule.path];
+    const items = Array.isArray(list) ? list : list === undefined ? [] : [list];
+    const one = compileConstraint('Identifier', `system = ${q(rule.withSystem)} implies (value.exists() and value.matches(${q(rule.pattern)}))`);
+    items.forEach((item, i) => { if (isObj(item) && !holds(one, item, env.res, env.res)) issue(env, `${at}.${rule.path}[${i}].value`, 'overlay value'); });
+  } else if (rule.pattern) exprs.push(`${rule.path}.all($this.matches(${q(rule.pattern)}))`);
   for (const e of exprs) if (!holds(compileConstraint(type, e), node, env.res, env.res)) issue(env, `${at}.${rule.path}`, 'overlay value');
 }
 
