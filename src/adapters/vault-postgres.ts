@@ -99,7 +99,9 @@ export async function createPostgresVault(opts: PostgresVaultOptions): Promise<P
     link: (keptId, after, held) => link(ctx, keptId, after, held),
     version: (appointmentId, versionId) =>
       op('version', async (c) => {
-        const r = await c.query<VersionDbRow>(`SELECT ${VERSION_COLUMNS} FROM gw_versions WHERE appointment_id = $1 AND version_id = $2 ORDER BY id DESC LIMIT 1`, [appointmentId, versionId]);
+        // A version as it was read (a pre-image) before a provider answer that reused its id (docs/store.md).
+        const r = await c.query<VersionDbRow>(`SELECT ${VERSION_COLUMNS} FROM gw_versions v WHERE appointment_id = $1 AND version_id = $2
+          ORDER BY EXISTS (SELECT 1 FROM gw_decisions d WHERE d.before_ref = v.id) DESC, id DESC LIMIT 1`, [appointmentId, versionId]);
         return r.rows[0] ? toKept(r.rows[0], ctx.sealer) : undefined;
       }),
     history: (appointmentId) =>

@@ -327,8 +327,10 @@ function prepare(db: BetterSqlite3.Database) {
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     decision: db.prepare('SELECT appointment_id FROM gw_decisions WHERE id = ?'),
     link: db.prepare('UPDATE gw_decisions SET version_after = ?, after_ref = ?, linked_at = ? WHERE id = ?'),
+    // A version as it was read (a pre-image) before a provider answer that reused its id (docs/store.md).
     version: db.prepare(`SELECT appointment_id, version_id, sha256, media_type, body, key_id, nonce, read_at, last_updated
-      FROM gw_versions WHERE appointment_id = ? AND version_id = ? ORDER BY id DESC LIMIT 1`),
+      FROM gw_versions v WHERE appointment_id = ? AND version_id = ?
+      ORDER BY EXISTS (SELECT 1 FROM gw_decisions d WHERE d.before_ref = v.id) DESC, id DESC LIMIT 1`),
     history: db.prepare(`${HISTORY_SELECT} WHERE d.appointment_id = ? ORDER BY d.id`),
     allAfter: db.prepare(`${HISTORY_SELECT} WHERE d.id > ? ORDER BY d.id LIMIT 100`),
     purgeDecisions: db.prepare('DELETE FROM gw_decisions WHERE at < ?'),

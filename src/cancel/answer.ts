@@ -268,7 +268,8 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
   else {
     if (ctx.kind === 'cancel' && resource.status !== 'cancelled') breaches.push('status-not-cancelled');
     if (!versionAfter) breaches.push('no-version');
-    else if (versionAfter === ctx.versionBefore) breaches.push('version-unchanged');
+    // The version it was asked to change, or a lower number: no new version (ruling 12).
+    else if (!isNewVersion(versionAfter, ctx.versionBefore)) breaches.push('version-unchanged');
   }
   if (etagsDisagree || (resource && etagVersion !== undefined && metaVersion !== undefined && etagVersion !== metaVersion)) breaches.push('etag-disagrees');
   return { status, headers, body: answer.body, versionAfter, lastUpdated, breaches, ...(bytes !== answer.body ? { decodedBody: bytes } : {}) };
@@ -282,4 +283,14 @@ function oneEtag(value: string | string[] | undefined, metaVersion: string | und
   if (versions.size <= 1) return { providerTag: value[0], etagsDisagree: false };
   const agreeing = value.find((v) => providerEtagVersion(v) === metaVersion);
   return { providerTag: agreeing ?? value[0], etagsDisagree: true };
+}
+
+/**
+ * Whether the provider's answer names a version after the one it was asked to change: not the same
+ * id, and not a lower number when both are numbers (FHIR version ids are opaque otherwise).
+ */
+export function isNewVersion(after: string, before: string): boolean {
+  if (after === before) return false;
+  const numeric = /^\d{1,15}$/;
+  return !(numeric.test(after) && numeric.test(before) && Number(after) < Number(before));
 }

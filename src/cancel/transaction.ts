@@ -12,7 +12,7 @@ import type { TraceSpan } from '../ports/tracer.js';
 import type { Decision, VaultPort } from '../ports/vault.js';
 import type { ChangeSet } from '../standards/types.js';
 import { narrativesAsXmlReadsThem } from '../fhir/xml/narrative.js';
-import { answerFromWrite, codeForProviderStatus, providerRefusal, type ClientAnswer } from './answer.js';
+import { answerFromWrite, codeForProviderStatus, isNewVersion, providerRefusal, type ClientAnswer } from './answer.js';
 import { changeIssues } from './change-rules.js';
 import { codecFor, currentFromAnswer, type CurrentVersion } from './read-current.js';
 
@@ -357,16 +357,6 @@ export function createWriteTransaction(deps: TransactionDeps) {
   }
 
   return { run, abortWaiting };
-}
-
-/**
- * Whether the provider's answer names a version after the one it was asked to change: not the same
- * id, and not a lower number when both are numbers (FHIR version ids are opaque otherwise).
- */
-export function isNewVersion(after: string, before: string): boolean {
-  if (after === before) return false;
-  const numeric = /^\d{1,15}$/;
-  return !(numeric.test(after) && numeric.test(before) && Number(after) < Number(before));
 }
 
 export type WriteTransaction = ReturnType<typeof createWriteTransaction>;

@@ -103,6 +103,19 @@ export function vaultContract(t: Test, s: VaultSubject): void {
     await vault.close();
   });
 
+  t.test('a kept pre-image is never shadowed by a later answer linked under its version id (review of stop 35)', async (t) => {
+    const { vault } = await s.open();
+    const read1 = appointment('a4', '1');
+    const k1 = await vault.keep(entry('a4', '1', s.clock.now(), { body: read1 }));
+    s.clock.advance(10);
+    const k2 = await vault.keep(entry('a4', '2', s.clock.now()));
+    // The provider answered the second write naming version 1 again, with a body of its own.
+    await vault.link(k2, { versionId: '1', body: appointment('a4', '1', { status: 'cancelled' }), mediaType: 'application/fhir+json', at: s.clock.now() });
+    t.ok((await vault.version('a4', '1'))?.body.equals(read1), 'version 1 as it was read');
+    t.ok(k1);
+    await vault.close();
+  });
+
   t.test('history keeps appointments apart; all() lists every row with its pre-image, oldest first', async (t) => {
     const { vault } = await s.open();
     const ids: string[] = [];

@@ -373,3 +373,19 @@ t.test('a client that stops reading a streamed answer is not blamed on the provi
   const m = await adminGet(h, '/metrics');
   t.notMatch(m.body, /cancel_gateway_upstream_errors_total\{kind="slow-body"\}/, 'not the provider\'s failure');
 });
+
+t.test('a 200 naming a lower version than the one read is a contract breach, counted (ruling 12; review of stop 35)', async (t) => {
+  const body = appointment('lower', '0', 'cancelled');
+  const p = await startRawProvider({
+    lower: (s) => s.write(head('200 OK', ['Content-Type: application/fhir+json', 'ETag: W/"0"'], Buffer.byteLength(body)) + body),
+  }, {});
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url } } });
+  t.teardown(() => h.close());
+  const req = await cancelRequest(h, 'nhs-booking', 'lower');
+  const r = await h.request(req);
+  t.equal(r.status, 200, 'the provider\'s success reaches the client');
+  t.same(h.audit.find((a) => a.traceId === req.headers!['Ssp-TraceID'])?.breaches, ['version-unchanged'], 'audited as a breach');
+  const m = await adminGet(h, '/metrics');
+  t.match(m.body, /cancel_gateway_provider_contract_breaches_total\{reason="version-unchanged"\} 1/, 'counted');
+});
