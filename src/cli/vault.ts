@@ -13,6 +13,7 @@ import type { KeptVersion, VaultPort } from '../ports/vault.js';
 import type { HeldLock, LockPort } from '../ports/lock.js';
 import { openStore } from '../store/open.js';
 import { createRestoreProvider, type ProviderReply, type RestoreProvider } from './restore-provider.js';
+import { providerEtagVersion } from '../http/entity-tag.js';
 
 /**
  * The operator's `vault` commands (issue 18 item 4), on the gateway's configuration file:
@@ -149,10 +150,14 @@ async function dispatch(a: ReturnType<typeof parse>, vault: VaultPort, lock: Loc
 }
 
 /** The version a provider answer carries: ETag (W/"v" or "v"), else meta.versionId. */
-export function versionOf(r: ProviderReply): string | undefined {
-  const etag = r.headers.etag;
-  const m = typeof etag === 'string' ? /^(?:W\/)?"([^"]+)"$/.exec(etag.trim()) : null;
-  if (m) return m[1];
+/**
+ * The version a provider answer names, read as the gateway reads it (ruling 8): the `ETag` first —
+ * `W/"5"`, `"5"` or a bare `5` — else `meta.versionId`. `null` when the `ETag` names no version
+ * (`*`, `W/""`): the gateway refuses to be overruled by the body then, and so does the restore.
+ */
+export function versionOf(r: ProviderReply): string | null | undefined {
+  const tagged = providerEtagVersion(r.headers.etag as string | string[] | undefined);
+  if (tagged !== undefined) return tagged;
   const v = (resourceOf(r.body, r.headers['content-type']) as { meta?: { versionId?: unknown } } | undefined)?.meta?.versionId;
   return typeof v === 'string' ? v : undefined;
 }
@@ -162,6 +167,12 @@ function namesThisAppointment(r: ProviderReply, id: string): boolean {
   if (r.body.length === 0) return false;
   const d = codecFor(r.headers['content-type'], CODECS).decode(r.body, { maxDepth: 64, maxNodes: 200_000 });
   return d.ok && d.resource['resourceType'] === 'Appointment' && d.resource['id'] === id;
+}
+
+/** Whether a provider answer's body is readable as a resource that is not the Appointment `id` (an empty or unreadable body is not). */
+function namesAnotherResource(r: ProviderReply, id: string): boolean {
+  const res = resourceOf(r.body, r.headers['content-type']);
+  return res !== undefined && (res['resourceType'] !== 'Appointment' || res['id'] !== id);
 }
 
 /** A body as a resource, read by its media type (FHIR JSON or XML), or undefined when it is neither. */
@@ -234,6 +245,7 @@ async function currentOf(provider: RestoreProvider, id: string): Promise<{ reply
   if (reply.status !== 200) throw new Refused(`the provider answered ${reply.status} to the read of the current appointment; nothing restored`);
   if (!namesThisAppointment(reply, id)) throw new Refused('the provider\'s read is not this Appointment (another resource, or unreadable); nothing restored');
   const version = versionOf(reply);
+  if (version === null) throw new Refused('the provider\'s ETag for the current appointment names no version; nothing restored');
   if (!version) throw new Refused('the provider gave no version (ETag or meta.versionId) for the current appointment; nothing restored');
   return { reply, version };
 }
@@ -262,9 +274,16 @@ async function writeBack(id: string, vid: string, stored: KeptVersion, current: 
     await holdThroughDoubt(config, io);
     throw new Refused(`the provider exchange failed (${(e as Error).message.split('\n')[0]}); the restore may or may not have been applied: read the appointment before running it again`);
   }
-  // Any 2xx is the provider's acceptance (a 201 or a 204 too): it is reported as done.
+  // Any 2xx is the provider's acceptance (a 201 or a 204 too): it is reported as done — unless its
+  // body is another resource. That, and a redirect, is what the gateway calls "may have been
+  // applied" on its own PUT (README): said so, and held through like a lost exchange.
   const accepted = answer.status >= 200 && answer.status < 300;
-  const newVersion = accepted ? versionOf(answer) : undefined;
+  if ((accepted && namesAnotherResource(answer, id)) || (answer.status >= 300 && answer.status < 400)) {
+    await record(io, config, { traceId, id, status: answer.status, before: currentVersion, after: undefined, ok: false });
+    await holdThroughDoubt(config, io);
+    throw new Refused(`the provider answered ${answer.status} ${accepted ? 'with another resource' : '(a redirect)'}; the restore may or may not have been applied: read the appointment before running it again`);
+  }
+  const newVersion = accepted ? versionOf(answer) ?? undefined : undefined;
   await record(io, config, { traceId, id, status: answer.status, before: currentVersion, after: newVersion, ok: accepted });
   if (!accepted) {
     io.stderr.write(`the provider answered ${answer.status}; nothing restored${answer.status === 409 ? ' (the appointment changed meanwhile: run it again)' : ''}\n`);

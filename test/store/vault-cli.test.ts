@@ -325,6 +325,46 @@ t.test('restore answered 204 (or any 2xx): done, exit 0, linked without a body',
   await v2.close();
 });
 
+t.test('restore reads versions as the gateway does, and a redirect or another resource answering its write is "may or may not" (review of stop 35)', async (t) => {
+  const seen: string[] = [];
+  let read: (res: http.ServerResponse) => void = () => {};
+  let write: (res: http.ServerResponse) => void = () => {};
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.method === 'GET') return read(res);
+      seen.push(String(req.headers['if-match']));
+      write(res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise((r) => server.close(r)));
+  const { config: c, path, auditFile } = config(`http://127.0.0.1:${(server.address() as { port: number }).port}/STU3/1`);
+  const v = createSqliteVault({ path, timeoutMs: 1000, clock });
+  await v.keep(entry('appt-9', '1', clock.now()));
+  await v.close();
+  const json = { 'Content-Type': 'application/fhir+json' };
+  // A bare ETag names its version (README, ruling 8), over the body's meta.versionId.
+  read = (res) => res.writeHead(200, { ...json, ETag: '3' }).end(appointment('appt-9', '2', { status: 'cancelled' }));
+  write = (res) => res.writeHead(307, { Location: '/elsewhere' }).end();
+  const redirected = await run(['restore', 'appt-9', '--to', '1', '--yes'], c);
+  t.same(seen, ['W/"3"'], 'If-Match from the bare ETag');
+  t.equal(redirected.code, 1);
+  t.match(redirected.err, /307 \(a redirect\); the restore may or may not have been applied/);
+  write = (res) => res.writeHead(200, json).end(JSON.stringify({ resourceType: 'Patient', id: 'p1' }));
+  const other = await run(['restore', 'appt-9', '--to', '1', '--yes'], c);
+  t.equal(other.code, 1, 'another resource is no proof of the restore');
+  t.match(other.err, /with another resource; the restore may or may not have been applied/);
+  const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.match(audit, [{ outcome: 'error', status: 307 }, { outcome: 'error', status: 200 }]);
+  // An ETag naming no version: refused, as the gateway's read refuses it.
+  read = (res) => res.writeHead(200, { ...json, ETag: '*' }).end(appointment('appt-9', '2', { status: 'cancelled' }));
+  const star = await run(['restore', 'appt-9', '--to', '1', '--yes'], c);
+  t.equal(star.code, 1);
+  t.match(star.err, /ETag for the current appointment names no version/);
+  t.equal(seen.length, 2, 'nothing written');
+});
+
 t.test('restore between XML versions shows the element diff and keeps the new version\'s lastUpdated (review of stop 33)', async (t) => {
   const { xmlCodec } = await import('../../src/adapters/codec-xml.js');
   const xml = (b: Buffer) => xmlCodec.encode(JSON.parse(b.toString('utf8')));
