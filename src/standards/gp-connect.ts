@@ -35,6 +35,8 @@ export const gpConnect: Standard = {
     // §f: stale If-Match -> 409 FHIR_CONSTRAINT_VIOLATION (test suite + demonstrator).
     VERSION_CONFLICT: { spine: 'FHIR_CONSTRAINT_VIOLATION' },
     PROFILE_INVALID: { issue: 'invalid' },
+    // §e: "400 | invalid | BAD_REQUEST | Malformed JSON/XML body".
+    BODY_INVALID: { issue: 'invalid' },
     // §e: GP Connect's Spine code system (1.4.0, which GPConnect-OperationOutcome-1 binds as
     // required) has no UNSUPPORTED_MEDIA_TYPE; the demonstrator answers 415 with BAD_REQUEST.
     UNSUPPORTED_MEDIA_TYPE: { spine: 'BAD_REQUEST' },

@@ -125,9 +125,24 @@ t.test('§b token structure faults -> 400 BAD_REQUEST (never 403 in GP Connect)'
       if (authorization === undefined) delete headers['Authorization'];
       else headers['Authorization'] = authorization;
       const { r, contacted } = await send({ ...req, headers });
-      assertOutcome(t, r, 400, 'BAD_REQUEST', { issue: 'invalid', profile: OO_PROFILE, expression: /^jwt\./ });
+      // The Authorization header's own problems are the header's (http.Authorization), the token's are jwt.*.
+      assertOutcome(t, r, 400, 'BAD_REQUEST', { issue: 'invalid', profile: OO_PROFILE, expression: /^(jwt\.|http\.Authorization$)/ });
+      t.equal(r.headers['www-authenticate'], undefined, 'no RFC 6750 challenge under GP Connect');
       t.equal(contacted, 0, 'the provider was not contacted');
     });
+  }
+});
+
+t.test('§e: a malformed body or another resource is 400 BAD_REQUEST with issue code invalid (review of stop 35)', async (t) => {
+  for (const [name, body, type] of [
+    ['not JSON', '{', 'application/fhir+json'],
+    ['another resource', '{"resourceType":"Patient","id":"x"}', 'application/fhir+json'],
+    ['not XML', '<Appointment', 'application/fhir+xml'],
+  ] as const) {
+    const req = await cancelRequest(h, 'gp-connect', fresh(h));
+    const { r, contacted } = await send({ ...req, body, headers: { ...req.headers, 'Content-Type': type, Accept: 'application/fhir+json' } });
+    assertOutcome(t, r, 400, 'BAD_REQUEST', { issue: 'invalid', profile: OO_PROFILE });
+    t.equal(contacted, 0, `${name}: the provider was not contacted`);
   }
 });
 
