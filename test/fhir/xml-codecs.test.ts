@@ -65,3 +65,19 @@ t.test('ruling 21: the node limit is met at the same count in JSON and in XML (t
     t.match(codec.decode(bytes, { maxDepth: 64, maxNodes: exact - 1 }), { ok: false, diagnostics: /node|values/ }, `${codec.format}: refused at ${exact - 1}`);
   }
 });
+
+t.test('the narrative is one value of the model in both formats: its markup is not counted against maxNodes; one depth bound for reading and writing it (review of stop 35)', async (t) => {
+  const XHTML = 'http://www.w3.org/1999/xhtml';
+  const limits = { maxDepth: 64, maxNodes: 5000 };
+  const div = `<div xmlns="${XHTML}">${'<p>x</p>'.repeat(12_000)}</div>`;
+  const asJson = { resourceType: 'Appointment', id: 'a1', text: { status: 'generated', div }, status: 'booked' };
+  t.ok(jsonCodec.decode(Buffer.from(JSON.stringify(asJson)), limits).ok, 'JSON: accepted');
+  const asXml = `<Appointment xmlns="http://hl7.org/fhir"><id value="a1"/><text><status value="generated"/>${div}</text><status value="booked"/></Appointment>`;
+  const d = xmlCodec.decode(Buffer.from(asXml), limits);
+  t.ok(d.ok, `XML: accepted as well${d.ok ? '' : `: ${d.diagnostics}`}`);
+  // A narrative nested 200 deep: read from XML, written back to XML (the vault's re-encoding).
+  const deep = `<div xmlns="${XHTML}">${'<span>'.repeat(200)}x${'</span>'.repeat(200)}</div>`;
+  const read = xmlCodec.decode(Buffer.from(`<Appointment xmlns="http://hl7.org/fhir"><id value="a2"/><text><status value="generated"/>${deep}</text><status value="booked"/></Appointment>`), limits);
+  t.ok(read.ok, 'read');
+  t.doesNotThrow(() => read.ok && xmlCodec.encode(read.resource as Record<string, unknown>), 'and written back (the encoder took 64 levels only)');
+});

@@ -11,7 +11,7 @@
  */
 import { SaxesParser, type SaxesAttributeNS, type SaxesTagNS } from 'saxes';
 import { childOf, FHIR_NS, isResourceType, XHTML_NS, type ChildInfo, type PrimitiveJson } from './model.js';
-import { Refusal, XhtmlWriter } from './xhtml.js';
+import { MAX_XHTML_DEPTH, Refusal, XhtmlWriter } from './xhtml.js';
 import { keepRaw } from '../strict-json.js';
 
 export type XmlDecodeResult =
@@ -47,7 +47,6 @@ type Frame =
 const MARKUP_PER_NODE = 4;
 
 /** Nesting inside the narrative div: its own bound (in JSON the div is one string, not nesting). */
-const MAX_XHTML_DEPTH = 256;
 
 /**
  * Whether a decoded resource nests deeper than `maxDepth` as the JSON reader counts it (every
@@ -179,7 +178,6 @@ class Decoder {
   private text(t: string, cdata = false): void {
     const top = this.stack[this.stack.length - 1];
     if (top?.kind === 'xhtml') {
-      this.count(1);
       top.writer.text(t);
     } else if (cdata || /[^ \t\r\n]/.test(t)) refuse('text where FHIR allows none');
   }
@@ -187,20 +185,23 @@ class Decoder {
   private comment(t: string): void {
     const top = this.stack[this.stack.length - 1];
     if (top?.kind === 'xhtml') {
-      this.count(1);
       top.writer.comment(t);
     }
   }
 
   private open(tag: SaxesTagNS): void {
     const attrs = tag.attributes as Record<string, SaxesAttributeNS>;
-    this.count(1); // attributes are counted where they are read (one pass over them)
     const top = this.stack[this.stack.length - 1];
     if (top?.kind === 'xhtml') {
+      // The narrative is one string of the model (JSON counts it as one node): its markup is not
+      // counted against maxNodes, or an XML body would be refused where its JSON twin passes
+      // (ruling 21); the body size limit bounds it, and its depth MAX_XHTML_DEPTH.
       if (++this.xhtmlDepth > MAX_XHTML_DEPTH) refuse('the narrative nests deeper than the limit');
       this.stack.push(top); // one frame per XHTML element
-      return this.count(top.writer.start(tag));
+      top.writer.start(tag);
+      return;
     }
+    this.count(1); // attributes are counted where they are read (one pass over them)
     // An early stop while parsing (a repeating element is two levels of the model, so twice the
     // limit); the limit itself is applied to the decoded model (modelDeeperThan).
     if (this.stack.length - this.xhtmlDepth + 1 > this.limits.maxDepth * 2) refuse('nesting deeper than the limit');

@@ -8,7 +8,7 @@
  */
 import { writtenNumber } from '../strict-json.js';
 import { childOf, FHIR_NS, isResourceType, orderOf, type ChildInfo } from './model.js';
-import { canonicalDiv, escAttr, Refusal } from './xhtml.js';
+import { canonicalDiv, escAttr, MAX_XHTML_DEPTH, Refusal } from './xhtml.js';
 import { isJsonObject as isObject } from '../json.js';
 
 export class FhirXmlEncodeError extends Error {
@@ -21,7 +21,6 @@ const fail = (message: string): never => {
 
 
 /** Nesting bound for the narrative div parsed while encoding. */
-const MAX_DIV_DEPTH = 64;
 
 /** Characters XML 1.0 cannot carry, escaped or not (§2.2 Char): C0 controls but tab and line breaks, U+FFFE/U+FFFF, a lone surrogate. */
 const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -79,7 +78,7 @@ function asList(v: unknown, info: ChildInfo): unknown[] {
 
 function writeElement(out: string[], name: string, info: ChildInfo, v: unknown): void {
   if (info.kind === 'xhtml') {
-    const div = typeof v === 'string' ? canonicalDiv(v, MAX_DIV_DEPTH) : new Refusal('not a string');
+    const div = typeof v === 'string' ? canonicalDiv(v, MAX_XHTML_DEPTH) : new Refusal('not a string');
     if (div instanceof Refusal) return fail(`${info.path} is not an XHTML div`);
     out.push(div);
     return;

@@ -1,15 +1,14 @@
 import { copyKeepingNumberText } from '../strict-json.js';
-import { canonicalDiv, Refusal } from './xhtml.js';
+import { canonicalDiv, MAX_XHTML_DEPTH, Refusal } from './xhtml.js';
 
 type Json = Record<string, unknown>;
-const MAX_DIV_DEPTH = 64;
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** `r` with `text.div` in the canonical form the XML decoder gives it, or `r` itself when unchanged. */
 function withCanonicalDiv(r: Json, strict: boolean): Json {
   const text = r['text'];
   if (!isObj(text) || typeof text['div'] !== 'string') return r;
-  const div = canonicalDiv(text['div'], MAX_DIV_DEPTH, { strict });
+  const div = canonicalDiv(text['div'], MAX_XHTML_DEPTH, { strict });
   // A div XML cannot carry stays as it is: the diff then reports it, as it must.
   if (div instanceof Refusal || div === text['div']) return r;
   // Copies keep the numbers' written text (ruling 26), which a spread would drop.

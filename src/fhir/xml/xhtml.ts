@@ -75,6 +75,13 @@ export class XhtmlWriter {
  * a comment before or after it is a Refusal too, so that such a string is compared as written
  * instead of being made equal to a div XML can carry. Without it (the encoder), those are dropped.
  */
+/**
+ * How deep a narrative may nest, one bound for every reader and writer of it (the XML decoder, the
+ * XML encoder the vault re-encodes with, the canonical form the diff compares): a div one of them
+ * accepts, the others accept too (ruling 21, "checked identically").
+ */
+export const MAX_XHTML_DEPTH = 256;
+
 export function canonicalDiv(div: string, maxDepth: number, opts: { strict?: boolean } = {}): string | Refusal {
   if (opts.strict && !(div.startsWith('<div') && div.endsWith('>'))) return new Refusal('something around the div');
   const w = new XhtmlWriter();
