@@ -2,7 +2,7 @@ import { GatewayError } from '../errors.js';
 import { isOperationOutcome } from '../fhir/operation-outcome.js';
 import { parseInstant } from '../fhir/instant.js';
 import { decodedBody } from '../http/content-coding.js';
-import { clientEtag, isEntityTag, versionIdOf } from '../http/entity-tag.js';
+import { clientEtag, isEntityTag, providerEtagVersion, versionIdOf } from '../http/entity-tag.js';
 import type { Codec } from '../ports/codec.js';
 import { ProviderFailure, type ExchangeOptions, type ProviderAnswer, type ProviderPort } from '../ports/provider.js';
 import type { VaultPort } from '../ports/vault.js';
@@ -70,11 +70,26 @@ export function createHistoryRead(deps: {
     }
     if (answer.status === 200) {
       const out = passedBack(answer.headers);
-      if (!isEntityTag(out.etag)) {
+      const tagged = providerEtagVersion(answer.headers.etag as string | string[] | undefined);
+      let metaVersion: string | undefined;
+      if (!isEntityTag(out.etag) || tagged === undefined) {
         const d = codecFor(answer.headers['content-type'], deps.codecs).decode(plainBody(answer, deps.exchange.maxBytes), { maxDepth: 64, maxNodes: 200_000 });
-        const etag = clientEtag(answer.headers.etag as string | string[] | undefined, d.ok ? versionIdOf(d.resource.meta) : undefined);
+        metaVersion = d.ok ? versionIdOf(d.resource.meta) : undefined;
+        const etag = clientEtag(answer.headers.etag as string | string[] | undefined, metaVersion);
         if (etag === undefined) delete out.etag;
         else out.etag = etag;
+      }
+      // A 200 naming another version (a provider that keeps none answers with its current one) is
+      // no answer for this one: the kept version when there is one, else the provider's failure.
+      const named = typeof tagged === 'string' ? tagged : metaVersion;
+      if (named !== undefined && named !== vid) {
+        deps.onUpstreamError?.('status');
+        const kept = await keptVersion(id, vid);
+        if (kept) {
+          deps.onVaultAnswer?.();
+          return fromVault(kept, wanted, headers);
+        }
+        throw new GatewayError('UPSTREAM_UNAVAILABLE', 'The provider answered this version read with another version');
       }
       return { status: 200, headers: out, body: answer.body, breaches: [] };
     }
@@ -120,8 +135,8 @@ export function createHistoryRead(deps: {
     const etag = `W/"${kept.versionId}"`;
     const t = kept.lastUpdated ? parseInstant(kept.lastUpdated) ?? NaN : NaN;
     const lastModified = Number.isFinite(t) ? new Date(t).toUTCString() : undefined;
-    // The format follows Accept (RFC 9110 §12.5.5).
-    const vary = { vary: 'Accept' };
+    // The format follows _format (in the URL), then Accept, then the request's Content-Type (ruling 21).
+    const vary = { vary: 'Accept, Content-Type' };
     // RFC 9110 §13.1.2-3: If-None-Match by weak comparison, else If-Modified-Since: the client already has this version.
     const inm = asked['if-none-match'];
     const ims = inm === undefined ? httpDate(asked['if-modified-since'], now()) : NaN;

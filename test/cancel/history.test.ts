@@ -130,7 +130,7 @@ t.test('a vault answer varies by Accept; If-Modified-Since at or after its Last-
   // The kept version is dated 2029: the clock is after it (a date in the future is ignored).
   const read = setup(404, { body: storedJson, mediaType: 'application/fhir+json' }, () => Date.parse('2030-01-01T00:00:00Z'));
   const full = await read('a1', '1', {}, jsonCodec);
-  t.equal(full.headers.vary, 'Accept');
+  t.equal(full.headers.vary, 'Accept, Content-Type', 'every request header the format follows (RFC 9110 §12.5.5)');
   const lm = String(full.headers['last-modified']);
   t.equal((await read('a1', '1', { 'if-modified-since': lm }, jsonCodec)).status, 304, 'not modified since its own date');
   t.equal((await read('a1', '1', { 'if-modified-since': 'Sat, 01 Jan 2000 00:00:00 GMT' }, jsonCodec)).status, 200, 'modified since an earlier date');
@@ -193,4 +193,26 @@ t.test('kept JSON holding a character XML 1.0 cannot carry, XML asked for: the k
   t.equal(a.status, 200);
   t.ok(a.body.equals(odd), 'the kept bytes');
   t.equal(a.headers['content-type'], 'application/fhir+json');
+});
+
+t.test('a 200 naming another version is no answer for this one: the kept version, else 500 (review of stop 35)', async (t) => {
+  const current = Buffer.from(JSON.stringify({ ...resource, meta: { versionId: '3' }, status: 'cancelled' }));
+  const make = (etag: string | undefined, kept: boolean) => {
+    const provider = { read: async () => ({ status: 200, headers: { 'content-type': 'application/fhir+json', ...(etag ? { etag } : {}) }, body: current, ms: 1 }) } as unknown as ProviderPort;
+    const vault = { version: async () => (kept ? { appointmentId: 'a1', versionId: '1', sha256: '', readAt: 0, body: storedJson, mediaType: 'application/fhir+json' } : undefined) } as unknown as VaultPort;
+    const errors: string[] = [];
+    const read = createHistoryRead({ provider, vault, codecs: [jsonCodec, xmlCodec], exchange: { deadlineMs: 1000, bodyDeadlineMs: 1000, maxBytes: 1 << 20 }, onUpstreamError: (k) => errors.push(k) });
+    return { read, errors };
+  };
+  for (const etag of ['W/"3"', undefined]) {
+    const { read, errors } = make(etag, true);
+    const a = await read('a1', '1', {});
+    t.ok(a.body.equals(storedJson), `ETag ${etag ?? 'none (meta.versionId)'}: the kept version 1, not the provider's 3`);
+    t.equal(a.headers.etag, 'W/"1"');
+    t.same(errors, ['status'], 'counted as a provider failure');
+  }
+  const e = await make('W/"3"', false).read('a1', '1', {}).then(() => undefined, (x: { code?: string }) => x.code);
+  t.equal(e, 'UPSTREAM_UNAVAILABLE', 'nothing kept: the provider\'s failure, never another version under this one\'s URL');
+  const same = await make('W/"1"', false).read('a1', '1', {});
+  t.equal(same.status, 200, 'the version asked for: passed on');
 });
