@@ -332,6 +332,8 @@ export function createWriteTransaction(deps: TransactionDeps) {
           throw e;
         }
         trail.versionAfter = answer.versionAfter;
+        // A 5xx passed on with the provider's own OperationOutcome is still its failure.
+        if (answer.status >= 500) metrics.upstreamErrors.inc({ kind: 'status' });
         if (answer.status < 300) {
           reportBreaches(req, trail, answer.breaches);
           await linkNewVersion(req, keptId, versionBefore, answer, held);

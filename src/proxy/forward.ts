@@ -369,6 +369,8 @@ export function createForwarder(config: Readonly<Config>, standard: Standard, up
       refuse(x, status, proxyRes.headers, ms);
       return;
     }
+    // A 5xx is the provider's failure whatever its body says (the ProviderErrors alert counts it).
+    if (status >= 500) metrics.upstreamErrors.inc({ kind: 'status' });
     res.statusCode = status;
     copyHeaders(proxyRes, res, new Set(['content-length']), req.url ?? '');
     res.setHeader('Content-Length', bodyBuf.length);

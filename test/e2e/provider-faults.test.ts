@@ -389,3 +389,21 @@ t.test('a 200 naming a lower version than the one read is a contract breach, cou
   const m = await adminGet(h, '/metrics');
   t.match(m.body, /cancel_gateway_provider_contract_breaches_total\{reason="version-unchanged"\} 1/, 'counted');
 });
+
+t.test('a provider 5xx with its own OperationOutcome is still counted as its failure, on a cancel and a passthrough read (review of stop 35)', async (t) => {
+  const p = await startRawProvider({
+    'put-500oo': (s) => s.write(head('500 Internal Server Error', ['Content-Type: application/fhir+json'], Buffer.byteLength(OO)) + OO),
+  }, {
+    'read-503oo': (s) => s.write(head('503 Service Unavailable', ['Content-Type: application/fhir+json'], Buffer.byteLength(OO)) + OO),
+  });
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url } } });
+  t.teardown(() => h.close());
+  const c = await h.request(await cancelRequest(h, 'nhs-booking', 'put-500oo'));
+  t.equal(c.status, 500);
+  t.equal(c.json?.issue?.[0]?.diagnostics, 'the provider\'s own', 'the provider\'s OperationOutcome');
+  const r = await h.request({ method: 'GET', path: '/STU3/1/Appointment/read-503oo', headers: identityHeaders('nhs-booking', 'read') });
+  t.equal(r.status, 503);
+  const m = await adminGet(h, '/metrics');
+  t.match(m.body, /cancel_gateway_upstream_errors_total\{kind="status"\} 2/, 'both counted');
+});
