@@ -1,4 +1,5 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, statfsSync, statSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
 import { jsonLine, linesTo } from './line-batch.js';
 
 /** One audit record per request on the cancel route (ruling 19). No patient data, no token. */
@@ -116,6 +117,21 @@ export interface AuditFileOptions {
   /** Milliseconds between attempts to reopen a failed file (default 1000). */
   reopenMs?: number;
   now?: () => number;
+  /** Free bytes on the file's volume (default: statfs); tests inject a full volume. */
+  freeBytes?: (dir: string) => number;
+}
+
+/**
+ * Room for the next records: below this, a regular audit file counts as not writable before a
+ * guarded write is forwarded, rather than after its record failed (ruling 19: every forwarded
+ * cancel has its record). Records are bounded far below it (boundAuditRecord).
+ */
+export const AUDIT_MIN_FREE_BYTES = 64 * 1024;
+const ROOM_CHECK_MS = 100;
+
+function statfsFree(dir: string): number {
+  const s = statfsSync(dir);
+  return s.bavail * s.bsize;
 }
 
 /** stdout, stderr, none, or an append-only JSON-lines file. */
@@ -145,7 +161,7 @@ function createAuditFile(destination: string, opts: AuditFileOptions): AuditSink
   const setFailed = (v: boolean): void => {
     if (failed === v) return;
     failed = v;
-    opts.onWritable?.(!v);
+    opts.onWritable?.(!v && room);
   };
   const open = (): WriteStream => {
     const s = createWriteStream(destination, { flags: 'a', mode: 0o640 });
@@ -159,6 +175,33 @@ function createAuditFile(destination: string, opts: AuditFileOptions): AuditSink
   let stream = open();
   let closed = false;
   opts.onWritable?.(true);
+  // Only a regular file's volume can fill up under it (not /dev/null, a pipe or a terminal).
+  const regular = (() => {
+    try {
+      return statSync(destination).isFile();
+    } catch {
+      return true; // not there yet: created by the first write, on its folder's volume
+    }
+  })();
+  const freeBytes = opts.freeBytes ?? statfsFree;
+  let room = true;
+  let roomCheckedAt = -Infinity;
+  /** Whether the volume has room for the next records, checked at most every ROOM_CHECK_MS. */
+  const hasRoom = (): boolean => {
+    if (!regular || now() - roomCheckedAt < ROOM_CHECK_MS) return room;
+    roomCheckedAt = now();
+    let free: number;
+    try {
+      free = freeBytes(dirname(destination));
+    } catch {
+      return room; // statfs itself failing says nothing about the volume: the writes will tell
+    }
+    const had = room;
+    room = free >= AUDIT_MIN_FREE_BYTES;
+    if (had && !room) process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'the audit volume is full: guarded writes are refused until it has room', freeBytes: free }) + '\n');
+    if (had !== room && !failed) opts.onWritable?.(room);
+    return room;
+  };
   return {
     write: (r) => {
       if (closed) return;
@@ -171,7 +214,7 @@ function createAuditFile(destination: string, opts: AuditFileOptions): AuditSink
         if (!err) setFailed(false);
       });
     },
-    healthy: () => !failed,
+    healthy: () => !failed && hasRoom(),
     // Writes reach the file in order: an empty write's callback runs after every earlier one.
     flushed: () => new Promise((resolve) => {
       if (stream.destroyed || stream.writableEnded || failed) resolve();

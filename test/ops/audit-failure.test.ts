@@ -36,6 +36,28 @@ t.test('a file that cannot be written makes the sink unhealthy; it is reopened, 
   t.same(writable, [true, false, true], 'the writable gauge followed');
 });
 
+t.test('a volume without room for the next records counts as not writable before a write fails (review of stop 35, ruling 19)', async (t) => {
+  const { AUDIT_MIN_FREE_BYTES } = await import('../../src/ops/audit.js');
+  const file = join(mkdtempSync(join(tmpdir(), 'gw-audit-room-')), 'audit.jsonl');
+  let now = 0;
+  let free = 10 * AUDIT_MIN_FREE_BYTES;
+  const writable: boolean[] = [];
+  const sink = createAuditSink(file, { now: () => now, freeBytes: () => free, onWritable: (w) => writable.push(w) });
+  t.teardown(() => sink.close());
+  t.equal(sink.healthy?.(), true, 'room: healthy');
+  free = AUDIT_MIN_FREE_BYTES - 1;
+  t.equal(sink.healthy?.(), true, 'checked at most every 100 ms');
+  now += 100;
+  t.equal(sink.healthy?.(), false, 'the volume filled: guarded writes are refused before anything is forwarded');
+  free = AUDIT_MIN_FREE_BYTES;
+  now += 100;
+  t.equal(sink.healthy?.(), true, 'room again');
+  t.same(writable, [true, false, true], 'the writable gauge followed');
+  const dev = createAuditSink('/dev/null', { freeBytes: () => 0 });
+  t.equal(dev.healthy?.(), true, 'not a regular file: no volume to fill');
+  await dev.close();
+});
+
 t.test('a destination that is not a file is writable from the start (the gauge is 1: no alert on a default install)', async (t) => {
   for (const d of ['stdout', 'stderr', 'none']) {
     const seen: boolean[] = [];
