@@ -148,7 +148,7 @@ export function applyEnv(raw: Record<string, unknown>, env: Record<string, strin
     if (v === undefined || v === '') continue;
     if (NUMERIC.has(path)) {
       const n = Number(v);
-      if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) problems.push(`${name}: must be an integer`);
+      if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) problems.push(`${name}: must be an integer`); // a negative one is the schema's to refuse, by its key
       else setPath(raw, path, n);
     } else if (path === 'spine.providerAsids') {
       setPath(raw, path, v.split(',').map((s) => s.trim()).filter(Boolean));

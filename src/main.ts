@@ -4,7 +4,7 @@ import { createTracer } from './compose.js';
 import { ConfigError, loadConfig, namingEnv, withoutCredentials, type Config } from './config.js';
 import { createLogger } from './log.js';
 import { createGateway, type Gateway } from './server.js';
-import { inspectTls } from './tls/inspect.js';
+import { inspectTls, startupTlsProblems } from './tls/inspect.js';
 import { runVaultCommand, VAULT_USAGE } from './cli/vault.js';
 import { checkListen } from './ops/listen-check.js';
 import { checkStore } from './store/check.js';
@@ -226,6 +226,11 @@ async function main(argv: string[]): Promise<number> {
       return 1;
     }
     throw e;
+  }
+  const tlsProblems = startupTlsProblems(config);
+  if (tlsProblems.length) {
+    process.stderr.write(`cancel-gateway: ${configFile}: ${tlsProblems.length} configuration problem(s):\n${tlsProblems.map((p) => `  - ${p}`).join('\n')}\n`);
+    return 1;
   }
   await runGateway(config, undefined, configFile);
   return -1; // keep running

@@ -178,10 +178,13 @@ t.test('base URLs are an origin and a path; basePath has no dot segments; numeri
   for (const basePath of ['/STU3/1', '/.well', '/a..b', '']) t.equal(problems({ basePath }), '', `basePath ${basePath || '(empty)'}`);
   const file = join(dir, 'gw-env.yaml');
   writeFileSync(file, `publicBaseUrl: https://gw.example\ntls: { cert: cert.pem, key: key.pem, clientCa: ca.pem }\nupstream: { url: "http://127.0.0.1:1" }\nspine: { providerAsids: ["1"] }\n`);
-  for (const v of ['0x50', '1e3', '80.0', '-1', ' 80x']) {
+  for (const v of ['0x50', '1e3', '80.0', ' 80x', '--1']) {
     const e = t.throws(() => loadConfig(file, { GATEWAY_PORT: v })) as unknown as ConfigError;
     t.match(e.problems?.join(), /GATEWAY_PORT: must be an integer/, `GATEWAY_PORT=${v}`);
   }
+  // An integer out of range is the key's problem, with the variable that set it (review of stop 35).
+  const negative = t.throws(() => loadConfig(file, { GATEWAY_PORT: '-1' })) as unknown as ConfigError;
+  t.match(negative.problems?.join(), /listen\.port: must be >= \d+ \(from GATEWAY_PORT\)/, 'GATEWAY_PORT=-1');
   t.equal(loadConfig(file, { GATEWAY_PORT: '8443' }).listen.port, 8443);
 });
 

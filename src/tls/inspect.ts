@@ -172,6 +172,28 @@ function startupPath(config: Readonly<Config>, r: Report): void {
   }
 }
 
+/**
+ * The client-trust material that can never admit a client, which start-up refuses as check-config
+ * does (README: /readyz is 200 only for a valid configuration): a `tls.clientCa` with no CA
+ * certificate in it, and a CRL issued by no CA of the bundle (with a CRL configured, OpenSSL then
+ * refuses every client: UNABLE_TO_GET_CRL). What may mend itself at run time — an expired CRL, a
+ * certificate not yet valid, an incomplete chain for some clients — stays check-config's warning or
+ * error only, and the listener reports it per handshake.
+ */
+export function startupTlsProblems(config: Readonly<Config>): string[] {
+  const r = new Report();
+  const o: InspectOptions = { now: Date.now(), certWarningDays: 0, crlWarningHours: 0 };
+  const cas = checkCaBundle(config.tls.clientCa, 'tls.clientCa', o, r, false);
+  const problems: string[] = [];
+  if (cas.length && !cas.some((c) => c.ca)) problems.push(`tls.clientCa: ${config.tls.clientCa} holds no CA certificate (basicConstraints CA:TRUE): no client certificate could ever be trusted`);
+  if (config.tls.crl) {
+    const crls = new Report();
+    checkCrls(config.tls.crl, cas, o, crls);
+    for (const f of crls.findings) if (/can never apply/.test(f.message)) problems.push(`${f.what}: ${f.message}`);
+  }
+  return problems;
+}
+
 export function inspectTls(config: Readonly<Config>, o: InspectOptions): Finding[] {
   const r = new Report();
   const { tls, upstream } = config;

@@ -235,3 +235,27 @@ t.test('check-config: exits 1 listing the problem, 0 with a warning, --warn-days
   // A privileged port without the privilege: only checkable when not root.
   if (process.getuid?.() === 0) t.comment('running as root: a port below 1024 can be bound, EACCES not exercised');
 });
+
+t.test('start-up refuses client-trust material that can never admit a client, as check-config does (review of stop 35)', async (t) => {
+  const { startupTlsProblems } = await import('../../src/tls/inspect.js');
+  const config = (tls: Record<string, string>) => buildConfig({
+    publicBaseUrl: 'https://localhost:8443/STU3/1',
+    tls: { cert: file(server.cert), key: file(server.key), clientCa: file(ca.cert), ...tls },
+    upstream: { url: 'https://127.0.0.1:9443' },
+    spine: { providerAsids: ['918999198738'] },
+  });
+  t.same(startupTlsProblems(config({ crl: file(goodCrl) })), [], 'good material: nothing');
+  t.match(startupTlsProblems(config({ clientCa: file(leafOnly.cert) })), [/^tls\.clientCa: .* holds no CA certificate/], 'a leaf alone');
+  t.match(startupTlsProblems(config({ crl: file(createCrl(otherCa, [])) })), [/^tls\.crl: CRL 1 is issued by a CA that is not in tls\.clientCa; it can never apply/], 'a foreign CRL');
+  // The process itself: exit 1 with the problem, before anything listens.
+  const main = join(packageRoot, 'dist', 'src', 'main.js');
+  const f = join(dir, `start${n++}.json`);
+  writeFileSync(f, JSON.stringify({
+    listen: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 },
+    publicBaseUrl: 'https://localhost:8443/STU3/1', upstream: { url: 'http://127.0.0.1:9' }, spine: { providerAsids: ['918999198738'] },
+    tls: { cert: file(server.cert), key: file(server.key), clientCa: file(leafOnly.cert) },
+  }));
+  const r = spawnSync(process.execPath, [main, '--config', f], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' }, timeout: 20_000 });
+  t.equal(r.status, 1, r.stderr);
+  t.match(r.stderr, /1 configuration problem\(s\):\n {2}- tls\.clientCa: .* holds no CA certificate/);
+});
