@@ -38,12 +38,32 @@ function withinTracerExport(done: Promise<unknown>): Promise<void> {
   });
 }
 
+/** A listener that could not bind, named by its key (README: every problem with its path). */
+function listenError(e: unknown, config: Readonly<Config>): unknown {
+  const err = e as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (!err || !['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL'].includes(String(err.code))) return e;
+  const key = err.port === config.listen.port ? 'listen.port' : err.port === config.admin.port ? 'admin.port' : 'listen.host';
+  const why = err.code === 'EADDRINUSE' ? 'the address is in use' : err.code === 'EACCES' ? 'not permitted (a privileged port?)' : 'the address is not this machine\'s';
+  return new Error(`${key}: cannot listen on ${err.address ?? '?'}:${err.port ?? '?'}: ${why} (${err.code})`);
+}
+
+/** A start-up failure's message, with the variable that set the key it begins with (`tls.key does not match …`). */
+function startupMessage(e: unknown): string {
+  const m = (e as Error)?.message ?? String(e);
+  const lead = /^([a-z][A-Za-z]*(?:\.[A-Za-z]+)+)[ :]/.exec(m)?.[1];
+  if (!lead) return m;
+  const probe = `${lead}: x`;
+  return m + namingEnv(probe, process.env).slice(probe.length);
+}
+
 async function runGateway(config: Readonly<Config>, onReady?: (gw: Gateway) => void, configFile?: string): Promise<void> {
   const logger = createLogger(config.log.level);
   const t0 = performance.now();
   const tracer = await createTracer(config);
   const gw = createGateway(config, { logger, tracer });
-  await gw.listen();
+  await gw.listen().catch((e: unknown) => {
+    throw listenError(e, config);
+  });
   logger.info('ready', { standard: config.standard, port: gw.port, adminPort: gw.adminPort, startupMs: Math.round(performance.now() - t0) });
   onReady?.(gw);
   let stopping = false;
@@ -241,7 +261,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (e: unknown) => {
-    process.stderr.write(`cancel-gateway: ${(e as Error)?.message ?? String(e)}\n`);
+    process.stderr.write(`cancel-gateway: ${startupMessage(e)}\n`);
     process.exit(1);
   },
 );
