@@ -370,7 +370,7 @@ export function createPipeline(deps: PipelineDeps) {
       } finally {
         metrics.inFlight.dec();
       }
-      span.setAttributes({ 'http.status_code': out.status, 'gateway.outcome': out.outcome, 'gateway.code': out.code, 'ssp.trace_id': ctx?.traceId, 'gateway.interaction': ctx?.interaction.name });
+      span.setAttributes({ 'http.status_code': out.status, 'gateway.outcome': out.outcome, 'gateway.code': out.code, 'ssp.trace_id': ctx ? ctx.traceId : wellFormedTraceId(req.headers), 'gateway.interaction': ctx?.interaction.name });
       span.end(out.outcome === 'error');
       record(req, ctx, trail, out, performance.now() - started, requestId, refusedWriteOf(req, routed));
     },

@@ -164,6 +164,21 @@ t.test('tracing on: no or an invalid traceparent starts a new trace, and passthr
   }
 });
 
+t.test('tracing on: an unrouted request\'s span carries the Spine trace id too (review of stop 35)', async (t) => {
+  const collector = await startCollector();
+  t.teardown(() => collector.close());
+  const tracer = createOtelTracer({ serviceName: 'gw', otlpEndpoint: collector.url, sampleRatio: 1 });
+  const h = await startHarness({ tracer });
+  t.teardown(async () => { await h.close(); await tracer.shutdown(); });
+  const headers = identityHeaders('nhs-booking', 'read');
+  const r = await h.request({ method: 'GET', path: '/STU3/1/Nope/x', headers: { ...headers, traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01` } });
+  t.equal(r.status, 404);
+  await tracer.forceFlush();
+  const span = collector.spans.find((s) => s.traceId === TRACE_ID && s.kind === KIND.SERVER);
+  t.ok(span, 'the request span');
+  t.equal(span && attr(span, 'ssp.trace_id'), headers['Ssp-TraceID'], 'tagged with the Spine trace id');
+});
+
 t.test('tracing on: sampleRatio 0 records nothing new, yet the trace id still reaches the provider', async (t) => {
   const collector = await startCollector();
   t.teardown(() => collector.close());
