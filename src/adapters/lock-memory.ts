@@ -68,6 +68,8 @@ export function createMemoryLock(opts: MemoryLockOptions = {}): MemoryLock {
     const started = performance.now();
     if (!q) queues.set(key, []);
     else if (!(await waitTurn(q, o.waitMs))) {
+      // A wait that ended in the timeout is a wait too (the histogram's tail shows it).
+      metrics.lockWait((performance.now() - started) / 1000);
       // Counted once, by whoever handles the LockUnavailable (the cancel transaction).
       throw new LockUnavailable('timeout', `waited ${o.waitMs} ms for the appointment lock`);
     }

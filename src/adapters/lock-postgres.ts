@@ -129,6 +129,7 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
       const got = await acquire(c, key, o.waitMs - (clock.now() - startedAt));
       if (!got) {
         giveBack(undefined);
+        metrics.lockWait((performance.now() - started) / 1000); // a wait that timed out is a wait too
         throw new LockUnavailable('timeout', `waited ${o.waitMs} ms for the appointment lock`);
       }
     } catch (e) {

@@ -32,6 +32,7 @@ for (const kind of ['memory', 'sqlite'] as const) {
     t.equal(seen(h.provider, 'PUT', `/Appointment/${id}`), 1, 'one PUT');
     const m = (await adminGet(h, '/metrics')).body;
     t.equal(sample(m, 'cancel_gateway_store_errors_total', { kind: 'lock-timeout' }), 1, 'counted once');
-    t.ok((sample(m, 'cancel_gateway_lock_wait_seconds_count') ?? 0) >= 1, 'the waits are measured');
+    t.equal(sample(m, 'cancel_gateway_lock_wait_seconds_count'), 2, 'both waits are measured, the one that timed out too');
+    t.ok((sample(m, 'cancel_gateway_lock_wait_seconds_sum') ?? 0) >= 0.19, 'with its 200 ms');
   });
 }
