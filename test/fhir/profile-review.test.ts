@@ -40,6 +40,16 @@ t.test('FHIR strings are any non-empty text (XML Schema whitespace, not JavaScri
   t.match(at(validate(mutate((a) => (a.status = 'cancelled\u00a0')))).join('\n'), /Appointment.status/, 'a code is still judged by its value set');
 });
 
+t.test('narrative: a div XML cannot read is refused, as its FHIR XML twin cannot exist (ruling 21; review of stop 35)', async (t) => {
+  const withDiv = (d: string): Json => mutate((a) => (a.text = { status: 'generated', div: d }));
+  for (const bad of ['<p>a</p><p>b', 'a&nbsp;b', '<p class=x>a</p>', '<b><i>a</b></i>', 'a & b', '<?pi x?>a']) {
+    t.match(at(validate(withDiv(div(bad)))).join('\n'), /Appointment\.text\.div: the narrative is not well-formed XHTML/, bad);
+  }
+  for (const good of ['a &amp; b &#160; &#xA0; &lt;', '<br/>a<br />b', '<!-- <p> -->a', '<img src="a.png" alt="x>y"/>t', '<![CDATA[<p>]]>a', '<p title=\'q\'>a</p>']) {
+    t.same(at(validate(withDiv(div(good)))), [], good);
+  }
+});
+
 t.test('narrative: text anywhere counts (txt-2), handlers only inside tags (txt-1)', async (t) => {
   const withDiv = (d: string): Json => mutate((a) => (a.text = { status: 'generated', div: d }));
   t.same(at(validate(withDiv(div('\n  Appointment\n')))), [], 'text after a line break');

@@ -1,3 +1,5 @@
+import { canonicalDiv, MAX_XHTML_DEPTH, Refusal } from '../xml/xhtml.js';
+
 /**
  * FHIR 3.0.1 primitive types in JSON: the JSON type each needs and the regular expression of its
  * StructureDefinition, plus what a regular expression cannot say (calendar-possible dates, ranges).
@@ -122,7 +124,32 @@ export function xhtmlProblem(v: string): string | undefined {
   if (scan.structure) return 'txt-1: the narrative contains a document element (html, head, body, title, frames)';
   // txt-2: some text outside the tags (wherever it sits: after a line break, inside a <p>), or an image.
   if (!scan.text && !scan.image) return 'txt-2: the narrative must have some non-whitespace content';
+  // FHIR's xhtml is XML: a div XML cannot read (an unclosed <p>, `&nbsp;`, an unquoted attribute)
+  // has no FHIR XML twin (ruling 21, "checked identically"). The XML reader decides; it runs only
+  // when a cheap look finds something it may refuse (a valid div costs nothing more).
+  if (mayBeMalformed(s) && canonicalDiv(s, MAX_XHTML_DEPTH) instanceof Refusal) return 'the narrative is not well-formed XHTML';
   return undefined;
+}
+
+const ENTITY = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]+|#x[0-9A-Fa-f]+);)/;
+const UNQUOTED_ATTRIBUTE = /<[A-Za-z][^<>]*?\s[A-Za-z_:][-\w:.]*\s*=\s*[^\s"'>]/;
+const OTHER_MARKUP = /<(?:\?|!(?!--|\[CDATA\[))/;
+
+/**
+ * Whether the XML reader might refuse the div: an entity XML does not predefine, an unquoted
+ * attribute, a DOCTYPE or processing instruction, or element starts and ends that do not pair
+ * up. A cheap over-approximation; the reader itself has the last word.
+ */
+function mayBeMalformed(s: string): boolean {
+  if (ENTITY.test(s) || UNQUOTED_ATTRIBUTE.test(s) || OTHER_MARKUP.test(s)) return true;
+  const bare = s.includes('<!') ? s.replace(/<!--[\s\S]*?-->|<!\[CDATA\[[\s\S]*?\]\]>/g, '') : s;
+  const open: string[] = [];
+  for (const m of bare.matchAll(/<(\/?)([A-Za-z][-\w:.]*)[^>]*?(\/?)>/g)) {
+    if (m[1]) {
+      if (open.pop() !== m[2]) return true;
+    } else if (!m[3]) open.push(m[2]!);
+  }
+  return open.length !== 0;
 }
 
 const ACTIVE_ELEMENTS = new Set(['script', 'form', 'iframe', 'object', 'embed', 'style', 'base', 'link', 'meta', 'applet']);
