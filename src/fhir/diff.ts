@@ -164,6 +164,17 @@ function sameJson(a: unknown, b: unknown, depth: number): boolean {
   return countA === countB;
 }
 
+/**
+ * A repeating primitive with extensions only: FHIR JSON may write its values array as nulls
+ * (`"given": [null], "_given": [{…}]`, the XML decoder's form) or leave it out (`"_given": [{…}]`).
+ * The two are one element (ruling 21): a values array of nulls on one side only, with the
+ * companion on both, is no difference (the companions are compared on their own).
+ */
+function onlyNullsBesideCompanion(has: JsonObject, lacks: JsonObject, k: string): boolean {
+  const v = has[k];
+  return Array.isArray(v) && v.every((x) => x === null) && present(has, `_${k}`) && present(lacks, `_${k}`);
+}
+
 /** Differences between the stored resource `before` and the submitted `after`. */
 export function diffResources(before: unknown, after: unknown, options?: DiffOptions): Difference[] {
   let root = 'Resource';
@@ -282,9 +293,9 @@ class Walker {
         this.walk(va, vb, depth + 1, false);
         this.segs.pop();
       } else if (pa) {
-        this.report('removed', k);
+        if (!onlyNullsBesideCompanion(a, b, k)) this.report('removed', k);
       } else if (pb) {
-        this.report('added', k);
+        if (!onlyNullsBesideCompanion(b, a, k)) this.report('added', k);
       }
     }
   }

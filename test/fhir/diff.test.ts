@@ -787,3 +787,14 @@ t.test('property: a single random mutation is always reported at the location or
   t.same([...seen].sort(), [...MUTATIONS].sort(), 'every mutation kind exercised');
   t.ok(byIdSeen > 0, 'mutations inside contained matched by id were exercised');
 });
+
+t.test('a repeating primitive with extensions only: values as nulls or left out are one element (ruling 21; review of stop 35)', async (t) => {
+  const ext = [{ extension: [{ url: 'http://e/x', valueString: 'y' }] }];
+  const stored = { resourceType: 'Appointment', id: 'a1', meta: { _profile: ext } };
+  const asXmlReadsIt = { resourceType: 'Appointment', id: 'a1', meta: { profile: [null], _profile: ext } };
+  t.same(diffResources(stored, asXmlReadsIt), [], 'nulls added beside the companion');
+  t.same(diffResources(asXmlReadsIt, stored), [], 'nulls left out');
+  t.same(diffResources(stored, { ...asXmlReadsIt, meta: { profile: [null], _profile: [{ extension: [{ url: 'http://e/x', valueString: 'z' }] }] } }), [{ path: 'Appointment.meta._profile[0].extension[0].valueString', kind: 'changed' }], 'the companion itself is still compared');
+  t.same(diffResources(stored, { ...asXmlReadsIt, meta: { profile: ['http://p'], _profile: ext } }), [{ path: 'Appointment.meta.profile', kind: 'added' }], 'a value is a difference');
+  t.same(diffResources({ meta: {} }, { meta: { profile: [null] } }, { root: 'Appointment' }), [{ path: 'Appointment.meta.profile', kind: 'added' }], 'nulls without a companion are a difference');
+});
