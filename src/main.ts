@@ -42,9 +42,14 @@ function withinTracerExport(done: Promise<unknown>): Promise<void> {
 function listenError(e: unknown, config: Readonly<Config>): unknown {
   const err = e as NodeJS.ErrnoException & { port?: number; address?: string };
   if (!err || !['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL'].includes(String(err.code))) return e;
-  const key = err.port === config.listen.port ? 'listen.port' : err.port === config.admin.port ? 'admin.port' : 'listen.host';
+  // The admin listener when its port is the one that failed; an address that is not this
+  // machine's is the host's problem, anything else the port's.
+  const admin = (err.port === config.admin.port && err.port !== config.listen.port) || (err.address === config.admin.host && err.address !== config.listen.host);
+  const side = admin ? 'admin' : 'listen';
+  const key = `${side}.${err.code === 'EADDRNOTAVAIL' ? 'host' : 'port'}`;
+  const port = err.port ?? config[side].port;
   const why = err.code === 'EADDRINUSE' ? 'the address is in use' : err.code === 'EACCES' ? 'not permitted (a privileged port?)' : 'the address is not this machine\'s';
-  return new Error(`${key}: cannot listen on ${err.address ?? '?'}:${err.port ?? '?'}: ${why} (${err.code})`);
+  return new Error(`${key}: cannot listen on ${err.address ?? config[side].host}:${port}: ${why} (${err.code})`);
 }
 
 /** A start-up failure's message, with the variable that set the key it begins with (`tls.key does not match …`). */

@@ -180,16 +180,28 @@ function startupPath(config: Readonly<Config>, r: Report): void {
  * certificate not yet valid, an incomplete chain for some clients — stays check-config's warning or
  * error only, and the listener reports it per handshake.
  */
+function crlCount(file: string): number {
+  try {
+    return crlBlocks(readFileSync(file, 'utf8')).length;
+  } catch {
+    return 0; // unreadable: start-up's own load says so
+  }
+}
+
 export function startupTlsProblems(config: Readonly<Config>): string[] {
   const r = new Report();
   const o: InspectOptions = { now: Date.now(), certWarningDays: 0, crlWarningHours: 0 };
   const cas = checkCaBundle(config.tls.clientCa, 'tls.clientCa', o, r, false);
   const problems: string[] = [];
   if (cas.length && !cas.some((c) => c.ca)) problems.push(`tls.clientCa: ${config.tls.clientCa} holds no CA certificate (basicConstraints CA:TRUE): no client certificate could ever be trusted`);
-  if (config.tls.crl) {
+  if (config.tls.crl && cas.length) {
+    // Only when no CRL of the file is issued by a CA of the bundle: one extra CRL (a combined
+    // bundle, the old CA's during a rotation) is check-config's error, not a refusal of every client.
     const crls = new Report();
     checkCrls(config.tls.crl, cas, o, crls);
-    for (const f of crls.findings) if (/can never apply/.test(f.message)) problems.push(`${f.what}: ${f.message}`);
+    const foreign = crls.findings.filter((f) => /can never apply/.test(f.message)).length;
+    const blocks = crlCount(config.tls.crl);
+    if (blocks > 0 && foreign === blocks) problems.push(`tls.crl: ${config.tls.crl}: no CRL in it is issued by a CA of tls.clientCa; with a CRL configured, every client would be refused`);
   }
   return problems;
 }

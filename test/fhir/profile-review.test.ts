@@ -45,6 +45,9 @@ t.test('narrative: a div XML cannot read is refused, as its FHIR XML twin cannot
   for (const bad of ['<p>a</p><p>b', 'a&nbsp;b', '<p class=x>a</p>', '<b><i>a</b></i>', 'a & b', '<?pi x?>a']) {
     t.match(at(validate(withDiv(div(bad)))).join('\n'), /Appointment\.text\.div: the narrative is not well-formed XHTML/, bad);
   }
+  // One depth bound for every reader (the div itself is the first of MAX_XHTML_DEPTH levels).
+  t.same(at(validate(withDiv(div(`${'<b>'.repeat(255)}x${'</b>'.repeat(255)}`)))), [], '256 levels with the div: read');
+  t.match(at(validate(withDiv(div(`${'<b>'.repeat(256)}x${'</b>'.repeat(256)}`)))).join('\n'), /the narrative nests deeper than 256 elements/, 'one more: refused, as the XML reader refuses it');
   for (const good of ['a &amp; b &#160; &#xA0; &lt;', '<br/>a<br />b', '<!-- <p> -->a', '<img src="a.png" alt="x>y"/>t', '<![CDATA[<p>]]>a', '<p title=\'q\'>a</p>']) {
     t.same(at(validate(withDiv(div(good)))), [], good);
   }

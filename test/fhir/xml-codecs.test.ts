@@ -80,4 +80,9 @@ t.test('the narrative is one value of the model in both formats: its markup is n
   const read = xmlCodec.decode(Buffer.from(`<Appointment xmlns="http://hl7.org/fhir"><id value="a2"/><text><status value="generated"/>${deep}</text><status value="booked"/></Appointment>`), limits);
   t.ok(read.ok, 'read');
   t.doesNotThrow(() => read.ok && xmlCodec.encode(read.resource as Record<string, unknown>), 'and written back (the encoder took 64 levels only)');
+  const nested = (n: number) => `<Appointment xmlns="http://hl7.org/fhir"><id value="a3"/><text><status value="generated"/><div xmlns="${XHTML}">${'<b>'.repeat(n)}x${'</b>'.repeat(n)}</div></text></Appointment>`;
+  const at255 = xmlCodec.decode(Buffer.from(nested(255)), limits);
+  t.ok(at255.ok, '256 levels with the div: read');
+  t.doesNotThrow(() => at255.ok && xmlCodec.encode(at255.resource as Record<string, unknown>), 'and written back: one bound for decoder and encoder');
+  t.notOk(xmlCodec.decode(Buffer.from(nested(256)), limits).ok, 'one level more: refused by the decoder as by the encoder');
 });

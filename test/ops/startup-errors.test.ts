@@ -57,3 +57,9 @@ t.test('a port in use names its key and the variable', async (t) => {
   t.equal(r.code, 1);
   t.match(r.stderr, new RegExp(`listen\\.port: cannot listen on 127\\.0\\.0\\.1:${port}: the address is in use \\(EADDRINUSE\\) \\(from GATEWAY_PORT\\)`));
 });
+
+t.test('an address that is not this machine\'s names the host key and its variable', async (t) => {
+  const r = await start({ GATEWAY_LISTEN_HOST: '203.0.113.7' });
+  t.equal(r.code, 1);
+  t.match(r.stderr, /listen\.host: cannot listen on 203\.0\.113\.7:\d+: the address is not this machine's \(EADDRNOTAVAIL\) \(from GATEWAY_LISTEN_HOST\)/);
+});

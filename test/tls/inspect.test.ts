@@ -246,7 +246,8 @@ t.test('start-up refuses client-trust material that can never admit a client, as
   });
   t.same(startupTlsProblems(config({ crl: file(goodCrl) })), [], 'good material: nothing');
   t.match(startupTlsProblems(config({ clientCa: file(leafOnly.cert) })), [/^tls\.clientCa: .* holds no CA certificate/], 'a leaf alone');
-  t.match(startupTlsProblems(config({ crl: file(createCrl(otherCa, [])) })), [/^tls\.crl: CRL 1 is issued by a CA that is not in tls\.clientCa; it can never apply/], 'a foreign CRL');
+  t.match(startupTlsProblems(config({ crl: file(createCrl(otherCa, [])) })), [/^tls\.crl: .*: no CRL in it is issued by a CA of tls\.clientCa; with a CRL configured, every client would be refused/], 'a foreign CRL');
+  t.same(startupTlsProblems(config({ crl: file(goodCrl + createCrl(otherCa, [])) })), [], 'one foreign CRL beside a good one: clients are admitted, check-config says the rest');
   // The process itself: exit 1 with the problem, before anything listens.
   const main = join(packageRoot, 'dist', 'src', 'main.js');
   const f = join(dir, `start${n++}.json`);

@@ -127,7 +127,8 @@ export function xhtmlProblem(v: string): string | undefined {
   // FHIR's xhtml is XML: a div XML cannot read (an unclosed <p>, `&nbsp;`, an unquoted attribute)
   // has no FHIR XML twin (ruling 21, "checked identically"). The XML reader decides; it runs only
   // when a cheap look finds something it may refuse (a valid div costs nothing more).
-  if (mayBeMalformed(s) && canonicalDiv(s, MAX_XHTML_DEPTH) instanceof Refusal) return 'the narrative is not well-formed XHTML';
+  const read = mayBeMalformed(s) ? canonicalDiv(s, MAX_XHTML_DEPTH) : undefined;
+  if (read instanceof Refusal) return read.reason === 'nesting too deep' ? `the narrative nests deeper than ${MAX_XHTML_DEPTH} elements` : 'the narrative is not well-formed XHTML';
   return undefined;
 }
 
@@ -137,8 +138,8 @@ const OTHER_MARKUP = /<(?:\?|!(?!--|\[CDATA\[))/;
 
 /**
  * Whether the XML reader might refuse the div: an entity XML does not predefine, an unquoted
- * attribute, a DOCTYPE or processing instruction, or element starts and ends that do not pair
- * up. A cheap over-approximation; the reader itself has the last word.
+ * attribute, a DOCTYPE or processing instruction, element starts and ends that do not pair
+ * up, or nesting deeper than the readers take. A cheap over-approximation; the reader itself has the last word.
  */
 function mayBeMalformed(s: string): boolean {
   if (ENTITY.test(s) || UNQUOTED_ATTRIBUTE.test(s) || OTHER_MARKUP.test(s)) return true;
@@ -147,7 +148,7 @@ function mayBeMalformed(s: string): boolean {
   for (const m of bare.matchAll(/<(\/?)([A-Za-z][-\w:.]*)[^>]*?(\/?)>/g)) {
     if (m[1]) {
       if (open.pop() !== m[2]) return true;
-    } else if (!m[3]) open.push(m[2]!);
+    } else if (!m[3] && open.push(m[2]!) > MAX_XHTML_DEPTH) return true;
   }
   return open.length !== 0;
 }

@@ -196,7 +196,8 @@ class Decoder {
       // The narrative is one string of the model (JSON counts it as one node): its markup is not
       // counted against maxNodes, or an XML body would be refused where its JSON twin passes
       // (ruling 21); the body size limit bounds it, and its depth MAX_XHTML_DEPTH.
-      if (++this.xhtmlDepth > MAX_XHTML_DEPTH) refuse('the narrative nests deeper than the limit');
+      // The div itself is the first level, as canonicalDiv counts it (one bound for both readers).
+      if (++this.xhtmlDepth >= MAX_XHTML_DEPTH) refuse('the narrative nests deeper than the limit');
       this.stack.push(top); // one frame per XHTML element
       top.writer.start(tag);
       return;
