@@ -53,12 +53,25 @@ export function createHandshakeGuard(limits: { total: number; perAddress: number
  * directly, not through 'data' events): pausing the socket alone does not stop it. Node pauses
  * both for its own write backpressure; so does this.
  */
-type ParsedSocket = TLSSocket & { parser?: { pause?: () => void; resume?: () => void } | null };
+type ParsedSocket = TLSSocket & { _paused?: boolean; parser?: { resume?: () => void } | null };
+/**
+ * Node's own backpressure, as it pauses a connection whose answers are not being read: `_paused`
+ * and a paused socket; Node pauses the parser once the execute() of the chunk in hand has returned.
+ * This holds only because the listener reads its sockets through 'data' events (tls-listener.ts,
+ * readThroughEvents): a parser reading a TLS handle directly is handed further decrypted records
+ * whatever the socket's state, and a paused parser refuses them (HPE_PAUSED, answered as a
+ * malformed request) and, resumed, goes on with the half-read request joined to bytes of a later
+ * one (a review spliced one request's token into another's headers). Node may resume such a socket
+ * itself once an answer is written; the next request admitted past the limit pauses it again.
+ */
 function pauseReading(s: ParsedSocket): void {
+  if (s._paused) return;
+  s._paused = true;
   s.pause();
-  s.parser?.pause?.();
 }
 function resumeReading(s: ParsedSocket): void {
+  if (!s._paused) return;
+  s._paused = false;
   s.parser?.resume?.();
   s.resume();
 }
@@ -133,7 +146,7 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
         // Backpressure: a client pipelining faster than it is answered is read no further until the
         // queue empties (each parsed request holds its request and response objects: unread, its
         // bytes wait in the kernel's buffers and then the client's).
-        if (st.queued.push(go) >= MAX_PIPELINED && !st.paused) {
+        if (st.queued.push(go) >= MAX_PIPELINED) {
           st.paused = true;
           pauseReading(s);
         }

@@ -272,6 +272,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // client-initiated TLS 1.2 renegotiation (possibly with another certificate) is an error.
     socket.disableRenegotiation();
     socket.on('error', () => socket.destroy());
+    readThroughEvents(socket);
     connections.opened(socket);
     if (socket.authorized) {
       // Ruling 15: a resumed session skips certificate verification, so a client certificate that
@@ -385,6 +386,20 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
 }
 
 /** Node's parser refuses heads over this (431 with what the refused chunk shows); see maxHeaderSize. */
+const NOTHING = (): void => {};
+
+/**
+ * A second 'data' listener makes Node's HTTP parser read the socket through 'data' events instead
+ * of straight from its TLS handle (Node unconsumes it). Only then does pausing the socket stop the
+ * parser being fed: read straight from the handle, a burst of pipelined requests is decrypted and
+ * parsed whatever the socket's state (a pipelining flood fills the memory), and the pipelining
+ * limit's pause loses bytes (connection-guard.ts pauseReading). Unread bytes now wait in the
+ * socket's buffer (bounded by its high-water mark), then in the kernel's and the client's.
+ */
+function readThroughEvents(socket: TLSSocket): void {
+  socket.on('data', NOTHING);
+}
+
 export function parserHeaderLimit(maxHeaderBytes: number): number {
   return maxHeaderBytes * 4;
 }

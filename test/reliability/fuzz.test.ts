@@ -757,7 +757,7 @@ t.test('regression: a UTF-8 BOM before a valid cancel is refused (400), never fo
     const puts = seen(h.provider, 'PUT', `/Appointment/${id}`);
     const gets = seen(h.provider, 'GET', `/Appointment/${id}`);
     const r = await h.request({ ...req, body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(String(req.body))]) });
-    assertOutcome(t, r, 400, 'BAD_REQUEST', { issue: 'structure', profile: STANDARDS[std].operationOutcomeProfile });
+    assertOutcome(t, r, 400, 'BAD_REQUEST', { issue: std === 'gp-connect' ? 'invalid' : 'structure', profile: STANDARDS[std].operationOutcomeProfile });
     t.equal(seen(h.provider, 'PUT', `/Appointment/${id}`), puts, `${std}: the provider got no PUT`);
     t.equal(seen(h.provider, 'GET', `/Appointment/${id}`), gets, `${std}: nor even the read`);
     const ok = await h.request(req);

@@ -64,3 +64,27 @@ t.test('once the pending answer is out, the paused connection is read again: eve
   t.equal(answers[0]?.status, 200, 'the slow read first');
   t.ok(answers.slice(1).every((a) => a.status === 404), 'then each pipelined request, in order');
 });
+
+t.test('pipelined requests spanning many TLS records: every one answered, in order, none spliced into another (review of stop 35)', async (t) => {
+  const { parseResponses } = await import('../reliability/support.js');
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[0]!;
+  const c = await rawTls(h.gateway.port);
+  t.teardown(() => c.socket.destroy());
+  const n = 40; // ~4.7 KB each: the pause threshold is passed in the middle of a TLS record
+  const pad = (i: number) => String(i).padStart(3, '0').repeat(1000);
+  const from = h.provider.requests.length;
+  c.socket.write(Array.from({ length: n }, (_, i) => head(`/STU3/1/Appointment/${id}?i=${i}`, { ...identityHeaders('nhs-booking', 'read'), 'X-Request-ID': `r${i}`, 'X-Pad': pad(i) })).join(''));
+  let answers: ReturnType<typeof parseResponses> = [];
+  while (answers.length < n) {
+    if (!(await c.bytes(c.received().length + 1, 5000))) break;
+    answers = parseResponses(c.received());
+  }
+  t.equal(answers.length, n, `every request answered (${answers.map((a) => `${a.status}:${a.headers['x-correlation-id']}`).join(' ')})`);
+  t.same(answers.map((a) => a.status), Array(n).fill(200), 'each one 200');
+  t.same(answers.map((a) => a.headers['x-correlation-id']), Array.from({ length: n }, (_, i) => `r${i}`), 'in order');
+  const seenByProvider = h.provider.requests.slice(from);
+  t.same(seenByProvider.map((r) => r.url), Array.from({ length: n }, (_, i) => `/Appointment/${id}?i=${i}`), 'the provider saw each one once, in order');
+  t.ok(seenByProvider.every((r, i) => r.headers['x-pad'] === pad(i)), 'each with its own headers, nothing of another request in them');
+});
