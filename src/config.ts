@@ -180,6 +180,18 @@ export function parseConfigText(text: string, file: string): Record<string, unkn
  * against `baseDir` (the config file's folder). Returns the frozen Config or throws ConfigError
  * listing every problem.
  */
+/**
+ * Defaults that depend on another limit follow it when the operator set only that one: a
+ * `maxConnections` of 100 brings the pending handshakes under it, a `requestTimeoutMs` of 600 the
+ * headers' deadline within it — rather than a refusal naming a key nobody set.
+ */
+function deriveLimitDefaults(limits: Config['limits'], rawLimits: unknown): void {
+  const set = (k: string): boolean => typeof rawLimits === 'object' && rawLimits !== null && (rawLimits as Record<string, unknown>)[k] !== undefined;
+  if (!set('maxPendingHandshakes')) limits.maxPendingHandshakes = Math.max(1, Math.min(limits.maxPendingHandshakes, limits.maxConnections - 1));
+  if (!set('maxPendingHandshakesPerAddress')) limits.maxPendingHandshakesPerAddress = Math.min(limits.maxPendingHandshakesPerAddress, limits.maxPendingHandshakes);
+  if (!set('headersTimeoutMs')) limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+}
+
 export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: string; checkFiles?: boolean } = {}): Readonly<Config> {
   const data = structuredClone(raw);
   const problems: string[] = [];
@@ -223,7 +235,8 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   if (Boolean(c.upstream.cert) !== Boolean(c.upstream.key)) problems.push('upstream: cert and key must be given together');
   if (c.upstream.url.startsWith('http:') && (c.upstream.ca || c.upstream.cert)) problems.push('upstream: ca/cert/key need an https url');
   if (c.interactions.amend && c.standard !== 'gp-connect') problems.push('interactions.amend: only the gp-connect standard has an amend interaction');
-  if (c.limits.maxPendingHandshakes >= c.limits.maxConnections) problems.push('limits.maxPendingHandshakes: must be below limits.maxConnections (authenticated clients need room)');
+  deriveLimitDefaults(c.limits, raw['limits']);
+  if (c.limits.maxPendingHandshakes >= c.limits.maxConnections && c.limits.maxConnections > 1) problems.push('limits.maxPendingHandshakes: must be below limits.maxConnections (authenticated clients need room)');
   if (c.limits.headersTimeoutMs > c.limits.requestTimeoutMs) problems.push('limits.headersTimeoutMs: must not exceed limits.requestTimeoutMs');
   // What the schema's patterns let through but would stop the gateway at start-up.
   for (const [name, url] of [['upstream.url', c.upstream.url], ['publicBaseUrl', c.publicBaseUrl]] as const) problems.push(...baseUrlProblems(name, url));

@@ -232,3 +232,26 @@ t.test('a YAML parse error keeps its location (its own words may hold a quote ch
     t.notMatch(said, /s3cret/);
   }
 });
+
+t.test('a limit set alone brings the defaults that depend on it along (review of stop 35)', async (t) => {
+  const small = buildConfig({ ...minimal(), limits: { maxConnections: 100 } });
+  t.equal(small.limits.maxPendingHandshakes, 99, 'pending handshakes below the connections');
+  t.ok(small.limits.maxPendingHandshakesPerAddress <= 99);
+  t.equal(buildConfig({ ...minimal(), limits: { maxConnections: 1 } }).limits.maxPendingHandshakes, 1, 'one connection: one pending handshake');
+  t.equal(buildConfig({ ...minimal(), limits: { requestTimeoutMs: 600 } }).limits.headersTimeoutMs, 600, 'the headers\' deadline within the request\'s');
+  t.throws(() => buildConfig({ ...minimal(), limits: { maxConnections: 100, maxPendingHandshakes: 100 } }), /limits\.maxPendingHandshakes: must be below limits\.maxConnections/, 'both set and contradicting: refused');
+  t.throws(() => buildConfig({ ...minimal(), limits: { requestTimeoutMs: 600, headersTimeoutMs: 700 } }), /limits\.headersTimeoutMs: must not exceed/);
+});
+
+t.test('a reload that only reorders keys or spells out empty lists changes nothing restart-only (review of stop 35)', async (t) => {
+  const { restartOnlyChanges } = await import('../src/edge/reload.js');
+  const base = minimal() as Record<string, any>;
+  const a = buildConfig({ ...base, tls: { ...base.tls, allowedClients: { subjects: ['ssp.test.nhs.uk'], sans: [] } } });
+  const b = buildConfig({ ...base, tls: { ...base.tls, allowedClients: { sans: [], subjects: ['ssp.test.nhs.uk'] } } });
+  t.same(restartOnlyChanges(a, b), [], 'keys reordered');
+  const none = buildConfig(base);
+  const empty = buildConfig({ ...base, tls: { ...base.tls, allowedClients: { subjects: [], sans: [] } } });
+  t.same(restartOnlyChanges(none, empty), [], 'absent and empty lists alike');
+  const other = buildConfig({ ...base, tls: { ...base.tls, allowedClients: { subjects: ['other'], sans: [] } } });
+  t.same(restartOnlyChanges(a, other), ['tls.allowedClients'], 'a real change is still one');
+});

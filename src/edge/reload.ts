@@ -13,14 +13,33 @@ function restartOnlySections(c: Readonly<Config>): Record<string, unknown> {
 }
 
 /** The restart-only keys that differ between two configurations, e.g. `limits.maxConnections` (at most 10 named). */
+/**
+ * A value as the comparison of two configurations sees it: object keys in sorted order, and an
+ * empty list, an empty object or an absent value alike — a file rewritten by a tool that reorders
+ * keys, or one spelling out the defaults (`allowedClients: { subjects: [], sans: [] }`), means the
+ * same configuration and must not block a reload.
+ */
+function canonical(v: unknown): string | undefined {
+  if (Array.isArray(v)) return v.length === 0 ? undefined : `[${v.map((x) => canonical(x) ?? 'null').join(',')}]`;
+  if (typeof v === 'object' && v !== null) {
+    const parts: string[] = [];
+    for (const k of Object.keys(v).sort()) {
+      const c = canonical((v as Record<string, unknown>)[k]);
+      if (c !== undefined) parts.push(`${JSON.stringify(k)}:${c}`);
+    }
+    return parts.length === 0 ? undefined : `{${parts.join(',')}}`;
+  }
+  return v === undefined ? undefined : JSON.stringify(v);
+}
+
 export function restartOnlyChanges(a: Readonly<Config>, b: Readonly<Config>): string[] {
   const [x, y] = [restartOnlySections(a), restartOnlySections(b)];
   const changed: string[] = [];
   for (const section of Object.keys(x)) {
     const [p, q] = [x[section] as Record<string, unknown>, y[section] as Record<string, unknown>];
-    if (JSON.stringify(p) === JSON.stringify(q)) continue;
+    if (canonical(p) === canonical(q)) continue;
     const keys = new Set([...Object.keys(p ?? {}), ...Object.keys(q ?? {})]);
-    for (const k of keys) if (JSON.stringify(p?.[k]) !== JSON.stringify(q?.[k])) changed.push(`${section}.${k}`);
+    for (const k of keys) if (canonical(p?.[k]) !== canonical(q?.[k])) changed.push(`${section}.${k}`);
   }
   return changed.length > 10 ? [...changed.slice(0, 10), `and ${changed.length - 10} more`] : changed;
 }
