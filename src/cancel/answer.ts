@@ -262,6 +262,9 @@ export function answerFromWrite(ctx: AnswerContext, answer: ProviderAnswer, code
   headers['content-location'] = versionAfter && ROUTABLE_ID.test(versionAfter) ? `${ctx.publicBaseUrl}/Appointment/${encodeURIComponent(ctx.id)}/_history/${versionAfter}` : headers.location;
   const breaches: string[] = [];
   const minimal = ctx.preferMinimal && answer.body.length === 0;
+  // The founding text's success is a 200: a 201 (update as create), 202 or 204 is passed on as the
+  // provider's success, and counted (ruling 12).
+  if (status !== 200) breaches.push('status-not-200');
   if (minimal) {
     if (!versionAfter) breaches.push('no-version');
   } else if (!resource) breaches.push('body-not-json');

@@ -407,3 +407,18 @@ t.test('a provider 5xx with its own OperationOutcome is still counted as its fai
   const m = await adminGet(h, '/metrics');
   t.match(m.body, /cancel_gateway_upstream_errors_total\{kind="status"\} 2/, 'both counted');
 });
+
+t.test('a 201 answering the cancel is passed on as the provider\'s success, and counted: the founding text\'s success is a 200 (review of stop 35)', async (t) => {
+  const body = appointment('created', '2', 'cancelled');
+  const p = await startRawProvider({
+    created: (s) => s.write(head('201 Created', ['Content-Type: application/fhir+json', 'ETag: W/"2"'], Buffer.byteLength(body)) + body),
+  }, {});
+  t.teardown(() => p.close());
+  const h = await startHarness({ config: { upstream: { url: p.url } } });
+  t.teardown(() => h.close());
+  const req = await cancelRequest(h, 'nhs-booking', 'created');
+  const r = await h.request(req);
+  t.equal(r.status, 201, 'passed on');
+  t.same(h.audit.find((a) => a.traceId === req.headers!['Ssp-TraceID'])?.breaches, ['status-not-200']);
+  t.match((await adminGet(h, '/metrics')).body, /cancel_gateway_provider_contract_breaches_total\{reason="status-not-200"\} 1/);
+});
