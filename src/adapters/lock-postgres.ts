@@ -102,10 +102,17 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
       if (n) queued.set(appointmentId, n);
       else queued.delete(appointmentId);
     };
+    let shared = false;
     return local
       .hold(appointmentId, o, () => {
         uncount();
+        shared = true;
         return holdShared(appointmentId, { waitMs: Math.max(0, o.waitMs - (Date.now() - startedAt)) }, fn, started);
+      })
+      .catch((e: unknown) => {
+        // A wait that timed out in this process's queue is a wait too (holdShared records its own).
+        if (!shared && e instanceof LockUnavailable && e.reason === 'timeout') metrics.lockWait((performance.now() - started) / 1000);
+        throw e;
       })
       .finally(uncount);
   }
@@ -113,7 +120,10 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
   async function holdShared<T>(appointmentId: string, o: { waitMs: number }, fn: (held: HeldLock) => Promise<T>, started: number): Promise<T> {
     const startedAt = clock.now();
     const key = advisoryKey(appointmentId);
-    const c = await lease(o.waitMs);
+    const c = await lease(o.waitMs).catch((e: unknown) => {
+      if (e instanceof LockUnavailable && e.reason === 'timeout') metrics.lockWait((performance.now() - started) / 1000);
+      throw e;
+    });
     let lost: Error | undefined;
     const onError = (e: Error): void => {
       if (!lost) metrics.error('lock-lost');

@@ -61,11 +61,10 @@ type ParsedSocket = TLSSocket & { _paused?: boolean; parser?: { resume?: () => v
  * readThroughEvents): a parser reading a TLS handle directly is handed further decrypted records
  * whatever the socket's state, and a paused parser refuses them (HPE_PAUSED, answered as a
  * malformed request) and, resumed, goes on with the half-read request joined to bytes of a later
- * one (a review spliced one request's token into another's headers). Node may resume such a socket
- * itself once an answer is written; the next request admitted past the limit pauses it again.
+ * one (a review spliced one request's token into another's headers). Node resumes such a socket
+ * itself once an answer is written: the book pauses it again on its 'resume' (createConnectionBook).
  */
 function pauseReading(s: ParsedSocket): void {
-  if (s._paused) return;
   s._paused = true;
   s.pause();
 }
@@ -124,6 +123,12 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
     opened(s: TLSSocket): void {
       const state: ConnectionState = { openedAt: now(), requests: 0, inFlight: 0, idle: [], retire: false, queued: [], closing: false, paused: false };
       states.set(s, state);
+      // Node resumes a socket it paused itself (`_paused`) as soon as an answer is written; one
+      // paused here stays paused until its queue is empty (else each answer lets another chunk of
+      // up to 16 KB of requests in: a flood behind a slow reader fills the memory).
+      s.on('resume', () => {
+        if (state.paused && !s.destroyed) pauseReading(s);
+      });
       if (drainingHeadersMs !== undefined) closeIfUnrequested(s, state, drainingHeadersMs);
       s.once('close', () => {
         const st = states.get(s);
@@ -175,11 +180,17 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
         if (st.inFlight === 0) st.queued.shift()?.();
         if (st.queued.length === 0 && st.paused) {
           st.paused = false;
-          if (!s.destroyed) resumeReading(s);
+          // Nothing after an answer that closed the connection is read (its parser may have failed).
+          if (!s.destroyed && !st.closing) resumeReading(s);
         }
         settle(st);
       });
       return st.retire || st.requests >= limits.maxRequests || now() - st.openedAt >= limits.maxAgeMs;
+    },
+    /** Whether `s` is read no further for now: paused behind its queue, or its answers end it. */
+    heldBack(s: net.Socket): boolean {
+      const st = states.get(s as TLSSocket);
+      return st !== undefined && (st.paused || st.closing);
     },
     /** Run `fn` once every answer started on `s` has finished (at once when none is in flight). */
     whenIdle(s: net.Socket, fn: () => void): void {

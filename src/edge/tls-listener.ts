@@ -296,14 +296,22 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     if (verdict) refuse(certificateFailureReason(String((verdict as { code?: string }).code ?? verdict), peerCerts.get(socket), clientCas), socket, peerCerts.get(socket));
     else refuse(handshakeFailureReason(err), socket);
   });
+  const framingRefused = new WeakSet<net.Socket>();
   server.on('clientError', (err: Error & { code?: string }, socket: net.Socket) => {
     // Ruling 16: malformed framing (CL+TE, conflicting Content-Length) -> 400 and close;
     // oversized headers -> 431; timeouts and resets -> just close.
     const code = err.code ?? '';
     if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
+      // A head the gateway itself left unread (the connection paused behind its queue) is not late:
+      // the clock is the gateway's; Node asks again at its next check.
+      if (connections.heldBack(socket)) return;
       closeAsGateway(socket); // a request still in flight is the gateway's refusal, not a client that left
       return;
     }
+    // Bytes after a request that closed the connection (`Connection: close`, HTTP/1.0), or after a
+    // framing refusal already made on it: nothing there is a request of this connection (RFC 9112
+    // §9.6), so nothing is answered or recorded (ruling 19: one record per request).
+    if (code === 'HPE_CLOSED_CONNECTION' || framingRefused.has(socket)) return;
     if (!socket.writable || code === 'ERR_TLS_RENEGOTIATION_DISABLED' || code === 'ECONNRESET') {
       socket.destroy();
       return;
@@ -328,6 +336,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     const unknownMethod = code === 'HPE_INVALID_METHOD' || code === 'HPE_INVALID_CONSTANT';
     const byMethod = unknownMethod && head && !head.refusedFirst ? o.routeRefusal?.(head, socket) : undefined;
     const which: ErrorCode = byMethod?.code ?? (unknownMethod ? head?.refusedFirst : undefined) ?? (code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED');
+    framingRefused.add(socket);
     metrics.rejections.inc({ code: which });
     o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
     // Item 13: answers on a connection go out in request order — a malformed request pipelined

@@ -500,15 +500,16 @@ t.test('refused values: schema and required checks name the problem', async (t) 
     [['extraEnv[0].name=GATEWAY_UPSTREAM_TIMEOUT_MS', 'extraEnv[0].value=120000'], /extraEnv GATEWAY_UPSTREAM_TIMEOUT_MS: the chart derives/, 'a hold longer than the grace period'],
     [['config.audit.destination=/var/log/cancel-gateway/gw/audit.jsonl'], /must sit directly in auditVolume\.mountPath/, 'a folder the empty volume does not have'],
     [['tmpVolume.enabled=true', 'config.audit.destination=/tmp/gw/audit.jsonl'], /a file in \/tmp must sit directly in it/, 'a folder /tmp does not have'],
-    [['auditVolume.mountPath=/app', 'config.audit.destination=/app/audit.jsonl'], /auditVolume\.mountPath \/app: a system folder/, 'an emptyDir over the image\'s own files'],
-    ...['LOCALHOST', '::ffff:127.0.0.1', '0:0:0:0:0:0:0:1', '[::1]', '127.0.0.2'].map((host): [string[], RegExp, string] => [[`config.admin.host=${host}`], /a loopback admin listener fails every probe/, `loopback admin host ${host}`]),
+    ...['/app', '/app/dist', '/usr/local', '/etc/ssl', '/var'].map((dir): [string[], RegExp, string] => [[`auditVolume.mountPath=${dir}`, `config.audit.destination=${dir}/audit.jsonl`], /: a system folder of the image/, `an emptyDir over the image's own files (${dir})`]),
+    ...['LOCALHOST', '::ffff:127.0.0.1', '::ffff:7f00:1', '0:0:0:0:0:0:0:1', '[::1]', '127.0.0.2'].map((host): [string[], RegExp, string] => [[`config.admin.host=${host}`], /a loopback admin listener fails every probe/, `loopback admin host ${host}`]),
   ];
   for (const [set, re, why] of cases) {
     const r = template(chartDir, { values: base, set });
     t.notOk(r.ok, `refused: ${why}`);
     t.match(r.stderr, re, `message: ${why}`);
   }
-  for (const host of ['0.0.0.0', '::', '10.0.0.1', 'fe80::1']) t.ok(template(chartDir, { values: base, set: [`config.admin.host=${host}`] }).ok, `admin host ${host} renders`);
+  t.ok(template(chartDir, { values: base, set: ['auditVolume.mountPath=/var/log/gw', 'config.audit.destination=/var/log/gw/audit.jsonl'] }).ok, 'a folder of its own under /var/log renders');
+  for (const host of ['0.0.0.0', '::', '10.0.0.1', 'fe80::1', '::ffff:a00:1']) t.ok(template(chartDir, { values: base, set: [`config.admin.host=${host}`] }).ok, `admin host ${host} renders`);
   // 0 is a setting, not "unset" (review of stop 35): no hold, no drain.
   t.ok(template(chartDir, { values: base, set: ['config.upstream.inDoubtHoldMs=0', 'terminationGracePeriodSeconds=30'] }).ok, 'no hold: the drain alone (30 s) is enough');
   t.ok(template(chartDir, { values: base, set: ['config.shutdown.drainTimeoutMs=0', 'terminationGracePeriodSeconds=10'] }).ok, 'no drain: the hold alone (10 s) is enough');

@@ -1,6 +1,7 @@
 import type { Test } from 'tap';
 import { LockUnavailable, type LockPort } from '../../src/ports/lock.js';
 import type { ManualClock } from '../../src/ports/clock.js';
+import { noStoreMetrics, type StoreMetrics } from '../../src/store/metrics.js';
 
 /**
  * The LockPort contract (src/ports/lock.ts), one suite for every adapter (style habit 13).
@@ -9,7 +10,7 @@ import type { ManualClock } from '../../src/ports/clock.js';
  */
 export interface LockSubject {
   /** A lock; for a shared adapter each call is another "process" on the same store. */
-  make(): Promise<LockPort>;
+  make(metrics?: StoreMetrics): Promise<LockPort>;
   clock: ManualClock;
   /** Resolves once some holder of `key` is queued behind the current one (a real condition). */
   waiterQueued(key: string): Promise<void>;
@@ -82,7 +83,8 @@ export function lockContract(t: Test, s: LockSubject): void {
   });
 
   t.test('waiting longer than waitMs: LockUnavailable(timeout), fn never runs, the queue goes on', async (t) => {
-    const lock = await s.make();
+    const waits: number[] = [];
+    const lock = await s.make({ ...noStoreMetrics, lockWait: (seconds: number) => void waits.push(seconds) });
     const gate = deferred();
     const aHolds = deferred();
     const a = lock.hold('appt-4', WAIT, async () => { aHolds.resolve(); await gate.promise; });
@@ -99,6 +101,7 @@ export function lockContract(t: Test, s: LockSubject): void {
     await a;
     t.equal(await c, 'c ran', 'a later waiter still gets its turn');
     t.notOk(ran, 'the timed-out holder never ran');
+    t.equal(waits.length, 3, 'every wait is measured, the one that timed out too (lock_wait_seconds)');
     await lock.close();
   });
 

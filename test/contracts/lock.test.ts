@@ -15,7 +15,7 @@ t.test('memory', async (t) => {
   const clock = new ManualClock();
   lockContract(t, {
     clock,
-    make: async () => createMemoryLock({ clock }),
+    make: async (metrics) => createMemoryLock({ clock, ...(metrics ? { metrics } : {}) }),
     waiterQueued: async () => { await tick(); },
     waitMs: 250,
     expireWait: () => clock.advance(250),
@@ -67,7 +67,7 @@ t.test('postgres', async (t) => {
   let latest: ReturnType<typeof createPostgresLock> | undefined;
   lockContract(t, {
     clock,
-    make: async () => (latest = createPostgresLock({ url, lockPoolSize: 4, timeoutMs: 2000, clock })),
+    make: async (metrics) => (latest = createPostgresLock({ url, lockPoolSize: 4, timeoutMs: 2000, clock, ...(metrics ? { metrics } : {}) })),
     // A real condition: the database shows a session waiting for this key's advisory lock, or (one
     // process) the holder is queued in-process ahead of the database.
     waiterQueued: async (id) => {

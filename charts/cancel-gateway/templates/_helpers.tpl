@@ -100,7 +100,7 @@ buildConfig). Keys are sorted by toYaml.
 {{- $admin := deepCopy (default dict $c.admin) -}}
 {{- if not $admin.host -}}{{- $_ := set $admin "host" "0.0.0.0" -}}{{- end -}}
 {{- /* Loopback in any spelling: 127.x, localhost (any case, a trailing dot), ::1 short or long, IPv4-mapped 127.x, bracketed. */ -}}
-{{- if regexMatch "^\\[?((::ffff:|(0{1,4}:){5}ffff:)127\\.|127\\.|localhost\\.?\\]?$|(0{0,4}:){1,7}0{0,3}1\\]?$)" (lower (toString $admin.host)) -}}
+{{- if regexMatch "^\\[?((::ffff:|(0{1,4}:){5}ffff:)(127\\.|0{0,2}7f[0-9a-f]{2}:)|127\\.|localhost\\.?\\]?$|(0{0,4}:){1,7}0{0,3}1\\]?$)" (lower (toString $admin.host)) -}}
 {{- fail (printf "config.admin.host %s: the kubelet probes the pod's address, so a loopback admin listener fails every probe (the pod restarts for ever); use 0.0.0.0 or leave it out" (toString $admin.host)) -}}
 {{- end -}}
 {{- $_ := set $c "admin" $admin -}}
@@ -372,7 +372,11 @@ refused at render (the root filesystem is read-only: the gateway would not start
 {{- $dest := toString (default "stdout" ((.v.config.audit | default dict).destination)) -}}
 {{- if not (has $dest (list "stdout" "stderr" "none")) -}}
 {{- $dir := trimSuffix "/" .v.auditVolume.mountPath -}}
-{{- if has $dir (list "" "/app" "/usr" "/etc" "/bin" "/sbin" "/lib" "/lib64" "/proc" "/sys" "/dev" "/run" "/var" "/home" "/root" "/opt" "/srv") -}}
+{{- $system := false -}}
+{{- range (list "/app" "/usr" "/etc" "/bin" "/sbin" "/lib" "/lib64" "/proc" "/sys" "/dev" "/run" "/home" "/root" "/opt" "/srv" "/boot") -}}
+{{- if or (eq $dir .) (hasPrefix (printf "%s/" .) (printf "%s/" $dir)) -}}{{- $system = true -}}{{- end -}}
+{{- end -}}
+{{- if or $system (eq $dir "") (eq $dir "/var") (eq $dir "/var/lib") (eq $dir "/var/log") -}}
 {{- fail (printf "auditVolume.mountPath %s: a system folder of the image (an emptyDir there would hide what the image keeps in it); choose a folder of its own, e.g. /var/log/cancel-gateway" (default "/" $dir)) -}}
 {{- end -}}
 {{- if hasPrefix (printf "%s/" $dir) $dest -}}
