@@ -94,6 +94,12 @@ interface ConnectionState {
   paused: boolean;
   /** The answer started last (retiring the connection marks it `Connection: close` if not yet sent). */
   current?: ServerResponse;
+  /** Requests admitted on this connection (started or queued). */
+  admitted: number;
+  /** The request admitted last: its body may be what a deferred timeout was about. */
+  last?: ServerResponse;
+  /** A headers/request timeout reported while paused here, judged again once reading resumes. */
+  deferred?: { admitted: number; pending: ServerResponse['req'] | undefined };
 }
 
 /** Whether an answer ends its connection (`Connection: close`, or it was cut short). */
@@ -106,7 +112,32 @@ function closesConnection(res: ServerResponse): boolean {
  * so that a connection can be retired after its in-flight answer, and a raw error answer can wait
  * for the answers queued before it (answers go out in request order).
  */
-export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: number }, now: () => number, onDropped: () => void = () => {}) {
+export interface StallLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** A connection whose deferred timeout found no progress once it was read again: close it. */
+  onStalled: (s: TLSSocket) => void;
+}
+
+/**
+ * A timeout Node reported while the connection was paused behind its queue (the unread head or
+ * body was the gateway's doing, not the client's) is judged again once reading resumes: the
+ * client then has the limit's time afresh, and a connection that by then has neither completed
+ * the body pending at the report nor sent a new request head is closed (ruling 16: slowloris).
+ * Node reports an overdue request once only: without this, a deferred one would never time out.
+ */
+function judgeDeferred(s: TLSSocket, st: ConnectionState, stall: StallLimits | undefined): void {
+  const d = st.deferred;
+  st.deferred = undefined;
+  if (!d || !stall) return;
+  const ms = d.pending ? stall.requestTimeoutMs : stall.headersTimeoutMs;
+  setTimeout(() => {
+    const progressed = st.admitted > d.admitted || (d.pending !== undefined && d.pending.complete);
+    if (!progressed && !s.destroyed) stall.onStalled(s);
+  }, ms).unref();
+}
+
+export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: number }, now: () => number, onDropped: () => void = () => {}, stall?: StallLimits) {
   const states = new Map<TLSSocket, ConnectionState>();
   let drainingHeadersMs: number | undefined;
   const closeIfUnrequested = (s: TLSSocket, st: ConnectionState, headersTimeoutMs: number): void => {
@@ -121,7 +152,7 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
   };
   return {
     opened(s: TLSSocket): void {
-      const state: ConnectionState = { openedAt: now(), requests: 0, inFlight: 0, idle: [], retire: false, queued: [], closing: false, paused: false };
+      const state: ConnectionState = { openedAt: now(), requests: 0, inFlight: 0, idle: [], retire: false, queued: [], closing: false, paused: false, admitted: 0 };
       states.set(s, state);
       // Node resumes a socket it paused itself (`_paused`) as soon as an answer is written; one
       // paused here stays paused until its queue is empty (else each answer lets another chunk of
@@ -146,6 +177,10 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
     admit(s: TLSSocket, res: ServerResponse, run: (closeAfter: boolean) => void): void {
       const st = states.get(s);
       if (st?.closing) return void onDropped();
+      if (st) {
+        st.admitted += 1;
+        st.last = res;
+      }
       const go = () => run(this.started(s, res));
       if (st && (st.inFlight > 0 || st.queued.length > 0)) {
         // Backpressure: a client pipelining faster than it is answered is read no further until the
@@ -181,16 +216,25 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
         if (st.queued.length === 0 && st.paused) {
           st.paused = false;
           // Nothing after an answer that closed the connection is read (its parser may have failed).
-          if (!s.destroyed && !st.closing) resumeReading(s);
+          if (!s.destroyed && !st.closing) {
+            resumeReading(s);
+            judgeDeferred(s, st, stall);
+          }
         }
         settle(st);
       });
       return st.retire || st.requests >= limits.maxRequests || now() - st.openedAt >= limits.maxAgeMs;
     },
-    /** Whether `s` is read no further for now: paused behind its queue, or its answers end it. */
-    heldBack(s: net.Socket): boolean {
+    /**
+     * A headers/request timeout Node reports: true when `s` is read no further for now (paused
+     * behind its queue: judged again once read, judgeDeferred; or its answers end it anyway), so
+     * the report is not acted on; false when it is the client's and the connection must close.
+     */
+    deferTimeout(s: net.Socket): boolean {
       const st = states.get(s as TLSSocket);
-      return st !== undefined && (st.paused || st.closing);
+      if (st === undefined || !(st.paused || st.closing)) return false;
+      if (st.paused && !st.deferred) st.deferred = { admitted: st.admitted, pending: st.last && !st.last.req.complete ? st.last.req : undefined };
+      return true;
     },
     /** Run `fn` once every answer started on `s` has finished (at once when none is in flight). */
     whenIdle(s: net.Socket, fn: () => void): void {

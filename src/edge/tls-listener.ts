@@ -219,7 +219,8 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     () => metrics.tlsFailures.inc({ reason: 'handshake-evicted' }),
   );
   const connections = createConnectionBook({ maxAgeMs: config.limits.maxConnectionAgeMs, maxRequests: config.limits.maxRequestsPerConnection }, () => clock.now(),
-    () => logger.debug('a request pipelined behind an answer that closed the connection was not handled'));
+    () => logger.debug('a request pipelined behind an answer that closed the connection was not handled'),
+    { headersTimeoutMs: config.limits.headersTimeoutMs, requestTimeoutMs: config.limits.requestTimeoutMs, onStalled: (s) => closeAsGateway(s) });
   const refusal = createRefusalLog(logger, clock);
   const refuse = (reason: string, socket: net.Socket, cert?: PeerCertificate): void => {
     metrics.tlsFailures.inc({ reason });
@@ -302,9 +303,9 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // oversized headers -> 431; timeouts and resets -> just close.
     const code = err.code ?? '';
     if (code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'HPE_HEADER_TIMEOUT') {
-      // A head the gateway itself left unread (the connection paused behind its queue) is not late:
-      // the clock is the gateway's; Node asks again at its next check.
-      if (connections.heldBack(socket)) return;
+      // A head or body the gateway itself left unread (the connection paused behind its queue) is
+      // not late yet: judged again once the connection is read (connection-guard.ts judgeDeferred).
+      if (connections.deferTimeout(socket)) return;
       closeAsGateway(socket); // a request still in flight is the gateway's refusal, not a client that left
       return;
     }

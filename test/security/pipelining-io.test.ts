@@ -7,7 +7,7 @@
 import t from 'tap';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { identityHeaders, startHarness } from '../helpers/harness.js';
+import { cancelRequest, identityHeaders, startHarness } from '../helpers/harness.js';
 import { parseResponses, rawTls } from '../reliability/support.js';
 
 v8.setFlagsFromString('--expose-gc');
@@ -95,3 +95,44 @@ for (const first of ['GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 
     t.notOk(h.logs.some((l) => l.includes('"second"')), 'nothing recorded for the bytes after it');
   });
 }
+
+const stallConfig = { upstream: { timeoutMs: 10_000 }, limits: { headersTimeoutMs: 1000, requestTimeoutMs: 2000 } };
+
+t.test('slowloris behind a paused queue: a head trickled a byte at a time is still cut once the connection is read again', async (t) => {
+  const h = await startHarness({ config: stallConfig });
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[0]!;
+  h.provider.fault('slow', { method: 'GET', path: new RegExp(`/Appointment/${id}$`), delayMs: 2500 });
+  const c = await rawTls(h.gateway.port);
+  t.teardown(() => c.socket.destroy());
+  const t0 = Date.now();
+  c.socket.write(head(`/STU3/1/Appointment/${id}`, identityHeaders('nhs-booking', 'read')) + 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(20) + 'GET /x HTTP/1.1\r\nX-a: ');
+  while (Date.now() - t0 < 12_000 && !c.socket.destroyed) {
+    if (await c.closed(500)) break;
+    c.socket.write('a');
+  }
+  t.ok(c.socket.destroyed || (await c.closed(100)), `closed after ${Date.now() - t0} ms`);
+  t.ok(Date.now() - t0 < 9000, 'within the headers timeout after the queue drained');
+  t.equal(parseResponses(c.received()).length, 21, 'the queued requests were answered first');
+});
+
+t.test('a body trickled behind a paused queue held longer than the request timeout is still cut', async (t) => {
+  const h = await startHarness({ config: stallConfig });
+  t.teardown(() => h.close());
+  const [id, id2] = h.provider.store.ids() as [string, string];
+  const cr = await cancelRequest(h, 'nhs-booking', id2);
+  h.provider.fault('slow', { method: 'GET', path: new RegExp(`/Appointment/${id}$`), delayMs: 5000 });
+  const c = await rawTls(h.gateway.port);
+  t.teardown(() => c.socket.destroy());
+  const body = Buffer.from(cr.body as string);
+  const put = [`PUT ${cr.path} HTTP/1.1`, 'Host: localhost', ...Object.entries(cr.headers!).map(([k, v]) => `${k}: ${v}`), `Content-Length: ${body.length}`, '', ''].join('\r\n');
+  const t0 = Date.now();
+  c.socket.write(head(`/STU3/1/Appointment/${id}`, identityHeaders('nhs-booking', 'read')) + 'GET /x HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(15) + put + body.subarray(0, 10).toString('latin1'));
+  for (let i = 10; i < body.length - 1 && Date.now() - t0 < 15_000; i++) {
+    if (await c.closed(500)) break;
+    c.socket.write(body.subarray(i, i + 1));
+  }
+  t.ok(c.socket.destroyed || (await c.closed(100)), `closed after ${Date.now() - t0} ms`);
+  t.ok(Date.now() - t0 < 10_000, 'within the request timeout after the queue drained');
+  t.notOk(h.provider.requests.some((r) => r.method === 'PUT'), 'the cancel whose body never arrived was not forwarded');
+});
