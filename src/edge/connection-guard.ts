@@ -48,11 +48,7 @@ export function createHandshakeGuard(limits: { total: number; perAddress: number
   };
 }
 
-/**
- * Node's HTTP server reads a connection through its parser (which may read the socket's handle
- * directly, not through 'data' events): pausing the socket alone does not stop it. Node pauses
- * both for its own write backpressure; so does this.
- */
+/** A TLS socket as Node's HTTP server keeps it: its own pause flag and its parser. */
 type ParsedSocket = TLSSocket & { _paused?: boolean; parser?: { resume?: () => void } | null };
 /**
  * Node's own backpressure, as it pauses a connection whose answers are not being read: `_paused`
