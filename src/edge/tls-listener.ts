@@ -395,7 +395,6 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   };
 }
 
-/** Node's parser refuses heads over this (431 with what the refused chunk shows); see maxHeaderSize. */
 const NOTHING = (): void => {};
 
 /**
@@ -410,6 +409,7 @@ function readThroughEvents(socket: TLSSocket): void {
   socket.on('data', NOTHING);
 }
 
+/** Node's parser refuses heads over this (431 with what the refused chunk shows); see maxHeaderSize. */
 export function parserHeaderLimit(maxHeaderBytes: number): number {
   return maxHeaderBytes * 4;
 }
