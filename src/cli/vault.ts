@@ -164,9 +164,8 @@ export function versionOf(r: ProviderReply): string | null | undefined {
 
 /** Whether a provider answer's body is the Appointment `id`, read by its Content-Type (JSON or XML). */
 function namesThisAppointment(r: ProviderReply, id: string): boolean {
-  if (r.body.length === 0) return false;
-  const d = codecFor(r.headers['content-type'], CODECS).decode(r.body, { maxDepth: 64, maxNodes: 200_000 });
-  return d.ok && d.resource['resourceType'] === 'Appointment' && d.resource['id'] === id;
+  const res = resourceOf(r.body, r.headers['content-type']);
+  return res !== undefined && res['resourceType'] === 'Appointment' && res['id'] === id;
 }
 
 /** Whether a provider answer's body is readable as a resource that is not the Appointment `id` (an empty or unreadable body is not). */

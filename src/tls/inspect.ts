@@ -117,21 +117,30 @@ function checkCaBundle(file: string, what: string, o: InspectOptions, r: Report,
   return cas;
 }
 
-/** The CRL file: each CRL parses, is issued and signed by a CA of the bundle, and is current. */
-function checkCrls(file: string, cas: X509Certificate[], o: InspectOptions, r: Report): void {
+/**
+ * The CRL file: each CRL parses, is issued and signed by a CA of the bundle, and is current.
+ * Returns how many CRLs the file holds and how many of them a CA of the bundle issued.
+ */
+function checkCrls(file: string, cas: X509Certificate[], o: InspectOptions, r: Report): { blocks: number; issuedByBundle: number } {
   const what = 'tls.crl';
+  const none = { blocks: 0, issuedByBundle: 0 };
   const pem = read(file, what, r);
-  if (pem === undefined) return;
+  if (pem === undefined) return none;
   const blocks = crlBlocks(pem);
-  if (!blocks.length) return r.error(what, 'holds no PEM CRL (-----BEGIN X509 CRL-----)');
+  if (!blocks.length) {
+    r.error(what, 'holds no PEM CRL (-----BEGIN X509 CRL-----)');
+    return none;
+  }
   const subjects = cas.map((c) => ({ c, der: certificateSubjectDer(c.raw) }));
   const covered = new Set<X509Certificate>();
+  let issuedByBundle = 0;
   blocks.forEach((der, i) => {
     const at = `CRL ${i + 1}`;
     let crl;
     try { crl = parseCrl(der); } catch (e) { return r.error(what, `${at} does not parse (${(e as Error).message})`); }
     const issuers = subjects.filter((s) => s.der.equals(crl.issuerDer)).map((s) => s.c);
     if (!issuers.length) return r.error(what, `${at} is issued by a CA that is not in tls.clientCa; it can never apply`);
+    issuedByBundle++;
     const results = issuers.map((c) => crlSignedBy(crl, c.publicKey));
     const signer = issuers[results.indexOf(true)];
     const label = `${at} (${name(signer ?? issuers[0]!)})`;
@@ -151,6 +160,7 @@ function checkCrls(file: string, cas: X509Certificate[], o: InspectOptions, r: R
   for (const { c } of subjects) {
     if (!covered.has(c)) r.error(what, `no CRL signed by ${name(c)}; with a CRL configured, clients whose chain includes that CA are refused`);
   }
+  return { blocks: blocks.length, issuedByBundle };
 }
 
 /** What start-up does with the same files (material.ts, the listener and the upstream agent). */
@@ -180,14 +190,6 @@ function startupPath(config: Readonly<Config>, r: Report): void {
  * certificate not yet valid, an incomplete chain for some clients — stays check-config's warning or
  * error only, and the listener reports it per handshake.
  */
-function crlCount(file: string): number {
-  try {
-    return crlBlocks(readFileSync(file, 'utf8')).length;
-  } catch {
-    return 0; // unreadable: start-up's own load says so
-  }
-}
-
 export function startupTlsProblems(config: Readonly<Config>): string[] {
   const r = new Report();
   const o: InspectOptions = { now: Date.now(), certWarningDays: 0, crlWarningHours: 0 };
@@ -197,11 +199,8 @@ export function startupTlsProblems(config: Readonly<Config>): string[] {
   if (config.tls.crl && cas.length) {
     // Only when no CRL of the file is issued by a CA of the bundle: one extra CRL (a combined
     // bundle, the old CA's during a rotation) is check-config's error, not a refusal of every client.
-    const crls = new Report();
-    checkCrls(config.tls.crl, cas, o, crls);
-    const foreign = crls.findings.filter((f) => /can never apply/.test(f.message)).length;
-    const blocks = crlCount(config.tls.crl);
-    if (blocks > 0 && foreign === blocks) problems.push(`tls.crl: ${config.tls.crl}: no CRL in it is issued by a CA of tls.clientCa; with a CRL configured, every client would be refused`);
+    const { blocks, issuedByBundle } = checkCrls(config.tls.crl, cas, o, new Report());
+    if (blocks > 0 && issuedByBundle === 0) problems.push(`tls.crl: ${config.tls.crl}: no CRL in it is issued by a CA of tls.clientCa; with a CRL configured, every client would be refused`);
   }
   return problems;
 }

@@ -81,6 +81,23 @@ export function rawTls(port: number, opts: { cert?: Pem | null; tls?: tls.Connec
 }
 
 /** Split raw HTTP/1.1 response bytes into responses (Content-Length framing only, as the gateway writes). */
+/**
+ * Writes `chunk` up to `max` times, waiting at most `drainMs` for each drain: the number of writes
+ * the peer took before it stopped reading (`max` when it never did).
+ */
+export async function writeUntilHeld(socket: tls.TLSSocket, chunk: Buffer, max: number, drainMs: number): Promise<number> {
+  let written = 0;
+  for (; written < max; written++) {
+    if (socket.write(chunk)) continue;
+    const drained = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), drainMs);
+      socket.once('drain', () => { clearTimeout(timer); resolve(true); });
+    });
+    if (!drained) break;
+  }
+  return written;
+}
+
 export function parseResponses(raw: Buffer): Array<{ status: number; headers: Record<string, string>; body: string }> {
   const out: Array<{ status: number; headers: Record<string, string>; body: string }> = [];
   let rest = raw.toString('latin1');

@@ -8,7 +8,7 @@ import t from 'tap';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { cancelRequest, identityHeaders, startHarness } from '../helpers/harness.js';
-import { parseResponses, rawTls } from '../reliability/support.js';
+import { parseResponses, rawTls, writeUntilHeld } from '../reliability/support.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -25,15 +25,7 @@ t.test('a client that never reads its answers cannot make the gateway read its f
   gc();
   const before = process.memoryUsage().heapUsed;
   const chunk = Buffer.from('GET /x HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(2000));
-  let written = 0;
-  for (; written < 100; written++) {
-    if (c.socket.write(chunk)) continue;
-    const drained = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 500);
-      c.socket.once('drain', () => { clearTimeout(timer); resolve(true); });
-    });
-    if (!drained) break;
-  }
+  const written = await writeUntilHeld(c.socket, chunk, 100, 500);
   gc();
   const grown = (process.memoryUsage().heapUsed - before) / 1e6;
   t.ok(written < 100, `the gateway stopped reading (${written} writes of 2,000 requests taken)`);

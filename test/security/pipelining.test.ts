@@ -8,7 +8,7 @@ import t from 'tap';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { identityHeaders, startHarness } from '../helpers/harness.js';
-import { rawTls } from '../reliability/support.js';
+import { rawTls, writeUntilHeld } from '../reliability/support.js';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;
@@ -30,15 +30,7 @@ t.test('a pipelining flood behind a pending answer is not read into memory', asy
   // 2,000 tiny requests per write, 40 writes (80,000 requests, 2.2 MB), until the gateway stops
   // reading: then the client's own buffer fills and a write waits for a drain that does not come.
   const chunk = Buffer.from('GET /x HTTP/1.1\r\nHost: a\r\n\r\n'.repeat(2000));
-  let written = 0;
-  for (; written < 40; written++) {
-    if (c.socket.write(chunk)) continue;
-    const drained = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 500);
-      c.socket.once('drain', () => { clearTimeout(timer); resolve(true); });
-    });
-    if (!drained) break;
-  }
+  const written = await writeUntilHeld(c.socket, chunk, 40, 500);
   gc();
   const grown = (process.memoryUsage().heapUsed - before) / 1e6;
   t.ok(h.provider.requests.filter((r) => r.url.endsWith(id)).length === 1, 'the slow read is still the one in flight');
