@@ -102,16 +102,15 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
       if (n) queued.set(appointmentId, n);
       else queued.delete(appointmentId);
     };
-    let shared = false;
     return local
       .hold(appointmentId, o, () => {
         uncount();
-        shared = true;
         return holdShared(appointmentId, { waitMs: Math.max(0, o.waitMs - (Date.now() - startedAt)) }, fn, started);
       })
       .catch((e: unknown) => {
-        // A wait that timed out in this process's queue is a wait too (holdShared records its own).
-        if (!shared && e instanceof LockUnavailable && e.reason === 'timeout') metrics.lockWait((performance.now() - started) / 1000);
+        // A wait that timed out is a wait too, wherever it ended: this process's queue, the pool,
+        // the database's lock_timeout (a granted one is recorded by holdShared).
+        if (e instanceof LockUnavailable && e.reason === 'timeout') metrics.lockWait((performance.now() - started) / 1000);
         throw e;
       })
       .finally(uncount);
@@ -120,10 +119,7 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
   async function holdShared<T>(appointmentId: string, o: { waitMs: number }, fn: (held: HeldLock) => Promise<T>, started: number): Promise<T> {
     const startedAt = clock.now();
     const key = advisoryKey(appointmentId);
-    const c = await lease(o.waitMs).catch((e: unknown) => {
-      if (e instanceof LockUnavailable && e.reason === 'timeout') metrics.lockWait((performance.now() - started) / 1000);
-      throw e;
-    });
+    const c = await lease(o.waitMs);
     let lost: Error | undefined;
     const onError = (e: Error): void => {
       if (!lost) metrics.error('lock-lost');
@@ -139,7 +135,6 @@ export function createPostgresLock(opts: PostgresLockOptions): PostgresLock {
       const got = await acquire(c, key, o.waitMs - (clock.now() - startedAt));
       if (!got) {
         giveBack(undefined);
-        metrics.lockWait((performance.now() - started) / 1000); // a wait that timed out is a wait too
         throw new LockUnavailable('timeout', `waited ${o.waitMs} ms for the appointment lock`);
       }
     } catch (e) {
