@@ -244,6 +244,10 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
      * such a connection as idle), so it cannot hold the drain to its deadline. One whose request
      * starts in time is served as any other.
      */
+    /** Whether `s` has not begun a request yet (its handshake done, its first head not parsed). */
+    unrequested(s: net.Socket): boolean {
+      return states.get(s as TLSSocket)?.requests === 0;
+    },
     closeUnrequested(headersTimeoutMs: number): void {
       drainingHeadersMs = headersTimeoutMs; // and for a connection whose handshake ends from now on
       for (const [s, st] of states) if (st.requests === 0) closeIfUnrequested(s, st, headersTimeoutMs);

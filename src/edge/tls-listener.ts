@@ -206,7 +206,12 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // A request without Host is refused by the request-semantics check (an OperationOutcome,
     // logged and audited), not by Node's bare 400.
     requireHostHeader: false,
+    // A client's FIN ends what it sends, not what it reads (RFC 9112 §9.6): its answers are still
+    // written, then the connection closes. Node's default aborts the requests in hand instead — a
+    // cancel already forwarded lost its 200 (review of stop 36). TLS level here, HTTP level below.
+    allowHalfOpen: true,
   } as https.ServerOptions);
+  (server as https.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.maxConnections = config.limits.maxConnections;
   // Every header the parser read is seen by the checks: Node keeps only the first 2000 by default,
   // while its parser still frames the body by a Content-Length or Transfer-Encoding past them —
@@ -221,6 +226,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   const connections = createConnectionBook({ maxAgeMs: config.limits.maxConnectionAgeMs, maxRequests: config.limits.maxRequestsPerConnection }, () => clock.now(),
     () => logger.debug('a request pipelined behind an answer that closed the connection was not handled'),
     { headersTimeoutMs: config.limits.headersTimeoutMs, requestTimeoutMs: config.limits.requestTimeoutMs, onStalled: (s) => closeAsGateway(s) });
+  keepUnrequestedFromIdleClose(server, (s) => connections.unrequested(s));
   const refusal = createRefusalLog(logger, clock);
   const refuse = (reason: string, socket: net.Socket, cert?: PeerCertificate): void => {
     metrics.tlsFailures.inc({ reason });
@@ -320,6 +326,12 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // The parser failed inside the body of a request already handed to the pipeline (bad chunk
     // framing): that request is answered by the pipeline, once (400, closed), not left waiting.
     const inFlight = (socket as Tracked)[CURRENT_REQUEST];
+    // The client's FIN in the middle of a body (connections are half-open, above): that request can
+    // never be whole and its client is gone as far as it is concerned — it left (499), as before.
+    if (code === 'HPE_INVALID_EOF_STATE' && inFlight && !inFlight.req.complete) {
+      socket.destroy();
+      return;
+    }
     if (inFlight && !inFlight.req.complete) {
       socket.pause();
       failBodyFraming(inFlight.req);
@@ -396,6 +408,29 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
 }
 
 const NOTHING = (): void => {};
+
+type IdleList = { idle(): Array<{ socket: net.Socket & { _httpMessage?: { finished?: boolean } | null } }> };
+
+/**
+ * `server.close()` and `closeIdleConnections()` close the connections Node counts as idle. Node 20
+ * does not count one that has not begun a request; Node 26 does, and cut a client whose handshake
+ * ended just before a drain before it could send its request (review of stop 36). Such a
+ * connection closes at its headers timeout instead (README, Graceful shutdown; connection-guard.ts
+ * closeUnrequested), whatever the Node version: the instance's method leaves it alone. Node's
+ * connection list is internal: where it is not found, Node's own method runs unchanged.
+ */
+function keepUnrequestedFromIdleClose(server: https.Server, unrequested: (s: net.Socket) => boolean): void {
+  const own = server.closeIdleConnections.bind(server);
+  server.closeIdleConnections = function closeIdleConnections(): void {
+    const key = Object.getOwnPropertySymbols(server).find((k) => k.description === 'http.server.connections');
+    const list = key ? (server as unknown as Record<symbol, IdleList | undefined>)[key] : undefined;
+    if (typeof list?.idle !== 'function') return own();
+    for (const { socket } of list.idle()) {
+      if (socket._httpMessage && !socket._httpMessage.finished) continue; // as Node: an answer in progress
+      if (!unrequested(socket)) socket.destroy();
+    }
+  };
+}
 
 /**
  * A second 'data' listener makes Node's HTTP parser read the socket through 'data' events instead

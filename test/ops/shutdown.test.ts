@@ -215,3 +215,23 @@ t.test('a connection that never sends a request does not hold the drain past its
   t.ok(ms < 5000, `shutdown ended at the silent connection's headers timeout, not the 20 s drain (${Math.round(ms)} ms)`);
   t.ok(await silent.closed(3000), 'the silent connection was closed');
 });
+
+t.test('a connection that sends its first request soon after the drain began is served, on every Node version (review of stop 36)', async (t) => {
+  const { startHarness, identityHeaders: ids } = await import('../helpers/harness.js');
+  const { rawTls, parseResponses } = await import('../reliability/support.js');
+  const h = await startHarness({ config: { limits: { headersTimeoutMs: 3000 } } });
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[0]!;
+  const c = await rawTls(h.gateway.port);
+  t.teardown(() => c.socket.destroy());
+  await new Promise((r) => setTimeout(r, 300)); // a connection opened a moment before the drain
+  const done = h.gateway.shutdown(10_000);
+  await new Promise((r) => setTimeout(r, 100)); // the drain has begun: Node 26 counted this connection as idle
+  t.notOk(c.socket.destroyed, 'not cut when the drain began');
+  c.socket.write([`GET /STU3/1/Appointment/${id} HTTP/1.1`, 'Host: localhost', ...Object.entries(ids('nhs-booking', 'read')).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n'));
+  t.ok(await c.closed(5000), 'closed after its answer');
+  const answers = parseResponses(c.received());
+  t.same(answers.map((a) => a.status), [200], 'its request was answered');
+  t.match(answers[0]?.headers.connection, /close/, 'with Connection: close');
+  await done;
+});
