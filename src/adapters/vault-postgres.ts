@@ -34,12 +34,14 @@ export interface PostgresVault extends VaultPort {
 const VERSION_COLUMNS = 'appointment_id, version_id, sha256, media_type, body, key_id, nonce, read_at, last_updated';
 const UPSERT_VERSION = `INSERT INTO gw_versions (${VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
   ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET
-    body = CASE WHEN gw_versions.key_id IS DISTINCT FROM excluded.key_id THEN excluded.body ELSE gw_versions.body END,
-    nonce = CASE WHEN gw_versions.key_id IS DISTINCT FROM excluded.key_id THEN excluded.nonce ELSE gw_versions.nonce END,
-    key_id = excluded.key_id
+    body = CASE WHEN excluded.key_id IS NOT NULL AND gw_versions.key_id IS DISTINCT FROM excluded.key_id THEN excluded.body ELSE gw_versions.body END,
+    nonce = CASE WHEN excluded.key_id IS NOT NULL AND gw_versions.key_id IS DISTINCT FROM excluded.key_id THEN excluded.nonce ELSE gw_versions.nonce END,
+    key_id = COALESCE(excluded.key_id, gw_versions.key_id)
   RETURNING id`;
 // The same bytes kept again after a key rotation are sealed again with the current key, so an old
-// key can go once the rows only it opens are purged (docs/store.md, "Encryption at rest").
+// key can go once the rows only it opens are purged (docs/store.md, "Encryption at rest"). A
+// process without a key never unseals a row (one replica missing its key Secret would otherwise
+// write every version it reads again in clear: review of stop 36).
 
 /** The link (see link()): the new version's body and the decision's update in one statement. */
 const LINK_WITH_BODY = `WITH v AS (${UPSERT_VERSION})

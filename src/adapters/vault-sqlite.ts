@@ -319,9 +319,9 @@ function prepare(db: BetterSqlite3.Database) {
     upsertVersion: db.prepare(`INSERT INTO gw_versions (appointment_id, version_id, sha256, media_type, body, key_id, nonce, read_at, last_updated)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET
-        body = CASE WHEN key_id IS NOT excluded.key_id THEN excluded.body ELSE body END,
-        nonce = CASE WHEN key_id IS NOT excluded.key_id THEN excluded.nonce ELSE nonce END,
-        key_id = excluded.key_id
+        body = CASE WHEN excluded.key_id IS NOT NULL AND key_id IS NOT excluded.key_id THEN excluded.body ELSE body END,
+        nonce = CASE WHEN excluded.key_id IS NOT NULL AND key_id IS NOT excluded.key_id THEN excluded.nonce ELSE nonce END,
+        key_id = COALESCE(excluded.key_id, key_id)
       RETURNING id`),
     insertDecision: db.prepare(`INSERT INTO gw_decisions (appointment_id, before_ref, interaction, trace_id, ods_code, sds_user_id, device_id, at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),

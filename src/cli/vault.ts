@@ -269,7 +269,7 @@ async function writeBack(id: string, vid: string, stored: KeptVersion, current: 
     answer = await provider.write(id, stored.body, { contentType: stored.mediaType, ifMatch: `W/"${currentVersion}"` });
   } catch (e) {
     // The write may or may not have reached the provider: audited as an error (status 0), and said so.
-    await record(io, config, { traceId, id, status: 0, before: currentVersion, after: undefined, ok: false });
+    await record(io, config, { traceId, id, status: 0, before: currentVersion, after: undefined, ok: false, inDoubt: true });
     await holdThroughDoubt(config, io);
     throw new Refused(`the provider exchange failed (${(e as Error).message.split('\n')[0]}); the restore may or may not have been applied: read the appointment before running it again`);
   }
@@ -278,7 +278,7 @@ async function writeBack(id: string, vid: string, stored: KeptVersion, current: 
   // applied" on its own PUT (README): said so, and held through like a lost exchange.
   const accepted = answer.status >= 200 && answer.status < 300;
   if ((accepted && namesAnotherResource(answer, id)) || (answer.status >= 300 && answer.status < 400)) {
-    await record(io, config, { traceId, id, status: answer.status, before: currentVersion, after: undefined, ok: false });
+    await record(io, config, { traceId, id, status: answer.status, before: currentVersion, after: undefined, ok: false, inDoubt: true });
     await holdThroughDoubt(config, io);
     throw new Refused(`the provider answered ${answer.status} ${accepted ? 'with another resource' : '(a redirect)'}; the restore may or may not have been applied: read the appointment before running it again`);
   }
@@ -326,7 +326,7 @@ function showDiff(io: VaultIo, id: string, currentVersion: string, stored: KeptV
   for (const d of diffs) io.stdout.write(`  ${d.kind.padEnd(7)} ${d.path}\n`);
 }
 
-async function record(io: VaultIo, config: Readonly<Config>, r: { traceId: string; id: string; status: number; before: string; after: string | undefined; ok: boolean }): Promise<void> {
+async function record(io: VaultIo, config: Readonly<Config>, r: { traceId: string; id: string; status: number; before: string; after: string | undefined; ok: boolean; inDoubt?: true }): Promise<void> {
   const sink = io.audit ?? createAuditSink(config.audit.destination);
   sink.write({
     time: new Date((io.clock ?? systemClock).now()).toISOString(),
@@ -338,6 +338,8 @@ async function record(io: VaultIo, config: Readonly<Config>, r: { traceId: strin
     requester: { deviceId: 'cancel-gateway-vault-cli' },
     versionBefore: r.before,
     ...(r.after ? { versionAfter: r.after } : {}),
+    // As the gateway's own records say it (README, Audit trail): the write may have been applied.
+    ...(r.inDoubt ? { inDoubt: true as const } : {}),
   });
   if (!io.audit) await sink.close();
 }

@@ -198,6 +198,36 @@ export function vaultContract(t: Test, s: VaultSubject): void {
     await withoutOld.close();
   });
 
+  t.test('a process without the key never unseals a row: the same version kept again stays sealed (review of stop 36)', async (t) => {
+    const k1 = key(1);
+    const o = await s.open(createSealer(k1));
+    await o.vault.keep(entry('u1', '1', s.clock.now()));
+    await o.vault.close();
+    const keyless = await o.reopen();
+    await keyless.keep(entry('u1', '1', s.clock.now(), { traceId: 'keyless' }));
+    await keyless.close();
+    const raw = await o.rawVersions();
+    t.same(raw.map((r) => r.key_id), [k1.id], 'still one row, under its key');
+    t.notOk(raw[0]!.body.includes(MARKER), 'never written back in the clear');
+    const keyed = await o.reopen(createSealer(k1));
+    t.ok((await keyed.version('u1', '1'))!.body.equals(appointment('u1', '1')), 'and it opens with its key');
+    t.equal((await keyed.history('u1')).length, 2, 'both decisions kept');
+    await keyed.close();
+  });
+
+  t.test('a row kept in the clear is sealed when a process with a key keeps it again', async (t) => {
+    const k1 = key(1);
+    const o = await s.open();
+    await o.vault.keep(entry('c1', '1', s.clock.now()));
+    await o.vault.close();
+    const keyed = await o.reopen(createSealer(k1));
+    await keyed.keep(entry('c1', '1', s.clock.now()));
+    const raw = await o.rawVersions();
+    t.same(raw.map((r) => r.key_id), [k1.id], 'sealed now');
+    t.notOk(raw[0]!.body.includes(MARKER), 'no longer in the clear');
+    await keyed.close();
+  });
+
   t.test('store down: VaultUnavailable quickly', async (t) => {
     const vault = await s.down().catch((e: unknown) => e);
     if (vault instanceof VaultUnavailable) {

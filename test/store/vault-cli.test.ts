@@ -270,7 +270,7 @@ t.test('restore whose write is cut short: exit 1, "may or may not", audited as a
   t.equal(r.code, 1);
   t.match(r.err, /may or may not have been applied/);
   const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  t.match(audit, [{ interaction: 'restore', appointmentId: 'appt-9', outcome: 'error', status: 0, versionBefore: '3' }]);
+  t.match(audit, [{ interaction: 'restore', appointmentId: 'appt-9', outcome: 'error', status: 0, versionBefore: '3', inDoubt: true }]);
 });
 
 /** A provider whose GET and PUT answers are scripted; it records the PUTs it saw. */
@@ -356,7 +356,7 @@ t.test('restore reads versions as the gateway does, and a redirect or another re
   t.equal(other.code, 1, 'another resource is no proof of the restore');
   t.match(other.err, /with another resource; the restore may or may not have been applied/);
   const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-  t.match(audit, [{ outcome: 'error', status: 307 }, { outcome: 'error', status: 200 }]);
+  t.match(audit, [{ outcome: 'error', status: 307, inDoubt: true }, { outcome: 'error', status: 200, inDoubt: true }]);
   // An ETag naming no version: refused, as the gateway's read refuses it.
   read = (res) => res.writeHead(200, { ...json, ETag: '*' }).end(appointment('appt-9', '2', { status: 'cancelled' }));
   const star = await run(['restore', 'appt-9', '--to', '1', '--yes'], c);
