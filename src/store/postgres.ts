@@ -208,6 +208,17 @@ export async function migratePostgres(c: pg.PoolClient): Promise<number> {
 }
 
 /** A short, data-free description of a database error for messages and metric labels. */
+/** What an operator needs from the connection refusals (never the server's text, which may name data). */
+const PG_STATES: Readonly<Record<string, string>> = {
+  '28P01': 'password authentication failed',
+  '28000': 'the server refused this client (pg_hba.conf, or its certificate)',
+  '3D000': 'the database does not exist',
+  '42501': 'permission denied',
+  '53300': 'too many connections',
+  '57P03': 'the server is starting up or shutting down',
+  '08P01': 'protocol violation',
+};
+
 export function describePgError(e: unknown): { kind: string; text: string } {
   if (e instanceof DeadlineExceeded) return { kind: 'timeout', text: 'deadline exceeded' };
   const code = (e as { code?: string }).code;
@@ -216,7 +227,7 @@ export function describePgError(e: unknown): { kind: string; text: string } {
   const msg = (e as Error).message ?? String(e);
   // Connection-level messages (ECONNREFUSED, "timeout exceeded when trying to connect") carry no
   // data; server errors are reduced to their SQLSTATE.
-  if (code && /^[0-9A-Z]{5}$/.test(code)) return { kind: 'unavailable', text: `SQLSTATE ${code}` };
+  if (code && /^[0-9A-Z]{5}$/.test(code)) return { kind: 'unavailable', text: `SQLSTATE ${code}${PG_STATES[code] ? `: ${PG_STATES[code]}` : ''}` };
   // A system error (ECONNREFUSED, ENOTFOUND, ETIMEDOUT…): its code says what went wrong.
   if (code && /^E[A-Z]+$/.test(code)) return { kind: 'unavailable', text: `cannot reach the database (${code})` };
   return { kind: 'unavailable', text: msg.split('\n')[0]!.slice(0, 200) };
