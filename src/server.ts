@@ -148,8 +148,9 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const listener = createTlsListener({
     config, material, metrics, logger, clock, onRequest, outcomeStandard: () => handling.standard, codecs: CODECS,
     onRefusedFraming: (head, status, code) => handling.pipeline.refusedFraming(head, status, code),
-    // The allow-list first (README order: 403 before the route), as for any request.
-    routeRefusal: (head, socket) => (clientAllowed(socket as TLSSocket) ? handling.pipeline.routeRefusal(head) : { code: 'CLIENT_NOT_ALLOWED', allowed: [] }),
+    // The allow-list first (README order: 403 before the route or any framing refusal), as for any request.
+    clientAllowed: (socket) => clientAllowed(socket as TLSSocket),
+    routeRefusal: (head) => handling.pipeline.routeRefusal(head),
   });
   const server = listener.server;
   let served = material;

@@ -43,6 +43,8 @@ export interface TlsListenerOptions {
   codecs?: readonly Codec[];
   /** A request the HTTP parser refused (ruling 16), for its decision line and audit record (ruling 19). */
   onRefusedFraming?(head: RequestHead | undefined, status: number, code: ErrorCode): void;
+  /** Whether the connection's certificate is on the allow-list (tls.allowedClients): its 403 comes before any other refusal. */
+  clientAllowed?(socket: net.Socket): boolean;
   /** A method the HTTP parser does not know: its path's 404, or 405 with the methods served there. */
   routeRefusal?(head: RequestHead, socket: net.Socket): { code: ErrorCode; allowed: readonly string[] } | undefined;
 }
@@ -347,15 +349,20 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // Ruling 13: a method the parser does not know (Node says INVALID_METHOD, or INVALID_CONSTANT for
     // RTSP's) is no interaction — 404 or 405 as its path says.
     const unknownMethod = code === 'HPE_INVALID_METHOD' || code === 'HPE_INVALID_CONSTANT';
-    const byMethod = unknownMethod && head && !head.refusedFirst ? o.routeRefusal?.(head, socket) : undefined;
-    const which: ErrorCode = byMethod?.code ?? (unknownMethod ? head?.refusedFirst : undefined) ?? (code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED');
+    // Ruling 1: a client the allow-list refuses gets its 403 whatever else is wrong with the request
+    // (as a request the parser took does: the mTLS step comes first; review of stop 36) — except an
+    // oversized head, 431 before anything else (ruling 16), as the pipeline answers it too.
+    const denied = code !== 'HPE_HEADER_OVERFLOW' && o.clientAllowed?.(socket) === false;
+    const byMethod = !denied && unknownMethod && head && !head.refusedFirst ? o.routeRefusal?.(head, socket) : undefined;
+    const which: ErrorCode = denied ? 'CLIENT_NOT_ALLOWED' : byMethod?.code ?? (unknownMethod ? head?.refusedFirst : undefined) ?? (code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED');
     framingRefused.add(socket);
     metrics.rejections.inc({ code: which });
     o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
     // Item 13: answers on a connection go out in request order — a malformed request pipelined
     // behind a cancel is answered after the cancel's answer, never instead of it.
     socket.pause();
-    const diagnostics = which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large'
+    const diagnostics = which === 'CLIENT_NOT_ALLOWED' ? 'The client certificate is not allowed to call this gateway'
+      : which === 'HEADERS_TOO_LARGE' ? 'The request headers are too large'
       : which === 'ROUTE_NOT_FOUND' ? 'No interaction is served at this path'
       : which === 'METHOD_NOT_ALLOWED' ? 'This method is not allowed at this path'
       : 'The HTTP request is malformed';
@@ -366,7 +373,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
   // OperationOutcome, recorded like any refusal, and the connection closed (Node would close it
   // without a word). Its target (`host:port`) is not a path and is not echoed.
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket) => {
-    const which: ErrorCode = 'ROUTE_NOT_FOUND';
+    const which: ErrorCode = o.clientAllowed?.(socket) === false ? 'CLIENT_NOT_ALLOWED' : 'ROUTE_NOT_FOUND';
     metrics.rejections.inc({ code: which });
     const [trace, rid, accept] = [req.headers['ssp-traceid'], req.headers['x-request-id'], req.headers.accept];
     const head: RequestHead = {
@@ -376,7 +383,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     };
     o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
     socket.pause();
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, 'A tunnel (CONNECT) is not served', o.outcomeStandard(), refusalCodec(head, o.codecs), head.requestId, o.clock.now())));
+    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, which === 'CLIENT_NOT_ALLOWED' ? 'The client certificate is not allowed to call this gateway' : 'A tunnel (CONNECT) is not served', o.outcomeStandard(), refusalCodec(head, o.codecs), head.requestId, o.clock.now())));
   });
   server.on('error', (e) => logger.error('listener error', { error: e.message }));
 

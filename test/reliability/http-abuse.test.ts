@@ -639,6 +639,24 @@ t.test('an unknown method from a client not on the allow-list is 403, before any
   const [answer] = parseResponses(c.received());
   t.equal(answer?.status, 403);
   t.equal(answer?.headers['allow'], undefined, 'no Allow: nothing learned of the routes');
+  // Whatever else is wrong with the request (an oversized head aside: 431 first, ruling 16): an
+  // override header or a second Host the parser refuses with FOO, an over-long target, CL+TE,
+  // CONNECT (review of stop 36).
+  const heads = [
+    raw('FOO', '/STU3/1/Appointment/appt-1', { ...readHeaders(), 'X-HTTP-Method-Override': 'PUT' }),
+    raw('FOO', '/STU3/1/Appointment/appt-1', { ...readHeaders(), Host: 'a' }),
+    raw('FOO', `/STU3/1/Appointment/${'a'.repeat(3000)}`, readHeaders()),
+    raw('GET', '/STU3/1/Appointment/appt-1', { ...readHeaders(), 'Content-Length': '5', 'Transfer-Encoding': 'chunked' }),
+    'CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n',
+  ];
+  for (const head of heads) {
+    const d = await rawTls(hx.gateway.port);
+    d.socket.write(head);
+    t.ok(await d.closed(3000), 'closed');
+    const [refused] = parseResponses(d.received());
+    t.equal(refused?.status, 403, `403 for ${head.slice(0, 12)}…`);
+    t.match(refused?.body, /ACCESS.DENIED|forbidden/i);
+  }
 });
 
 t.test('Content-Length: 00 is no body (RFC 9110 §8.6); a raw refusal of HEAD has no content (§9.3.2) (review of stop 34)', async (t) => {
