@@ -80,6 +80,12 @@ export interface StoreDeps {
   existing?: boolean;
 }
 
+/** Whether another gateway process holds the sqlite file (check-config's warning; the adapter loads only here). */
+export async function sqliteHeldByAnotherProcess(path: string): Promise<boolean> {
+  const { heldByAnotherProcess } = await import('./adapters/vault-sqlite.js');
+  return heldByAnotherProcess(path);
+}
+
 /** Opens the store; rejects with VaultUnavailable (database), KeyFileError (keys) or Error. */
 export async function openStore(s: Readonly<StoreConfig>, deps: StoreDeps = {}): Promise<Store> {
   const clock = deps.clock ?? systemClock;

@@ -1,6 +1,5 @@
 import type { Config } from '../config.js';
-import { openStore } from './open.js';
-import { heldByAnotherProcess } from '../adapters/vault-sqlite.js';
+import { openStore, sqliteHeldByAnotherProcess } from './open.js';
 
 /**
  * check-config's store step (issue 18 item 1): loads the keys, then opens the store as the
@@ -11,7 +10,7 @@ import { heldByAnotherProcess } from '../adapters/vault-sqlite.js';
 export async function checkStore(config: Readonly<Config>): Promise<{ problems: string[]; warnings: string[] }> {
   const s = config.store;
   if (s.kind === 'memory') return { problems: [], warnings: [] };
-  const warnings = s.kind === 'sqlite' && s.path && heldByAnotherProcess(s.path)
+  const warnings = s.kind === 'sqlite' && s.path && (await sqliteHeldByAnotherProcess(s.path))
     ? [`store.path: ${s.path} is held by a running gateway process (this one, if it runs here; a second gateway on the file is refused at start-up)`]
     : [];
   return { problems: await openAndPing(s), warnings };

@@ -1,2 +1,2 @@
 /** The store factory lives in the composition root (src/compose.ts: the only file naming adapters). */
-export { openStore, type Store, type StoreDeps } from '../compose.js';
+export { openStore, sqliteHeldByAnotherProcess, type Store, type StoreDeps } from '../compose.js';
