@@ -4,7 +4,7 @@ import { METHODS, STATUS_CODES, type IncomingMessage, type ServerResponse } from
 import type { CheckPlan, Check, CheckIO } from './checks/index.js';
 import type { Config } from './config.js';
 import { createContext, header, repeatedHeaders, type RequestContext } from './context.js';
-import type { WriteRequest, WriteTrail, WriteTransaction } from './cancel/transaction.js';
+import { ClientLeftBeforeForward, type WriteRequest, type WriteTrail, type WriteTransaction } from './cancel/transaction.js';
 import { codeForProviderStatus, type ClientAnswer } from './cancel/answer.js';
 import type { HistoryRead } from './cancel/history.js';
 import { endToEnd, forwardingHeaders, pick, READ_HEADERS } from './edge/forward-headers.js';
@@ -204,8 +204,16 @@ export function createPipeline(deps: PipelineDeps) {
     // Report mode may have let a bodiless request through; read it now so it can be forwarded.
     const body = ctx.rawBody ?? (await io.readBody(config.limits.maxBodyBytes));
     const write = writeRequest(req, ctx, body, span);
+    write.clientGone = () => clientLeft(req, res);
     ctx.resource = undefined; // handed to the transaction, which lets it go once decided (issue 17)
-    const answer = await transaction.run(write, trail);
+    let answer;
+    try {
+      answer = await transaction.run(write, trail);
+    } catch (e) {
+      // Gone before anything was kept or forwarded: no answer is made (no one is there to read it).
+      if (e instanceof ClientLeftBeforeForward) return { status: CLIENT_CLOSED, outcome: 'error' };
+      throw e;
+    }
     const clientGone = clientLeft(req, res);
     sendAnswer(res, answer, requestId);
     // 499: the client left before the answer (nginx's convention); the provider's side is done.

@@ -34,6 +34,20 @@ export interface WriteRequest {
   decision: Decision;
   /** The request's span: provider calls become its children and carry their traceparent. */
   span?: TraceSpan;
+  /** Whether the client has gone (reset, not a half-close): asked once more before anything is kept or forwarded. */
+  clientGone?: () => boolean;
+}
+
+/**
+ * The client left while its write was being decided (the lock, the provider's read): nothing is
+ * kept or forwarded for it — no one would learn the outcome of a change made now (the caller
+ * records a 499, outcome error, no answer made).
+ */
+export class ClientLeftBeforeForward extends Error {
+  constructor() {
+    super('the client left before the write was forwarded');
+    this.name = 'ClientLeftBeforeForward';
+  }
 }
 
 /** The provider sees the gateway's span as its parent (W3C Trace Context). */
@@ -247,6 +261,7 @@ export function createWriteTransaction(deps: TransactionDeps) {
     trail.versionBefore = current.version;
     decide(req, current, trail);
     req.submitted = undefined;
+    if (req.clientGone?.()) throw new ClientLeftBeforeForward();
     t0 = performance.now();
     const keptId = timed(trail, 'keep', t0, await keepPreImage(req, current, held));
     return { keptId, versionBefore: current.version };

@@ -208,12 +208,11 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // A request without Host is refused by the request-semantics check (an OperationOutcome,
     // logged and audited), not by Node's bare 400.
     requireHostHeader: false,
-    // A client's FIN ends what it sends, not what it reads (RFC 9112 §9.6): its answers are still
-    // written, then the connection closes. Node's default aborts the requests in hand instead — a
-    // cancel already forwarded lost its 200 (review of stop 36). TLS level here, HTTP level below.
-    allowHalfOpen: true,
+    // A client's FIN is taken as the client leaving, as nginx takes it (its 499): a FIN cannot tell
+    // a half-close from a client that gave up, and a change forwarded for a client that gave up is
+    // one no one learns the outcome of. Node's default: the requests in hand are aborted, and a
+    // write not yet forwarded is not forwarded (cancel/transaction.ts ClientLeftBeforeForward).
   } as https.ServerOptions);
-  (server as https.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   server.maxConnections = config.limits.maxConnections;
   // Every header the parser read is seen by the checks: Node keeps only the first 2000 by default,
   // while its parser still frames the body by a Content-Length or Transfer-Encoding past them —
@@ -328,12 +327,6 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // The parser failed inside the body of a request already handed to the pipeline (bad chunk
     // framing): that request is answered by the pipeline, once (400, closed), not left waiting.
     const inFlight = (socket as Tracked)[CURRENT_REQUEST];
-    // The client's FIN in the middle of a body (connections are half-open, above): that request can
-    // never be whole and its client is gone as far as it is concerned — it left (499), as before.
-    if (code === 'HPE_INVALID_EOF_STATE' && inFlight && !inFlight.req.complete) {
-      socket.destroy();
-      return;
-    }
     if (inFlight && !inFlight.req.complete) {
       socket.pause();
       failBodyFraming(inFlight.req);

@@ -52,6 +52,41 @@ t.test('a client that hangs up during the forward does not lock the appointment'
   t.equal(sample(text, 'cancel_gateway_in_flight_requests'), 0, 'no request stuck in flight');
 });
 
+t.test('a client that hangs up while the current appointment is being read: nothing kept or forwarded, 499 (review of stop 36)', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const id = 'appt-1';
+  const req = await cancelRequest(h, 'nhs-booking', id);
+  const reads = seen(h.provider, 'GET', id);
+  const undo = h.provider.fault('slow', { method: 'GET', delayMs: 400 });
+  const p = pki();
+  await new Promise<void>((resolve) => {
+    const r = https.request({
+      host: '127.0.0.1', port: h.gateway.port, method: 'PUT', path: req.path, servername: 'localhost', agent: false,
+      ca: p.ca.cert, cert: p.client.cert, key: p.client.key, headers: req.headers as Record<string, string>,
+    });
+    r.on('error', () => resolve());
+    r.end(req.body);
+    const atRead = (): void => {
+      if (seen(h.provider, 'GET', id) > reads) {
+        r.destroy();
+        resolve();
+      } else setImmediate(atRead);
+    };
+    atRead();
+  });
+  const traceId = (req.headers as Record<string, string>)['Ssp-TraceID'];
+  t.ok(await eventually(() => h.audit.some((a) => a.traceId === traceId), 5000), 'audited');
+  undo();
+  const record = h.audit.find((a) => a.traceId === traceId)!;
+  t.match(record, { status: 499, outcome: 'error' });
+  t.equal(record.code, undefined, 'no refusal was made');
+  t.equal(seen(h.provider, 'PUT', id), 0, 'nothing forwarded: no one would have learnt its outcome');
+  // The appointment is not held: the next cancel is decided at once.
+  const next = await cancelRequest(h, 'nhs-booking', id);
+  t.equal((await h.request(next)).status, 200, 'the next cancel goes through');
+});
+
 t.test('a client that hangs up before a provider refusal is recorded as 499 too (README: hung up → 499), with the refusal kept in its code', async (t) => {
   const h = await startHarness();
   t.teardown(() => h.close());
