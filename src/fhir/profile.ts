@@ -113,6 +113,8 @@ class Walk {
   /** False: FHIRPath constraints are not evaluated (a structural check). */
   constraints = true;
   containedTypes = new Map<string, string>();
+  /** The type of the resource whose references are being walked: what `#` alone names (the container itself). */
+  containerType = ROOT;
   /** FHIRPath constraints handed to the engine (no fast path): each costs ~10 µs or more. */
   engineEvaluations = 0;
   constructor(readonly root: Obj) {}
@@ -479,7 +481,8 @@ function property(ctx: Ctx, w: Walk, o: Obj, def: ElementDef, v: unknown, at: Wh
   if (def.max > 0 && v.length > def.max) w.issue(`too many items: at most ${def.max}`);
   if (def.min > 1 && v.length < def.min) w.issue(`too few items: at least ${def.min}`);
   const companionArr = o[def.companion];
-  const slices = def.slices ? new Map<string, number>() : undefined;
+  // Occurrences per extension url: a profile's slice bounds them, else the extension's own root max.
+  const slices = def.slices || def.type === 'Extension' ? new Map<string, number>() : undefined;
   for (let i = 0; i < v.length; i++) {
     w.path.push(i);
     const item = v[i];
@@ -550,6 +553,11 @@ function extension(ctx: Ctx, w: Walk, def: ElementDef, v: Obj, at: Where, slices
     const n = (slices.get(url) ?? 0) + 1;
     slices.set(url, n);
     if (slice.max >= 0 && n > slice.max) w.issue(`extension slice ${url.slice(url.lastIndexOf('/') + 1)} is 0..${slice.max}: it appears more than once`);
+  } else if (slices && ext && ext.max >= 0) {
+    // Where no profile slices it (a contained Slot's delivery channel): the extension's own definition.
+    const n = (slices.get(url) ?? 0) + 1;
+    slices.set(url, n);
+    if (n > ext.max) w.issue(`extension ${url.slice(url.lastIndexOf('/') + 1)} is 0..${ext.max}: it appears more than once`);
   }
   if (!ext) {
     if (modifier) w.issue('unknown modifier extension: the gateway cannot understand it (must-understand)');
@@ -593,7 +601,10 @@ function reference(w: Walk, def: ElementDef, v: Obj): void {
   w.references.push({ at: ref.startsWith('#') ? w.here('reference') : '', ref });
   if (!def.targets) return;
   let type: string | undefined;
-  if (ref.startsWith('#')) type = w.containedTypes.get(ref.slice(1));
+  // `#` alone names the container itself (FHIR: "a reference to the containing resource"): an
+  // Appointment is no Patient, Slot or Organization (review of stop 36).
+  if (ref === '#') type = w.containerType;
+  else if (ref.startsWith('#')) type = w.containedTypes.get(ref.slice(1));
   else type = referencedType(ref);
   if (type !== undefined && type !== '' && !def.targets.has(type)) {
     w.add(w.here('reference'), `reference target type not allowed here (allowed: ${[...def.targets].join(', ')})`);
@@ -664,8 +675,9 @@ function contained(ctx: Ctx, w: Walk, v: Obj, at: Where, asContained = true): vo
   } else {
     // A resource of its own: its `#id` references resolve to its own contained resources (ref-1,
     // dom-3 and reference targets judged against them), not to the Appointment's.
-    const outer = { types: w.containedTypes, refs: w.references };
+    const outer = { types: w.containedTypes, refs: w.references, container: w.containerType };
     w.containedTypes = indexContained(w, v, (i) => w.here(`contained[${i}].id`));
+    w.containerType = rt;
     w.references = [];
     try {
       visitObject(ctx, w, v, node, { fhirPath: rt, typeName: rt, resource: v, depth: at.depth + 1 });
@@ -674,6 +686,7 @@ function contained(ctx: Ctx, w: Walk, v: Obj, at: Where, asContained = true): vo
     } finally {
       w.containedTypes = outer.types;
       w.references = outer.refs;
+      w.containerType = outer.container;
     }
   }
   for (const c of node.constraints) {

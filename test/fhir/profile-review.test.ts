@@ -222,3 +222,21 @@ t.test('a participant with no status is one issue, not two (ruling 7; review of 
   t.equal(issues.filter((i) => i.startsWith('Appointment.participant[0].status')).length, 1, issues.join('\n'));
   t.match(at(validate(mutate((a) => (a.participant[0].status = 'declined')))).join('\n'), /participant\[0\]\.status: must be accepted/, 'a wrong status is still the §c rule\'s');
 });
+
+t.test('`#` alone names the container (the Appointment): judged against the element\'s target types (review of stop 36)', async (t) => {
+  const actor = at(validate(mutate((a) => a.participant.push({ actor: { reference: '#' }, status: 'accepted' }))));
+  t.match(actor.join('\n'), /participant\[\d+\]\.actor\.reference: reference target type not allowed here/, 'an Appointment is no participant');
+  const org = at(validate(mutate((a) => (a.extension ??= []).push({ url: 'https://fhir.hl7.org.uk/STU3/StructureDefinition/Extension-CareConnect-BookingOrganisation-1', valueReference: { reference: '#' } }))));
+  t.match(org.join('\n'), /valueReference\.reference: reference target type not allowed here/, 'an Appointment is no booking organisation');
+  t.notMatch(at(validate(booking)).join('\n'), /target type/, 'the valid example is untouched');
+});
+
+t.test('an extension\'s own maximum holds where no profile slices it (a contained Slot\'s delivery channel) (review of stop 36)', async (t) => {
+  const url = 'https://fhir.hl7.org.uk/STU3/StructureDefinition/Extension-CareConnect-DeliveryChannel-1';
+  const slotIndex = booking.contained.findIndex((r: Json) => r.resourceType === 'Slot');
+  t.ok(slotIndex >= 0, 'the example contains a Slot');
+  const once = at(validate(mutate((a) => (a.contained[slotIndex].extension = [{ url, valueCode: 'In-person' }]))));
+  t.same(once, [], 'once is fine');
+  const twice = at(validate(mutate((a) => (a.contained[slotIndex].extension = [{ url, valueCode: 'In-person' }, { url, valueCode: 'Telephone' }]))));
+  t.match(twice.join('\n'), new RegExp(`contained\\[${slotIndex}\\]\\.extension\\[1\\]: extension Extension-CareConnect-DeliveryChannel-1 is 0\\.\\.1`));
+});

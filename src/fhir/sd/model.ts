@@ -76,6 +76,8 @@ export interface ExtensionDef {
   contextType: string;
   context: string[];
   modifier: boolean;
+  /** The extension's own maximum on one element (its root `Extension` row; -1: unbounded). */
+  max: number;
   node: TypeNode;
 }
 
@@ -208,6 +210,7 @@ export class Model {
         contextType: e.contextType,
         context: e.context,
         modifier: root?.mod === 1,
+        max: root?.max ?? -1,
         node: this.build(`Extension<${url}>`, 'Extension', 'Extension', e.rows, this.base.types['Extension']!.rows, ''),
       });
     }
