@@ -304,6 +304,17 @@ export function createPipeline(deps: PipelineDeps) {
       }
     },
 
+    /**
+     * Ruling 19 for a request pipelined behind others whose connection closed before its turn (the
+     * client left, or an answer before it closed the connection): never handled — nothing read from
+     * or forwarded to the provider — and recorded as one whose answer reached no one (499).
+     */
+    unanswered(req: IncomingMessage): void {
+      const { ctx, result } = route(req);
+      const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [], timings: ctx?.timings };
+      record(req, ctx, trail, { status: CLIENT_CLOSED, outcome: 'error' }, 0, requestIdOf(req.headers['x-request-id']), refusedWriteOf(req, result));
+    },
+
     async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
       const started = performance.now();
       metrics.inFlight.inc();

@@ -83,7 +83,7 @@ interface ConnectionState {
   /** Close once the in-flight answers are done (a reloaded CRL refuses its certificate). */
   retire: boolean;
   /** Requests pipelined behind the one in flight, started one at a time in order. */
-  queued: Array<() => void>;
+  queued: Array<{ go: () => void; res: ServerResponse }>;
   /** An answer closed the connection: nothing after it on this connection is handled. */
   closing: boolean;
   /** Paused here (MAX_PIPELINED), not by Node's own write backpressure: resumed here. */
@@ -133,7 +133,7 @@ function judgeDeferred(s: TLSSocket, st: ConnectionState, stall: StallLimits | u
   }, ms).unref();
 }
 
-export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: number }, now: () => number, onDropped: () => void = () => {}, stall?: StallLimits) {
+export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: number }, now: () => number, onDropped: (req: IncomingMessage) => void = () => {}, stall?: StallLimits) {
   const states = new Map<TLSSocket, ConnectionState>();
   let drainingHeadersMs: number | undefined;
   const closeIfUnrequested = (s: TLSSocket, st: ConnectionState, headersTimeoutMs: number): void => {
@@ -160,7 +160,9 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
       s.once('close', () => {
         const st = states.get(s);
         states.delete(s);
-        if (st) { st.inFlight = 0; st.closing = true; st.queued.length = 0; settle(st); }
+        // Requests still queued when the connection closed were never handled: each is recorded
+        // (ruling 19: one decision per request), none is run.
+        if (st) { st.inFlight = 0; st.closing = true; for (const q of st.queued.splice(0)) onDropped(q.res.req); settle(st); }
       });
     },
     /**
@@ -172,7 +174,7 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
      */
     admit(s: TLSSocket, res: ServerResponse, run: (closeAfter: boolean) => void): void {
       const st = states.get(s);
-      if (st?.closing) return void onDropped();
+      if (st?.closing) return void onDropped(res.req);
       if (st) {
         st.admitted += 1;
         st.last = res;
@@ -182,7 +184,7 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
         // Backpressure: a client pipelining faster than it is answered is read no further until the
         // queue empties (each parsed request holds its request and response objects: unread, its
         // bytes wait in the kernel's buffers and then the client's).
-        if (st.queued.push(go) >= MAX_PIPELINED) {
+        if (st.queued.push({ go, res }) >= MAX_PIPELINED) {
           st.paused = true;
           pauseReading(s);
         }
@@ -203,12 +205,11 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
         if (closesConnection(res) || st.retire) st.closing = true;
         if (st.retire && st.inFlight === 0) s.destroySoon();
         if (st.closing) {
-          for (let n = st.queued.length; n > 0; n--) onDropped();
-          st.queued.length = 0;
+          for (const q of st.queued.splice(0)) onDropped(q.res.req);
         }
         // The next pipelined request starts (and counts as in flight) before a raw refusal queued
         // behind it may go out: answers stay in request order.
-        if (st.inFlight === 0) st.queued.shift()?.();
+        if (st.inFlight === 0) st.queued.shift()?.go();
         if (st.queued.length === 0 && st.paused) {
           st.paused = false;
           // Nothing after an answer that closed the connection is read (its parser may have failed).

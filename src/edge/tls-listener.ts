@@ -43,6 +43,8 @@ export interface TlsListenerOptions {
   codecs?: readonly Codec[];
   /** A request the HTTP parser refused (ruling 16), for its decision line and audit record (ruling 19). */
   onRefusedFraming?(head: RequestHead | undefined, status: number, code: ErrorCode): void;
+  /** A request pipelined behind others whose connection closed before its turn: never handled, to be recorded (ruling 19). */
+  onUnhandled?(req: http.IncomingMessage): void;
   /** Whether the connection's certificate is on the allow-list (tls.allowedClients): its 403 comes before any other refusal. */
   clientAllowed?(socket: net.Socket): boolean;
   /** A method the HTTP parser does not know: its path's 404, or 405 with the methods served there. */
@@ -225,7 +227,10 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     () => metrics.tlsFailures.inc({ reason: 'handshake-evicted' }),
   );
   const connections = createConnectionBook({ maxAgeMs: config.limits.maxConnectionAgeMs, maxRequests: config.limits.maxRequestsPerConnection }, () => clock.now(),
-    () => logger.debug('a request pipelined behind an answer that closed the connection was not handled'),
+    (req) => {
+      logger.debug('a pipelined request was not handled: its connection closed before its turn');
+      o.onUnhandled?.(req);
+    },
     { headersTimeoutMs: config.limits.headersTimeoutMs, requestTimeoutMs: config.limits.requestTimeoutMs, onStalled: (s) => closeAsGateway(s) });
   keepUnrequestedFromIdleClose(server, (s) => connections.unrequested(s));
   const refusal = createRefusalLog(logger, clock);
@@ -345,7 +350,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // Ruling 1: a client the allow-list refuses gets its 403 whatever else is wrong with the request
     // (as a request the parser took does: the mTLS step comes first; review of stop 36) — except an
     // oversized head, 431 before anything else (ruling 16), as the pipeline answers it too.
-    const denied = code !== 'HPE_HEADER_OVERFLOW' && o.clientAllowed?.(socket) === false;
+    const denied = code !== 'HPE_HEADER_OVERFLOW' && head?.refusedFirst !== 'HEADERS_TOO_LARGE' && o.clientAllowed?.(socket) === false;
     const byMethod = !denied && unknownMethod && head && !head.refusedFirst ? o.routeRefusal?.(head, socket) : undefined;
     const which: ErrorCode = denied ? 'CLIENT_NOT_ALLOWED' : byMethod?.code ?? (unknownMethod ? head?.refusedFirst : undefined) ?? (code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED');
     framingRefused.add(socket);

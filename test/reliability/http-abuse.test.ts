@@ -659,6 +659,17 @@ t.test('an unknown method from a client not on the allow-list is 403, before any
   }
 });
 
+t.test('a client not on the allow-list whose head is over limits.maxHeaderBytes gets 431, as every client does (ruling 16 first)', async (t) => {
+  const hx = await startHarness({ config: { limits: { maxHeaderBytes: 4096 }, tls: { allowedClients: { subjects: ['only.this.one'], sans: [] } } } });
+  t.teardown(() => hx.close());
+  for (const method of ['FOO', 'GET']) {
+    const c = await rawTls(hx.gateway.port);
+    c.socket.write(raw(method, '/STU3/1/Appointment/appt-1', { ...readHeaders(), 'X-Pad': 'p'.repeat(6000) }));
+    t.ok(await c.closed(3000), 'closed');
+    t.equal(parseResponses(c.received())[0]?.status, 431, method);
+  }
+});
+
 t.test('Content-Length: 00 is no body (RFC 9110 §8.6); a raw refusal of HEAD has no content (§9.3.2) (review of stop 34)', async (t) => {
   const c = await connect();
   c.socket.write(raw('GET', `/STU3/1/Appointment/${ids[0]}`, { ...readHeaders(), 'Content-Length': '00' }));

@@ -62,3 +62,23 @@ t.test('a FIN in the middle of a body: the request can never be whole — record
   t.match(await audited(h, traceId), { status: 499, outcome: 'error' });
   t.equal(h.provider.requests.length, before, 'nothing reached the provider');
 });
+
+t.test('two cancels pipelined, then FIN: each recorded as a client that left, neither forwarded (review of stop 36)', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const [a, b] = h.provider.store.ids();
+  const first = await cancelRequest(h, 'nhs-booking', a!);
+  const second = await cancelRequest(h, 'nhs-booking', b!);
+  h.provider.fault('slow', { method: 'GET', delayMs: 300 });
+  const puts = h.provider.requests.filter((r) => r.method === 'PUT').length;
+  const c = await rawTls(h.gateway.port);
+  t.teardown(() => c.socket.destroy());
+  c.socket.end(raw(first) + raw(second));
+  t.ok(await c.closed(5000), 'closed');
+  for (const req of [first, second]) {
+    t.match(await audited(h, (req.headers as Record<string, string>)['Ssp-TraceID']), { status: 499, outcome: 'error', appointmentId: req.path.split('/').pop() });
+  }
+  t.equal(h.provider.requests.filter((r) => r.method === 'PUT').length, puts, 'nothing forwarded');
+  const decisions = h.logs.filter((l) => l.includes('"msg":"decision"') && l.includes('"status":499'));
+  t.equal(decisions.length, 2, 'one decision line each');
+});
