@@ -76,6 +76,8 @@ export const MAX_PIPELINED = 16;
 
 interface ConnectionState {
   readonly openedAt: number;
+  /** When the first bytes of its first request arrived (a drain times an unfinished head from here). */
+  begunAt?: number;
   requests: number;
   /** Answers started on this connection and not yet finished. */
   inFlight: number;
@@ -136,11 +138,16 @@ function judgeDeferred(s: TLSSocket, st: ConnectionState, stall: StallLimits | u
 export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: number }, now: () => number, onDropped: (req: IncomingMessage) => void = () => {}, stall?: StallLimits) {
   const states = new Map<TLSSocket, ConnectionState>();
   let drainingHeadersMs: number | undefined;
+  // Timed from the first byte of its head once one came (as Node times a head), else from the
+  // handshake: a head begun just before the drain has its whole headers timeout (review of stop 36).
   const closeIfUnrequested = (s: TLSSocket, st: ConnectionState, headersTimeoutMs: number): void => {
-    const close = () => {
-      if (st.requests === 0 && !s.destroyed) closeAsGateway(s);
+    const check = (): void => {
+      if (st.requests > 0 || s.destroyed) return;
+      const left = (st.begunAt ?? st.openedAt) + headersTimeoutMs - now();
+      if (left > 0) setTimeout(check, left).unref();
+      else closeAsGateway(s);
     };
-    setTimeout(close, Math.max(0, st.openedAt + headersTimeoutMs - now())).unref();
+    setTimeout(check, Math.max(0, st.openedAt + headersTimeoutMs - now())).unref();
   };
   const settle = (st: ConnectionState) => {
     if (st.inFlight > 0) return;
@@ -150,6 +157,7 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
     opened(s: TLSSocket): void {
       const state: ConnectionState = { openedAt: now(), requests: 0, inFlight: 0, idle: [], retire: false, queued: [], closing: false, paused: false, admitted: 0 };
       states.set(s, state);
+      s.once('data', () => (state.begunAt = now()));
       // Node resumes a socket it paused itself (`_paused`) as soon as an answer is written; one
       // paused here stays paused until its queue is empty (else each answer lets another chunk of
       // up to 16 KB of requests in: a flood behind a slow reader fills the memory).

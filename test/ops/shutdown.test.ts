@@ -235,3 +235,23 @@ t.test('a connection that sends its first request soon after the drain began is 
   t.match(answers[0]?.headers.connection, /close/, 'with Connection: close');
   await done;
 });
+
+t.test('a drain gives a head begun just before it its whole headers timeout, from its first byte (review of stop 36)', async (t) => {
+  const { startHarness, identityHeaders: ids } = await import('../helpers/harness.js');
+  const { rawTls, parseResponses } = await import('../reliability/support.js');
+  const h = await startHarness({ config: { limits: { headersTimeoutMs: 1000 } } });
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[0]!;
+  const c = await rawTls(h.gateway.port);
+  t.teardown(() => c.socket.destroy());
+  const head = [`GET /STU3/1/Appointment/${id} HTTP/1.1`, 'Host: localhost', ...Object.entries(ids('nhs-booking', 'read')).map(([k, v]) => `${k}: ${v}`), '', ''].join('\r\n');
+  await new Promise((r) => setTimeout(r, 700));
+  c.socket.write(head.slice(0, 40)); // begun 700 ms after the handshake
+  const done = h.gateway.shutdown(10_000);
+  await new Promise((r) => setTimeout(r, 500)); // past the handshake + 1 s, within first byte + 1 s
+  t.notOk(c.socket.destroyed, 'not cut at the handshake\'s headers timeout');
+  c.socket.write(head.slice(40));
+  t.ok(await c.closed(5000), 'closed after its answer');
+  t.same(parseResponses(c.received()).map((a) => a.status), [200], 'answered');
+  await done;
+});
