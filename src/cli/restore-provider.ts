@@ -61,8 +61,11 @@ export function createRestoreProvider(config: Readonly<Config>, o: RestoreProvid
       const url = new URL(`Appointment/${encodeURIComponent(id)}`, base);
       const req = (isHttps ? https : http).request(url, { method, headers: body ? { ...h, 'Content-Length': String(body.length) } : h, ...tls });
       const timer = setTimeout(() => req.destroy(new Error(`provider did not answer within ${deadlineMs} ms`)), deadlineMs);
+      // Whether the request went out whole: a failure before that (refused, unresolvable) changed nothing.
+      let sent = false;
+      req.on('finish', () => (sent = true));
       req.on('close', () => clearTimeout(timer));
-      req.on('error', reject);
+      req.on('error', (e) => reject(Object.assign(e, { mayHaveApplied: sent })));
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -268,6 +268,11 @@ async function writeBack(id: string, vid: string, stored: KeptVersion, current: 
   try {
     answer = await provider.write(id, stored.body, { contentType: stored.mediaType, ifMatch: `W/"${currentVersion}"` });
   } catch (e) {
+    // Never sent (refused, unresolvable): nothing changed — audited as an error, not in doubt.
+    if ((e as { mayHaveApplied?: boolean }).mayHaveApplied === false) {
+      await record(io, config, { traceId, id, status: 0, before: currentVersion, after: undefined, ok: false });
+      throw new Refused(`the provider could not be reached (${(e as Error).message.split('\n')[0]}); nothing was written`);
+    }
     // The write may or may not have reached the provider: audited as an error (status 0), and said so.
     await record(io, config, { traceId, id, status: 0, before: currentVersion, after: undefined, ok: false, inDoubt: true });
     await holdThroughDoubt(config, io);

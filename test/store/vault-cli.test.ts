@@ -273,6 +273,31 @@ t.test('restore whose write is cut short: exit 1, "may or may not", audited as a
   t.match(audit, [{ interaction: 'restore', appointmentId: 'appt-9', outcome: 'error', status: 0, versionBefore: '3', inDoubt: true }]);
 });
 
+t.test('restore whose write could not even be sent (the provider refused the connection): exit 1, nothing written, not in doubt', async (t) => {
+  let gets = 0;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      gets += 1;
+      res.writeHead(200, { 'Content-Type': 'application/fhir+json', ETag: 'W/"3"', Connection: 'close' }).end(appointment('appt-9', '3', { status: 'cancelled' }));
+      // Gone after the reads: the PUT's connection is refused.
+      if (gets >= 2) server.close();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise((r) => (server.listening ? server.close(r) : r(undefined))));
+  const { config: c, path, auditFile } = config(`http://127.0.0.1:${(server.address() as { port: number }).port}/STU3/1`);
+  const v = createSqliteVault({ path, timeoutMs: 1000, clock });
+  await v.keep(entry('appt-9', '2', clock.now()));
+  await v.close();
+  const r = await run(['restore', 'appt-9', '--to', '2', '--yes'], c);
+  t.equal(r.code, 1);
+  t.match(r.err, /could not be reached .*nothing was written/);
+  const audit = readFileSync(auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.match(audit, [{ interaction: 'restore', outcome: 'error', status: 0 }]);
+  t.equal(audit[0].inDoubt, undefined, 'not in doubt: the write never went out');
+});
+
 /** A provider whose GET and PUT answers are scripted; it records the PUTs it saw. */
 async function scripted(t: Test, read: (res: http.ServerResponse) => void, write: (res: http.ServerResponse) => void): Promise<{ url: string; puts: number }> {
   const seen = { url: '', puts: 0 };
