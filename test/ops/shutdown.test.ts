@@ -255,3 +255,27 @@ t.test('a drain gives a head begun just before it its whole headers timeout, fro
   t.same(parseResponses(c.received()).map((a) => a.status), [200], 'answered');
   await done;
 });
+
+t.test('requests pipelined behind the one in flight when the drain begins are recorded (499), never handled (review of stop 36)', async (t) => {
+  const { startHarness, cancelRequest } = await import('../helpers/harness.js');
+  const { rawTls, parseResponses } = await import('../reliability/support.js');
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const ids = h.provider.store.ids().slice(0, 3);
+  const reqs = await Promise.all(ids.map((id) => cancelRequest(h, 'nhs-booking', id)));
+  h.provider.fault('slow', { method: 'GET', delayMs: 300 });
+  const puts = h.provider.requests.filter((r) => r.method === 'PUT').length;
+  const raw = reqs.map((o) => [`PUT ${o.path} HTTP/1.1`, 'Host: localhost', ...Object.entries(o.headers ?? {}).map(([k, v]) => `${k}: ${v}`), `Content-Length: ${Buffer.byteLength(String(o.body))}`, '', String(o.body)].join('\r\n')).join('');
+  const c = await rawTls(h.gateway.port);
+  t.teardown(() => c.socket.destroy());
+  c.socket.write(raw);
+  while (!h.provider.requests.some((r) => r.method === 'GET' && r.url.endsWith(ids[0]!))) await new Promise((r) => setImmediate(r));
+  await h.gateway.shutdown(5000);
+  const answers = parseResponses(c.received());
+  t.same(answers.map((a) => a.status), [200], 'the one in flight finished');
+  t.equal(h.provider.requests.filter((r) => r.method === 'PUT').length, puts + 1, 'only it was forwarded');
+  for (const o of reqs.slice(1)) {
+    const traceId = (o.headers as Record<string, string>)['Ssp-TraceID'];
+    t.match(h.audit.find((a) => a.traceId === traceId), { status: 499, outcome: 'error' }, 'the queued one is recorded');
+  }
+});
