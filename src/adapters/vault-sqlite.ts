@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { createHash } from 'node:crypto';
-import { accessSync, chmodSync, constants, existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, realpathSync, statfsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { systemClock, type Clock } from '../ports/clock.js';
 import { VaultUnavailable, type HistoryRow, type KeepEntry, type KeptVersion, type LinkAfter, type VaultPort } from '../ports/vault.js';
@@ -153,7 +153,8 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
   };
   const q = prepare(db);
   const tx = transactions(db, q, sealer);
-  const commit = createGroupCommit(db, stillOpened);
+  const health = { cannotWrite: false };
+  const commit = createGroupCommit(db, stillOpened, health);
   // The rows gauge: counted at open and after a purge, incremented by keeps (count(*) scans).
   const count = (): number => (q.count.get() as { n: number }).n;
   let rows = count();
@@ -205,6 +206,14 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
       q.ping.get();
       accessSync(opts.path, constants.W_OK);
       stillOpened();
+      // After a write the disk refused (full: every keep fails, 500s behind a ready gateway), a
+      // durable write of nothing decides: the store answers again once it succeeds.
+      if (health.cannotWrite) {
+        q.touch.run();
+        const { bavail, bsize } = statfsSync(dirname(opts.path));
+        if (bavail * bsize < MIN_FREE_BYTES) throw new VaultUnavailable(`sqlite store: the volume of ${opts.path} is full (under ${MIN_FREE_BYTES} bytes free) and the last keep failed`);
+        health.cannotWrite = false;
+      }
     }),
     async close() {
       if (db.open) db.close();
@@ -213,14 +222,21 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
   };
 }
 
+/** After a failed write, readiness wants this much room on the store's volume (a cancel keeps ~5–10 KB). */
+const MIN_FREE_BYTES = 1024 * 1024;
+
 /**
  * Group commit (see the file's comment): `durable` writes make their batch sync the WAL. Runs the
  * batch at the end of the current turn of the event loop (setImmediate), so every write asked for
  * during this turn joins it.
  */
-function createGroupCommit(db: BetterSqlite3.Database, beforeDurable: () => void): <T>(durable: boolean, fn: () => T) => Promise<T> {
+function createGroupCommit(db: BetterSqlite3.Database, beforeDurable: () => void, health: { cannotWrite: boolean }): <T>(durable: boolean, fn: () => T) => Promise<T> {
   type Job = { durable: boolean; fn: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void };
   let queue: Job[] = [];
+  // A write the file or its disk refused (full, I/O error, read-only): readiness asks again (ping).
+  const noted = (error: unknown): void => {
+    if (/^SQLITE_(FULL|IOERR|READONLY|CANTOPEN)/.test(String((error as { code?: unknown })?.code ?? ''))) health.cannotWrite = true;
+  };
   let synchronous: 'FULL' | 'NORMAL' = 'FULL';
   const setSynchronous = (mode: 'FULL' | 'NORMAL') => {
     if (mode !== synchronous) db.pragma(`synchronous = ${mode}`);
@@ -240,14 +256,17 @@ function createGroupCommit(db: BetterSqlite3.Database, beforeDurable: () => void
           try {
             outcomes.push({ ok: true, value: db.transaction(j.fn)() }); // a savepoint: fails alone
           } catch (error) {
+            noted(error);
             outcomes.push({ ok: false, error });
           }
         }
       }).immediate();
     } catch (error) {
+      noted(error);
       for (const j of jobs) j.reject(error); // the commit failed: none of them is written
       return;
     }
+    if (outcomes.every((o) => o.ok) && jobs.some((j) => j.durable)) health.cannotWrite = false;
     jobs.forEach((j, i) => {
       const o = outcomes[i]!;
       if (o.ok) j.resolve(o.value);
@@ -316,6 +335,7 @@ function prepare(db: BetterSqlite3.Database) {
   return {
     count: db.prepare('SELECT count(*) AS n FROM gw_decisions'),
     ping: db.prepare('SELECT 1'),
+    touch: db.prepare('UPDATE gw_schema_version SET version = version'),
     upsertVersion: db.prepare(`INSERT INTO gw_versions (appointment_id, version_id, sha256, media_type, body, key_id, nonce, read_at, last_updated)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (appointment_id, version_id, sha256) DO UPDATE SET
