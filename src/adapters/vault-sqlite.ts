@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { systemClock, type Clock } from '../ports/clock.js';
 import { VaultUnavailable, type HistoryRow, type KeepEntry, type KeptVersion, type LinkAfter, type VaultPort } from '../ports/vault.js';
 import { noStoreMetrics, timed, type StoreMetrics } from '../store/metrics.js';
-import { HISTORY_SELECT, ORPHAN_DELETE } from '../store/schema.js';
+import { HISTORY_SELECT, ORPHAN_DELETE_SOME } from '../store/schema.js';
 import { createSealer, type Sealer } from '../store/seal.js';
 import { historyWithPreImage, toHistory, toKept, type HistoryDbRow, type VersionDbRow } from '../store/rows.js';
 import { migrateSqlite } from '../store/sqlite-migrate.js';
@@ -194,13 +194,22 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
       }),
     history: (appointmentId) => op('history', (): HistoryRow[] => (q.history.all(appointmentId) as HistoryDbRow[]).map(toHistory)),
     all: () => allRows(db, q, sealer, metrics),
-    purge: (beforeMs) =>
-      op('purge', () => {
-        const n = tx.purge.immediate(beforeMs);
-        rows = count();
-        metrics.rows(rows);
-        return n;
-      }),
+    // In batches, the event loop free between them: a purge of a large backlog (the first
+    // retention run, ~5 µs a row) must not hold every cancel for seconds (review of stop 36).
+    purge: async (beforeMs) => {
+      let gone = 0;
+      for (let n = PURGE_BATCH; n === PURGE_BATCH; gone += n) {
+        if (gone > 0) await new Promise((r) => setImmediate(r));
+        n = await op('purge', () => tx.purgeDecisions.immediate(beforeMs, PURGE_BATCH));
+      }
+      for (let n = PURGE_BATCH; n === PURGE_BATCH; ) {
+        n = await op('purge', () => tx.purgeOrphans.immediate(PURGE_BATCH));
+        if (n === PURGE_BATCH) await new Promise((r) => setImmediate(r));
+      }
+      rows = count();
+      metrics.rows(rows);
+      return gone;
+    },
     // Readable and still writable (a remount read-only, a changed mode): not ready otherwise.
     ping: () => op('ping', () => {
       q.ping.get();
@@ -221,6 +230,9 @@ export function createSqliteVault(opts: SqliteVaultOptions): SqliteVault {
     },
   };
 }
+
+/** Rows deleted per purge transaction (a few ms each). */
+const PURGE_BATCH = 2000;
 
 /** After a failed write, readiness wants this much room on the store's volume (a cancel keeps ~5–10 KB). */
 const MIN_FREE_BYTES = 1024 * 1024;
@@ -323,12 +335,9 @@ function transactions(db: BetterSqlite3.Database, q: ReturnType<typeof prepare>,
     q.link.run(after.versionId, afterRef, after.at, keptId);
   });
 
-  const purge = db.transaction((beforeMs: number): number => {
-    const gone = q.purgeDecisions.run(beforeMs).changes;
-    q.purgeOrphans.run();
-    return gone;
-  });
-  return { keep, link, purge };
+  const purgeDecisions = db.transaction((beforeMs: number, limit: number): number => q.purgeDecisions.run(beforeMs, limit).changes);
+  const purgeOrphans = db.transaction((limit: number): number => q.purgeOrphans.run(limit).changes);
+  return { keep, link, purgeDecisions, purgeOrphans };
 }
 
 function prepare(db: BetterSqlite3.Database) {
@@ -353,8 +362,8 @@ function prepare(db: BetterSqlite3.Database) {
       ORDER BY EXISTS (SELECT 1 FROM gw_decisions d WHERE d.before_ref = v.id) DESC, id DESC LIMIT 1`),
     history: db.prepare(`${HISTORY_SELECT} WHERE d.appointment_id = ? ORDER BY d.id`),
     allAfter: db.prepare(`${HISTORY_SELECT} WHERE d.id > ? ORDER BY d.id LIMIT 100`),
-    purgeDecisions: db.prepare('DELETE FROM gw_decisions WHERE at < ?'),
-    purgeOrphans: db.prepare(ORPHAN_DELETE),
+    purgeDecisions: db.prepare('DELETE FROM gw_decisions WHERE id IN (SELECT id FROM gw_decisions WHERE at < ? ORDER BY id LIMIT ?)'),
+    purgeOrphans: db.prepare(ORPHAN_DELETE_SOME),
   };
 }
 

@@ -86,6 +86,11 @@ export const HISTORY_SELECT = `
          v.read_at, v.last_updated
     FROM gw_decisions d JOIN gw_versions v ON v.id = d.before_ref`;
 
+/** At most `?` of the versions no decision points at any more (sqlite's purge, in batches). */
+export const ORPHAN_DELETE_SOME = `
+  DELETE FROM gw_versions WHERE id IN (SELECT id FROM gw_versions WHERE NOT EXISTS (
+    SELECT 1 FROM gw_decisions d WHERE d.before_ref = gw_versions.id OR d.after_ref = gw_versions.id) LIMIT ?)`;
+
 /** Versions no decision points at any more (after a purge of decisions). */
 export const ORPHAN_DELETE = `
   DELETE FROM gw_versions WHERE NOT EXISTS (
