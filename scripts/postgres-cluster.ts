@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,8 +85,12 @@ async function waitReady(url: string, ms: number): Promise<void> {
   throw new Error(`PostgreSQL did not become ready: ${(last as Error)?.message}`);
 }
 
-/** `ssl`: serve TLS with this certificate and key (PEM); plain connections are still accepted. */
-export async function startPostgres(o: { ssl?: { cert: string; key: string } } = {}): Promise<PgCluster> {
+/**
+ * `ssl`: serve TLS with this certificate and key (PEM); plain connections are still accepted. With
+ * `clientCa` and `certUser`, that role (created, a superuser) logs in over TLS by a client
+ * certificate issued by `clientCa` whose CN is its name, and by nothing else.
+ */
+export async function startPostgres(o: { ssl?: { cert: string; key: string; clientCa?: string; certUser?: string } } = {}): Promise<PgCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-pg-'));
   const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
@@ -103,6 +107,14 @@ export async function startPostgres(o: { ssl?: { cert: string; key: string } } =
       chownSync(join(dir, name), uid, gid);
     }
     options += ` -c ssl=on -c ssl_cert_file=${join(dir, 'server.crt')} -c ssl_key_file=${join(dir, 'server.key')}`;
+    if (o.ssl.clientCa && o.ssl.certUser) {
+      writeFileSync(join(dir, 'client-ca.crt'), o.ssl.clientCa, { mode: 0o600 });
+      chownSync(join(dir, 'client-ca.crt'), uid, gid);
+      options += ` -c ssl_ca_file=${join(dir, 'client-ca.crt')}`;
+      // First match wins: the certificate user only by certificate, everyone else as initdb set it.
+      const hba = join(data, 'pg_hba.conf');
+      writeFileSync(hba, `hostssl all ${o.ssl.certUser} 127.0.0.1/32 cert\nhost all ${o.ssl.certUser} 127.0.0.1/32 reject\n${readFileSync(hba, 'utf8')}`);
+    }
   }
   let running = false;
   const start = async (): Promise<void> => {
@@ -130,6 +142,7 @@ export async function startPostgres(o: { ssl?: { cert: string; key: string } } =
       await c.end().catch(() => {});
     }
   };
+  if (o.ssl?.clientCa && o.ssl.certUser) await sql(`CREATE ROLE "${o.ssl.certUser.replace(/"/g, '')}" LOGIN SUPERUSER`);
   return {
     url,
     socketUrl: `postgres://postgres@localhost/postgres?host=${encodeURIComponent(dir)}&port=${port}`,

@@ -105,7 +105,7 @@ export async function openStore(s: Readonly<StoreConfig>, deps: StoreDeps = {}):
   const conn = {
     url: s.url!,
     timeoutMs: s.timeoutMs,
-    ...(s.tls ? { tls: { rejectUnauthorized: s.tls.rejectUnauthorized, ...(s.tls.ca ? { ca: readFileSync(s.tls.ca) } : {}) } } : {}),
+    ...(s.tls ? { tls: { rejectUnauthorized: s.tls.rejectUnauthorized, ...(s.tls.ca ? { ca: readFileSync(s.tls.ca) } : {}), ...(s.tls.cert && s.tls.key ? { cert: readFileSync(s.tls.cert), key: readFileSync(s.tls.key) } : {}) } } : {}),
   };
   const [{ createPostgresVault }, { createPostgresLock }] = await Promise.all([import('./adapters/vault-postgres.js'), import('./adapters/lock-postgres.js')]);
   const vault = await createPostgresVault({ ...conn, poolSize: s.poolSize, sealer, clock, metrics });

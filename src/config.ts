@@ -57,7 +57,7 @@ export interface StoreConfig {
   url?: string;
   poolSize: number;
   lockPoolSize: number;
-  tls?: { ca?: string; rejectUnauthorized: boolean };
+  tls?: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean };
   timeoutMs: number;
   lockWaitMs: number;
   retentionDays?: number;
@@ -218,6 +218,8 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
   if (c.jwt.jwksCa) c.jwt.jwksCa = abs(c.jwt.jwksCa);
   if (c.store.path) c.store.path = abs(c.store.path);
   if (c.store.tls?.ca) c.store.tls.ca = abs(c.store.tls.ca);
+  if (c.store.tls?.cert) c.store.tls.cert = abs(c.store.tls.cert);
+  if (c.store.tls?.key) c.store.tls.key = abs(c.store.tls.key);
   if (c.store.encryptionKeyFile) c.store.encryptionKeyFile = abs(c.store.encryptionKeyFile);
   c.store.decryptionKeyFiles = c.store.decryptionKeyFiles.map((f) => abs(f)!);
   c.publicBaseUrl = c.publicBaseUrl.replace(/\/+$/, '');
@@ -250,7 +252,7 @@ export function buildConfig(raw: Record<string, unknown>, opts: { baseDir?: stri
     const files: Array<[string, string | undefined]> = [
       ['tls.cert', c.tls.cert], ['tls.key', c.tls.key], ['tls.clientCa', c.tls.clientCa], ['tls.crl', c.tls.crl],
       ['upstream.ca', c.upstream.ca], ['upstream.cert', c.upstream.cert], ['upstream.key', c.upstream.key], ['jwt.jwksFile', c.jwt.jwksFile], ['jwt.jwksCa', c.jwt.jwksCa],
-      ['store.tls.ca', c.store.tls?.ca], ['store.encryptionKeyFile', c.store.encryptionKeyFile],
+      ['store.tls.ca', c.store.tls?.ca], ['store.tls.cert', c.store.tls?.cert], ['store.tls.key', c.store.tls?.key], ['store.encryptionKeyFile', c.store.encryptionKeyFile],
       ...c.store.decryptionKeyFiles.map((f, i): [string, string] => [`store.decryptionKeyFiles.${i}`, f]),
     ];
     for (const [name, file] of files) {
@@ -279,6 +281,7 @@ function storeRules(s: StoreConfig): string[] {
   if (s.kind !== 'postgres' && s.url) problems.push('store.url: only the postgres store uses a URL');
   if (s.kind === 'postgres' && !s.url) problems.push('store.url: the postgres store needs a URL (or GATEWAY_STORE_URL)');
   if (s.kind !== 'postgres' && s.tls) problems.push('store.tls: only the postgres store uses TLS');
+  if (s.tls && !s.tls.cert !== !s.tls.key) problems.push('store.tls.cert and store.tls.key go together');
   if (s.kind === 'postgres' && s.url) {
     try { new URL(s.url); } catch { problems.push('store.url: not a valid URL'); }
   }

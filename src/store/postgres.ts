@@ -10,7 +10,7 @@ export interface PostgresConnection {
   /** postgres://… ; never logged (it may carry a password). */
   url: string;
   /** When given, TLS is required: the CA (PEM) and whether an unverified server is refused. */
-  tls?: { ca?: string | Buffer; rejectUnauthorized: boolean };
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer; rejectUnauthorized: boolean };
   /** Connecting, and each vault operation, must finish within this. */
   timeoutMs: number;
 }
@@ -32,7 +32,13 @@ export function poolConfig(c: PostgresConnection, max: number, extra: pg.PoolCon
     application_name: 'cancel-gateway',
     ...extra,
   };
-  if (c.tls) cfg.ssl = { rejectUnauthorized: c.tls.rejectUnauthorized, ...(c.tls.ca ? { ca: c.tls.ca.toString() } : {}) };
+  if (c.tls) {
+    cfg.ssl = {
+      rejectUnauthorized: c.tls.rejectUnauthorized,
+      ...(c.tls.ca ? { ca: c.tls.ca.toString() } : {}),
+      ...(c.tls.cert && c.tls.key ? { cert: c.tls.cert.toString(), key: c.tls.key.toString() } : {}),
+    };
+  }
   return cfg;
 }
 

@@ -220,6 +220,7 @@ export function inspectTls(config: Readonly<Config>, o: InspectOptions): Finding
   if (config.jwt.mode === 'signed' && config.jwt.jwksCa) checkCaBundle(config.jwt.jwksCa, 'jwt.jwksCa', o, r, true);
   // The database's CA too: one expiring unnoticed takes every replica's store down at once.
   if (config.store.kind === 'postgres' && config.store.tls?.ca) checkCaBundle(config.store.tls.ca, 'store.tls.ca', o, r, true);
+  if (config.store.kind === 'postgres' && config.store.tls?.cert && config.store.tls.key) checkPair(config.store.tls.cert, config.store.tls.key, ['store.tls.cert', 'store.tls.key'], o, r);
   if (upstream.cert && upstream.key) checkPair(upstream.cert, upstream.key, ['upstream.cert', 'upstream.key'], o, r);
   // The start-up path last, and only when nothing above failed: its messages are less precise.
   if (!r.findings.some((f) => f.level === 'error')) startupPath(config, r);
