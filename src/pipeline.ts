@@ -309,10 +309,13 @@ export function createPipeline(deps: PipelineDeps) {
      * client left, or an answer before it closed the connection): never handled — nothing read from
      * or forwarded to the provider — and recorded as one whose answer reached no one (499).
      */
-    unanswered(req: IncomingMessage): void {
+    unanswered(req: IncomingMessage, cutMidBody = false): void {
       const { ctx, result } = route(req);
       const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [], timings: ctx?.timings };
-      record(req, ctx, trail, { status: CLIENT_CLOSED, outcome: 'error' }, 0, requestIdOf(req.headers['x-request-id']), refusedWriteOf(req, result));
+      // Its body still arriving when the gateway cut the connection (a timeout, the drain deadline):
+      // the gateway's refusal, as for a request in flight (README, "A client that hangs up").
+      const out: Outcome = cutMidBody ? { status: 400, outcome: 'rejected', code: 'REQUEST_MALFORMED' } : { status: CLIENT_CLOSED, outcome: 'error' };
+      record(req, ctx, trail, out, 0, requestIdOf(req.headers['x-request-id']), refusedWriteOf(req, result));
     },
 
     async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -148,7 +148,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   const listener = createTlsListener({
     config, material, metrics, logger, clock, onRequest, outcomeStandard: () => handling.standard, codecs: CODECS,
     onRefusedFraming: (head, status, code) => handling.pipeline.refusedFraming(head, status, code),
-    onUnhandled: (req) => handling.pipeline.unanswered(req),
+    onUnhandled: (req, cutMidBody) => handling.pipeline.unanswered(req, cutMidBody),
     // The allow-list first (README order: 403 before the route or any framing refusal), as for any request.
     clientAllowed: (socket) => clientAllowed(socket as TLSSocket),
     routeRefusal: (head) => handling.pipeline.routeRefusal(head),
@@ -279,6 +279,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
         await Promise.all([...live].map((h) => h.abortInFlight().catch(() => undefined)));
         await Promise.race([Promise.allSettled([...handlingNow]), new Promise((r) => setTimeout(r, 2000).unref())]);
       }
+      listener.cutAll();
       server.closeAllConnections();
       // The connections' 'close' events (libuv's close phase) record what was still queued on them
       // (ruling 19): let them run before the audit sink closes.

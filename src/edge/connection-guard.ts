@@ -135,7 +135,7 @@ function judgeDeferred(s: TLSSocket, st: ConnectionState, stall: StallLimits | u
   }, ms).unref();
 }
 
-export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: number }, now: () => number, onDropped: (req: IncomingMessage) => void = () => {}, stall?: StallLimits) {
+export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: number }, now: () => number, onDropped: (req: IncomingMessage, cutMidBody: boolean) => void = () => {}, stall?: StallLimits) {
   const states = new Map<TLSSocket, ConnectionState>();
   let drainingHeadersMs: number | undefined;
   // Timed from the first byte of its head once one came (as Node times a head), else from the
@@ -170,7 +170,7 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
         states.delete(s);
         // Requests still queued when the connection closed were never handled: each is recorded
         // (ruling 19: one decision per request), none is run.
-        if (st) { st.inFlight = 0; st.closing = true; for (const q of st.queued.splice(0)) onDropped(q.res.req); settle(st); }
+        if (st) { st.inFlight = 0; st.closing = true; for (const q of st.queued.splice(0)) onDropped(q.res.req, cutByGateway.has(s) && !q.res.req.complete); settle(st); }
       });
     },
     /**
@@ -182,7 +182,7 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
      */
     admit(s: TLSSocket, res: ServerResponse, run: (closeAfter: boolean) => void): void {
       const st = states.get(s);
-      if (st?.closing) return void onDropped(res.req);
+      if (st?.closing) return void onDropped(res.req, false);
       if (st) {
         st.admitted += 1;
         st.last = res;
@@ -213,7 +213,7 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
         if (closesConnection(res) || st.retire) st.closing = true;
         if (st.retire && st.inFlight === 0) s.destroySoon();
         if (st.closing) {
-          for (const q of st.queued.splice(0)) onDropped(q.res.req);
+          for (const q of st.queued.splice(0)) onDropped(q.res.req, false);
         }
         // The next pipelined request starts (and counts as in flight) before a raw refusal queued
         // behind it may go out: answers stay in request order.
@@ -253,6 +253,10 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
      * such a connection as idle), so it cannot hold the drain to its deadline. One whose request
      * starts in time is served as any other.
      */
+    /** The drain's end: every connection is cut by the gateway (a body still arriving on one is its refusal). */
+    cutAll(): void {
+      for (const s of states.keys()) cutByGateway.add(s);
+    },
     /** Whether `s` has not begun a request yet (its handshake done, its first head not parsed). */
     unrequested(s: net.Socket): boolean {
       return states.get(s as TLSSocket)?.requests === 0;

@@ -44,7 +44,7 @@ export interface TlsListenerOptions {
   /** A request the HTTP parser refused (ruling 16), for its decision line and audit record (ruling 19). */
   onRefusedFraming?(head: RequestHead | undefined, status: number, code: ErrorCode): void;
   /** A request pipelined behind others whose connection closed before its turn: never handled, to be recorded (ruling 19). */
-  onUnhandled?(req: http.IncomingMessage): void;
+  onUnhandled?(req: http.IncomingMessage, cutMidBody: boolean): void;
   /** Whether the connection's certificate is on the allow-list (tls.allowedClients): its 403 comes before any other refusal. */
   clientAllowed?(socket: net.Socket): boolean;
   /** A method the HTTP parser does not know: its path's 404, or 405 with the methods served there. */
@@ -57,6 +57,8 @@ export interface TlsListener {
   apply(material: TlsMaterial): void;
   /** Draining: connections that never began a request close at their headers timeout. */
   closeUnrequested(): void;
+  /** The drain's deadline: what is still open is about to be closed by the gateway itself. */
+  cutAll(): void;
 }
 
 /** Why a TLS handshake failed, as a small closed set of metric labels. */
@@ -227,9 +229,9 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     () => metrics.tlsFailures.inc({ reason: 'handshake-evicted' }),
   );
   const connections = createConnectionBook({ maxAgeMs: config.limits.maxConnectionAgeMs, maxRequests: config.limits.maxRequestsPerConnection }, () => clock.now(),
-    (req) => {
+    (req, cutMidBody) => {
       logger.debug('a pipelined request was not handled: its connection closed before its turn');
-      o.onUnhandled?.(req);
+      o.onUnhandled?.(req, cutMidBody);
     },
     { headersTimeoutMs: config.limits.headersTimeoutMs, requestTimeoutMs: config.limits.requestTimeoutMs, onStalled: (s) => closeAsGateway(s) });
   keepUnrequestedFromIdleClose(server, (s) => connections.unrequested(s));
@@ -325,6 +327,13 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     // framing refusal already made on it: nothing there is a request of this connection (RFC 9112
     // §9.6), so nothing is answered or recorded (ruling 19: one record per request).
     if (code === 'HPE_CLOSED_CONNECTION' || framingRefused.has(socket)) return;
+    // The client's FIN before its request was whole (Node's parser finishing at end of input): the
+    // client left (README, Pipelining) — a request mid-body is recorded as such (499), a head never
+    // finished is no request (as at a headers timeout): nothing is answered or recorded for it.
+    if (code === 'HPE_INVALID_EOF_STATE') {
+      socket.destroy();
+      return;
+    }
     if (!socket.writable || code === 'ERR_TLS_RENEGOTIATION_DISABLED' || code === 'ECONNRESET') {
       socket.destroy();
       return;
@@ -409,6 +418,7 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       retireRevoked(m);
     },
     closeUnrequested: () => connections.closeUnrequested(config.limits.headersTimeoutMs),
+    cutAll: () => connections.cutAll(),
   };
 }
 

@@ -82,3 +82,36 @@ t.test('two cancels pipelined, then FIN: each recorded as a client that left, ne
   const decisions = h.logs.filter((l) => l.includes('"msg":"decision"') && l.includes('"status":499'));
   t.equal(decisions.length, 2, 'one decision line each');
 });
+
+t.test('a FIN in the middle of a head: no answer and no record — no request was made (review of stop 36)', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[0]!;
+  const whole = raw(await cancelRequest(h, 'nhs-booking', id));
+  const c = await rawTls(h.gateway.port);
+  t.teardown(() => c.socket.destroy());
+  const before = h.audit.length;
+  c.socket.end(whole.slice(0, 200));
+  t.ok(await c.closed(5000), 'closed');
+  t.equal(c.received().length, 0, 'nothing written back');
+  // A request on another connection, recorded after it: the barrier for anything the FIN recorded.
+  const next = await cancelRequest(h, 'nhs-booking', h.provider.store.ids()[1]!);
+  t.equal((await h.request(next)).status, 200);
+  t.same(h.audit.slice(before).map((a) => a.status), [200], 'only the other request was recorded');
+});
+
+t.test('a request queued behind one in flight, its body still arriving when the gateway cuts the connection (request timeout): its refusal, 400 (review of stop 36)', async (t) => {
+  const h = await startHarness({ config: { limits: { requestTimeoutMs: 1000, headersTimeoutMs: 1000 } } });
+  t.teardown(() => h.close());
+  const [a, b] = h.provider.store.ids();
+  const first = await cancelRequest(h, 'nhs-booking', a!);
+  const second = await cancelRequest(h, 'nhs-booking', b!);
+  h.provider.fault('slow', { method: 'GET', delayMs: 2500 });
+  const c = await rawTls(h.gateway.port);
+  t.teardown(() => c.socket.destroy());
+  const tail = raw(second);
+  c.socket.write(raw(first) + tail.slice(0, tail.length - 50));
+  t.ok(await c.closed(10_000), 'cut');
+  t.match(await audited(h, (second.headers as Record<string, string>)['Ssp-TraceID']), { status: 400, outcome: 'rejected', code: 'REQUEST_MALFORMED' });
+  t.match(await audited(h, (first.headers as Record<string, string>)['Ssp-TraceID']), { status: 499, outcome: 'error' });
+});
