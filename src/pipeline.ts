@@ -286,7 +286,8 @@ export function createPipeline(deps: PipelineDeps) {
      * names a guarded route, its audit record. `head` is undefined when the request line was not
      * among the bytes the parser held.
      */
-    refusedFraming(head: RequestHead | undefined, status: number, code: ErrorCode): void {
+    refusedFraming(head: RequestHead | undefined, status: number, code: ErrorCode, clientGone = false): void {
+      const outcome = clientGone ? 'error' : 'rejected';
       // The trace id read from the raw head is logged even when the request names no route.
       const headers = { ...(head?.traceId ? { 'ssp-traceid': head.traceId } : {}), ...(head?.interactionId ? { 'ssp-interactionid': head.interactionId } : {}) };
       const req = { method: head?.method ?? 'unknown', url: head?.url ?? '', headers, rawHeaders: [] } as unknown as IncomingMessage;
@@ -294,13 +295,13 @@ export function createPipeline(deps: PipelineDeps) {
       if (ctx && head?.traceId) ctx.traceId = head.traceId;
       const trail: WriteTrail = { wouldReject: ctx?.wouldReject ?? [], timings: ctx?.timings };
       const refusedWrite = result && refusedWriteOf(req, result);
-      record(req, ctx, trail, { status, outcome: 'rejected', code }, 0, head?.requestId, refusedWrite);
+      record(req, ctx, trail, { status, outcome, code }, 0, head?.requestId, refusedWrite);
       // The head was read from the last bytes the parser held (its last TLS record, which the
       // client chose): its request line may be missing, or another than the request's own. So a
       // request the parser refused is audited whatever route that line names (ruling 19: no way to
       // keep a cancel attempt out of the trail) — without an appointment id unless it named one.
       if (!(ctx && isGuarded(ctx.interaction)) && !refusedWrite) {
-        audit.write({ time: new Date().toISOString(), traceId: head?.traceId, requestId: head?.requestId, outcome: 'rejected', status, code });
+        audit.write({ time: new Date().toISOString(), traceId: head?.traceId, requestId: head?.requestId, outcome, status, code });
       }
     },
 

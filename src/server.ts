@@ -147,7 +147,7 @@ export function createGateway(initialConfig: Readonly<Config>, deps: GatewayDeps
   };
   const listener = createTlsListener({
     config, material, metrics, logger, clock, onRequest, outcomeStandard: () => handling.standard, codecs: CODECS,
-    onRefusedFraming: (head, status, code) => handling.pipeline.refusedFraming(head, status, code),
+    onRefusedFraming: (head, status, code, gone) => handling.pipeline.refusedFraming(head, status, code, gone),
     onUnhandled: (req, cutMidBody) => handling.pipeline.unanswered(req, cutMidBody),
     // The allow-list first (README order: 403 before the route or any framing refusal), as for any request.
     clientAllowed: (socket) => clientAllowed(socket as TLSSocket),

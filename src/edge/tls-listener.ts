@@ -42,7 +42,7 @@ export interface TlsListenerOptions {
   /** The formats those answers may be written in (negotiated, ruling 21); JSON without. */
   codecs?: readonly Codec[];
   /** A request the HTTP parser refused (ruling 16), for its decision line and audit record (ruling 19). */
-  onRefusedFraming?(head: RequestHead | undefined, status: number, code: ErrorCode): void;
+  onRefusedFraming?(head: RequestHead | undefined, status: number, code: ErrorCode, clientGone?: boolean): void;
   /** A request pipelined behind others whose connection closed before its turn: never handled, to be recorded (ruling 19). */
   onUnhandled?(req: http.IncomingMessage, cutMidBody: boolean): void;
   /** Whether the connection's certificate is on the allow-list (tls.allowedClients): its 403 comes before any other refusal. */
@@ -363,8 +363,6 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
     const byMethod = !denied && unknownMethod && head && !head.refusedFirst ? o.routeRefusal?.(head, socket) : undefined;
     const which: ErrorCode = denied ? 'CLIENT_NOT_ALLOWED' : byMethod?.code ?? (unknownMethod ? head?.refusedFirst : undefined) ?? (code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'REQUEST_MALFORMED');
     framingRefused.add(socket);
-    metrics.rejections.inc({ code: which });
-    o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
     // Item 13: answers on a connection go out in request order — a malformed request pipelined
     // behind a cancel is answered after the cancel's answer, never instead of it.
     socket.pause();
@@ -374,23 +372,34 @@ export function createTlsListener(o: TlsListenerOptions): TlsListener {
       : which === 'METHOD_NOT_ALLOWED' ? 'This method is not allowed at this path'
       : 'The HTTP request is malformed';
     const allow = byMethod?.code === 'METHOD_NOT_ALLOWED' ? byMethod.allowed.join(', ') : undefined;
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, diagnostics, o.outcomeStandard(), refusalCodec(head, o.codecs), head?.requestId, o.clock.now(), allow, head?.method === 'HEAD')));
+    answerWhenIdle(socket, head, which, () => rawErrorResponse(which, diagnostics, o.outcomeStandard(), refusalCodec(head, o.codecs), head?.requestId, o.clock.now(), allow, head?.method === 'HEAD'));
   });
+  /**
+   * A raw refusal's answer, once the answers before it on the connection are out, and its record
+   * then (ruling 19): as made (counted in rejections_total), or, when the connection was gone by
+   * then, as a request whose answer reached no one (499, README: "no answer was made").
+   */
+  function answerWhenIdle(socket: net.Socket, head: RequestHead | undefined, which: ErrorCode, answer: () => Buffer): void {
+    connections.whenIdle(socket, () => {
+      if (!socket.writable) return void o.onRefusedFraming?.(head, 499, which, true);
+      metrics.rejections.inc({ code: which });
+      o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
+      socket.end(answer());
+    });
+  }
   // Rulings 13 and 19: CONNECT asks for a tunnel, which no interaction is: 404 as an
   // OperationOutcome, recorded like any refusal, and the connection closed (Node would close it
   // without a word). Its target (`host:port`) is not a path and is not echoed.
   server.on('connect', (req: http.IncomingMessage, socket: net.Socket) => {
     const which: ErrorCode = o.clientAllowed?.(socket) === false ? 'CLIENT_NOT_ALLOWED' : 'ROUTE_NOT_FOUND';
-    metrics.rejections.inc({ code: which });
     const [trace, rid, accept] = [req.headers['ssp-traceid'], req.headers['x-request-id'], req.headers.accept];
     const head: RequestHead = {
       method: 'CONNECT', url: '', traceId: typeof trace === 'string' && /^[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}$/.test(trace) ? trace : undefined,
       accept: typeof accept === 'string' ? accept.slice(0, 256) : undefined,
       requestId: requestIdOf(rid),
     };
-    o.onRefusedFraming?.(head, mappingFor(new GatewayError(which, ''), o.outcomeStandard()).status, which);
     socket.pause();
-    connections.whenIdle(socket, () => socket.writable && socket.end(rawErrorResponse(which, which === 'CLIENT_NOT_ALLOWED' ? 'The client certificate is not allowed to call this gateway' : 'A tunnel (CONNECT) is not served', o.outcomeStandard(), refusalCodec(head, o.codecs), head.requestId, o.clock.now())));
+    answerWhenIdle(socket, head, which, () => rawErrorResponse(which, which === 'CLIENT_NOT_ALLOWED' ? 'The client certificate is not allowed to call this gateway' : 'A tunnel (CONNECT) is not served', o.outcomeStandard(), refusalCodec(head, o.codecs), head.requestId, o.clock.now()));
   });
   server.on('error', (e) => logger.error('listener error', { error: e.message }));
 

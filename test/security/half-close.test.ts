@@ -115,3 +115,22 @@ t.test('a request queued behind one in flight, its body still arriving when the 
   t.match(await audited(h, (second.headers as Record<string, string>)['Ssp-TraceID']), { status: 400, outcome: 'rejected', code: 'REQUEST_MALFORMED' });
   t.match(await audited(h, (first.headers as Record<string, string>)['Ssp-TraceID']), { status: 499, outcome: 'error' });
 });
+
+t.test('a framing refusal queued behind a request in flight, the client gone before its turn: 499, not counted as a refusal made (review of stop 36)', async (t) => {
+  const h = await startHarness();
+  t.teardown(() => h.close());
+  const id = h.provider.store.ids()[0]!;
+  const first = await cancelRequest(h, 'nhs-booking', id);
+  h.provider.fault('slow', { method: 'GET', delayMs: 500 });
+  const smuggled = 'PUT /STU3/1/Appointment/x HTTP/1.1\r\nHost: localhost\r\nX-Request-ID: framing-b\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n';
+  const c = await rawTls(h.gateway.port);
+  c.socket.write(raw(first) + smuggled);
+  while (!h.provider.requests.some((r) => r.method === 'GET' && r.url.endsWith(id))) await new Promise((r) => setImmediate(r));
+  c.socket.destroy();
+  const deadline = Date.now() + 3000;
+  while (!h.audit.some((a) => a.requestId === 'framing-b') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  t.match(h.audit.find((a) => a.requestId === 'framing-b'), { status: 499, outcome: 'error', code: 'REQUEST_MALFORMED' });
+  const { adminGet, sample } = await import('../helpers/admin.js');
+  const metrics = (await adminGet(h, '/metrics')).body;
+  t.notOk(sample(metrics, 'cancel_gateway_rejections_total', { code: 'REQUEST_MALFORMED' }), 'no refusal was made: not counted');
+});
