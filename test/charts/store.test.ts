@@ -102,6 +102,9 @@ t.test('refusals: several replicas without PostgreSQL; PostgreSQL without its UR
   const ca = template(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: ['config.store.tls.ca=/x'] });
   t.notOk(ca.ok);
   t.match(ca.stderr, /config.store.tls.ca is set by the chart/);
+  const cert = template(chartDir, { values: [join(ci, 'standalone-values.yaml')], set: ['config.store.tls.cert=/x', 'config.store.tls.key=/y'] });
+  t.notOk(cert.ok, 'a database client certificate is not mounted by the chart: refused, not left to fail at start-up');
+  t.match(cert.stderr, /config.store.tls.cert\/key: the chart mounts no client certificate/);
 });
 
 t.test('the README install values render as they are (standalone, two replicas, PostgreSQL from a Secret)', async (t) => {

@@ -142,6 +142,10 @@ buildConfig). Keys are sorted by toYaml.
 {{- if hasKey (default dict (default dict $c.store).tls) "ca" -}}
 {{- fail "config.store.tls.ca is set by the chart from store.postgres.caSecret; remove it from config" -}}
 {{- end -}}
+{{- $storeTls := default dict (default dict $c.store).tls -}}
+{{- if or (hasKey $storeTls "cert") (hasKey $storeTls "key") -}}
+{{- fail "config.store.tls.cert/key: the chart mounts no client certificate for the database yet; log in with the password in the store URL Secret" -}}
+{{- end -}}
 {{- $_ := set $c "store" (include "cancel-gateway.store.config" . | fromYaml) -}}
 {{- toYaml $c -}}
 {{- end -}}
