@@ -213,7 +213,8 @@ export function createConnectionBook(limits: { maxAgeMs: number; maxRequests: nu
         if (closesConnection(res) || st.retire) st.closing = true;
         if (st.retire && st.inFlight === 0) s.destroySoon();
         if (st.closing) {
-          for (const q of st.queued.splice(0)) onDropped(q.res.req, false);
+          // An answer closed the connection: a queued request whose body was still arriving is cut by the gateway.
+          for (const q of st.queued.splice(0)) onDropped(q.res.req, !q.res.req.complete);
         }
         // The next pipelined request starts (and counts as in flight) before a raw refusal queued
         // behind it may go out: answers stay in request order.

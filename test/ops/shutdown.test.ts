@@ -279,3 +279,24 @@ t.test('requests pipelined behind the one in flight when the drain begins are re
     t.match(h.audit.find((a) => a.traceId === traceId), { status: 499, outcome: 'error' }, 'the queued one is recorded');
   }
 });
+
+t.test('a request queued behind one in flight at the drain deadline, its body still arriving: the gateway cut it, 400 (review of stop 36)', async (t) => {
+  const { startHarness, cancelRequest } = await import('../helpers/harness.js');
+  const { rawTls } = await import('../reliability/support.js');
+  const h = await startHarness({ config: { limits: { headersTimeoutMs: 1500, requestTimeoutMs: 5000 } } });
+  t.teardown(() => h.close());
+  const [a, b] = h.provider.store.ids();
+  const first = await cancelRequest(h, 'nhs-booking', a!);
+  const second = await cancelRequest(h, 'nhs-booking', b!);
+  h.provider.fault('slow', { method: 'GET', delayMs: 3000 });
+  const toRaw = (o: typeof first) => [`PUT ${o.path} HTTP/1.1`, 'Host: localhost', ...Object.entries(o.headers ?? {}).map(([k, v]) => `${k}: ${v}`), `Content-Length: ${Buffer.byteLength(String(o.body))}`, '', String(o.body)].join('\r\n');
+  const tail = toRaw(second);
+  const reads = h.provider.requests.filter((r) => r.method === 'GET').length;
+  const c = await rawTls(h.gateway.port);
+  t.teardown(() => c.socket.destroy());
+  c.socket.write(toRaw(first) + tail.slice(0, tail.length - 30));
+  while (h.provider.requests.filter((r) => r.method === 'GET').length === reads) await new Promise((r) => setImmediate(r));
+  await h.gateway.shutdown(800);
+  const traceId = (second.headers as Record<string, string>)['Ssp-TraceID'];
+  t.match(h.audit.find((x) => x.traceId === traceId), { status: 400, outcome: 'rejected', code: 'REQUEST_MALFORMED' });
+});

@@ -123,9 +123,11 @@ t.test('a framing refusal queued behind a request in flight, the client gone bef
   const first = await cancelRequest(h, 'nhs-booking', id);
   h.provider.fault('slow', { method: 'GET', delayMs: 500 });
   const smuggled = 'PUT /STU3/1/Appointment/x HTTP/1.1\r\nHost: localhost\r\nX-Request-ID: framing-b\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n';
+  const reads = h.provider.requests.filter((r) => r.method === 'GET' && r.url.endsWith(id)).length;
   const c = await rawTls(h.gateway.port);
   c.socket.write(raw(first) + smuggled);
-  while (!h.provider.requests.some((r) => r.method === 'GET' && r.url.endsWith(id))) await new Promise((r) => setImmediate(r));
+  // Its own read at the provider (cancelRequest made one already): both requests are in the gateway's hands.
+  while (h.provider.requests.filter((r) => r.method === 'GET' && r.url.endsWith(id)).length === reads) await new Promise((r) => setImmediate(r));
   c.socket.destroy();
   const deadline = Date.now() + 3000;
   while (!h.audit.some((a) => a.requestId === 'framing-b') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
