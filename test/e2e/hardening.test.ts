@@ -13,10 +13,10 @@ import { eventually } from '../reliability/support.js';
 
 /** Regression tests for defects found in review; each names what it guards. */
 
-/** Sends the cancel and hangs up once its PUT is at the provider (the forward under way), however long that takes. */
-function hangUpAtProvider(h: Harness, req: RequestOptions, id: string): Promise<void> {
+/** Sends the cancel and hangs up once its `method` (the forward's PUT, or the read's GET) is at the provider, however long that takes. */
+function hangUpAtProvider(h: Harness, req: RequestOptions, id: string, method: 'PUT' | 'GET' = 'PUT'): Promise<void> {
   const p = pki();
-  const puts = seen(h.provider, 'PUT', id);
+  const before = seen(h.provider, method, id);
   return new Promise<void>((resolve) => {
     const r = https.request({
       host: '127.0.0.1', port: h.gateway.port, method: 'PUT', path: req.path, servername: 'localhost', agent: false,
@@ -25,7 +25,7 @@ function hangUpAtProvider(h: Harness, req: RequestOptions, id: string): Promise<
     r.on('error', () => resolve());
     r.end(req.body);
     const atProvider = (): void => {
-      if (seen(h.provider, 'PUT', id) > puts) {
+      if (seen(h.provider, method, id) > before) {
         r.destroy();
         resolve();
       } else setImmediate(atProvider);
@@ -57,24 +57,8 @@ t.test('a client that hangs up while the current appointment is being read: noth
   t.teardown(() => h.close());
   const id = 'appt-1';
   const req = await cancelRequest(h, 'nhs-booking', id);
-  const reads = seen(h.provider, 'GET', id);
   const undo = h.provider.fault('slow', { method: 'GET', delayMs: 400 });
-  const p = pki();
-  await new Promise<void>((resolve) => {
-    const r = https.request({
-      host: '127.0.0.1', port: h.gateway.port, method: 'PUT', path: req.path, servername: 'localhost', agent: false,
-      ca: p.ca.cert, cert: p.client.cert, key: p.client.key, headers: req.headers as Record<string, string>,
-    });
-    r.on('error', () => resolve());
-    r.end(req.body);
-    const atRead = (): void => {
-      if (seen(h.provider, 'GET', id) > reads) {
-        r.destroy();
-        resolve();
-      } else setImmediate(atRead);
-    };
-    atRead();
-  });
+  await hangUpAtProvider(h, req, id, 'GET');
   const traceId = (req.headers as Record<string, string>)['Ssp-TraceID'];
   t.ok(await eventually(() => h.audit.some((a) => a.traceId === traceId), 5000), 'audited');
   undo();
