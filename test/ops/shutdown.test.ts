@@ -258,14 +258,14 @@ t.test('a drain gives a head begun just before it its whole headers timeout, fro
 
 t.test('requests pipelined behind the one in flight when the drain begins are recorded (499), never handled (review of stop 36)', async (t) => {
   const { startHarness, cancelRequest } = await import('../helpers/harness.js');
-  const { rawTls, parseResponses } = await import('../reliability/support.js');
+  const { rawTls, parseResponses, rawRequest } = await import('../reliability/support.js');
   const h = await startHarness();
   t.teardown(() => h.close());
   const ids = h.provider.store.ids().slice(0, 3);
   const reqs = await Promise.all(ids.map((id) => cancelRequest(h, 'nhs-booking', id)));
   h.provider.fault('slow', { method: 'GET', delayMs: 300 });
   const puts = h.provider.requests.filter((r) => r.method === 'PUT').length;
-  const raw = reqs.map((o) => [`PUT ${o.path} HTTP/1.1`, 'Host: localhost', ...Object.entries(o.headers ?? {}).map(([k, v]) => `${k}: ${v}`), `Content-Length: ${Buffer.byteLength(String(o.body))}`, '', String(o.body)].join('\r\n')).join('');
+  const raw = reqs.map(rawRequest).join('');
   const c = await rawTls(h.gateway.port);
   t.teardown(() => c.socket.destroy());
   c.socket.write(raw);
@@ -282,14 +282,14 @@ t.test('requests pipelined behind the one in flight when the drain begins are re
 
 t.test('a request queued behind one in flight at the drain deadline, its body still arriving: the gateway cut it, 400 (review of stop 36)', async (t) => {
   const { startHarness, cancelRequest } = await import('../helpers/harness.js');
-  const { rawTls } = await import('../reliability/support.js');
+  const { rawTls, rawRequest } = await import('../reliability/support.js');
   const h = await startHarness({ config: { limits: { headersTimeoutMs: 1500, requestTimeoutMs: 5000 } } });
   t.teardown(() => h.close());
   const [a, b] = h.provider.store.ids();
   const first = await cancelRequest(h, 'nhs-booking', a!);
   const second = await cancelRequest(h, 'nhs-booking', b!);
   h.provider.fault('slow', { method: 'GET', delayMs: 3000 });
-  const toRaw = (o: typeof first) => [`PUT ${o.path} HTTP/1.1`, 'Host: localhost', ...Object.entries(o.headers ?? {}).map(([k, v]) => `${k}: ${v}`), `Content-Length: ${Buffer.byteLength(String(o.body))}`, '', String(o.body)].join('\r\n');
+  const toRaw = rawRequest;
   const tail = toRaw(second);
   const reads = h.provider.requests.filter((r) => r.method === 'GET').length;
   const c = await rawTls(h.gateway.port);

@@ -204,3 +204,11 @@ export async function metricValue(adminPort: number, name: string, labels: Recor
   }
   return 0;
 }
+
+/** A request (as the harness builds it) as raw HTTP/1.1 bytes, Content-Length framed. */
+export function rawRequest(o: RequestOptions): string {
+  const body = o.body === undefined ? '' : String(o.body);
+  const lines = [`${o.method} ${o.path} HTTP/1.1`, 'Host: localhost', ...Object.entries(o.headers ?? {}).map(([k, v]) => `${k}: ${v}`)];
+  if (body) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
+  return `${lines.join('\r\n')}\r\n\r\n${body}`;
+}

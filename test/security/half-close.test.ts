@@ -5,15 +5,10 @@
  * of stop 36: the cancel was forwarded and its 200 reached no one) — and it is recorded as 499.
  */
 import t from 'tap';
-import { cancelRequest, startHarness, type RequestOptions } from '../helpers/harness.js';
-import { rawTls } from '../reliability/support.js';
+import { cancelRequest, startHarness } from '../helpers/harness.js';
+import { rawRequest, rawTls } from '../reliability/support.js';
 
-function raw(o: RequestOptions): string {
-  const body = o.body === undefined ? '' : String(o.body);
-  const lines = [`${o.method} ${o.path} HTTP/1.1`, 'Host: localhost', ...Object.entries(o.headers ?? {}).map(([k, v]) => `${k}: ${v}`)];
-  if (body) lines.push(`Content-Length: ${Buffer.byteLength(body)}`);
-  return `${lines.join('\r\n')}\r\n\r\n${body}`;
-}
+const raw = rawRequest;
 
 async function audited(h: Awaited<ReturnType<typeof startHarness>>, traceId: string | undefined): Promise<object | undefined> {
   const deadline = Date.now() + 3000;
